@@ -1,0 +1,121 @@
+import { Effect, Schema } from "effect"
+import { HttpApiSchema } from "effect/http-api"
+
+/**
+ * Every error the API returns has one wire shape, `{"error": {"code", "message"}}`,
+ * with the HTTP status carried by the class. `code` is stable and machine-readable;
+ * `message` is for people. Each class also has a `_tag` so Effect code can catch it.
+ * `new UsernameTaken()` uses the default message; pass `{ error: { code, message } }` to override.
+ */
+const errorBody = <Code extends string>(code: Code, defaultMessage: string) =>
+  Schema.Struct({
+    error: Schema.Struct({ code: Schema.Literal(code), message: Schema.String }).pipe(
+      Schema.withConstructorDefault(Effect.succeed({ code, message: defaultMessage }))
+    )
+  })
+
+export class InvalidRequest extends Schema.Error<InvalidRequest>("parley/InvalidRequest")(errorBody("invalid_request", "the request is malformed"), {
+  httpApiStatus: 400
+}) {
+  readonly _tag = "InvalidRequest"
+}
+
+export class UsernameTaken extends Schema.Error<UsernameTaken>("parley/UsernameTaken")(errorBody("username_taken", "that username is taken"), {
+  httpApiStatus: 409
+}) {
+  readonly _tag = "UsernameTaken"
+}
+
+export class EmailRegistered extends Schema.Error<EmailRegistered>("parley/EmailRegistered")(errorBody("email_registered", "that email is already registered"), {
+  httpApiStatus: 409
+}) {
+  readonly _tag = "EmailRegistered"
+}
+
+/** One message for unknown user and wrong password alike, so it reveals nothing. */
+export class InvalidCredentials extends Schema.Error<InvalidCredentials>("parley/InvalidCredentials")(errorBody("invalid_credentials", "invalid username/email or password"), {
+  httpApiStatus: 401
+}) {
+  readonly _tag = "InvalidCredentials"
+}
+
+export class Unauthorized extends Schema.Error<Unauthorized>("parley/Unauthorized")(errorBody("unauthorized", "missing, invalid or expired access token"), {
+  httpApiStatus: 401
+}) {
+  readonly _tag = "Unauthorized"
+}
+
+export class InvalidRefreshToken extends Schema.Error<InvalidRefreshToken>("parley/InvalidRefreshToken")(errorBody("invalid_refresh_token", "the refresh token is invalid, expired or revoked"), {
+  httpApiStatus: 401
+}) {
+  readonly _tag = "InvalidRefreshToken"
+}
+
+export class Forbidden extends Schema.Error<Forbidden>("parley/Forbidden")(errorBody("forbidden", "you are not allowed to do that"), {
+  httpApiStatus: 403
+}) {
+  readonly _tag = "Forbidden"
+}
+
+export class NotFound extends Schema.Error<NotFound>("parley/NotFound")(errorBody("not_found", "not found"), {
+  httpApiStatus: 404
+}) {
+  readonly _tag = "NotFound"
+}
+
+export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("parley/PayloadTooLarge")(errorBody("payload_too_large", "the request body is too large"), {
+  httpApiStatus: 413
+}) {
+  readonly _tag = "PayloadTooLarge"
+}
+
+export class ServiceUnavailable extends Schema.Error<ServiceUnavailable>("parley/ServiceUnavailable")(errorBody("service_unavailable", "a dependency is unavailable; try again shortly"), {
+  httpApiStatus: 503
+}) {
+  readonly _tag = "ServiceUnavailable"
+}
+
+export class InternalError extends Schema.Error<InternalError>("parley/InternalError")(errorBody("internal", "internal server error"), {
+  httpApiStatus: 500
+}) {
+  readonly _tag = "InternalError"
+}
+
+/** 429 with `Retry-After` (whole seconds, rounded up). */
+export class RateLimited extends Schema.Error<RateLimited>("parley/RateLimited")({
+  retryAfterSeconds: Schema.Int
+}) {
+  readonly _tag = "RateLimited"
+  override get message(): string {
+    return "too many requests; slow down"
+  }
+}
+
+export const RateLimitedResponse = RateLimited.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: errorBody("rate_limited", "too many requests; slow down").annotate({ httpApiStatus: 429 }),
+      headers: { "retry-after": Schema.NumberFromString }
+    },
+    {
+      decode: ({ headers }) => new RateLimited({ retryAfterSeconds: headers["retry-after"] }),
+      encode: (error) => ({
+        headers: { "retry-after": error.retryAfterSeconds },
+        body: { error: { code: "rate_limited" as const, message: error.message } }
+      })
+    }
+  )
+)
+
+/** `/readyz` when a dependency is down: names each dependency and its state. */
+export const DependencyStatus = Schema.Record(Schema.String, Schema.Literals(["up", "down"]))
+
+export class NotReady extends Schema.Error<NotReady>("parley/NotReady")(
+  {
+    error: Schema.Struct({ code: Schema.Literal("not_ready"), message: Schema.String }),
+    checks: DependencyStatus
+  },
+  { httpApiStatus: 503 }
+) {
+  readonly _tag = "NotReady"
+}

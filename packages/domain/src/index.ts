@@ -1,0 +1,5 @@
+export * from "./auth.ts"
+export * from "./errors.ts"
+export * from "./ids.ts"
+export * from "./user.ts"
+export * as ParleyApi from "./api.ts"

@@ -1,0 +1,110 @@
+import cassandra from "cassandra-driver"
+import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
+import { StorageError } from "../errors.ts"
+import { migrate } from "./migrate.ts"
+
+/**
+ * Consistency: LOCAL_QUORUM for reads and writes, LOCAL_SERIAL for the Paxos phase of
+ * LWTs. Together they make an LWT's outcome visible to every later read in the DC.
+ */
+const queryOptions = {
+  prepare: true,
+  consistency: cassandra.types.consistencies.localQuorum,
+  serialConsistency: cassandra.types.consistencies.localSerial
+}
+
+export const CassandraConfig = Config.all({
+  contactPoints: Config.String("CASSANDRA_CONTACT_POINTS").pipe(
+    Config.withDefault("127.0.0.1:9042"),
+    Config.map((s) => s.split(",").map((p) => p.trim()).filter((p) => p.length > 0))
+  ),
+  localDataCenter: Config.String("CASSANDRA_LOCAL_DC").pipe(Config.withDefault("datacenter1")),
+  keyspace: Config.schema(
+    Schema.String.check(Schema.isPattern(/^[a-z_][a-z0-9_]{0,47}$/)),
+    "CASSANDRA_KEYSPACE"
+  ).pipe(Config.withDefault("parley")),
+  /** Used only when the migrator creates the keyspace; production sets NetworkTopologyStrategy. */
+  replication: Config.String("CASSANDRA_REPLICATION").pipe(
+    Config.withDefault("{'class': 'SimpleStrategy', 'replication_factor': 1}")
+  ),
+  username: Config.option(Config.String("CASSANDRA_USERNAME")),
+  password: Config.option(Config.Redacted("CASSANDRA_PASSWORD"))
+})
+export type CassandraConfig = Config.Success<typeof CassandraConfig>
+
+export type Params = ReadonlyArray<unknown>
+
+export class CassandraClient extends Context.Service<CassandraClient, {
+  readonly execute: (
+    operation: string,
+    query: string,
+    params?: Params,
+    options?: cassandra.QueryOptions
+  ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
+  readonly batch: (
+    operation: string,
+    queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>
+  ) => Effect.Effect<void, StorageError>
+}>()("parley/storage/cassandra/CassandraClient") {
+  static readonly layer = (config: CassandraConfig) =>
+    Layer.effect(
+      CassandraClient,
+      Effect.gen(function*() {
+        const connect = (keyspace: string | undefined) =>
+          Effect.acquireRelease(
+            Effect.tryPromise({
+              try: async () => {
+                const client = new cassandra.Client({
+                  contactPoints: [...config.contactPoints],
+                  localDataCenter: config.localDataCenter,
+                  ...(keyspace === undefined ? {} : { keyspace }),
+                  queryOptions,
+                  ...(config.username._tag === "Some" && config.password._tag === "Some"
+                    ? {
+                      credentials: {
+                        username: config.username.value,
+                        password: Redacted.value(config.password.value)
+                      }
+                    }
+                    : {})
+                })
+                await client.connect()
+                return client
+              },
+              catch: (cause) => new StorageError({ operation: "cassandra.connect", cause })
+            }),
+            (client) => Effect.promise(() => client.shutdown())
+          )
+        // The keyspace may not exist yet, so migrate on a keyspace-less connection first.
+        yield* Effect.scoped(Effect.flatMap(connect(undefined), (client) => migrate(client, config)))
+        const client = yield* connect(config.keyspace)
+        return CassandraClient.of({
+          execute: (operation, query, params = [], options) =>
+            Effect.tryPromise({
+              try: () => client.execute(query, params as Array<unknown>, options ? { ...queryOptions, ...options } : queryOptions),
+              catch: (cause) => new StorageError({ operation, cause })
+            }),
+          batch: (operation, queries) =>
+            Effect.tryPromise({
+              try: () => client.batch(queries.map((q) => ({ query: q.query, params: [...q.params] })), queryOptions),
+              catch: (cause) => new StorageError({ operation, cause })
+            }).pipe(Effect.asVoid)
+        })
+      })
+    )
+}
+
+export const uuid = (id: string) => cassandra.types.Uuid.fromString(id)
+
+/**
+ * Whether a failed write may still have been applied: a coordinator write timeout or a
+ * client-side timeout. For LWTs the answer is then read back at SERIAL.
+ */
+export const isUnknownOutcome = (error: StorageError): boolean => {
+  const cause = error.cause as { code?: number; name?: string } | undefined
+  return cause?.code === cassandra.types.responseErrorCodes.writeTimeout ||
+    cause?.name === "OperationTimedOutError" ||
+    cause?.name === "NoHostAvailableError"
+}
+
+export const serialRead = { consistency: cassandra.types.consistencies.localSerial }

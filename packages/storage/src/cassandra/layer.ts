@@ -1,0 +1,18 @@
+import { Effect, Layer } from "effect"
+import { StorageHealth } from "../health.ts"
+import { CassandraClient, type CassandraConfig } from "./client.ts"
+import { CassandraSessions } from "./sessions.ts"
+import { CassandraUsers } from "./users.ts"
+
+const CassandraHealth = Layer.effect(
+  StorageHealth,
+  Effect.map(CassandraClient, (db) =>
+    StorageHealth.of({
+      name: "cassandra",
+      check: db.execute("health", "SELECT release_version FROM system.local").pipe(Effect.asVoid)
+    }))
+)
+
+/** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */
+export const layer = (config: CassandraConfig) =>
+  Layer.mergeAll(CassandraUsers, CassandraSessions, CassandraHealth).pipe(Layer.provide(CassandraClient.layer(config)))

@@ -1,0 +1,7 @@
+export * as CassandraStorage from "./cassandra/layer.ts"
+export { CassandraConfig } from "./cassandra/client.ts"
+export * from "./errors.ts"
+export * from "./health.ts"
+export * from "./sessions.ts"
+export * as SqliteStorage from "./sqlite/layer.ts"
+export * from "./users.ts"

@@ -1,0 +1,15 @@
+import { Effect, Layer } from "effect"
+import { StorageHealth } from "../health.ts"
+import { SqliteDatabase } from "./database.ts"
+import { SqliteSessions } from "./sessions.ts"
+import { SqliteUsers } from "./users.ts"
+
+const SqliteHealth = Layer.effect(
+  StorageHealth,
+  Effect.map(SqliteDatabase, (db) =>
+    StorageHealth.of({ name: "sqlite", check: db.get("health", "SELECT 1").pipe(Effect.asVoid) }))
+)
+
+/** Every storage service on one SQLite file (`:memory:` for throwaway tests). */
+export const layer = (filename: string) =>
+  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteHealth).pipe(Layer.provide(SqliteDatabase.layer(filename)))

@@ -1,0 +1,88 @@
+import { Effect, Layer, Option } from "effect"
+import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
+import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
+import { SqliteDatabase } from "./database.ts"
+
+interface UserRow {
+  readonly id: string
+  readonly username: string
+  readonly email: string
+  readonly password_hash: string
+  readonly role: string
+  readonly disabled: number
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+const toRecord = (row: UserRow): UserRecord => ({
+  id: row.id as UserId,
+  username: row.username,
+  email: row.email,
+  passwordHash: row.password_hash,
+  role: row.role as Role,
+  disabled: row.disabled === 1,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at
+})
+
+const columns = "id, username, email, password_hash, role, disabled, created_at, updated_at"
+
+export const SqliteUsers = Layer.effect(
+  Users,
+  Effect.gen(function*() {
+    const db = yield* SqliteDatabase
+    const findOne = (operation: string, where: string, value: string) =>
+      db.get<UserRow>(operation, `SELECT ${columns} FROM users WHERE ${where} = ?`, value).pipe(
+        Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord))
+      )
+
+    return Users.of({
+      // BEGIN IMMEDIATE serializes writers, so check-then-insert cannot race.
+      create: Effect.fn("Users.create")(function*(user: UserRecord) {
+        const outcome = yield* db.transaction("users.create", (tx) => {
+          if (tx.prepare("SELECT 1 FROM users WHERE username_key = ?").get(usernameKey(user.username))) {
+            return "username_taken" as const
+          }
+          if (tx.prepare("SELECT 1 FROM users WHERE email_key = ?").get(emailKey(user.email))) {
+            return "email_registered" as const
+          }
+          tx.prepare(
+            `INSERT INTO users (id, username, username_key, email, email_key, password_hash, role, disabled, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+          ).run(
+            user.id,
+            user.username,
+            usernameKey(user.username),
+            user.email,
+            emailKey(user.email),
+            user.passwordHash,
+            user.role,
+            user.disabled ? 1 : 0,
+            user.createdAt,
+            user.updatedAt
+          )
+          return "created" as const
+        })
+        if (outcome === "username_taken") return yield* new UsernameTaken()
+        if (outcome === "email_registered") return yield* new EmailRegistered()
+        return user
+      }),
+      findById: (id) => findOne("users.findById", "id", id),
+      findByUsername: (username) => findOne("users.findByUsername", "username_key", usernameKey(username)),
+      findByEmail: (email) => findOne("users.findByEmail", "email_key", emailKey(email)),
+      update: Effect.fn("Users.update")(function*(id, changes, now) {
+        const row = yield* db.get<UserRow>("users.update", `SELECT ${columns} FROM users WHERE id = ?`, id)
+        if (row === undefined) return false
+        yield* db.run(
+          "users.update",
+          "UPDATE users SET disabled = ?, role = ?, updated_at = ? WHERE id = ?",
+          (changes.disabled ?? row.disabled === 1) ? 1 : 0,
+          changes.role ?? row.role,
+          now,
+          id
+        )
+        return true
+      })
+    })
+  })
+)

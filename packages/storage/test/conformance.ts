@@ -1,0 +1,201 @@
+/**
+ * One behavioural contract for every storage backend. Each backend's test file calls
+ * `conformance` with its layer; a backend passes only if it behaves exactly like the others.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Exit, type Layer, Option } from "effect"
+import type { SessionId, UserId } from "@parley/domain"
+import { type SessionRecord, Sessions, StorageHealth, type UserRecord, Users } from "../src/index.ts"
+
+const newUser = (username: string, email: string, now = Date.now()): UserRecord => ({
+  id: crypto.randomUUID() as UserId,
+  username,
+  email,
+  passwordHash: "$argon2id$fake",
+  role: "user",
+  disabled: false,
+  createdAt: now,
+  updatedAt: now
+})
+
+const newSession = (userId: UserId, hash: string, now = Date.now()): SessionRecord => ({
+  id: crypto.randomUUID() as SessionId,
+  userId,
+  currentHash: hash,
+  createdAt: now,
+  lastUsedAt: now,
+  expiresAt: now + 3_600_000,
+  revoked: false,
+  userAgent: "vitest",
+  ip: "127.0.0.1"
+})
+
+/** Names unique per run, so the suite can share one database with earlier runs. */
+const unique = (prefix: string) => `${prefix}${crypto.randomUUID().slice(0, 8)}`
+const hash = () => crypto.randomUUID().replaceAll("-", "").padEnd(64, "0")
+
+type Services = Users | Sessions | StorageHealth
+
+export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E>, options?: { timeout?: number }) =>
+  layer(storage, { timeout: options?.timeout ?? 120_000 })(`storage conformance: ${backend}`, (it) => {
+    it.effect("answers a health check", () => Effect.flatMap(StorageHealth, (h) => h.check))
+
+    describe("users", () => {
+      it.effect("creates a user and finds it by id, username and email regardless of case", () =>
+        Effect.gen(function*() {
+          const users = yield* Users
+          const name = unique("Alice_")
+          const user = yield* users.create(newUser(name, `${name}@Example.com`))
+          assert.deepStrictEqual(yield* users.findById(user.id), Option.some(user))
+          assert.deepStrictEqual(yield* users.findByUsername(name.toUpperCase()), Option.some(user))
+          assert.deepStrictEqual(yield* users.findByEmail(` ${name.toLowerCase()}@example.COM `), Option.some(user))
+          assert.isTrue(Option.isNone(yield* users.findByUsername(unique("nobody_"))))
+          assert.isTrue(Option.isNone(yield* users.findById(crypto.randomUUID() as UserId)))
+        }))
+
+      it.effect("rejects a taken username and a registered email, keeping nothing of the loser", () =>
+        Effect.gen(function*() {
+          const users = yield* Users
+          const name = unique("bob_")
+          const email = `${name}@example.com`
+          yield* users.create(newUser(name, email))
+          const otherEmail = `${unique("b")}@example.com`
+          const taken = yield* Effect.flip(users.create(newUser(name.toUpperCase(), otherEmail)))
+          assert.strictEqual(taken._tag, "UsernameTaken")
+          const otherName = unique("carol_")
+          const registered = yield* Effect.flip(users.create(newUser(otherName, email.toUpperCase())))
+          assert.strictEqual(registered._tag, "EmailRegistered")
+          // The losers' own reservations were rolled back, so both are free again.
+          const fresh = yield* users.create(newUser(otherName, otherEmail))
+          assert.deepStrictEqual(yield* users.findByUsername(otherName), Option.some(fresh))
+        }))
+
+      it.effect("50 concurrent signups for one username: exactly one wins, no orphaned email", () =>
+        Effect.gen(function*() {
+          const users = yield* Users
+          const name = unique("race_")
+          const emails = Array.from({ length: 50 }, (_, i) => `${name}.${i}@example.com`)
+          const results = yield* Effect.forEach(emails, (email) => Effect.exit(users.create(newUser(name, email))), {
+            concurrency: "unbounded"
+          })
+          const winners = results.filter(Exit.isSuccess)
+          assert.strictEqual(winners.length, 1)
+          for (const exit of results) {
+            if (Exit.isFailure(exit)) assert.include(String(exit.cause), "UsernameTaken")
+          }
+          const winner = (winners[0] as Exit.Success<UserRecord>).value
+          assert.deepStrictEqual(yield* users.findByUsername(name), Option.some(winner))
+          // Every losing email is free: none of their reservations outlived the failed signup.
+          for (const email of emails) {
+            if (email === winner.email) continue
+            assert.isTrue(Option.isNone(yield* users.findByEmail(email)))
+            yield* users.create(newUser(unique("after_"), email))
+          }
+        }))
+
+      it.effect("50 concurrent signups for one email: exactly one wins, no orphaned username", () =>
+        Effect.gen(function*() {
+          const users = yield* Users
+          const email = `${unique("same")}@example.com`
+          const names = Array.from({ length: 50 }, (_, i) => unique(`r${i}_`))
+          const results = yield* Effect.forEach(names, (name) => Effect.exit(users.create(newUser(name, email))), {
+            concurrency: "unbounded"
+          })
+          const winners = results.filter(Exit.isSuccess)
+          assert.strictEqual(winners.length, 1)
+          for (const exit of results) {
+            if (Exit.isFailure(exit)) assert.include(String(exit.cause), "EmailRegistered")
+          }
+          const winner = (winners[0] as Exit.Success<UserRecord>).value
+          for (const name of names) {
+            if (name === winner.username) continue
+            assert.isTrue(Option.isNone(yield* users.findByUsername(name)))
+            yield* users.create(newUser(name, `${unique("free")}@example.com`))
+          }
+        }))
+
+      it.effect("updates role and disabled, and reports unknown users", () =>
+        Effect.gen(function*() {
+          const users = yield* Users
+          const name = unique("dave_")
+          const user = yield* users.create(newUser(name, `${name}@example.com`))
+          assert.isTrue(yield* users.update(user.id, { disabled: true }, user.createdAt + 1000))
+          assert.isTrue(yield* users.update(user.id, { role: "admin" }, user.createdAt + 2000))
+          const updated = Option.getOrThrow(yield* users.findById(user.id))
+          assert.strictEqual(updated.disabled, true)
+          assert.strictEqual(updated.role, "admin")
+          assert.strictEqual(updated.updatedAt, user.createdAt + 2000)
+          assert.isFalse(yield* users.update(crypto.randomUUID() as UserId, { disabled: true }, Date.now()))
+        }))
+    })
+
+    describe("sessions", () => {
+      const withUser = Effect.gen(function*() {
+        const name = unique("sess_")
+        return yield* Effect.flatMap(Users, (users) => users.create(newUser(name, `${name}@example.com`)))
+      })
+
+      it.effect("creates, finds by token hash, rotates once, and lists newest first", () =>
+        Effect.gen(function*() {
+          const sessions = yield* Sessions
+          const user = yield* withUser
+          const first = newSession(user.id, hash(), Date.now() - 1000)
+          const second = newSession(user.id, hash())
+          yield* sessions.create(first)
+          yield* sessions.create(second)
+          assert.deepStrictEqual(yield* sessions.get(first.id), Option.some(first))
+          assert.deepStrictEqual(
+            yield* sessions.findByTokenHash(first.currentHash),
+            Option.some({ sessionId: first.id, userId: user.id })
+          )
+          assert.isTrue(Option.isNone(yield* sessions.findByTokenHash(hash())))
+
+          const next = hash()
+          const now = first.createdAt + 500
+          assert.isTrue(yield* sessions.rotate({ session: first, fromHash: first.currentHash, toHash: next, now }))
+          const rotated = Option.getOrThrow(yield* sessions.get(first.id))
+          assert.strictEqual(rotated.currentHash, next)
+          assert.strictEqual(rotated.lastUsedAt, now)
+          // The old hash still names its session, so a replay can be recognised.
+          assert.deepStrictEqual(
+            yield* sessions.findByTokenHash(first.currentHash),
+            Option.some({ sessionId: first.id, userId: user.id })
+          )
+          assert.isFalse(yield* sessions.rotate({ session: first, fromHash: first.currentHash, toHash: hash(), now }))
+
+          const listed = yield* sessions.listByUser(user.id)
+          assert.deepStrictEqual(listed.map((s) => s.id), [second.id, first.id])
+        }))
+
+      it.effect("of 20 concurrent rotations of one token exactly one succeeds", () =>
+        Effect.gen(function*() {
+          const sessions = yield* Sessions
+          const user = yield* withUser
+          const session = newSession(user.id, hash())
+          yield* sessions.create(session)
+          const successors = Array.from({ length: 20 }, hash)
+          const results = yield* Effect.forEach(
+            successors,
+            (toHash) => sessions.rotate({ session, fromHash: session.currentHash, toHash, now: Date.now() }),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(results.filter(Boolean).length, 1)
+          const current = Option.getOrThrow(yield* sessions.get(session.id)).currentHash
+          assert.strictEqual(current, successors[results.indexOf(true)])
+        }))
+
+      it.effect("a revoked session cannot rotate", () =>
+        Effect.gen(function*() {
+          const sessions = yield* Sessions
+          const user = yield* withUser
+          const session = newSession(user.id, hash())
+          yield* sessions.create(session)
+          yield* sessions.revoke(session.id)
+          assert.isTrue(Option.getOrThrow(yield* sessions.get(session.id)).revoked)
+          assert.isFalse(
+            yield* sessions.rotate({ session, fromHash: session.currentHash, toHash: hash(), now: Date.now() })
+          )
+          yield* sessions.revoke(crypto.randomUUID() as SessionId)
+        }))
+    })
+  })
