@@ -8,6 +8,8 @@ import { RefreshRequest, LoginRequest, SessionList, SignupRequest, TokenResponse
 import {
   EmailRegistered,
   Forbidden,
+  InternalError,
+  InvalidRequest,
   InvalidCredentials,
   InvalidRefreshToken,
   NotFound,
@@ -36,6 +38,11 @@ export class Authorization extends HttpApiMiddleware.Service<Authorization, { pr
   }
 ) {}
 
+/** Renders any request that fails schema decoding as a 400 `invalid_request` naming the problem. */
+export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()("parley/domain/RequestValidation", {
+  error: [InvalidRequest, InternalError]
+}) {}
+
 export class Health extends Schema.Class<Health>("Health")({ status: Schema.Literal("ok") }) {}
 export class Ready extends Schema.Class<Ready>("Ready")({ status: Schema.Literal("ready"), checks: DependencyStatus }) {}
 
@@ -53,7 +60,7 @@ export class AuthGroup extends HttpApiGroup.make("auth").add(
   HttpApiEndpoint.post("login", "/login", {
     payload: LoginRequest,
     success: TokenResponse,
-    error: [InvalidCredentials, RateLimitedResponse, ServiceUnavailable]
+    error: [InvalidCredentials, Forbidden, RateLimitedResponse, ServiceUnavailable]
   }),
   // Authenticated by the refresh token alone, so it works after the access token expired.
   HttpApiEndpoint.post("refresh", "/api/refresh", {
@@ -85,6 +92,7 @@ export class Api extends HttpApi.make("parley")
   .add(SystemGroup)
   .add(AuthGroup)
   .add(AccountGroup)
+  .middleware(RequestValidation)
   .annotateMerge(OpenApi.annotations({
     title: "Parley",
     description: "Accounts, sessions, rooms and messages. Errors are {\"error\": {\"code\", \"message\"}}."

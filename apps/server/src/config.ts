@@ -1,0 +1,70 @@
+import { randomBytes } from "node:crypto"
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { Config, Duration, Effect, Option, Redacted } from "effect"
+
+/** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
+const minSecretBytes = 32
+
+export const ServerConfig = Config.all({
+  host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
+  port: Config.Port("PORT").pipe(Config.withDefault(8080)),
+  /** `production` refuses to start on generated secrets. */
+  production: Config.String("PARLEY_ENV").pipe(Config.withDefault("development"), Config.map((e) => e === "production")),
+  dataDir: Config.String("PARLEY_DATA_DIR").pipe(Config.withDefault("data"), Config.map((d) => resolve(d))),
+  /** `sqlite` (embedded default) or `cassandra`. */
+  storage: Config.Literals(["sqlite", "cassandra"], "PARLEY_STORAGE").pipe(Config.withDefault("sqlite" as const)),
+  redisUrl: Config.option(Config.Redacted("REDIS_URL")),
+  jwtSecret: Config.option(Config.Redacted("JWT_SECRET")),
+  /** Still accepted for verification during key rotation; never used to sign. */
+  jwtPreviousSecret: Config.option(Config.Redacted("JWT_PREVIOUS_SECRET")),
+  jwtIssuer: Config.String("JWT_ISSUER").pipe(Config.withDefault("parley")),
+  jwtAudience: Config.String("JWT_AUDIENCE").pipe(Config.withDefault("parley-api")),
+  accessTokenTtl: Config.Duration("ACCESS_TOKEN_TTL").pipe(Config.withDefault(Duration.minutes(15))),
+  /** A session unused for this long dies, however long its absolute lifetime. */
+  sessionIdleTtl: Config.Duration("SESSION_IDLE_TTL").pipe(Config.withDefault(Duration.days(14))),
+  sessionAbsoluteTtl: Config.Duration("SESSION_ABSOLUTE_TTL").pipe(Config.withDefault(Duration.days(30))),
+  maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(64 * 1024)),
+  /** Concurrent argon2 hashes; each holds 19 MiB and a libuv thread for ~40 ms. */
+  maxConcurrentHashes: Config.Int("MAX_CONCURRENT_HASHES").pipe(Config.withDefault(4)),
+  /** Trust X-Forwarded-For from a proxy in front of us (only behind one). */
+  trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false))
+})
+export type ServerConfig = Config.Success<typeof ServerConfig>
+
+/** Checked here rather than in Config so that no error message can echo the secret. */
+const checkLength = (name: string) => (secret: Redacted.Redacted<string>) =>
+  Buffer.byteLength(Redacted.value(secret)) >= minSecretBytes
+    ? Effect.succeed(secret)
+    : Effect.fail(new Error(`${name} must be at least ${minSecretBytes} bytes`))
+
+/** The previous key, accepted for verification only while clients move to the new one. */
+export const resolvePreviousSecret = (config: ServerConfig) =>
+  Option.match(config.jwtPreviousSecret, {
+    onNone: () => Effect.succeed(Option.none<Redacted.Redacted<string>>()),
+    onSome: (secret) => Effect.map(checkLength("JWT_PREVIOUS_SECRET")(secret), Option.some)
+  })
+
+/**
+ * The signing key: `JWT_SECRET`, or outside production a random key generated once and
+ * kept in the data folder (mode 0600), so local restarts keep sessions valid.
+ */
+export const resolveSigningSecret = (config: ServerConfig): Effect.Effect<Redacted.Redacted<string>, Error> =>
+  Option.match(config.jwtSecret, {
+    onSome: checkLength("JWT_SECRET"),
+    onNone: () =>
+      config.production
+        ? Effect.fail(new Error("JWT_SECRET is required when PARLEY_ENV=production (at least 32 bytes)"))
+        : Effect.try({
+          try: () => {
+            const file = join(config.dataDir, "jwt-secret")
+            if (!existsSync(file)) {
+              mkdirSync(config.dataDir, { recursive: true })
+              writeFileSync(file, randomBytes(48).toString("base64url"), { mode: 0o600 })
+            }
+            chmodSync(file, 0o600)
+            return Redacted.make(readFileSync(file, "utf8").trim())
+          },
+          catch: (cause) => new Error(`cannot create the local signing key in ${config.dataDir}: ${cause}`)
+        })
+  })
