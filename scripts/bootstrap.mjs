@@ -46,7 +46,11 @@ const ensureTools = () => {
     mkdirSync(tools, { recursive: true })
     writeFileSync(join(tools, "package.json"), JSON.stringify({ private: true, dependencies: wanted }, null, 2))
     const npm = process.platform === "win32" ? "npm.cmd" : "npm"
-    run(npm, ["install", "--prefix", tools, "--no-audit", "--no-fund", "--loglevel=error", "--no-package-lock"], process.env)
+    run(
+      npm,
+      ["install", "--prefix", tools, "--no-audit", "--no-fund", "--loglevel=error", "--no-package-lock"],
+      process.env
+    )
   }
   const nodeBin = useSystemNode ? process.execPath : join(tools, "node_modules", "node", "bin", "node")
   const env = {
@@ -60,8 +64,15 @@ const ensureTools = () => {
 
 /** `pnpm install` only when a manifest or the lockfile changed since the last install. */
 const ensureDependencies = (env) => {
-  const manifests = ["package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml", "apps/server/package.json",
-    "apps/cli/package.json", "packages/domain/package.json", "packages/storage/package.json"]
+  const manifests = [
+    "package.json",
+    "pnpm-lock.yaml",
+    "pnpm-workspace.yaml",
+    "apps/server/package.json",
+    "apps/cli/package.json",
+    "packages/domain/package.json",
+    "packages/storage/package.json"
+  ]
   const digest = createHash("sha256")
   for (const file of manifests) digest.update(existsSync(join(root, file)) ? readFileSync(join(root, file)) : "")
   const stamp = join(root, "node_modules", ".parley-install")

@@ -5,12 +5,12 @@
 import { createServer } from "node:http"
 import { join } from "node:path"
 import { NodeHttpServer } from "@effect/platform-node"
+import { Api } from "@parley/domain"
+import { CassandraConfig, CassandraStorage, SqliteStorage } from "@parley/storage"
 import { ByteSize, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { RateLimiter } from "effect/persistence"
-import { Api } from "@parley/domain"
-import { CassandraConfig, CassandraStorage, SqliteStorage } from "@parley/storage"
 import { AccessTokens } from "./auth/access-tokens.ts"
 import { Accounts } from "./auth/accounts.ts"
 import { PasswordHasher } from "./auth/passwords.ts"
@@ -30,19 +30,18 @@ const maxHeaderBytes = 80 * 1024
 
 const storageLayer = (config: ServerConfig) =>
   config.storage === "cassandra"
-    ? Layer.unwrap(Effect.gen(function*() {
-      return CassandraStorage.layer(yield* CassandraConfig)
-    }))
+    ? Layer.unwrap(
+        Effect.gen(function* () {
+          return CassandraStorage.layer(yield* CassandraConfig)
+        })
+      )
     : SqliteStorage.layer(join(config.dataDir, "parley.db"))
 
 /** Redis when `REDIS_URL` is set; otherwise everything stays in this process. */
 const coordinationLayer = (config: ServerConfig) =>
   Option.match(config.redisUrl, {
     onNone: () =>
-      Layer.merge(
-        RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)),
-        Readiness.layerStorageOnly
-      ),
+      Layer.merge(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)), Readiness.layerStorageOnly),
     onSome: (url) =>
       Layer.merge(
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: "parley:ratelimit:" }))),
@@ -51,7 +50,7 @@ const coordinationLayer = (config: ServerConfig) =>
   })
 
 export const ServerLive = Layer.unwrap(
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const config = yield* ServerConfig
     const rateLimits = yield* RateLimitConfig
     const secret = yield* resolveSigningSecret(config)
@@ -72,7 +71,11 @@ export const ServerLive = Layer.unwrap(
     )
     const coordination = coordinationLayer(config)
 
-    const handlers = Layer.mergeAll(SystemHandlers, AuthHandlers({ trustProxy: config.trustProxy }), AccountHandlers).pipe(
+    const handlers = Layer.mergeAll(
+      SystemHandlers,
+      AuthHandlers({ trustProxy: config.trustProxy }),
+      AccountHandlers
+    ).pipe(
       Layer.provide(RateLimits.layer(rateLimits)),
       Layer.provideMerge(Layer.merge(AuthorizationLive, RequestValidationLive))
     )
@@ -84,10 +87,12 @@ export const ServerLive = Layer.unwrap(
     )
 
     return HttpRouter.serve(Layer.merge(routes, RequestContext), { disableLogger: true }).pipe(
-      Layer.provide(NodeHttpServer.layer(() => createServer({ maxHeaderSize: maxHeaderBytes }), {
-        port: config.port,
-        host: config.host
-      })),
+      Layer.provide(
+        NodeHttpServer.layer(() => createServer({ maxHeaderSize: maxHeaderBytes }), {
+          port: config.port,
+          host: config.host
+        })
+      ),
       Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.maxBodyBytes)))
     )
   })

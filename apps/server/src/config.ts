@@ -10,8 +10,14 @@ export const ServerConfig = Config.all({
   host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
   port: Config.Port("PORT").pipe(Config.withDefault(8080)),
   /** `production` refuses to start on generated secrets. */
-  production: Config.String("PARLEY_ENV").pipe(Config.withDefault("development"), Config.map((e) => e === "production")),
-  dataDir: Config.String("PARLEY_DATA_DIR").pipe(Config.withDefault("data"), Config.map((d) => resolve(d))),
+  production: Config.String("PARLEY_ENV").pipe(
+    Config.withDefault("development"),
+    Config.map((e) => e === "production")
+  ),
+  dataDir: Config.String("PARLEY_DATA_DIR").pipe(
+    Config.withDefault("data"),
+    Config.map((d) => resolve(d))
+  ),
   /** `sqlite` (embedded default) or `cassandra`. */
   storage: Config.Literals(["sqlite", "cassandra"], "PARLEY_STORAGE").pipe(Config.withDefault("sqlite" as const)),
   redisUrl: Config.option(Config.Redacted("REDIS_URL")),
@@ -56,15 +62,15 @@ export const resolveSigningSecret = (config: ServerConfig): Effect.Effect<Redact
       config.production
         ? Effect.fail(new Error("JWT_SECRET is required when PARLEY_ENV=production (at least 32 bytes)"))
         : Effect.try({
-          try: () => {
-            const file = join(config.dataDir, "jwt-secret")
-            if (!existsSync(file)) {
-              mkdirSync(config.dataDir, { recursive: true })
-              writeFileSync(file, randomBytes(48).toString("base64url"), { mode: 0o600 })
-            }
-            chmodSync(file, 0o600)
-            return Redacted.make(readFileSync(file, "utf8").trim())
-          },
-          catch: (cause) => new Error(`cannot create the local signing key in ${config.dataDir}: ${cause}`)
-        })
+            try: () => {
+              const file = join(config.dataDir, "jwt-secret")
+              if (!existsSync(file)) {
+                mkdirSync(config.dataDir, { recursive: true })
+                writeFileSync(file, randomBytes(48).toString("base64url"), { mode: 0o600 })
+              }
+              chmodSync(file, 0o600)
+              return Redacted.make(readFileSync(file, "utf8").trim())
+            },
+            catch: (cause) => new Error(`cannot create the local signing key in ${config.dataDir}: ${cause}`)
+          })
   })

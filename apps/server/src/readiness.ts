@@ -1,13 +1,16 @@
+import { StorageHealth } from "@parley/storage"
 import { Context, Effect, Layer } from "effect"
 import { Redis } from "effect/persistence"
-import { StorageHealth } from "@parley/storage"
 
 type Check = Effect.Effect<void, unknown>
 
 /** Each configured dependency and a cheap round trip to it, for `/readyz`. */
-export class Readiness extends Context.Service<Readiness, {
-  readonly check: Effect.Effect<Record<string, "up" | "down">>
-}>()("parley/server/Readiness") {
+export class Readiness extends Context.Service<
+  Readiness,
+  {
+    readonly check: Effect.Effect<Record<string, "up" | "down">>
+  }
+>()("parley/server/Readiness") {
   static readonly make = (checks: Record<string, Check>) =>
     Readiness.of({
       check: Effect.forEach(
@@ -30,7 +33,7 @@ export class Readiness extends Context.Service<Readiness, {
 
   static readonly layerWithRedis = Layer.effect(
     Readiness,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const storage = yield* StorageHealth
       const redis = yield* Redis.Redis
       return Readiness.make({ storage: storage.check, redis: redis.send("PING") })

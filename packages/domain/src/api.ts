@@ -3,32 +3,43 @@
  * typed clients from it, and `/openapi.json` is generated from it.
  */
 import { Context, Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
-import { RefreshRequest, LoginRequest, SessionList, SignupRequest, TokenResponse } from "./auth.ts"
 import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "effect/http-api"
+import { LoginRequest, RefreshRequest, SessionList, SignupRequest, TokenResponse } from "./auth.ts"
+import {
+  DependencyStatus,
   EmailRegistered,
   Forbidden,
   InternalError,
-  InvalidRequest,
   InvalidCredentials,
   InvalidRefreshToken,
+  InvalidRequest,
   NotFound,
   NotReady,
   RateLimitedResponse,
   ServiceUnavailable,
   Unauthorized,
-  UsernameTaken,
-  DependencyStatus
+  UsernameTaken
 } from "./errors.ts"
-import { SessionId, UserId } from "./ids.ts"
+import { SessionId, type UserId } from "./ids.ts"
 import { UserView } from "./user.ts"
 
 /** Who is calling: set by the `Authorization` middleware for bearer-protected endpoints. */
-export class CurrentUser extends Context.Service<CurrentUser, {
-  readonly userId: UserId
-  readonly sessionId: SessionId
-  readonly user: UserView
-}>()("parley/domain/CurrentUser") {}
+export class CurrentUser extends Context.Service<
+  CurrentUser,
+  {
+    readonly userId: UserId
+    readonly sessionId: SessionId
+    readonly user: UserView
+  }
+>()("parley/domain/CurrentUser") {}
 
 export class Authorization extends HttpApiMiddleware.Service<Authorization, { provides: CurrentUser }>()(
   "parley/domain/Authorization",
@@ -39,12 +50,18 @@ export class Authorization extends HttpApiMiddleware.Service<Authorization, { pr
 ) {}
 
 /** Renders any request that fails schema decoding as a 400 `invalid_request` naming the problem. */
-export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()("parley/domain/RequestValidation", {
-  error: [InvalidRequest, InternalError]
-}) {}
+export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()(
+  "parley/domain/RequestValidation",
+  {
+    error: [InvalidRequest, InternalError]
+  }
+) {}
 
 export class Health extends Schema.Class<Health>("Health")({ status: Schema.Literal("ok") }) {}
-export class Ready extends Schema.Class<Ready>("Ready")({ status: Schema.Literal("ready"), checks: DependencyStatus }) {}
+export class Ready extends Schema.Class<Ready>("Ready")({
+  status: Schema.Literal("ready"),
+  checks: DependencyStatus
+}) {}
 
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true }).add(
   HttpApiEndpoint.get("healthz", "/healthz", { success: Health }),
@@ -93,7 +110,9 @@ export class Api extends HttpApi.make("parley")
   .add(AuthGroup)
   .add(AccountGroup)
   .middleware(RequestValidation)
-  .annotateMerge(OpenApi.annotations({
-    title: "Parley",
-    description: "Accounts, sessions, rooms and messages. Errors are {\"error\": {\"code\", \"message\"}}."
-  })) {}
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Parley",
+      description: 'Accounts, sessions, rooms and messages. Errors are {"error": {"code", "message"}}.'
+    })
+  ) {}

@@ -14,46 +14,67 @@ const errorBody = <Code extends string>(code: Code, defaultMessage: string) =>
     )
   })
 
-export class InvalidRequest extends Schema.Error<InvalidRequest>("parley/InvalidRequest")(errorBody("invalid_request", "the request is malformed"), {
-  httpApiStatus: 400
-}) {
+export class InvalidRequest extends Schema.Error<InvalidRequest>("parley/InvalidRequest")(
+  errorBody("invalid_request", "the request is malformed"),
+  {
+    httpApiStatus: 400
+  }
+) {
   readonly _tag = "InvalidRequest"
 }
 
-export class UsernameTaken extends Schema.Error<UsernameTaken>("parley/UsernameTaken")(errorBody("username_taken", "that username is taken"), {
-  httpApiStatus: 409
-}) {
+export class UsernameTaken extends Schema.Error<UsernameTaken>("parley/UsernameTaken")(
+  errorBody("username_taken", "that username is taken"),
+  {
+    httpApiStatus: 409
+  }
+) {
   readonly _tag = "UsernameTaken"
 }
 
-export class EmailRegistered extends Schema.Error<EmailRegistered>("parley/EmailRegistered")(errorBody("email_registered", "that email is already registered"), {
-  httpApiStatus: 409
-}) {
+export class EmailRegistered extends Schema.Error<EmailRegistered>("parley/EmailRegistered")(
+  errorBody("email_registered", "that email is already registered"),
+  {
+    httpApiStatus: 409
+  }
+) {
   readonly _tag = "EmailRegistered"
 }
 
 /** One message for unknown user and wrong password alike, so it reveals nothing. */
-export class InvalidCredentials extends Schema.Error<InvalidCredentials>("parley/InvalidCredentials")(errorBody("invalid_credentials", "invalid username/email or password"), {
-  httpApiStatus: 401
-}) {
+export class InvalidCredentials extends Schema.Error<InvalidCredentials>("parley/InvalidCredentials")(
+  errorBody("invalid_credentials", "invalid username/email or password"),
+  {
+    httpApiStatus: 401
+  }
+) {
   readonly _tag = "InvalidCredentials"
 }
 
-export class Unauthorized extends Schema.Error<Unauthorized>("parley/Unauthorized")(errorBody("unauthorized", "missing, invalid or expired access token"), {
-  httpApiStatus: 401
-}) {
+export class Unauthorized extends Schema.Error<Unauthorized>("parley/Unauthorized")(
+  errorBody("unauthorized", "missing, invalid or expired access token"),
+  {
+    httpApiStatus: 401
+  }
+) {
   readonly _tag = "Unauthorized"
 }
 
-export class InvalidRefreshToken extends Schema.Error<InvalidRefreshToken>("parley/InvalidRefreshToken")(errorBody("invalid_refresh_token", "the refresh token is invalid, expired or revoked"), {
-  httpApiStatus: 401
-}) {
+export class InvalidRefreshToken extends Schema.Error<InvalidRefreshToken>("parley/InvalidRefreshToken")(
+  errorBody("invalid_refresh_token", "the refresh token is invalid, expired or revoked"),
+  {
+    httpApiStatus: 401
+  }
+) {
   readonly _tag = "InvalidRefreshToken"
 }
 
-export class Forbidden extends Schema.Error<Forbidden>("parley/Forbidden")(errorBody("forbidden", "you are not allowed to do that"), {
-  httpApiStatus: 403
-}) {
+export class Forbidden extends Schema.Error<Forbidden>("parley/Forbidden")(
+  errorBody("forbidden", "you are not allowed to do that"),
+  {
+    httpApiStatus: 403
+  }
+) {
   readonly _tag = "Forbidden"
 }
 
@@ -63,21 +84,30 @@ export class NotFound extends Schema.Error<NotFound>("parley/NotFound")(errorBod
   readonly _tag = "NotFound"
 }
 
-export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("parley/PayloadTooLarge")(errorBody("payload_too_large", "the request body is too large"), {
-  httpApiStatus: 413
-}) {
+export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("parley/PayloadTooLarge")(
+  errorBody("payload_too_large", "the request body is too large"),
+  {
+    httpApiStatus: 413
+  }
+) {
   readonly _tag = "PayloadTooLarge"
 }
 
-export class ServiceUnavailable extends Schema.Error<ServiceUnavailable>("parley/ServiceUnavailable")(errorBody("service_unavailable", "a dependency is unavailable; try again shortly"), {
-  httpApiStatus: 503
-}) {
+export class ServiceUnavailable extends Schema.Error<ServiceUnavailable>("parley/ServiceUnavailable")(
+  errorBody("service_unavailable", "a dependency is unavailable; try again shortly"),
+  {
+    httpApiStatus: 503
+  }
+) {
   readonly _tag = "ServiceUnavailable"
 }
 
-export class InternalError extends Schema.Error<InternalError>("parley/InternalError")(errorBody("internal", "internal server error"), {
-  httpApiStatus: 500
-}) {
+export class InternalError extends Schema.Error<InternalError>("parley/InternalError")(
+  errorBody("internal", "internal server error"),
+  {
+    httpApiStatus: 500
+  }
+) {
   readonly _tag = "InternalError"
 }
 

@@ -1,5 +1,5 @@
+export * from "./api.ts"
 export * from "./auth.ts"
 export * from "./errors.ts"
 export * from "./ids.ts"
 export * from "./user.ts"
-export * from "./api.ts"

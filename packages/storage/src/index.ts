@@ -1,5 +1,5 @@
-export * as CassandraStorage from "./cassandra/layer.ts"
 export { CassandraConfig } from "./cassandra/client.ts"
+export * as CassandraStorage from "./cassandra/layer.ts"
 export * from "./errors.ts"
 export * from "./health.ts"
 export * from "./sessions.ts"

@@ -1,5 +1,5 @@
-import { Context, type Effect, type Option } from "effect"
 import type { SessionId, UserId } from "@parley/domain"
+import { Context, type Effect, type Option } from "effect"
 import type { StorageError } from "./errors.ts"
 
 /**
@@ -19,23 +19,26 @@ export interface SessionRecord {
   readonly ip: string | null
 }
 
-export class Sessions extends Context.Service<Sessions, {
-  readonly create: (session: SessionRecord) => Effect.Effect<void, StorageError>
-  readonly get: (id: SessionId) => Effect.Effect<Option.Option<SessionRecord>, StorageError>
-  /** Which session issued this token hash, current or rotated; none once the session expired. */
-  readonly findByTokenHash: (
-    hash: string
-  ) => Effect.Effect<Option.Option<{ readonly sessionId: SessionId; readonly userId: UserId }>, StorageError>
-  /**
-   * Atomically replaces `fromHash` by `toHash` if `fromHash` is still current and the
-   * session is not revoked. Of concurrent rotations of one token, exactly one returns true.
-   */
-  readonly rotate: (options: {
-    readonly session: SessionRecord
-    readonly fromHash: string
-    readonly toHash: string
-    readonly now: number
-  }) => Effect.Effect<boolean, StorageError>
-  readonly revoke: (id: SessionId) => Effect.Effect<void, StorageError>
-  readonly listByUser: (userId: UserId) => Effect.Effect<ReadonlyArray<SessionRecord>, StorageError>
-}>()("parley/storage/Sessions") {}
+export class Sessions extends Context.Service<
+  Sessions,
+  {
+    readonly create: (session: SessionRecord) => Effect.Effect<void, StorageError>
+    readonly get: (id: SessionId) => Effect.Effect<Option.Option<SessionRecord>, StorageError>
+    /** Which session issued this token hash, current or rotated; none once the session expired. */
+    readonly findByTokenHash: (
+      hash: string
+    ) => Effect.Effect<Option.Option<{ readonly sessionId: SessionId; readonly userId: UserId }>, StorageError>
+    /**
+     * Atomically replaces `fromHash` by `toHash` if `fromHash` is still current and the
+     * session is not revoked. Of concurrent rotations of one token, exactly one returns true.
+     */
+    readonly rotate: (options: {
+      readonly session: SessionRecord
+      readonly fromHash: string
+      readonly toHash: string
+      readonly now: number
+    }) => Effect.Effect<boolean, StorageError>
+    readonly revoke: (id: SessionId) => Effect.Effect<void, StorageError>
+    readonly listByUser: (userId: UserId) => Effect.Effect<ReadonlyArray<SessionRecord>, StorageError>
+  }
+>()("parley/storage/Sessions") {}

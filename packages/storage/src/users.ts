@@ -1,5 +1,5 @@
-import { Context, type Effect, type Option } from "effect"
 import type { EmailRegistered, Role, UserId, UsernameTaken } from "@parley/domain"
+import { Context, type Effect, type Option } from "effect"
 import type { StorageError } from "./errors.ts"
 
 /** A stored account. Times are epoch milliseconds. */
@@ -18,16 +18,19 @@ export interface UserRecord {
 export const usernameKey = (username: string) => username.trim().toLowerCase()
 export const emailKey = (email: string) => email.trim().toLowerCase()
 
-export class Users extends Context.Service<Users, {
-  /** Reserves username and email, then stores the user; a failure releases both reservations. */
-  readonly create: (user: UserRecord) => Effect.Effect<UserRecord, UsernameTaken | EmailRegistered | StorageError>
-  readonly findById: (id: UserId) => Effect.Effect<Option.Option<UserRecord>, StorageError>
-  readonly findByUsername: (username: string) => Effect.Effect<Option.Option<UserRecord>, StorageError>
-  readonly findByEmail: (email: string) => Effect.Effect<Option.Option<UserRecord>, StorageError>
-  /** Returns false when no such user exists. */
-  readonly update: (
-    id: UserId,
-    changes: { readonly disabled?: boolean; readonly role?: Role },
-    now: number
-  ) => Effect.Effect<boolean, StorageError>
-}>()("parley/storage/Users") {}
+export class Users extends Context.Service<
+  Users,
+  {
+    /** Reserves username and email, then stores the user; a failure releases both reservations. */
+    readonly create: (user: UserRecord) => Effect.Effect<UserRecord, UsernameTaken | EmailRegistered | StorageError>
+    readonly findById: (id: UserId) => Effect.Effect<Option.Option<UserRecord>, StorageError>
+    readonly findByUsername: (username: string) => Effect.Effect<Option.Option<UserRecord>, StorageError>
+    readonly findByEmail: (email: string) => Effect.Effect<Option.Option<UserRecord>, StorageError>
+    /** Returns false when no such user exists. */
+    readonly update: (
+      id: UserId,
+      changes: { readonly disabled?: boolean; readonly role?: Role },
+      now: number
+    ) => Effect.Effect<boolean, StorageError>
+  }
+>()("parley/storage/Users") {}

@@ -5,7 +5,7 @@ import { conformance } from "./conformance.ts"
 /** A fresh keyspace per run against the node that `npm test` started (CASSANDRA_CONTACT_POINTS). */
 const keyspace = `parley_test_${Date.now().toString(36)}`
 const storage = Layer.unwrap(
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     return CassandraStorage.layer({ ...(yield* CassandraConfig), keyspace })
   })
 ).pipe(Layer.orDie)

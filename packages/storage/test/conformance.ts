@@ -3,8 +3,8 @@
  * `conformance` with its layer; a backend passes only if it behaves exactly like the others.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Exit, type Layer, Option } from "effect"
 import type { SessionId, UserId } from "@parley/domain"
+import { Effect, Exit, type Layer, Option } from "effect"
 import { type SessionRecord, Sessions, StorageHealth, type UserRecord, Users } from "../src/index.ts"
 
 const newUser = (username: string, email: string, now = Date.now()): UserRecord => ({
@@ -42,7 +42,7 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
 
     describe("users", () => {
       it.effect("creates a user and finds it by id, username and email regardless of case", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const users = yield* Users
           const name = unique("Alice_")
           const user = yield* users.create(newUser(name, `${name}@Example.com`))
@@ -51,10 +51,11 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           assert.deepStrictEqual(yield* users.findByEmail(` ${name.toLowerCase()}@example.COM `), Option.some(user))
           assert.isTrue(Option.isNone(yield* users.findByUsername(unique("nobody_"))))
           assert.isTrue(Option.isNone(yield* users.findById(crypto.randomUUID() as UserId)))
-        }))
+        })
+      )
 
       it.effect("rejects a taken username and a registered email, keeping nothing of the loser", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const users = yield* Users
           const name = unique("bob_")
           const email = `${name}@example.com`
@@ -68,10 +69,11 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           // The losers' own reservations were rolled back, so both are free again.
           const fresh = yield* users.create(newUser(otherName, otherEmail))
           assert.deepStrictEqual(yield* users.findByUsername(otherName), Option.some(fresh))
-        }))
+        })
+      )
 
       it.effect("50 concurrent signups for one username: exactly one wins, no orphaned email", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const users = yield* Users
           const name = unique("race_")
           const emails = Array.from({ length: 50 }, (_, i) => `${name}.${i}@example.com`)
@@ -91,10 +93,11 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
             assert.isTrue(Option.isNone(yield* users.findByEmail(email)))
             yield* users.create(newUser(unique("after_"), email))
           }
-        }))
+        })
+      )
 
       it.effect("50 concurrent signups for one email: exactly one wins, no orphaned username", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const users = yield* Users
           const email = `${unique("same")}@example.com`
           const names = Array.from({ length: 50 }, (_, i) => unique(`r${i}_`))
@@ -112,10 +115,11 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
             assert.isTrue(Option.isNone(yield* users.findByUsername(name)))
             yield* users.create(newUser(name, `${unique("free")}@example.com`))
           }
-        }))
+        })
+      )
 
       it.effect("updates role and disabled, and reports unknown users", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const users = yield* Users
           const name = unique("dave_")
           const user = yield* users.create(newUser(name, `${name}@example.com`))
@@ -126,17 +130,18 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           assert.strictEqual(updated.role, "admin")
           assert.strictEqual(updated.updatedAt, user.createdAt + 2000)
           assert.isFalse(yield* users.update(crypto.randomUUID() as UserId, { disabled: true }, Date.now()))
-        }))
+        })
+      )
     })
 
     describe("sessions", () => {
-      const withUser = Effect.gen(function*() {
+      const withUser = Effect.gen(function* () {
         const name = unique("sess_")
         return yield* Effect.flatMap(Users, (users) => users.create(newUser(name, `${name}@example.com`)))
       })
 
       it.effect("creates, finds by token hash, rotates once, and lists newest first", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const sessions = yield* Sessions
           const user = yield* withUser
           const first = newSession(user.id, hash(), Date.now() - 1000)
@@ -164,11 +169,15 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           assert.isFalse(yield* sessions.rotate({ session: first, fromHash: first.currentHash, toHash: hash(), now }))
 
           const listed = yield* sessions.listByUser(user.id)
-          assert.deepStrictEqual(listed.map((s) => s.id), [second.id, first.id])
-        }))
+          assert.deepStrictEqual(
+            listed.map((s) => s.id),
+            [second.id, first.id]
+          )
+        })
+      )
 
       it.effect("of 20 concurrent rotations of one token exactly one succeeds", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const sessions = yield* Sessions
           const user = yield* withUser
           const session = newSession(user.id, hash())
@@ -182,10 +191,11 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           assert.strictEqual(results.filter(Boolean).length, 1)
           const current = Option.getOrThrow(yield* sessions.get(session.id)).currentHash
           assert.strictEqual(current, successors[results.indexOf(true)])
-        }))
+        })
+      )
 
       it.effect("a revoked session cannot rotate", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const sessions = yield* Sessions
           const user = yield* withUser
           const session = newSession(user.id, hash())
@@ -196,6 +206,7 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
             yield* sessions.rotate({ session, fromHash: session.currentHash, toHash: hash(), now: Date.now() })
           )
           yield* sessions.revoke(crypto.randomUUID() as SessionId)
-        }))
+        })
+      )
     })
   })

@@ -1,6 +1,6 @@
-import { errors as JoseErrors, type JWTPayload, jwtVerify, SignJWT } from "jose"
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SessionId, Unauthorized, UserId } from "@parley/domain"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { errors as JoseErrors, type JWTPayload, jwtVerify, SignJWT } from "jose"
 
 /** The claims Parley puts in an access token, decoded rather than trusted. */
 export const AccessClaims = Schema.Struct({
@@ -28,12 +28,18 @@ export interface AccessTokenOptions {
  * Short-lived HS256 access tokens. The algorithm is pinned, and `iss`, `aud`, `exp`, `iat`,
  * `sub` and `sid` are all required. A previous key still verifies during rotation.
  */
-export class AccessTokens extends Context.Service<AccessTokens, {
-  readonly issue: (userId: UserId, sessionId: SessionId) => Effect.Effect<{ readonly token: string; readonly expiresIn: number }>
-  readonly verify: (token: string) => Effect.Effect<AccessClaims, Unauthorized>
-  /** Like `verify` but accepts an expired token: to tie a refresh call to its user. */
-  readonly verifyIgnoringExpiry: (token: string) => Effect.Effect<AccessClaims, Unauthorized>
-}>()("parley/server/auth/AccessTokens") {
+export class AccessTokens extends Context.Service<
+  AccessTokens,
+  {
+    readonly issue: (
+      userId: UserId,
+      sessionId: SessionId
+    ) => Effect.Effect<{ readonly token: string; readonly expiresIn: number }>
+    readonly verify: (token: string) => Effect.Effect<AccessClaims, Unauthorized>
+    /** Like `verify` but accepts an expired token: to tie a refresh call to its user. */
+    readonly verifyIgnoringExpiry: (token: string) => Effect.Effect<AccessClaims, Unauthorized>
+  }
+>()("parley/server/auth/AccessTokens") {
   static readonly layer = (options: AccessTokenOptions) =>
     Layer.sync(AccessTokens, () => {
       const encode = (secret: Redacted.Redacted<string>) => new TextEncoder().encode(Redacted.value(secret))
@@ -43,7 +49,7 @@ export class AccessTokens extends Context.Service<AccessTokens, {
       const decodeClaims = Schema.decodeUnknownEffect(AccessClaims)
 
       const verifyWith = (token: string, ignoreExpiry: boolean) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           if (token.length > maxTokenLength) return yield* new Unauthorized()
           const now = yield* Clock.currentTimeMillis
           const payload = yield* Effect.tryPromise({
@@ -54,7 +60,7 @@ export class AccessTokens extends Context.Service<AccessTokens, {
         })
 
       return AccessTokens.of({
-        issue: Effect.fn("AccessTokens.issue")(function*(userId: UserId, sessionId: SessionId) {
+        issue: Effect.fn("AccessTokens.issue")(function* (userId: UserId, sessionId: SessionId) {
           const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
           const token = yield* Effect.promise(() =>
             new SignJWT({ sid: sessionId })
@@ -94,7 +100,8 @@ const verifyWithAnyKey = async (
       // jose checks the signature before the claims, so an expired token's payload is
       // authentic; issuer and audience are re-checked here because jose may stop at `exp`.
       if (
-        options.ignoreExpiry && error instanceof JoseErrors.JWTExpired &&
+        options.ignoreExpiry &&
+        error instanceof JoseErrors.JWTExpired &&
         error.payload.iss === options.issuer &&
         (error.payload.aud === options.audience ||
           (Array.isArray(error.payload.aud) && error.payload.aud.includes(options.audience)))

@@ -1,6 +1,5 @@
-import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import {
-  EmailRegistered,
+  type EmailRegistered,
   Forbidden,
   InvalidCredentials,
   InvalidRefreshToken,
@@ -13,10 +12,11 @@ import {
   TokenResponse,
   Unauthorized,
   type UserId,
-  UsernameTaken,
+  type UsernameTaken,
   UserView
 } from "@parley/domain"
 import { type SessionRecord, Sessions, StorageError, type UserRecord, Users } from "@parley/storage"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { AccessTokens } from "./access-tokens.ts"
 import { PasswordHasher } from "./passwords.ts"
 import { hashRefreshToken, newRefreshToken } from "./refresh-tokens.ts"
@@ -55,19 +55,33 @@ const unavailable = <A, E, R>(effect: Effect.Effect<A, E | StorageError, R>) =>
  * wrong password; refresh tokens rotate on every use; a rotated token coming back is
  * taken as theft and ends its whole session; disabled users can neither log in nor refresh.
  */
-export class Accounts extends Context.Service<Accounts, {
-  readonly signup: (request: SignupRequest) => Effect.Effect<UserView, UsernameTaken | EmailRegistered | ServiceUnavailable>
-  readonly login: (request: LoginRequest, client: ClientInfo) => Effect.Effect<TokenResponse, InvalidCredentials | Forbidden | ServiceUnavailable>
-  readonly refresh: (refreshToken: string, bearerUserId: Option.Option<UserId>) => Effect.Effect<TokenResponse, InvalidRefreshToken | ServiceUnavailable>
-  readonly logout: (caller: Caller, refreshToken: string) => Effect.Effect<void, InvalidRefreshToken | ServiceUnavailable>
-  readonly authenticate: (accessToken: string) => Effect.Effect<Caller, Unauthorized | ServiceUnavailable>
-  readonly listSessions: (caller: Caller) => Effect.Effect<ReadonlyArray<SessionView>, ServiceUnavailable>
-  readonly revokeSession: (caller: Caller, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
-}>()("parley/server/auth/Accounts") {
+export class Accounts extends Context.Service<
+  Accounts,
+  {
+    readonly signup: (
+      request: SignupRequest
+    ) => Effect.Effect<UserView, UsernameTaken | EmailRegistered | ServiceUnavailable>
+    readonly login: (
+      request: LoginRequest,
+      client: ClientInfo
+    ) => Effect.Effect<TokenResponse, InvalidCredentials | Forbidden | ServiceUnavailable>
+    readonly refresh: (
+      refreshToken: string,
+      bearerUserId: Option.Option<UserId>
+    ) => Effect.Effect<TokenResponse, InvalidRefreshToken | ServiceUnavailable>
+    readonly logout: (
+      caller: Caller,
+      refreshToken: string
+    ) => Effect.Effect<void, InvalidRefreshToken | ServiceUnavailable>
+    readonly authenticate: (accessToken: string) => Effect.Effect<Caller, Unauthorized | ServiceUnavailable>
+    readonly listSessions: (caller: Caller) => Effect.Effect<ReadonlyArray<SessionView>, ServiceUnavailable>
+    readonly revokeSession: (caller: Caller, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
+  }
+>()("parley/server/auth/Accounts") {
   static readonly layer = (lifetimes: { readonly idle: Duration.Duration; readonly absolute: Duration.Duration }) =>
     Layer.effect(
       Accounts,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const users = yield* Users
         const sessions = yield* Sessions
         const hasher = yield* PasswordHasher
@@ -75,7 +89,11 @@ export class Accounts extends Context.Service<Accounts, {
         const idleMs = Duration.toMillis(lifetimes.idle)
         const absoluteMs = Duration.toMillis(lifetimes.absolute)
 
-        const tokenResponse = Effect.fnUntraced(function*(user: UserRecord, sessionId: SessionId, refreshToken: string) {
+        const tokenResponse = Effect.fnUntraced(function* (
+          user: UserRecord,
+          sessionId: SessionId,
+          refreshToken: string
+        ) {
           const access = yield* tokens.issue(user.id, sessionId)
           return new TokenResponse({
             token: access.token,
@@ -89,14 +107,19 @@ export class Accounts extends Context.Service<Accounts, {
 
         const isLive = (s: SessionRecord, now: number) => !s.revoked && now < s.expiresAt && now < s.lastUsedAt + idleMs
 
-        const findLogin = (login: string) => (login.includes("@") ? users.findByEmail(login) : users.findByUsername(login))
+        const findLogin = (login: string) =>
+          login.includes("@") ? users.findByEmail(login) : users.findByUsername(login)
 
-        const refresh = Effect.fn("Accounts.refresh")(function*(refreshToken: string, bearerUserId: Option.Option<UserId>) {
+        const refresh = Effect.fn("Accounts.refresh")(function* (
+          refreshToken: string,
+          bearerUserId: Option.Option<UserId>
+        ) {
           const now = yield* Clock.currentTimeMillis
           const presented = hashRefreshToken(refreshToken)
           const owner = yield* sessions.findByTokenHash(presented)
           if (Option.isNone(owner)) return yield* new InvalidRefreshToken()
-          if (Option.isSome(bearerUserId) && bearerUserId.value !== owner.value.userId) return yield* new InvalidRefreshToken()
+          if (Option.isSome(bearerUserId) && bearerUserId.value !== owner.value.userId)
+            return yield* new InvalidRefreshToken()
           const session = yield* sessions.get(owner.value.sessionId)
           if (Option.isNone(session) || !isLive(session.value, now)) return yield* new InvalidRefreshToken()
           if (session.value.currentHash !== presented) {
@@ -109,7 +132,12 @@ export class Accounts extends Context.Service<Accounts, {
           const user = yield* users.findById(session.value.userId)
           if (Option.isNone(user) || user.value.disabled) return yield* new InvalidRefreshToken()
           const next = newRefreshToken()
-          const rotated = yield* sessions.rotate({ session: session.value, fromHash: presented, toHash: hashRefreshToken(next), now })
+          const rotated = yield* sessions.rotate({
+            session: session.value,
+            fromHash: presented,
+            toHash: hashRefreshToken(next),
+            now
+          })
           // Lost a race with another refresh of the same token: one of the two is a copy.
           if (!rotated) {
             yield* sessions.revoke(session.value.id)
@@ -119,7 +147,7 @@ export class Accounts extends Context.Service<Accounts, {
         })
 
         return Accounts.of({
-          signup: Effect.fn("Accounts.signup")(function*(request) {
+          signup: Effect.fn("Accounts.signup")(function* (request) {
             const now = yield* Clock.currentTimeMillis
             const passwordHash = yield* hasher.hash(request.password)
             const user = yield* users.create({
@@ -136,7 +164,7 @@ export class Accounts extends Context.Service<Accounts, {
             return toUserView(user)
           }, unavailable),
 
-          login: Effect.fn("Accounts.login")(function*(request, client) {
+          login: Effect.fn("Accounts.login")(function* (request, client) {
             const found = yield* findLogin(request.email_or_username)
             if (Option.isNone(found)) {
               yield* hasher.verifyDummy(request.password)
@@ -145,7 +173,8 @@ export class Accounts extends Context.Service<Accounts, {
             const user = found.value
             if (!(yield* hasher.verify(user.passwordHash, request.password))) return yield* new InvalidCredentials()
             // Only someone who knows the password learns that the account is disabled.
-            if (user.disabled) return yield* new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
+            if (user.disabled)
+              return yield* new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
             const now = yield* Clock.currentTimeMillis
             const refreshToken = newRefreshToken()
             const session: SessionRecord = {
@@ -165,13 +194,13 @@ export class Accounts extends Context.Service<Accounts, {
 
           refresh: (token, bearer) => unavailable(refresh(token, bearer)),
 
-          logout: Effect.fn("Accounts.logout")(function*(caller, refreshToken) {
+          logout: Effect.fn("Accounts.logout")(function* (caller, refreshToken) {
             const owner = yield* sessions.findByTokenHash(hashRefreshToken(refreshToken))
             if (Option.isNone(owner) || owner.value.userId !== caller.userId) return yield* new InvalidRefreshToken()
             yield* sessions.revoke(owner.value.sessionId)
           }, unavailable),
 
-          authenticate: Effect.fn("Accounts.authenticate")(function*(accessToken) {
+          authenticate: Effect.fn("Accounts.authenticate")(function* (accessToken) {
             const claims = yield* tokens.verify(accessToken)
             const [user, session] = yield* Effect.all([users.findById(claims.sub), sessions.get(claims.sid)], {
               concurrency: 2
@@ -184,23 +213,26 @@ export class Accounts extends Context.Service<Accounts, {
             return { userId: claims.sub, sessionId: claims.sid, user: toUserView(user.value) }
           }, unavailable),
 
-          listSessions: Effect.fn("Accounts.listSessions")(function*(caller) {
+          listSessions: Effect.fn("Accounts.listSessions")(function* (caller) {
             const now = yield* Clock.currentTimeMillis
             const all = yield* sessions.listByUser(caller.userId)
-            return all.filter((s) => isLive(s, now)).map((s) =>
-              new SessionView({
-                id: s.id,
-                created_at: new Date(s.createdAt).toISOString(),
-                last_used_at: new Date(s.lastUsedAt).toISOString(),
-                expires_at: new Date(Math.min(s.expiresAt, s.lastUsedAt + idleMs)).toISOString(),
-                user_agent: s.userAgent,
-                ip: s.ip,
-                current: s.id === caller.sessionId
-              })
-            )
+            return all
+              .filter((s) => isLive(s, now))
+              .map(
+                (s) =>
+                  new SessionView({
+                    id: s.id,
+                    created_at: new Date(s.createdAt).toISOString(),
+                    last_used_at: new Date(s.lastUsedAt).toISOString(),
+                    expires_at: new Date(Math.min(s.expiresAt, s.lastUsedAt + idleMs)).toISOString(),
+                    user_agent: s.userAgent,
+                    ip: s.ip,
+                    current: s.id === caller.sessionId
+                  })
+              )
           }, unavailable),
 
-          revokeSession: Effect.fn("Accounts.revokeSession")(function*(caller, sessionId) {
+          revokeSession: Effect.fn("Accounts.revokeSession")(function* (caller, sessionId) {
             const session = yield* sessions.get(sessionId)
             // Someone else's session is "not found", so ids cannot be probed.
             if (Option.isNone(session) || session.value.userId !== caller.userId) return yield* new NotFound()

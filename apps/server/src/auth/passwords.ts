@@ -9,16 +9,19 @@ const options = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parall
  * loop. A semaphore bounds concurrent hashes so a login flood queues instead of
  * exhausting memory and threads.
  */
-export class PasswordHasher extends Context.Service<PasswordHasher, {
-  readonly hash: (password: string) => Effect.Effect<string>
-  readonly verify: (hash: string, password: string) => Effect.Effect<boolean>
-  /** Spends the same work as `verify` for a user that does not exist. */
-  readonly verifyDummy: (password: string) => Effect.Effect<boolean>
-}>()("parley/server/auth/PasswordHasher") {
+export class PasswordHasher extends Context.Service<
+  PasswordHasher,
+  {
+    readonly hash: (password: string) => Effect.Effect<string>
+    readonly verify: (hash: string, password: string) => Effect.Effect<boolean>
+    /** Spends the same work as `verify` for a user that does not exist. */
+    readonly verifyDummy: (password: string) => Effect.Effect<boolean>
+  }
+>()("parley/server/auth/PasswordHasher") {
   static readonly layer = (maxConcurrent: number) =>
     Layer.effect(
       PasswordHasher,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const permits = yield* Semaphore.make(maxConcurrent)
         const hash = (password: string) => permits.withPermits(1)(Effect.promise(() => argon2.hash(password, options)))
         const verify = (digest: string, password: string) =>

@@ -27,12 +27,12 @@ const incomingId = /^[A-Za-z0-9._:-]{1,64}$/
 export const RequestContext = HttpRouter.middleware(
   (app) =>
     // Handles every failure; typed as passing `unhandled` on because the router insists.
-    (Effect.gen(function*() {
+    Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const header = request.headers["x-request-id"]
       const requestId = header !== undefined && incomingId.test(header) ? header : crypto.randomUUID()
       const started = yield* Clock.currentTimeMillis
-      return yield* Effect.gen(function*() {
+      return yield* Effect.gen(function* () {
         const exit = yield* Effect.exit(app)
         let response: HttpServerResponse.HttpServerResponse
         if (Exit.isSuccess(exit)) {
@@ -59,6 +59,6 @@ export const RequestContext = HttpRouter.middleware(
         )
         return HttpServerResponse.setHeader(response, "x-request-id", requestId)
       }).pipe(Effect.annotateLogs({ request_id: requestId }))
-    }) as Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled, HttpServerRequest.HttpServerRequest>),
+    }) as Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled, HttpServerRequest.HttpServerRequest>,
   { global: true }
 )

@@ -1,7 +1,6 @@
-import { Effect } from "effect"
-import { HttpApiMiddleware } from "effect/http-api"
-import { SchemaIssue } from "effect"
 import { InternalError, InvalidRequest, RequestValidation } from "@parley/domain"
+import { Effect, SchemaIssue } from "effect"
+import { HttpApiMiddleware } from "effect/http-api"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 

@@ -1,6 +1,6 @@
-import { Config, Duration, Effect, Layer, Context } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { RateLimited, ServiceUnavailable } from "@parley/domain"
+import { Config, Context, Duration, Effect, Layer } from "effect"
+import { RateLimiter } from "effect/persistence"
 
 /**
  * How much of what each caller may do. Login is limited per client IP and per account;
@@ -15,26 +15,36 @@ export const RateLimitConfig = Config.all({
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
-export class RateLimits extends Context.Service<RateLimits, {
-  readonly login: (ip: string, account: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
-  readonly signup: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
-  readonly refresh: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
-}>()("parley/server/ratelimit/RateLimits") {
+export class RateLimits extends Context.Service<
+  RateLimits,
+  {
+    readonly login: (ip: string, account: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly signup: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly refresh: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+  }
+>()("parley/server/ratelimit/RateLimits") {
   /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
   static readonly layer = (config: RateLimitConfig) =>
     Layer.effect(
       RateLimits,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const limiter = yield* RateLimiter.RateLimiter
         const consume = (key: string, limit: number, window: Duration.Input) =>
           limiter.consume({ key, limit, window, algorithm: "fixed-window", onExceeded: "fail" }).pipe(
             Effect.asVoid,
-            Effect.catchTag("RateLimiterError", ({ reason }): Effect.Effect<never, RateLimited | ServiceUnavailable> =>
-              reason._tag === "RateLimitExceeded"
-                ? Effect.fail(
-                  new RateLimited({ retryAfterSeconds: Math.max(1, Math.ceil(Duration.toSeconds(reason.retryAfter))) })
-                )
-                : Effect.andThen(Effect.logError("rate limit store failed", reason), Effect.fail(new ServiceUnavailable()))
+            Effect.catchTag(
+              "RateLimiterError",
+              ({ reason }): Effect.Effect<never, RateLimited | ServiceUnavailable> =>
+                reason._tag === "RateLimitExceeded"
+                  ? Effect.fail(
+                      new RateLimited({
+                        retryAfterSeconds: Math.max(1, Math.ceil(Duration.toSeconds(reason.retryAfter)))
+                      })
+                    )
+                  : Effect.andThen(
+                      Effect.logError("rate limit store failed", reason),
+                      Effect.fail(new ServiceUnavailable())
+                    )
             )
           )
         return RateLimits.of({

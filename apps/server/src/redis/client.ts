@@ -1,13 +1,15 @@
-import { Redis as IORedis } from "ioredis"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { Redis } from "effect/persistence"
+import { Redis as IORedis } from "ioredis"
 
 /**
  * Effect's client-agnostic `Redis` service (used by RateLimiter and, later, the broker),
  * provided from an `ioredis` connection. Commands fail fast while Redis is down instead
  * of queueing without bound; ioredis keeps reconnecting in the background.
  */
-export class RedisConnection extends Context.Service<RedisConnection, IORedis>()("parley/server/redis/RedisConnection") {}
+export class RedisConnection extends Context.Service<RedisConnection, IORedis>()(
+  "parley/server/redis/RedisConnection"
+) {}
 
 const connect = (url: string) =>
   Effect.tryPromise({
@@ -23,17 +25,19 @@ const connect = (url: string) =>
 const open = (url: string) =>
   Effect.acquireRelease(connect(url), (client) => Effect.promise(() => client.quit().catch(() => client.disconnect())))
 
-const sendWith = (client: IORedis) => <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
-  Effect.tryPromise({
-    try: () => client.call(command, ...args) as Promise<A>,
-    catch: (cause) => new Redis.RedisError({ cause })
-  })
+const sendWith =
+  (client: IORedis) =>
+  <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
+    Effect.tryPromise({
+      try: () => client.call(command, ...args) as Promise<A>,
+      catch: (cause) => new Redis.RedisError({ cause })
+    })
 
 export const layer = (url: Redacted.Redacted<string>) => {
   const connection = Layer.effect(RedisConnection, open(Redacted.value(url)))
   const service = Layer.effect(
     Redis.Redis,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const client = yield* RedisConnection
       return yield* Redis.make({
         send: sendWith(client),
@@ -42,7 +46,7 @@ export const layer = (url: Redacted.Redacted<string>) => {
           close: Effect.sync(() => c.disconnect())
         })),
         subscribe: (channel, onMessage) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const subscriber = yield* open(Redacted.value(url))
             subscriber.on("message", (ch: string, message: string) => {
               if (ch === channel) onMessage({ channel: ch, message })

@@ -16,13 +16,17 @@ const queryOptions = {
 export const CassandraConfig = Config.all({
   contactPoints: Config.String("CASSANDRA_CONTACT_POINTS").pipe(
     Config.withDefault("127.0.0.1:9042"),
-    Config.map((s) => s.split(",").map((p) => p.trim()).filter((p) => p.length > 0))
+    Config.map((s) =>
+      s
+        .split(",")
+        .map((p) => p.trim())
+        .filter((p) => p.length > 0)
+    )
   ),
   localDataCenter: Config.String("CASSANDRA_LOCAL_DC").pipe(Config.withDefault("datacenter1")),
-  keyspace: Config.schema(
-    Schema.String.check(Schema.isPattern(/^[a-z_][a-z0-9_]{0,47}$/)),
-    "CASSANDRA_KEYSPACE"
-  ).pipe(Config.withDefault("parley")),
+  keyspace: Config.schema(Schema.String.check(Schema.isPattern(/^[a-z_][a-z0-9_]{0,47}$/)), "CASSANDRA_KEYSPACE").pipe(
+    Config.withDefault("parley")
+  ),
   /** Used only when the migrator creates the keyspace; production sets NetworkTopologyStrategy. */
   replication: Config.String("CASSANDRA_REPLICATION").pipe(
     Config.withDefault("{'class': 'SimpleStrategy', 'replication_factor': 1}")
@@ -34,22 +38,25 @@ export type CassandraConfig = Config.Success<typeof CassandraConfig>
 
 export type Params = ReadonlyArray<unknown>
 
-export class CassandraClient extends Context.Service<CassandraClient, {
-  readonly execute: (
-    operation: string,
-    query: string,
-    params?: Params,
-    options?: cassandra.QueryOptions
-  ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
-  readonly batch: (
-    operation: string,
-    queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>
-  ) => Effect.Effect<void, StorageError>
-}>()("parley/storage/cassandra/CassandraClient") {
+export class CassandraClient extends Context.Service<
+  CassandraClient,
+  {
+    readonly execute: (
+      operation: string,
+      query: string,
+      params?: Params,
+      options?: cassandra.QueryOptions
+    ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
+    readonly batch: (
+      operation: string,
+      queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>
+    ) => Effect.Effect<void, StorageError>
+  }
+>()("parley/storage/cassandra/CassandraClient") {
   static readonly layer = (config: CassandraConfig) =>
     Layer.effect(
       CassandraClient,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const connect = (keyspace: string | undefined) =>
           Effect.acquireRelease(
             Effect.tryPromise({
@@ -61,11 +68,11 @@ export class CassandraClient extends Context.Service<CassandraClient, {
                   queryOptions,
                   ...(config.username._tag === "Some" && config.password._tag === "Some"
                     ? {
-                      credentials: {
-                        username: config.username.value,
-                        password: Redacted.value(config.password.value)
+                        credentials: {
+                          username: config.username.value,
+                          password: Redacted.value(config.password.value)
+                        }
                       }
-                    }
                     : {})
                 })
                 await client.connect()
@@ -81,12 +88,21 @@ export class CassandraClient extends Context.Service<CassandraClient, {
         return CassandraClient.of({
           execute: (operation, query, params = [], options) =>
             Effect.tryPromise({
-              try: () => client.execute(query, params as Array<unknown>, options ? { ...queryOptions, ...options } : queryOptions),
+              try: () =>
+                client.execute(
+                  query,
+                  params as Array<unknown>,
+                  options ? { ...queryOptions, ...options } : queryOptions
+                ),
               catch: (cause) => new StorageError({ operation, cause })
             }),
           batch: (operation, queries) =>
             Effect.tryPromise({
-              try: () => client.batch(queries.map((q) => ({ query: q.query, params: [...q.params] })), queryOptions),
+              try: () =>
+                client.batch(
+                  queries.map((q) => ({ query: q.query, params: [...q.params] })),
+                  queryOptions
+                ),
               catch: (cause) => new StorageError({ operation, cause })
             }).pipe(Effect.asVoid)
         })
@@ -102,9 +118,11 @@ export const uuid = (id: string) => cassandra.types.Uuid.fromString(id)
  */
 export const isUnknownOutcome = (error: StorageError): boolean => {
   const cause = error.cause as { code?: number; name?: string } | undefined
-  return cause?.code === cassandra.types.responseErrorCodes.writeTimeout ||
+  return (
+    cause?.code === cassandra.types.responseErrorCodes.writeTimeout ||
     cause?.name === "OperationTimedOutError" ||
     cause?.name === "NoHostAvailableError"
+  )
 }
 
 export const serialRead = { consistency: cassandra.types.consistencies.localSerial }

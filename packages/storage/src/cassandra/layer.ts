@@ -10,7 +10,8 @@ const CassandraHealth = Layer.effect(
     StorageHealth.of({
       name: "cassandra",
       check: db.execute("health", "SELECT release_version FROM system.local").pipe(Effect.asVoid)
-    }))
+    })
+  )
 )
 
 /** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */

@@ -20,7 +20,11 @@ export const loadMigrations = (dir: string): ReadonlyArray<Migration> =>
       return match ? [{ file, version: Number(match[1]), name: match[2]! }] : []
     })
     .sort((a, b) => a.version - b.version)
-    .map(({ file, version, name }) => ({ version, name, statements: splitStatements(readFileSync(`${dir}/${file}`, "utf8")) }))
+    .map(({ file, version, name }) => ({
+      version,
+      name,
+      statements: splitStatements(readFileSync(`${dir}/${file}`, "utf8"))
+    }))
 
 /** The driver runs one statement per call; our CQL files hold no `;` inside strings. */
 export const splitStatements = (cql: string): ReadonlyArray<string> =>

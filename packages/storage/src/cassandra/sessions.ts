@@ -1,6 +1,6 @@
+import type { SessionId, UserId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
 import { Effect, Layer, Option } from "effect"
-import type { SessionId, UserId } from "@parley/domain"
 import { type SessionRecord, Sessions } from "../sessions.ts"
 import { CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 
@@ -23,13 +23,13 @@ const ttlUntil = (expiresAt: number, now: number) => Math.max(1, Math.ceil((expi
 
 export const CassandraSessions = Layer.effect(
   Sessions,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const db = yield* CassandraClient
 
     const get = (id: SessionId, options?: cassandra.QueryOptions) =>
-      db.execute("sessions.get", `SELECT ${columns} FROM sessions WHERE session_id = ?`, [uuid(id)], options).pipe(
-        Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord))
-      )
+      db
+        .execute("sessions.get", `SELECT ${columns} FROM sessions WHERE session_id = ?`, [uuid(id)], options)
+        .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord)))
 
     const insertToken = (hash: string, s: SessionRecord, now: number) => ({
       query: "INSERT INTO refresh_tokens (token_hash, session_id, user_id) VALUES (?, ?, ?) USING TTL ?",
@@ -64,31 +64,38 @@ export const CassandraSessions = Layer.effect(
       },
       get: (id) => get(id),
       findByTokenHash: (hash) =>
-        db.execute("sessions.findByTokenHash", "SELECT session_id, user_id FROM refresh_tokens WHERE token_hash = ?", [hash]).pipe(
-          Effect.map((rs) =>
-            Option.map(Option.fromNullishOr(rs.first()), (row) => ({
-              sessionId: row.get("session_id").toString() as SessionId,
-              userId: row.get("user_id").toString() as UserId
-            }))
-          )
-        ),
-      rotate: Effect.fn("Sessions.rotate")(function*({ session, fromHash, toHash, now }) {
+        db
+          .execute("sessions.findByTokenHash", "SELECT session_id, user_id FROM refresh_tokens WHERE token_hash = ?", [
+            hash
+          ])
+          .pipe(
+            Effect.map((rs) =>
+              Option.map(Option.fromNullishOr(rs.first()), (row) => ({
+                sessionId: row.get("session_id").toString() as SessionId,
+                userId: row.get("user_id").toString() as UserId
+              }))
+            )
+          ),
+      rotate: Effect.fn("Sessions.rotate")(function* ({ session, fromHash, toHash, now }) {
         // The successor's hash is recorded first, so a winning CAS never points at a missing token.
         const token = insertToken(toHash, session, now)
         yield* db.execute("sessions.rotate.token", token.query, token.params)
-        return yield* db.execute(
-          "sessions.rotate",
-          "UPDATE sessions USING TTL ? SET current_hash = ?, last_used_at = ? WHERE session_id = ? IF current_hash = ? AND revoked = false",
-          [ttlUntil(session.expiresAt, now), toHash, new Date(now), uuid(session.id), fromHash]
-        ).pipe(
-          Effect.map((rs) => rs.wasApplied()),
-          Effect.catchIf(isUnknownOutcome, () =>
-            get(session.id, serialRead).pipe(
-              Effect.map((s) => Option.isSome(s) && s.value.currentHash === toHash && !s.value.revoked)
-            ))
-        )
+        return yield* db
+          .execute(
+            "sessions.rotate",
+            "UPDATE sessions USING TTL ? SET current_hash = ?, last_used_at = ? WHERE session_id = ? IF current_hash = ? AND revoked = false",
+            [ttlUntil(session.expiresAt, now), toHash, new Date(now), uuid(session.id), fromHash]
+          )
+          .pipe(
+            Effect.map((rs) => rs.wasApplied()),
+            Effect.catchIf(isUnknownOutcome, () =>
+              get(session.id, serialRead).pipe(
+                Effect.map((s) => Option.isSome(s) && s.value.currentHash === toHash && !s.value.revoked)
+              )
+            )
+          )
       }),
-      revoke: Effect.fn("Sessions.revoke")(function*(id) {
+      revoke: Effect.fn("Sessions.revoke")(function* (id) {
         const session = yield* get(id)
         if (Option.isNone(session)) return
         const now = Date.now()
@@ -97,8 +104,12 @@ export const CassandraSessions = Layer.effect(
           uuid(id)
         ])
       }),
-      listByUser: Effect.fn("Sessions.listByUser")(function*(userId) {
-        const rs = yield* db.execute("sessions.listByUser", "SELECT session_id FROM sessions_by_user WHERE user_id = ?", [uuid(userId)])
+      listByUser: Effect.fn("Sessions.listByUser")(function* (userId) {
+        const rs = yield* db.execute(
+          "sessions.listByUser",
+          "SELECT session_id FROM sessions_by_user WHERE user_id = ?",
+          [uuid(userId)]
+        )
         const sessions = yield* Effect.forEach(rs.rows, (row) => get(row.get("session_id").toString() as SessionId), {
           concurrency: 8
         })

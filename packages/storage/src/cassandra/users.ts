@@ -1,6 +1,6 @@
+import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
 import type cassandra from "cassandra-driver"
 import { Effect, Layer, Option, Schedule } from "effect"
-import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
 import type { StorageError } from "../errors.ts"
 import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
 import { CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
@@ -8,10 +8,12 @@ import { CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts
 /** A reservation older than this whose user row never appeared came from a crashed signup. */
 const orphanGraceMs = 60_000
 
-type Reservation = { readonly table: "users_by_username"; readonly key: string } | {
-  readonly table: "users_by_email"
-  readonly key: string
-}
+type Reservation =
+  | { readonly table: "users_by_username"; readonly key: string }
+  | {
+      readonly table: "users_by_email"
+      readonly key: string
+    }
 const keyColumn = (r: Reservation) => (r.table === "users_by_username" ? "username" : "email")
 
 const toRecord = (row: cassandra.types.Row): UserRecord => ({
@@ -27,47 +29,56 @@ const toRecord = (row: cassandra.types.Row): UserRecord => ({
 
 export const CassandraUsers = Layer.effect(
   Users,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const db = yield* CassandraClient
 
     const findById = (id: UserId) =>
-      db.execute(
-        "users.findById",
-        "SELECT id, username, email, password_hash, role, disabled, created_at, updated_at FROM users WHERE id = ?",
-        [uuid(id)]
-      ).pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord)))
+      db
+        .execute(
+          "users.findById",
+          "SELECT id, username, email, password_hash, role, disabled, created_at, updated_at FROM users WHERE id = ?",
+          [uuid(id)]
+        )
+        .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord)))
 
     const owner = (r: Reservation, options?: cassandra.QueryOptions) =>
-      db.execute(
-        "users.reservationOwner",
-        `SELECT user_id, reserved_at FROM ${r.table} WHERE ${keyColumn(r)} = ?`,
-        [r.key],
-        options
-      ).pipe(Effect.map((rs) => Option.fromNullishOr(rs.first())))
+      db
+        .execute(
+          "users.reservationOwner",
+          `SELECT user_id, reserved_at FROM ${r.table} WHERE ${keyColumn(r)} = ?`,
+          [r.key],
+          options
+        )
+        .pipe(Effect.map((rs) => Option.fromNullishOr(rs.first())))
 
     /**
      * INSERT … IF NOT EXISTS. When the outcome is unknown (write timeout), the SERIAL read
      * that follows sees any Paxos round in flight, so it tells us whether we won.
      */
     const tryReserve = (r: Reservation, userId: UserId, now: number): Effect.Effect<boolean, StorageError> =>
-      db.execute(
-        "users.reserve",
-        `INSERT INTO ${r.table} (${keyColumn(r)}, user_id, reserved_at) VALUES (?, ?, ?) IF NOT EXISTS`,
-        [r.key, uuid(userId), new Date(now)]
-      ).pipe(
-        Effect.map((rs) => rs.wasApplied() || rs.first()?.get("user_id")?.toString() === userId),
-        Effect.catchIf(isUnknownOutcome, () =>
-          owner(r, serialRead).pipe(
-            Effect.flatMap(Option.match({
-              onNone: () => tryReserve(r, userId, now),
-              onSome: (row) => Effect.succeed(row.get("user_id").toString() === userId)
-            }))
-          )),
-        Effect.retry({ while: isUnknownOutcome, schedule: Schedule.exponential("50 millis"), times: 3 })
-      )
+      db
+        .execute(
+          "users.reserve",
+          `INSERT INTO ${r.table} (${keyColumn(r)}, user_id, reserved_at) VALUES (?, ?, ?) IF NOT EXISTS`,
+          [r.key, uuid(userId), new Date(now)]
+        )
+        .pipe(
+          Effect.map((rs) => rs.wasApplied() || rs.first()?.get("user_id")?.toString() === userId),
+          Effect.catchIf(isUnknownOutcome, () =>
+            owner(r, serialRead).pipe(
+              Effect.flatMap(
+                Option.match({
+                  onNone: () => tryReserve(r, userId, now),
+                  onSome: (row) => Effect.succeed(row.get("user_id").toString() === userId)
+                })
+              )
+            )
+          ),
+          Effect.retry({ while: isUnknownOutcome, schedule: Schedule.exponential("50 millis"), times: 3 })
+        )
 
     /** Takes over an orphaned reservation (no user row, older than the grace period) by CAS. */
-    const takeOverOrphan = Effect.fn("Users.takeOverOrphan")(function*(r: Reservation, userId: UserId, now: number) {
+    const takeOverOrphan = Effect.fn("Users.takeOverOrphan")(function* (r: Reservation, userId: UserId, now: number) {
       const current = yield* owner(r, serialRead)
       if (Option.isNone(current)) return yield* tryReserve(r, userId, now)
       const holder = current.value.get("user_id").toString() as UserId
@@ -87,23 +98,30 @@ export const CassandraUsers = Layer.effect(
 
     /** Conditional, so it can never remove a reservation that someone else holds. */
     const release = (r: Reservation, userId: UserId) =>
-      db.execute("users.release", `DELETE FROM ${r.table} WHERE ${keyColumn(r)} = ? IF user_id = ?`, [r.key, uuid(userId)]).pipe(
-        Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
-        // Left behind only if storage is down; `takeOverOrphan` reclaims it later.
-        Effect.catch((error) => Effect.logWarning("could not release reservation", error)),
-        Effect.asVoid
-      )
+      db
+        .execute("users.release", `DELETE FROM ${r.table} WHERE ${keyColumn(r)} = ? IF user_id = ?`, [
+          r.key,
+          uuid(userId)
+        ])
+        .pipe(
+          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
+          // Left behind only if storage is down; `takeOverOrphan` reclaims it later.
+          Effect.catch((error) => Effect.logWarning("could not release reservation", error)),
+          Effect.asVoid
+        )
 
     const findByReservation = (r: Reservation) =>
       owner(r).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.succeed(Option.none<UserRecord>()),
-          onSome: (row) => findById(row.get("user_id").toString() as UserId)
-        }))
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.succeed(Option.none<UserRecord>()),
+            onSome: (row) => findById(row.get("user_id").toString() as UserId)
+          })
+        )
       )
 
     return Users.of({
-      create: Effect.fn("Users.create")(function*(user: UserRecord) {
+      create: Effect.fn("Users.create")(function* (user: UserRecord) {
         const username: Reservation = { table: "users_by_username", key: usernameKey(user.username) }
         const email: Reservation = { table: "users_by_email", key: emailKey(user.email) }
         if (!(yield* reserve(username, user.id, user.createdAt))) return yield* new UsernameTaken()
@@ -114,31 +132,33 @@ export const CassandraUsers = Layer.effect(
           yield* release(username, user.id)
           return yield* new EmailRegistered()
         }
-        yield* db.execute(
-          "users.insert",
-          `INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, updated_at)
+        yield* db
+          .execute(
+            "users.insert",
+            `INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
-            uuid(user.id),
-            user.username,
-            user.email,
-            user.passwordHash,
-            user.role,
-            user.disabled,
-            new Date(user.createdAt),
-            new Date(user.updatedAt)
-          ]
-        ).pipe(
-          // An upsert by primary key: retrying is safe, and beats releasing a name whose row may exist.
-          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
-          Effect.onError(() => Effect.andThen(release(username, user.id), release(email, user.id)))
-        )
+            [
+              uuid(user.id),
+              user.username,
+              user.email,
+              user.passwordHash,
+              user.role,
+              user.disabled,
+              new Date(user.createdAt),
+              new Date(user.updatedAt)
+            ]
+          )
+          .pipe(
+            // An upsert by primary key: retrying is safe, and beats releasing a name whose row may exist.
+            Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
+            Effect.onError(() => Effect.andThen(release(username, user.id), release(email, user.id)))
+          )
         return user
       }),
       findById,
       findByUsername: (username) => findByReservation({ table: "users_by_username", key: usernameKey(username) }),
       findByEmail: (email) => findByReservation({ table: "users_by_email", key: emailKey(email) }),
-      update: Effect.fn("Users.update")(function*(id, changes, now) {
+      update: Effect.fn("Users.update")(function* (id, changes, now) {
         const existing = yield* findById(id)
         if (Option.isNone(existing)) return false
         yield* db.execute("users.update", "UPDATE users SET disabled = ?, role = ?, updated_at = ? WHERE id = ?", [

@@ -9,23 +9,40 @@ import { migrations } from "./migrations.ts"
  * One SQLite file opened with `node:sqlite`. Calls are synchronous and short, so they
  * run inline; WAL keeps readers from blocking the writer.
  */
-export class SqliteDatabase extends Context.Service<SqliteDatabase, {
-  readonly run: (operation: string, sql: string, ...params: Array<SQLInputValue>) => Effect.Effect<number, StorageError>
-  readonly get: <A>(operation: string, sql: string, ...params: Array<SQLInputValue>) => Effect.Effect<A | undefined, StorageError>
-  readonly all: <A>(operation: string, sql: string, ...params: Array<SQLInputValue>) => Effect.Effect<Array<A>, StorageError>
-  /** Runs `f` inside BEGIN IMMEDIATE … COMMIT, rolling back if it throws. */
-  readonly transaction: <A>(operation: string, f: (db: DatabaseSync) => A) => Effect.Effect<A, StorageError>
-}>()("parley/storage/sqlite/SqliteDatabase") {
+export class SqliteDatabase extends Context.Service<
+  SqliteDatabase,
+  {
+    readonly run: (
+      operation: string,
+      sql: string,
+      ...params: Array<SQLInputValue>
+    ) => Effect.Effect<number, StorageError>
+    readonly get: <A>(
+      operation: string,
+      sql: string,
+      ...params: Array<SQLInputValue>
+    ) => Effect.Effect<A | undefined, StorageError>
+    readonly all: <A>(
+      operation: string,
+      sql: string,
+      ...params: Array<SQLInputValue>
+    ) => Effect.Effect<Array<A>, StorageError>
+    /** Runs `f` inside BEGIN IMMEDIATE … COMMIT, rolling back if it throws. */
+    readonly transaction: <A>(operation: string, f: (db: DatabaseSync) => A) => Effect.Effect<A, StorageError>
+  }
+>()("parley/storage/sqlite/SqliteDatabase") {
   static readonly layer = (filename: string) =>
     Layer.effect(
       SqliteDatabase,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const db = yield* Effect.acquireRelease(
           Effect.try({
             try: () => {
               if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
               const db = new DatabaseSync(filename)
-              db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+              db.exec(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+              )
               migrate(db)
               return db
             },
@@ -66,7 +83,9 @@ export class SqliteDatabase extends Context.Service<SqliteDatabase, {
 }
 
 const migrate = (db: DatabaseSync) => {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+  )
   const applied = new Set(
     (db.prepare("SELECT version FROM schema_migrations").all() as Array<{ version: number }>).map((r) => r.version)
   )

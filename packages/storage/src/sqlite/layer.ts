@@ -7,7 +7,8 @@ import { SqliteUsers } from "./users.ts"
 const SqliteHealth = Layer.effect(
   StorageHealth,
   Effect.map(SqliteDatabase, (db) =>
-    StorageHealth.of({ name: "sqlite", check: db.get("health", "SELECT 1").pipe(Effect.asVoid) }))
+    StorageHealth.of({ name: "sqlite", check: db.get("health", "SELECT 1").pipe(Effect.asVoid) })
+  )
 )
 
 /** Every storage service on one SQLite file (`:memory:` for throwaway tests). */

@@ -1,5 +1,5 @@
-import { Effect, Layer, Option } from "effect"
 import type { SessionId, UserId } from "@parley/domain"
+import { Effect, Layer, Option } from "effect"
 import { type SessionRecord, Sessions } from "../sessions.ts"
 import { SqliteDatabase } from "./database.ts"
 
@@ -31,7 +31,7 @@ const columns = "id, user_id, current_hash, created_at, last_used_at, expires_at
 
 export const SqliteSessions = Layer.effect(
   Sessions,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const db = yield* SqliteDatabase
     return Sessions.of({
       create: (s) =>
@@ -47,50 +47,50 @@ export const SqliteSessions = Layer.effect(
             s.userAgent,
             s.ip
           )
-          tx.prepare("INSERT INTO refresh_tokens (token_hash, session_id, user_id, expires_at) VALUES (?, ?, ?, ?)").run(
-            s.currentHash,
-            s.id,
-            s.userId,
-            s.expiresAt
-          )
+          tx.prepare(
+            "INSERT INTO refresh_tokens (token_hash, session_id, user_id, expires_at) VALUES (?, ?, ?, ?)"
+          ).run(s.currentHash, s.id, s.userId, s.expiresAt)
         }),
       get: (id) =>
-        db.get<SessionRow>("sessions.get", `SELECT ${columns} FROM sessions WHERE id = ?`, id).pipe(
-          Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord))
-        ),
+        db
+          .get<SessionRow>("sessions.get", `SELECT ${columns} FROM sessions WHERE id = ?`, id)
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord))),
       findByTokenHash: (hash) =>
-        db.get<{ session_id: string; user_id: string; expires_at: number }>(
-          "sessions.findByTokenHash",
-          "SELECT session_id, user_id, expires_at FROM refresh_tokens WHERE token_hash = ?",
-          hash
-        ).pipe(
-          Effect.map((row) =>
-            row === undefined || row.expires_at <= Date.now()
-              ? Option.none()
-              : Option.some({ sessionId: row.session_id as SessionId, userId: row.user_id as UserId })
+        db
+          .get<{ session_id: string; user_id: string; expires_at: number }>(
+            "sessions.findByTokenHash",
+            "SELECT session_id, user_id, expires_at FROM refresh_tokens WHERE token_hash = ?",
+            hash
           )
-        ),
+          .pipe(
+            Effect.map((row) =>
+              row === undefined || row.expires_at <= Date.now()
+                ? Option.none()
+                : Option.some({ sessionId: row.session_id as SessionId, userId: row.user_id as UserId })
+            )
+          ),
       rotate: ({ session, fromHash, toHash, now }) =>
         db.transaction("sessions.rotate", (tx) => {
-          const changed = tx.prepare(
-            "UPDATE sessions SET current_hash = ?, last_used_at = ? WHERE id = ? AND current_hash = ? AND revoked = 0"
-          ).run(toHash, now, session.id, fromHash).changes
+          const changed = tx
+            .prepare(
+              "UPDATE sessions SET current_hash = ?, last_used_at = ? WHERE id = ? AND current_hash = ? AND revoked = 0"
+            )
+            .run(toHash, now, session.id, fromHash).changes
           if (Number(changed) !== 1) return false
-          tx.prepare("INSERT INTO refresh_tokens (token_hash, session_id, user_id, expires_at) VALUES (?, ?, ?, ?)").run(
-            toHash,
-            session.id,
-            session.userId,
-            session.expiresAt
-          )
+          tx.prepare(
+            "INSERT INTO refresh_tokens (token_hash, session_id, user_id, expires_at) VALUES (?, ?, ?, ?)"
+          ).run(toHash, session.id, session.userId, session.expiresAt)
           return true
         }),
       revoke: (id) => db.run("sessions.revoke", "UPDATE sessions SET revoked = 1 WHERE id = ?", id).pipe(Effect.asVoid),
       listByUser: (userId) =>
-        db.all<SessionRow>(
-          "sessions.listByUser",
-          `SELECT ${columns} FROM sessions WHERE user_id = ? ORDER BY created_at DESC`,
-          userId
-        ).pipe(Effect.map((rows) => rows.map(toRecord)))
+        db
+          .all<SessionRow>(
+            "sessions.listByUser",
+            `SELECT ${columns} FROM sessions WHERE user_id = ? ORDER BY created_at DESC`,
+            userId
+          )
+          .pipe(Effect.map((rows) => rows.map(toRecord)))
     })
   })
 )

@@ -1,5 +1,5 @@
-import { Effect, Layer, Option } from "effect"
 import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
+import { Effect, Layer, Option } from "effect"
 import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
 import { SqliteDatabase } from "./database.ts"
 
@@ -29,16 +29,16 @@ const columns = "id, username, email, password_hash, role, disabled, created_at,
 
 export const SqliteUsers = Layer.effect(
   Users,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const db = yield* SqliteDatabase
     const findOne = (operation: string, where: string, value: string) =>
-      db.get<UserRow>(operation, `SELECT ${columns} FROM users WHERE ${where} = ?`, value).pipe(
-        Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord))
-      )
+      db
+        .get<UserRow>(operation, `SELECT ${columns} FROM users WHERE ${where} = ?`, value)
+        .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord)))
 
     return Users.of({
       // BEGIN IMMEDIATE serializes writers, so check-then-insert cannot race.
-      create: Effect.fn("Users.create")(function*(user: UserRecord) {
+      create: Effect.fn("Users.create")(function* (user: UserRecord) {
         const outcome = yield* db.transaction("users.create", (tx) => {
           if (tx.prepare("SELECT 1 FROM users WHERE username_key = ?").get(usernameKey(user.username))) {
             return "username_taken" as const
@@ -70,7 +70,7 @@ export const SqliteUsers = Layer.effect(
       findById: (id) => findOne("users.findById", "id", id),
       findByUsername: (username) => findOne("users.findByUsername", "username_key", usernameKey(username)),
       findByEmail: (email) => findOne("users.findByEmail", "email_key", emailKey(email)),
-      update: Effect.fn("Users.update")(function*(id, changes, now) {
+      update: Effect.fn("Users.update")(function* (id, changes, now) {
         const row = yield* db.get<UserRow>("users.update", `SELECT ${columns} FROM users WHERE id = ?`, id)
         if (row === undefined) return false
         yield* db.run(

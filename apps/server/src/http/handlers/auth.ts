@@ -1,7 +1,7 @@
-import { Effect, Option } from "effect"
-import { HttpApiBuilder } from "effect/http-api"
-import { HttpServerRequest } from "effect/http"
 import { Api, InvalidRefreshToken } from "@parley/domain"
+import { Effect, Option } from "effect"
+import { HttpServerRequest } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
 import { AccessTokens } from "../../auth/access-tokens.ts"
 import { Accounts } from "../../auth/accounts.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
@@ -12,43 +12,44 @@ export const AuthHandlers = (options: { readonly trustProxy: boolean }) =>
   HttpApiBuilder.group(
     Api,
     "auth",
-    Effect.fn(function*(handlers) {
+    Effect.fn(function* (handlers) {
       const accounts = yield* Accounts
       const limits = yield* RateLimits
       const tokens = yield* AccessTokens
       const client = clientInfo(options.trustProxy)
 
       /** A Bearer sent along with a refresh must be the same user's; it may have expired. */
-      const bearerUser = Effect.gen(function*() {
+      const bearerUser = Effect.gen(function* () {
         const request = yield* HttpServerRequest.HttpServerRequest
         const header = request.headers.authorization
         if (header === undefined) return Option.none()
         const token = /^Bearer (.+)$/i.exec(header)?.[1]
         if (token === undefined) return yield* new InvalidRefreshToken()
-        const claims = yield* tokens.verifyIgnoringExpiry(token).pipe(
-          Effect.mapError(() => new InvalidRefreshToken())
-        )
+        const claims = yield* tokens.verifyIgnoringExpiry(token).pipe(Effect.mapError(() => new InvalidRefreshToken()))
         return Option.some(claims.sub)
       })
 
       return handlers
         .handle("signup", ({ payload }) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const { ip } = yield* client
             yield* limits.signup(ip ?? "unknown")
             return yield* accounts.signup(payload)
-          }))
+          })
+        )
         .handle("login", ({ payload }) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const info = yield* client
             yield* limits.login(info.ip ?? "unknown", payload.email_or_username)
             return yield* accounts.login(payload, info)
-          }))
+          })
+        )
         .handle("refresh", ({ payload }) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const { ip } = yield* client
             yield* limits.refresh(ip ?? "unknown")
             return yield* accounts.refresh(payload.refresh_token, yield* bearerUser)
-          }))
+          })
+        )
     })
   )

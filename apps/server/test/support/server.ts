@@ -1,0 +1,125 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { Effect, type Layer } from "effect"
+import { CassandraConfig, CassandraStorage, type Sessions, SqliteStorage, type StorageHealth, type Users } from "@parley/storage"
+
+const main = resolve(import.meta.dirname, "../../src/main.ts")
+
+/** The signing key the test servers use, so tests can forge tokens of every kind. */
+export const testSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+export interface Backend {
+  readonly name: string
+  /** Environment for a server process on this backend (fresh database per call). */
+  readonly env: () => Record<string, string>
+  /** The same storage the server uses, for operator actions a test needs (e.g. disabling a user). */
+  readonly storage: (env: Record<string, string>) => Layer.Layer<Users | Sessions | StorageHealth, unknown>
+}
+
+export const sqliteBackend: Backend = {
+  name: "sqlite",
+  env: () => ({ PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-http-")) }),
+  storage: (env) => SqliteStorage.layer(join(env.PARLEY_DATA_DIR!, "parley.db"))
+}
+
+/** Needs the Cassandra node and Redis server that `npm test` started. */
+export const cassandraRedisBackend: Backend = {
+  name: "cassandra+redis",
+  env: () => {
+    const contactPoints = process.env.CASSANDRA_CONTACT_POINTS
+    const redisUrl = process.env.REDIS_URL
+    if (!contactPoints || !redisUrl) {
+      throw new Error("CASSANDRA_CONTACT_POINTS and REDIS_URL must be set: run the suite through `npm test`")
+    }
+    return {
+      PARLEY_STORAGE: "cassandra",
+      CASSANDRA_CONTACT_POINTS: contactPoints,
+      CASSANDRA_KEYSPACE: `parley_http_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`,
+      REDIS_URL: redisUrl,
+      PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-http-"))
+    }
+  },
+  storage: (env) =>
+    CassandraStorage.layer({
+      ...Effect.runSync(
+        Effect.gen(function*() {
+          return yield* CassandraConfig
+        })
+      ),
+      contactPoints: env.CASSANDRA_CONTACT_POINTS!.split(","),
+      keyspace: env.CASSANDRA_KEYSPACE!
+    })
+}
+
+export interface RunningServer {
+  readonly url: string
+  readonly env: Record<string, string>
+  /** Everything the process wrote to stdout and stderr so far. */
+  readonly output: () => string
+  readonly stop: () => Promise<void>
+}
+
+const freePort = () =>
+  new Promise<number>((done, fail) => {
+    const server = createServer()
+    server.once("error", fail)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => done(typeof address === "object" && address ? address.port : 0))
+    })
+  })
+
+/** Starts `apps/server/src/main.ts` as its own process and waits until /healthz answers. */
+export const startServer = async (backend: Backend, extraEnv: Record<string, string> = {}): Promise<RunningServer> => {
+  const port = await freePort()
+  const env: Record<string, string> = {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    JWT_SECRET: testSecret,
+    RATE_LOGIN_PER_IP: "100000",
+    RATE_SIGNUP_PER_IP: "100000",
+    RATE_REFRESH_PER_IP: "100000",
+    ...backend.env(),
+    ...extraEnv
+  }
+  let output = ""
+  const child: ChildProcess = spawn(process.execPath, [main], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  child.stdout?.on("data", (chunk) => {
+    output += chunk
+  })
+  child.stderr?.on("data", (chunk) => {
+    output += chunk
+  })
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error(`server did not answer /healthz within 120 s:\n${output}`)
+    }
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false)
+    if (ok) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return {
+    url,
+    env,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r))
+        child.kill("SIGTERM")
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
+        if (child.exitCode === null) child.kill("SIGKILL")
+      }
+      rmSync(env.PARLEY_DATA_DIR!, { recursive: true, force: true })
+    }
+  }
+}
