@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 
 const root = resolve(import.meta.dirname, "..")
-const testenv = join(root, "tools", "testenv")
+const tool = (service, script) => join(root, "tools", service, script)
 const bin = (name) => join(root, "node_modules", ".bin", name)
 const log = (message) => console.error(`\n[parley test] ${message}`)
 const totals = { passed: 0, failed: 0 }
@@ -58,9 +58,9 @@ const vitest = async (project, env) => {
 }
 
 /** Runs a start script; its last stdout line is `KEY=value ...` exports. */
-const startService = async (name, script) => {
+const startService = async (name, service, script) => {
   log(`starting ${name}`)
-  const { code, stdout } = await run("bash", [join(testenv, script)], {}, { capture: true })
+  const { code, stdout } = await run("bash", [tool(service, script)], {}, { capture: true })
   const last = stdout.trim().split("\n").pop() ?? ""
   if (code !== 0) throw new Error(`${name} did not start (exit ${code})`)
   return Object.fromEntries(
@@ -93,8 +93,8 @@ const main = async () => {
   // Cassandra takes the longest to start, so it boots while the fast suites run.
   const cassandra = process.env.CASSANDRA_CONTACT_POINTS
     ? Promise.resolve({ CASSANDRA_CONTACT_POINTS: process.env.CASSANDRA_CONTACT_POINTS })
-    : startService("Cassandra 5.0", "start-cassandra.sh").then((exports) => {
-        cleanups.push(() => run("bash", [join(testenv, "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR]))
+    : startService("Cassandra 5.0", "cassandra", "start-cassandra.sh").then((exports) => {
+        cleanups.push(() => run("bash", [tool("cassandra", "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR]))
         return exports
       })
   cassandra.catch(() => {})
@@ -106,8 +106,8 @@ const main = async () => {
   if (process.env.REDIS_URL) {
     env.REDIS_URL = process.env.REDIS_URL
   } else {
-    const redis = await startService("Redis", "start-redis.sh")
-    cleanups.push(() => run("bash", [join(testenv, "stop-redis.sh"), redis.REDIS_RUN_DIR ?? ""]))
+    const redis = await startService("Redis", "redis", "start-redis.sh")
+    cleanups.push(() => run("bash", [tool("redis", "stop-redis.sh"), redis.REDIS_RUN_DIR ?? ""]))
     env.REDIS_URL = redis.REDIS_URL
   }
   const started = Date.now()
