@@ -79,13 +79,12 @@ export const ServerLive = Layer.unwrap(
       Layer.provide(RateLimits.layer(rateLimits)),
       Layer.provideMerge(Layer.merge(AuthorizationLive, RequestValidationLive))
     )
-    const routes = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-      Layer.provide(handlers),
-      Layer.provide(auth),
-      Layer.provide(coordination),
-      Layer.provide(storage)
-    )
+    const routes = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers))
+    const services = auth.pipe(Layer.provideMerge(coordination), Layer.provideMerge(storage))
 
+    // `services` is provided last so it is built first: the port opens only once storage is
+    // migrated and Redis answers. A connection accepted earlier would wait for a handler
+    // that does not exist yet, and never be answered.
     return HttpRouter.serve(Layer.merge(routes, RequestContext), { disableLogger: true }).pipe(
       Layer.provide(
         NodeHttpServer.layer(() => createServer({ maxHeaderSize: maxHeaderBytes }), {
@@ -93,7 +92,8 @@ export const ServerLive = Layer.unwrap(
           host: config.host
         })
       ),
-      Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.maxBodyBytes)))
+      Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.maxBodyBytes))),
+      Layer.provide(services)
     )
   })
 )

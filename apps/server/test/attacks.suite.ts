@@ -25,8 +25,11 @@ export const attacksSuite = (backend: Backend) =>
       exp: now() + 600,
       ...overrides
     })
-    const sign = (payload: Record<string, unknown>, alg = "HS256", secret: Parameters<SignJWT["sign"]>[0] = key(testSecret)) =>
-      new SignJWT(payload).setProtectedHeader({ alg, typ: "JWT" }).sign(secret)
+    const sign = (
+      payload: Record<string, unknown>,
+      alg = "HS256",
+      secret: Parameters<SignJWT["sign"]>[0] = key(testSecret)
+    ) => new SignJWT(payload).setProtectedHeader({ alg, typ: "JWT" }).sign(secret)
     const me = (token: string) => request(server.url, "GET", "/api/me", { token })
 
     beforeAll(async () => {
@@ -36,7 +39,9 @@ export const attacksSuite = (backend: Backend) =>
         body: { username: name, email: `${name}@example.com`, password: "secret12" }
       })
       userId = signup.body.id
-      const login = await request(server.url, "POST", "/login", { body: { email_or_username: name, password: "secret12" } })
+      const login = await request(server.url, "POST", "/login", {
+        body: { email_or_username: name, password: "secret12" }
+      })
       validToken = login.body.token
       refreshToken = login.body.refresh_token
       sessionId = login.body.session_id
@@ -98,7 +103,9 @@ export const attacksSuite = (backend: Backend) =>
 
     it("rejects a missing or non-Bearer Authorization header with 401", async () => {
       expect((await request(server.url, "GET", "/api/me")).status).toBe(401)
-      const basic = await request(server.url, "GET", "/api/me", { headers: { authorization: "Basic Ym9iOnNlY3JldDEy" } })
+      const basic = await request(server.url, "GET", "/api/me", {
+        headers: { authorization: "Basic Ym9iOnNlY3JldDEy" }
+      })
       expect(basic.status).toBe(401)
     })
   })

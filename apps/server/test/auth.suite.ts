@@ -2,13 +2,14 @@
  * Accounts and sessions over real HTTP against a real server process. Called once per
  * storage backend by the `*.integration.test.ts` files.
  */
+
+import type { UserId } from "@parley/domain"
+import { Users } from "@parley/storage"
 import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type UserId } from "@parley/domain"
-import { Users } from "@parley/storage"
-import { type Backend, type RunningServer, startServer, testSecret } from "./support/server.ts"
 import { request, uniqueName } from "./support/http.ts"
+import { type Backend, type RunningServer, startServer, testSecret } from "./support/server.ts"
 
 export const authSuite = (backend: Backend) =>
   describe(`auth over HTTP (${backend.name})`, () => {
@@ -131,7 +132,10 @@ export const authSuite = (backend: Backend) =>
         .sign(new TextEncoder().encode(testSecret))
       expect((await call("GET", "/api/me", { token: expired })).status).toBe(401)
 
-      const second = await call("POST", "/api/refresh", { token: expired, body: { refresh_token: first.refresh_token } })
+      const second = await call("POST", "/api/refresh", {
+        token: expired,
+        body: { refresh_token: first.refresh_token }
+      })
       expect(second.status).toBe(200)
       expect(second.body.refresh_token).not.toBe(first.refresh_token)
       expect(second.body.session_id).toBe(first.session_id)
@@ -142,7 +146,9 @@ export const authSuite = (backend: Backend) =>
       const replay = await call("POST", "/api/refresh", { body: { refresh_token: first.refresh_token } })
       expect(replay.status).toBe(401)
       expect(replay.body.error.code).toBe("invalid_refresh_token")
-      expect((await call("POST", "/api/refresh", { body: { refresh_token: third.body.refresh_token } })).status).toBe(401)
+      expect((await call("POST", "/api/refresh", { body: { refresh_token: third.body.refresh_token } })).status).toBe(
+        401
+      )
       expect((await call("GET", "/api/me", { token: third.body.token })).status).toBe(401)
     })
 
@@ -156,7 +162,9 @@ export const authSuite = (backend: Backend) =>
     it("of concurrent refreshes with one token, at most one leaves a valid successor", async () => {
       const session = await login((await signup()).username)
       const results = await Promise.all(
-        Array.from({ length: 8 }, () => call("POST", "/api/refresh", { body: { refresh_token: session.refresh_token } }))
+        Array.from({ length: 8 }, () =>
+          call("POST", "/api/refresh", { body: { refresh_token: session.refresh_token } })
+        )
       )
       expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1)
       let valid = 0
@@ -178,7 +186,10 @@ export const authSuite = (backend: Backend) =>
       expect(ids).toEqual(expect.arrayContaining([phone.session_id, laptop.session_id]))
       expect(listed.body.sessions.find((s: { current: boolean }) => s.current).id).toBe(laptop.session_id)
 
-      const out = await call("POST", "/api/logout", { token: phone.token, body: { refresh_token: phone.refresh_token } })
+      const out = await call("POST", "/api/logout", {
+        token: phone.token,
+        body: { refresh_token: phone.refresh_token }
+      })
       expect(out.status).toBe(204)
       expect((await call("GET", "/api/me", { token: phone.token })).status).toBe(401)
       expect((await call("POST", "/api/refresh", { body: { refresh_token: phone.refresh_token } })).status).toBe(401)
@@ -186,7 +197,10 @@ export const authSuite = (backend: Backend) =>
 
       // Someone else's refresh token cannot log you out of anything.
       const other = await login((await signup()).username)
-      const foreign = await call("POST", "/api/logout", { token: laptop.token, body: { refresh_token: other.refresh_token } })
+      const foreign = await call("POST", "/api/logout", {
+        token: laptop.token,
+        body: { refresh_token: other.refresh_token }
+      })
       expect(foreign.status).toBe(401)
       expect((await call("GET", "/api/me", { token: other.token })).status).toBe(200)
 
@@ -203,7 +217,7 @@ export const authSuite = (backend: Backend) =>
       const user = await signup()
       const session = await login(user.username)
       await Effect.runPromise(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const users = yield* Users
           yield* users.update(user.id as UserId, { disabled: true }, Date.now())
         }).pipe(Effect.provide(backend.storage(server.env).pipe(Layer.orDie)))
@@ -226,7 +240,9 @@ export const authSuite = (backend: Backend) =>
         )
       }
       expect(statuses.every((s) => s === 401)).toBe(true)
-      const limited = await call("POST", "/login", { body: { email_or_username: victim.username, password: "secret12" } })
+      const limited = await call("POST", "/login", {
+        body: { email_or_username: victim.username, password: "secret12" }
+      })
       expect(limited.status).toBe(429)
       expect(limited.body.error.code).toBe("rate_limited")
       const retryAfter = Number(limited.headers.get("retry-after"))

@@ -3,8 +3,15 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import {
+  CassandraConfig,
+  CassandraStorage,
+  type Sessions,
+  SqliteStorage,
+  type StorageHealth,
+  type Users
+} from "@parley/storage"
 import { Effect, type Layer } from "effect"
-import { CassandraConfig, CassandraStorage, type Sessions, SqliteStorage, type StorageHealth, type Users } from "@parley/storage"
 
 const main = resolve(import.meta.dirname, "../../src/main.ts")
 
@@ -45,7 +52,7 @@ export const cassandraRedisBackend: Backend = {
   storage: (env) =>
     CassandraStorage.layer({
       ...Effect.runSync(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           return yield* CassandraConfig
         })
       ),
@@ -62,7 +69,7 @@ export interface RunningServer {
   readonly stop: () => Promise<void>
 }
 
-const freePort = () =>
+export const freePort = () =>
   new Promise<number>((done, fail) => {
     const server = createServer()
     server.once("error", fail)
@@ -74,7 +81,7 @@ const freePort = () =>
 
 /** Starts `apps/server/src/main.ts` as its own process and waits until /healthz answers. */
 export const startServer = async (backend: Backend, extraEnv: Record<string, string> = {}): Promise<RunningServer> => {
-  const port = await freePort()
+  const port = extraEnv.PORT ? Number(extraEnv.PORT) : await freePort()
   const env: Record<string, string> = {
     PORT: String(port),
     HOST: "127.0.0.1",
@@ -104,7 +111,17 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
       child.kill("SIGKILL")
       throw new Error(`server did not answer /healthz within 120 s:\n${output}`)
     }
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false)
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) }).then(
+      (r) => r.ok,
+      (error) => {
+        // Refused means "not listening yet"; an accepted connection left unanswered is a bug.
+        if (error?.name === "TimeoutError") {
+          child.kill("SIGKILL")
+          throw new Error(`/healthz accepted a connection but did not answer in 5 s:\n${output}`)
+        }
+        return false
+      }
+    )
     if (ok) break
     await new Promise((r) => setTimeout(r, 200))
   }

@@ -1,7 +1,7 @@
 import cassandra from "cassandra-driver"
 import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
 import { StorageError } from "../errors.ts"
-import { migrate } from "./migrate.ts"
+import { createKeyspace, migrate } from "./migrate.ts"
 
 /**
  * Consistency: LOCAL_QUORUM for reads and writes, LOCAL_SERIAL for the Paxos phase of
@@ -37,6 +37,15 @@ export const CassandraConfig = Config.all({
 export type CassandraConfig = Config.Success<typeof CassandraConfig>
 
 export type Params = ReadonlyArray<unknown>
+
+/**
+ * Prefixes the table of a DML statement with the keyspace. A prepared statement whose table
+ * is unqualified is bound to whatever keyspace its connection had when it was prepared, and
+ * Cassandra warns that executing it elsewhere "will return unexpected results"; qualified
+ * names make every statement mean one table, however many keyspaces share the cluster.
+ */
+export const qualify = (keyspace: string, query: string): string =>
+  query.replace(/\b(FROM|INTO|UPDATE)\s+([a-z_][a-z0-9_]*)\b(?!\.)/gi, `$1 ${keyspace}.$2`)
 
 export class CassandraClient extends Context.Service<
   CassandraClient,
@@ -82,15 +91,15 @@ export class CassandraClient extends Context.Service<
             }),
             (client) => Effect.promise(() => client.shutdown())
           )
-        // The keyspace may not exist yet, so migrate on a keyspace-less connection first.
-        yield* Effect.scoped(Effect.flatMap(connect(undefined), (client) => migrate(client, config)))
+        yield* Effect.scoped(Effect.flatMap(connect(undefined), (client) => createKeyspace(client, config)))
         const client = yield* connect(config.keyspace)
+        yield* migrate(client, config.keyspace)
         return CassandraClient.of({
           execute: (operation, query, params = [], options) =>
             Effect.tryPromise({
               try: () =>
                 client.execute(
-                  query,
+                  qualify(config.keyspace, query),
                   params as Array<unknown>,
                   options ? { ...queryOptions, ...options } : queryOptions
                 ),
@@ -100,7 +109,7 @@ export class CassandraClient extends Context.Service<
             Effect.tryPromise({
               try: () =>
                 client.batch(
-                  queries.map((q) => ({ query: q.query, params: [...q.params] })),
+                  queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
                   queryOptions
                 ),
               catch: (cause) => new StorageError({ operation, cause })

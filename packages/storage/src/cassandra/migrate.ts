@@ -36,31 +36,47 @@ export const splitStatements = (cql: string): ReadonlyArray<string> =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
 
-/** Idempotent: every statement is `IF NOT EXISTS` and applied versions are skipped. */
-export const migrate = (
+/** Schema statements are run unprepared: preparing DDL only fills the statement cache. */
+const ddl = { prepare: false }
+
+/** Run on a keyspace-less connection, since the keyspace may not exist yet. */
+export const createKeyspace = (
   client: cassandra.Client,
-  config: { readonly keyspace: string; readonly replication: string },
-  dir: string = defaultMigrationsDir
+  config: { readonly keyspace: string; readonly replication: string }
 ) =>
   Effect.tryPromise({
+    try: () =>
+      client.execute(
+        `CREATE KEYSPACE IF NOT EXISTS ${config.keyspace} WITH replication = ${config.replication}`,
+        [],
+        ddl
+      ),
+    catch: (cause) => new StorageError({ operation: "cassandra.createKeyspace", cause })
+  })
+
+/**
+ * Applies pending `cql/` files on a client bound to the keyspace. Idempotent: every statement
+ * is `IF NOT EXISTS` and applied versions are skipped, so concurrent starts are safe too.
+ */
+export const migrate = (client: cassandra.Client, keyspace: string, dir: string = defaultMigrationsDir) =>
+  Effect.tryPromise({
     try: async () => {
-      const ks = config.keyspace
-      await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${config.replication}`)
-      // USE switches every connection of this (migration-only) client to the keyspace.
-      await client.execute(`USE ${ks}`)
+      const table = `${keyspace}.schema_migrations`
       await client.execute(
-        `CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text, applied_at timestamp)`
+        `CREATE TABLE IF NOT EXISTS ${table} (version int PRIMARY KEY, name text, applied_at timestamp)`,
+        [],
+        ddl
       )
       const applied = new Set(
-        (await client.execute("SELECT version FROM schema_migrations")).rows.map((r) => r.get("version") as number)
+        (await client.execute(`SELECT version FROM ${table}`, [], ddl)).rows.map((r) => r.get("version") as number)
       )
       for (const migration of loadMigrations(dir)) {
         if (applied.has(migration.version)) continue
         for (const statement of migration.statements) {
-          await client.execute(statement)
+          await client.execute(statement, [], ddl)
         }
         await client.execute(
-          "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?) IF NOT EXISTS",
+          `INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?) IF NOT EXISTS`,
           [migration.version, migration.name, new Date()],
           { prepare: true }
         )
