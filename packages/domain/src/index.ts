@@ -1,5 +1,7 @@
 export * from "./api.ts"
 export * from "./auth.ts"
+export * from "./chat.ts"
 export * from "./errors.ts"
 export * from "./ids.ts"
+export * from "./timeuuid.ts"
 export * from "./user.ts"

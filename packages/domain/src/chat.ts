@@ -1,0 +1,110 @@
+import { Schema } from "effect"
+import { MessageId, RoomId, UserId } from "./ids.ts"
+
+export const Visibility = Schema.Literals(["public", "private"])
+export type Visibility = typeof Visibility.Type
+
+/** A member's standing in one room; `owner` and `admin` manage members of private rooms. */
+export const MemberRole = Schema.Literals(["owner", "admin", "member"])
+export type MemberRole = typeof MemberRole.Type
+
+export const RoomName = Schema.Trimmed.check(
+  Schema.isMinLength(1, { message: "room name must not be empty" }),
+  Schema.isMaxLength(100, { message: "room name must be at most 100 characters" })
+)
+
+/** Message text: 1 to 4,000 characters. */
+export const MessageText = Schema.String.check(
+  Schema.isMinLength(1, { message: "message must not be empty" }),
+  Schema.isMaxLength(4000, { message: "message must be at most 4000 characters" })
+)
+
+/** Chosen by the client to make a send idempotent: a retry with the same id is stored once. */
+export const ClientMsgId = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(64, { message: "client_msg_id must be at most 64 characters" })
+)
+
+export class CreateRoomRequest extends Schema.Class<CreateRoomRequest>("CreateRoomRequest")({
+  name: RoomName,
+  visibility: Schema.optionalKey(Visibility)
+}) {}
+
+export class RoomView extends Schema.Class<RoomView>("RoomView")({
+  room_id: RoomId,
+  name: Schema.String,
+  visibility: Visibility,
+  created_by: UserId,
+  created_at: Schema.String,
+  /** The caller's role in the room, or null when not a member. */
+  role: Schema.NullOr(MemberRole)
+}) {}
+
+export class RoomList extends Schema.Class<RoomList>("RoomList")({
+  rooms: Schema.Array(RoomView),
+  /** Pass as `cursor` for the next page; null on the last page. */
+  next_cursor: Schema.NullOr(Schema.String)
+}) {}
+
+export class MemberView extends Schema.Class<MemberView>("MemberView")({
+  user_id: UserId,
+  role: MemberRole,
+  joined_at: Schema.String
+}) {}
+
+export class MemberList extends Schema.Class<MemberList>("MemberList")({
+  members: Schema.Array(MemberView),
+  next_cursor: Schema.NullOr(Schema.String)
+}) {}
+
+export class AddMemberRequest extends Schema.Class<AddMemberRequest>("AddMemberRequest")({
+  role: Schema.optionalKey(Schema.Literals(["admin", "member"]))
+}) {}
+
+/** `content` as in the seed's command reference. */
+export class PostMessageRequest extends Schema.Class<PostMessageRequest>("PostMessageRequest")({
+  content: MessageText,
+  client_msg_id: Schema.optionalKey(ClientMsgId)
+}) {}
+
+/** One stored message, as HTTP returns it and as the WebSocket `chat.message` event carries it. */
+export class MessageView extends Schema.Class<MessageView>("MessageView")({
+  room_id: RoomId,
+  msg_id: MessageId,
+  /** Per-room position: 1, 2, 3, … without gaps, in storage order. */
+  seq: Schema.Number,
+  user_id: UserId,
+  username: Schema.String,
+  text: Schema.String,
+  client_msg_id: Schema.NullOr(Schema.String),
+  created_at: Schema.String
+}) {}
+
+export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({
+  messages: Schema.Array(MessageView),
+  /** The msg_id to pass as `before` (or `after`) for the next page; null when there is none. */
+  next_cursor: Schema.NullOr(MessageId)
+}) {}
+
+const Limit = Schema.NumberFromString.check(
+  Schema.isInt(),
+  Schema.isBetween({ minimum: 1, maximum: 100 }, { message: "limit must be an integer from 1 to 100" })
+)
+
+export const MessageQuery = Schema.Struct({
+  limit: Schema.optionalKey(Limit),
+  before: Schema.optionalKey(MessageId),
+  after: Schema.optionalKey(MessageId)
+})
+
+export const RoomListQuery = Schema.Struct({
+  limit: Schema.optionalKey(Limit),
+  cursor: Schema.optionalKey(Schema.String),
+  /** `joined` (default): rooms the caller belongs to; `public`: the public room directory. */
+  scope: Schema.optionalKey(Schema.Literals(["joined", "public"]))
+})
+
+export const PageQuery = Schema.Struct({
+  limit: Schema.optionalKey(Limit),
+  cursor: Schema.optionalKey(Schema.String)
+})
