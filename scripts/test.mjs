@@ -92,7 +92,10 @@ const main = async () => {
   const env = {}
   // Cassandra takes the longest to start, so it boots while the fast suites run.
   const cassandra = process.env.CASSANDRA_CONTACT_POINTS
-    ? Promise.resolve({ CASSANDRA_CONTACT_POINTS: process.env.CASSANDRA_CONTACT_POINTS })
+    ? Promise.resolve({
+        CASSANDRA_CONTACT_POINTS: process.env.CASSANDRA_CONTACT_POINTS,
+        CASSANDRA_PID: process.env.CASSANDRA_PID
+      })
     : startService("Cassandra 5.0", "cassandra", "start-cassandra.sh").then((exports) => {
         cleanups.push(() => run("bash", [tool("cassandra", "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR]))
         return exports
@@ -111,9 +114,11 @@ const main = async () => {
     env.REDIS_URL = redis.REDIS_URL
   }
   const started = Date.now()
-  const { CASSANDRA_CONTACT_POINTS } = await cassandra
+  const { CASSANDRA_CONTACT_POINTS, CASSANDRA_PID } = await cassandra
   log(`Cassandra ready at ${CASSANDRA_CONTACT_POINTS} (waited ${((Date.now() - started) / 1000).toFixed(1)} s more)`)
   env.CASSANDRA_CONTACT_POINTS = CASSANDRA_CONTACT_POINTS
+  // The outage test pauses the node (SIGSTOP/SIGCONT) to make storage unavailable.
+  if (CASSANDRA_PID) env.CASSANDRA_PID = CASSANDRA_PID
 
   await vitest("integration", env)
 }

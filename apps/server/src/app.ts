@@ -2,7 +2,6 @@
  * The composition root: which implementation backs each service. Production and tests
  * build this same graph; only the configuration differs.
  */
-import { createServer } from "node:http"
 import { join } from "node:path"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Api } from "@parley/domain"
@@ -10,20 +9,31 @@ import { CassandraConfig, CassandraStorage, SqliteStorage } from "@parley/storag
 import { ByteSize, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
 import { RateLimiter } from "effect/persistence"
 import { AccessTokens } from "./auth/access-tokens.ts"
 import { Accounts } from "./auth/accounts.ts"
 import { PasswordHasher } from "./auth/passwords.ts"
+import { RoomActors } from "./chat/room-actor.ts"
+import { ChatRooms } from "./chat/rooms.ts"
 import { resolvePreviousSecret, resolveSigningSecret, ServerConfig } from "./config.ts"
 import { AuthorizationLive } from "./http/authorization.ts"
 import { AccountHandlers } from "./http/handlers/account.ts"
 import { AuthHandlers } from "./http/handlers/auth.ts"
+import { ChatHandlers } from "./http/handlers/chat.ts"
 import { SystemHandlers } from "./http/handlers/system.ts"
+import { HttpServerInstance } from "./http/node-server.ts"
 import { RequestContext } from "./http/request-context.ts"
 import { RequestValidationLive } from "./http/request-validation.ts"
 import { RateLimitConfig, RateLimits } from "./ratelimit/limits.ts"
 import { Readiness } from "./readiness.ts"
+import { Broker } from "./realtime/broker.ts"
+import * as RedisBroker from "./realtime/broker-redis.ts"
+import { RoomHub } from "./realtime/hub.ts"
+import { Presence } from "./realtime/presence.ts"
+import * as RedisPresence from "./realtime/presence-redis.ts"
 import * as RedisClient from "./redis/client.ts"
+import { WebSocketEndpoint } from "./ws/endpoint.ts"
 
 /** Room for a 64 KiB Authorization header to reach the auth check and get its 401. */
 const maxHeaderBytes = 80 * 1024
@@ -41,11 +51,18 @@ const storageLayer = (config: ServerConfig) =>
 const coordinationLayer = (config: ServerConfig) =>
   Option.match(config.redisUrl, {
     onNone: () =>
-      Layer.merge(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)), Readiness.layerStorageOnly),
+      Layer.mergeAll(
+        RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)),
+        Readiness.layerStorageOnly,
+        Broker.layerMemory,
+        Presence.layerMemory
+      ),
     onSome: (url) =>
-      Layer.merge(
+      Layer.mergeAll(
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: "parley:ratelimit:" }))),
-        Readiness.layerWithRedis
+        Readiness.layerWithRedis,
+        RedisBroker.layerRedis(url),
+        RedisPresence.layerRedis(config.presenceTtl)
       ).pipe(Layer.provide(RedisClient.layer(url)))
   })
 
@@ -70,29 +87,46 @@ export const ServerLive = Layer.unwrap(
       Layer.provide(PasswordHasher.layer(config.maxConcurrentHashes))
     )
     const coordination = coordinationLayer(config)
+    const chat = Layer.mergeAll(
+      ChatRooms.layer,
+      RoomActors.layer({
+        mailboxCapacity: config.roomMailboxCapacity,
+        maxBatch: config.roomMaxBatch,
+        maxBatchBytes: config.roomMaxBatchBytes,
+        idleTimeout: config.roomIdleTimeout
+      }),
+      RoomHub.layer
+    )
+    const httpServer = HttpServerInstance.layer({ maxHeaderSize: maxHeaderBytes })
 
     const handlers = Layer.mergeAll(
       SystemHandlers,
       AuthHandlers({ trustProxy: config.trustProxy }),
-      AccountHandlers
-    ).pipe(
-      Layer.provide(RateLimits.layer(rateLimits)),
-      Layer.provideMerge(Layer.merge(AuthorizationLive, RequestValidationLive))
-    )
+      AccountHandlers,
+      ChatHandlers
+    ).pipe(Layer.provideMerge(Layer.merge(AuthorizationLive, RequestValidationLive)))
     const routes = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers))
-    const services = auth.pipe(Layer.provideMerge(coordination), Layer.provideMerge(storage))
+    const services = Layer.mergeAll(auth, chat, RateLimits.layer(rateLimits)).pipe(
+      Layer.provideMerge(coordination),
+      Layer.provideMerge(storage)
+    )
+    const websocket = Layer.merge(WebSocketEndpoint, httpServer)
 
     // `services` is provided last so it is built first: the port opens only once storage is
     // migrated and Redis answers. A connection accepted earlier would wait for a handler
     // that does not exist yet, and never be answered.
-    return HttpRouter.serve(Layer.merge(routes, RequestContext), { disableLogger: true }).pipe(
+    // Prometheus scrapes `/metrics`; it is meant for the internal network, like `/readyz`.
+    const metrics = PrometheusMetrics.layerHttp({ path: "/metrics" })
+    return HttpRouter.serve(Layer.mergeAll(routes, metrics, RequestContext), { disableLogger: true }).pipe(
       Layer.provide(
-        NodeHttpServer.layer(() => createServer({ maxHeaderSize: maxHeaderBytes }), {
-          port: config.port,
-          host: config.host
-        })
+        Layer.unwrap(
+          Effect.map(HttpServerInstance, ({ server }) =>
+            NodeHttpServer.layer(() => server, { port: config.port, host: config.host })
+          )
+        )
       ),
       Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.maxBodyBytes))),
+      Layer.provideMerge(websocket.pipe(Layer.provide(httpServer))),
       Layer.provide(services)
     )
   })

@@ -34,7 +34,17 @@ export const ServerConfig = Config.all({
   /** Concurrent argon2 hashes; each holds 19 MiB and a libuv thread for ~40 ms. */
   maxConcurrentHashes: Config.Int("MAX_CONCURRENT_HASHES").pipe(Config.withDefault(4)),
   /** Trust X-Forwarded-For from a proxy in front of us (only behind one). */
-  trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false))
+  trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false)),
+  /** Sends waiting in one room's mailbox beyond which more are refused (503 `overloaded`). */
+  roomMailboxCapacity: Config.Int("ROOM_MAILBOX_CAPACITY").pipe(Config.withDefault(1024)),
+  /** The most messages one room stores in one write (group commit). */
+  roomMaxBatch: Config.Int("ROOM_MAX_BATCH").pipe(Config.withDefault(128)),
+  /** The most (estimated) bytes in one such write; Cassandra's default batch limit is 50 KiB. */
+  roomMaxBatchBytes: Config.Int("ROOM_MAX_BATCH_BYTES").pipe(Config.withDefault(40 * 1024)),
+  /** A room actor idle this long stops. */
+  roomIdleTimeout: Config.Duration("ROOM_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  /** A connection's presence lapses this long after its node stops renewing it. */
+  presenceTtl: Config.Duration("PRESENCE_TTL").pipe(Config.withDefault(Duration.seconds(30)))
 })
 export type ServerConfig = Config.Success<typeof ServerConfig>
 

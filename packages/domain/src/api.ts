@@ -14,6 +14,20 @@ import {
 } from "effect/http-api"
 import { LoginRequest, RefreshRequest, SessionList, SignupRequest, TokenResponse } from "./auth.ts"
 import {
+  AddMemberRequest,
+  CreateRoomRequest,
+  MemberList,
+  MemberView,
+  MessagePage,
+  MessageQuery,
+  MessageView,
+  PageQuery,
+  PostMessageRequest,
+  RoomList,
+  RoomListQuery,
+  RoomView
+} from "./chat.ts"
+import {
   DependencyStatus,
   EmailRegistered,
   Forbidden,
@@ -23,12 +37,13 @@ import {
   InvalidRequest,
   NotFound,
   NotReady,
+  Overloaded,
   RateLimitedResponse,
   ServiceUnavailable,
   Unauthorized,
   UsernameTaken
 } from "./errors.ts"
-import { SessionId, type UserId } from "./ids.ts"
+import { RoomId, SessionId, UserId } from "./ids.ts"
 import { UserView } from "./user.ts"
 
 /** Who is calling: set by the `Authorization` middleware for bearer-protected endpoints. */
@@ -105,10 +120,77 @@ export class AccountGroup extends HttpApiGroup.make("account")
   )
   .middleware(Authorization) {}
 
+const inRoom = { room_id: RoomId }
+const roomErrors = [Forbidden, NotFound, ServiceUnavailable]
+
+/**
+ * Rooms, membership and messages. A private room answers 404 to non-members, so its
+ * existence is not revealed; acting above one's role in a room the caller can see is 403.
+ */
+export class ChatGroup extends HttpApiGroup.make("chat")
+  .add(
+    HttpApiEndpoint.post("createRoom", "/api/chat/rooms", {
+      payload: CreateRoomRequest,
+      success: RoomView.pipe(HttpApiSchema.status(201)),
+      error: [RateLimitedResponse, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.get("listRooms", "/api/chat/rooms", {
+      query: RoomListQuery,
+      success: RoomList,
+      error: ServiceUnavailable
+    }),
+    HttpApiEndpoint.get("getRoom", "/api/chat/rooms/:room_id", {
+      params: inRoom,
+      success: RoomView,
+      error: roomErrors
+    }),
+    HttpApiEndpoint.post("joinRoom", "/api/chat/rooms/:room_id/join", {
+      params: inRoom,
+      success: RoomView,
+      error: roomErrors
+    }),
+    HttpApiEndpoint.post("leaveRoom", "/api/chat/rooms/:room_id/leave", {
+      params: inRoom,
+      success: HttpApiSchema.NoContent,
+      error: roomErrors
+    }),
+    HttpApiEndpoint.get("listMembers", "/api/chat/rooms/:room_id/members", {
+      params: inRoom,
+      query: PageQuery,
+      success: MemberList,
+      error: roomErrors
+    }),
+    HttpApiEndpoint.put("putMember", "/api/chat/rooms/:room_id/members/:user_id", {
+      params: { ...inRoom, user_id: UserId },
+      payload: AddMemberRequest,
+      success: MemberView,
+      error: roomErrors
+    }),
+    HttpApiEndpoint.delete("removeMember", "/api/chat/rooms/:room_id/members/:user_id", {
+      params: { ...inRoom, user_id: UserId },
+      success: HttpApiSchema.NoContent,
+      error: roomErrors
+    }),
+    HttpApiEndpoint.post("postMessage", "/api/chat/rooms/:room_id/messages", {
+      params: inRoom,
+      payload: PostMessageRequest,
+      success: MessageView.pipe(HttpApiSchema.status(201)),
+      error: [...roomErrors, Overloaded, RateLimitedResponse]
+    }),
+    HttpApiEndpoint.get("listMessages", "/api/chat/rooms/:room_id/messages", {
+      params: inRoom,
+      query: MessageQuery,
+      success: MessagePage,
+      error: [...roomErrors, InvalidRequest]
+    })
+  )
+  .middleware(Authorization) {}
+
 export class Api extends HttpApi.make("parley")
   .add(SystemGroup)
   .add(AuthGroup)
   .add(AccountGroup)
+  .add(ChatGroup)
   .middleware(RequestValidation)
   .annotateMerge(
     OpenApi.annotations({

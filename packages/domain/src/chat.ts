@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { MessageId, RoomId, UserId } from "./ids.ts"
+import { isTimeUuid } from "./timeuuid.ts"
 
 export const Visibility = Schema.Literals(["public", "private"])
 export type Visibility = typeof Visibility.Type
@@ -91,20 +92,34 @@ const Limit = Schema.NumberFromString.check(
   Schema.isBetween({ minimum: 1, maximum: 100 }, { message: "limit must be an integer from 1 to 100" })
 )
 
+/**
+ * Room and message ids are TIMEUUIDs (version 1), the only UUIDs Cassandra's `timeuuid`
+ * columns accept: any other version there is a driver error, not an empty answer.
+ */
+const timeUuid = (what: string) =>
+  Schema.makeFilter<string>((id) => isTimeUuid(id), { message: `${what} must be a TIMEUUID (version-1 UUID)` })
+
+/** A position in a room's history: a `msg_id`, or any TIMEUUID (a point in time). */
+export const MessageCursor = MessageId.check(timeUuid("a message cursor"))
+
+/** `next_cursor` of a room listing: the last room id of the previous page. */
+export const RoomCursor = RoomId.check(timeUuid("a room cursor"))
+
 export const MessageQuery = Schema.Struct({
   limit: Schema.optionalKey(Limit),
-  before: Schema.optionalKey(MessageId),
-  after: Schema.optionalKey(MessageId)
+  before: Schema.optionalKey(MessageCursor),
+  after: Schema.optionalKey(MessageCursor)
 })
 
 export const RoomListQuery = Schema.Struct({
   limit: Schema.optionalKey(Limit),
-  cursor: Schema.optionalKey(Schema.String),
+  cursor: Schema.optionalKey(RoomCursor),
   /** `joined` (default): rooms the caller belongs to; `public`: the public room directory. */
   scope: Schema.optionalKey(Schema.Literals(["joined", "public"]))
 })
 
+/** Member listing: `cursor` is the last user id of the previous page. */
 export const PageQuery = Schema.Struct({
   limit: Schema.optionalKey(Limit),
-  cursor: Schema.optionalKey(Schema.String)
+  cursor: Schema.optionalKey(UserId)
 })

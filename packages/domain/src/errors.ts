@@ -149,3 +149,13 @@ export class NotReady extends Schema.Error<NotReady>("parley/NotReady")(
 ) {
   readonly _tag = "NotReady"
 }
+
+/** The room is taking messages faster than it can store them; retry after a short pause. */
+export class Overloaded extends Schema.Error<Overloaded>("parley/Overloaded")(
+  errorBody("overloaded", "the room is overloaded; retry shortly"),
+  {
+    httpApiStatus: 503
+  }
+) {
+  readonly _tag = "Overloaded"
+}

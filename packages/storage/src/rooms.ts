@@ -18,7 +18,10 @@ export interface MembershipRecord {
   readonly joinedAt: number
 }
 
-/** A page of results in ascending key order; `next` is the key to continue after, if any. */
+/**
+ * A page of at most `limit` results in ascending key order; `next` is the key to continue
+ * after when more may follow, else null.
+ */
 export interface Page<A, Cursor> {
   readonly items: ReadonlyArray<A>
   readonly next: Cursor | null
@@ -31,14 +34,17 @@ export interface Page<A, Cursor> {
 export class Rooms extends Context.Service<
   Rooms,
   {
-    /** Stores the room and makes its creator the owner. */
+    /** Stores the room and makes its creator the owner (joined at `createdAt`), atomically. */
     readonly create: (room: RoomRecord) => Effect.Effect<void, StorageError>
     readonly get: (id: RoomId) => Effect.Effect<Option.Option<RoomRecord>, StorageError>
     readonly membership: (
       roomId: RoomId,
       userId: UserId
     ) => Effect.Effect<Option.Option<MembershipRecord>, StorageError>
-    /** Adds or updates a member (both directions). */
+    /**
+     * Adds or updates a member (both directions). The room must exist (the caller read it to
+     * authorize the change); otherwise this fails with StorageError.
+     */
     readonly putMember: (member: MembershipRecord) => Effect.Effect<void, StorageError>
     /** Removes a member (both directions); no-op when not a member. */
     readonly removeMember: (roomId: RoomId, userId: UserId) => Effect.Effect<void, StorageError>

@@ -1,12 +1,20 @@
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
 import { conformance } from "./conformance.ts"
+import { testMessageBucketMs } from "./fixtures.ts"
 
-/** A fresh keyspace per run against the node that `npm test` started (CASSANDRA_CONTACT_POINTS). */
+/**
+ * A fresh keyspace per run against the node that `npm test` started (CASSANDRA_CONTACT_POINTS),
+ * with tiny message windows so that every history spans many partitions.
+ */
 const keyspace = `parley_test_${Date.now().toString(36)}`
 const storage = Layer.unwrap(
   Effect.gen(function* () {
-    return CassandraStorage.layer({ ...(yield* CassandraConfig), keyspace })
+    return CassandraStorage.layer({
+      ...(yield* CassandraConfig),
+      keyspace,
+      messageBucket: Duration.millis(testMessageBucketMs)
+    })
   })
 ).pipe(Layer.orDie)
 

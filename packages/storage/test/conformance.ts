@@ -5,7 +5,18 @@
 import { assert, describe, layer } from "@effect/vitest"
 import type { SessionId, UserId } from "@parley/domain"
 import { Effect, Exit, type Layer, Option } from "effect"
-import { type SessionRecord, Sessions, StorageHealth, type UserRecord, Users } from "../src/index.ts"
+import {
+  type Messages,
+  type Rooms,
+  type SessionRecord,
+  Sessions,
+  StorageHealth,
+  type UserRecord,
+  Users
+} from "../src/index.ts"
+import { messagesConformance } from "./conformance-messages.ts"
+import { roomsConformance } from "./conformance-rooms.ts"
+import { unique } from "./fixtures.ts"
 
 const newUser = (username: string, email: string, now = Date.now()): UserRecord => ({
   id: crypto.randomUUID() as UserId,
@@ -30,11 +41,9 @@ const newSession = (userId: UserId, hash: string, now = Date.now()): SessionReco
   ip: "127.0.0.1"
 })
 
-/** Names unique per run, so the suite can share one database with earlier runs. */
-const unique = (prefix: string) => `${prefix}${crypto.randomUUID().slice(0, 8)}`
 const hash = () => crypto.randomUUID().replaceAll("-", "").padEnd(64, "0")
 
-type Services = Users | Sessions | StorageHealth
+export type Services = Users | Sessions | Rooms | Messages | StorageHealth
 
 export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E>, options?: { timeout?: number }) =>
   layer(storage, { timeout: options?.timeout ?? 120_000 })(`storage conformance: ${backend}`, (it) => {
@@ -209,4 +218,7 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
         })
       )
     })
+
+    roomsConformance(it)
+    messagesConformance(it)
   })

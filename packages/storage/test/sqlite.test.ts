@@ -1,4 +1,71 @@
-import { SqliteStorage } from "../src/index.ts"
+import { assert, describe, layer } from "@effect/vitest"
+import { type MessageId, makeTimeUuidClock } from "@parley/domain"
+import { Effect, Option } from "effect"
+import { type MessageRecord, Messages, SqliteStorage } from "../src/index.ts"
+import { SqliteDatabase } from "../src/sqlite/database.ts"
+import { queries as messageQueries } from "../src/sqlite/messages.ts"
+import { queries as roomQueries } from "../src/sqlite/rooms.ts"
 import { conformance } from "./conformance.ts"
+import { newRoom, newUserId } from "./fixtures.ts"
 
 conformance("sqlite", SqliteStorage.layer(":memory:"))
+
+/** Guarantees SQLite gives beyond the shared contract, where Cassandra leaves them to the caller. */
+layer(SqliteStorage.layer(":memory:"))("sqlite: atomic appends", (it) => {
+  const clock = makeTimeUuidClock()
+  const roomId = newRoom(newUserId()).id
+  const userId = newUserId()
+  const message = (seq: number, clientMsgId: string | null = null): MessageRecord => ({
+    roomId,
+    id: clock.next(Date.now()) as MessageId,
+    seq,
+    userId,
+    username: "sam",
+    text: `message ${seq}`,
+    clientMsgId,
+    createdAt: Date.now()
+  })
+
+  it.effect("a batch repeating a stored client_msg_id fails whole, storing none of it", () =>
+    Effect.gen(function* () {
+      const messages = yield* Messages
+      const first = message(1, "once")
+      yield* messages.append(roomId, [first])
+      const error = yield* Effect.flip(messages.append(roomId, [message(2), message(3, "once")]))
+      assert.strictEqual(error._tag, "StorageError")
+      assert.deepStrictEqual(yield* messages.listAfter(roomId, { after: null, limit: 10 }), [first])
+      assert.deepStrictEqual(yield* messages.findByClientMsgId(roomId, userId, "once"), Option.some(first))
+    })
+  )
+
+  it.effect("a batch with a duplicate seq fails whole, storing none of it", () =>
+    Effect.gen(function* () {
+      const messages = yield* Messages
+      const before = Option.getOrThrow(yield* messages.latest(roomId))
+      const next = before.seq + 1
+      const error = yield* Effect.flip(
+        messages.append(roomId, [message(next, "new"), message(next + 1), message(next + 1)])
+      )
+      assert.strictEqual(error._tag, "StorageError")
+      assert.deepStrictEqual(yield* messages.latest(roomId), Option.some(before))
+      assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(roomId, userId, "new")))
+    })
+  )
+})
+
+describe("sqlite: query plans", () => {
+  layer(SqliteDatabase.layer(":memory:"))((it) => {
+    // "SEARCH" reads a key range of an index; "SCAN" would read a whole table or index.
+    const reads = Object.entries({ ...roomQueries, ...messageQueries }).filter(([, sql]) => !sql.startsWith("INSERT"))
+    for (const [name, sql] of reads) {
+      it.effect(`${name} searches an index`, () =>
+        Effect.gen(function* () {
+          const db = yield* SqliteDatabase
+          const plan = yield* db.all<{ detail: string }>("plan", `EXPLAIN QUERY PLAN ${sql}`)
+          assert.isNotEmpty(plan)
+          for (const step of plan) assert.match(step.detail, /^SEARCH /, `${name}: ${step.detail}`)
+        })
+      )
+    }
+  })
+})

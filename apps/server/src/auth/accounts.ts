@@ -5,7 +5,7 @@ import {
   InvalidRefreshToken,
   type LoginRequest,
   NotFound,
-  ServiceUnavailable,
+  type ServiceUnavailable,
   type SessionId,
   SessionView,
   type SignupRequest,
@@ -15,8 +15,9 @@ import {
   type UsernameTaken,
   UserView
 } from "@parley/domain"
-import { type SessionRecord, Sessions, StorageError, type UserRecord, Users } from "@parley/storage"
+import { type SessionRecord, Sessions, type UserRecord, Users } from "@parley/storage"
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { unavailable } from "../storage-errors.ts"
 import { AccessTokens } from "./access-tokens.ts"
 import { PasswordHasher } from "./passwords.ts"
 import { hashRefreshToken, newRefreshToken } from "./refresh-tokens.ts"
@@ -41,14 +42,6 @@ export const toUserView = (u: UserRecord) =>
     created_at: new Date(u.createdAt).toISOString(),
     updated_at: new Date(u.updatedAt).toISOString()
   })
-
-/** Storage trouble is not the caller's fault: log the cause, answer 503. */
-const unavailable = <A, E, R>(effect: Effect.Effect<A, E | StorageError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is StorageError => e instanceof StorageError,
-    (error) => Effect.andThen(Effect.logError("storage failure", error), Effect.fail(new ServiceUnavailable()))
-  ) as Effect.Effect<A, Exclude<E, StorageError> | ServiceUnavailable, R>
 
 /**
  * Signup, login and the life of a session. Rules: one generic 401 for unknown user and

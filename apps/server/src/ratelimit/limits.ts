@@ -11,7 +11,9 @@ export const RateLimitConfig = Config.all({
   loginPerIp: Config.Int("RATE_LOGIN_PER_IP").pipe(Config.withDefault(30)),
   loginPerAccount: Config.Int("RATE_LOGIN_PER_ACCOUNT").pipe(Config.withDefault(10)),
   signupPerIp: Config.Int("RATE_SIGNUP_PER_IP").pipe(Config.withDefault(20)),
-  refreshPerIp: Config.Int("RATE_REFRESH_PER_IP").pipe(Config.withDefault(60))
+  refreshPerIp: Config.Int("RATE_REFRESH_PER_IP").pipe(Config.withDefault(60)),
+  /** Messages per user per 10 seconds, over HTTP and WebSocket together. */
+  messagesPerUser: Config.Int("RATE_MESSAGES_PER_USER").pipe(Config.withDefault(50))
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
@@ -21,6 +23,7 @@ export class RateLimits extends Context.Service<
     readonly login: (ip: string, account: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly signup: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly refresh: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly message: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
   }
 >()("parley/server/ratelimit/RateLimits") {
   /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
@@ -54,7 +57,8 @@ export class RateLimits extends Context.Service<
               consume(`login:account:${account.trim().toLowerCase()}`, config.loginPerAccount, "15 minutes")
             ),
           signup: (ip) => consume(`signup:ip:${ip}`, config.signupPerIp, "1 hour"),
-          refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, "1 minute")
+          refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, "1 minute"),
+          message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds")
         })
       })
     )

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { DatabaseSync } from "node:sqlite"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -24,12 +25,23 @@ export interface Backend {
   readonly env: () => Record<string, string>
   /** The same storage the server uses, for operator actions a test needs (e.g. disabling a user). */
   readonly storage: (env: Record<string, string>) => Layer.Layer<Users | Sessions | StorageHealth, unknown>
+  /** Makes the server's database refuse work until the returned function is called. */
+  readonly makeUnavailable: (server: RunningServer) => Promise<() => Promise<void>>
 }
 
 export const sqliteBackend: Backend = {
   name: "sqlite",
   env: () => ({ PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-http-")) }),
-  storage: (env) => SqliteStorage.layer(join(env.PARLEY_DATA_DIR!, "parley.db"))
+  storage: (env) => SqliteStorage.layer(join(env.PARLEY_DATA_DIR!, "parley.db")),
+  // Another process holding the write lock: the server's writes time out with SQLITE_BUSY.
+  makeUnavailable: async (server) => {
+    const db = new DatabaseSync(join(server.env.PARLEY_DATA_DIR!, "parley.db"))
+    db.exec("BEGIN EXCLUSIVE")
+    return async () => {
+      db.exec("ROLLBACK")
+      db.close()
+    }
+  }
 }
 
 /** Needs the Cassandra node and Redis server that `npm test` started. */
@@ -46,6 +58,8 @@ export const cassandraRedisBackend: Backend = {
       CASSANDRA_CONTACT_POINTS: contactPoints,
       CASSANDRA_KEYSPACE: `parley_http_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`,
       REDIS_URL: redisUrl,
+      // Fail fast when the node stalls, so the outage test sees errors within seconds.
+      CASSANDRA_REQUEST_TIMEOUT: "3 seconds",
       PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-http-"))
     }
   },
@@ -58,7 +72,16 @@ export const cassandraRedisBackend: Backend = {
       ),
       contactPoints: env.CASSANDRA_CONTACT_POINTS!.split(","),
       keyspace: env.CASSANDRA_KEYSPACE!
-    })
+    }),
+  // The node stops answering (SIGSTOP) but keeps its connections, like a stalled server.
+  makeUnavailable: async () => {
+    const pid = Number(process.env.CASSANDRA_PID)
+    if (!pid) throw new Error("CASSANDRA_PID must be set (npm test sets it; start-cassandra.sh prints it)")
+    process.kill(pid, "SIGSTOP")
+    return async () => {
+      process.kill(pid, "SIGCONT")
+    }
+  }
 }
 
 export interface RunningServer {

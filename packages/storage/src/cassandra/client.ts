@@ -1,5 +1,5 @@
 import cassandra from "cassandra-driver"
-import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Config, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { StorageError } from "../errors.ts"
 import { createKeyspace, migrate } from "./migrate.ts"
 
@@ -31,6 +31,23 @@ export const CassandraConfig = Config.all({
   replication: Config.String("CASSANDRA_REPLICATION").pipe(
     Config.withDefault("{'class': 'SimpleStrategy', 'replication_factor': 1}")
   ),
+  /**
+   * The time window of one `room_messages` partition. Size it so a busy room's window stays
+   * well under ~100 MB; changing it later is safe (see `cql/002_chat.cql`).
+   */
+  messageBucket: Config.schema(
+    Schema.DurationFromString.check(
+      Schema.makeFilter((d) => Duration.isFinite(d) && Duration.toMillis(d) >= 1, {
+        expected: "a finite duration of at least 1 millisecond"
+      })
+    ),
+    "CASSANDRA_MESSAGE_BUCKET"
+  ).pipe(Config.withDefault(Duration.days(10))),
+  /**
+   * How long the driver waits for a node's answer before the request fails. Writes that time
+   * out have an unknown outcome; callers resolve them (LWT read-back, the room actor's resync).
+   */
+  requestTimeout: Config.Duration("CASSANDRA_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(12))),
   username: Config.option(Config.String("CASSANDRA_USERNAME")),
   password: Config.option(Config.Redacted("CASSANDRA_PASSWORD"))
 })
@@ -73,6 +90,7 @@ export class CassandraClient extends Context.Service<
                 const client = new cassandra.Client({
                   contactPoints: [...config.contactPoints],
                   localDataCenter: config.localDataCenter,
+                  socketOptions: { readTimeout: Duration.toMillis(config.requestTimeout) },
                   ...(keyspace === undefined ? {} : { keyspace }),
                   queryOptions,
                   ...(config.username._tag === "Some" && config.password._tag === "Some"

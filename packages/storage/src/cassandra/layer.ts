@@ -1,6 +1,8 @@
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { StorageHealth } from "../health.ts"
 import { CassandraClient, type CassandraConfig } from "./client.ts"
+import { CassandraMessages } from "./messages.ts"
+import { CassandraRooms } from "./rooms.ts"
 import { CassandraSessions } from "./sessions.ts"
 import { CassandraUsers } from "./users.ts"
 
@@ -16,4 +18,10 @@ const CassandraHealth = Layer.effect(
 
 /** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */
 export const layer = (config: CassandraConfig) =>
-  Layer.mergeAll(CassandraUsers, CassandraSessions, CassandraHealth).pipe(Layer.provide(CassandraClient.layer(config)))
+  Layer.mergeAll(
+    CassandraUsers,
+    CassandraSessions,
+    CassandraRooms,
+    CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket))),
+    CassandraHealth
+  ).pipe(Layer.provide(CassandraClient.layer(config)))

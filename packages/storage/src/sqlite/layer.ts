@@ -1,6 +1,8 @@
 import { Effect, Layer } from "effect"
 import { StorageHealth } from "../health.ts"
 import { SqliteDatabase } from "./database.ts"
+import { SqliteMessages } from "./messages.ts"
+import { SqliteRooms } from "./rooms.ts"
 import { SqliteSessions } from "./sessions.ts"
 import { SqliteUsers } from "./users.ts"
 
@@ -13,4 +15,6 @@ const SqliteHealth = Layer.effect(
 
 /** Every storage service on one SQLite file (`:memory:` for throwaway tests). */
 export const layer = (filename: string) =>
-  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteHealth).pipe(Layer.provide(SqliteDatabase.layer(filename)))
+  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages, SqliteHealth).pipe(
+    Layer.provide(SqliteDatabase.layer(filename))
+  )

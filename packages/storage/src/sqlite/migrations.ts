@@ -38,5 +38,47 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
         expires_at INTEGER NOT NULL
       );
     `
+  },
+  {
+    version: 2,
+    name: "chat",
+    // *_key columns hold timeUuidKey(id): TIMEUUIDs do not sort as text, their keys do.
+    // Membership and messages carry no foreign key to users (nor messages to rooms), so the
+    // backends agree: Cassandra cannot check either.
+    sql: `
+      CREATE TABLE rooms (
+        room_id TEXT PRIMARY KEY,
+        room_key TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        visibility TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX public_rooms ON rooms(room_key) WHERE visibility = 'public';
+      CREATE TABLE room_members (
+        room_id TEXT NOT NULL REFERENCES rooms(room_id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL,
+        room_key TEXT NOT NULL,
+        role TEXT NOT NULL,
+        joined_at INTEGER NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX rooms_by_user ON room_members(user_id, room_key);
+      CREATE TABLE room_messages (
+        room_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        msg_id TEXT NOT NULL,
+        msg_key TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        content TEXT NOT NULL,
+        client_msg_id TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (room_id, seq)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX room_messages_by_id ON room_messages(room_id, msg_key);
+      CREATE UNIQUE INDEX room_messages_by_client_id ON room_messages(room_id, user_id, client_msg_id)
+        WHERE client_msg_id IS NOT NULL;
+    `
   }
 ]

@@ -1,0 +1,280 @@
+/**
+ * The per-room actor: one fiber per active room, fed by a bounded mailbox. It is the only
+ * writer of its room on this node, so it alone assigns `seq` and message ids, and it does
+ * the three steps of a send strictly in order: store, then broadcast, then acknowledge.
+ *
+ * Group commit: when senders outpace storage, the actor takes everything waiting in its
+ * mailbox (up to `maxBatch`) and stores it in one write to the room's partition. Order is
+ * mailbox order; nothing is acknowledged until the write that holds it succeeded.
+ */
+import {
+  type MessageView,
+  MessageView as MessageViewSchema,
+  makeTimeUuidClock,
+  Overloaded,
+  type RoomId,
+  ServiceUnavailable,
+  type UserId
+} from "@parley/domain"
+import { type MessageRecord, Messages, type StorageError } from "@parley/storage"
+import {
+  Clock,
+  Context,
+  Deferred,
+  type Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Metric,
+  Option,
+  Queue,
+  Schema
+} from "effect"
+import { Broker } from "../realtime/broker.ts"
+import { toMessageView } from "./rooms.ts"
+
+export interface SendRequest {
+  readonly roomId: RoomId
+  readonly userId: UserId
+  readonly username: string
+  readonly text: string
+  readonly clientMsgId: string | null
+}
+
+export interface RoomActorOptions {
+  /** Sends waiting per room beyond which new ones are refused with `overloaded`. */
+  readonly mailboxCapacity: number
+  /** The most messages stored in one write. */
+  readonly maxBatch: number
+  /**
+   * The most bytes (estimated) in one write: Cassandra refuses batches over 50 KiB by
+   * default, and each message with a `client_msg_id` is written twice.
+   */
+  readonly maxBatchBytes: number
+  /** An actor with nothing to do for this long stops; the next send starts a new one. */
+  readonly idleTimeout: Duration.Duration
+}
+
+interface Command {
+  readonly request: SendRequest
+  readonly reply: Deferred.Deferred<MessageView, ServiceUnavailable>
+}
+
+const stored = Metric.counter("parley_messages_stored_total", { description: "messages stored by room actors" })
+const refused = Metric.counter("parley_messages_overloaded_total", {
+  description: "sends refused because a room's mailbox was full"
+})
+const batchSize = Metric.histogram("parley_room_batch_size", {
+  description: "messages per group commit",
+  boundaries: [1, 2, 4, 8, 16, 32, 64, 128, 256]
+})
+
+const encodeMessage = Schema.encodeSync(MessageViewSchema)
+
+/** What a send adds to a batch: its text and name, row overhead, twice with a client id. */
+const writeCost = ({ request }: Command) =>
+  (Buffer.byteLength(request.text) + request.username.length + 200) * (request.clientMsgId === null ? 1 : 2)
+
+/** Splits a mailbox batch into writes under `maxBytes`, keeping order; each holds at least one send. */
+export const splitByBytes = <A>(items: ReadonlyArray<A>, cost: (a: A) => number, maxBytes: number) => {
+  const chunks: Array<Array<A>> = []
+  let bytes = Infinity
+  for (const item of items) {
+    const c = cost(item)
+    if (bytes + c > maxBytes) {
+      chunks.push([])
+      bytes = 0
+    }
+    chunks[chunks.length - 1]!.push(item)
+    bytes += c
+  }
+  return chunks
+}
+/** How many recent client_msg_ids an actor remembers, to answer retries without a read. */
+const recentIdsKept = 1024
+
+export class RoomActors extends Context.Service<
+  RoomActors,
+  {
+    /**
+     * Puts the send in the room's mailbox now, in call order, and returns the wait for its
+     * stored message: callers that pipeline sends keep their order without waiting for each ack.
+     */
+    readonly submit: (request: SendRequest) => Effect.Effect<Effect.Effect<MessageView, ServiceUnavailable>, Overloaded>
+    /** Stores, broadcasts and returns the message; a retried `clientMsgId` returns the original. */
+    readonly send: (request: SendRequest) => Effect.Effect<MessageView, Overloaded | ServiceUnavailable>
+    /** Rooms with a running actor on this node. */
+    readonly active: Effect.Effect<number>
+  }
+>()("parley/server/chat/RoomActors") {
+  static readonly layer = (options: RoomActorOptions) =>
+    Layer.effect(
+      RoomActors,
+      Effect.gen(function* () {
+        const messages = yield* Messages
+        const broker = yield* Broker
+        const runFork = yield* FiberSet.makeRuntime()
+        const mailboxes = new Map<RoomId, Queue.Queue<Command>>()
+        const failAll = (batch: Iterable<Command>) => {
+          for (const command of batch) Deferred.doneUnsafe(command.reply, Exit.fail(new ServiceUnavailable()))
+        }
+
+        const actor = (roomId: RoomId, mailbox: Queue.Queue<Command>) =>
+          Effect.gen(function* () {
+            const clock = makeTimeUuidClock()
+            const recent = new Map<string, MessageView>()
+            let lastSeq = 0
+            // False until the room's head is read, and again after a failed write, whose
+            // outcome may be unknown: the next batch continues from what storage says.
+            let synced = false
+
+            const remember = (view: MessageView) => {
+              if (view.client_msg_id === null) return
+              recent.set(`${view.user_id}/${view.client_msg_id}`, view)
+              if (recent.size > recentIdsKept) recent.delete(recent.keys().next().value!)
+            }
+
+            const sync = Effect.gen(function* () {
+              const head = yield* messages.latest(roomId)
+              lastSeq = Option.match(head, { onNone: () => 0, onSome: (m) => m.seq })
+              if (Option.isSome(head)) clock.advancePast(head.value.id)
+              synced = true
+            })
+
+            const keyOf = (c: Command) =>
+              c.request.clientMsgId === null ? null : `${c.request.userId}/${c.request.clientMsgId}`
+
+            /** The stored original of a retried send, from memory or storage. */
+            const original = (command: Command) => {
+              const key = keyOf(command)
+              if (key === null) return Effect.succeedNone
+              const cached = recent.get(key)
+              if (cached !== undefined) return Effect.succeedSome(cached)
+              const { userId, clientMsgId } = command.request
+              return messages
+                .findByClientMsgId(roomId, userId, clientMsgId!)
+                .pipe(Effect.map(Option.map(toMessageView)))
+            }
+
+            const store = (batch: ReadonlyArray<Command>): Effect.Effect<void, StorageError> =>
+              Effect.gen(function* () {
+                if (!synced) yield* sync
+                const originals = yield* Effect.forEach(batch, original, { concurrency: 8 })
+                // A retry can land in the same batch as its first attempt: only the first is stored.
+                const firstOfKey = new Map<string, Command>()
+                const fresh = batch.filter((command, i) => {
+                  if (Option.isSome(originals[i]!)) return false
+                  const key = keyOf(command)
+                  if (key === null) return true
+                  if (firstOfKey.has(key)) return false
+                  firstOfKey.set(key, command)
+                  return true
+                })
+                const now = yield* Clock.currentTimeMillis
+                const records: Array<MessageRecord> = fresh.map((c, i) => ({
+                  roomId,
+                  id: clock.next(now) as MessageRecord["id"],
+                  seq: lastSeq + 1 + i,
+                  userId: c.request.userId,
+                  username: c.request.username,
+                  text: c.request.text,
+                  clientMsgId: c.request.clientMsgId,
+                  createdAt: now
+                }))
+                if (records.length > 0) {
+                  yield* messages
+                    .append(roomId, records)
+                    .pipe(Effect.tapError(() => Effect.sync(() => (synced = false))))
+                  lastSeq += records.length
+                  yield* Metric.update(stored, records.length)
+                  yield* Metric.update(batchSize, records.length)
+                }
+                const views = records.map(toMessageView)
+                views.forEach(remember)
+                if (views.length > 0) {
+                  // Stored is what matters for the ack; a lost broadcast shows up as a `seq`
+                  // gap downstream and is backfilled from storage.
+                  yield* broker
+                    .publish(roomId, { kind: "messages", messages: views.map((v) => encodeMessage(v)) })
+                    .pipe(Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause)))
+                }
+                const viewOf = new Map(fresh.map((c, i) => [c, views[i]!] as const))
+                batch.forEach((command, i) => {
+                  const key = keyOf(command)
+                  const view = Option.getOrUndefined(originals[i]!) ?? viewOf.get(firstOfKey.get(key!) ?? command)!
+                  Deferred.doneUnsafe(command.reply, Exit.succeed(view))
+                })
+              })
+
+            for (;;) {
+              const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch).pipe(
+                Effect.timeoutOption(options.idleTimeout)
+              )
+              if (Option.isNone(next)) {
+                // Checked and removed in one synchronous step, so no send can slip into a
+                // mailbox that nobody will read.
+                if (Queue.sizeUnsafe(mailbox) > 0) continue
+                if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
+                Queue.shutdownUnsafe(mailbox)
+                return
+              }
+              for (const batch of splitByBytes(next.value, writeCost, options.maxBatchBytes)) {
+                yield* store(batch).pipe(
+                  Effect.catchCause((cause) =>
+                    Effect.andThen(
+                      Effect.logError("room write failed; nothing in the batch was acknowledged", cause).pipe(
+                        Effect.annotateLogs({ room_id: roomId, batch: batch.length })
+                      ),
+                      Effect.sync(() => failAll(batch))
+                    )
+                  )
+                )
+              }
+            }
+          }).pipe(
+            Effect.onExit(() =>
+              Effect.sync(() => {
+                if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
+                for (
+                  let c = Queue.takeUnsafe(mailbox);
+                  c !== undefined && Exit.isSuccess(c);
+                  c = Queue.takeUnsafe(mailbox)
+                ) {
+                  failAll([c.value])
+                }
+                Queue.shutdownUnsafe(mailbox)
+              })
+            ),
+            Effect.annotateLogs({ room_id: roomId })
+          )
+
+        /** Hands the command to the room's actor, starting one if none runs. Synchronous. */
+        const enqueue = (command: Command): boolean => {
+          const { roomId } = command.request
+          const existing = mailboxes.get(roomId)
+          if (existing !== undefined) return Queue.offerUnsafe(existing, command)
+          const mailbox = Effect.runSync(Queue.bounded<Command>(options.mailboxCapacity))
+          mailboxes.set(roomId, mailbox)
+          Queue.offerUnsafe(mailbox, command)
+          runFork(actor(roomId, mailbox))
+          return true
+        }
+
+        const submit = (request: SendRequest) =>
+          Effect.suspend(() => {
+            const reply = Deferred.makeUnsafe<MessageView, ServiceUnavailable>()
+            if (!enqueue({ request, reply })) {
+              return Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
+            }
+            return Effect.succeed(Deferred.await(reply))
+          })
+
+        return RoomActors.of({
+          submit,
+          send: (request) => Effect.flatten(submit(request)),
+          active: Effect.sync(() => mailboxes.size)
+        })
+      })
+    )
+}

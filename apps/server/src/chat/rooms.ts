@@ -1,0 +1,273 @@
+import {
+  Forbidden,
+  InvalidRequest,
+  isTimeUuid,
+  MemberList,
+  type MemberRole,
+  MemberView,
+  type MessageId,
+  MessagePage,
+  type MessageQuery,
+  MessageView,
+  NotFound,
+  type RoomId,
+  RoomList,
+  type RoomListQuery,
+  RoomView,
+  type ServiceUnavailable,
+  timeUuidFrom,
+  type UserId,
+  type Visibility
+} from "@parley/domain"
+import {
+  type MembershipRecord,
+  type MessageRecord,
+  Messages,
+  type RoomRecord,
+  Rooms as RoomStore,
+  Users
+} from "@parley/storage"
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import { unavailable } from "../storage-errors.ts"
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export const toRoomView = (room: RoomRecord, role: MemberRole | null) =>
+  new RoomView({
+    room_id: room.id,
+    name: room.name,
+    visibility: room.visibility,
+    created_by: room.createdBy,
+    created_at: iso(room.createdAt),
+    role
+  })
+
+export const toMessageView = (m: MessageRecord) =>
+  new MessageView({
+    room_id: m.roomId,
+    msg_id: m.id,
+    seq: m.seq,
+    user_id: m.userId,
+    username: m.username,
+    text: m.text,
+    client_msg_id: m.clientMsgId,
+    created_at: iso(m.createdAt)
+  })
+
+const toMemberView = (m: MembershipRecord) =>
+  new MemberView({ user_id: m.userId, role: m.role, joined_at: iso(m.joinedAt) })
+
+/** A private room is "not found" to outsiders, so its existence does not leak. */
+const hidden = () => new NotFound({ error: { code: "not_found", message: "no such room" } })
+const forbidden = (message: string) => new Forbidden({ error: { code: "forbidden", message } })
+
+/** Which room a caller may see, and their standing in it. */
+export interface RoomAccess {
+  readonly room: RoomRecord
+  readonly role: MemberRole | null
+}
+
+const defaultPage = 50
+
+/**
+ * The rules of rooms: who sees, joins, manages and reads what. Storage failures become
+ * 503; every other refusal is a typed 403/404 the caller can act on.
+ */
+export class ChatRooms extends Context.Service<
+  ChatRooms,
+  {
+    readonly create: (
+      caller: UserId,
+      request: { readonly name: string; readonly visibility?: Visibility }
+    ) => Effect.Effect<RoomView, ServiceUnavailable>
+    readonly list: (caller: UserId, query: typeof RoomListQuery.Type) => Effect.Effect<RoomList, ServiceUnavailable>
+    /** The room if the caller may read it (public, or a member); else `not_found`. */
+    readonly access: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomAccess, NotFound | ServiceUnavailable>
+    /** The room if the caller may post in it (a member); else `forbidden` / `not_found`. */
+    readonly postable: (
+      caller: UserId,
+      roomId: RoomId
+    ) => Effect.Effect<RoomRecord, Forbidden | NotFound | ServiceUnavailable>
+    readonly join: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomView, NotFound | ServiceUnavailable>
+    readonly leave: (caller: UserId, roomId: RoomId) => Effect.Effect<void, Forbidden | NotFound | ServiceUnavailable>
+    readonly members: (
+      caller: UserId,
+      roomId: RoomId,
+      page: { readonly limit?: number; readonly cursor?: UserId }
+    ) => Effect.Effect<MemberList, NotFound | ServiceUnavailable>
+    readonly putMember: (
+      caller: UserId,
+      roomId: RoomId,
+      target: UserId,
+      role: "admin" | "member"
+    ) => Effect.Effect<MemberView, Forbidden | NotFound | ServiceUnavailable>
+    readonly removeMember: (
+      caller: UserId,
+      roomId: RoomId,
+      target: UserId
+    ) => Effect.Effect<void, Forbidden | NotFound | ServiceUnavailable>
+    readonly history: (
+      caller: UserId,
+      roomId: RoomId,
+      query: typeof MessageQuery.Type
+    ) => Effect.Effect<MessagePage, InvalidRequest | NotFound | ServiceUnavailable>
+  }
+>()("parley/server/chat/ChatRooms") {
+  static readonly layer = Layer.effect(
+    ChatRooms,
+    Effect.gen(function* () {
+      const store = yield* RoomStore
+      const messages = yield* Messages
+      const users = yield* Users
+
+      const access = Effect.fn("ChatRooms.access")(function* (caller: UserId, roomId: RoomId) {
+        // Every room id is a TIMEUUID; any other UUID names no room (and Cassandra's
+        // `timeuuid` columns would refuse it with an error, not an empty answer).
+        if (!isTimeUuid(roomId)) return yield* hidden()
+        const [room, membership] = yield* Effect.all([store.get(roomId), store.membership(roomId, caller)], {
+          concurrency: 2
+        })
+        if (Option.isNone(room)) return yield* hidden()
+        const role = Option.match(membership, { onNone: () => null, onSome: (m) => m.role })
+        if (room.value.visibility === "private" && role === null) return yield* hidden()
+        return { room: room.value, role } satisfies RoomAccess
+      })
+
+      const manager = Effect.fn("ChatRooms.manager")(function* (caller: UserId, roomId: RoomId) {
+        const found = yield* access(caller, roomId)
+        if (found.role !== "owner" && found.role !== "admin") {
+          return yield* forbidden("only the room's owner and admins manage its members")
+        }
+        return found
+      })
+
+      return ChatRooms.of({
+        create: Effect.fn("ChatRooms.create")(function* (caller, request) {
+          const now = yield* Clock.currentTimeMillis
+          const room: RoomRecord = {
+            id: timeUuidFrom(now, Math.floor(Math.random() * 10_000)) as RoomId,
+            name: request.name,
+            visibility: request.visibility ?? "public",
+            createdBy: caller,
+            createdAt: now
+          }
+          yield* store.create(room)
+          return toRoomView(room, "owner")
+        }, unavailable),
+
+        list: Effect.fn("ChatRooms.list")(function* (caller, query) {
+          const limit = query.limit ?? defaultPage
+          const after = query.cursor ?? null
+          if (query.scope === "public") {
+            const page = yield* store.listPublic({ after, limit })
+            const roles = yield* Effect.forEach(page.items, (room) => store.membership(room.id, caller), {
+              concurrency: 8
+            })
+            return new RoomList({
+              rooms: page.items.map((room, i) =>
+                toRoomView(room, Option.match(roles[i]!, { onNone: () => null, onSome: (m) => m.role }))
+              ),
+              next_cursor: page.next
+            })
+          }
+          const page = yield* store.listForUser(caller, { after, limit })
+          return new RoomList({
+            rooms: page.items.map(({ room, role }) => toRoomView(room, role)),
+            next_cursor: page.next
+          })
+        }, unavailable),
+
+        access: (caller, roomId) => unavailable(access(caller, roomId)),
+
+        postable: Effect.fn("ChatRooms.postable")(function* (caller, roomId) {
+          const found = yield* access(caller, roomId)
+          if (found.role === null) return yield* forbidden("join the room before posting in it")
+          return found.room
+        }, unavailable),
+
+        join: Effect.fn("ChatRooms.join")(function* (caller, roomId) {
+          const found = yield* access(caller, roomId)
+          if (found.role !== null) return toRoomView(found.room, found.role)
+          const now = yield* Clock.currentTimeMillis
+          yield* store.putMember({ roomId, userId: caller, role: "member", joinedAt: now })
+          return toRoomView(found.room, "member")
+        }, unavailable),
+
+        leave: Effect.fn("ChatRooms.leave")(function* (caller, roomId) {
+          const found = yield* access(caller, roomId)
+          if (found.role === null) return yield* hidden()
+          if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
+          yield* store.removeMember(roomId, caller)
+        }, unavailable),
+
+        members: Effect.fn("ChatRooms.members")(function* (caller, roomId, page) {
+          yield* access(caller, roomId)
+          const result = yield* store.listMembers(roomId, {
+            after: page.cursor ?? null,
+            limit: page.limit ?? defaultPage
+          })
+          return new MemberList({ members: result.items.map(toMemberView), next_cursor: result.next })
+        }, unavailable),
+
+        putMember: Effect.fn("ChatRooms.putMember")(function* (caller, roomId, target, role) {
+          const { role: callerRole } = yield* manager(caller, roomId)
+          if (role === "admin" && callerRole !== "owner") return yield* forbidden("only the owner makes admins")
+          if (Option.isNone(yield* users.findById(target))) {
+            return yield* new NotFound({ error: { code: "not_found", message: "no such user" } })
+          }
+          const existing = yield* store.membership(roomId, target)
+          if (Option.isSome(existing)) {
+            if (existing.value.role === "owner") return yield* forbidden("the owner's role cannot change")
+            if (existing.value.role === "admin" && callerRole !== "owner") {
+              return yield* forbidden("only the owner changes an admin's role")
+            }
+          }
+          const now = yield* Clock.currentTimeMillis
+          const member: MembershipRecord = {
+            roomId,
+            userId: target,
+            role,
+            joinedAt: Option.match(existing, { onNone: () => now, onSome: (m) => m.joinedAt })
+          }
+          yield* store.putMember(member)
+          return toMemberView(member)
+        }, unavailable),
+
+        removeMember: Effect.fn("ChatRooms.removeMember")(function* (caller, roomId, target) {
+          if (target === caller) {
+            const found = yield* access(caller, roomId)
+            if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
+            return yield* store.removeMember(roomId, caller)
+          }
+          const { role: callerRole } = yield* manager(caller, roomId)
+          const existing = yield* store.membership(roomId, target)
+          if (Option.isNone(existing))
+            return yield* new NotFound({ error: { code: "not_found", message: "not a member" } })
+          if (existing.value.role === "owner") return yield* forbidden("the owner cannot be removed")
+          if (existing.value.role === "admin" && callerRole !== "owner") {
+            return yield* forbidden("only the owner removes admins")
+          }
+          yield* store.removeMember(roomId, target)
+        }, unavailable),
+
+        history: Effect.fn("ChatRooms.history")(function* (caller, roomId, query) {
+          if (query.after !== undefined && query.before !== undefined) {
+            return yield* new InvalidRequest({
+              error: { code: "invalid_request", message: "pass either before or after, not both" }
+            })
+          }
+          yield* access(caller, roomId)
+          const limit = query.limit ?? defaultPage
+          // One extra row tells whether another page follows, so the last page has no cursor.
+          const rows: ReadonlyArray<MessageRecord> =
+            query.after !== undefined
+              ? yield* messages.listAfter(roomId, { after: query.after, limit: limit + 1 })
+              : yield* messages.listBefore(roomId, { before: query.before ?? null, limit: limit + 1 })
+          const page = rows.slice(0, limit)
+          const next: MessageId | null = rows.length > limit ? page[page.length - 1]!.id : null
+          return new MessagePage({ messages: page.map(toMessageView), next_cursor: next })
+        }, unavailable)
+      })
+    })
+  )
+}

@@ -1,0 +1,75 @@
+import type { RoomId } from "@parley/domain"
+import { Effect, Layer, Redacted } from "effect"
+import { Redis } from "effect/persistence"
+import { Redis as IORedis } from "ioredis"
+import { RedisConnection } from "../redis/client.ts"
+import { Broker, type RoomEvent } from "./broker.ts"
+
+const channel = (roomId: RoomId) => `parley:room:${roomId}`
+
+/**
+ * Redis pub/sub: one PUBLISH per event on the shared connection, one subscriber connection
+ * per node holding a SUBSCRIBE for each room that has local listeners. Redis delivers a
+ * channel's messages in the order one connection published them, so one room actor's
+ * events arrive everywhere in `seq` order.
+ */
+export const layerRedis = (url: Redacted.Redacted<string>) =>
+  Layer.effect(
+    Broker,
+    Effect.gen(function* () {
+      const publisher = yield* RedisConnection
+      const subscriber = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const client = new IORedis(Redacted.value(url), { lazyConnect: true, maxRetriesPerRequest: 1 })
+            client.on("error", () => {}) // reconnects on its own; gaps are backfilled by seq
+            await client.connect()
+            return client
+          },
+          catch: (cause) => new Redis.RedisError({ cause })
+        }),
+        (client) => Effect.sync(() => client.disconnect())
+      )
+      /** Per channel: its listeners, and the SUBSCRIBE every later listener must also wait for. */
+      const channels = new Map<string, { listeners: Set<(event: RoomEvent) => void>; live: Promise<unknown> }>()
+      subscriber.on("message", (name: string, message: string) => {
+        const entry = channels.get(name)
+        if (entry === undefined) return
+        const event = JSON.parse(message) as RoomEvent
+        for (const listener of entry.listeners) listener(event)
+      })
+
+      const remove = (name: string, onEvent: (event: RoomEvent) => void) =>
+        Effect.suspend(() => {
+          const entry = channels.get(name)
+          entry?.listeners.delete(onEvent)
+          if (entry === undefined || entry.listeners.size > 0) return Effect.void
+          channels.delete(name)
+          return Effect.promise(() => subscriber.unsubscribe(name).catch(() => 0))
+        })
+
+      return Broker.of({
+        publish: (roomId, event) =>
+          Effect.tryPromise({
+            try: () => publisher.publish(channel(roomId), JSON.stringify(event)),
+            catch: (cause) => new Redis.RedisError({ cause })
+          }).pipe(Effect.asVoid),
+        subscribe: (roomId, onEvent) => {
+          const name = channel(roomId)
+          const add = Effect.suspend(() => {
+            let entry = channels.get(name)
+            if (entry === undefined) {
+              entry = { listeners: new Set(), live: subscriber.subscribe(name) }
+              channels.set(name, entry)
+            }
+            entry.listeners.add(onEvent)
+            const { live } = entry
+            return Effect.tryPromise({ try: () => live, catch: (cause) => new Redis.RedisError({ cause }) })
+          })
+          return Effect.acquireRelease(add.pipe(Effect.tapError(() => remove(name, onEvent))), () =>
+            remove(name, onEvent)
+          ).pipe(Effect.asVoid)
+        }
+      })
+    })
+  )

@@ -1,0 +1,60 @@
+import type { MessageView, RoomId, UserId } from "@parley/domain"
+import { Context, Effect, Layer, type Scope } from "effect"
+import type { Redis } from "effect/persistence"
+
+/** A room event as it crosses nodes: plain JSON, already in wire shape. */
+export type RoomEvent =
+  /** Stored messages, in `seq` order, published by the room's actor after the write. */
+  | { readonly kind: "messages"; readonly messages: ReadonlyArray<typeof MessageView.Encoded> }
+  | {
+      readonly kind: "typing"
+      readonly user_id: UserId
+      readonly username: string
+      readonly typing: boolean
+    }
+  | { readonly kind: "presence"; readonly online: ReadonlyArray<{ user_id: UserId; username: string }> }
+
+export type BrokerError = Redis.RedisError
+
+/**
+ * Room fan-out between nodes. A subscriber receives the events published to its room from
+ * then on, by any node, in publish order per publisher. Delivery is at most once: a dropped
+ * connection can lose events, which is why messages carry `seq` and the hub backfills gaps
+ * from storage.
+ */
+export class Broker extends Context.Service<
+  Broker,
+  {
+    readonly publish: (roomId: RoomId, event: RoomEvent) => Effect.Effect<void, BrokerError>
+    /** Listens until the scope closes; resolves once the subscription is live. */
+    readonly subscribe: (
+      roomId: RoomId,
+      onEvent: (event: RoomEvent) => void
+    ) => Effect.Effect<void, BrokerError, Scope.Scope>
+  }
+>()("parley/server/realtime/Broker") {
+  /** One node: publishing is a synchronous call into this process's listeners. */
+  static readonly layerMemory = Layer.sync(Broker, () => {
+    const listeners = new Map<RoomId, Set<(event: RoomEvent) => void>>()
+    return Broker.of({
+      publish: (roomId, event) =>
+        Effect.sync(() => {
+          for (const listener of listeners.get(roomId) ?? []) listener(event)
+        }),
+      subscribe: (roomId, onEvent) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            const set = listeners.get(roomId) ?? new Set()
+            set.add(onEvent)
+            listeners.set(roomId, set)
+          }),
+          () =>
+            Effect.sync(() => {
+              const set = listeners.get(roomId)
+              set?.delete(onEvent)
+              if (set?.size === 0) listeners.delete(roomId)
+            })
+        )
+    })
+  })
+}

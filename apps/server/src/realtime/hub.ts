@@ -1,0 +1,202 @@
+/**
+ * This node's fan-out: which local connections listen to which room, and the one broker
+ * subscription per room that feeds them. Each room's messages reach local subscribers in
+ * `seq` order without holes: when the broker skips a `seq` (a lost Redis message, a
+ * reconnect), the hub reads the missing messages from storage before delivering more.
+ * A frame is encoded once per event and the same string goes to every subscriber.
+ */
+import type { MessageId, MessageView, RoomId, UserId } from "@parley/domain"
+import { type MessageRecord, Messages, type StorageError } from "@parley/storage"
+import { Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope } from "effect"
+import { toMessageView } from "../chat/rooms.ts"
+import { Broker, type BrokerError, type RoomEvent } from "./broker.ts"
+
+/** One room event, ready to write to a socket. */
+export interface Delivery {
+  /** Set for messages: the connection drops anything at or below what it already has. */
+  readonly seq: number | null
+  /** Not sent to this user (their own typing indicator). */
+  readonly skipUser: UserId | null
+  readonly frame: string
+}
+
+export interface Subscriber {
+  readonly deliver: (roomId: RoomId, delivery: Delivery) => void
+}
+
+interface RoomState {
+  readonly subscribers: Set<Subscriber>
+  readonly scope: Scope.Closeable
+  readonly live: Deferred.Deferred<void, BrokerError | StorageError>
+  lastSeq: number
+  lastMsgId: MessageId | null
+  /** Events that arrived while the baseline or a backfill was being read. */
+  readonly pending: Array<RoomEvent>
+  catchingUp: boolean
+}
+
+const backfillPage = 200
+
+export const messageFrame = (m: typeof MessageView.Encoded) => JSON.stringify({ type: "chat.message", payload: m })
+
+export class RoomHub extends Context.Service<
+  RoomHub,
+  {
+    /** Adds a subscriber; resolves once the room's broker subscription is live. */
+    readonly join: (roomId: RoomId, subscriber: Subscriber) => Effect.Effect<void, BrokerError | StorageError>
+    readonly leave: (roomId: RoomId, subscriber: Subscriber) => Effect.Effect<void>
+  }
+>()("parley/server/realtime/RoomHub") {
+  static readonly layer = Layer.effect(
+    RoomHub,
+    Effect.gen(function* () {
+      const broker = yield* Broker
+      const messages = yield* Messages
+      const runFork = yield* FiberSet.makeRuntime()
+      const rooms = new Map<RoomId, RoomState>()
+
+      const broadcast = (state: RoomState, roomId: RoomId, delivery: Delivery) => {
+        for (const subscriber of state.subscribers) subscriber.deliver(roomId, delivery)
+      }
+
+      const deliverMessage = (state: RoomState, roomId: RoomId, m: typeof MessageView.Encoded) => {
+        state.lastSeq = m.seq
+        state.lastMsgId = m.msg_id as MessageId
+        broadcast(state, roomId, { seq: m.seq, skipUser: null, frame: messageFrame(m) })
+      }
+
+      /** Reads from storage everything after the last delivered message, up to `upTo`. */
+      const backfill = (state: RoomState, roomId: RoomId, upTo: number) =>
+        Effect.gen(function* () {
+          while (state.lastSeq < upTo) {
+            const page: ReadonlyArray<MessageRecord> = yield* messages.listAfter(roomId, {
+              after: state.lastMsgId,
+              limit: backfillPage
+            })
+            for (const record of page) {
+              if (record.seq > state.lastSeq && record.seq <= upTo) deliverMessage(state, roomId, toMessageView(record))
+            }
+            if (page.length < backfillPage) break
+          }
+        }).pipe(
+          Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 5 }),
+          Effect.catchCause((cause) =>
+            Effect.logError("backfill failed; delivering on with a gap", cause).pipe(
+              Effect.annotateLogs({ room_id: roomId })
+            )
+          ),
+          Effect.ensuring(
+            Effect.sync(() => {
+              state.catchingUp = false
+              drain(state, roomId)
+            })
+          )
+        )
+
+      const handle = (state: RoomState, roomId: RoomId, event: RoomEvent): void => {
+        if (state.catchingUp) {
+          state.pending.push(event)
+          return
+        }
+        switch (event.kind) {
+          case "messages": {
+            for (let i = 0; i < event.messages.length; i++) {
+              const m = event.messages[i]!
+              if (m.seq <= state.lastSeq) continue
+              if (m.seq > state.lastSeq + 1) {
+                state.catchingUp = true
+                state.pending.unshift({ kind: "messages", messages: event.messages.slice(i) })
+                runFork(backfill(state, roomId, m.seq - 1))
+                return
+              }
+              deliverMessage(state, roomId, m)
+            }
+            return
+          }
+          case "typing":
+            broadcast(state, roomId, {
+              seq: null,
+              skipUser: event.user_id,
+              frame: JSON.stringify({
+                type: "typing",
+                payload: { room_id: roomId, user_id: event.user_id, username: event.username, typing: event.typing }
+              })
+            })
+            return
+          case "presence":
+            broadcast(state, roomId, {
+              seq: null,
+              skipUser: null,
+              frame: JSON.stringify({ type: "presence", payload: { room_id: roomId, online: event.online } })
+            })
+            return
+        }
+      }
+
+      const drain = (state: RoomState, roomId: RoomId) => {
+        while (!state.catchingUp && state.pending.length > 0) handle(state, roomId, state.pending.shift()!)
+      }
+
+      /** Subscribes to the broker first, then reads the head: nothing between the two is missed. */
+      const open = (roomId: RoomId, state: RoomState) =>
+        Effect.gen(function* () {
+          yield* broker.subscribe(roomId, (event) => handle(state, roomId, event)).pipe(Scope.provide(state.scope))
+          const head = yield* messages.latest(roomId)
+          if (Option.isSome(head)) {
+            state.lastSeq = head.value.seq
+            state.lastMsgId = head.value.id
+          }
+          state.catchingUp = false
+          drain(state, roomId)
+        })
+
+      const close = (roomId: RoomId, state: RoomState) => {
+        if (rooms.get(roomId) === state) rooms.delete(roomId)
+        return Scope.close(state.scope, Exit.void)
+      }
+
+      return RoomHub.of({
+        join: (roomId, subscriber) =>
+          Effect.gen(function* () {
+            let state = rooms.get(roomId)
+            if (state === undefined) {
+              const created: RoomState = {
+                subscribers: new Set(),
+                scope: Scope.makeUnsafe(),
+                live: Deferred.makeUnsafe(),
+                lastSeq: 0,
+                lastMsgId: null,
+                pending: [],
+                catchingUp: true
+              }
+              rooms.set(roomId, created)
+              runFork(
+                open(roomId, created).pipe(
+                  Effect.onExit((exit) =>
+                    Effect.andThen(
+                      Exit.isFailure(exit) ? close(roomId, created) : Effect.void,
+                      Deferred.done(created.live, exit)
+                    )
+                  )
+                )
+              )
+              state = created
+            }
+            state.subscribers.add(subscriber)
+            const joined = state
+            yield* Deferred.await(joined.live).pipe(
+              Effect.tapError(() => Effect.sync(() => joined.subscribers.delete(subscriber)))
+            )
+          }),
+        leave: (roomId, subscriber) =>
+          Effect.suspend(() => {
+            const state = rooms.get(roomId)
+            if (state === undefined || !state.subscribers.delete(subscriber) || state.subscribers.size > 0) {
+              return Effect.void
+            }
+            return close(roomId, state)
+          })
+      })
+    })
+  )
+}

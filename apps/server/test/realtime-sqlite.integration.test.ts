@@ -1,0 +1,4 @@
+import { realtimeSuite } from "./realtime.suite.ts"
+import { sqliteBackend } from "./support/server.ts"
+
+realtimeSuite(sqliteBackend, { twoNodes: false })

@@ -1,0 +1,224 @@
+/**
+ * The chat core's guarantees, end to end over real sockets: one order for everyone equal to
+ * storage order, no loss and no duplicates, resume without a seam, and no ack before the
+ * message is durable. With Redis, some subscribers sit on a second server process.
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Reply, request } from "./support/http.ts"
+import { type Backend, type RunningServer, startServer } from "./support/server.ts"
+import { connect, newRoom, newUser, type TestSocket } from "./support/ws.ts"
+
+const fastLimits = { RATE_MESSAGES_PER_USER: "100000" }
+
+/** Polls until `check` passes or the deadline; the last failure is reported. */
+const eventually = async (check: () => void, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return check()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+}
+
+/** The smallest TIMEUUID: every message comes after it. */
+const beginningOfTime = "00000000-0000-1000-8000-000000000000"
+/** How long `makeUnavailable` keeps storage down: longer than SQLite's busy timeout (5 s). */
+const outageMs = 7000
+
+/** The room's whole history, oldest first, through `?after` cursors. */
+export const history = async (base: string, token: string, roomId: string) => {
+  const all: Array<any> = []
+  let after: string | null = null
+  for (;;) {
+    const query: string = `limit=100&after=${after ?? beginningOfTime}`
+    const page: Reply = await request(base, "GET", `/api/chat/rooms/${roomId}/messages?${query}`, { token })
+    expect(page.status, JSON.stringify(page.body)).toBe(200)
+    all.push(...page.body.messages)
+    if (page.body.next_cursor === null) return all
+    after = page.body.next_cursor
+  }
+}
+
+const join_ = (base: string, token: string, roomId: string) =>
+  request(base, "POST", `/api/chat/rooms/${roomId}/join`, { token }).then((r) => expect(r.status).toBe(200))
+
+const ids = (messages: ReadonlyArray<any>) => messages.map((m) => m.payload?.msg_id ?? m.msg_id)
+
+export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: boolean }) =>
+  describe(`realtime delivery (${backend.name}${options.twoNodes ? ", two nodes" : ""})`, () => {
+    let a: RunningServer
+    let b: RunningServer
+
+    beforeAll(async () => {
+      a = await startServer(backend, fastLimits)
+      if (options.twoNodes) {
+        // Same keyspace and Redis, its own port and data folder: a second node of one cluster.
+        const { PORT: _port, ...shared } = a.env
+        b = await startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-b-")) })
+      } else {
+        b = a
+      }
+    })
+    afterAll(async () => {
+      await a?.stop()
+      if (b !== a) await b?.stop()
+    })
+
+    it("K senders x M messages reach N subscribers exactly once, in one order equal to storage order", async () => {
+      const K = 4
+      const M = 50
+      const N = 6
+      const owner = await newUser(a.url, "own")
+      const roomId = await newRoom(a.url, owner.token)
+      const senders = await Promise.all(Array.from({ length: K }, () => newUser(a.url, "snd")))
+      await Promise.all(senders.map((s) => join_(a.url, s.token, roomId)))
+
+      const subscribers: Array<TestSocket> = []
+      for (let i = 0; i < N; i++) {
+        const user = await newUser(a.url, "sub")
+        const node = i % 2 === 0 ? a : b
+        const socket = await connect(node.url, { token: user.token, roomId })
+        await socket.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        subscribers.push(socket)
+      }
+
+      // K-1 WebSocket senders pipeline all their messages; one sender posts over HTTP.
+      const wsSenders = await Promise.all(senders.slice(1).map((s) => connect(a.url, { token: s.token })))
+      const httpSender = senders[0]!
+      const started = Date.now()
+      const httpSends = (async () => {
+        for (let i = 0; i < M; i++) {
+          const res = await request(a.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+            token: httpSender.token,
+            body: { content: `s0-${i}`, client_msg_id: `c0-${i}` }
+          })
+          expect(res.status, JSON.stringify(res.body)).toBe(201)
+        }
+      })()
+      wsSenders.forEach((socket, k) => {
+        for (let i = 0; i < M; i++) {
+          socket.send({ type: "chat.message", id: `${k + 1}-${i}`, to: roomId, payload: { text: `s${k + 1}-${i}` } })
+        }
+      })
+      await httpSends
+      await eventually(() => {
+        for (const socket of wsSenders) expect(socket.events.filter((e) => e.type === "ack").length).toBe(M)
+      })
+      for (const socket of wsSenders) expect(socket.events.filter((e) => e.type === "error")).toEqual([])
+
+      await eventually(() => {
+        for (const socket of subscribers) expect(socket.messages(roomId).length).toBe(K * M)
+      })
+      const elapsed = Date.now() - started
+      const stored = await history(a.url, owner.token, roomId)
+      expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: K * M }, (_, i) => i + 1))
+      for (const socket of subscribers) expect(ids(socket.messages(roomId))).toEqual(ids(stored))
+      // Each sender's messages keep the order they were sent in.
+      for (let k = 0; k < K; k++) {
+        const texts = stored.filter((m) => m.username === senders[k]!.username).map((m) => m.text)
+        expect(texts).toEqual(Array.from({ length: M }, (_, i) => `s${k}-${i}`))
+      }
+      // Every ack names a stored message.
+      const acked = wsSenders.flatMap((s) => s.events.filter((e) => e.type === "ack").map((e) => e.payload.msg_id))
+      const storedIds = new Set(ids(stored))
+      for (const id of acked) expect(storedIds.has(id)).toBe(true)
+      console.info(`[realtime ${backend.name}] ${K}x${M} messages to ${N} subscribers in ${elapsed} ms`)
+      for (const socket of [...subscribers, ...wsSenders]) socket.close()
+    })
+
+    it("a subscriber that drops out while messages flow resumes with every message exactly once", async () => {
+      const total = 300
+      const owner = await newUser(a.url, "own")
+      const roomId = await newRoom(a.url, owner.token)
+      const reader = await newUser(a.url, "rdr")
+      const first = await connect(b.url, { token: reader.token, roomId })
+      await first.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+
+      const sender = await connect(a.url, { token: owner.token })
+      const sending = (async () => {
+        for (let i = 0; i < total; i++) {
+          sender.send({ type: "chat.message", id: `m${i}`, to: roomId, payload: { text: `m${i}` } })
+          if (i % 10 === 9) await new Promise((r) => setTimeout(r, 15))
+        }
+      })()
+      await eventually(() => expect(first.messages(roomId).length).toBeGreaterThanOrEqual(40), 30_000)
+      first.close()
+      await first.closed
+      const seen = first.messages(roomId)
+      expect(seen.length).toBeLessThan(total)
+
+      const second = await connect(b.url, { token: reader.token })
+      second.send({ type: "channel.resume", id: "r", to: roomId, after: seen[seen.length - 1].payload.msg_id })
+      await sending
+      await eventually(() => expect(seen.length + second.messages(roomId).length).toBe(total))
+      const resumeAck = await second.next((e) => e.type === "ack" && e.id === "r")
+      expect(resumeAck.payload.replayed).toBeGreaterThan(0)
+
+      const stored = await history(a.url, owner.token, roomId)
+      expect(stored.length).toBe(total)
+      expect([...ids(seen), ...ids(second.messages(roomId))]).toEqual(ids(stored))
+      sender.close()
+      second.close()
+    })
+
+    it("acknowledges nothing that is not stored while storage is down, and recovers", async () => {
+      const owner = await newUser(a.url, "own")
+      const roomId = await newRoom(a.url, owner.token)
+      const sender = await connect(a.url, { token: owner.token })
+      const send = (i: number) =>
+        sender.send({ type: "chat.message", id: `o${i}`, to: roomId, payload: { text: `o${i}`, client_msg_id: `k${i}` } })
+
+      let i = 0
+      const pace = async (count: number) => {
+        for (let n = 0; n < count; n++) {
+          send(i++)
+          await new Promise((r) => setTimeout(r, 40))
+        }
+      }
+      await pace(10)
+      const outage = Date.now()
+      const restore = await backend.makeUnavailable(a)
+      try {
+        await pace(40)
+        // Long enough that writes caught in it fail rather than merely wait.
+        await new Promise((r) => setTimeout(r, Math.max(0, outageMs - (Date.now() - outage))))
+      } finally {
+        await restore()
+      }
+      const answered = () => sender.events.filter((e) => e.type === "ack" || e.type === "error")
+      await eventually(() => expect(answered().length).toBe(i), 90_000)
+      const failed = sender.events.filter((e) => e.type === "error")
+      expect(failed.length).toBeGreaterThan(0)
+      for (const e of failed) expect(e.payload.code).toBe("service_unavailable")
+
+      // Recovered: new sends are stored again, and retries of the failed ones are stored once.
+      const after = Array.from({ length: 5 }, () => i++)
+      for (const n of after) send(n)
+      for (const e of failed) {
+        const n = Number(e.id.slice(1))
+        sender.send({ type: "chat.message", id: `r${n}`, to: roomId, payload: { text: `o${n}`, client_msg_id: `k${n}` } })
+      }
+      const expected = [...after.map((n) => `o${n}`), ...failed.map((e) => `r${e.id.slice(1)}`)]
+      for (const id of expected) {
+        const answer = await sender.next((e) => (e.type === "ack" || e.type === "error") && e.id === id, 60_000)
+        expect(answer.type, JSON.stringify(answer)).toBe("ack")
+      }
+
+      const stored = await history(a.url, owner.token, roomId)
+      const storedIds = new Set(ids(stored))
+      const acks = sender.events.filter((e) => e.type === "ack")
+      for (const ack of acks) expect(storedIds.has(ack.payload.msg_id)).toBe(true)
+      // Each client_msg_id is stored exactly once, whatever happened to its first attempt.
+      const keys = stored.map((m) => m.client_msg_id)
+      expect(new Set(keys).size).toBe(keys.length)
+      expect(new Set(keys)).toEqual(new Set(Array.from({ length: i }, (_, n) => `k${n}`)))
+      expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: stored.length }, (_, n) => n + 1))
+      sender.close()
+    })
+  })

@@ -1,0 +1,132 @@
+/**
+ * The WebSocket protocol (`/ws`), as Schema. `docs/protocol.md` explains it with examples;
+ * this file is what the server decodes and encodes, and what clients and tests import.
+ *
+ * Every frame is one JSON object, an envelope `{type, id?, to?, after?, payload?}`. A
+ * client-sent `from` is ignored: the sender is always the authenticated user.
+ */
+import { Schema } from "effect"
+import { ClientMsgId, MessageText, MessageView } from "./chat.ts"
+import { MessageId, RoomId, UserId } from "./ids.ts"
+
+/** Echoed in the `ack` or `error` that answers a client event. */
+export const EventId = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(64, { message: "id must be at most 64 characters" })
+)
+
+/** What every client frame must be before its `type` is looked at. */
+export const ClientEnvelope = Schema.Struct({
+  type: Schema.String,
+  id: Schema.optionalKey(EventId)
+})
+
+const roomEvent = <T extends string>(type: T) =>
+  Schema.Struct({ type: Schema.Literal(type), id: Schema.optionalKey(EventId), to: RoomId })
+
+export const Subscribe = roomEvent("channel.subscribe")
+export const Unsubscribe = roomEvent("channel.unsubscribe")
+export const TypingStart = roomEvent("typing.start")
+export const TypingStop = roomEvent("typing.stop")
+
+export const SendMessage = Schema.Struct({
+  type: Schema.Literal("chat.message"),
+  id: Schema.optionalKey(EventId),
+  to: RoomId,
+  payload: Schema.Struct({ text: MessageText, client_msg_id: Schema.optionalKey(ClientMsgId) })
+})
+
+/** Subscribe (if not yet), replay every message after `after` in order, then continue live. */
+export const Resume = Schema.Struct({
+  type: Schema.Literal("channel.resume"),
+  id: Schema.optionalKey(EventId),
+  to: RoomId,
+  after: MessageId
+})
+
+/** Application-level keepalive for clients that cannot send WebSocket pings. */
+export const Ping = Schema.Struct({ type: Schema.Literal("ping"), id: Schema.optionalKey(EventId) })
+
+export const ClientEvent = Schema.Union([Subscribe, Unsubscribe, SendMessage, Resume, TypingStart, TypingStop, Ping])
+export type ClientEvent = typeof ClientEvent.Type
+export const clientEventTypes: ReadonlyArray<ClientEvent["type"]> = [
+  "channel.subscribe",
+  "channel.unsubscribe",
+  "chat.message",
+  "channel.resume",
+  "typing.start",
+  "typing.stop",
+  "ping"
+]
+
+/** Codes of the `error` event. All leave the connection open. */
+export const WsErrorCode = Schema.Literals([
+  "invalid_event",
+  "forbidden",
+  "not_found",
+  "rate_limited",
+  "overloaded",
+  "service_unavailable",
+  "internal"
+])
+export type WsErrorCode = typeof WsErrorCode.Type
+
+export const ChatMessageEvent = Schema.Struct({ type: Schema.Literal("chat.message"), payload: MessageView })
+
+export const AckEvent = Schema.Struct({
+  type: Schema.Literal("ack"),
+  id: Schema.optionalKey(EventId),
+  payload: Schema.Struct({
+    /** The event acknowledged. */
+    of: Schema.String,
+    room_id: Schema.optionalKey(RoomId),
+    /** For `chat.message`: the stored message's id and position; sent only after it is stored. */
+    msg_id: Schema.optionalKey(MessageId),
+    seq: Schema.optionalKey(Schema.Number),
+    /** For `channel.resume`: how many stored messages were replayed before going live. */
+    replayed: Schema.optionalKey(Schema.Number)
+  })
+})
+
+export const TypingEvent = Schema.Struct({
+  type: Schema.Literal("typing"),
+  payload: Schema.Struct({ room_id: RoomId, user_id: UserId, username: Schema.String, typing: Schema.Boolean })
+})
+
+export const PresenceUser = Schema.Struct({ user_id: UserId, username: Schema.String })
+
+/** Who is online in a room: sent on subscribe and whenever it changes. */
+export const PresenceEvent = Schema.Struct({
+  type: Schema.Literal("presence"),
+  payload: Schema.Struct({ room_id: RoomId, online: Schema.Array(PresenceUser) })
+})
+
+export const ErrorEvent = Schema.Struct({
+  type: Schema.Literal("error"),
+  id: Schema.optionalKey(EventId),
+  payload: Schema.Struct({ code: WsErrorCode, message: Schema.String })
+})
+
+export const PongEvent = Schema.Struct({ type: Schema.Literal("pong"), id: Schema.optionalKey(EventId) })
+
+export const ServerEvent = Schema.Union([ChatMessageEvent, AckEvent, TypingEvent, PresenceEvent, ErrorEvent, PongEvent])
+export type ServerEvent = typeof ServerEvent.Type
+
+/**
+ * Close codes. "Reconnect" codes mean the client should come back (with backoff, resuming
+ * from its last `msg_id`); the others mean reconnecting as-is will fail again.
+ */
+export const CloseCode = {
+  /** Server shutting down or restarting. Reconnect. */
+  goingAway: 1001,
+  /** A frame larger than the limit. Do not resend that frame. */
+  messageTooBig: 1009,
+  /** Unexpected server failure. Reconnect with backoff. */
+  internalError: 1011,
+  /** The client did not read fast enough and its outbound queue filled. Reconnect and resume. */
+  tryAgainLater: 1013,
+  /** The access token expired. Refresh it, then reconnect. */
+  tokenExpired: 4001,
+  /** The session was revoked or the account disabled. Do not reconnect. */
+  sessionRevoked: 4003
+} as const

@@ -1,0 +1,113 @@
+import { type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
+import { Effect } from "effect"
+import type { StorageError } from "../errors.ts"
+import type { MessageRecord } from "../messages.ts"
+import { type CassandraClient, uuid } from "./client.ts"
+import { epochMs, messageColumns, toMessage } from "./message-rows.ts"
+
+/** Bucket-index rows fetched per read: a page usually needs one or two windows. */
+const bucketsPerRead = 8
+
+/** One direction through a room's non-empty buckets (`room_buckets`), never an empty window. */
+interface Walk {
+  /** The next bucket starts in walk order after `last`, or the first ones when null. */
+  readonly buckets: (last: number | null) => Effect.Effect<ReadonlyArray<number>, StorageError>
+  /** Up to `limit` of one bucket's messages past the cursor, in walk order. */
+  readonly read: (bucket: number, limit: number) => Effect.Effect<ReadonlyArray<MessageRecord>, StorageError>
+}
+
+const collect = Effect.fnUntraced(function* (walk: Walk, limit: number) {
+  const messages: Array<MessageRecord> = []
+  let last: number | null = null
+  while (messages.length < limit) {
+    const buckets: ReadonlyArray<number> = yield* walk.buckets(last)
+    for (const bucket of buckets) {
+      messages.push(...(yield* walk.read(bucket, limit - messages.length)))
+      if (messages.length >= limit) break
+    }
+    // A short read of the index means the walk reached the room's first (or last) bucket.
+    if (buckets.length < bucketsPerRead) break
+    last = buckets.at(-1)!
+  }
+  return messages
+})
+
+/** `column op ?`, or no restriction when null. */
+type Bound<A> = readonly ["<" | "<=" | ">" | ">=", A] | null
+
+/**
+ * `listBefore` and `listAfter` on the bucketed history. The cursor's condition is applied
+ * in every bucket, not only the first: it costs nothing and stays right even where windows
+ * of an old and a new size overlap.
+ */
+export const messagePages = (db: CassandraClient["Service"]) => {
+  const bucketStarts = (operation: string, roomId: RoomId, bound: Bound<number>, ascending: boolean, limit: number) =>
+    db
+      .execute(
+        `${operation}.buckets`,
+        `SELECT bucket FROM room_buckets WHERE room_id = ?${bound ? ` AND bucket ${bound[0]} ?` : ""}${ascending ? " ORDER BY bucket ASC" : ""} LIMIT ?`,
+        [uuid(roomId), ...(bound ? [new Date(bound[1])] : []), limit]
+      )
+      .pipe(Effect.map((rs) => rs.rows.map((row) => epochMs(row, "bucket"))))
+
+  const messagesIn = (
+    operation: string,
+    roomId: RoomId,
+    bucket: number,
+    cursor: Bound<MessageId>,
+    ascending: boolean,
+    limit: number
+  ) =>
+    db
+      .execute(
+        operation,
+        `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${cursor ? ` AND msg_id ${cursor[0]} ?` : ""}${ascending ? " ORDER BY msg_id ASC" : ""} LIMIT ?`,
+        [uuid(roomId), new Date(bucket), ...(cursor ? [uuid(cursor[1])] : []), limit]
+      )
+      .pipe(Effect.map((rs) => rs.rows.map((row) => toMessage(roomId, row))))
+
+  const listBefore = (roomId: RoomId, options: { readonly before: MessageId | null; readonly limit: number }) => {
+    const { before, limit } = options
+    const op = "messages.listBefore"
+    return collect(
+      {
+        buckets: (last) =>
+          bucketStarts(
+            op,
+            roomId,
+            last !== null ? ["<", last] : before !== null ? ["<=", timeUuidMs(before)] : null,
+            false,
+            bucketsPerRead
+          ),
+        read: (bucket, n) => messagesIn(op, roomId, bucket, before === null ? null : ["<", before], false, n)
+      },
+      limit
+    )
+  }
+
+  const listAfter = Effect.fnUntraced(function* (
+    roomId: RoomId,
+    options: { readonly after: MessageId | null; readonly limit: number }
+  ) {
+    const { after, limit } = options
+    const op = "messages.listAfter"
+    // The window holding the cursor is the one with the greatest start at or before its time.
+    const start = after === null ? undefined : (yield* bucketStarts(op, roomId, ["<=", timeUuidMs(after)], false, 1))[0]
+    return yield* collect(
+      {
+        buckets: (last) =>
+          bucketStarts(
+            op,
+            roomId,
+            last !== null ? [">", last] : start !== undefined ? [">=", start] : null,
+            true,
+            bucketsPerRead
+          ),
+        read: (bucket, n) => messagesIn(op, roomId, bucket, after === null ? null : [">", after], true, n)
+      },
+      limit
+    )
+  })
+
+  return { listBefore, listAfter }
+}
