@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Api } from "@parley/domain"
 import { CassandraConfig, CassandraStorage, SqliteStorage } from "@parley/storage"
-import { ByteSize, Effect, Layer, Option } from "effect"
+import { ByteSize, Effect, Layer, Option, type Redacted } from "effect"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -15,7 +15,9 @@ import { AccessTokens } from "./auth/access-tokens.ts"
 import { Accounts } from "./auth/accounts.ts"
 import { PasswordHasher } from "./auth/passwords.ts"
 import { RoomActors } from "./chat/room-actor.ts"
+import { RoomRouter } from "./chat/room-router.ts"
 import { ChatRooms } from "./chat/rooms.ts"
+import { layerRoomRouterCluster } from "./cluster/cluster.ts"
 import { resolvePreviousSecret, resolveSigningSecret, ServerConfig } from "./config.ts"
 import { AuthorizationLive } from "./http/authorization.ts"
 import { AccountHandlers } from "./http/handlers/account.ts"
@@ -48,8 +50,14 @@ const storageLayer = (config: ServerConfig) =>
     : SqliteStorage.layer(join(config.dataDir, "parley.db"))
 
 /** Redis when `REDIS_URL` is set; otherwise everything stays in this process. */
-const coordinationLayer = (config: ServerConfig) =>
-  Option.match(config.redisUrl, {
+/** Built once per server, so every user of Redis shares one connection. */
+interface RedisSetup {
+  readonly url: Redacted.Redacted<string>
+  readonly layer: ReturnType<typeof RedisClient.layer>
+}
+
+const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup>) =>
+  Option.match(redis, {
     onNone: () =>
       Layer.mergeAll(
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)),
@@ -57,13 +65,25 @@ const coordinationLayer = (config: ServerConfig) =>
         Broker.layerMemory,
         Presence.layerMemory
       ),
-    onSome: (url) =>
+    onSome: ({ url, layer }) =>
       Layer.mergeAll(
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: "parley:ratelimit:" }))),
         Readiness.layerWithRedis,
         RedisBroker.layerRedis(url),
         RedisPresence.layerRedis(config.presenceTtl)
-      ).pipe(Layer.provide(RedisClient.layer(url)))
+      ).pipe(Layer.provide(layer))
+  })
+
+/** Who runs a room's actor: always this node without Redis; the room's shard owner with it. */
+const roomRouting = (config: ServerConfig, redis: Option.Option<RedisSetup>) =>
+  Option.match(redis, {
+    onNone: () => RoomRouter.layerLocal,
+    onSome: ({ layer }) =>
+      layerRoomRouterCluster({
+        name: config.clusterName,
+        runnerHost: config.runnerHost,
+        runnerPort: config.runnerPort
+      }).pipe(Layer.provide(layer))
   })
 
 export const ServerLive = Layer.unwrap(
@@ -86,17 +106,15 @@ export const ServerLive = Layer.unwrap(
       ),
       Layer.provide(PasswordHasher.layer(config.maxConcurrentHashes))
     )
-    const coordination = coordinationLayer(config)
-    const chat = Layer.mergeAll(
-      ChatRooms.layer,
-      RoomActors.layer({
-        mailboxCapacity: config.roomMailboxCapacity,
-        maxBatch: config.roomMaxBatch,
-        maxBatchBytes: config.roomMaxBatchBytes,
-        idleTimeout: config.roomIdleTimeout
-      }),
-      RoomHub.layer
-    )
+    const redis = Option.map(config.redisUrl, (url) => ({ url, layer: RedisClient.layer(url) }))
+    const coordination = coordinationLayer(config, redis)
+    const actors = RoomActors.layer({
+      mailboxCapacity: config.roomMailboxCapacity,
+      maxBatch: config.roomMaxBatch,
+      maxBatchBytes: config.roomMaxBatchBytes,
+      idleTimeout: config.roomIdleTimeout
+    })
+    const chat = Layer.mergeAll(ChatRooms.layer, roomRouting(config, redis), RoomHub.layer).pipe(Layer.provide(actors))
     const httpServer = HttpServerInstance.layer({ maxHeaderSize: maxHeaderBytes })
 
     const handlers = Layer.mergeAll(

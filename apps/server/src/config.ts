@@ -43,6 +43,11 @@ export const ServerConfig = Config.all({
   roomMaxBatchBytes: Config.Int("ROOM_MAX_BATCH_BYTES").pipe(Config.withDefault(40 * 1024)),
   /** A room actor idle this long stops. */
   roomIdleTimeout: Config.Duration("ROOM_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  /** With Redis: nodes with the same name form one cluster and share rooms. */
+  clusterName: Config.String("PARLEY_CLUSTER").pipe(Config.withDefault("parley")),
+  /** With Redis: the host and port other nodes use to forward sends to this one. */
+  runnerHost: Config.String("PARLEY_RUNNER_HOST").pipe(Config.withDefault("localhost")),
+  runnerPort: Config.Port("PARLEY_RUNNER_PORT").pipe(Config.withDefault(34431)),
   /** A connection's presence lapses this long after its node stops renewing it. */
   presenceTtl: Config.Duration("PRESENCE_TTL").pipe(Config.withDefault(Duration.seconds(30)))
 })

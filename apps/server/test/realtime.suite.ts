@@ -59,7 +59,7 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       a = await startServer(backend, fastLimits)
       if (options.twoNodes) {
         // Same keyspace and Redis, its own port and data folder: a second node of one cluster.
-        const { PORT: _port, ...shared } = a.env
+        const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = a.env
         b = await startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-b-")) })
       } else {
         b = a
@@ -70,7 +70,7 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       if (b !== a) await b?.stop()
     })
 
-    it("K senders x M messages reach N subscribers exactly once, in one order equal to storage order", async () => {
+    it("K senders x M messages (on every node) reach N subscribers exactly once, in one order equal to storage order", async () => {
       const K = 4
       const M = 50
       const N = 6
@@ -88,8 +88,11 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
         subscribers.push(socket)
       }
 
-      // K-1 WebSocket senders pipeline all their messages; one sender posts over HTTP.
-      const wsSenders = await Promise.all(senders.slice(1).map((s) => connect(a.url, { token: s.token })))
+      // K-1 WebSocket senders, spread over the nodes, pipeline all their messages; one sender
+      // posts over HTTP.
+      const wsSenders = await Promise.all(
+        senders.slice(1).map((s, k) => connect((k % 2 === 0 ? b : a).url, { token: s.token }))
+      )
       const httpSender = senders[0]!
       const started = Date.now()
       const httpSends = (async () => {
@@ -172,7 +175,12 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       const roomId = await newRoom(a.url, owner.token)
       const sender = await connect(a.url, { token: owner.token })
       const send = (i: number) =>
-        sender.send({ type: "chat.message", id: `o${i}`, to: roomId, payload: { text: `o${i}`, client_msg_id: `k${i}` } })
+        sender.send({
+          type: "chat.message",
+          id: `o${i}`,
+          to: roomId,
+          payload: { text: `o${i}`, client_msg_id: `k${i}` }
+        })
 
       let i = 0
       const pace = async (count: number) => {
@@ -202,7 +210,12 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       for (const n of after) send(n)
       for (const e of failed) {
         const n = Number(e.id.slice(1))
-        sender.send({ type: "chat.message", id: `r${n}`, to: roomId, payload: { text: `o${n}`, client_msg_id: `k${n}` } })
+        sender.send({
+          type: "chat.message",
+          id: `r${n}`,
+          to: roomId,
+          payload: { text: `o${n}`, client_msg_id: `k${n}` }
+        })
       }
       const expected = [...after.map((n) => `o${n}`), ...failed.map((e) => `r${e.id.slice(1)}`)]
       for (const id of expected) {

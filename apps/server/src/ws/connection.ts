@@ -21,7 +21,7 @@ import {
 import { Messages } from "@parley/storage"
 import { Clock, Data, Effect, Metric, Schema, SchemaIssue } from "effect"
 import type WebSocket from "ws"
-import { RoomActors } from "../chat/room-actor.ts"
+import { RoomRouter } from "../chat/room-router.ts"
 import { ChatRooms, toMessageView } from "../chat/rooms.ts"
 import { RateLimits } from "../ratelimit/limits.ts"
 import { Broker } from "../realtime/broker.ts"
@@ -86,7 +86,7 @@ export const makeConnection = (
 ) =>
   Effect.gen(function* () {
     const rooms = yield* ChatRooms
-    const actors = yield* RoomActors
+    const router = yield* RoomRouter
     const hub = yield* RoomHub
     const broker = yield* Broker
     const presence = yield* Presence
@@ -213,7 +213,7 @@ export const makeConnection = (
           return Effect.gen(function* () {
             yield* limits.message(user.id)
             yield* mayPost(event.to)
-            const stored = yield* actors.submit({
+            const stored = yield* router.submit({
               roomId: event.to,
               userId: user.id,
               username: user.username,
@@ -295,7 +295,11 @@ export const makeConnection = (
       yield* Effect.forEach([...subscriptions.keys()], unsubscribe, { discard: true })
     })
 
-    return { receive, subscribe: (roomId: RoomId) => receiveSubscribe(roomId), close, send }
+    /** The answer to a frame that found the inbound queue full: still one answer per frame. */
+    const overflow = (data: string | null) =>
+      error(envelopeId(data), new EventError({ code: "rate_limited", message: "too many events in flight; slow down" }))
+
+    return { receive, subscribe: (roomId: RoomId) => receiveSubscribe(roomId), close, send, overflow }
 
     function receiveSubscribe(roomId: RoomId) {
       return subscribe(roomId, false).pipe(

@@ -5,9 +5,9 @@
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { CloseCode, RoomId } from "@parley/domain"
-import { Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Schema } from "effect"
-import { WebSocketServer } from "ws"
+import { CloseCode, RoomId, type UserView } from "@parley/domain"
+import { Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Result, Schema } from "effect"
+import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
 import { Accounts } from "../auth/accounts.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
@@ -43,10 +43,19 @@ const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
 /** Inbound frames waiting for their turn; beyond this the client is flooding. */
 const inboundCapacity = 256
 
+/** How long a closing peer gets to answer the close handshake before it is cut off. */
+const closeGraceMs = 2000
+
+/** The longest delay a Node timer takes; longer ones fire immediately. */
+const maxTimerMs = 2 ** 31 - 1
+
 /** An HTTP answer to an upgrade we refuse, in the API's JSON error shape. */
 const refuse = (socket: Duplex, status: number, code: string, message: string) => {
   const body = JSON.stringify({ error: { code, message } })
-  const reason = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" }[status] ?? "Error"
+  const reason =
+    { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable" }[
+      status
+    ] ?? "Error"
   socket.on("error", () => {})
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
@@ -93,15 +102,18 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           return refuse(socket, 400, "invalid_request", "room_id must be a UUID")
         }
         const token = bearer(request, url)
-        const caller = token === null ? undefined : yield* Effect.option(accounts.authenticate(token))
-        const claims = token === null ? undefined : yield* Effect.option(tokens.verify(token))
-        if (caller === undefined || claims === undefined || Option.isNone(caller) || Option.isNone(claims)) {
+        if (token === null) return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
+        const caller = yield* Effect.result(accounts.authenticate(token))
+        const claims = yield* Effect.option(tokens.verify(token))
+        if (Result.isFailure(caller) && caller.failure._tag === "ServiceUnavailable") {
+          return refuse(socket, 503, "service_unavailable", "a dependency is unavailable; try again shortly")
+        }
+        if (Result.isFailure(caller) || Option.isNone(claims)) {
           return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
         }
-        const ws = yield* Effect.callback<import("ws").WebSocket>((resume) => {
-          wss.handleUpgrade(request, socket, head, (ws) => resume(Effect.succeed(ws)))
-        })
-        yield* serve(ws, token!, caller.value.user, claims.value.exp * 1000, roomId)
+        const ws = yield* upgrade(request, socket, head)
+        if (ws === null) return
+        yield* serve(ws, token, caller.success.user, claims.value.exp * 1000, roomId)
       }).pipe(
         Effect.catchCause((cause) =>
           Effect.andThen(
@@ -111,36 +123,54 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         )
       )
 
-    const serve = (
-      ws: import("ws").WebSocket,
-      token: string,
-      user: Parameters<typeof makeConnection>[1],
-      expiresAt: number,
-      roomId: Option.Option<RoomId>
-    ) =>
+    /**
+     * Completes the handshake; `null` when `ws` refused it (bad headers) or the client went
+     * away meanwhile, in which case `handleUpgrade` never calls back. The new socket is
+     * paused: no frame is read, and so none lost, until `serve` has its listeners in place.
+     */
+    const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      Effect.callback<WebSocket | null>((resume) => {
+        let settled = false
+        const gone = () => {
+          if (settled) return
+          settled = true
+          resume(Effect.succeed(null))
+        }
+        socket.once("close", gone)
+        if (socket.destroyed) return gone()
+        wss.handleUpgrade(request, socket, head, (ws) => {
+          socket.off("close", gone)
+          if (settled) return ws.terminate()
+          settled = true
+          ws.pause()
+          resume(Effect.succeed(ws))
+        })
+      })
+
+    const serve = (ws: WebSocket, token: string, user: UserView, expiresAt: number, roomId: Option.Option<RoomId>) =>
       Effect.gen(function* () {
         const connId = crypto.randomUUID()
         const closeWith = (code: number, reason: string) => {
           if (ws.readyState === ws.OPEN) ws.close(code, reason)
           // A peer that never reads never completes the close handshake.
-          setTimeout(() => ws.terminate(), 2000).unref()
+          setTimeout(() => ws.terminate(), closeGraceMs).unref()
         }
         const connection = yield* makeConnection(ws, user, connId, options, () => {
-          runFork(Metric.update(slowConsumersClosed, 1))
+          runFork(
+            Effect.andThen(
+              Metric.update(slowConsumersClosed, 1),
+              Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
+                Effect.annotateLogs({ conn_id: connId, user_id: user.id, buffered_bytes: ws.bufferedAmount })
+              )
+            )
+          )
           closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
         })
         const inbound = yield* Queue.bounded<Effect.Effect<void>>(inboundCapacity)
         if (Option.isSome(roomId)) Queue.offerUnsafe(inbound, connection.subscribe(roomId.value))
         ws.on("message", (data, isBinary) => {
           const text = isBinary ? null : data.toString()
-          if (!Queue.offerUnsafe(inbound, connection.receive(text))) {
-            connection.send(
-              JSON.stringify({
-                type: "error",
-                payload: { code: "rate_limited", message: "too many events in flight; slow down" }
-              })
-            )
-          }
+          if (!Queue.offerUnsafe(inbound, connection.receive(text))) connection.overflow(text)
         })
         const worker = runFork(Effect.forever(Effect.flatten(Queue.take(inbound))))
 
@@ -148,6 +178,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         ws.on("pong", () => {
           alive = true
         })
+        let reauthRunning = false
         const timers = [
           setInterval(() => {
             if (!alive) return ws.terminate()
@@ -155,6 +186,9 @@ export const WebSocketEndpoint = Layer.effectDiscard(
             ws.ping()
           }, Duration.toMillis(config.pingInterval)),
           setInterval(() => {
+            // A slow store must not pile up checks: one at a time per connection.
+            if (reauthRunning) return
+            reauthRunning = true
             runFork(
               accounts.authenticate(token).pipe(
                 Effect.catchTag("Unauthorized", () =>
@@ -164,20 +198,37 @@ export const WebSocketEndpoint = Layer.effectDiscard(
                       : undefined
                   )
                 ),
-                Effect.ignore
+                Effect.ignore,
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    reauthRunning = false
+                  })
+                )
               )
             )
-          }, Duration.toMillis(config.reauthInterval)),
-          setTimeout(
-            () => closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect"),
-            expiresAt - Date.now()
-          )
+          }, Duration.toMillis(config.reauthInterval))
         ]
-        ws.on("close", () => {
-          for (const timer of timers) clearTimeout(timer)
+        // Node timers overflow past 2^31-1 ms (~24.8 days) and fire at once: wait in steps.
+        let expiry: ReturnType<typeof setTimeout> | undefined
+        const armExpiry = () => {
+          const left = expiresAt - Date.now()
+          if (left <= 0) return closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect")
+          expiry = setTimeout(armExpiry, Math.min(left, maxTimerMs))
+        }
+        armExpiry()
+        let cleanedUp = false
+        const cleanup = () => {
+          if (cleanedUp) return
+          cleanedUp = true
+          for (const timer of timers) clearInterval(timer)
+          clearTimeout(expiry)
           runFork(Fiber.interrupt(worker).pipe(Effect.andThen(connection.close)))
-        })
+        }
+        ws.on("close", cleanup)
         ws.on("error", () => {})
+        // Closed before the listeners were in place (a reset while paused): clean up now.
+        if (ws.readyState === ws.CLOSED) return cleanup()
+        ws.resume()
       })
 
     http.onUpgrade((request, socket, head) => {
@@ -186,7 +237,14 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     yield* Effect.addFinalizer(() =>
       Effect.callback<void>((resume) => {
         for (const client of wss.clients) client.close(CloseCode.goingAway, "server shutting down")
-        wss.close(() => resume(Effect.void))
+        // Clients that do not answer the close handshake must not hold up the shutdown.
+        const timer = setTimeout(() => {
+          for (const client of wss.clients) client.terminate()
+        }, closeGraceMs)
+        wss.close(() => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        })
       })
     )
   })

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { DatabaseSync } from "node:sqlite"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import {
   CassandraConfig,
   CassandraStorage,
@@ -53,10 +53,13 @@ export const cassandraRedisBackend: Backend = {
     if (!contactPoints || !redisUrl) {
       throw new Error("CASSANDRA_CONTACT_POINTS and REDIS_URL must be set: run the suite through `npm test`")
     }
+    const keyspace = `parley_http_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`
     return {
       PARLEY_STORAGE: "cassandra",
       CASSANDRA_CONTACT_POINTS: contactPoints,
-      CASSANDRA_KEYSPACE: `parley_http_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`,
+      CASSANDRA_KEYSPACE: keyspace,
+      // Servers of one test share rooms only with each other.
+      PARLEY_CLUSTER: keyspace,
       REDIS_URL: redisUrl,
       // Fail fast when the node stalls, so the outage test sees errors within seconds.
       CASSANDRA_REQUEST_TIMEOUT: "3 seconds",
@@ -108,6 +111,8 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
   const env: Record<string, string> = {
     PORT: String(port),
     HOST: "127.0.0.1",
+    PARLEY_RUNNER_HOST: "127.0.0.1",
+    PARLEY_RUNNER_PORT: String(await freePort()),
     JWT_SECRET: testSecret,
     RATE_LOGIN_PER_IP: "100000",
     RATE_SIGNUP_PER_IP: "100000",

@@ -1,17 +1,17 @@
 import { Api, CurrentUser } from "@parley/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { RoomActors } from "../../chat/room-actor.ts"
+import { RoomRouter } from "../../chat/room-router.ts"
 import { ChatRooms, toRoomView } from "../../chat/rooms.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
 
-/** Rooms, membership and messages; the rules are in `ChatRooms`, the ordering in `RoomActors`. */
+/** Rooms, membership and messages; the rules are in `ChatRooms`, the ordering in the room actor behind `RoomRouter`. */
 export const ChatHandlers = HttpApiBuilder.group(
   Api,
   "chat",
   Effect.fn(function* (handlers) {
     const rooms = yield* ChatRooms
-    const actors = yield* RoomActors
+    const router = yield* RoomRouter
     const limits = yield* RateLimits
     const caller = Effect.map(CurrentUser, (c) => c.user)
 
@@ -41,13 +41,15 @@ export const ChatHandlers = HttpApiBuilder.group(
           const user = yield* caller
           yield* limits.message(user.id)
           yield* rooms.postable(user.id, params.room_id)
-          return yield* actors.send({
-            roomId: params.room_id,
-            userId: user.id,
-            username: user.username,
-            text: payload.content,
-            clientMsgId: payload.client_msg_id ?? null
-          })
+          return yield* Effect.flatten(
+            router.submit({
+              roomId: params.room_id,
+              userId: user.id,
+              username: user.username,
+              text: payload.content,
+              clientMsgId: payload.client_msg_id ?? null
+            })
+          )
         })
       )
       .handle("listMessages", ({ params, query }) =>
