@@ -170,6 +170,30 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       second.close()
     })
 
+    if (options.twoNodes) {
+      it("presence shows the users of both nodes, and typing crosses nodes", async () => {
+        const owner = await newUser(a.url, "own")
+        const roomId = await newRoom(a.url, owner.token)
+        const other = await newUser(a.url, "oth")
+        const onA = await connect(a.url, { token: owner.token, roomId })
+        const onB = await connect(b.url, { token: other.token, roomId })
+        const both = (e: any) => e.type === "presence" && e.payload.online.length === 2
+        for (const socket of [onA, onB]) {
+          const presence = await socket.next(both)
+          expect(presence.payload.online.map((u: any) => u.username).sort()).toEqual(
+            [owner.username, other.username].sort()
+          )
+        }
+        await onB.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        onB.send({ type: "typing.start", to: roomId })
+        const typing = await onA.next((e) => e.type === "typing")
+        expect(typing.payload).toMatchObject({ room_id: roomId, username: other.username, typing: true })
+        onB.close()
+        await onA.next((e) => e.type === "presence" && e.payload.online.length === 1)
+        onA.close()
+      })
+    }
+
     it("acknowledges nothing that is not stored while storage is down, and recovers", async () => {
       const owner = await newUser(a.url, "own")
       const roomId = await newRoom(a.url, owner.token)
