@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import type { RoomId, UserId } from "@parley/domain"
 import { SqliteStorage } from "@parley/storage"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { MessageStorage, RunnerHealth, RunnerStorage, Runners, Sharding, ShardingConfig } from "effect/cluster"
 import { RoomActors } from "../src/chat/room-actor.ts"
 import { RoomEntityLive, RoomRouter } from "../src/chat/room-router.ts"
@@ -44,7 +44,12 @@ const measure = (path: string, router: Layer.Layer<RoomRouter, never, RoomActors
     const dir = mkdtempSync(join(tmpdir(), "parley-bench-"))
     const layer = router.pipe(
       Layer.provideMerge(
-        RoomActors.layer({ mailboxCapacity: 100_000, maxBatch: 128, maxBatchBytes: 40 * 1024, idleTimeout: "1 minute" })
+        RoomActors.layer({
+          mailboxCapacity: 100_000,
+          maxBatch: 128,
+          maxBatchBytes: 40 * 1024,
+          idleTimeout: Duration.minutes(1)
+        })
       ),
       Layer.provide(Broker.layerMemory),
       Layer.provide(SqliteStorage.layer(join(dir, "bench.db")))
