@@ -61,7 +61,7 @@ jamm=$(ls "$lib"/jamm-*.jar | head -1)
 
 say "starting Cassandra $version on 127.0.0.1:$native_port (run dir $run_dir)"
 started=$(date +%s.%N)
-nohup java -Xms1G -Xmx1G -Xss256k -XX:+UseG1GC -ea -Djava.net.preferIPv4Stack=true \
+nohup java -Xms2G -Xmx2G -XX:+ExitOnOutOfMemoryError -Xss256k -XX:+UseG1GC -ea -Djava.net.preferIPv4Stack=true \
   "${jvm17[@]}" "-javaagent:$jamm" \
   -Dcassandra.config="file://$run_dir/cassandra.yaml" \
   -Dcassandra-foreground=yes \

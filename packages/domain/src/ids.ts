@@ -1,7 +1,12 @@
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 
-/** Every id on the wire is a lowercase RFC 4122 UUID string. */
-const uuid = Schema.String.check(Schema.isUUID())
+/**
+ * Every id on the wire is a lowercase RFC 4122 UUID string. Upper-case input is accepted
+ * and lowercased, so one id can never name two things (a room, a presence set, a channel).
+ */
+const uuid = Schema.String.pipe(
+  Schema.decodeTo(Schema.String.check(Schema.isUUID(), Schema.isLowercased()), SchemaTransformation.toLowerCase())
+)
 
 export const UserId = uuid.pipe(Schema.brand("UserId"))
 export type UserId = typeof UserId.Type
@@ -16,7 +21,14 @@ export type RoomId = typeof RoomId.Type
 
 /**
  * A message: a TIMEUUID (version 1) minted by the room's actor, strictly increasing within a
- * room, so time order, `seq` order and storage order are one order.
+ * room, so time order, `seq` order and storage order are one order. Cursors must be one too.
  */
-export const MessageId = uuid.pipe(Schema.brand("MessageId"))
+export const MessageId = uuid.pipe(
+  Schema.check(
+    Schema.isPattern(/^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, {
+      message: "expected a message id (a version-1, time-based UUID)"
+    })
+  ),
+  Schema.brand("MessageId")
+)
 export type MessageId = typeof MessageId.Type

@@ -1,4 +1,6 @@
+import cassandra from "cassandra-driver"
 import { Duration, Effect, Layer } from "effect"
+import { afterAll } from "vitest"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
 import { conformance } from "./conformance.ts"
 import { testMessageBucketMs } from "./fixtures.ts"
@@ -19,3 +21,21 @@ const storage = Layer.unwrap(
 ).pipe(Layer.orDie)
 
 conformance("cassandra", storage, { timeout: 300_000 })
+
+// One test node holds every keyspace's tables in one heap: leave nothing behind.
+afterAll(async () => {
+  const config = Effect.runSync(
+    Effect.gen(function* () {
+      return yield* CassandraConfig
+    })
+  )
+  const client = new cassandra.Client({
+    contactPoints: [...config.contactPoints],
+    localDataCenter: config.localDataCenter
+  })
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 120_000 })
+  } finally {
+    await client.shutdown()
+  }
+})

@@ -12,6 +12,7 @@ import {
   type StorageHealth,
   type Users
 } from "@parley/storage"
+import cassandra from "cassandra-driver"
 import { Effect, type Layer } from "effect"
 
 const main = resolve(import.meta.dirname, "../../src/main.ts")
@@ -25,6 +26,8 @@ export interface Backend {
   readonly env: () => Record<string, string>
   /** The same storage the server uses, for operator actions a test needs (e.g. disabling a user). */
   readonly storage: (env: Record<string, string>) => Layer.Layer<Users | Sessions | StorageHealth, unknown>
+  /** Deletes what a server on this backend stored (a test's keyspace must not outlive it). */
+  readonly dropStorage: (env: Record<string, string>) => Promise<void>
   /** Makes the server's database refuse work until the returned function is called. */
   readonly makeUnavailable: (server: RunningServer) => Promise<() => Promise<void>>
 }
@@ -33,6 +36,7 @@ export const sqliteBackend: Backend = {
   name: "sqlite",
   env: () => ({ PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-http-")) }),
   storage: (env) => SqliteStorage.layer(join(env.PARLEY_DATA_DIR!, "parley.db")),
+  dropStorage: async (env) => rmSync(env.PARLEY_DATA_DIR!, { recursive: true, force: true }),
   // Another process holding the write lock: the server's writes time out with SQLITE_BUSY.
   makeUnavailable: async (server) => {
     const db = new DatabaseSync(join(server.env.PARLEY_DATA_DIR!, "parley.db"))
@@ -76,6 +80,19 @@ export const cassandraRedisBackend: Backend = {
       contactPoints: env.CASSANDRA_CONTACT_POINTS!.split(","),
       keyspace: env.CASSANDRA_KEYSPACE!
     }),
+  // A single test node holds every keyspace's tables in one heap; dropped ones free it.
+  dropStorage: async (env) => {
+    rmSync(env.PARLEY_DATA_DIR!, { recursive: true, force: true })
+    const client = new cassandra.Client({
+      contactPoints: env.CASSANDRA_CONTACT_POINTS!.split(","),
+      localDataCenter: "datacenter1"
+    })
+    try {
+      await client.execute(`DROP KEYSPACE IF EXISTS ${env.CASSANDRA_KEYSPACE}`, [], { readTimeout: 120_000 })
+    } finally {
+      await client.shutdown()
+    }
+  },
   // The node stops answering (SIGSTOP) but keeps its connections, like a stalled server.
   makeUnavailable: async () => {
     const pid = Number(process.env.CASSANDRA_PID)
@@ -164,7 +181,7 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
         if (child.exitCode === null) child.kill("SIGKILL")
       }
-      rmSync(env.PARLEY_DATA_DIR!, { recursive: true, force: true })
+      await backend.dropStorage(env)
     }
   }
 }

@@ -36,8 +36,11 @@ export const splitStatements = (cql: string): ReadonlyArray<string> =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
 
-/** Schema statements are run unprepared: preparing DDL only fills the statement cache. */
-const ddl = { prepare: false }
+/**
+ * Schema statements run unprepared (preparing DDL only fills the statement cache) and with a
+ * long timeout: a schema change waits for every node to agree, far longer than a query.
+ */
+const ddl = { prepare: false, readTimeout: 120_000 }
 
 /** Run on a keyspace-less connection, since the keyspace may not exist yet. */
 export const createKeyspace = (
