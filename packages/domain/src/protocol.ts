@@ -5,9 +5,24 @@
  * Every frame is one JSON object, an envelope `{type, id?, to?, after?, payload?}`. A
  * client-sent `from` is ignored: the sender is always the authenticated user.
  */
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 import { ClientMsgId, MessageText, MessageView } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
+
+/**
+ * UUIDs are case-insensitive on input (RFC 4122 §3), but rooms are keyed by their string
+ * everywhere (actors, broker channels, presence): an id in another case would address a
+ * second, phantom room. Ids from clients are read in their canonical lowercase form.
+ */
+const lowercased = Schema.String.pipe(Schema.decode(SchemaTransformation.toLowerCase()))
+
+/** A room id as a client may send it; decodes to the canonical (lowercase) `RoomId`. */
+export const WireRoomId = lowercased.pipe(Schema.decodeTo(RoomId))
+
+/** A message id as a client may send it: a TIMEUUID (version 1), as every stored message has. */
+export const WireMessageId = lowercased.pipe(
+  Schema.decodeTo(MessageId.check(Schema.isUUID(1, { message: "expected a message id (a version 1 UUID)" })))
+)
 
 /** Echoed in the `ack` or `error` that answers a client event. */
 export const EventId = Schema.String.check(
@@ -22,7 +37,7 @@ export const ClientEnvelope = Schema.Struct({
 })
 
 const roomEvent = <T extends string>(type: T) =>
-  Schema.Struct({ type: Schema.Literal(type), id: Schema.optionalKey(EventId), to: RoomId })
+  Schema.Struct({ type: Schema.Literal(type), id: Schema.optionalKey(EventId), to: WireRoomId })
 
 export const Subscribe = roomEvent("channel.subscribe")
 export const Unsubscribe = roomEvent("channel.unsubscribe")
@@ -32,7 +47,7 @@ export const TypingStop = roomEvent("typing.stop")
 export const SendMessage = Schema.Struct({
   type: Schema.Literal("chat.message"),
   id: Schema.optionalKey(EventId),
-  to: RoomId,
+  to: WireRoomId,
   payload: Schema.Struct({ text: MessageText, client_msg_id: Schema.optionalKey(ClientMsgId) })
 })
 
@@ -40,8 +55,8 @@ export const SendMessage = Schema.Struct({
 export const Resume = Schema.Struct({
   type: Schema.Literal("channel.resume"),
   id: Schema.optionalKey(EventId),
-  to: RoomId,
-  after: MessageId
+  to: WireRoomId,
+  after: WireMessageId
 })
 
 /** Application-level keepalive for clients that cannot send WebSocket pings. */
@@ -104,7 +119,12 @@ export const PresenceEvent = Schema.Struct({
 export const ErrorEvent = Schema.Struct({
   type: Schema.Literal("error"),
   id: Schema.optionalKey(EventId),
-  payload: Schema.Struct({ code: WsErrorCode, message: Schema.String })
+  payload: Schema.Struct({
+    code: WsErrorCode,
+    message: Schema.String,
+    /** Set when the server ends a subscription on its own (e.g. the user was removed from the room). */
+    room_id: Schema.optionalKey(RoomId)
+  })
 })
 
 export const PongEvent = Schema.Struct({ type: Schema.Literal("pong"), id: Schema.optionalKey(EventId) })

@@ -160,34 +160,72 @@ export const makeConnection = (
       return subscription
     })
 
+    const publishTyping = (roomId: RoomId, typing: boolean) =>
+      broker
+        .publish(roomId, { kind: "typing", user_id: user.id, username: user.username, typing })
+        .pipe(Effect.catchCause((cause) => Effect.logWarning("typing broadcast failed", cause)))
+
     const unsubscribe = (roomId: RoomId) =>
       Effect.gen(function* () {
         if (!subscriptions.delete(roomId)) return
         yield* hub.leave(roomId, subscriber)
+        // Whoever leaves a room (or disconnects) while typing stops typing in it.
+        if (typingSentAt.delete(roomId)) yield* publishTyping(roomId, false)
         yield* presence.leave(roomId, connId).pipe(Effect.catchCause(() => Effect.void))
         yield* announcePresence(roomId)
       })
 
+    /**
+     * Re-checks every subscription: a member removed from a private room, or a room that is
+     * gone, stops receiving it. Runs in the connection's inbound order, like a client event.
+     */
+    const revalidate = Effect.gen(function* () {
+      mayPostUntil.clear()
+      for (const roomId of [...subscriptions.keys()]) {
+        const allowed = yield* rooms.access(user.id, roomId).pipe(
+          Effect.as(true),
+          Effect.catchTag("NotFound", () => Effect.succeed(false)),
+          // Storage trouble is no reason to cut anyone off; the next round decides.
+          Effect.catch(() => Effect.succeed(true))
+        )
+        if (allowed) continue
+        yield* unsubscribe(roomId)
+        sendEvent({
+          type: "error",
+          payload: {
+            code: "forbidden",
+            message: "you may no longer read this room; unsubscribed",
+            room_id: roomId
+          }
+        })
+      }
+    }).pipe(Effect.catchCause((cause) => Effect.logWarning("subscription check failed", cause)))
+
     /** Replays stored messages after `after`, then releases the live events held meanwhile. */
     const resume = Effect.fnUntraced(function* (roomId: RoomId, after: MessageId) {
       const subscription = yield* subscribe(roomId, true)
-      let cursor = after
-      let replayed = 0
-      for (;;) {
-        const page = yield* unavailable(messages.listAfter(roomId, { after: cursor, limit: replayPage }))
-        for (const record of page) {
-          if (record.seq <= subscription.lastSeq) continue
-          subscription.lastSeq = record.seq
-          send(messageFrame(toMessageView(record)))
-          replayed++
+      /** Live delivery resumes whatever happens to the replay: a failed read must not hold it forever. */
+      const release = Effect.sync(() => {
+        const held = subscription.replay ?? []
+        subscription.replay = null
+        for (const delivery of held) subscriber.deliver(roomId, delivery)
+      })
+      return yield* Effect.gen(function* () {
+        let cursor = after
+        let replayed = 0
+        for (;;) {
+          const page = yield* unavailable(messages.listAfter(roomId, { after: cursor, limit: replayPage }))
+          for (const record of page) {
+            if (record.seq <= subscription.lastSeq) continue
+            subscription.lastSeq = record.seq
+            send(messageFrame(toMessageView(record)))
+            replayed++
+          }
+          if (page.length < replayPage) break
+          cursor = page[page.length - 1]!.id
         }
-        if (page.length < replayPage) break
-        cursor = page[page.length - 1]!.id
-      }
-      const held = subscription.replay ?? []
-      subscription.replay = null
-      for (const delivery of held) subscriber.deliver(roomId, delivery)
-      return replayed
+        return replayed
+      }).pipe(Effect.ensuring(release))
     })
 
     const mayPost = Effect.fnUntraced(function* (roomId: RoomId) {
@@ -235,15 +273,16 @@ export const makeConnection = (
             if (!subscriptions.has(event.to)) {
               return yield* new EventError({ code: "forbidden", message: "subscribe to the room before typing in it" })
             }
-            const typing = event.type === "typing.start"
             const now = yield* Clock.currentTimeMillis
-            const throttled = typing && now - (typingSentAt.get(event.to) ?? 0) < options.typingIntervalMs
-            if (!throttled) {
-              if (typing) typingSentAt.set(event.to, now)
-              else typingSentAt.delete(event.to)
-              yield* broker
-                .publish(event.to, { kind: "typing", user_id: user.id, username: user.username, typing })
-                .pipe(Effect.catchCause((cause) => Effect.logWarning("typing broadcast failed", cause)))
+            if (event.type === "typing.start") {
+              // At most one start per interval goes out; the rest are acknowledged and dropped.
+              if (now - (typingSentAt.get(event.to) ?? 0) >= options.typingIntervalMs) {
+                typingSentAt.set(event.to, now)
+                yield* publishTyping(event.to, true)
+              }
+            } else if (typingSentAt.delete(event.to)) {
+              // A stop goes out only to end a start that went out: stops cannot flood a room.
+              yield* publishTyping(event.to, false)
             }
             ack(event.id, { of: event.type, room_id: event.to })
           })
@@ -299,7 +338,7 @@ export const makeConnection = (
     const overflow = (data: string | null) =>
       error(envelopeId(data), new EventError({ code: "rate_limited", message: "too many events in flight; slow down" }))
 
-    return { receive, subscribe: (roomId: RoomId) => receiveSubscribe(roomId), close, send, overflow }
+    return { receive, subscribe: (roomId: RoomId) => receiveSubscribe(roomId), close, send, overflow, revalidate }
 
     function receiveSubscribe(roomId: RoomId) {
       return subscribe(roomId, false).pipe(

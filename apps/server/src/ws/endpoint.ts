@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { CloseCode, RoomId, type UserView } from "@parley/domain"
+import { CloseCode, type RoomId, type UserView, WireRoomId } from "@parley/domain"
 import { Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Result, Schema } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
@@ -77,7 +77,7 @@ const originAllowed = (request: IncomingMessage, allowed: ReadonlyArray<string>)
 const bearer = (request: IncomingMessage, url: URL) =>
   url.searchParams.get("token") ?? /^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1] ?? null
 
-const decodeRoomId = Schema.decodeUnknownOption(RoomId)
+const decodeRoomId = Schema.decodeUnknownOption(WireRoomId)
 
 export const WebSocketEndpoint = Layer.effectDiscard(
   Effect.gen(function* () {
@@ -172,7 +172,14 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           const text = isBinary ? null : data.toString()
           if (!Queue.offerUnsafe(inbound, connection.receive(text))) connection.overflow(text)
         })
-        const worker = runFork(Effect.forever(Effect.flatten(Queue.take(inbound))))
+        // One item failing in an unforeseen way must not stop the connection from reading on.
+        const worker = runFork(
+          Effect.forever(
+            Effect.flatten(Queue.take(inbound)).pipe(
+              Effect.catchCause((cause) => Effect.logError("websocket inbound item failed", cause))
+            )
+          )
+        )
 
         let alive = true
         ws.on("pong", () => {
@@ -191,6 +198,8 @@ export const WebSocketEndpoint = Layer.effectDiscard(
             reauthRunning = true
             runFork(
               accounts.authenticate(token).pipe(
+                // Still signed in: re-check the rooms it listens to, in order with its events.
+                Effect.tap(() => Effect.sync(() => Queue.offerUnsafe(inbound, connection.revalidate))),
                 Effect.catchTag("Unauthorized", () =>
                   Effect.sync(() =>
                     Date.now() < expiresAt
@@ -232,6 +241,10 @@ export const WebSocketEndpoint = Layer.effectDiscard(
       })
 
     http.onUpgrade((request, socket, head) => {
+      // Node takes its own error listener off a socket it hands over for an upgrade. Until
+      // `ws` adds one, a client resetting the connection (while its token is checked) would
+      // be an unhandled 'error' event, and that ends the process.
+      socket.on("error", () => socket.destroy())
       runFork(accept(request, socket, head))
     })
     yield* Effect.addFinalizer(() =>
