@@ -5,24 +5,9 @@
  * Every frame is one JSON object, an envelope `{type, id?, to?, after?, payload?}`. A
  * client-sent `from` is ignored: the sender is always the authenticated user.
  */
-import { Schema, SchemaTransformation } from "effect"
+import { Schema } from "effect"
 import { ClientMsgId, MessageText, MessageView } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
-
-/**
- * UUIDs are case-insensitive on input (RFC 4122 §3), but rooms are keyed by their string
- * everywhere (actors, broker channels, presence): an id in another case would address a
- * second, phantom room. Ids from clients are read in their canonical lowercase form.
- */
-const lowercased = Schema.String.pipe(Schema.decode(SchemaTransformation.toLowerCase()))
-
-/** A room id as a client may send it; decodes to the canonical (lowercase) `RoomId`. */
-export const WireRoomId = lowercased.pipe(Schema.decodeTo(RoomId))
-
-/** A message id as a client may send it: a TIMEUUID (version 1), as every stored message has. */
-export const WireMessageId = lowercased.pipe(
-  Schema.decodeTo(MessageId.check(Schema.isUUID(1, { message: "expected a message id (a version 1 UUID)" })))
-)
 
 /** Echoed in the `ack` or `error` that answers a client event. */
 export const EventId = Schema.String.check(
@@ -37,7 +22,7 @@ export const ClientEnvelope = Schema.Struct({
 })
 
 const roomEvent = <T extends string>(type: T) =>
-  Schema.Struct({ type: Schema.Literal(type), id: Schema.optionalKey(EventId), to: WireRoomId })
+  Schema.Struct({ type: Schema.Literal(type), id: Schema.optionalKey(EventId), to: RoomId })
 
 export const Subscribe = roomEvent("channel.subscribe")
 export const Unsubscribe = roomEvent("channel.unsubscribe")
@@ -47,7 +32,7 @@ export const TypingStop = roomEvent("typing.stop")
 export const SendMessage = Schema.Struct({
   type: Schema.Literal("chat.message"),
   id: Schema.optionalKey(EventId),
-  to: WireRoomId,
+  to: RoomId,
   payload: Schema.Struct({ text: MessageText, client_msg_id: Schema.optionalKey(ClientMsgId) })
 })
 
@@ -55,8 +40,8 @@ export const SendMessage = Schema.Struct({
 export const Resume = Schema.Struct({
   type: Schema.Literal("channel.resume"),
   id: Schema.optionalKey(EventId),
-  to: WireRoomId,
-  after: WireMessageId
+  to: RoomId,
+  after: MessageId
 })
 
 /** Application-level keepalive for clients that cannot send WebSocket pings. */

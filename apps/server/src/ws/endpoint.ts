@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { CloseCode, type RoomId, type UserView, WireRoomId } from "@parley/domain"
+import { CloseCode, RoomId, type UserView } from "@parley/domain"
 import { Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Result, Schema } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
@@ -77,7 +77,7 @@ const originAllowed = (request: IncomingMessage, allowed: ReadonlyArray<string>)
 const bearer = (request: IncomingMessage, url: URL) =>
   url.searchParams.get("token") ?? /^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1] ?? null
 
-const decodeRoomId = Schema.decodeUnknownOption(WireRoomId)
+const decodeRoomId = Schema.decodeUnknownOption(RoomId)
 
 export const WebSocketEndpoint = Layer.effectDiscard(
   Effect.gen(function* () {
