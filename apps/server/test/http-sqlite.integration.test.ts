@@ -1,10 +1,18 @@
 import { attacksSuite } from "./attacks.suite.ts"
 import { authSuite } from "./auth.suite.ts"
+import { chatHttpSuite } from "./chat-http.suite.ts"
+import { seedChatSuite } from "./seed-chat.suite.ts"
 import { seedCommandsSuite } from "./seed-commands.suite.ts"
 import { startupSuite } from "./startup.suite.ts"
 import { sqliteBackend } from "./support/server.ts"
+import { wsSuite } from "./ws.suite.ts"
+import { wsFuzzSuite } from "./ws-fuzz.suite.ts"
 
 authSuite(sqliteBackend)
 attacksSuite(sqliteBackend)
 seedCommandsSuite(sqliteBackend)
+chatHttpSuite(sqliteBackend)
+seedChatSuite(sqliteBackend)
 startupSuite(sqliteBackend)
+wsSuite(sqliteBackend)
+wsFuzzSuite(sqliteBackend)

@@ -99,16 +99,14 @@ const Limit = Schema.NumberFromString.check(
 const timeUuid = (what: string) =>
   Schema.makeFilter<string>((id) => isTimeUuid(id), { message: `${what} must be a TIMEUUID (version-1 UUID)` })
 
-/** A position in a room's history: a `msg_id`, or any TIMEUUID (a point in time). */
-export const MessageCursor = MessageId.check(timeUuid("a message cursor"))
-
 /** `next_cursor` of a room listing: the last room id of the previous page. */
 export const RoomCursor = RoomId.check(timeUuid("a room cursor"))
 
 export const MessageQuery = Schema.Struct({
   limit: Schema.optionalKey(Limit),
-  before: Schema.optionalKey(MessageCursor),
-  after: Schema.optionalKey(MessageCursor)
+  /** A position in the room's history: a `msg_id`, or any TIMEUUID (a point in time). */
+  before: Schema.optionalKey(MessageId),
+  after: Schema.optionalKey(MessageId)
 })
 
 export const RoomListQuery = Schema.Struct({

@@ -1,4 +1,5 @@
 import { Schema, SchemaTransformation } from "effect"
+import { isTimeUuid } from "./timeuuid.ts"
 
 /**
  * Every id on the wire is a lowercase RFC 4122 UUID string. Upper-case input is accepted
@@ -24,11 +25,7 @@ export type RoomId = typeof RoomId.Type
  * room, so time order, `seq` order and storage order are one order. Cursors must be one too.
  */
 export const MessageId = uuid.pipe(
-  Schema.check(
-    Schema.isPattern(/^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, {
-      message: "expected a message id (a version-1, time-based UUID)"
-    })
-  ),
+  Schema.check(Schema.makeFilter(isTimeUuid, { message: "expected a message id (a TIMEUUID, version-1 UUID)" })),
   Schema.brand("MessageId")
 )
 export type MessageId = typeof MessageId.Type

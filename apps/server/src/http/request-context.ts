@@ -1,5 +1,5 @@
 import { Clock, Effect, Exit, type Types } from "effect"
-import { HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Headers, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 /** Codes for the errors that the router or the body reader raise before any handler runs. */
 const codeByStatus: Record<number, readonly [code: string, message: string]> = {
@@ -20,7 +20,7 @@ const incomingId = /^[A-Za-z0-9._:-]{1,64}$/
 /**
  * Around every request: a request id (the caller's `x-request-id` if sane, else new)
  * on the response and on every log line; a JSON `{"error": {code, message}}` body for
- * error responses that have none (unknown route, oversized or unparsable body); a 500
+ * error responses that lack one (unknown route, oversized or unparsable body, 415); a 500
  * whose cause is logged, never sent; and one access-log line without the query string,
  * which may carry a token.
  */
@@ -42,11 +42,14 @@ export const RequestContext = HttpRouter.middleware(
           response = failed
           if (failed.status >= 500) yield* Effect.logError("request failed", cause)
         }
-        if (response.status >= 400 && response.body._tag === "Empty") {
+        // Errors raised below the API (unknown route, unreadable body, 415) come empty or as
+        // plain text; every error leaves in the one JSON shape.
+        const json = response.body._tag !== "Empty" && (response.body.contentType ?? "").startsWith("application/json")
+        if (response.status >= 400 && !json) {
           const [code, message] = codeByStatus[response.status] ?? ["error", "request failed"]
           response = HttpServerResponse.jsonUnsafe(
             { error: { code, message: response.status >= 500 ? `${message} (request id ${requestId})` : message } },
-            { status: response.status, headers: response.headers }
+            { status: response.status, headers: Headers.remove(response.headers, "content-type") }
           )
         }
         yield* Effect.logInfo("http").pipe(
