@@ -194,6 +194,47 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       })
     }
 
+    it("a member removed from a private room stops receiving it at once, on any node", async () => {
+      const owner = await newUser(a.url, "own")
+      const member = await newUser(a.url, "mem")
+      const roomId = await newRoom(a.url, owner.token, "private")
+      const added = await request(a.url, "PUT", `/api/chat/rooms/${roomId}/members/${member.id}`, {
+        token: owner.token,
+        body: {}
+      })
+      expect(added.status).toBe(200)
+      const socket = await connect(b.url, { token: member.token, roomId })
+      await socket.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+
+      const removedAt = Date.now()
+      const removed = await request(a.url, "DELETE", `/api/chat/rooms/${roomId}/members/${member.id}`, {
+        token: owner.token
+      })
+      expect(removed.status).toBe(204)
+      // The periodic re-check runs every 60 s here; this must not wait for it.
+      const notice = await socket.next((e) => e.type === "error" && e.payload.room_id === roomId, 5000)
+      expect(notice.payload.code).toBe("forbidden")
+      expect(Date.now() - removedAt).toBeLessThan(5000)
+
+      const post = await request(a.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+        token: owner.token,
+        body: { content: "after the removal" }
+      })
+      expect(post.status).toBe(201)
+      const watcher = await connect(a.url, { token: owner.token, roomId })
+      await watcher.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+      // Anything still routed to the removed member would have arrived by the time this
+      // second message reaches a current member.
+      await request(a.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+        token: owner.token,
+        body: { content: "marker" }
+      })
+      await watcher.next((e) => e.type === "chat.message" && e.payload.text === "marker")
+      expect(socket.messages(roomId)).toEqual([])
+      socket.close()
+      watcher.close()
+    })
+
     it("acknowledges nothing that is not stored while storage is down, and recovers", async () => {
       const owner = await newUser(a.url, "own")
       const roomId = await newRoom(a.url, owner.token)

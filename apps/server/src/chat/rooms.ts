@@ -28,6 +28,7 @@ import {
   Users
 } from "@parley/storage"
 import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Broker } from "../realtime/broker.ts"
 import { unavailable } from "../storage-errors.ts"
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -119,6 +120,16 @@ export class ChatRooms extends Context.Service<
       const store = yield* RoomStore
       const messages = yield* Messages
       const users = yield* Users
+      const broker = yield* Broker
+
+      /** Removes a member and tells their open connections, wherever they are, right away. */
+      const removeMember = (roomId: RoomId, userId: UserId) =>
+        Effect.andThen(
+          store.removeMember(roomId, userId),
+          broker
+            .publish(roomId, { kind: "membership", user_id: userId })
+            .pipe(Effect.catchCause((cause) => Effect.logWarning("membership broadcast failed", cause)))
+        )
 
       const access = Effect.fn("ChatRooms.access")(function* (caller: UserId, roomId: RoomId) {
         // Every room id is a TIMEUUID; any other UUID names no room (and Cassandra's
@@ -197,7 +208,7 @@ export class ChatRooms extends Context.Service<
           const found = yield* access(caller, roomId)
           if (found.role === null) return yield* hidden()
           if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
-          yield* store.removeMember(roomId, caller)
+          yield* removeMember(roomId, caller)
         }, unavailable),
 
         members: Effect.fn("ChatRooms.members")(function* (caller, roomId, page) {
@@ -237,7 +248,7 @@ export class ChatRooms extends Context.Service<
           if (target === caller) {
             const found = yield* access(caller, roomId)
             if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
-            return yield* store.removeMember(roomId, caller)
+            return yield* removeMember(roomId, caller)
           }
           const { role: callerRole } = yield* manager(caller, roomId)
           const existing = yield* store.membership(roomId, target)
@@ -247,7 +258,7 @@ export class ChatRooms extends Context.Service<
           if (existing.value.role === "admin" && callerRole !== "owner") {
             return yield* forbidden("only the owner removes admins")
           }
-          yield* store.removeMember(roomId, target)
+          yield* removeMember(roomId, target)
         }, unavailable),
 
         history: Effect.fn("ChatRooms.history")(function* (caller, roomId, query) {

@@ -13,6 +13,8 @@ export type RoomEvent =
       readonly typing: boolean
     }
   | { readonly kind: "presence"; readonly online: ReadonlyArray<{ user_id: UserId; username: string }> }
+  /** The user left or was removed: their connections re-check what they may still do here. */
+  | { readonly kind: "membership"; readonly user_id: UserId }
 
 export type BrokerError = Redis.RedisError
 

@@ -22,6 +22,8 @@ export interface Delivery {
 
 export interface Subscriber {
   readonly deliver: (roomId: RoomId, delivery: Delivery) => void
+  /** `userId`'s membership of the room changed (left, removed). */
+  readonly membershipChanged: (roomId: RoomId, userId: UserId) => void
 }
 
 interface RoomState {
@@ -122,6 +124,9 @@ export class RoomHub extends Context.Service<
                 payload: { room_id: roomId, user_id: event.user_id, username: event.username, typing: event.typing }
               })
             })
+            return
+          case "membership":
+            for (const subscriber of state.subscribers) subscriber.membershipChanged(roomId, event.user_id)
             return
           case "presence":
             broadcast(state, roomId, {

@@ -82,7 +82,9 @@ export const makeConnection = (
   user: UserView,
   connId: string,
   options: ConnectionOptions,
-  onSlowConsumer: () => void
+  onSlowConsumer: () => void,
+  /** Asks for `revalidate` to run in order with the connection's events. */
+  onMembershipChanged: () => void
 ) =>
   Effect.gen(function* () {
     const rooms = yield* ChatRooms
@@ -126,6 +128,12 @@ export const makeConnection = (
           subscription.lastSeq = delivery.seq
         }
         send(delivery.frame)
+      },
+      // Removal takes effect now, not at the next periodic re-check.
+      membershipChanged: (roomId, userId) => {
+        if (userId !== user.id) return
+        mayPostUntil.delete(roomId)
+        onMembershipChanged()
       }
     }
 

@@ -155,17 +155,24 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           // A peer that never reads never completes the close handshake.
           setTimeout(() => ws.terminate(), closeGraceMs).unref()
         }
-        const connection = yield* makeConnection(ws, user, connId, options, () => {
-          runFork(
-            Effect.andThen(
-              Metric.update(slowConsumersClosed, 1),
-              Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
-                Effect.annotateLogs({ conn_id: connId, user_id: user.id, buffered_bytes: ws.bufferedAmount })
+        const connection = yield* makeConnection(
+          ws,
+          user,
+          connId,
+          options,
+          () => {
+            runFork(
+              Effect.andThen(
+                Metric.update(slowConsumersClosed, 1),
+                Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
+                  Effect.annotateLogs({ conn_id: connId, user_id: user.id, buffered_bytes: ws.bufferedAmount })
+                )
               )
             )
-          )
-          closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
-        })
+            closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
+          },
+          () => Queue.offerUnsafe(inbound, connection.revalidate)
+        )
         const inbound = yield* Queue.bounded<Effect.Effect<void>>(inboundCapacity)
         if (Option.isSome(roomId)) Queue.offerUnsafe(inbound, connection.subscribe(roomId.value))
         ws.on("message", (data, isBinary) => {
