@@ -14,11 +14,11 @@ import { connect, newRoom, newUser, type TestSocket } from "./support/ws.ts"
 const fastLimits = { RATE_MESSAGES_PER_USER: "100000" }
 
 /** Polls until `check` passes or the deadline; the last failure is reported. */
-const eventually = async (check: () => void, timeoutMs = 60_000) => {
+const eventually = async (check: () => void | Promise<void>, timeoutMs = 60_000) => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
-      return check()
+      return await check()
     } catch (error) {
       if (Date.now() > deadline) throw error
       await new Promise((r) => setTimeout(r, 50))
@@ -155,6 +155,10 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       await first.closed
       const seen = first.messages(roomId)
       expect(seen.length).toBeLessThan(total)
+      // Messages go on being stored while it is away, so the resume has something to replay.
+      await eventually(async () => {
+        expect((await history(a.url, owner.token, roomId)).length).toBeGreaterThan(seen.length + 10)
+      }, 30_000)
 
       const second = await connect(b.url, { token: reader.token })
       second.send({ type: "channel.resume", id: "r", to: roomId, after: seen[seen.length - 1].payload.msg_id })
