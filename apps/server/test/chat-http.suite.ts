@@ -137,6 +137,9 @@ export const chatHttpSuite = (backend: Backend) =>
         role: "owner"
       })
       expect(isTimeUuid(open.body.room_id)).toBe(true)
+      const padded = await call<Room>("POST", "/api/chat/rooms", { token: owner.token, body: { name: "  random  " } })
+      expect(padded.status).toBe(201)
+      expect(padded.body.name).toBe("random")
       expect(open.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
 
       const closed = await createRoom(owner, "private")
@@ -582,6 +585,9 @@ export const chatHttpSuite = (backend: Backend) =>
         "limit=-1",
         "limit=abc",
         "limit=2.5",
+        "limit=0x10",
+        "limit=1e1",
+        "limit=%201",
         "before=nope",
         "after=nope",
         `before=${randomUUID()}`,

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 import { MessageId, RoomId, UserId } from "./ids.ts"
 import { isTimeUuid } from "./timeuuid.ts"
 
@@ -9,9 +9,14 @@ export type Visibility = typeof Visibility.Type
 export const MemberRole = Schema.Literals(["owner", "admin", "member"])
 export type MemberRole = typeof MemberRole.Type
 
-export const RoomName = Schema.Trimmed.check(
-  Schema.isMinLength(1, { message: "room name must not be empty" }),
-  Schema.isMaxLength(100, { message: "room name must be at most 100 characters" })
+/** Surrounding spaces are dropped, as any chat app does with a name typed into a box. */
+export const RoomName = Schema.Trim.pipe(
+  Schema.decodeTo(
+    Schema.Trimmed.check(
+      Schema.isMinLength(1, { message: "room name must not be empty" }),
+      Schema.isMaxLength(100, { message: "room name must be at most 100 characters" })
+    )
+  )
 )
 
 /** Message text: 1 to 4,000 characters. */
@@ -87,10 +92,15 @@ export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({
   next_cursor: Schema.NullOr(MessageId)
 }) {}
 
-const Limit = Schema.NumberFromString.check(
-  Schema.isInt(),
-  Schema.isBetween({ minimum: 1, maximum: 100 }, { message: "limit must be an integer from 1 to 100" })
+/** Plain decimal digits only: `0x10`, `1e1` and ` 1` are not page sizes. */
+const Limit = Schema.String.check(
+  Schema.isPattern(/^[0-9]{1,3}$/, { message: "limit must be an integer from 1 to 100" })
 )
+  .pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.numberFromString))
+  .check(
+    Schema.isInt(),
+    Schema.isBetween({ minimum: 1, maximum: 100 }, { message: "limit must be an integer from 1 to 100" })
+  )
 
 /**
  * Room and message ids are TIMEUUIDs (version 1), the only UUIDs Cassandra's `timeuuid`
