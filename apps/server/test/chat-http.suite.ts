@@ -286,8 +286,8 @@ export const chatHttpSuite = (backend: Backend) =>
         )
       ).toEqual([owner.id])
       expectError(await post(guest, room.room_id, "still here?"), 403, "forbidden")
-      // Leaving a room one is not in: nothing to leave.
-      expectError(await call("POST", rooms(`/${room.room_id}/leave`), { token: guest.token }), 404, "not_found")
+      // Leaving a public room one is not in: already done.
+      expect((await call("POST", rooms(`/${room.room_id}/leave`), { token: guest.token })).status).toBe(204)
 
       // The owner cannot leave, by either route.
       expectError(await call("POST", rooms(`/${room.room_id}/leave`), { token: owner.token }), 403, "forbidden")
@@ -600,6 +600,24 @@ export const chatHttpSuite = (backend: Backend) =>
         expectError(res, 400, "invalid_request")
         expect(res.body.error.message, query).toMatch(/query|before|after/)
       }
+    })
+
+    it("rate-limits room creation per user with 429 and Retry-After", async () => {
+      const founder = await user()
+      // 30 per hour by default; a fixed window may roll over mid-burst.
+      let accepted = 0
+      let refused: Reply | undefined
+      for (let i = 0; i < 61 && refused === undefined; i++) {
+        const res = await call("POST", "/api/chat/rooms", { token: founder.token, body: { name: `r${i}` } })
+        if (res.status === 201) accepted++
+        else refused = res
+      }
+      expect(refused, "no creation was refused").toBeDefined()
+      expectError(refused!, 429, "rate_limited")
+      expect(accepted).toBeGreaterThanOrEqual(30)
+      expect(Number(refused!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
+      // Someone else still creates rooms.
+      expect((await createRoom(await user())).role).toBe("owner")
     })
 
     it("rate-limits posting per user with 429 and Retry-After", async () => {

@@ -206,7 +206,8 @@ export class ChatRooms extends Context.Service<
 
         leave: Effect.fn("ChatRooms.leave")(function* (caller, roomId) {
           const found = yield* access(caller, roomId)
-          if (found.role === null) return yield* hidden()
+          // Leaving a public room one is not in is already done, as with DELETE …/members/me.
+          if (found.role === null) return
           if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
           yield* removeMember(roomId, caller)
         }, unavailable),

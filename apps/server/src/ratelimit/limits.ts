@@ -13,7 +13,9 @@ export const RateLimitConfig = Config.all({
   signupPerIp: Config.Int("RATE_SIGNUP_PER_IP").pipe(Config.withDefault(20)),
   refreshPerIp: Config.Int("RATE_REFRESH_PER_IP").pipe(Config.withDefault(60)),
   /** Messages per user per 10 seconds, over HTTP and WebSocket together. */
-  messagesPerUser: Config.Int("RATE_MESSAGES_PER_USER").pipe(Config.withDefault(50))
+  messagesPerUser: Config.Int("RATE_MESSAGES_PER_USER").pipe(Config.withDefault(50)),
+  /** Rooms a user may create per hour. */
+  roomsPerUser: Config.Int("RATE_ROOMS_PER_USER").pipe(Config.withDefault(30))
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
@@ -24,6 +26,7 @@ export class RateLimits extends Context.Service<
     readonly signup: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly refresh: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly message: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly room: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
   }
 >()("parley/server/ratelimit/RateLimits") {
   /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
@@ -58,7 +61,8 @@ export class RateLimits extends Context.Service<
             ),
           signup: (ip) => consume(`signup:ip:${ip}`, config.signupPerIp, "1 hour"),
           refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, "1 minute"),
-          message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds")
+          message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds"),
+          room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour")
         })
       })
     )

@@ -16,7 +16,9 @@ export const ChatHandlers = HttpApiBuilder.group(
     const caller = Effect.map(CurrentUser, (c) => c.user)
 
     return handlers
-      .handle("createRoom", ({ payload }) => Effect.flatMap(caller, (user) => rooms.create(user.id, payload)))
+      .handle("createRoom", ({ payload }) =>
+        Effect.flatMap(caller, (user) => Effect.andThen(limits.room(user.id), rooms.create(user.id, payload)))
+      )
       .handle("listRooms", ({ query }) => Effect.flatMap(caller, (user) => rooms.list(user.id, query)))
       .handle("getRoom", ({ params }) =>
         Effect.flatMap(caller, (user) => rooms.access(user.id, params.room_id)).pipe(
