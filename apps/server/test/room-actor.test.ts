@@ -3,7 +3,7 @@
  * mailbox) or break (to see what is acknowledged). Time is the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { MessageId, RoomId, UserId } from "@parley/domain"
+import { type MessageId, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
 import { Messages, SqliteStorage, StorageError } from "@parley/storage"
 import { Duration, Effect, Exit, Fiber, Latch, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
@@ -200,6 +200,41 @@ describe("room actor", () => {
       })
     )
   )
+
+  it("after forget, continues from what another node stored meanwhile", () =>
+    withActors({}, ({ actors }) =>
+      Effect.gen(function* () {
+        const r = room()
+        const first = yield* actors.send(send(r, "here"))
+        // Another node owned the room for a while and stored seq 2.
+        const messages = yield* Messages
+        yield* messages.append(r, [
+          {
+            roomId: r,
+            id: timeUuidFrom(Date.now() + 1000, 0) as MessageId,
+            seq: 2,
+            userId: user,
+            username: "ada",
+            text: "elsewhere",
+            clientMsgId: null,
+            createdAt: Date.now()
+          }
+        ])
+        assert.strictEqual(first.seq, 1)
+        yield* actors.forget(r)
+        const next = yield* actors.send(send(r, "back here"))
+        assert.strictEqual(next.seq, 3)
+        const stored = yield* messages.listAfter(r, { after: null, limit: 10 })
+        assert.deepStrictEqual(
+          stored.map((m) => [m.seq, m.text]),
+          [
+            [1, "here"],
+            [2, "elsewhere"],
+            [3, "back here"]
+          ]
+        )
+      })
+    ))
 
   it("splits a batch by bytes, keeping order and never leaving a send out", () => {
     const cost = (n: number) => n

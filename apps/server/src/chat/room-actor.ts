@@ -104,6 +104,11 @@ export class RoomActors extends Context.Service<
     readonly submit: (request: SendRequest) => Effect.Effect<Effect.Effect<MessageView, ServiceUnavailable>, Overloaded>
     /** Stores, broadcasts and returns the message; a retried `clientMsgId` returns the original. */
     readonly send: (request: SendRequest) => Effect.Effect<MessageView, Overloaded | ServiceUnavailable>
+    /**
+     * The room may have been written by another node since this one last did (its cluster
+     * shard moved away and back): the next write re-reads the room's head first.
+     */
+    readonly forget: (roomId: RoomId) => Effect.Effect<void>
     /** Rooms with a running actor on this node. */
     readonly active: Effect.Effect<number>
   }
@@ -116,6 +121,7 @@ export class RoomActors extends Context.Service<
         const broker = yield* Broker
         const runFork = yield* FiberSet.makeRuntime()
         const mailboxes = new Map<RoomId, Queue.Queue<Command>>()
+        const stale = new Set<RoomId>()
         const failAll = (batch: Iterable<Command>) => {
           for (const command of batch) Deferred.doneUnsafe(command.reply, Exit.fail(new ServiceUnavailable()))
         }
@@ -159,6 +165,7 @@ export class RoomActors extends Context.Service<
 
             const store = (batch: ReadonlyArray<Command>): Effect.Effect<void, StorageError> =>
               Effect.gen(function* () {
+                if (stale.delete(roomId)) synced = false
                 if (!synced) yield* sync
                 const originals = yield* Effect.forEach(batch, original, { concurrency: 8 })
                 // A retry can land in the same batch as its first attempt: only the first is stored.
@@ -273,6 +280,10 @@ export class RoomActors extends Context.Service<
         return RoomActors.of({
           submit,
           send: (request) => Effect.flatten(submit(request)),
+          forget: (roomId) =>
+            Effect.sync(() => {
+              if (mailboxes.has(roomId)) stale.add(roomId)
+            }),
           active: Effect.sync(() => mailboxes.size)
         })
       })

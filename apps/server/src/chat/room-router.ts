@@ -85,6 +85,8 @@ export const RoomEntityLive = RoomEntity.toLayer(
     const actors = yield* RoomActors
     const address = yield* Entity.CurrentAddress
     const roomId = address.entityId as string as RoomId
+    // This node now owns the room; another node may have written to it in the meantime.
+    yield* actors.forget(roomId)
     return RoomEntity.of({
       Send: ({ payload }) =>
         actors.send({
