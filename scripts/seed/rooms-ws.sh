@@ -4,14 +4,14 @@
 # as { }), against a running Parley. PARLEY_URL overrides http://localhost:8080.
 # Each command's result is checked; the last line is "N passed, N failed".
 #
-# wscat is npm's (`apps/server` has it as a dev dependency). It reads what to send from its
+# wscat is npm's (a dev dependency of the repo root). It reads what to send from its
 # terminal; here the two clients get a stdin that never delivers a line and never ends,
 # the messages to send are passed with -x, and nothing ever waits for input.
 set -u
 URL=${PARLEY_URL:-http://localhost:8080}
 WS_URL=ws${URL#http}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-command -v wscat >/dev/null || PATH="$ROOT/apps/server/node_modules/.bin:$ROOT/node_modules/.bin:$PATH"
+command -v wscat >/dev/null || PATH="$ROOT/node_modules/.bin:$PATH"
 # The commands below keep the seed's literal URLs; these point them at PARLEY_URL.
 curl() {
   local args=() a
