@@ -13,6 +13,8 @@ import { Broker } from "../src/realtime/broker.ts"
 /** Storage as SQLite has it, plus a gate on `append` and a switch that makes it fail. */
 const makeStorage = Effect.gen(function* () {
   const gate = yield* Latch.make(true)
+  /** Opens when a write has reached storage (and is waiting at the gate, if it is closed). */
+  const entered = yield* Latch.make(false)
   const state = { failing: new Set<string>(), batches: [] as Array<{ room: RoomId; size: number }> }
   const layer = Layer.effect(
     Messages,
@@ -22,6 +24,7 @@ const makeStorage = Effect.gen(function* () {
         ...real,
         append: (roomId, batch) =>
           Effect.gen(function* () {
+            yield* entered.open
             yield* gate.await
             if (state.failing.has(roomId)) {
               return yield* new StorageError({ operation: "append", cause: new Error("disk on fire") })
@@ -32,7 +35,7 @@ const makeStorage = Effect.gen(function* () {
       })
     })
   ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
-  return { gate, state, layer }
+  return { gate, entered, state, layer }
 })
 
 const withActors = <A, E>(
@@ -235,6 +238,50 @@ describe("room actor", () => {
         )
       })
     ))
+
+  it("retire refuses what is still queued, and a later send starts afresh from storage", () =>
+    withActors({}, ({ actors, gate }) =>
+      Effect.gen(function* () {
+        const r = room()
+        yield* gate.close
+        const inFlight = yield* Effect.forkChild(actors.send(send(r, "in flight")))
+        yield* settle
+        const queued = yield* actors.submit(send(r, "queued"))
+        yield* actors.retire(r)
+        const refused = yield* Effect.flip(queued)
+        assert.strictEqual(refused._tag, "ServiceUnavailable")
+        yield* gate.open
+        // The write already under way completes and is answered.
+        assert.strictEqual((yield* Fiber.join(inFlight)).seq, 1)
+        assert.strictEqual((yield* actors.send(send(r, "later"))).seq, 2)
+      })
+    ))
+
+  it("answers every send it holds when its layer shuts down mid-write", () =>
+    Effect.gen(function* () {
+      const { gate, entered, layer } = yield* makeStorage
+      yield* gate.close
+      const r = room()
+      const waits = yield* Effect.gen(function* () {
+        const actors = yield* RoomActors
+        const first = yield* actors.submit(send(r, "in flight"))
+        yield* entered.await
+        const second = yield* actors.submit(send(r, "queued"))
+        return [first, second]
+      }).pipe(
+        Effect.provide(
+          RoomActors.layer({
+            mailboxCapacity: 16,
+            maxBatch: 128,
+            maxBatchBytes: 40 * 1024,
+            idleTimeout: Duration.minutes(1)
+          }).pipe(Layer.provide(Layer.merge(layer, Broker.layerMemory)))
+        ),
+        Effect.scoped
+      )
+      // The scope is closed: the actor was interrupted inside its blocked write.
+      for (const wait of waits) assert.strictEqual((yield* Effect.flip(wait))._tag, "ServiceUnavailable")
+    }))
 
   it("splits a batch by bytes, keeping order and never leaving a send out", () => {
     const cost = (n: number) => n

@@ -21,7 +21,7 @@ import {
   Clock,
   Context,
   Deferred,
-  type Duration,
+  Duration,
   Effect,
   Exit,
   FiberSet,
@@ -71,6 +71,8 @@ const batchSize = Metric.histogram("parley_room_batch_size", {
 })
 
 const encodeMessage = Schema.encodeSync(MessageViewSchema)
+/** A broadcast stuck longer than this is given up: downstream backfills the gap. */
+const publishTimeout = Duration.seconds(2)
 
 /** What a send adds to a batch: its text and name, row overhead, twice with a client id. */
 const writeCost = ({ request }: Command) =>
@@ -109,6 +111,11 @@ export class RoomActors extends Context.Service<
      * shard moved away and back): the next write re-reads the room's head first.
      */
     readonly forget: (roomId: RoomId) => Effect.Effect<void>
+    /**
+     * This node no longer owns the room (its cluster shard moved): sends still waiting are
+     * refused (`service_unavailable`, so clients retry at the new owner) and the actor stops.
+     */
+    readonly retire: (roomId: RoomId) => Effect.Effect<void>
     /** Rooms with a running actor on this node. */
     readonly active: Effect.Effect<number>
   }
@@ -125,9 +132,18 @@ export class RoomActors extends Context.Service<
         const failAll = (batch: Iterable<Command>) => {
           for (const command of batch) Deferred.doneUnsafe(command.reply, Exit.fail(new ServiceUnavailable()))
         }
+        /** Refuses everything still waiting and closes the mailbox to new sends. */
+        const closeMailbox = (mailbox: Queue.Queue<Command>) => {
+          for (let c = Queue.takeUnsafe(mailbox); c !== undefined && Exit.isSuccess(c); c = Queue.takeUnsafe(mailbox)) {
+            failAll([c.value])
+          }
+          Queue.shutdownUnsafe(mailbox)
+        }
 
-        const actor = (roomId: RoomId, mailbox: Queue.Queue<Command>) =>
-          Effect.gen(function* () {
+        const actor = (roomId: RoomId, mailbox: Queue.Queue<Command>) => {
+          /** Taken from the mailbox and not yet answered: failed if the actor is stopped. */
+          let inFlight: ReadonlyArray<Command> = []
+          return Effect.gen(function* () {
             const clock = makeTimeUuidClock()
             const recent = new Map<string, MessageView>()
             let lastSeq = 0
@@ -151,23 +167,33 @@ export class RoomActors extends Context.Service<
             const keyOf = (c: Command) =>
               c.request.clientMsgId === null ? null : `${c.request.userId}/${c.request.clientMsgId}`
 
-            /** The stored original of a retried send, from memory or storage. */
-            const original = (command: Command) => {
+            /**
+             * The stored original of a retried send, from memory or storage. One found only in
+             * storage may come from a write that timed out yet landed, and so was never
+             * broadcast: it goes out again with this batch (subscribers drop what they have).
+             */
+            const original = (command: Command, rebroadcast: Array<MessageView>) => {
               const key = keyOf(command)
               if (key === null) return Effect.succeedNone
               const cached = recent.get(key)
               if (cached !== undefined) return Effect.succeedSome(cached)
               const { userId, clientMsgId } = command.request
-              return messages
-                .findByClientMsgId(roomId, userId, clientMsgId!)
-                .pipe(Effect.map(Option.map(toMessageView)))
+              return messages.findByClientMsgId(roomId, userId, clientMsgId!).pipe(
+                Effect.map(Option.map(toMessageView)),
+                Effect.tap((found) =>
+                  Effect.sync(() => {
+                    if (Option.isSome(found)) rebroadcast.push(found.value)
+                  })
+                )
+              )
             }
 
             const store = (batch: ReadonlyArray<Command>): Effect.Effect<void, StorageError> =>
               Effect.gen(function* () {
                 if (stale.delete(roomId)) synced = false
                 if (!synced) yield* sync
-                const originals = yield* Effect.forEach(batch, original, { concurrency: 8 })
+                const rebroadcast: Array<MessageView> = []
+                const originals = yield* Effect.forEach(batch, (c) => original(c, rebroadcast), { concurrency: 8 })
                 // A retry can land in the same batch as its first attempt: only the first is stored.
                 const firstOfKey = new Map<string, Command>()
                 const fresh = batch.filter((command, i) => {
@@ -190,21 +216,24 @@ export class RoomActors extends Context.Service<
                   createdAt: now
                 }))
                 if (records.length > 0) {
-                  yield* messages
-                    .append(roomId, records)
-                    .pipe(Effect.tapError(() => Effect.sync(() => (synced = false))))
+                  yield* messages.append(roomId, records)
                   lastSeq += records.length
                   yield* Metric.update(stored, records.length)
                   yield* Metric.update(batchSize, records.length)
                 }
                 const views = records.map(toMessageView)
                 views.forEach(remember)
-                if (views.length > 0) {
-                  // Stored is what matters for the ack; a lost broadcast shows up as a `seq`
-                  // gap downstream and is backfilled from storage.
-                  yield* broker
-                    .publish(roomId, { kind: "messages", messages: views.map((v) => encodeMessage(v)) })
-                    .pipe(Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause)))
+                rebroadcast.forEach(remember)
+                const broadcast = [...rebroadcast, ...views].sort((a, b) => a.seq - b.seq)
+                if (broadcast.length > 0) {
+                  // Stored is what matters for the ack; a lost or stuck broadcast shows up as a
+                  // `seq` gap downstream and is backfilled from storage, so it may not hold up acks.
+                  yield* Effect.suspend(() =>
+                    broker.publish(roomId, { kind: "messages", messages: broadcast.map((v) => encodeMessage(v)) })
+                  ).pipe(
+                    Effect.timeout(publishTimeout),
+                    Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause))
+                  )
                 }
                 const viewOf = new Map(fresh.map((c, i) => [c, views[i]!] as const))
                 batch.forEach((command, i) => {
@@ -227,34 +256,35 @@ export class RoomActors extends Context.Service<
                 return
               }
               for (const batch of splitByBytes(next.value, writeCost, options.maxBatchBytes)) {
+                inFlight = batch
                 yield* store(batch).pipe(
                   Effect.catchCause((cause) =>
                     Effect.andThen(
                       Effect.logError("room write failed; nothing in the batch was acknowledged", cause).pipe(
                         Effect.annotateLogs({ room_id: roomId, batch: batch.length })
                       ),
-                      Effect.sync(() => failAll(batch))
+                      Effect.sync(() => {
+                        // Whatever failed, the write may have landed: re-read the head first.
+                        synced = false
+                        failAll(batch)
+                      })
                     )
                   )
                 )
+                inFlight = []
               }
             }
           }).pipe(
             Effect.onExit(() =>
               Effect.sync(() => {
                 if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
-                for (
-                  let c = Queue.takeUnsafe(mailbox);
-                  c !== undefined && Exit.isSuccess(c);
-                  c = Queue.takeUnsafe(mailbox)
-                ) {
-                  failAll([c.value])
-                }
-                Queue.shutdownUnsafe(mailbox)
+                failAll(inFlight)
+                closeMailbox(mailbox)
               })
             ),
             Effect.annotateLogs({ room_id: roomId })
           )
+        }
 
         /** Hands the command to the room's actor, starting one if none runs. Synchronous. */
         const enqueue = (command: Command): boolean => {
@@ -280,6 +310,13 @@ export class RoomActors extends Context.Service<
         return RoomActors.of({
           submit,
           send: (request) => Effect.flatten(submit(request)),
+          retire: (roomId) =>
+            Effect.sync(() => {
+              const mailbox = mailboxes.get(roomId)
+              if (mailbox === undefined) return
+              mailboxes.delete(roomId)
+              closeMailbox(mailbox)
+            }),
           forget: (roomId) =>
             Effect.sync(() => {
               if (mailboxes.has(roomId)) stale.add(roomId)

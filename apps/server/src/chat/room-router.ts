@@ -6,7 +6,7 @@ import {
   ServiceUnavailable,
   UserId
 } from "@parley/domain"
-import { Context, Effect, Fiber, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { RoomActors, type SendRequest } from "./room-actor.ts"
@@ -57,6 +57,15 @@ export class RoomRouter extends Context.Service<
                   EntityNotAssignedToRunner: (e) =>
                     Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable()))
                 }),
+                // Sharding retries an unassigned room without end; a sender must hear back.
+                Effect.timeoutOrElse({
+                  duration: forwardTimeout,
+                  orElse: () =>
+                    Effect.andThen(
+                      Effect.logWarning("room owner did not answer in time"),
+                      Effect.fail(new ServiceUnavailable())
+                    )
+                }),
                 Effect.forkDetach
               )
             return Fiber.join(reply)
@@ -65,6 +74,9 @@ export class RoomRouter extends Context.Service<
     })
   )
 }
+
+/** Long enough for an ownership change to settle; a retry with its `client_msg_id` is safe. */
+const forwardTimeout = Duration.seconds(15)
 
 export const Send = Rpc.make("Send", {
   payload: {
@@ -87,6 +99,8 @@ export const RoomEntityLive = RoomEntity.toLayer(
     const roomId = address.entityId as string as RoomId
     // This node now owns the room; another node may have written to it in the meantime.
     yield* actors.forget(roomId)
+    // And when it stops owning it, its actor must stop writing: one writer per room.
+    yield* Effect.addFinalizer(() => actors.retire(roomId))
     return RoomEntity.of({
       Send: ({ payload }) =>
         actors.send({

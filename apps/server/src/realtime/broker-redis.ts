@@ -39,13 +39,15 @@ export const layerRedis = (url: Redacted.Redacted<string>) =>
         for (const listener of entry.listeners) listener(event)
       })
 
+      // One synchronous step: the UNSUBSCRIBE is queued on the connection before any later
+      // SUBSCRIBE for the same channel, so a quick re-join is never left deaf.
       const remove = (name: string, onEvent: (event: RoomEvent) => void) =>
-        Effect.suspend(() => {
+        Effect.sync(() => {
           const entry = channels.get(name)
           entry?.listeners.delete(onEvent)
-          if (entry === undefined || entry.listeners.size > 0) return Effect.void
+          if (entry === undefined || entry.listeners.size > 0) return
           channels.delete(name)
-          return Effect.promise(() => subscriber.unsubscribe(name).catch(() => 0))
+          subscriber.unsubscribe(name).catch(() => 0)
         })
 
       return Broker.of({

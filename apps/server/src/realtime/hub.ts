@@ -67,18 +67,24 @@ export class RoomHub extends Context.Service<
         broadcast(state, roomId, { seq: m.seq, skipUser: null, frame: messageFrame(m) })
       }
 
-      /** Reads from storage everything after the last delivered message, up to `upTo`. */
+      /**
+       * Reads from storage everything after the last delivered message, up to `upTo`. What
+       * storage does not have (a write that failed, a page it cannot give) is skipped, so the
+       * room never stalls: delivery goes on from `upTo`, and clients can `channel.resume`.
+       */
       const backfill = (state: RoomState, roomId: RoomId, upTo: number) =>
         Effect.gen(function* () {
+          let cursor = state.lastMsgId
           while (state.lastSeq < upTo) {
             const page: ReadonlyArray<MessageRecord> = yield* messages.listAfter(roomId, {
-              after: state.lastMsgId,
+              after: cursor,
               limit: backfillPage
             })
             for (const record of page) {
               if (record.seq > state.lastSeq && record.seq <= upTo) deliverMessage(state, roomId, toMessageView(record))
             }
-            if (page.length < backfillPage) break
+            if (page.length < backfillPage || page[page.length - 1]!.seq >= upTo) break
+            cursor = page[page.length - 1]!.id
           }
         }).pipe(
           Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 5 }),
@@ -89,6 +95,7 @@ export class RoomHub extends Context.Service<
           ),
           Effect.ensuring(
             Effect.sync(() => {
+              state.lastSeq = Math.max(state.lastSeq, upTo)
               state.catchingUp = false
               drain(state, roomId)
             })

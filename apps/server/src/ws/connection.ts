@@ -19,7 +19,7 @@ import {
   type WsErrorCode
 } from "@parley/domain"
 import { Messages } from "@parley/storage"
-import { Clock, Data, Effect, Metric, Schema, SchemaIssue } from "effect"
+import { Cause, Clock, Data, Effect, Metric, Option, Schema, SchemaIssue } from "effect"
 import type WebSocket from "ws"
 import { RoomRouter } from "../chat/room-router.ts"
 import { ChatRooms, toMessageView } from "../chat/rooms.ts"
@@ -173,15 +173,18 @@ export const makeConnection = (
         .publish(roomId, { kind: "typing", user_id: user.id, username: user.username, typing })
         .pipe(Effect.catchCause((cause) => Effect.logWarning("typing broadcast failed", cause)))
 
+    // Uninterruptible: a socket closing halfway must not leave the user in presence for good.
     const unsubscribe = (roomId: RoomId) =>
-      Effect.gen(function* () {
-        if (!subscriptions.delete(roomId)) return
-        yield* hub.leave(roomId, subscriber)
-        // Whoever leaves a room (or disconnects) while typing stops typing in it.
-        if (typingSentAt.delete(roomId)) yield* publishTyping(roomId, false)
-        yield* presence.leave(roomId, connId).pipe(Effect.catchCause(() => Effect.void))
-        yield* announcePresence(roomId)
-      })
+      Effect.uninterruptible(
+        Effect.gen(function* () {
+          if (!subscriptions.delete(roomId)) return
+          yield* hub.leave(roomId, subscriber)
+          // Whoever leaves a room (or disconnects) while typing stops typing in it.
+          if (typingSentAt.delete(roomId)) yield* publishTyping(roomId, false)
+          yield* presence.leave(roomId, connId).pipe(Effect.catchCause(() => Effect.void))
+          yield* announcePresence(roomId)
+        })
+      )
 
     /**
      * Re-checks every subscription: a member removed from a private room, or a room that is
@@ -268,8 +271,16 @@ export const makeConnection = (
             })
             // Queued in order; the ack follows once stored, while later frames are read on.
             yield* stored.pipe(
-              Effect.match({
-                onFailure: (e) => error(event.id, toEventError(e)),
+              Effect.matchCause({
+                onFailure: (cause) => {
+                  const failure = Cause.findErrorOption(cause)
+                  error(
+                    event.id,
+                    Option.isSome(failure)
+                      ? toEventError(failure.value)
+                      : new EventError({ code: "internal", message: "the send was not acknowledged; retry it" })
+                  )
+                },
                 onSuccess: (m) => ack(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq })
               }),
               Effect.forkDetach
