@@ -7,6 +7,8 @@ import { randomBytes } from "node:crypto"
  */
 const gregorianOffsetMs = 12_219_292_800_000n
 const ticksPerMs = 10_000
+/** A writer's ids are at least a microsecond apart, so their write timestamps differ too. */
+const ticksPerMicro = 10
 
 export const timeUuidFrom = (ms: number, ticks: number, node: Uint8Array = randomNode()): string => {
   if (ticks < 0 || ticks >= ticksPerMs) throw new RangeError("ticks must be in 0..9999")
@@ -20,6 +22,12 @@ export const timeUuidFrom = (ms: number, ticks: number, node: Uint8Array = rando
 
 /** The millisecond a TIMEUUID was minted at. */
 export const timeUuidMs = (id: string): number => Number(timeUuidTicks(id) / 10_000n - gregorianOffsetMs)
+
+/**
+ * The microsecond a TIMEUUID was minted at: used as a write timestamp, so that what a room's
+ * writers store is ordered by message ids, never by the clocks of the nodes writing.
+ */
+export const timeUuidMicros = (id: string): number => Number(timeUuidTicks(id) / 10n - gregorianOffsetMs * 1000n)
 
 /** Whether `id` is a version-1 UUID. */
 export const isTimeUuid = (id: string): boolean =>
@@ -68,8 +76,8 @@ export const makeTimeUuidClock = (node: Uint8Array = randomNode()) => {
       if (nowMs > lastMs) {
         lastMs = nowMs
         lastTicks = 0
-      } else if (lastTicks < ticksPerMs - 1) {
-        lastTicks++
+      } else if (lastTicks + ticksPerMicro < ticksPerMs) {
+        lastTicks += ticksPerMicro
       } else {
         lastMs++
         lastTicks = 0

@@ -75,7 +75,8 @@ export class CassandraClient extends Context.Service<
     ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
     readonly batch: (
       operation: string,
-      queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>
+      queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
+      options?: cassandra.QueryOptions
     ) => Effect.Effect<void, StorageError>
   }
 >()("parley/storage/cassandra/CassandraClient") {
@@ -123,12 +124,12 @@ export class CassandraClient extends Context.Service<
                 ),
               catch: (cause) => new StorageError({ operation, cause })
             }),
-          batch: (operation, queries) =>
+          batch: (operation, queries, options) =>
             Effect.tryPromise({
               try: () =>
                 client.batch(
                   queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
-                  queryOptions
+                  options ? { ...queryOptions, ...options } : queryOptions
                 ),
               catch: (cause) => new StorageError({ operation, cause })
             }).pipe(Effect.asVoid)

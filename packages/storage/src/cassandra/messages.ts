@@ -1,4 +1,4 @@
-import { type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
+import { type MessageId, type RoomId, timeUuidMicros, timeUuidMs } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
 import { type MessageRecord, Messages } from "../messages.ts"
 import { CassandraClient, uuid } from "./client.ts"
@@ -47,7 +47,11 @@ export const CassandraMessages = (bucketMs: number) =>
       return Messages.of({
         append: (roomId, messages) => {
           const last = messages.at(-1)
-          return last === undefined ? Effect.void : db.batch("messages.append", appendWrites(roomId, messages, last))
+          // Timestamped by the newest message, not by this node's clock: a room's head always
+          // ends up at its newest message, whichever node wrote last and however skewed.
+          return last === undefined
+            ? Effect.void
+            : db.batch("messages.append", appendWrites(roomId, messages, last), { timestamp: timeUuidMicros(last.id) })
         },
         findByClientMsgId: (roomId, userId, clientMsgId) =>
           db
