@@ -6,6 +6,7 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Reply, request } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
@@ -238,6 +239,32 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       socket.close()
       watcher.close()
     })
+
+    if (options.twoNodes) {
+      it("a node whose Redis subscription drops catches up without waiting for the next message", async () => {
+        const owner = await newUser(a.url, "own")
+        const roomId = await newRoom(a.url, owner.token)
+        const reader = await newUser(a.url, "rdr")
+        const socket = await connect(b.url, { token: reader.token, roomId })
+        await socket.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        const redis = new IORedis(a.env.REDIS_URL!)
+        try {
+          // Every node's subscriber connection is cut; the message below is published while
+          // they reconnect, and nothing is sent after it.
+          await redis.call("CLIENT", "KILL", "TYPE", "pubsub")
+          const res = await request(a.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+            token: owner.token,
+            body: { content: "during the reconnect" }
+          })
+          expect(res.status).toBe(201)
+          const got = await socket.next((e) => e.type === "chat.message" && e.payload.room_id === roomId, 10_000)
+          expect(got.payload.msg_id).toBe(res.body.msg_id)
+        } finally {
+          redis.disconnect()
+          socket.close()
+        }
+      })
+    }
 
     it("acknowledges nothing that is not stored while storage is down, and recovers", async () => {
       const owner = await newUser(a.url, "own")

@@ -38,6 +38,11 @@ export const layerRedis = (url: Redacted.Redacted<string>) =>
         const event = JSON.parse(message) as RoomEvent
         for (const listener of entry.listeners) listener(event)
       })
+      // ioredis re-subscribes after a reconnect, but whatever was published meanwhile is gone:
+      // every listener is told, so that a quiet room catches up without waiting for its next message.
+      subscriber.on("ready", () => {
+        for (const entry of channels.values()) for (const listener of entry.listeners) listener({ kind: "resync" })
+      })
 
       // One synchronous step: the UNSUBSCRIBE is queued on the connection before any later
       // SUBSCRIBE for the same channel, so a quick re-join is never left deaf.

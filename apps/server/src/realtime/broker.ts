@@ -15,6 +15,8 @@ export type RoomEvent =
   | { readonly kind: "presence"; readonly online: ReadonlyArray<{ user_id: UserId; username: string }> }
   /** The user left or was removed: their connections re-check what they may still do here. */
   | { readonly kind: "membership"; readonly user_id: UserId }
+  /** From the broker itself, never published: events may have been missed (a reconnect). */
+  | { readonly kind: "resync" }
 
 export type BrokerError = Redis.RedisError
 

@@ -102,6 +102,15 @@ export class RoomHub extends Context.Service<
           )
         )
 
+      /** Delivers whatever storage has beyond the last message delivered. */
+      const catchUp = (state: RoomState, roomId: RoomId) =>
+        Effect.gen(function* () {
+          const head = yield* messages.latest(roomId)
+          if (Option.isNone(head) || head.value.seq <= state.lastSeq || state.catchingUp) return
+          state.catchingUp = true
+          yield* backfill(state, roomId, head.value.seq)
+        }).pipe(Effect.catchCause((cause) => Effect.logWarning("catch-up after reconnect failed", cause)))
+
       const handle = (state: RoomState, roomId: RoomId, event: RoomEvent): void => {
         if (state.catchingUp) {
           state.pending.push(event)
@@ -131,6 +140,9 @@ export class RoomHub extends Context.Service<
                 payload: { room_id: roomId, user_id: event.user_id, username: event.username, typing: event.typing }
               })
             })
+            return
+          case "resync":
+            runFork(catchUp(state, roomId))
             return
           case "membership":
             for (const subscriber of state.subscribers) subscriber.membershipChanged(roomId, event.user_id)
