@@ -65,13 +65,15 @@ const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup
         Broker.layerMemory,
         Presence.layerMemory
       ),
-    onSome: ({ url, layer }) =>
-      Layer.mergeAll(
+    onSome: ({ url, layer }) => {
+      const broker = RedisBroker.layerRedis(url)
+      return Layer.mergeAll(
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: "parley:ratelimit:" }))),
         Readiness.layerWithRedis,
-        RedisBroker.layerRedis(url),
-        RedisPresence.layerRedis(config.presenceTtl)
+        broker,
+        RedisPresence.layerRedis(config.presenceTtl).pipe(Layer.provide(broker))
       ).pipe(Layer.provide(layer))
+    }
   })
 
 /** Who runs a room's actor: always this node without Redis; the room's shard owner with it. */

@@ -3,7 +3,7 @@
  * storage order, no loss and no duplicates, resume without a seam, and no ack before the
  * message is durable. With Redis, some subscribers sit on a second server process.
  */
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Redis as IORedis } from "ioredis"
@@ -12,7 +12,8 @@ import { type Reply, request } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
 import { connect, newRoom, newUser, type TestSocket } from "./support/ws.ts"
 
-const fastLimits = { RATE_MESSAGES_PER_USER: "100000" }
+// A short presence TTL lets a crashed node's users drop out within seconds.
+const fastLimits = { RATE_MESSAGES_PER_USER: "100000", PRESENCE_TTL: "3 seconds" }
 
 /** Polls until `check` passes or the deadline; the last failure is reported. */
 const eventually = async (check: () => void | Promise<void>, timeoutMs = 60_000) => {
@@ -263,6 +264,31 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
           redis.disconnect()
           socket.close()
         }
+      })
+    }
+
+    if (options.twoNodes) {
+      it("users of a node that crashes drop out of presence on the others", async () => {
+        const owner = await newUser(a.url, "own")
+        const roomId = await newRoom(a.url, owner.token)
+        const doomed = await newUser(a.url, "gone")
+        const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = a.env
+        const c = await startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-c-")) })
+        const watcher = await connect(a.url, { token: owner.token, roomId })
+        const victim = await connect(c.url, { token: doomed.token, roomId })
+        const both = await watcher.next((e) => e.type === "presence" && e.payload.online.length === 2)
+        await c.crash()
+        rmSync(c.env.PARLEY_DATA_DIR!, { recursive: true, force: true })
+        const after = await watcher.next(
+          (e) =>
+            e.type === "presence" &&
+            e.payload.online.length === 1 &&
+            watcher.events.indexOf(e) > watcher.events.indexOf(both),
+          20_000
+        )
+        expect(after.payload.online.map((u: any) => u.username)).toEqual([owner.username])
+        victim.close()
+        watcher.close()
       })
     }
 

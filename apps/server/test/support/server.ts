@@ -110,6 +110,8 @@ export interface RunningServer {
   /** Everything the process wrote to stdout and stderr so far. */
   readonly output: () => string
   readonly stop: () => Promise<void>
+  /** Dies at once (SIGKILL), saying goodbye to nobody; its storage is left alone. */
+  readonly crash: () => Promise<void>
 }
 
 export const freePort = () =>
@@ -174,6 +176,12 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
     url,
     env,
     output: () => output,
+    crash: async () => {
+      if (child.exitCode !== null) return
+      const exited = new Promise((r) => child.once("exit", r))
+      child.kill("SIGKILL")
+      await exited
+    },
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r))
