@@ -56,13 +56,16 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
   describe(`realtime delivery (${backend.name}${options.twoNodes ? ", two nodes" : ""})`, () => {
     let a: RunningServer
     let b: RunningServer
+    /** Same keyspace and Redis as `a`, its own ports and data folder: another node of one cluster. */
+    const anotherNode = () => {
+      const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = a.env
+      return startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-node-")) })
+    }
 
     beforeAll(async () => {
       a = await startServer(backend, fastLimits)
       if (options.twoNodes) {
-        // Same keyspace and Redis, its own port and data folder: a second node of one cluster.
-        const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = a.env
-        b = await startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-b-")) })
+        b = await anotherNode()
       } else {
         b = a
       }
@@ -272,8 +275,7 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
         const owner = await newUser(a.url, "own")
         const roomId = await newRoom(a.url, owner.token)
         const doomed = await newUser(a.url, "gone")
-        const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = a.env
-        const c = await startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-c-")) })
+        const c = await anotherNode()
         const watcher = await connect(a.url, { token: owner.token, roomId })
         const victim = await connect(c.url, { token: doomed.token, roomId })
         const both = await watcher.next((e) => e.type === "presence" && e.payload.online.length === 2)
