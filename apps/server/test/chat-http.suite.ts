@@ -9,9 +9,9 @@ import { compareTimeUuid, isTimeUuid, timeUuidFrom } from "@parley/domain"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Reply, request, uniqueName } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
-import { connect, newUser } from "./support/ws.ts"
+import { account, connect } from "./support/ws.ts"
 
-type User = Awaited<ReturnType<typeof newUser>>
+type User = Awaited<ReturnType<typeof account>>
 
 interface Room {
   readonly room_id: string
@@ -49,7 +49,7 @@ export const chatHttpSuite = (backend: Backend) =>
     const call = <T = any>(method: string, path: string, options?: Parameters<typeof request>[3]) =>
       request<T>(server.url, method, path, options)
 
-    const user = () => newUser(server.url, "c")
+    const user = () => account(server.url, "c")
     const createRoom = async (owner: User, visibility?: "public" | "private", name = uniqueName("room")) => {
       const res = await call<Room>("POST", "/api/chat/rooms", {
         token: owner.token,

@@ -10,7 +10,7 @@ import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Reply, request } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
-import { connect, newRoom, newUser, type TestSocket } from "./support/ws.ts"
+import { account, connect, createRoom, type TestSocket } from "./support/ws.ts"
 
 // A short presence TTL lets a crashed node's users drop out within seconds.
 const fastLimits = { RATE_MESSAGES_PER_USER: "100000", PRESENCE_TTL: "3 seconds" }
@@ -79,14 +79,14 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       const K = 4
       const M = 50
       const N = 6
-      const owner = await newUser(a.url, "own")
-      const roomId = await newRoom(a.url, owner.token)
-      const senders = await Promise.all(Array.from({ length: K }, () => newUser(a.url, "snd")))
+      const owner = await account(a.url, "own")
+      const roomId = await createRoom(a.url, owner)
+      const senders = await Promise.all(Array.from({ length: K }, () => account(a.url, "snd")))
       await Promise.all(senders.map((s) => join_(a.url, s.token, roomId)))
 
       const subscribers: Array<TestSocket> = []
       for (let i = 0; i < N; i++) {
-        const user = await newUser(a.url, "sub")
+        const user = await account(a.url, "sub")
         const node = i % 2 === 0 ? a : b
         const socket = await connect(node.url, { token: user.token, roomId })
         await socket.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
@@ -142,9 +142,9 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
 
     it("a subscriber that drops out while messages flow resumes with every message exactly once", async () => {
       const total = 300
-      const owner = await newUser(a.url, "own")
-      const roomId = await newRoom(a.url, owner.token)
-      const reader = await newUser(a.url, "rdr")
+      const owner = await account(a.url, "own")
+      const roomId = await createRoom(a.url, owner)
+      const reader = await account(a.url, "rdr")
       const first = await connect(b.url, { token: reader.token, roomId })
       await first.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
 
@@ -181,9 +181,9 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
 
     if (options.twoNodes) {
       it("presence shows the users of both nodes, and typing crosses nodes", async () => {
-        const owner = await newUser(a.url, "own")
-        const roomId = await newRoom(a.url, owner.token)
-        const other = await newUser(a.url, "oth")
+        const owner = await account(a.url, "own")
+        const roomId = await createRoom(a.url, owner)
+        const other = await account(a.url, "oth")
         const onA = await connect(a.url, { token: owner.token, roomId })
         const onB = await connect(b.url, { token: other.token, roomId })
         const both = (e: any) => e.type === "presence" && e.payload.online.length === 2
@@ -204,9 +204,9 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
     }
 
     it("a member removed from a private room stops receiving it at once, on any node", async () => {
-      const owner = await newUser(a.url, "own")
-      const member = await newUser(a.url, "mem")
-      const roomId = await newRoom(a.url, owner.token, "private")
+      const owner = await account(a.url, "own")
+      const member = await account(a.url, "mem")
+      const roomId = await createRoom(a.url, owner, "private")
       const added = await request(a.url, "PUT", `/api/chat/rooms/${roomId}/members/${member.id}`, {
         token: owner.token,
         body: {}
@@ -246,9 +246,9 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
 
     if (options.twoNodes) {
       it("a node whose Redis subscription drops catches up without waiting for the next message", async () => {
-        const owner = await newUser(a.url, "own")
-        const roomId = await newRoom(a.url, owner.token)
-        const reader = await newUser(a.url, "rdr")
+        const owner = await account(a.url, "own")
+        const roomId = await createRoom(a.url, owner)
+        const reader = await account(a.url, "rdr")
         const socket = await connect(b.url, { token: reader.token, roomId })
         await socket.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
         const redis = new IORedis(a.env.REDIS_URL!)
@@ -272,9 +272,9 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
 
     if (options.twoNodes) {
       it("users of a node that crashes drop out of presence on the others", async () => {
-        const owner = await newUser(a.url, "own")
-        const roomId = await newRoom(a.url, owner.token)
-        const doomed = await newUser(a.url, "gone")
+        const owner = await account(a.url, "own")
+        const roomId = await createRoom(a.url, owner)
+        const doomed = await account(a.url, "gone")
         const c = await anotherNode()
         const watcher = await connect(a.url, { token: owner.token, roomId })
         const victim = await connect(c.url, { token: doomed.token, roomId })
@@ -295,8 +295,8 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
     }
 
     it("acknowledges nothing that is not stored while storage is down, and recovers", async () => {
-      const owner = await newUser(a.url, "own")
-      const roomId = await newRoom(a.url, owner.token)
+      const owner = await account(a.url, "own")
+      const roomId = await createRoom(a.url, owner)
       const sender = await connect(a.url, { token: owner.token })
       const send = (i: number) =>
         sender.send({

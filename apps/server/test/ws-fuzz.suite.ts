@@ -11,8 +11,8 @@ import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { request } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
-import { connect, type TestSocket } from "./support/ws.ts"
-import { type Account, account, barrier, call, closedWithin, createRoom, joinRoom, nextId } from "./ws.suite.ts"
+import { type Account, account, connect, createRoom, joinRoom, type TestSocket } from "./support/ws.ts"
+import { barrier, call, closedWithin, nextId } from "./ws.suite.ts"
 
 /** Small, so that "huge" strings reach the limit quickly. */
 const maxFrameBytes = 8192

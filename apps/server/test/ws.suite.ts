@@ -10,51 +10,18 @@ import { Users } from "@parley/storage"
 import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { request, uniqueName } from "./support/http.ts"
+import { request } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer, testSecret } from "./support/server.ts"
-import { type Closed, connect, type TestSocket } from "./support/ws.ts"
-
-export interface Account {
-  readonly id: string
-  readonly username: string
-  readonly token: string
-  readonly refreshToken: string
-  readonly sessionId: string
-}
-
-/** Signs up and logs in; everything a test needs to act as, or against, that session. */
-export const account = async (base: string, prefix = "ws"): Promise<Account> => {
-  const username = uniqueName(prefix)
-  const signup = await request(base, "POST", "/signup", {
-    body: { username, email: `${username}@example.com`, password: "secret12" }
-  })
-  if (signup.status !== 201) throw new Error(`signup failed: ${JSON.stringify(signup.body)}`)
-  return { id: signup.body.id, username, ...(await login(base, username)) }
-}
-
-export const login = async (base: string, username: string) => {
-  const res = await request(base, "POST", "/login", { body: { email_or_username: username, password: "secret12" } })
-  if (res.status !== 200) throw new Error(`login failed: ${JSON.stringify(res.body)}`)
-  return {
-    token: res.body.token as string,
-    refreshToken: res.body.refresh_token as string,
-    sessionId: res.body.session_id
-  }
-}
-
-export const createRoom = async (base: string, owner: Account, visibility: "public" | "private" = "public") => {
-  const res = await request(base, "POST", "/api/chat/rooms", {
-    token: owner.token,
-    body: { name: uniqueName("room"), visibility }
-  })
-  if (res.status !== 201) throw new Error(`room creation failed: ${JSON.stringify(res.body)}`)
-  return res.body.room_id as string
-}
-
-export const joinRoom = async (base: string, roomId: string, who: Account) => {
-  const res = await request(base, "POST", `/api/chat/rooms/${roomId}/join`, { token: who.token })
-  if (res.status !== 200) throw new Error(`join failed: ${res.status} ${JSON.stringify(res.body)}`)
-}
+import {
+  type Account,
+  account,
+  type Closed,
+  connect,
+  createRoom,
+  joinRoom,
+  login,
+  type TestSocket
+} from "./support/ws.ts"
 
 let eventCounter = 0
 /** A frame id unique within the test run. */

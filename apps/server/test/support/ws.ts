@@ -94,21 +94,44 @@ export const connect = (
     )
   })
 
-/** Signs up and logs in a fresh user; returns its access token and id. */
-export const newUser = async (base: string, prefix = "u") => {
+export interface Account {
+  readonly id: string
+  readonly username: string
+  readonly token: string
+  readonly refreshToken: string
+  readonly sessionId: string
+}
+
+/** Signs up and logs in; everything a test needs to act as, or against, that session. */
+export const account = async (base: string, prefix = "ws"): Promise<Account> => {
   const username = uniqueName(prefix)
   const signup = await request(base, "POST", "/signup", {
     body: { username, email: `${username}@example.com`, password: "secret12" }
   })
   if (signup.status !== 201) throw new Error(`signup failed: ${JSON.stringify(signup.body)}`)
-  const login = await request(base, "POST", "/login", { body: { email_or_username: username, password: "secret12" } })
-  if (login.status !== 200) throw new Error(`login failed: ${JSON.stringify(login.body)}`)
-  return { id: signup.body.id as string, username, token: login.body.token as string }
+  return { id: signup.body.id, username, ...(await login(base, username)) }
 }
 
-/** Creates a room owned by `token`'s user. */
-export const newRoom = async (base: string, token: string, visibility: "public" | "private" = "public") => {
-  const res = await request(base, "POST", "/api/chat/rooms", { token, body: { name: uniqueName("room"), visibility } })
+export const login = async (base: string, username: string) => {
+  const res = await request(base, "POST", "/login", { body: { email_or_username: username, password: "secret12" } })
+  if (res.status !== 200) throw new Error(`login failed: ${JSON.stringify(res.body)}`)
+  return {
+    token: res.body.token as string,
+    refreshToken: res.body.refresh_token as string,
+    sessionId: res.body.session_id
+  }
+}
+
+export const createRoom = async (base: string, owner: Account, visibility: "public" | "private" = "public") => {
+  const res = await request(base, "POST", "/api/chat/rooms", {
+    token: owner.token,
+    body: { name: uniqueName("room"), visibility }
+  })
   if (res.status !== 201) throw new Error(`room creation failed: ${JSON.stringify(res.body)}`)
   return res.body.room_id as string
+}
+
+export const joinRoom = async (base: string, roomId: string, who: Account) => {
+  const res = await request(base, "POST", `/api/chat/rooms/${roomId}/join`, { token: who.token })
+  if (res.status !== 200) throw new Error(`join failed: ${res.status} ${JSON.stringify(res.body)}`)
 }
