@@ -125,7 +125,10 @@ Group commit: at 64 in flight the plain actor stores ${(
 
 What this decided: a single node (no \`REDIS_URL\`) sends straight into its local actor; the
 cluster routing is used only when Redis is configured, where several nodes need one owner
-per room. A remote hop (another node owns the room) adds a network round trip on top.
+per room. Forwards are batched per room (everything that waits while one forward is under
+way goes in the next), which is what keeps the routed path close to the actor under load;
+one send at a time pays the routing cost in full. A remote hop (another node owns the room)
+adds a network round trip on top.
 `
 const root = resolve(import.meta.dirname, "../../..")
 writeFileSync(join(root, "BENCHMARKS.md"), report)

@@ -6,7 +6,7 @@ import {
   ServiceUnavailable,
   UserId
 } from "@parley/domain"
-import { Context, Duration, Effect, Fiber, Layer, Schema } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Result, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { RoomActors, type SendRequest } from "./room-actor.ts"
@@ -32,61 +32,127 @@ export class RoomRouter extends Context.Service<
     Effect.map(RoomActors, (actors) => RoomRouter.of({ submit: actors.submit }))
   )
 
-  /** Several nodes: through the room entity, wherever its shard lives. */
+  /**
+   * Several nodes: through the room entity, wherever its shard lives. Per room, this node
+   * forwards one batch at a time and queues what arrives meanwhile for the next: a batch is
+   * handed to the owner's actor in order, so one connection's sends keep their order even
+   * when the cluster retries a forward (which could let a later single send overtake).
+   */
   static readonly layerCluster = Layer.effect(
     RoomRouter,
     Effect.gen(function* () {
       const clientFor = yield* RoomEntity.client
+      const runFork = yield* FiberSet.makeRuntime()
+      const waiting = new Map<RoomId, Array<Forward>>()
+
+      const forwardBatch = (roomId: RoomId, batch: ReadonlyArray<Forward>) =>
+        clientFor(roomId)
+          .Send({
+            messages: batch.map(({ request }) => ({
+              user_id: request.userId,
+              username: request.username,
+              text: request.text,
+              client_msg_id: request.clientMsgId
+            }))
+          })
+          .pipe(
+            Effect.catchTags({
+              MailboxFull: () => Effect.fail(new Overloaded()),
+              AlreadyProcessingMessage: () => Effect.fail(new ServiceUnavailable()),
+              PersistenceError: (e) =>
+                Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable())),
+              EntityNotAssignedToRunner: (e) =>
+                Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable()))
+            }),
+            // Sharding retries an unassigned room without end; a sender must hear back.
+            Effect.timeoutOrElse({
+              duration: forwardTimeout,
+              orElse: () =>
+                Effect.andThen(
+                  Effect.logWarning("room owner did not answer in time"),
+                  Effect.fail(new ServiceUnavailable())
+                )
+            }),
+            Effect.matchCause({
+              onFailure: (cause) => {
+                const error = Option.getOrElse(Cause.findErrorOption(cause), () => new ServiceUnavailable())
+                for (const { reply } of batch) Deferred.doneUnsafe(reply, Exit.fail(error))
+              },
+              onSuccess: (outcomes) =>
+                batch.forEach(({ reply }, i) => {
+                  const outcome = outcomes[i]
+                  Deferred.doneUnsafe(
+                    reply,
+                    outcome === undefined || "failed" in outcome
+                      ? Exit.fail(outcome?.failed === "overloaded" ? new Overloaded() : new ServiceUnavailable())
+                      : Exit.succeed(outcome)
+                  )
+                })
+            })
+          )
+
+      /** Forwards the room's waiting sends, batch after batch, until none are left. */
+      const drain = (roomId: RoomId) =>
+        Effect.gen(function* () {
+          for (;;) {
+            const queued = waiting.get(roomId)!
+            // Checked and removed in one synchronous step: a later send starts a new drain.
+            if (queued.length === 0) return waiting.delete(roomId)
+            yield* forwardBatch(roomId, queued.splice(0, maxForwardBatch))
+          }
+        })
+
       return RoomRouter.of({
         submit: (request) =>
-          Effect.gen(function* () {
-            // Forked now so that sends leave in call order, whatever the caller does next.
-            const reply = yield* clientFor(request.roomId)
-              .Send({
-                user_id: request.userId,
-                username: request.username,
-                text: request.text,
-                client_msg_id: request.clientMsgId
-              })
-              .pipe(
-                Effect.catchTags({
-                  MailboxFull: () => Effect.fail(new Overloaded()),
-                  AlreadyProcessingMessage: () => Effect.fail(new ServiceUnavailable()),
-                  PersistenceError: (e) =>
-                    Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable())),
-                  EntityNotAssignedToRunner: (e) =>
-                    Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable()))
-                }),
-                // Sharding retries an unassigned room without end; a sender must hear back.
-                Effect.timeoutOrElse({
-                  duration: forwardTimeout,
-                  orElse: () =>
-                    Effect.andThen(
-                      Effect.logWarning("room owner did not answer in time"),
-                      Effect.fail(new ServiceUnavailable())
-                    )
-                }),
-                Effect.forkDetach
-              )
-            return Fiber.join(reply)
+          Effect.suspend(() => {
+            const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable>()
+            const queued = waiting.get(request.roomId)
+            if (queued === undefined) {
+              waiting.set(request.roomId, [{ request, reply }])
+              runFork(drain(request.roomId))
+            } else if (queued.length >= maxWaitingPerRoom) {
+              return Effect.fail(new Overloaded())
+            } else {
+              queued.push({ request, reply })
+            }
+            return Effect.succeed(Deferred.await(reply))
           })
       })
     })
   )
 }
 
+interface Forward {
+  readonly request: SendRequest
+  readonly reply: Deferred.Deferred<MessageView, Overloaded | ServiceUnavailable>
+}
+
+/** The most sends in one forward; the owner's actor splits them further by bytes. */
+const maxForwardBatch = 128
+/** Sends this node holds for one room while a forward is under way. */
+const maxWaitingPerRoom = 1024
+
 /** Long enough for an ownership change to settle; a retry with its `client_msg_id` is safe. */
 const forwardTimeout = Duration.seconds(15)
 
+/** A send's answer, one per message of a batch: the stored message, or why it was refused. */
+const SendOutcome = Schema.Union([
+  MessageViewSchema,
+  Schema.Struct({ failed: Schema.Literals(["overloaded", "service_unavailable"]) })
+])
+
 export const Send = Rpc.make("Send", {
   payload: {
-    user_id: UserId,
-    username: Schema.String,
-    text: Schema.String,
-    client_msg_id: Schema.NullOr(Schema.String)
+    messages: Schema.Array(
+      Schema.Struct({
+        user_id: UserId,
+        username: Schema.String,
+        text: Schema.String,
+        client_msg_id: Schema.NullOr(Schema.String)
+      })
+    )
   },
-  success: MessageViewSchema,
-  error: Schema.Union([Overloaded, ServiceUnavailable])
+  success: Schema.Array(SendOutcome)
 })
 
 export const RoomEntity = Entity.make("Room", [Send])
@@ -103,12 +169,31 @@ export const RoomEntityLive = RoomEntity.toLayer(
     yield* Effect.addFinalizer(() => actors.retire(roomId))
     return RoomEntity.of({
       Send: ({ payload }) =>
-        actors.send({
-          roomId,
-          userId: payload.user_id,
-          username: payload.username,
-          text: payload.text,
-          clientMsgId: payload.client_msg_id
+        Effect.gen(function* () {
+          // Every message enters the mailbox before any is awaited: order kept, one group commit.
+          const waits = yield* Effect.forEach(payload.messages, (m) =>
+            Effect.result(
+              actors.submit({
+                roomId,
+                userId: m.user_id,
+                username: m.username,
+                text: m.text,
+                clientMsgId: m.client_msg_id
+              })
+            )
+          )
+          return yield* Effect.forEach(waits, (wait): Effect.Effect<typeof SendOutcome.Type> => {
+            const stored: Effect.Effect<MessageView, Overloaded | ServiceUnavailable> = Result.isFailure(wait)
+              ? Effect.fail(wait.failure)
+              : wait.success
+            return stored.pipe(
+              Effect.catch((e) =>
+                Effect.succeed({
+                  failed: e._tag === "Overloaded" ? ("overloaded" as const) : ("service_unavailable" as const)
+                })
+              )
+            )
+          })
         })
     })
   }),
