@@ -12,6 +12,20 @@ import {
   HttpApiSecurity,
   OpenApi
 } from "effect/http-api"
+import {
+  AdminRoomList,
+  AdminRoomQuery,
+  AdminRoomView,
+  AdminSessionList,
+  AdminUserList,
+  AdminUserQuery,
+  AdminUserView,
+  AuditPage,
+  AuditQuery,
+  RevokedSessions,
+  SetRoleRequest,
+  Stats
+} from "./admin.ts"
 import { LoginRequest, RefreshRequest, SessionList, SignupRequest, TokenResponse } from "./auth.ts"
 import {
   AddMemberRequest,
@@ -62,6 +76,12 @@ export class Authorization extends HttpApiMiddleware.Service<Authorization, { pr
     security: { bearer: HttpApiSecurity.bearer },
     error: [Unauthorized, ServiceUnavailable]
   }
+) {}
+
+/** Admin endpoints: runs after `Authorization`; a caller whose stored role is not `admin` gets 403. */
+export class RequireAdmin extends HttpApiMiddleware.Service<RequireAdmin, { requires: CurrentUser }>()(
+  "parley/domain/RequireAdmin",
+  { error: Forbidden }
 ) {}
 
 /** Renders any request that fails schema decoding as a 400 `invalid_request` naming the problem. */
@@ -186,11 +206,96 @@ export class ChatGroup extends HttpApiGroup.make("chat")
   )
   .middleware(Authorization) {}
 
+const userParam = { user_id: UserId }
+const adminErrors = [Forbidden, ServiceUnavailable]
+const adminTargetErrors = [Forbidden, NotFound, ServiceUnavailable]
+
+/**
+ * Operators' endpoints. Every one needs a caller whose stored role is `admin` (403
+ * otherwise, checked by `RequireAdmin`), and every change is written to the audit log.
+ */
+export class AdminGroup extends HttpApiGroup.make("admin")
+  .add(
+    HttpApiEndpoint.get("listUsers", "/api/admin/users", {
+      query: AdminUserQuery,
+      success: AdminUserList,
+      error: adminErrors
+    }),
+    HttpApiEndpoint.get("getUser", "/api/admin/users/:user_id", {
+      params: userParam,
+      success: AdminUserView,
+      error: adminTargetErrors
+    }),
+    // Disabling also ends every session of the user and closes their sockets on every node.
+    HttpApiEndpoint.post("disableUser", "/api/admin/users/:user_id/disable", {
+      params: userParam,
+      success: AdminUserView,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.post("enableUser", "/api/admin/users/:user_id/enable", {
+      params: userParam,
+      success: AdminUserView,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.put("setRole", "/api/admin/users/:user_id/role", {
+      params: userParam,
+      payload: SetRoleRequest,
+      success: AdminUserView,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.get("listUserSessions", "/api/admin/users/:user_id/sessions", {
+      params: userParam,
+      success: AdminSessionList,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.delete("revokeUserSession", "/api/admin/users/:user_id/sessions/:session_id", {
+      params: { ...userParam, session_id: SessionId },
+      success: HttpApiSchema.NoContent,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.delete("revokeUserSessions", "/api/admin/users/:user_id/sessions", {
+      params: userParam,
+      success: RevokedSessions,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.get("listAllRooms", "/api/admin/rooms", {
+      query: AdminRoomQuery,
+      success: AdminRoomList,
+      error: adminErrors
+    }),
+    HttpApiEndpoint.get("getAnyRoom", "/api/admin/rooms/:room_id", {
+      params: inRoom,
+      success: AdminRoomView,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.get("listAnyRoomMembers", "/api/admin/rooms/:room_id/members", {
+      params: inRoom,
+      query: PageQuery,
+      success: MemberList,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.post("archiveRoom", "/api/admin/rooms/:room_id/archive", {
+      params: inRoom,
+      success: AdminRoomView,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.delete("deleteRoom", "/api/admin/rooms/:room_id", {
+      params: inRoom,
+      success: HttpApiSchema.NoContent,
+      error: adminTargetErrors
+    }),
+    HttpApiEndpoint.get("stats", "/api/admin/stats", { success: Stats, error: adminErrors }),
+    HttpApiEndpoint.get("audit", "/api/admin/audit", { query: AuditQuery, success: AuditPage, error: adminErrors })
+  )
+  .middleware(RequireAdmin)
+  .middleware(Authorization) {}
+
 export class Api extends HttpApi.make("parley")
   .add(SystemGroup)
   .add(AuthGroup)
   .add(AccountGroup)
   .add(ChatGroup)
+  .add(AdminGroup)
   .middleware(RequestValidation)
   .annotateMerge(
     OpenApi.annotations({

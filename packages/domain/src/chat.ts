@@ -9,12 +9,24 @@ export type Visibility = typeof Visibility.Type
 export const MemberRole = Schema.Literals(["owner", "admin", "member"])
 export type MemberRole = typeof MemberRole.Type
 
+/**
+ * Control characters (Unicode Cc) and invisible formatting ones (Cf: bidi overrides,
+ * zero-width joiners) make a name display as something other than what it is.
+ */
+export const hasControlOrFormatChars = (s: string) => /[\p{Cc}\p{Cf}]/u.test(s)
+
+export const noControlChars = (what: string) =>
+  Schema.makeFilter<string>((s) => !hasControlOrFormatChars(s), {
+    message: `${what} must not contain control or invisible formatting characters (Unicode Cc/Cf)`
+  })
+
 /** Surrounding spaces are dropped, as any chat app does with a name typed into a box. */
 export const RoomName = Schema.Trim.pipe(
   Schema.decodeTo(
     Schema.Trimmed.check(
       Schema.isMinLength(1, { message: "room name must not be empty" }),
-      Schema.isMaxLength(100, { message: "room name must be at most 100 characters" })
+      Schema.isMaxLength(100, { message: "room name must be at most 100 characters" }),
+      noControlChars("room name")
     )
   )
 )
@@ -43,7 +55,9 @@ export class RoomView extends Schema.Class<RoomView>("RoomView")({
   created_by: UserId,
   created_at: Schema.String,
   /** The caller's role in the room, or null when not a member. */
-  role: Schema.NullOr(MemberRole)
+  role: Schema.NullOr(MemberRole),
+  /** Archived rooms are read-only: history stays, new messages are refused. */
+  archived: Schema.Boolean
 }) {}
 
 export class RoomList extends Schema.Class<RoomList>("RoomList")({
@@ -93,7 +107,7 @@ export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({
 }) {}
 
 /** Plain decimal digits only: `0x10`, `1e1` and ` 1` are not page sizes. */
-const Limit = Schema.String.check(
+export const Limit = Schema.String.check(
   Schema.isPattern(/^[0-9]{1,3}$/, { message: "limit must be an integer from 1 to 100" })
 )
   .pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.numberFromString))

@@ -1,8 +1,10 @@
 import { Schema } from "effect"
+import { noControlChars } from "./chat.ts"
 import { UserId } from "./ids.ts"
 
 /** Letters, digits, `_`, `.` and `-`; 3 to 32 characters; compared case-insensitively. */
 export const Username = Schema.Trimmed.check(
+  noControlChars("username"),
   Schema.isMinLength(3),
   Schema.isMaxLength(32),
   Schema.isPattern(/^[A-Za-z0-9_.-]+$/, { message: "username may contain only letters, digits, '_', '.' and '-'" })

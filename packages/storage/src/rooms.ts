@@ -9,6 +9,8 @@ export interface RoomRecord {
   readonly visibility: Visibility
   readonly createdBy: UserId
   readonly createdAt: number
+  /** Read-only: history stays, new messages are refused. */
+  readonly archived: boolean
 }
 
 export interface MembershipRecord {
@@ -58,6 +60,18 @@ export class Rooms extends Context.Service<
       userId: UserId,
       options: { readonly after: RoomId | null; readonly limit: number }
     ) => Effect.Effect<Page<{ readonly room: RoomRecord; readonly role: MemberRole }, RoomId>, StorageError>
+    /** Every room, private ones too (for operators), oldest first, after `after`. */
+    readonly listAll: (options: {
+      readonly after: RoomId | null
+      readonly limit: number
+    }) => Effect.Effect<Page<RoomRecord, RoomId>, StorageError>
+    /** Marks the room archived everywhere it is listed; false when no such room. */
+    readonly archive: (id: RoomId) => Effect.Effect<boolean, StorageError>
+    /**
+     * Deletes the room, its memberships (both ways), its listings and its message history;
+     * false when no such room. Repeating a delete that failed halfway finishes it.
+     */
+    readonly delete: (id: RoomId) => Effect.Effect<boolean, StorageError>
     /** The public room directory, oldest first, after `after`. */
     readonly listPublic: (options: {
       readonly after: RoomId | null

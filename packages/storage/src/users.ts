@@ -1,6 +1,7 @@
 import type { EmailRegistered, Role, UserId, UsernameTaken } from "@parley/domain"
 import { Context, type Effect, type Option } from "effect"
 import type { StorageError } from "./errors.ts"
+import type { Page } from "./rooms.ts"
 
 /** A stored account. Times are epoch milliseconds. */
 export interface UserRecord {
@@ -26,6 +27,15 @@ export class Users extends Context.Service<
     readonly findById: (id: UserId) => Effect.Effect<Option.Option<UserRecord>, StorageError>
     readonly findByUsername: (username: string) => Effect.Effect<Option.Option<UserRecord>, StorageError>
     readonly findByEmail: (email: string) => Effect.Effect<Option.Option<UserRecord>, StorageError>
+    /**
+     * Users in ascending `usernameKey` order, after the key `after`; with `prefix`, only
+     * those whose username key starts with it (lowercased). Never a table scan.
+     */
+    readonly list: (options: {
+      readonly prefix: string | null
+      readonly after: string | null
+      readonly limit: number
+    }) => Effect.Effect<Page<UserRecord, string>, StorageError>
     /** Returns false when no such user exists. */
     readonly update: (
       id: UserId,
