@@ -103,6 +103,7 @@ const main = async () => {
   cassandra.catch(() => {})
 
   await check("typecheck", bin("tsc"), ["-p", "tsconfig.json"])
+  await check("Effect diagnostics (floating Effects, vitest)", process.execPath, ["scripts/effect-diagnostics.mjs"])
   await check("lint (biome)", bin("biome"), ["ci", "."])
   await vitest("unit", {})
 

@@ -204,7 +204,7 @@ describe("room actor", () => {
     )
   )
 
-  it("after forget, continues from what another node stored meanwhile", () =>
+  it.effect("after forget, continues from what another node stored meanwhile", () =>
     withActors({}, ({ actors }) =>
       Effect.gen(function* () {
         const r = room()
@@ -239,7 +239,7 @@ describe("room actor", () => {
       })
     ))
 
-  it("retire refuses what is still queued, and a later send starts afresh from storage", () =>
+  it.effect("retire refuses what is still queued, and a later send starts afresh from storage", () =>
     withActors({}, ({ actors, gate }) =>
       Effect.gen(function* () {
         const r = room()
@@ -257,7 +257,7 @@ describe("room actor", () => {
       })
     ))
 
-  it("answers every send it holds when its layer shuts down mid-write", () =>
+  it.effect("answers every send it holds when its layer shuts down mid-write", () =>
     Effect.gen(function* () {
       const { gate, entered, layer } = yield* makeStorage
       yield* gate.close
