@@ -2,10 +2,9 @@
  * The composition root: which implementation backs each service. Production and tests
  * build this same graph; only the configuration differs.
  */
-import { join } from "node:path"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Api } from "@parley/domain"
-import { CassandraConfig, CassandraStorage, SqliteStorage } from "@parley/storage"
+import { storageLayer } from "@parley/storage"
 import { ByteSize, Effect, Layer, Option, type Redacted } from "effect"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
@@ -39,15 +38,6 @@ import { WebSocketEndpoint } from "./ws/endpoint.ts"
 
 /** Room for a 64 KiB Authorization header to reach the auth check and get its 401. */
 const maxHeaderBytes = 80 * 1024
-
-const storageLayer = (config: ServerConfig) =>
-  config.storage === "cassandra"
-    ? Layer.unwrap(
-        Effect.gen(function* () {
-          return CassandraStorage.layer(yield* CassandraConfig)
-        })
-      )
-    : SqliteStorage.layer(join(config.dataDir, "parley.db"))
 
 /** Redis when `REDIS_URL` is set; otherwise everything stays in this process. */
 /** Built once per server, so every user of Redis shares one connection. */

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
+import { DataDir, StorageKind } from "@parley/storage"
 import { Config, Duration, Effect, Option, Redacted } from "effect"
 
 /** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
@@ -14,12 +15,9 @@ export const ServerConfig = Config.all({
     Config.withDefault("development"),
     Config.map((e) => e === "production")
   ),
-  dataDir: Config.String("PARLEY_DATA_DIR").pipe(
-    Config.withDefault("data"),
-    Config.map((d) => resolve(d))
-  ),
-  /** `sqlite` (embedded default) or `cassandra`. */
-  storage: Config.Literals(["sqlite", "cassandra"], "PARLEY_STORAGE").pipe(Config.withDefault("sqlite" as const)),
+  /** Shared with `parley-admin bootstrap-admin`, which opens the same storage. */
+  dataDir: DataDir,
+  storage: StorageKind,
   redisUrl: Config.option(Config.Redacted("REDIS_URL")),
   jwtSecret: Config.option(Config.Redacted("JWT_SECRET")),
   /** Still accepted for verification during key rotation; never used to sign. */

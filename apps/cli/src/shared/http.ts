@@ -5,14 +5,15 @@
 import { Schema } from "effect"
 
 export class ApiError extends Error {
-  constructor(
-    /** HTTP status; 0 when the server could not be reached. */
-    readonly status: number,
-    readonly code: string,
-    message: string
-  ) {
+  /** HTTP status; 0 when the server could not be reached. */
+  readonly status: number
+  readonly code: string
+  // Fields assigned by hand: Node's type stripping cannot run constructor parameter properties.
+  constructor(status: number, code: string, message: string) {
     super(message)
     this.name = "ApiError"
+    this.status = status
+    this.code = code
   }
 }
 
