@@ -10,6 +10,7 @@ import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { RateLimiter } from "effect/persistence"
+import { Admin } from "./admin/admin.ts"
 import { AccessTokens } from "./auth/access-tokens.ts"
 import { Accounts } from "./auth/accounts.ts"
 import { PasswordHasher } from "./auth/passwords.ts"
@@ -20,12 +21,14 @@ import { layerRoomRouterCluster } from "./cluster/cluster.ts"
 import { resolvePreviousSecret, resolveSigningSecret, ServerConfig } from "./config.ts"
 import { AuthorizationLive } from "./http/authorization.ts"
 import { AccountHandlers } from "./http/handlers/account.ts"
+import { AdminHandlers } from "./http/handlers/admin.ts"
 import { AuthHandlers } from "./http/handlers/auth.ts"
 import { ChatHandlers } from "./http/handlers/chat.ts"
 import { SystemHandlers } from "./http/handlers/system.ts"
 import { HttpServerInstance } from "./http/node-server.ts"
 import { RequestContext } from "./http/request-context.ts"
 import { RequestValidationLive } from "./http/request-validation.ts"
+import { RequireAdminLive } from "./http/require-admin.ts"
 import { RateLimitConfig, RateLimits } from "./ratelimit/limits.ts"
 import { Readiness } from "./readiness.ts"
 import { Broker } from "./realtime/broker.ts"
@@ -33,8 +36,13 @@ import * as RedisBroker from "./realtime/broker-redis.ts"
 import { RoomHub } from "./realtime/hub.ts"
 import { Presence } from "./realtime/presence.ts"
 import * as RedisPresence from "./realtime/presence-redis.ts"
+import { Revocations } from "./realtime/revocations.ts"
+import * as RedisRevocations from "./realtime/revocations-redis.ts"
 import * as RedisClient from "./redis/client.ts"
+import { Connections } from "./ws/connections.ts"
 import { WebSocketEndpoint } from "./ws/endpoint.ts"
+import { SocketCounts } from "./ws/socket-counts.ts"
+import * as RedisSocketCounts from "./ws/socket-counts-redis.ts"
 
 /** Room for a 64 KiB Authorization header to reach the auth check and get its 401. */
 const maxHeaderBytes = 80 * 1024
@@ -53,7 +61,8 @@ const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)),
         Readiness.layerStorageOnly,
         Broker.layerMemory,
-        Presence.layerMemory
+        Presence.layerMemory,
+        Revocations.layerMemory
       ),
     onSome: ({ url, layer }) => {
       const broker = RedisBroker.layerRedis(url)
@@ -61,10 +70,19 @@ const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: "parley:ratelimit:" }))),
         Readiness.layerWithRedis,
         broker,
-        RedisPresence.layerRedis(config.presenceTtl).pipe(Layer.provide(broker))
+        RedisPresence.layerRedis(config.presenceTtl).pipe(Layer.provide(broker)),
+        RedisRevocations.layerRedis({ cluster: config.clusterName })
       ).pipe(Layer.provide(layer))
     }
   })
+
+/** This node's open sockets; with Redis, each node also publishes its count for the stats of all. */
+const socketsLayer = (config: ServerConfig, redis: Option.Option<RedisSetup>) =>
+  Option.match(redis, {
+    onNone: () => SocketCounts.layerMemory,
+    onSome: ({ layer }) =>
+      RedisSocketCounts.layerRedis({ cluster: config.clusterName, ttl: config.presenceTtl }).pipe(Layer.provide(layer))
+  }).pipe(Layer.provideMerge(Connections.layer))
 
 /** Who runs a room's actor: always this node without Redis; the room's shard owner with it. */
 const roomRouting = (config: ServerConfig, redis: Option.Option<RedisSetup>) =>
@@ -113,10 +131,13 @@ export const ServerLive = Layer.unwrap(
       SystemHandlers,
       AuthHandlers({ trustProxy: config.trustProxy }),
       AccountHandlers,
-      ChatHandlers
-    ).pipe(Layer.provideMerge(Layer.merge(AuthorizationLive, RequestValidationLive)))
+      ChatHandlers,
+      AdminHandlers
+    ).pipe(Layer.provideMerge(Layer.mergeAll(AuthorizationLive, RequireAdminLive, RequestValidationLive)))
     const routes = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers))
-    const services = Layer.mergeAll(auth, chat, RateLimits.layer(rateLimits)).pipe(
+    const core = Layer.mergeAll(auth, chat, RateLimits.layer(rateLimits), socketsLayer(config, redis))
+    const services = Admin.layer.pipe(
+      Layer.provideMerge(core),
       Layer.provideMerge(coordination),
       Layer.provideMerge(storage)
     )

@@ -1,4 +1,4 @@
-import { SessionId, Unauthorized, UserId } from "@parley/domain"
+import { Role, SessionId, Unauthorized, UserId } from "@parley/domain"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { errors as JoseErrors, type JWTPayload, jwtVerify, SignJWT } from "jose"
 
@@ -9,7 +9,13 @@ export const AccessClaims = Schema.Struct({
   iss: Schema.String,
   aud: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
   iat: Schema.Int,
-  exp: Schema.Int
+  exp: Schema.Int,
+  /**
+   * The role when the token was issued, for clients to adapt their interface. Optional so
+   * that tokens issued before roles existed still verify. The server never authorizes by it:
+   * admin routes read the stored role on every request, so a demotion takes effect at once.
+   */
+  role: Schema.optionalKey(Role)
 })
 export type AccessClaims = typeof AccessClaims.Type
 
@@ -33,7 +39,8 @@ export class AccessTokens extends Context.Service<
   {
     readonly issue: (
       userId: UserId,
-      sessionId: SessionId
+      sessionId: SessionId,
+      role: Role
     ) => Effect.Effect<{ readonly token: string; readonly expiresIn: number }>
     readonly verify: (token: string) => Effect.Effect<AccessClaims, Unauthorized>
     /** Like `verify` but accepts an expired token: to tie a refresh call to its user. */
@@ -60,10 +67,10 @@ export class AccessTokens extends Context.Service<
         })
 
       return AccessTokens.of({
-        issue: Effect.fn("AccessTokens.issue")(function* (userId: UserId, sessionId: SessionId) {
+        issue: Effect.fn("AccessTokens.issue")(function* (userId: UserId, sessionId: SessionId, role: Role) {
           const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
           const token = yield* Effect.promise(() =>
-            new SignJWT({ sid: sessionId })
+            new SignJWT({ sid: sessionId, role })
               .setProtectedHeader({ alg: "HS256", typ: "JWT" })
               .setSubject(userId)
               .setIssuer(options.issuer)

@@ -17,6 +17,7 @@ import {
 } from "@parley/domain"
 import { type SessionRecord, Sessions, type UserRecord, Users } from "@parley/storage"
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
 import { AccessTokens } from "./access-tokens.ts"
 import { PasswordHasher } from "./passwords.ts"
@@ -47,6 +48,9 @@ export const toUserView = (u: UserRecord) =>
  * Signup, login and the life of a session. Rules: one generic 401 for unknown user and
  * wrong password; refresh tokens rotate on every use; a rotated token coming back is
  * taken as theft and ends its whole session; disabled users can neither log in nor refresh.
+ * A session that ends (logout, revoked, all of a user's sessions ended) ends everywhere at
+ * once: storage first, so refresh and every access token of it fail from then on, then
+ * `Revocations`, so its open WebSockets close on every node.
  */
 export class Accounts extends Context.Service<
   Accounts,
@@ -69,6 +73,12 @@ export class Accounts extends Context.Service<
     readonly authenticate: (accessToken: string) => Effect.Effect<Caller, Unauthorized | ServiceUnavailable>
     readonly listSessions: (caller: Caller) => Effect.Effect<ReadonlyArray<SessionView>, ServiceUnavailable>
     readonly revokeSession: (caller: Caller, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
+    /** A user's live sessions, for operators (`current` is false). */
+    readonly sessionsOf: (userId: UserId) => Effect.Effect<ReadonlyArray<SessionView>, ServiceUnavailable>
+    /** Ends one session of `userId`; `not_found` when it is not theirs. */
+    readonly endSession: (userId: UserId, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
+    /** Ends every session of the user and closes all their sockets; returns how many were live. */
+    readonly endAllSessions: (userId: UserId) => Effect.Effect<number, ServiceUnavailable>
   }
 >()("parley/server/auth/Accounts") {
   static readonly layer = (lifetimes: { readonly idle: Duration.Duration; readonly absolute: Duration.Duration }) =>
@@ -79,6 +89,7 @@ export class Accounts extends Context.Service<
         const sessions = yield* Sessions
         const hasher = yield* PasswordHasher
         const tokens = yield* AccessTokens
+        const revocations = yield* Revocations
         const idleMs = Duration.toMillis(lifetimes.idle)
         const absoluteMs = Duration.toMillis(lifetimes.absolute)
 
@@ -87,7 +98,7 @@ export class Accounts extends Context.Service<
           sessionId: SessionId,
           refreshToken: string
         ) {
-          const access = yield* tokens.issue(user.id, sessionId)
+          const access = yield* tokens.issue(user.id, sessionId, user.role)
           return new TokenResponse({
             token: access.token,
             refresh_token: refreshToken,
@@ -99,6 +110,29 @@ export class Accounts extends Context.Service<
         })
 
         const isLive = (s: SessionRecord, now: number) => !s.revoked && now < s.expiresAt && now < s.lastUsedAt + idleMs
+
+        /** Revokes in storage, then tells every node to close the session's sockets. */
+        const endSession = (sessionId: SessionId) =>
+          Effect.andThen(sessions.revoke(sessionId), revocations.publish({ kind: "session", session_id: sessionId }))
+
+        const sessionViews = Effect.fnUntraced(function* (userId: UserId, current: SessionId | null) {
+          const now = yield* Clock.currentTimeMillis
+          const all = yield* sessions.listByUser(userId)
+          return all
+            .filter((s) => isLive(s, now))
+            .map(
+              (s) =>
+                new SessionView({
+                  id: s.id,
+                  created_at: new Date(s.createdAt).toISOString(),
+                  last_used_at: new Date(s.lastUsedAt).toISOString(),
+                  expires_at: new Date(Math.min(s.expiresAt, s.lastUsedAt + idleMs)).toISOString(),
+                  user_agent: s.userAgent,
+                  ip: s.ip,
+                  current: s.id === current
+                })
+            )
+        })
 
         const findLogin = (login: string) =>
           login.includes("@") ? users.findByEmail(login) : users.findByUsername(login)
@@ -119,7 +153,7 @@ export class Accounts extends Context.Service<
             yield* Effect.logWarning("rotated refresh token replayed; revoking its session").pipe(
               Effect.annotateLogs({ session_id: session.value.id, user_id: session.value.userId })
             )
-            yield* sessions.revoke(session.value.id)
+            yield* endSession(session.value.id)
             return yield* new InvalidRefreshToken()
           }
           const user = yield* users.findById(session.value.userId)
@@ -133,7 +167,7 @@ export class Accounts extends Context.Service<
           })
           // Lost a race with another refresh of the same token: one of the two is a copy.
           if (!rotated) {
-            yield* sessions.revoke(session.value.id)
+            yield* endSession(session.value.id)
             return yield* new InvalidRefreshToken()
           }
           return yield* tokenResponse(user.value, session.value.id, next)
@@ -190,7 +224,7 @@ export class Accounts extends Context.Service<
           logout: Effect.fn("Accounts.logout")(function* (caller, refreshToken) {
             const owner = yield* sessions.findByTokenHash(hashRefreshToken(refreshToken))
             if (Option.isNone(owner) || owner.value.userId !== caller.userId) return yield* new InvalidRefreshToken()
-            yield* sessions.revoke(owner.value.sessionId)
+            yield* endSession(owner.value.sessionId)
           }, unavailable),
 
           authenticate: Effect.fn("Accounts.authenticate")(function* (accessToken) {
@@ -207,29 +241,39 @@ export class Accounts extends Context.Service<
           }, unavailable),
 
           listSessions: Effect.fn("Accounts.listSessions")(function* (caller) {
-            const now = yield* Clock.currentTimeMillis
-            const all = yield* sessions.listByUser(caller.userId)
-            return all
-              .filter((s) => isLive(s, now))
-              .map(
-                (s) =>
-                  new SessionView({
-                    id: s.id,
-                    created_at: new Date(s.createdAt).toISOString(),
-                    last_used_at: new Date(s.lastUsedAt).toISOString(),
-                    expires_at: new Date(Math.min(s.expiresAt, s.lastUsedAt + idleMs)).toISOString(),
-                    user_agent: s.userAgent,
-                    ip: s.ip,
-                    current: s.id === caller.sessionId
-                  })
-              )
+            return yield* sessionViews(caller.userId, caller.sessionId)
           }, unavailable),
 
           revokeSession: Effect.fn("Accounts.revokeSession")(function* (caller, sessionId) {
             const session = yield* sessions.get(sessionId)
             // Someone else's session is "not found", so ids cannot be probed.
             if (Option.isNone(session) || session.value.userId !== caller.userId) return yield* new NotFound()
-            yield* sessions.revoke(sessionId)
+            yield* endSession(sessionId)
+          }, unavailable),
+
+          sessionsOf: Effect.fn("Accounts.sessionsOf")(function* (userId) {
+            return yield* sessionViews(userId, null)
+          }, unavailable),
+
+          endSession: Effect.fn("Accounts.endSession")(function* (userId, sessionId) {
+            const session = yield* sessions.get(sessionId)
+            if (Option.isNone(session) || session.value.userId !== userId) {
+              return yield* new NotFound({ error: { code: "not_found", message: "no such session for this user" } })
+            }
+            yield* endSession(sessionId)
+          }, unavailable),
+
+          endAllSessions: Effect.fn("Accounts.endAllSessions")(function* (userId) {
+            const now = yield* Clock.currentTimeMillis
+            const all = yield* sessions.listByUser(userId)
+            yield* Effect.forEach(
+              all.filter((s) => !s.revoked),
+              (s) => sessions.revoke(s.id),
+              { concurrency: 8, discard: true }
+            )
+            // One message for the user rather than one per session: every socket of theirs closes.
+            yield* revocations.publish({ kind: "user", user_id: userId })
+            return all.filter((s) => isLive(s, now)).length
           }, unavailable)
         })
       })

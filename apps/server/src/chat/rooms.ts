@@ -40,7 +40,8 @@ export const toRoomView = (room: RoomRecord, role: MemberRole | null) =>
     visibility: room.visibility,
     created_by: room.createdBy,
     created_at: iso(room.createdAt),
-    role
+    role,
+    archived: room.archived
   })
 
 export const toMessageView = (m: MessageRecord) =>
@@ -84,7 +85,7 @@ export class ChatRooms extends Context.Service<
     readonly list: (caller: UserId, query: typeof RoomListQuery.Type) => Effect.Effect<RoomList, ServiceUnavailable>
     /** The room if the caller may read it (public, or a member); else `not_found`. */
     readonly access: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomAccess, NotFound | ServiceUnavailable>
-    /** The room if the caller may post in it (a member); else `forbidden` / `not_found`. */
+    /** The room if the caller may post in it (a member, not archived); else `forbidden` / `not_found`. */
     readonly postable: (
       caller: UserId,
       roomId: RoomId
@@ -160,7 +161,8 @@ export class ChatRooms extends Context.Service<
             name: request.name,
             visibility: request.visibility ?? "public",
             createdBy: caller,
-            createdAt: now
+            createdAt: now,
+            archived: false
           }
           yield* store.create(room)
           return toRoomView(room, "owner")
@@ -192,6 +194,8 @@ export class ChatRooms extends Context.Service<
 
         postable: Effect.fn("ChatRooms.postable")(function* (caller, roomId) {
           const found = yield* access(caller, roomId)
+          if (found.room.archived)
+            return yield* forbidden("this room is archived: its history stays, new messages are refused")
           if (found.role === null) return yield* forbidden("join the room before posting in it")
           return found.room
         }, unavailable),

@@ -1,4 +1,4 @@
-import { Clock, Effect, Exit, type Types } from "effect"
+import { Clock, Context, Effect, Exit, type Types } from "effect"
 import { Headers, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 /** Codes for the errors that the router or the body reader raise before any handler runs. */
@@ -18,6 +18,14 @@ const codeByStatus: Record<number, readonly [code: string, message: string]> = {
 const incomingId = /^[A-Za-z0-9._:-]{1,64}$/
 
 /**
+ * The id of the request being handled (the one on its `x-request-id` response header), for
+ * handlers that record it, such as the admin audit log; null outside an HTTP request.
+ */
+export const CurrentRequestId = Context.Reference<string | null>("parley/server/http/CurrentRequestId", {
+  defaultValue: () => null
+})
+
+/**
  * Around every request: a request id (the caller's `x-request-id` if sane, else new)
  * on the response and on every log line; a JSON `{"error": {code, message}}` body for
  * error responses that lack one (unknown route, oversized or unparsable body, 415); a 500
@@ -33,7 +41,7 @@ export const RequestContext = HttpRouter.middleware(
       const requestId = header !== undefined && incomingId.test(header) ? header : crypto.randomUUID()
       const started = yield* Clock.currentTimeMillis
       return yield* Effect.gen(function* () {
-        const exit = yield* Effect.exit(app)
+        const exit = yield* Effect.exit(Effect.provideService(app, CurrentRequestId, requestId))
         let response: HttpServerResponse.HttpServerResponse
         if (Exit.isSuccess(exit)) {
           response = exit.value

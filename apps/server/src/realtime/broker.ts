@@ -2,6 +2,8 @@ import type { MessageView, RoomId, UserId } from "@parley/domain"
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { Redis } from "effect/persistence"
 
+export type RoomChange = "archived" | "deleted"
+
 /** A room event as it crosses nodes: plain JSON, already in wire shape. */
 export type RoomEvent =
   /** Stored messages, in `seq` order, published by the room's actor after the write. */
@@ -15,6 +17,8 @@ export type RoomEvent =
   | { readonly kind: "presence"; readonly online: ReadonlyArray<{ user_id: UserId; username: string }> }
   /** The user left or was removed: their connections re-check what they may still do here. */
   | { readonly kind: "membership"; readonly user_id: UserId }
+  /** An operator archived the room (read-only from now on) or deleted it. */
+  | { readonly kind: "room"; readonly change: RoomChange }
   /** From the broker itself, never published: events may have been missed (a reconnect). */
   | { readonly kind: "resync" }
 

@@ -9,7 +9,7 @@ import type { MessageId, MessageView, RoomId, UserId } from "@parley/domain"
 import { type MessageRecord, Messages, type StorageError } from "@parley/storage"
 import { Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope } from "effect"
 import { toMessageView } from "../chat/rooms.ts"
-import { Broker, type BrokerError, type RoomEvent } from "./broker.ts"
+import { Broker, type BrokerError, type RoomChange, type RoomEvent } from "./broker.ts"
 
 /** One room event, ready to write to a socket. */
 export interface Delivery {
@@ -24,6 +24,8 @@ export interface Subscriber {
   readonly deliver: (roomId: RoomId, delivery: Delivery) => void
   /** `userId`'s membership of the room changed (left, removed). */
   readonly membershipChanged: (roomId: RoomId, userId: UserId) => void
+  /** The room was archived or deleted. */
+  readonly roomChanged: (roomId: RoomId, change: RoomChange) => void
 }
 
 interface RoomState {
@@ -146,6 +148,9 @@ export class RoomHub extends Context.Service<
             return
           case "membership":
             for (const subscriber of state.subscribers) subscriber.membershipChanged(roomId, event.user_id)
+            return
+          case "room":
+            for (const subscriber of [...state.subscribers]) subscriber.roomChanged(roomId, event.change)
             return
           case "presence":
             broadcast(state, roomId, {

@@ -62,6 +62,8 @@ const toEventError = (error: RoomFailure | EventError): EventError => {
   if (error instanceof EventError) return error
   switch (error._tag) {
     case "Forbidden":
+      // Only refused in a room the caller can see, so its reason reveals nothing.
+      return new EventError({ code: "forbidden", message: error.error.message })
     case "NotFound":
       // Same answer for a missing room and a private one, so neither is revealed.
       return new EventError({ code: "forbidden", message: "no such room, or you may not do that in it" })
@@ -83,8 +85,8 @@ export const makeConnection = (
   connId: string,
   options: ConnectionOptions,
   onSlowConsumer: () => void,
-  /** Asks for `revalidate` to run in order with the connection's events. */
-  onMembershipChanged: () => void
+  /** Runs `effect` in order with the connection's events (after those already received). */
+  enqueue: (effect: Effect.Effect<void>) => void
 ) =>
   Effect.gen(function* () {
     const rooms = yield* ChatRooms
@@ -133,7 +135,12 @@ export const makeConnection = (
       membershipChanged: (roomId, userId) => {
         if (userId !== user.id) return
         mayPostUntil.delete(roomId)
-        onMembershipChanged()
+        enqueue(revalidate)
+      },
+      // Archiving takes effect at the next send (re-checked, refused); deletion ends the subscription.
+      roomChanged: (roomId, change) => {
+        mayPostUntil.delete(roomId)
+        if (change === "deleted") enqueue(endSubscription(roomId, "this room was deleted; unsubscribed"))
       }
     }
 
@@ -186,11 +193,19 @@ export const makeConnection = (
         })
       )
 
+    /** Ends a subscription the server no longer allows, telling the client which room and why. */
+    const endSubscription = (roomId: RoomId, message: string) =>
+      Effect.gen(function* () {
+        if (!subscriptions.has(roomId)) return
+        yield* unsubscribe(roomId)
+        sendEvent({ type: "error", payload: { code: "forbidden", message, room_id: roomId } })
+      })
+
     /**
      * Re-checks every subscription: a member removed from a private room, or a room that is
      * gone, stops receiving it. Runs in the connection's inbound order, like a client event.
      */
-    const revalidate = Effect.gen(function* () {
+    const revalidate: Effect.Effect<void> = Effect.gen(function* () {
       mayPostUntil.clear()
       for (const roomId of [...subscriptions.keys()]) {
         const allowed = yield* rooms.access(user.id, roomId).pipe(
@@ -200,15 +215,7 @@ export const makeConnection = (
           Effect.catch(() => Effect.succeed(true))
         )
         if (allowed) continue
-        yield* unsubscribe(roomId)
-        sendEvent({
-          type: "error",
-          payload: {
-            code: "forbidden",
-            message: "you may no longer read this room; unsubscribed",
-            room_id: roomId
-          }
-        })
+        yield* endSubscription(roomId, "you may no longer read this room; unsubscribed")
       }
     }).pipe(Effect.catchCause((cause) => Effect.logWarning("subscription check failed", cause)))
 

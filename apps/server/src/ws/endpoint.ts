@@ -5,13 +5,14 @@
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { CloseCode, RoomId, type UserView } from "@parley/domain"
-import { Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Result, Schema } from "effect"
+import { CloseCode, RoomId } from "@parley/domain"
+import { Clock, Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Result, Schema } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
-import { Accounts } from "../auth/accounts.ts"
+import { Accounts, type Caller } from "../auth/accounts.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
 import { type ConnectionOptions, makeConnection, slowConsumersClosed } from "./connection.ts"
+import { Connections } from "./connections.ts"
 
 export const WebSocketConfig = Config.all({
   /** Larger frames close the connection with 1009. */
@@ -85,6 +86,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     const accounts = yield* Accounts
     const tokens = yield* AccessTokens
     const http = yield* HttpServerInstance
+    const connections = yield* Connections
     const runFork = yield* FiberSet.makeRuntime<Effect.Services<ReturnType<typeof makeConnection>>>()
     const options = connectionOptions(config)
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes })
@@ -103,6 +105,8 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         }
         const token = bearer(request, url)
         if (token === null) return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
+        // A revocation heard from here on may have been missed by this read: see `Connections`.
+        const authenticatedAt = yield* Clock.currentTimeMillis
         const caller = yield* Effect.result(accounts.authenticate(token))
         const claims = yield* Effect.option(tokens.verify(token))
         if (Result.isFailure(caller) && caller.failure._tag === "ServiceUnavailable") {
@@ -113,7 +117,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         }
         const ws = yield* upgrade(request, socket, head)
         if (ws === null) return
-        yield* serve(ws, token, caller.success.user, claims.value.exp * 1000, roomId)
+        yield* serve(ws, token, caller.success, authenticatedAt, claims.value.exp * 1000, roomId)
       }).pipe(
         Effect.catchCause((cause) =>
           Effect.andThen(
@@ -147,9 +151,19 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         })
       })
 
-    const serve = (ws: WebSocket, token: string, user: UserView, expiresAt: number, roomId: Option.Option<RoomId>) =>
+    const serve = (
+      ws: WebSocket,
+      token: string,
+      caller: Caller,
+      authenticatedAt: number,
+      expiresAt: number,
+      roomId: Option.Option<RoomId>
+    ) =>
       Effect.gen(function* () {
+        const { user } = caller
         const connId = crypto.randomUUID()
+        /** Set once the session is revoked: nothing more is read from this socket. */
+        let revoked = false
         const closeWith = (code: number, reason: string) => {
           if (ws.readyState === ws.OPEN) ws.close(code, reason)
           // A peer that never reads never completes the close handshake.
@@ -171,18 +185,21 @@ export const WebSocketEndpoint = Layer.effectDiscard(
             )
             closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
           },
-          () => Queue.offerUnsafe(inbound, connection.revalidate)
+          (effect) => {
+            Queue.offerUnsafe(inbound, effect)
+          }
         )
         const inbound = yield* Queue.bounded<Effect.Effect<void>>(inboundCapacity)
         if (Option.isSome(roomId)) Queue.offerUnsafe(inbound, connection.subscribe(roomId.value))
         ws.on("message", (data, isBinary) => {
+          if (revoked) return
           const text = isBinary ? null : data.toString()
           if (!Queue.offerUnsafe(inbound, connection.receive(text))) connection.overflow(text)
         })
         // One item failing in an unforeseen way must not stop the connection from reading on.
         const worker = runFork(
           Effect.forever(
-            Effect.flatten(Queue.take(inbound)).pipe(
+            Effect.flatMap(Queue.take(inbound), (item) => (revoked ? Effect.void : item)).pipe(
               Effect.catchCause((cause) => Effect.logError("websocket inbound item failed", cause))
             )
           )
@@ -232,10 +249,21 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           expiry = setTimeout(armExpiry, Math.min(left, maxTimerMs))
         }
         armExpiry()
+        // Revocations from any node close it at once; the periodic re-check above is the backstop.
+        const unregister = yield* connections.add({
+          userId: caller.userId,
+          sessionId: caller.sessionId,
+          authenticatedAt,
+          revoke: () => {
+            revoked = true
+            closeWith(CloseCode.sessionRevoked, "session revoked or account disabled")
+          }
+        })
         let cleanedUp = false
         const cleanup = () => {
           if (cleanedUp) return
           cleanedUp = true
+          unregister()
           for (const timer of timers) clearInterval(timer)
           clearTimeout(expiry)
           runFork(Fiber.interrupt(worker).pipe(Effect.andThen(connection.close)))

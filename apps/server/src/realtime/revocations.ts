@@ -1,0 +1,47 @@
+import { SessionId, UserId } from "@parley/domain"
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
+
+/** What just ended: one session, or every session of a user (logged out everywhere, disabled). */
+export const Revocation = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("session"), session_id: SessionId }),
+  Schema.Struct({ kind: Schema.Literal("user"), user_id: UserId })
+])
+export type Revocation = typeof Revocation.Type
+
+/**
+ * Node-wide news that sessions ended, so every node closes the sockets they opened at once
+ * instead of at its next periodic re-check. Published only after storage says the session
+ * is revoked (or the user disabled), so a node that hears it and then re-reads storage sees
+ * the revocation. Delivery is at most once: a node that misses one (Redis down) still closes
+ * those sockets at the next periodic re-check.
+ */
+export class Revocations extends Context.Service<
+  Revocations,
+  {
+    /** Tells every node; this node's listeners have heard it when `publish` returns. Never fails. */
+    readonly publish: (revocation: Revocation) => Effect.Effect<void>
+    /** Calls `onRevocation` for every revocation heard, from any node, until the scope closes. */
+    readonly listen: (onRevocation: (revocation: Revocation) => void) => Effect.Effect<void, never, Scope.Scope>
+  }
+>()("parley/server/realtime/Revocations") {
+  /** One node: a synchronous call into this process's listeners. */
+  static readonly layerMemory = Layer.sync(Revocations, () => {
+    const listeners = localListeners()
+    return Revocations.of({ publish: (r) => Effect.sync(() => listeners.deliver(r)), listen: listeners.listen })
+  })
+}
+
+/** This process's listeners; shared by the memory and Redis versions. */
+export const localListeners = () => {
+  const listeners = new Set<(revocation: Revocation) => void>()
+  return {
+    deliver: (revocation: Revocation) => {
+      for (const listener of listeners) listener(revocation)
+    },
+    listen: (onRevocation: (revocation: Revocation) => void) =>
+      Effect.acquireRelease(
+        Effect.sync(() => listeners.add(onRevocation)),
+        () => Effect.sync(() => listeners.delete(onRevocation))
+      ).pipe(Effect.asVoid)
+  }
+}
