@@ -4,6 +4,7 @@
  * the server through the public HTTP API, except `bootstrap-admin`, which opens the storage.
  */
 import { Command, CommanderError } from "commander"
+import { safeText } from "../shared/safe-text.ts"
 import { registerAudit } from "./commands/audit.ts"
 import { registerBootstrap } from "./commands/bootstrap.ts"
 import { registerLogin } from "./commands/login.ts"
@@ -18,6 +19,22 @@ const environmentHelp = `Environment:
   PARLEY_URL    the server (default: the saved login's server, else http://localhost:8080)
   PARLEY_TOKEN  an admin access token to use instead of the saved login
   The saved login is kept in $XDG_CONFIG_HOME/parley/admin.json (mode 0600).`
+
+/**
+ * `users` alone, or `users frob`: one error line and exit 2, like every other usage error
+ * (commander would print the whole help instead).
+ */
+const requireSubcommand = (group: Command) =>
+  group.allowExcessArguments(true).action((_options: unknown, command: Command) => {
+    const names = group.commands.map((c) => c.name()).join(", ")
+    const [first] = command.args
+    group.error(
+      first === undefined
+        ? `error: '${group.name()}' needs a command: ${names}`
+        : `error: unknown command '${group.name()} ${safeText(first)}' (commands: ${names})`,
+      { code: "commander.missingSubcommand" }
+    )
+  })
 
 /** Builds the command tree. Settings given here are inherited by every subcommand. */
 export const buildProgram = (io: Io): Command => {
@@ -41,6 +58,7 @@ export const buildProgram = (io: Io): Command => {
   registerRooms(program, io)
   registerAudit(program, io)
   registerStats(program, io)
+  for (const command of program.commands) if (command.commands.length > 0) requireSubcommand(command)
   return program
 }
 

@@ -120,11 +120,12 @@ export const registerRooms = (program: Command, io: Io) => {
     .argument("<room-id>", "the room's id", roomId)
     .option("-y, --yes", "do not ask for confirmation (needed when stdin is not a terminal)")
     .action(async (id: string, options: { yes?: boolean }, command: Command) => {
+      if (options.yes !== true && !io.stdinIsTTY) {
+        throw new CliError(ExitCode.usage, "refusing to delete without --yes (stdin is not a terminal)")
+      }
       const api = client(command)
       const room = await getRoom(api, id)
       if (options.yes !== true) {
-        if (!io.stdinIsTTY)
-          throw new CliError(ExitCode.usage, "refusing to delete without --yes (stdin is not a terminal)")
         const answer = await io.prompt(
           `Delete room ${safeText(room.name)} (${room.room_id}) and all its messages? This cannot be undone. [y/N] `
         )
