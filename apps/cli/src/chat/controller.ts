@@ -1,0 +1,451 @@
+/**
+ * The chat session's behaviour: it turns what the user does (a line typed, a key) and what the
+ * server sends into state changes, and decides what to send. The WebSocket and the HTTP API
+ * are passed in, so tests run it against fakes; components only read its state and call it.
+ *
+ * On every (re)connect it re-subscribes the open room with `channel.resume` after the last
+ * message held (or `channel.subscribe` for an empty room), then sends what was typed while
+ * offline. The reducer drops what the replay repeats, so the log holds each message once.
+ */
+import { randomUUID } from "node:crypto"
+import type { ClientEvent, MessageView, RoomView, ServerEvent } from "@parley/domain"
+import { MessageText } from "@parley/domain"
+import { Schema } from "effect"
+import { ApiError } from "../shared/http.ts"
+import { safeText } from "../shared/safe-text.ts"
+import type { ChatApi } from "./api.ts"
+import { SignedOutError } from "./auth.ts"
+import { type Command, parseCommand } from "./commands.ts"
+import type { ChatConnection, SocketHandlers } from "./socket.ts"
+import { type Action, initialState, type Me, type RoomEntry, reduce, type State } from "./state.ts"
+
+export interface SeenMarks {
+  readonly get: (roomId: string) => string | undefined
+  readonly mark: (roomId: string, msgId: string) => void
+}
+
+export interface ControllerDeps {
+  readonly me: Me
+  readonly api: ChatApi
+  readonly connect: (handlers: SocketHandlers) => ChatConnection
+  readonly seen: SeenMarks
+  /** Ends this device's session on the server. */
+  readonly logout: () => Promise<void>
+  /** Called once when the app should end: 0 quit, 3 signed out. */
+  readonly onExit: (code: number, message?: string) => void
+  readonly newId?: () => string
+  /** A sent message without an ack after this long is marked failed. */
+  readonly ackTimeoutMs?: number
+}
+
+/** Messages loaded when a room opens, and per page of scrollback. */
+export const historyPage = 50
+/** A `typing.start` is repeated this often while typing continues (the server passes one per 2 s). */
+const typingRepeatMs = 3_000
+/** No keystroke for this long ends "typing". */
+const typingIdleMs = 4_000
+
+const isValidText = Schema.is(MessageText)
+
+export class ChatController {
+  private state: State
+  private readonly listeners = new Set<() => void>()
+  private readonly deps: ControllerDeps
+  private connection: ChatConnection | undefined
+  private online = false
+  private frameCounter = 0
+  private typingSentAt = 0
+  private typingIdle: ReturnType<typeof setTimeout> | undefined
+  private readonly ackTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private ticker: ReturnType<typeof setInterval> | undefined
+  private seenTimer: ReturnType<typeof setTimeout> | undefined
+  private exited = false
+
+  constructor(deps: ControllerDeps) {
+    this.deps = deps
+    this.state = initialState(deps.me)
+  }
+
+  getState = (): State => this.state
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  dispatch = (action: Action) => {
+    const next = reduce(this.state, action)
+    if (next === this.state) return
+    const before = this.state
+    this.state = next
+    if (next.messages !== before.messages) this.scheduleSeen()
+    for (const listener of this.listeners) listener()
+  }
+
+  /** Connects, loads the room list, and opens `room` (a name or id) when given. */
+  start(room?: string) {
+    this.connection = this.deps.connect({
+      onOpen: () => this.onOpen(),
+      onEvent: (event) => this.onEvent(event),
+      onDown: (reason, retryInMs) => {
+        this.online = false
+        this.dispatch({ type: "connection", connection: { state: "offline", reason, retryAt: Date.now() + retryInMs } })
+      },
+      onSignedOut: (error) => this.signedOut(error)
+    })
+    this.ticker = setInterval(() => this.dispatch({ type: "typing/expire", now: Date.now() }), 1_000)
+    this.ticker.unref?.()
+    void this.guard(async () => {
+      if (room === undefined) await this.loadRooms()
+      else await this.join(room)
+    })
+  }
+
+  stop() {
+    this.flushSeen()
+    this.stopTyping()
+    if (this.ticker !== undefined) clearInterval(this.ticker)
+    for (const timer of this.ackTimers.values()) clearTimeout(timer)
+    this.ackTimers.clear()
+    this.connection?.close()
+  }
+
+  // ---- what the user does -------------------------------------------------------------
+
+  /** Enter in the input line. */
+  submit(line: string) {
+    const text = line.trim()
+    this.dispatch({ type: "notice/clear" })
+    if (text.startsWith("/")) {
+      const parsed = parseCommand(text)
+      if (!parsed.ok) return this.notice(parsed.error)
+      return void this.guard(() => this.run(parsed.command))
+    }
+    if (text.length === 0) return
+    if (this.state.room === null) return this.notice("open a room first: pick one with ↑↓ Enter, or /join NAME")
+    this.send(line.replace(/\s+$/, ""))
+  }
+
+  /** The input line changed: says "typing" while there is text for the room. */
+  inputChanged(line: string) {
+    if (this.state.room === null || line.length === 0 || line.startsWith("/")) return this.stopTyping()
+    const now = Date.now()
+    if (now - this.typingSentAt >= typingRepeatMs) {
+      this.typingSentAt = now
+      this.frame({ type: "typing.start", to: this.state.room.room_id })
+    }
+    if (this.typingIdle !== undefined) clearTimeout(this.typingIdle)
+    this.typingIdle = setTimeout(() => this.stopTyping(), typingIdleMs)
+  }
+
+  /** Sends every failed message of the open room again, each under its own client_msg_id. */
+  retry() {
+    const failed = this.state.outgoing.filter((o) => o.status === "failed" && o.room_id === this.state.room?.room_id)
+    if (failed.length === 0) return this.notice("nothing to retry", "info")
+    for (const o of failed) {
+      this.dispatch({ type: "send/retry", client_msg_id: o.client_msg_id })
+      this.transmit(o.client_msg_id)
+    }
+  }
+
+  selectRoom(delta: number) {
+    this.dispatch({ type: "rooms/select", delta })
+  }
+
+  openSelected() {
+    const entry = this.state.rooms.entries[this.state.rooms.selected]
+    if (entry !== undefined) void this.guard(() => this.enter(entry.room, entry.joined))
+  }
+
+  showRooms() {
+    void this.guard(() => this.loadRooms())
+  }
+
+  help(open: boolean) {
+    this.dispatch({ type: "help", open })
+  }
+
+  /** PageUp: opens the scrollback window, or moves it `step` messages further back. */
+  scrollUp(step: number) {
+    if (this.state.room === null) return
+    if (this.state.scrollback === null) this.dispatch({ type: "scrollback/open" })
+    this.dispatch({ type: "scrollback/move", delta: -step, floor: step })
+    // The window reached the oldest message held: fetch the page before it.
+    const sb = this.state.scrollback
+    if (sb !== null && !sb.loading && !sb.exhausted && sb.end - step <= 0) void this.guard(() => this.loadOlder())
+  }
+
+  scrollDown(step: number) {
+    const sb = this.state.scrollback
+    if (sb === null) return
+    // Already showing the newest message: PageDown returns to live.
+    if (sb.end >= this.state.messages.length) return this.dispatch({ type: "scrollback/close" })
+    this.dispatch({ type: "scrollback/move", delta: step, floor: step })
+  }
+
+  closeScrollback() {
+    this.dispatch({ type: "scrollback/close" })
+  }
+
+  quit() {
+    this.exit(0)
+  }
+
+  // ---- commands -----------------------------------------------------------------------
+
+  private async run(command: Command) {
+    switch (command.name) {
+      case "join":
+        return this.join(command.room)
+      case "leave":
+        return this.leave()
+      case "create": {
+        const room = await this.deps.api.createRoom(command.room, command.visibility)
+        return this.enter(room, true)
+      }
+      case "rooms":
+        return this.loadRooms()
+      case "who":
+        return this.who()
+      case "retry":
+        return this.retry()
+      case "logout":
+        await this.deps.logout()
+        return this.exit(0, "signed out")
+      case "help":
+        return this.help(true)
+      case "quit":
+        return this.exit(0)
+    }
+  }
+
+  private async join(nameOrId: string) {
+    const wanted = nameOrId.replace(/^#/, "").toLowerCase()
+    const matches = (room: RoomView) => room.room_id === wanted || room.name.toLowerCase() === wanted
+    const mine = (await this.deps.api.joinedRooms()).find(matches)
+    if (mine !== undefined) return this.enter(mine, true)
+    const open = (await this.deps.api.publicRooms()).find(matches)
+    if (open === undefined)
+      return this.notice(`no room "${nameOrId}": /rooms lists them, /create ${nameOrId} makes one`)
+    return this.enter(open, false)
+  }
+
+  private async leave() {
+    const room = this.state.room
+    if (room === null) return this.notice("no room is open")
+    await this.deps.api.leaveRoom(room.room_id)
+    this.closeRoom()
+    this.dispatch({ type: "system", text: `left #${room.name}` })
+    await this.loadRooms()
+  }
+
+  private who() {
+    if (this.state.room === null) return this.notice("no room is open")
+    const names = this.state.online.map((u) => u.username)
+    this.dispatch({
+      type: "system",
+      text:
+        names.length === 0 ? "nobody is online here (yet)" : `online in #${this.state.room.name}: ${names.join(", ")}`
+    })
+  }
+
+  // ---- rooms --------------------------------------------------------------------------
+
+  private async loadRooms() {
+    this.closeRoom()
+    this.dispatch({ type: "rooms/show" })
+    this.dispatch({ type: "rooms/loading" })
+    const [joined, directory] = await Promise.all([this.deps.api.joinedRooms(), this.deps.api.publicRooms()])
+    const mine = new Set(joined.map((r) => r.room_id))
+    const unread = await Promise.all(joined.map((room) => this.hasUnread(room)))
+    const entries: Array<RoomEntry> = [
+      ...joined.map((room, i) => ({ room, joined: true, unread: unread[i] ?? false })),
+      ...directory.filter((r) => !mine.has(r.room_id)).map((room) => ({ room, joined: false, unread: false }))
+    ]
+    this.dispatch({ type: "rooms/loaded", entries })
+  }
+
+  /** New since the last visit: the newest message is not the one last seen, nor one's own. */
+  private async hasUnread(room: RoomView): Promise<boolean> {
+    const [newest] = await this.deps.api.messagesBefore(room.room_id, 1).catch(() => [])
+    if (newest === undefined || newest.user_id === this.deps.me.user_id) return false
+    return newest.msg_id !== this.deps.seen.get(room.room_id)
+  }
+
+  private async enter(room: RoomView, joined: boolean) {
+    const target = joined ? room : await this.deps.api.joinRoom(room.room_id)
+    const history = await this.deps.api.messagesBefore(target.room_id, historyPage)
+    this.closeRoom()
+    this.dispatch({ type: "room/opened", room: target, history })
+    if (target.archived) this.notice("this room is archived: history only, no new messages", "info")
+    if (this.online) this.subscribeRoom(target.room_id)
+    this.flushSeen()
+  }
+
+  private closeRoom() {
+    const room = this.state.room
+    if (room === null) return
+    this.stopTyping()
+    this.flushSeen()
+    this.frame({ type: "channel.unsubscribe", to: room.room_id })
+    this.dispatch({ type: "room/closed" })
+  }
+
+  private subscribeRoom(roomId: RoomView["room_id"]) {
+    const last = this.state.messages.at(-1)
+    if (last === undefined) this.frame({ type: "channel.subscribe", to: roomId })
+    else this.frame({ type: "channel.resume", to: roomId, after: last.msg_id })
+  }
+
+  private async loadOlder() {
+    const room = this.state.room
+    const oldest = this.state.messages[0]
+    if (room === null) return
+    if (oldest === undefined) return this.dispatch({ type: "scrollback/loaded", older: [], exhausted: true })
+    this.dispatch({ type: "scrollback/loading" })
+    const older = await this.deps.api.messagesBefore(room.room_id, historyPage, oldest.msg_id)
+    if (this.state.room?.room_id !== room.room_id) return
+    this.dispatch({ type: "scrollback/loaded", older, exhausted: older.length < historyPage })
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+
+  private send(text: string) {
+    const room = this.state.room
+    if (room === null) return
+    if (!isValidText(text)) return this.notice("a message is 1 to 4000 characters")
+    if (room.archived) return this.notice("this room is archived: it takes no new messages")
+    const client_msg_id = (this.deps.newId ?? randomUUID)()
+    this.stopTyping()
+    this.dispatch({
+      type: "send/queued",
+      outgoing: { client_msg_id, room_id: room.room_id, text, status: "pending", sent: false }
+    })
+    this.transmit(client_msg_id)
+  }
+
+  /** Writes a pending message to the socket (if connected) and starts its ack timer. */
+  private transmit(clientMsgId: string) {
+    const o = this.state.outgoing.find((x) => x.client_msg_id === clientMsgId)
+    if (o === undefined || o.status !== "pending" || o.sent || !this.online) return
+    const frame: ClientEvent = {
+      type: "chat.message",
+      id: o.client_msg_id,
+      to: o.room_id,
+      payload: { text: o.text, client_msg_id: o.client_msg_id }
+    }
+    if (!this.connection?.send(frame)) return
+    this.dispatch({ type: "send/sent", client_msg_id: clientMsgId })
+    const timeout = this.deps.ackTimeoutMs ?? 10_000
+    const previous = this.ackTimers.get(clientMsgId)
+    if (previous !== undefined) clearTimeout(previous)
+    this.ackTimers.set(
+      clientMsgId,
+      setTimeout(() => {
+        this.ackTimers.delete(clientMsgId)
+        this.dispatch({
+          type: "send/failed",
+          client_msg_id: clientMsgId,
+          error: `no answer in ${Math.round(timeout / 1000)} s`
+        })
+      }, timeout)
+    )
+  }
+
+  private stopTyping() {
+    if (this.typingIdle !== undefined) clearTimeout(this.typingIdle)
+    this.typingIdle = undefined
+    if (this.typingSentAt === 0) return
+    this.typingSentAt = 0
+    const room = this.state.room
+    if (room !== null) this.frame({ type: "typing.stop", to: room.room_id })
+  }
+
+  private frame(frame: ClientEvent) {
+    if (!this.online) return false
+    return this.connection?.send({ ...frame, id: frame.id ?? `f${++this.frameCounter}` }) ?? false
+  }
+
+  // ---- the server ---------------------------------------------------------------------
+
+  private onOpen() {
+    this.online = true
+    this.typingSentAt = 0
+    this.dispatch({ type: "connection", connection: { state: "online" } })
+    const room = this.state.room
+    if (room === null) return
+    this.subscribeRoom(room.room_id)
+    for (const o of this.state.outgoing) if (o.room_id === room.room_id) this.transmit(o.client_msg_id)
+  }
+
+  private onEvent(event: ServerEvent) {
+    if (event.type === "ack" && event.id !== undefined) this.clearAckTimer(event.id)
+    if (event.type === "error" && event.id !== undefined) this.clearAckTimer(event.id)
+    if (event.type === "chat.message" && event.payload.client_msg_id !== null) {
+      this.clearAckTimer(event.payload.client_msg_id)
+    }
+    this.dispatch({ type: "event", event, now: Date.now() })
+  }
+
+  private clearAckTimer(id: string) {
+    const timer = this.ackTimers.get(id)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.ackTimers.delete(id)
+  }
+
+  private signedOut(error: SignedOutError) {
+    this.online = false
+    this.dispatch({ type: "connection", connection: { state: "signed-out", reason: error.message } })
+    this.exit(3, error.message)
+  }
+
+  // ---- helpers ------------------------------------------------------------------------
+
+  private notice(text: string, tone: "info" | "error" = "error") {
+    this.dispatch({ type: "notice", text, tone })
+  }
+
+  /** Runs an action; any failure becomes the one error line, never a stack trace. */
+  private async guard(action: () => unknown): Promise<void> {
+    try {
+      await action()
+    } catch (error) {
+      if (error instanceof SignedOutError) return this.signedOut(error)
+      this.notice(describeError(error))
+    }
+  }
+
+  private scheduleSeen() {
+    if (this.seenTimer !== undefined) return
+    this.seenTimer = setTimeout(() => this.flushSeen(), 1_000)
+    this.seenTimer.unref?.()
+  }
+
+  private flushSeen() {
+    if (this.seenTimer !== undefined) clearTimeout(this.seenTimer)
+    this.seenTimer = undefined
+    const room = this.state.room
+    const newest: MessageView | undefined = this.state.messages.at(-1)
+    if (room === null || newest === undefined || this.deps.seen.get(room.room_id) === newest.msg_id) return
+    try {
+      this.deps.seen.mark(room.room_id, newest.msg_id)
+    } catch {
+      // Unread marks are a convenience; a read-only config directory must not stop the chat.
+    }
+  }
+
+  private exit(code: number, message?: string) {
+    if (this.exited) return
+    this.exited = true
+    this.stop()
+    this.deps.onExit(code, message)
+  }
+}
+
+/** One line for the user: the server's own message when it sent one. */
+export const describeError = (error: unknown): string => {
+  if (error instanceof ApiError) return safeText(error.message)
+  if (error instanceof Error) return safeText(error.message.split("\n")[0] ?? "unexpected error")
+  return safeText(String(error))
+}

@@ -1,0 +1,364 @@
+/**
+ * Everything the chat screen shows, as one value changed only by `reduce`. The controller
+ * turns server frames, HTTP answers and timers into actions; components render the state.
+ * Tests drive the reducer directly, without a terminal or a server.
+ *
+ * Rules kept here:
+ * - A room's messages are held once each, in `seq` order: a `chat.message` at or below the
+ *   last `seq` is a duplicate (a replay after `channel.resume`) and is dropped.
+ * - `log` is what the terminal has printed (ink's `<Static>`): it is only ever appended to.
+ * - Your own message lives in `outgoing` until its `chat.message` arrives: `pending` (sent or
+ *   waiting for a connection), `confirmed` (acked: stored), or `failed` (error, timeout or a
+ *   connection lost before the ack), from where a retry sends it again under the same
+ *   `client_msg_id`, so the server stores it at most once.
+ */
+import type { MessageView, PresenceUser as PresenceUserSchema, RoomId, RoomView, ServerEvent } from "@parley/domain"
+import { safeText } from "../shared/safe-text.ts"
+
+export type PresenceUser = typeof PresenceUserSchema.Type
+
+export interface Me {
+  readonly user_id: string
+  readonly username: string
+}
+
+export interface RoomEntry {
+  readonly room: RoomView
+  /** A member of the room (false: a public room from the directory). */
+  readonly joined: boolean
+  /** New messages since your last visit. */
+  readonly unread: boolean
+}
+
+export type OutgoingStatus = "pending" | "confirmed" | "failed"
+
+export interface Outgoing {
+  readonly client_msg_id: string
+  readonly room_id: RoomId
+  readonly text: string
+  readonly status: OutgoingStatus
+  /** Written to the socket (false: waiting for the connection). */
+  readonly sent: boolean
+  readonly error?: string
+  readonly msg_id?: string
+}
+
+export type LogItem =
+  | { readonly key: string; readonly kind: "message"; readonly message: MessageView; readonly mine: boolean }
+  | { readonly key: string; readonly kind: "system"; readonly text: string; readonly tone: "info" | "error" }
+  | { readonly key: string; readonly kind: "room"; readonly name: string }
+
+export type Connection =
+  | { readonly state: "connecting" }
+  | { readonly state: "online" }
+  | { readonly state: "offline"; readonly reason: string; readonly retryAt: number }
+  | { readonly state: "signed-out"; readonly reason: string }
+
+export interface Scrollback {
+  /** Index into `messages` one past the newest message shown. */
+  readonly end: number
+  readonly loading: boolean
+  /** The room's first message is loaded. */
+  readonly exhausted: boolean
+}
+
+export interface State {
+  readonly screen: "rooms" | "chat"
+  readonly help: boolean
+  readonly me: Me
+  readonly connection: Connection
+  readonly rooms: { readonly entries: ReadonlyArray<RoomEntry>; readonly selected: number; readonly loading: boolean }
+  readonly room: RoomView | null
+  /** The open room's messages, oldest first, each once. */
+  readonly messages: ReadonlyArray<MessageView>
+  readonly lastSeq: number
+  readonly log: ReadonlyArray<LogItem>
+  readonly outgoing: ReadonlyArray<Outgoing>
+  readonly online: ReadonlyArray<PresenceUser>
+  /** user_id → who is typing in the open room, and until when (ms) without news. */
+  readonly typing: Readonly<Record<string, { readonly username: string; readonly until: number }>>
+  readonly scrollback: Scrollback | null
+  /** The one line for errors and notices. */
+  readonly notice: { readonly text: string; readonly tone: "info" | "error" } | null
+}
+
+export type Action =
+  | { readonly type: "connection"; readonly connection: Connection }
+  | { readonly type: "event"; readonly event: ServerEvent; readonly now: number }
+  | { readonly type: "rooms/loading" }
+  | { readonly type: "rooms/loaded"; readonly entries: ReadonlyArray<RoomEntry> }
+  | { readonly type: "rooms/select"; readonly delta: number }
+  | { readonly type: "rooms/show" }
+  | { readonly type: "room/opened"; readonly room: RoomView; readonly history: ReadonlyArray<MessageView> }
+  | { readonly type: "room/closed" }
+  | { readonly type: "send/queued"; readonly outgoing: Outgoing }
+  | { readonly type: "send/sent"; readonly client_msg_id: string }
+  | { readonly type: "send/failed"; readonly client_msg_id: string; readonly error: string }
+  | { readonly type: "send/retry"; readonly client_msg_id: string }
+  | { readonly type: "typing/expire"; readonly now: number }
+  | { readonly type: "scrollback/open" }
+  /** Moves the window's end by `delta`, never above `floor` (a page that fills the window). */
+  | { readonly type: "scrollback/move"; readonly delta: number; readonly floor: number }
+  | { readonly type: "scrollback/loading" }
+  | { readonly type: "scrollback/loaded"; readonly older: ReadonlyArray<MessageView>; readonly exhausted: boolean }
+  | { readonly type: "scrollback/close" }
+  | { readonly type: "help"; readonly open: boolean }
+  | { readonly type: "notice"; readonly text: string; readonly tone: "info" | "error" }
+  | { readonly type: "notice/clear" }
+  | { readonly type: "system"; readonly text: string; readonly tone?: "info" | "error" }
+
+/** How long a `typing` start holds without a repeat (senders repeat one every few seconds). */
+export const typingHoldMs = 6_000
+
+export const initialState = (me: Me): State => ({
+  screen: "rooms",
+  help: false,
+  me,
+  connection: { state: "connecting" },
+  rooms: { entries: [], selected: 0, loading: false },
+  room: null,
+  messages: [],
+  lastSeq: 0,
+  log: [],
+  outgoing: [],
+  online: [],
+  typing: {},
+  scrollback: null,
+  notice: null
+})
+
+let logCounter = 0
+const logKey = () => `l${++logCounter}`
+
+const messageItem = (state: State, message: MessageView): LogItem => ({
+  key: logKey(),
+  kind: "message",
+  message,
+  mine: message.user_id === state.me.user_id
+})
+
+/** The open room's outgoing messages, for display. */
+export const outgoingHere = (state: State) => state.outgoing.filter((o) => o.room_id === state.room?.room_id)
+
+const updateOutgoing = (state: State, id: string, change: (o: Outgoing) => Outgoing): State => ({
+  ...state,
+  outgoing: state.outgoing.map((o) => (o.client_msg_id === id ? change(o) : o))
+})
+
+const onChatMessage = (state: State, message: MessageView): State => {
+  // Our own message arrived: it leaves `outgoing` whether or not its ack came first.
+  const outgoing = state.outgoing.filter(
+    (o) => !(message.user_id === state.me.user_id && o.client_msg_id === message.client_msg_id)
+  )
+  if (state.room === null || message.room_id !== state.room.room_id || message.seq <= state.lastSeq) {
+    return outgoing.length === state.outgoing.length ? state : { ...state, outgoing }
+  }
+  const { [message.user_id]: _, ...typing } = state.typing
+  const atLiveEnd = state.scrollback !== null && state.scrollback.end === state.messages.length
+  return {
+    ...state,
+    outgoing,
+    typing,
+    messages: [...state.messages, message],
+    lastSeq: message.seq,
+    log: [...state.log, messageItem(state, message)],
+    scrollback:
+      atLiveEnd && state.scrollback ? { ...state.scrollback, end: state.messages.length + 1 } : state.scrollback
+  }
+}
+
+const onEvent = (state: State, event: ServerEvent, now: number): State => {
+  switch (event.type) {
+    case "chat.message":
+      return onChatMessage(state, event.payload)
+    case "ack": {
+      if (event.payload.of !== "chat.message" || event.id === undefined) return state
+      const msgId = event.payload.msg_id
+      // Already delivered (the broadcast came before the ack): nothing left to show.
+      if (msgId !== undefined && state.messages.some((m) => m.msg_id === msgId)) {
+        return { ...state, outgoing: state.outgoing.filter((o) => o.client_msg_id !== event.id) }
+      }
+      return updateOutgoing(state, event.id, (o) => {
+        const { error: _, ...rest } = o
+        return { ...rest, status: "confirmed", ...(msgId === undefined ? {} : { msg_id: msgId }) }
+      })
+    }
+    case "typing": {
+      const { room_id, user_id, username, typing } = event.payload
+      if (room_id !== state.room?.room_id || user_id === state.me.user_id) return state
+      const { [user_id]: _, ...rest } = state.typing
+      return { ...state, typing: typing ? { ...rest, [user_id]: { username, until: now + typingHoldMs } } : rest }
+    }
+    case "presence":
+      return event.payload.room_id === state.room?.room_id ? { ...state, online: event.payload.online } : state
+    case "error": {
+      const { code, message, room_id } = event.payload
+      const target = event.id === undefined ? undefined : state.outgoing.find((o) => o.client_msg_id === event.id)
+      if (target !== undefined) {
+        return target.status === "confirmed"
+          ? state
+          : updateOutgoing(state, target.client_msg_id, (o) => ({
+              ...o,
+              status: "failed",
+              error: sendError(code, message)
+            }))
+      }
+      if (room_id !== undefined && room_id === state.room?.room_id && code === "forbidden") {
+        return {
+          ...state,
+          online: [],
+          typing: {},
+          notice: { text: "you can no longer read or post in this room", tone: "error" }
+        }
+      }
+      return { ...state, notice: { text: message, tone: "error" } }
+    }
+    case "pong":
+      return state
+  }
+}
+
+const sendError = (code: string, message: string) => {
+  switch (code) {
+    case "rate_limited":
+      return "sending too fast"
+    case "overloaded":
+    case "service_unavailable":
+      return "the server could not store it"
+    default:
+      return message
+  }
+}
+
+export const reduce = (state: State, action: Action): State => {
+  switch (action.type) {
+    case "connection": {
+      if (action.connection.state !== "offline" && action.connection.state !== "signed-out") {
+        return { ...state, connection: action.connection }
+      }
+      // In flight when the connection went: unknown whether stored, so the user decides to retry.
+      const outgoing = state.outgoing.map((o) =>
+        o.status === "pending" && o.sent ? { ...o, status: "failed" as const, error: "connection lost" } : o
+      )
+      return { ...state, connection: action.connection, outgoing, online: [], typing: {} }
+    }
+    case "event":
+      return onEvent(state, action.event, action.now)
+    case "rooms/loading":
+      return { ...state, rooms: { ...state.rooms, loading: true } }
+    case "rooms/loaded":
+      return {
+        ...state,
+        rooms: {
+          entries: action.entries,
+          loading: false,
+          selected: Math.min(state.rooms.selected, Math.max(0, action.entries.length - 1))
+        }
+      }
+    case "rooms/select": {
+      const count = state.rooms.entries.length
+      if (count === 0) return state
+      const selected = (((state.rooms.selected + action.delta) % count) + count) % count
+      return { ...state, rooms: { ...state.rooms, selected } }
+    }
+    case "rooms/show":
+      return { ...state, screen: "rooms", scrollback: null }
+    case "room/opened": {
+      const history = [...action.history].sort((a, b) => a.seq - b.seq)
+      const next: State = {
+        ...state,
+        screen: "chat",
+        room: action.room,
+        messages: history,
+        lastSeq: history.at(-1)?.seq ?? 0,
+        online: [],
+        typing: {},
+        scrollback: null,
+        notice: null
+      }
+      return {
+        ...next,
+        log: [
+          ...state.log,
+          { key: logKey(), kind: "room", name: action.room.name },
+          ...history.map((m) => messageItem(next, m))
+        ]
+      }
+    }
+    case "room/closed":
+      return {
+        ...state,
+        screen: "rooms",
+        room: null,
+        messages: [],
+        lastSeq: 0,
+        online: [],
+        typing: {},
+        scrollback: null
+      }
+    case "send/queued":
+      return { ...state, outgoing: [...state.outgoing, action.outgoing] }
+    case "send/sent":
+      return updateOutgoing(state, action.client_msg_id, (o) => ({ ...o, sent: true }))
+    case "send/failed":
+      return updateOutgoing(state, action.client_msg_id, (o) =>
+        o.status === "pending" ? { ...o, status: "failed", error: action.error } : o
+      )
+    case "send/retry":
+      return updateOutgoing(state, action.client_msg_id, (o) => {
+        if (o.status !== "failed") return o
+        const { error: _, ...rest } = o
+        return { ...rest, status: "pending", sent: false }
+      })
+    case "typing/expire": {
+      const entries = Object.entries(state.typing)
+      const kept = entries.filter(([, t]) => t.until > action.now)
+      return kept.length === entries.length ? state : { ...state, typing: Object.fromEntries(kept) }
+    }
+    case "scrollback/open":
+      return state.room === null || state.scrollback !== null
+        ? state
+        : { ...state, scrollback: { end: state.messages.length, loading: false, exhausted: false } }
+    case "scrollback/move": {
+      if (state.scrollback === null) return state
+      const length = state.messages.length
+      const end = Math.max(Math.min(state.scrollback.end + action.delta, length), Math.min(action.floor, length))
+      return { ...state, scrollback: { ...state.scrollback, end } }
+    }
+    case "scrollback/loading":
+      return state.scrollback === null ? state : { ...state, scrollback: { ...state.scrollback, loading: true } }
+    case "scrollback/loaded": {
+      if (state.scrollback === null) return state
+      // Older pages go in front; anything already held (a page boundary) is not doubled.
+      const known = new Set(state.messages.map((m) => m.msg_id))
+      const older = [...action.older].filter((m) => !known.has(m.msg_id)).sort((a, b) => a.seq - b.seq)
+      return {
+        ...state,
+        messages: [...older, ...state.messages],
+        scrollback: { end: state.scrollback.end + older.length, loading: false, exhausted: action.exhausted }
+      }
+    }
+    case "scrollback/close":
+      return { ...state, scrollback: null }
+    case "help":
+      return { ...state, help: action.open }
+    case "notice":
+      return { ...state, notice: { text: action.text, tone: action.tone } }
+    case "notice/clear":
+      return state.notice === null ? state : { ...state, notice: null }
+    case "system":
+      return {
+        ...state,
+        log: [...state.log, { key: logKey(), kind: "system", text: action.text, tone: action.tone ?? "info" }]
+      }
+  }
+}
+
+/** "alice is typing…", "alice and bob are typing…", "4 people are typing…", or "" (names made safe). */
+export const typingLine = (state: State): string => {
+  const names = Object.values(state.typing).map((t) => safeText(t.username))
+  if (names.length === 0) return ""
+  if (names.length === 1) return `${names[0]} is typing…`
+  if (names.length <= 3) return `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`
+  return `${names.length} people are typing…`
+}

@@ -1,0 +1,44 @@
+/** The bottom lines: where you are, who is here, the connection, and the one notice line. */
+import { Box, Text } from "ink"
+import { safeText } from "../../shared/safe-text.ts"
+import type { Connection, State } from "../state.ts"
+import { h } from "./h.ts"
+
+const connectionText = (c: Connection): { text: string; color: string } => {
+  switch (c.state) {
+    case "connecting":
+      return { text: "connecting…", color: "yellow" }
+    case "online":
+      return { text: "● connected", color: "green" }
+    case "offline":
+      return { text: `○ offline (${c.reason}), reconnecting…`, color: "yellow" }
+    case "signed-out":
+      return { text: "signed out", color: "red" }
+  }
+}
+
+/** "bob, carol +3": as many names as fit in a short summary. */
+export const onlineSummary = (names: ReadonlyArray<string>, max = 3) => {
+  if (names.length === 0) return "nobody online"
+  const shown = names.slice(0, max).map(safeText).join(", ")
+  return names.length > max ? `${shown} +${names.length - max}` : shown
+}
+
+export const StatusBar = (props: { readonly state: State }) => {
+  const { state } = props
+  const conn = connectionText(state.connection)
+  const where =
+    state.room === null ? "rooms" : `#${safeText(state.room.name)}${state.room.archived ? " (archived)" : ""}`
+  const who = state.room === null ? "" : ` · ${onlineSummary(state.online.map((u) => u.username))}`
+  return h(
+    Box,
+    { flexDirection: "row", justifyContent: "space-between" },
+    h(Text, { wrap: "truncate", bold: true }, where, h(Text, { bold: false, color: "gray" }, who)),
+    h(Text, { color: conn.color, wrap: "truncate" }, ` ${conn.text} · ? help`)
+  )
+}
+
+export const NoticeLine = (props: { readonly notice: State["notice"] }) =>
+  props.notice === null
+    ? null
+    : h(Text, { color: props.notice.tone === "error" ? "red" : "yellow", wrap: "wrap" }, safeText(props.notice.text))
