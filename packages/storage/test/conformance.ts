@@ -6,28 +6,21 @@ import { assert, describe, layer } from "@effect/vitest"
 import type { SessionId, UserId } from "@parley/domain"
 import { Effect, Exit, type Layer, Option } from "effect"
 import {
+  type AuditLog,
   type Messages,
   type Rooms,
   type SessionRecord,
   Sessions,
   StorageHealth,
+  type StorageStats,
   type UserRecord,
   Users
 } from "../src/index.ts"
+import { adminConformance } from "./conformance-admin.ts"
 import { messagesConformance } from "./conformance-messages.ts"
+import { roomAdminConformance } from "./conformance-room-admin.ts"
 import { roomsConformance } from "./conformance-rooms.ts"
-import { unique } from "./fixtures.ts"
-
-const newUser = (username: string, email: string, now = Date.now()): UserRecord => ({
-  id: crypto.randomUUID() as UserId,
-  username,
-  email,
-  passwordHash: "$argon2id$fake",
-  role: "user",
-  disabled: false,
-  createdAt: now,
-  updatedAt: now
-})
+import { newUser, unique } from "./fixtures.ts"
 
 const newSession = (userId: UserId, hash: string, now = Date.now()): SessionRecord => ({
   id: crypto.randomUUID() as SessionId,
@@ -43,7 +36,7 @@ const newSession = (userId: UserId, hash: string, now = Date.now()): SessionReco
 
 const hash = () => crypto.randomUUID().replaceAll("-", "").padEnd(64, "0")
 
-export type Services = Users | Sessions | Rooms | Messages | StorageHealth
+export type Services = Users | Sessions | Rooms | Messages | AuditLog | StorageStats | StorageHealth
 
 export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E>, options?: { timeout?: number }) =>
   layer(storage, { timeout: options?.timeout ?? 120_000 })(`storage conformance: ${backend}`, (it) => {
@@ -221,4 +214,6 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
 
     roomsConformance(it)
     messagesConformance(it)
+    roomAdminConformance(it)
+    adminConformance(it)
   })

@@ -1,6 +1,6 @@
 import type { RoomId, UserId, Visibility } from "@parley/domain"
 import { makeTimeUuidClock, timeUuidMs } from "@parley/domain"
-import type { RoomRecord } from "../src/index.ts"
+import type { RoomRecord, UserRecord } from "../src/index.ts"
 
 /** Names unique per run, so the suite can share one database with earlier runs. */
 export const unique = (prefix: string) => `${prefix}${crypto.randomUUID().slice(0, 8)}`
@@ -20,4 +20,21 @@ export const newRoom = (
   createdBy: UserId,
   visibility: Visibility = "private",
   id = roomClock.next(Date.now()) as RoomId
-): RoomRecord => ({ id, name: unique("room-"), visibility, createdBy, createdAt: timeUuidMs(id) })
+): RoomRecord => ({ id, name: unique("room-"), visibility, createdBy, createdAt: timeUuidMs(id), archived: false })
+
+export const newUser = (username: string, email: string, now = Date.now()): UserRecord => ({
+  id: crypto.randomUUID() as UserId,
+  username,
+  email,
+  passwordHash: "$argon2id$fake",
+  role: "user",
+  disabled: false,
+  createdAt: now,
+  updatedAt: now
+})
+
+/**
+ * A random millisecond 10 to 40 years ahead: rooms, messages or audit entries placed there
+ * have no other test's data between them, whatever else the database holds.
+ */
+export const farFuture = () => Date.now() + 10 * 365 * 86_400_000 + Math.floor(Math.random() * 30 * 365 * 86_400_000)

@@ -2,6 +2,9 @@ import cassandra from "cassandra-driver"
 import { Config, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { StorageError } from "../errors.ts"
 import { createKeyspace, migrate } from "./migrate.ts"
+import { qualify } from "./qualify.ts"
+
+export { qualify }
 
 /**
  * Consistency: LOCAL_QUORUM for reads and writes, LOCAL_SERIAL for the Paxos phase of
@@ -54,15 +57,6 @@ export const CassandraConfig = Config.all({
 export type CassandraConfig = Config.Success<typeof CassandraConfig>
 
 export type Params = ReadonlyArray<unknown>
-
-/**
- * Prefixes the table of a DML statement with the keyspace. A prepared statement whose table
- * is unqualified is bound to whatever keyspace its connection had when it was prepared, and
- * Cassandra warns that executing it elsewhere "will return unexpected results"; qualified
- * names make every statement mean one table, however many keyspaces share the cluster.
- */
-export const qualify = (keyspace: string, query: string): string =>
-  query.replace(/\b(FROM|INTO|UPDATE)\s+([a-z_][a-z0-9_]*)\b(?!\.)/gi, `$1 ${keyspace}.$2`)
 
 export class CassandraClient extends Context.Service<
   CassandraClient,

@@ -1,9 +1,11 @@
 import { Duration, Effect, Layer } from "effect"
 import { StorageHealth } from "../health.ts"
+import { CassandraAudit } from "./audit.ts"
 import { CassandraClient, type CassandraConfig } from "./client.ts"
 import { CassandraMessages } from "./messages.ts"
 import { CassandraRooms } from "./rooms.ts"
 import { CassandraSessions } from "./sessions.ts"
+import { CassandraStats } from "./stats.ts"
 import { CassandraUsers } from "./users.ts"
 
 const CassandraHealth = Layer.effect(
@@ -16,12 +18,17 @@ const CassandraHealth = Layer.effect(
   )
 )
 
-/** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */
-export const layer = (config: CassandraConfig) =>
+/** Every storage service, on a `CassandraClient` provided by the caller (tests reuse the client). */
+export const services = (config: CassandraConfig) =>
   Layer.mergeAll(
     CassandraUsers,
     CassandraSessions,
     CassandraRooms,
     CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket))),
+    CassandraAudit,
+    CassandraStats,
     CassandraHealth
-  ).pipe(Layer.provide(CassandraClient.layer(config)))
+  )
+
+/** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */
+export const layer = (config: CassandraConfig) => services(config).pipe(Layer.provide(CassandraClient.layer(config)))

@@ -4,6 +4,7 @@ import { type MessageRecord, Messages } from "../messages.ts"
 import { CassandraClient, uuid } from "./client.ts"
 import { messagePages } from "./message-pages.ts"
 import { messageColumns, messageValues, toMessage } from "./message-rows.ts"
+import { countMessages } from "./totals.ts"
 
 /**
  * Message history in `bucketMs`-wide time windows (`CASSANDRA_MESSAGE_BUCKET`). A message's
@@ -49,9 +50,12 @@ export const CassandraMessages = (bucketMs: number) =>
           const last = messages.at(-1)
           // Timestamped by the newest message, not by this node's clock: a room's head always
           // ends up at its newest message, whichever node wrote last and however skewed.
+          // The day's counter follows the stored batch (see `totals.ts`).
           return last === undefined
             ? Effect.void
-            : db.batch("messages.append", appendWrites(roomId, messages, last), { timestamp: timeUuidMicros(last.id) })
+            : db
+                .batch("messages.append", appendWrites(roomId, messages, last), { timestamp: timeUuidMicros(last.id) })
+                .pipe(Effect.andThen(countMessages(db, roomId, messages)))
         },
         findByClientMsgId: (roomId, userId, clientMsgId) =>
           db

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url"
 import type cassandra from "cassandra-driver"
 import { Effect } from "effect"
 import { StorageError } from "../errors.ts"
+import { migrationHooks } from "./backfill.ts"
 
 /** `cql/NNN_name.cql`, applied in order and recorded in `<keyspace>.schema_migrations`. */
 export const defaultMigrationsDir = fileURLToPath(new URL("../../../../cql/", import.meta.url))
@@ -58,10 +59,45 @@ export const createKeyspace = (
   })
 
 /**
- * Applies pending `cql/` files on a client bound to the keyspace. Idempotent: every statement
- * is `IF NOT EXISTS` and applied versions are skipped, so concurrent starts are safe too.
+ * Code that runs once when a migration version is applied, after its statements and before
+ * the version is recorded: a data backfill that CQL alone cannot express. It must be safe to
+ * run again (a failed or concurrent start repeats it).
  */
-export const migrate = (client: cassandra.Client, keyspace: string, dir: string = defaultMigrationsDir) =>
+export type MigrationHook = (client: cassandra.Client, keyspace: string) => Promise<void>
+
+/** `ALTER TABLE t ADD c type`: CQL has no portable `IF NOT EXISTS` for it. */
+const addColumn = /^ALTER\s+TABLE\s+([a-z_][a-z0-9_]*)\s+ADD\s+([a-z_][a-z0-9_]*)\s/i
+
+const columnExists = async (client: cassandra.Client, keyspace: string, table: string, column: string) =>
+  (
+    await client.execute(
+      "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+      [keyspace, table.toLowerCase(), column.toLowerCase()],
+      { prepare: true }
+    )
+  ).rows.length > 0
+
+/** Runs one statement; an ADD of a column that is already there (a concurrent start) is done. */
+const apply = async (client: cassandra.Client, keyspace: string, statement: string) => {
+  try {
+    await client.execute(statement, [], ddl)
+  } catch (error) {
+    const add = addColumn.exec(statement)
+    if (add === null || !(await columnExists(client, keyspace, add[1]!, add[2]!))) throw error
+  }
+}
+
+/**
+ * Applies pending `cql/` files on a client bound to the keyspace, each followed by its hook.
+ * Idempotent: every statement is `IF NOT EXISTS` (or an ADD checked against the schema),
+ * hooks may repeat, and applied versions are skipped, so concurrent starts are safe too.
+ */
+export const migrate = (
+  client: cassandra.Client,
+  keyspace: string,
+  dir: string = defaultMigrationsDir,
+  hooks: ReadonlyMap<number, MigrationHook> = migrationHooks
+) =>
   Effect.tryPromise({
     try: async () => {
       const table = `${keyspace}.schema_migrations`
@@ -76,8 +112,9 @@ export const migrate = (client: cassandra.Client, keyspace: string, dir: string 
       for (const migration of loadMigrations(dir)) {
         if (applied.has(migration.version)) continue
         for (const statement of migration.statements) {
-          await client.execute(statement, [], ddl)
+          await apply(client, keyspace, statement)
         }
+        await hooks.get(migration.version)?.(client, keyspace)
         await client.execute(
           `INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?) IF NOT EXISTS`,
           [migration.version, migration.name, new Date()],

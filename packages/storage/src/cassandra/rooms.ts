@@ -5,8 +5,11 @@ import { StorageError } from "../errors.ts"
 import { toPage } from "../page.ts"
 import { type MembershipRecord, type RoomRecord, Rooms } from "../rooms.ts"
 import { CassandraClient, type Params, uuid } from "./client.ts"
+import { pageSkipping } from "./paging.ts"
+import { archiveRoom, deleteRoom } from "./room-removal.ts"
+import { bumpTotal } from "./totals.ts"
 
-/** The single partition of `public_rooms` until it is sharded (see `cql/002_chat.cql`). */
+/** The single partition of `public_rooms` and `all_rooms` until they are sharded (see `cql/002_chat.cql`). */
 const directory = 0
 
 const time = (row: cassandra.types.Row, column: string) => (row.get(column) as Date).getTime()
@@ -16,8 +19,17 @@ const toRoom = (row: cassandra.types.Row, visibility: Visibility = row.get("visi
   name: row.get("name"),
   visibility,
   createdBy: row.get("created_by").toString() as UserId,
-  createdAt: time(row, "created_at")
+  createdAt: time(row, "created_at"),
+  // Null in rows written before `archived` existed.
+  archived: row.get("archived") === true
 })
+
+/**
+ * A listing copy without a name is what an archive racing a delete can leave (its UPDATE
+ * recreates a bare row the delete had removed): not a room, skipped.
+ */
+const toListedRoom = (row: cassandra.types.Row, visibility?: Visibility) =>
+  row.get("name") === null ? undefined : toRoom(row, visibility)
 
 const toMember = (row: cassandra.types.Row): MembershipRecord => ({
   roomId: row.get("room_id").toString() as RoomId,
@@ -33,8 +45,8 @@ const memberWrites = (room: RoomRecord, m: MembershipRecord) => [
     params: [uuid(room.id), uuid(m.userId), m.role, new Date(m.joinedAt)]
   },
   {
-    query: `INSERT INTO rooms_by_user (user_id, room_id, role, joined_at, name, visibility, created_by, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    query: `INSERT INTO rooms_by_user (user_id, room_id, role, joined_at, name, visibility, created_by, created_at, archived)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     params: [
       uuid(m.userId),
       uuid(room.id),
@@ -43,7 +55,8 @@ const memberWrites = (room: RoomRecord, m: MembershipRecord) => [
       room.name,
       room.visibility,
       uuid(room.createdBy),
-      new Date(room.createdAt)
+      new Date(room.createdAt),
+      room.archived
     ]
   }
 ]
@@ -59,44 +72,91 @@ export const CassandraRooms = Layer.effect(
   Effect.gen(function* () {
     const db = yield* CassandraClient
 
+    /** A room marked `deleting`, or a bare row without a name, is gone (see `room-removal.ts`). */
     const get = (id: RoomId) =>
       db
-        .execute("rooms.get", "SELECT room_id, name, visibility, created_by, created_at FROM rooms WHERE room_id = ?", [
-          uuid(id)
-        ])
-        .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), (row) => toRoom(row))))
+        .execute(
+          "rooms.get",
+          "SELECT room_id, name, visibility, created_by, created_at, archived, deleting FROM rooms WHERE room_id = ?",
+          [uuid(id)]
+        )
+        .pipe(
+          Effect.map((rs) =>
+            Option.flatMap(Option.fromNullishOr(rs.first()), (row) =>
+              row.get("deleting") === true ? Option.none() : Option.fromUndefinedOr(toListedRoom(row))
+            )
+          )
+        )
 
-    /** Reads `limit + 1` rows after the cursor; the extra one only says whether more follow. */
-    const page = (
+    /** A page of a listing table after the cursor; rows without a room are skipped. */
+    const listing = <A>(
       operation: string,
       base: string,
       key: string,
-      cursor: string | null,
       params: Params,
-      limit: number
-    ) => {
-      const q = restrictAfter(base, key, cursor, params)
-      return db.execute(operation, q.query, [...q.params, limit + 1]).pipe(Effect.map((rs) => rs.rows))
-    }
+      options: { readonly after: RoomId | null; readonly limit: number },
+      decode: (row: cassandra.types.Row) => A | undefined,
+      keyOf: (row: cassandra.types.Row) => RoomId = (row) => row.get("room_id").toString() as RoomId
+    ) =>
+      pageSkipping({
+        after: options.after,
+        limit: options.limit,
+        read: (cursor: RoomId | null, n) => {
+          const q = restrictAfter(base, key, cursor, params)
+          return db.execute(operation, q.query, [...q.params, n]).pipe(Effect.map((rs) => rs.rows))
+        },
+        keyOf,
+        decode: (rows) => Effect.succeed(rows.map(decode))
+      })
 
     return Rooms.of({
       create: (room) =>
-        db.batch("rooms.create", [
-          {
-            query: "INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
-            params: [uuid(room.id), room.name, room.visibility, uuid(room.createdBy), new Date(room.createdAt)]
-          },
-          ...memberWrites(room, { roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }),
-          ...(room.visibility === "public"
-            ? [
-                {
-                  query:
-                    "INSERT INTO public_rooms (directory, room_id, name, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
-                  params: [directory, uuid(room.id), room.name, uuid(room.createdBy), new Date(room.createdAt)]
-                }
+        db
+          .batch("rooms.create", [
+            {
+              query:
+                "INSERT INTO rooms (room_id, name, visibility, created_by, created_at, archived) VALUES (?, ?, ?, ?, ?, ?)",
+              params: [
+                uuid(room.id),
+                room.name,
+                room.visibility,
+                uuid(room.createdBy),
+                new Date(room.createdAt),
+                room.archived
               ]
-            : [])
-        ]),
+            },
+            ...memberWrites(room, { roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }),
+            {
+              query: `INSERT INTO all_rooms (directory, room_id, name, visibility, created_by, created_at, archived)
+                VALUES (?, ?, ?, ?, ?, ?, ?)`,
+              params: [
+                directory,
+                uuid(room.id),
+                room.name,
+                room.visibility,
+                uuid(room.createdBy),
+                new Date(room.createdAt),
+                room.archived
+              ]
+            },
+            ...(room.visibility === "public"
+              ? [
+                  {
+                    query: `INSERT INTO public_rooms (directory, room_id, name, created_by, created_at, archived)
+                      VALUES (?, ?, ?, ?, ?, ?)`,
+                    params: [
+                      directory,
+                      uuid(room.id),
+                      room.name,
+                      uuid(room.createdBy),
+                      new Date(room.createdAt),
+                      room.archived
+                    ]
+                  }
+                ]
+              : [])
+          ])
+          .pipe(Effect.andThen(bumpTotal(db, "rooms", 1))),
       get,
       membership: (roomId, userId) =>
         db
@@ -118,49 +178,49 @@ export const CassandraRooms = Layer.effect(
           { query: "DELETE FROM room_members WHERE room_id = ? AND user_id = ?", params: [uuid(roomId), uuid(userId)] },
           { query: "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?", params: [uuid(userId), uuid(roomId)] }
         ]),
-      listMembers: (roomId, options) =>
-        page(
-          "rooms.listMembers",
+      listMembers: (roomId, options) => {
+        const q = restrictAfter(
           "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ?",
           "user_id",
           options.after,
-          [uuid(roomId)],
-          options.limit
-        ).pipe(Effect.map((rows) => toPage(rows.map(toMember), options.limit, (m) => m.userId))),
+          [uuid(roomId)]
+        )
+        return db
+          .execute("rooms.listMembers", q.query, [...q.params, options.limit + 1])
+          .pipe(Effect.map((rs) => toPage(rs.rows.map(toMember), options.limit, (m) => m.userId)))
+      },
       listForUser: (userId, options) =>
-        page(
+        listing(
           "rooms.listForUser",
-          "SELECT room_id, role, name, visibility, created_by, created_at FROM rooms_by_user WHERE user_id = ?",
+          "SELECT room_id, role, name, visibility, created_by, created_at, archived FROM rooms_by_user WHERE user_id = ?",
           "room_id",
-          options.after,
           [uuid(userId)],
-          options.limit
-        ).pipe(
-          Effect.map((rows) =>
-            toPage(
-              rows.map((row) => ({ room: toRoom(row), role: row.get("role") as MemberRole })),
-              options.limit,
-              (r) => r.room.id
-            )
-          )
+          options,
+          (row) => {
+            const room = toListedRoom(row)
+            return room && { room, role: row.get("role") as MemberRole }
+          }
         ),
       listPublic: (options) =>
-        page(
+        listing(
           "rooms.listPublic",
-          "SELECT room_id, name, created_by, created_at FROM public_rooms WHERE directory = ?",
+          "SELECT room_id, name, created_by, created_at, archived FROM public_rooms WHERE directory = ?",
           "room_id",
-          options.after,
           [directory],
-          options.limit
-        ).pipe(
-          Effect.map((rows) =>
-            toPage(
-              rows.map((row) => toRoom(row, "public")),
-              options.limit,
-              (r) => r.id
-            )
-          )
-        )
+          options,
+          (row) => toListedRoom(row, "public")
+        ),
+      listAll: (options) =>
+        listing(
+          "rooms.listAll",
+          "SELECT room_id, name, visibility, created_by, created_at, archived FROM all_rooms WHERE directory = ?",
+          "room_id",
+          [directory],
+          options,
+          (row) => toListedRoom(row)
+        ),
+      archive: archiveRoom(db, get),
+      delete: deleteRoom(db)
     })
   })
 )

@@ -2,8 +2,14 @@ import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/
 import type cassandra from "cassandra-driver"
 import { Effect, Layer, Option, Schedule } from "effect"
 import type { StorageError } from "../errors.ts"
+import { keyBounds } from "../text-keys.ts"
 import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
 import { CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
+import { pageSkipping } from "./paging.ts"
+import { bumpTotal } from "./totals.ts"
+
+/** The single partition of `user_directory` (see `cql/003_admin.cql`). */
+const directory = 0
 
 /** A reservation older than this whose user row never appeared came from a crashed signup. */
 const orphanGraceMs = 60_000
@@ -132,30 +138,75 @@ export const CassandraUsers = Layer.effect(
           yield* release(username, user.id)
           return yield* new EmailRegistered()
         }
+        // The user and its directory row in one logged batch: the directory never names a
+        // user whose row was not written with it. (If the batch fails the reservations are
+        // released; a directory row it may have left is skipped by `list`, and overwritten
+        // by the next user who takes the name.)
         yield* db
-          .execute(
-            "users.insert",
-            `INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-            [
-              uuid(user.id),
-              user.username,
-              user.email,
-              user.passwordHash,
-              user.role,
-              user.disabled,
-              new Date(user.createdAt),
-              new Date(user.updatedAt)
-            ]
-          )
+          .batch("users.insert", [
+            {
+              query: `INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+              params: [
+                uuid(user.id),
+                user.username,
+                user.email,
+                user.passwordHash,
+                user.role,
+                user.disabled,
+                new Date(user.createdAt),
+                new Date(user.updatedAt)
+              ]
+            },
+            {
+              query: "INSERT INTO user_directory (directory, username_key, user_id) VALUES (?, ?, ?)",
+              params: [directory, usernameKey(user.username), uuid(user.id)]
+            }
+          ])
           .pipe(
-            // An upsert by primary key: retrying is safe, and beats releasing a name whose row may exist.
+            // Upserts by primary key: retrying is safe, and beats releasing a name whose row may exist.
             Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
             Effect.onError(() => Effect.andThen(release(username, user.id), release(email, user.id)))
           )
+        yield* bumpTotal(db, "users", 1)
         return user
       }),
       findById,
+      list: ({ prefix, after, limit }) => {
+        const key = prefix === null ? "" : usernameKey(prefix)
+        return pageSkipping({
+          after,
+          limit,
+          read: (cursor, n) => {
+            const bounds = keyBounds(key, cursor)
+            if (bounds.empty) return Effect.succeed([])
+            const { lower, upper } = bounds
+            return db
+              .execute(
+                "users.list",
+                `SELECT username_key, user_id FROM user_directory WHERE directory = ?${
+                  lower ? ` AND username_key ${lower.inclusive ? ">=" : ">"} ?` : ""
+                }${upper !== null ? " AND username_key < ?" : ""} LIMIT ?`,
+                [directory, ...(lower ? [lower.key] : []), ...(upper !== null ? [upper] : []), n]
+              )
+              .pipe(Effect.map((rs) => rs.rows))
+          },
+          keyOf: (row) => row.get("username_key") as string,
+          decode: (rows) =>
+            Effect.forEach(
+              rows,
+              (row) =>
+                findById(row.get("user_id").toString() as UserId).pipe(
+                  Effect.map((user) =>
+                    Option.getOrUndefined(
+                      Option.filter(user, (u) => usernameKey(u.username) === row.get("username_key"))
+                    )
+                  )
+                ),
+              { concurrency: 16 }
+            )
+        })
+      },
       findByUsername: (username) => findByReservation({ table: "users_by_username", key: usernameKey(username) }),
       findByEmail: (email) => findByReservation({ table: "users_by_email", key: emailKey(email) }),
       update: Effect.fn("Users.update")(function* (id, changes, now) {

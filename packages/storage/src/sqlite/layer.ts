@@ -1,9 +1,11 @@
 import { Effect, Layer } from "effect"
 import { StorageHealth } from "../health.ts"
+import { SqliteAudit } from "./audit.ts"
 import { SqliteDatabase } from "./database.ts"
 import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
 import { SqliteSessions } from "./sessions.ts"
+import { SqliteStats } from "./stats.ts"
 import { SqliteUsers } from "./users.ts"
 
 const SqliteHealth = Layer.effect(
@@ -15,6 +17,6 @@ const SqliteHealth = Layer.effect(
 
 /** Every storage service on one SQLite file (`:memory:` for throwaway tests). */
 export const layer = (filename: string) =>
-  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages, SqliteHealth).pipe(
+  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages, SqliteAudit, SqliteStats, SqliteHealth).pipe(
     Layer.provide(SqliteDatabase.layer(filename))
   )

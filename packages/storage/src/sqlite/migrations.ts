@@ -80,5 +80,28 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
       CREATE UNIQUE INDEX room_messages_by_client_id ON room_messages(room_id, user_id, client_msg_id)
         WHERE client_msg_id IS NOT NULL;
     `
+  },
+  {
+    version: 3,
+    name: "admin",
+    // Users are listed through the unique index on username_key; rooms through room_key.
+    // created_at is indexed for "messages stored today". Audit entries sort by id_key,
+    // their TIMEUUID's timeUuidKey, like messages.
+    sql: `
+      ALTER TABLE rooms ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX room_messages_by_time ON room_messages(created_at);
+      CREATE TABLE audit_log (
+        id_key TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        actor_id TEXT,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        detail TEXT,
+        request_id TEXT
+      ) WITHOUT ROWID;
+    `
   }
 ]

@@ -11,6 +11,7 @@ interface RoomRow {
   readonly visibility: string
   readonly created_by: string
   readonly created_at: number
+  readonly archived: number
 }
 
 interface MemberRow {
@@ -25,7 +26,8 @@ const toRoom = (row: RoomRow): RoomRecord => ({
   name: row.name,
   visibility: row.visibility as Visibility,
   createdBy: row.created_by as UserId,
-  createdAt: row.created_at
+  createdAt: row.created_at,
+  archived: row.archived === 1
 })
 
 const toMember = (row: MemberRow): MembershipRecord => ({
@@ -35,7 +37,7 @@ const toMember = (row: MemberRow): MembershipRecord => ({
   joinedAt: row.joined_at
 })
 
-const roomColumns = "r.room_id, r.name, r.visibility, r.created_by, r.created_at"
+const roomColumns = "r.room_id, r.name, r.visibility, r.created_by, r.created_at, r.archived"
 
 /**
  * Every statement on a request path; each is answered from a primary key or index (the
@@ -44,7 +46,7 @@ const roomColumns = "r.room_id, r.name, r.visibility, r.created_by, r.created_at
  */
 export const queries = {
   insertRoom:
-    "INSERT INTO rooms (room_id, room_key, name, visibility, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO rooms (room_id, room_key, name, visibility, created_by, created_at, archived) VALUES (?, ?, ?, ?, ?, ?, ?)",
   getRoom: `SELECT ${roomColumns} FROM rooms r WHERE r.room_id = ?`,
   putMember: `INSERT INTO room_members (room_id, user_id, room_key, role, joined_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role, joined_at = excluded.joined_at`,
@@ -55,7 +57,12 @@ export const queries = {
   listForUser: `SELECT ${roomColumns}, m.role FROM room_members m JOIN rooms r ON r.room_id = m.room_id
     WHERE m.user_id = ? AND m.room_key > ? ORDER BY m.room_key LIMIT ?`,
   listPublic: `SELECT ${roomColumns} FROM rooms r
-    WHERE r.visibility = 'public' AND r.room_key > ? ORDER BY r.room_key LIMIT ?`
+    WHERE r.visibility = 'public' AND r.room_key > ? ORDER BY r.room_key LIMIT ?`,
+  listAll: `SELECT ${roomColumns} FROM rooms r WHERE r.room_key > ? ORDER BY r.room_key LIMIT ?`,
+  archive: "UPDATE rooms SET archived = 1 WHERE room_id = ?",
+  deleteMessages: "DELETE FROM room_messages WHERE room_id = ?",
+  deleteMembers: "DELETE FROM room_members WHERE room_id = ?",
+  deleteRoom: "DELETE FROM rooms WHERE room_id = ?"
 } as const
 
 export const SqliteRooms = Layer.effect(
@@ -73,7 +80,8 @@ export const SqliteRooms = Layer.effect(
             room.name,
             room.visibility,
             room.createdBy,
-            room.createdAt
+            room.createdAt,
+            room.archived ? 1 : 0
           )
           tx.prepare(queries.putMember).run(
             ...memberParams({ roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt })
@@ -116,7 +124,20 @@ export const SqliteRooms = Layer.effect(
       listPublic: ({ after, limit }) =>
         db
           .all<RoomRow>("rooms.listPublic", queries.listPublic, after === null ? "" : timeUuidKey(after), limit + 1)
-          .pipe(Effect.map((rows) => toPage(rows.map(toRoom), limit, (r) => r.id)))
+          .pipe(Effect.map((rows) => toPage(rows.map(toRoom), limit, (r) => r.id))),
+      listAll: ({ after, limit }) =>
+        db
+          .all<RoomRow>("rooms.listAll", queries.listAll, after === null ? "" : timeUuidKey(after), limit + 1)
+          .pipe(Effect.map((rows) => toPage(rows.map(toRoom), limit, (r) => r.id))),
+      // `changes` counts the rows matched, so archiving twice still answers true.
+      archive: (id) => db.run("rooms.archive", queries.archive, id).pipe(Effect.map((changes) => changes > 0)),
+      // One transaction: history, memberships and the room go together or not at all.
+      delete: (id) =>
+        db.transaction("rooms.delete", (tx) => {
+          tx.prepare(queries.deleteMessages).run(id)
+          tx.prepare(queries.deleteMembers).run(id)
+          return Number(tx.prepare(queries.deleteRoom).run(id).changes) > 0
+        })
     })
   })
 )

@@ -1,5 +1,7 @@
 import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
+import { toPage } from "../page.ts"
+import { prefixRange } from "../text-keys.ts"
 import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
 import { SqliteDatabase } from "./database.ts"
 
@@ -14,6 +16,8 @@ interface UserRow {
   readonly updated_at: number
 }
 
+type KeyedRow = UserRow & { readonly username_key: string }
+
 const toRecord = (row: UserRow): UserRecord => ({
   id: row.id as UserId,
   username: row.username,
@@ -26,6 +30,13 @@ const toRecord = (row: UserRow): UserRecord => ({
 })
 
 const columns = "id, username, email, password_hash, role, disabled, created_at, updated_at"
+
+/** The listings, both answered from the unique index on `username_key` (the query-plan test checks). */
+export const queries = {
+  listUsers: `SELECT ${columns}, username_key FROM users WHERE username_key > ? ORDER BY username_key LIMIT ?`,
+  searchUsers: `SELECT ${columns}, username_key FROM users
+    WHERE username_key >= ? AND username_key > ? AND username_key < ? ORDER BY username_key LIMIT ?`
+} as const
 
 export const SqliteUsers = Layer.effect(
   Users,
@@ -68,6 +79,23 @@ export const SqliteUsers = Layer.effect(
         return user
       }),
       findById: (id) => findOne("users.findById", "id", id),
+      list: ({ prefix, after, limit }) => {
+        const key = prefix === null ? "" : usernameKey(prefix)
+        const range = prefixRange(key)
+        // The empty string sorts before every key: "after ''" is the first page.
+        const rows =
+          key === ""
+            ? db.all<KeyedRow>("users.list", queries.listUsers, after ?? "", limit + 1)
+            : range === null
+              ? Effect.succeed([])
+              : db.all<KeyedRow>("users.list", queries.searchUsers, range.start, after ?? "", range.end, limit + 1)
+        return rows.pipe(
+          Effect.map((rows) => {
+            const page = toPage(rows, limit, (row) => row.username_key)
+            return { items: page.items.map(toRecord), next: page.next }
+          })
+        )
+      },
       findByUsername: (username) => findOne("users.findByUsername", "username_key", usernameKey(username)),
       findByEmail: (email) => findOne("users.findByEmail", "email_key", emailKey(email)),
       update: Effect.fn("Users.update")(function* (id, changes, now) {

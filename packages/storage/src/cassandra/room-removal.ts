@@ -1,0 +1,159 @@
+import { type RoomId, timeUuidMicros, type UserId } from "@parley/domain"
+import type cassandra from "cassandra-driver"
+import { Effect, Option } from "effect"
+import type { StorageError } from "../errors.ts"
+import type { RoomRecord } from "../rooms.ts"
+import { type CassandraClient, uuid } from "./client.ts"
+import { bumpTotal } from "./totals.ts"
+
+type Db = CassandraClient["Service"]
+
+/** The listings' single partition, as in `rooms.ts`. */
+const directory = 0
+
+/** Rows read per step when walking a room's members or message windows. */
+const stepRows = 200
+
+/** Runs `f` on every row of one partition, `stepRows` at a time, in clustering order. */
+const eachRow = <K>(
+  db: Db,
+  operation: string,
+  query: (after: boolean) => string,
+  partition: ReadonlyArray<unknown>,
+  keyOf: (row: cassandra.types.Row) => K,
+  bind: (key: K) => unknown,
+  f: (key: K) => Effect.Effect<unknown, StorageError>
+) =>
+  Effect.gen(function* () {
+    let after: K | null = null
+    while (true) {
+      const params: Array<unknown> = after === null ? [...partition] : [...partition, bind(after)]
+      const rows = (yield* db.execute(operation, query(after !== null), [...params, stepRows])).rows
+      yield* Effect.forEach(rows, (row) => f(keyOf(row)), { concurrency: 16, discard: true })
+      if (rows.length < stepRows) return
+      after = keyOf(rows.at(-1)!)
+    }
+  })
+
+/** Every member of the room: one partition of `room_members`. */
+const eachMember = (
+  db: Db,
+  operation: string,
+  roomId: RoomId,
+  f: (userId: UserId) => Effect.Effect<unknown, StorageError>
+) =>
+  eachRow(
+    db,
+    operation,
+    (after) => `SELECT user_id FROM room_members WHERE room_id = ?${after ? " AND user_id > ?" : ""} LIMIT ?`,
+    [uuid(roomId)],
+    (row) => row.get("user_id").toString() as UserId,
+    uuid,
+    f
+  )
+
+/**
+ * Archives a room: the room row first, since it is what decides whether a message is
+ * accepted, then the copies in the listings and in each member's `rooms_by_user`. A repeat
+ * finishes an archive that failed halfway. An UPDATE racing a delete may recreate a bare
+ * copy the delete had removed; readers skip rows without a name.
+ */
+export const archiveRoom = (db: Db, get: (id: RoomId) => Effect.Effect<Option.Option<RoomRecord>, StorageError>) =>
+  Effect.fn("Rooms.archive")(function* (id: RoomId) {
+    const room = yield* get(id)
+    if (Option.isNone(room)) return false
+    const rid = uuid(id)
+    yield* db.execute("rooms.archive", "UPDATE rooms SET archived = true WHERE room_id = ?", [rid])
+    yield* db.batch("rooms.archive.listings", [
+      { query: "UPDATE all_rooms SET archived = true WHERE directory = ? AND room_id = ?", params: [directory, rid] },
+      ...(room.value.visibility === "public"
+        ? [
+            {
+              query: "UPDATE public_rooms SET archived = true WHERE directory = ? AND room_id = ?",
+              params: [directory, rid]
+            }
+          ]
+        : [])
+    ])
+    yield* eachMember(db, "rooms.archive.members", id, (userId) =>
+      db.execute("rooms.archive.copy", "UPDATE rooms_by_user SET archived = true WHERE user_id = ? AND room_id = ?", [
+        uuid(userId),
+        rid
+      ])
+    )
+    return true
+  })
+
+/**
+ * Deletes a room and everything stored under it. The room is first marked `deleting` by an
+ * LWT, which reads as gone at once and lets exactly one delete take it off the `rooms` total.
+ * Then, each step idempotent and each finding its rows through what the next steps remove:
+ * the listings; each member's `rooms_by_user` row (found in `room_members`), then
+ * `room_members`; each message window (found in `room_buckets`), then `room_buckets` and
+ * `room_heads`; the room row last. A delete that failed halfway finds the room row still
+ * there, so repeating it finishes the job.
+ *
+ * `room_messages_by_client_id` rows stay: finding them would take a table scan. Room ids are
+ * TIMEUUIDs and never reused, so nothing can reach them again.
+ */
+export const deleteRoom = (db: Db) =>
+  Effect.fn("Rooms.delete")(function* (id: RoomId) {
+    const rid = uuid(id)
+    const row = (yield* db.execute("rooms.delete.read", "SELECT name, deleting FROM rooms WHERE room_id = ?", [
+      rid
+    ])).first()
+    if (row === null || row === undefined || row.get("name") === null) return false
+    if (row.get("deleting") !== true) {
+      const marked = yield* db.execute(
+        "rooms.delete.mark",
+        "UPDATE rooms SET deleting = true WHERE room_id = ? IF name != null AND deleting = null",
+        [rid]
+      )
+      // Not applied: a concurrent delete marked it first and counts it; finishing is still safe.
+      if (marked.wasApplied()) yield* bumpTotal(db, "rooms", -1)
+    }
+    yield* db.batch("rooms.delete.listings", [
+      { query: "DELETE FROM all_rooms WHERE directory = ? AND room_id = ?", params: [directory, rid] },
+      { query: "DELETE FROM public_rooms WHERE directory = ? AND room_id = ?", params: [directory, rid] }
+    ])
+    yield* eachMember(db, "rooms.delete.members", id, (userId) =>
+      db.execute("rooms.delete.copy", "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?", [
+        uuid(userId),
+        rid
+      ])
+    )
+    yield* db.execute("rooms.delete.members", "DELETE FROM room_members WHERE room_id = ?", [rid])
+    // Appends are timestamped by their newest message id (messages.ts), which the writing
+    // node's clock may have put ahead of this one: a tombstone older than a write would not
+    // delete it. The head holds the newest id, so the history's tombstones come after it.
+    const head = (yield* db.execute("rooms.delete.head", "SELECT last_msg_id FROM room_heads WHERE room_id = ?", [
+      rid
+    ])).first()
+    const newest = head?.get("last_msg_id") ? timeUuidMicros(head.get("last_msg_id").toString()) + 1 : 0
+    const after = { timestamp: Math.max(Date.now() * 1000, newest) }
+    yield* eachRow(
+      db,
+      "rooms.delete.buckets",
+      (after) => `SELECT bucket FROM room_buckets WHERE room_id = ?${after ? " AND bucket < ?" : ""} LIMIT ?`,
+      [rid],
+      (row) => row.get("bucket") as Date,
+      (bucket) => bucket,
+      (bucket) =>
+        db.execute(
+          "rooms.delete.messages",
+          "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
+          [rid, bucket],
+          after
+        )
+    )
+    yield* db.batch(
+      "rooms.delete.history",
+      [
+        { query: "DELETE FROM room_buckets WHERE room_id = ?", params: [rid] },
+        { query: "DELETE FROM room_heads WHERE room_id = ?", params: [rid] }
+      ],
+      after
+    )
+    yield* db.execute("rooms.delete", "DELETE FROM rooms WHERE room_id = ?", [rid])
+    return true
+  })
