@@ -3,30 +3,15 @@
  * storage order, no loss and no duplicates, resume without a seam, and no ack before the
  * message is durable. With Redis, some subscribers sit on a second server process.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { rmSync } from "node:fs"
 import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Reply, request } from "./support/http.ts"
-import { type Backend, type RunningServer, startServer } from "./support/server.ts"
+import { eventually, type Reply, request } from "./support/http.ts"
+import { type Backend, type RunningServer, startAnotherNode, startServer } from "./support/server.ts"
 import { account, connect, createRoom, type TestSocket } from "./support/ws.ts"
 
 // A short presence TTL lets a crashed node's users drop out within seconds.
 const fastLimits = { RATE_MESSAGES_PER_USER: "100000", PRESENCE_TTL: "3 seconds" }
-
-/** Polls until `check` passes or the deadline; the last failure is reported. */
-const eventually = async (check: () => void | Promise<void>, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await check()
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-}
 
 /** The smallest TIMEUUID: every message comes after it. */
 const beginningOfTime = "00000000-0000-1000-8000-000000000000"
@@ -56,11 +41,7 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
   describe(`realtime delivery (${backend.name}${options.twoNodes ? ", two nodes" : ""})`, () => {
     let a: RunningServer
     let b: RunningServer
-    /** Same keyspace and Redis as `a`, its own ports and data folder: another node of one cluster. */
-    const anotherNode = () => {
-      const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = a.env
-      return startServer(backend, { ...shared, PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-node-")) })
-    }
+    const anotherNode = () => startAnotherNode(backend, a)
 
     beforeAll(async () => {
       a = await startServer(backend, fastLimits)

@@ -30,3 +30,16 @@ export const request = async <T = any>(
 let counter = 0
 /** A username unique across runs (tests may share one database). */
 export const uniqueName = (prefix = "u") => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`
+
+/** Polls until `check` passes or the deadline; the last failure is reported. */
+export const eventually = async (check: () => void | Promise<void>, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await check()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+}

@@ -114,6 +114,19 @@ export interface RunningServer {
   readonly crash: () => Promise<void>
 }
 
+/**
+ * Another node of `first`'s cluster: the same keyspace and Redis, its own ports and data
+ * folder. Stopping either drops the shared storage, so stop the cluster's nodes together.
+ */
+export const startAnotherNode = (backend: Backend, first: RunningServer, extraEnv: Record<string, string> = {}) => {
+  const { PORT: _port, PARLEY_RUNNER_PORT: _runnerPort, ...shared } = first.env
+  return startServer(backend, {
+    ...shared,
+    PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-node-")),
+    ...extraEnv
+  })
+}
+
 export const freePort = () =>
   new Promise<number>((done, fail) => {
     const server = createServer()

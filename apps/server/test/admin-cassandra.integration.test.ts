@@ -1,0 +1,7 @@
+import { adminSuite } from "./admin.suite.ts"
+import { revocationSuite } from "./revocation.suite.ts"
+import { cassandraRedisBackend } from "./support/server.ts"
+
+adminSuite(cassandraRedisBackend)
+// Two server processes on one keyspace and one Redis: sockets on both, revocations through the first.
+revocationSuite(cassandraRedisBackend, { twoNodes: true })

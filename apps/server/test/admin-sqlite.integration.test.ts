@@ -1,0 +1,6 @@
+import { adminSuite } from "./admin.suite.ts"
+import { revocationSuite } from "./revocation.suite.ts"
+import { sqliteBackend } from "./support/server.ts"
+
+adminSuite(sqliteBackend)
+revocationSuite(sqliteBackend, { twoNodes: false })
