@@ -5,7 +5,7 @@
  * someone who can read the server's database can do this. Works while the server runs.
  */
 import { existsSync } from "node:fs"
-import { type MessageId, timeUuidFrom } from "@parley/domain"
+import { type MessageId, makeTimeUuidClock } from "@parley/domain"
 import { AuditLog, DataDir, StorageKind, sqliteFile, storageLayer, type UserRecord, Users } from "@parley/storage"
 import { Clock, Config, ConfigProvider, Effect, Layer, Logger, Option, References } from "effect"
 
@@ -28,7 +28,7 @@ export const promoteToAdmin = Effect.fn("bootstrapAdmin.promote")(function* (inp
   if (user.role === "admin") return { kind: "already", user } as BootstrapOutcome
   const now = yield* Clock.currentTimeMillis
   yield* audit.append({
-    id: timeUuidFrom(now, Math.floor(Math.random() * 10_000)) as MessageId,
+    id: makeTimeUuidClock().next(now) as MessageId,
     at: now,
     actorId: null,
     actor,
