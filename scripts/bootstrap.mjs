@@ -16,7 +16,10 @@ const pnpmVersion = pkg.packageManager.replace(/^pnpm@/, "")
 const tools = join(root, ".tools")
 const commands = {
   start: ["apps/server/src/main.ts"],
-  test: ["scripts/test.mjs"]
+  test: ["scripts/test.mjs"],
+  parley: ["apps/cli/src/chat/main.ts"],
+  "parley-admin": ["apps/cli/src/admin/main.ts"],
+  "install-clients": ["scripts/install-clients.mjs"]
 }
 
 const log = (message) => console.error(`[parley] ${message}`)

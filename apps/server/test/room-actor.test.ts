@@ -237,7 +237,8 @@ describe("room actor", () => {
           ]
         )
       })
-    ))
+    )
+  )
 
   it.effect("retire refuses what is still queued, and a later send starts afresh from storage", () =>
     withActors({}, ({ actors, gate }) =>
@@ -255,7 +256,8 @@ describe("room actor", () => {
         assert.strictEqual((yield* Fiber.join(inFlight)).seq, 1)
         assert.strictEqual((yield* actors.send(send(r, "later"))).seq, 2)
       })
-    ))
+    )
+  )
 
   it.effect("answers every send it holds when its layer shuts down mid-write", () =>
     Effect.gen(function* () {
@@ -281,7 +283,8 @@ describe("room actor", () => {
       )
       // The scope is closed: the actor was interrupted inside its blocked write.
       for (const wait of waits) assert.strictEqual((yield* Effect.flip(wait))._tag, "ServiceUnavailable")
-    }))
+    })
+  )
 
   it("splits a batch by bytes, keeping order and never leaving a send out", () => {
     const cost = (n: number) => n
