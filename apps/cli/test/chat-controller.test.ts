@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest"
+import { SignedOutError } from "../src/chat/auth.ts"
+import { alice, bob, chatEvent, makeController, makeMessage, makeRoom, serverEvent, settle } from "./chat-fixtures.ts"
+
+const setup = (history = 2) => {
+  const room = makeRoom("general")
+  const t = makeController()
+  t.api.joined.push(room)
+  t.api.history.set(
+    room.room_id,
+    Array.from({ length: history }, (_, i) => makeMessage(room, i + 1, i % 2 === 0 ? bob : alice, `m${i + 1}`))
+  )
+  return { ...t, room }
+}
+
+const opened = async (history = 2) => {
+  const t = setup(history)
+  t.controller.start("general")
+  await settle(() => t.controller.getState().room !== null)
+  t.connection.open()
+  return t
+}
+
+describe("chat controller", () => {
+  it("subscribes with channel.resume after the newest message held, again after every reconnect", async () => {
+    const t = await opened()
+    const m2 = t.api.history.get(t.room.room_id)![1]!
+    expect(t.connection.ofType("channel.resume").map((f) => f.after)).toEqual([m2.msg_id])
+
+    const m3 = makeMessage(t.room, 3, bob, "m3")
+    t.connection.deliver(chatEvent(m3))
+    t.connection.drop()
+    t.connection.open()
+    expect(t.connection.ofType("channel.resume").map((f) => f.after)).toEqual([m2.msg_id, m3.msg_id])
+    // The replay repeats m3; it is shown once.
+    t.connection.deliver(chatEvent(m3))
+    expect(t.controller.getState().messages.map((m) => m.text)).toEqual(["m1", "m2", "m3"])
+  })
+
+  it("subscribes an empty room with channel.subscribe", async () => {
+    const t = await opened(0)
+    expect(t.connection.ofType("channel.subscribe").map((f) => f.to)).toEqual([t.room.room_id])
+    expect(t.connection.ofType("channel.resume")).toEqual([])
+  })
+
+  it("retries a failed message under the same client_msg_id, and sends what was typed offline on reconnect", async () => {
+    const t = await opened()
+    t.controller.submit("hello")
+    const [first] = t.connection.ofType("chat.message")
+    expect(first).toMatchObject({ id: "c-1", payload: { text: "hello", client_msg_id: "c-1" } })
+    t.connection.deliver(
+      serverEvent({ type: "error", id: "c-1", payload: { code: "service_unavailable", message: "try again" } })
+    )
+    expect(t.controller.getState().outgoing[0]).toMatchObject({ status: "failed" })
+
+    t.controller.retry()
+    const again = t.connection.ofType("chat.message")
+    expect(again.map((f) => f.payload.client_msg_id)).toEqual(["c-1", "c-1"])
+
+    // Lost before the ack: failed, not resent by itself. Typed while offline: sent on reconnect.
+    t.connection.drop()
+    t.controller.submit("typed offline")
+    expect(t.controller.getState().outgoing.map((o) => [o.text, o.status])).toEqual([
+      ["hello", "failed"],
+      ["typed offline", "pending"]
+    ])
+    t.connection.open()
+    expect(t.connection.ofType("chat.message").map((f) => f.payload.client_msg_id)).toEqual(["c-1", "c-1", "c-2"])
+    t.controller.stop()
+  })
+
+  it("marks a message whose ack never comes as failed", async () => {
+    const room = makeRoom("general")
+    const t = makeController({ deps: { ackTimeoutMs: 1 } })
+    t.api.joined.push(room)
+    t.controller.start("general")
+    await settle(() => t.controller.getState().room !== null)
+    t.connection.open()
+    t.controller.submit("into the void")
+    await settle(() => t.controller.getState().outgoing[0]?.status === "failed", 10_000)
+    expect(t.controller.getState().outgoing[0]?.error).toBe("no answer in 0 s")
+    t.controller.stop()
+  })
+
+  it("sends typing.start once while typing goes on, and typing.stop when the message is sent", async () => {
+    const t = await opened()
+    t.controller.inputChanged("h")
+    t.controller.inputChanged("he")
+    t.controller.inputChanged("hel")
+    expect(t.connection.ofType("typing.start")).toHaveLength(1)
+    t.controller.submit("hel")
+    expect(t.connection.ofType("typing.stop")).toHaveLength(1)
+    // Commands are not typing.
+    t.controller.inputChanged("/wh")
+    expect(t.connection.ofType("typing.start")).toHaveLength(1)
+    t.controller.stop()
+  })
+
+  it("joins a public room by name, and says so in one line when there is none", async () => {
+    const t = await opened()
+    const lounge = makeRoom("Lounge")
+    t.api.directory.push(lounge)
+    t.controller.submit("/join lounge")
+    await settle(() => t.controller.getState().room?.name === "Lounge")
+    expect(t.api.joined.map((r) => r.name)).toContain("Lounge")
+    expect(t.connection.ofType("channel.unsubscribe").map((f) => f.to)).toEqual([t.room.room_id])
+
+    t.controller.submit("/join nowhere")
+    await settle(() => t.controller.getState().notice !== null)
+    expect(t.controller.getState().notice?.text).toMatch(/no room "nowhere"/)
+    t.controller.submit("/frobnicate")
+    expect(t.controller.getState().notice?.text).toMatch(/unknown command \/frobnicate/)
+  })
+
+  it("marks rooms with messages newer than the last one seen (one's own do not count)", async () => {
+    const t = setup(3)
+    const mine = makeRoom("mine")
+    t.api.joined.push(mine)
+    t.api.history.set(mine.room_id, [makeMessage(mine, 1, alice, "I wrote this")])
+    const quiet = makeRoom("quiet")
+    t.api.joined.push(quiet)
+    t.api.history.set(quiet.room_id, [makeMessage(quiet, 1, bob, "old")])
+    t.seen.set(quiet.room_id, t.api.history.get(quiet.room_id)![0]!.msg_id)
+    t.controller.start()
+    await settle(() => t.controller.getState().rooms.entries.length === 3)
+    expect(t.controller.getState().rooms.entries.map((e) => [e.room.name, e.unread])).toEqual([
+      ["general", true],
+      ["mine", false],
+      ["quiet", false]
+    ])
+  })
+
+  it("ends the app with exit code 3 when the session is revoked", async () => {
+    const t = await opened()
+    t.connection.handlers?.onSignedOut(new SignedOutError())
+    expect(t.exits).toEqual([{ code: 3, message: expect.stringMatching(/session has ended/) }])
+    expect(t.connection.closed).toBe(true)
+  })
+})
