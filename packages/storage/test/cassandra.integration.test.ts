@@ -1,7 +1,10 @@
+import { layer } from "@effect/vitest"
 import cassandra from "cassandra-driver"
 import { Duration, Effect, Layer } from "effect"
 import { afterAll } from "vitest"
+import { CassandraClient } from "../src/cassandra/client.ts"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
+import { cassandraLeftovers } from "./cassandra-leftovers.ts"
 import { conformance } from "./conformance.ts"
 import { testMessageBucketMs } from "./fixtures.ts"
 
@@ -10,17 +13,23 @@ import { testMessageBucketMs } from "./fixtures.ts"
  * with tiny message windows so that every history spans many partitions.
  */
 const keyspace = `parley_test_${Date.now().toString(36)}`
-const storage = Layer.unwrap(
-  Effect.gen(function* () {
-    return CassandraStorage.layer({
-      ...(yield* CassandraConfig),
-      keyspace,
-      messageBucket: Duration.millis(testMessageBucketMs)
-    })
-  })
-).pipe(Layer.orDie)
+const config = Effect.map(CassandraConfig, (config) => ({
+  ...config,
+  keyspace,
+  messageBucket: Duration.millis(testMessageBucketMs)
+}))
+const storage = Layer.unwrap(Effect.map(config, CassandraStorage.layer)).pipe(Layer.orDie)
 
 conformance("cassandra", storage, { timeout: 300_000 })
+
+/** The same keyspace with the client in reach, to write what a crash or a race would leave. */
+const withClient = Layer.unwrap(
+  Effect.map(config, (config) =>
+    CassandraStorage.services(config).pipe(Layer.provideMerge(CassandraClient.layer(config)))
+  )
+).pipe(Layer.orDie)
+
+layer(withClient, { timeout: 120_000 })((it) => cassandraLeftovers(it))
 
 // One test node holds every keyspace's tables in one heap: leave nothing behind.
 afterAll(async () => {

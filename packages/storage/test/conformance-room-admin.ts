@@ -38,20 +38,18 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
           yield* rooms.create(room)
           created.push(room)
         }
+        // Page by page from just before them; later tests' rooms may follow, so stop at ours.
         const pages: Array<Page<RoomRecord, RoomId>> = []
         let after: RoomId | null = justBefore(created[0]!)
-        while (after !== null && pages.length < 10) {
+        while (after !== null && pages.length < 3) {
           const page: Page<RoomRecord, RoomId> = yield* rooms.listAll({ after, limit: 2 })
           pages.push(page)
           after = page.next
         }
+        assert.deepStrictEqual(pages.flatMap((p) => p.items).slice(0, 5), created)
         assert.deepStrictEqual(
-          pages.map((p) => p.items.length),
-          [2, 2, 1]
-        )
-        assert.deepStrictEqual(
-          pages.flatMap((p) => p.items),
-          created
+          pages.slice(0, 2).map((p) => p.next),
+          [created[1]!.id, created[3]!.id]
         )
 
         const first = yield* rooms.listAll({ after: null, limit: 3 })
@@ -97,7 +95,8 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
         assert.deepStrictEqual((yield* rooms.listAll({ after: room.id, limit: 1 })).items, [
           { ...hidden, archived: true }
         ])
-        assert.deepStrictEqual(yield* rooms.listPublic({ after: room.id, limit: 1 }), { items: [], next: null })
+        // The private room is listed for operators only.
+        assert.notInclude(ids(yield* rooms.listPublic({ after: room.id, limit: 1 })), hidden.id)
         assert.isFalse(yield* rooms.archive(newRoom(owner).id))
       })
     )
