@@ -7,7 +7,7 @@ import { AdminGroup } from "@parley/domain"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminAccount, adminCall, writeUser } from "./support/admin.ts"
 import { eventually, request, uniqueName } from "./support/http.ts"
-import { type Backend, type RunningServer, startServer } from "./support/server.ts"
+import { type Backend, type RunningServer, startAnotherNode, startServer } from "./support/server.ts"
 import { type Account, account, connect, createRoom, joinRoom, login, type TestSocket } from "./support/ws.ts"
 import { barrier, call } from "./ws.suite.ts"
 
@@ -17,13 +17,15 @@ const noSuchUser = "00000000-0000-4000-8000-000000000001"
 
 const jwtClaims = (token: string) => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString())
 
-export const adminSuite = (backend: Backend) =>
-  describe(`admin API (${backend.name})`, () => {
+export const adminSuite = (backend: Backend, options: { readonly twoNodes: boolean }) =>
+  describe(`admin API (${backend.name}${options.twoNodes ? ", two nodes" : ""})`, () => {
     let server: RunningServer
+    /** Another node of the same cluster when there are two (stats count its sockets too); else `server`. */
+    let other: RunningServer
     let admin: Account
     const sockets: Array<TestSocket> = []
-    const open = async (options: Parameters<typeof connect>[1]) => {
-      const sock = await connect(server.url, options)
+    const open = async (params: Parameters<typeof connect>[1], node = server) => {
+      const sock = await connect(node.url, params)
       sockets.push(sock)
       return sock
     }
@@ -35,9 +37,11 @@ export const adminSuite = (backend: Backend) =>
     beforeAll(async () => {
       server = await startServer(backend, { RATE_MESSAGES_PER_USER: "100000", RATE_ROOMS_PER_USER: "100000" })
       admin = await adminAccount(backend, server)
+      other = options.twoNodes ? await startAnotherNode(backend, server) : server
     })
     afterAll(async () => {
       for (const sock of sockets) sock.ws.terminate()
+      if (other !== server) await other?.stop()
       await server?.stop()
     })
 
@@ -332,7 +336,7 @@ export const adminSuite = (backend: Backend) =>
       expect((await adminDo("DELETE", `/api/admin/rooms/${roomId}`)).status).toBe(404)
     })
 
-    it("counts users, rooms, messages stored today and sockets open now", async () => {
+    it(`counts users, rooms, messages stored today and sockets open now${options.twoNodes ? " on every node" : ""}`, async () => {
       const stats = async () => {
         const res = await adminDo("GET", "/api/admin/stats")
         expect(res.status, JSON.stringify(res.body)).toBe(200)
@@ -346,8 +350,8 @@ export const adminSuite = (backend: Backend) =>
       }
       const opened = [
         await open({ token: who.token }),
-        await open({ token: who.token }),
-        await open({ token: admin.token })
+        await open({ token: who.token }, other),
+        await open({ token: admin.token }, other)
       ]
       const during = await stats()
       expect(during.users).toBe(before.users + 1)
