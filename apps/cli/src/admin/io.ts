@@ -30,6 +30,8 @@ const readAll = async (stream: NodeJS.ReadableStream): Promise<string> => {
 const promptTTY = (question: string, hidden: boolean): Promise<string> =>
   new Promise((resolve, reject) => {
     const stdin = process.stdin
+    // Raw (no echo) before the question shows, so an answer typed at once is not echoed.
+    stdin.setRawMode(true)
     process.stderr.write(question)
     let answer = ""
     const finish = (error?: Error) => {
@@ -55,7 +57,6 @@ const promptTTY = (question: string, hidden: boolean): Promise<string> =>
         }
       }
     }
-    stdin.setRawMode(true)
     stdin.resume()
     stdin.on("data", onData)
   })
