@@ -1,0 +1,150 @@
+/**
+ * `parley` end to end, in real terminals: a real server process (SQLite), two clients in tmux
+ * signed in as different users in one room. One types, the other sees the typing indicator
+ * and the message; then the server is killed (SIGKILL) and restarted on the same port and
+ * database, and both clients must reconnect and show every message exactly once, including
+ * one stored while they were away (replayed by `channel.resume`).
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { request } from "../../server/test/support/http.ts"
+import { type Backend, type RunningServer, sqliteBackend, startServer } from "../../server/test/support/server.ts"
+import { hasTmux, occurrences, Tmux } from "./chat-tmux.ts"
+
+const parley = resolve(import.meta.dirname, "../src/chat/main.ts")
+const password = "correct horse battery"
+const unique = Date.now().toString(36)
+const users = { alice: `alice_${unique}`, bob: `bob_${unique}` }
+const roomName = `lobby-${unique}`
+
+describe("parley in a terminal (tmux)", () => {
+  const tmux = new Tmux()
+  const dataDir = mkdtempSync(join(tmpdir(), "parley-chat-e2e-"))
+  const configs = {
+    alice: mkdtempSync(join(tmpdir(), "parley-chat-a-")),
+    bob: mkdtempSync(join(tmpdir(), "parley-chat-b-"))
+  }
+  // One database directory for both server runs, so the restart finds what was stored.
+  const backend: Backend = { ...sqliteBackend, env: () => ({ PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: dataDir }) }
+  let server: RunningServer
+  let aliceToken: string
+  let roomId: string
+
+  const signIn = (who: "alice" | "bob") =>
+    execFileSync(process.execPath, [parley, "--server", server.url, "--username", users[who], "--password-stdin"], {
+      input: `${password}\n`,
+      env: { ...process.env, XDG_CONFIG_HOME: configs[who] },
+      encoding: "utf8"
+    })
+
+  const open = (who: "alice" | "bob") =>
+    tmux.start(who, `${process.execPath} ${parley} --room ${roomName}`, {
+      XDG_CONFIG_HOME: configs[who],
+      PARLEY_URL: server.url,
+      PATH: process.env.PATH ?? ""
+    })
+
+  const connected = (screen: string) => screen.includes("● connected")
+
+  beforeAll(async () => {
+    if (!hasTmux())
+      throw new Error("tmux is not installed: apt-get install tmux (npm test installs it when run as root)")
+    server = await startServer(backend)
+    for (const who of ["alice", "bob"] as const) {
+      const signup = await request(server.url, "POST", "/signup", {
+        body: { username: users[who], email: `${users[who]}@example.com`, password }
+      })
+      expect(signup.status).toBe(201)
+    }
+    const login = await request(server.url, "POST", "/login", {
+      body: { email_or_username: users.alice, password }
+    })
+    aliceToken = login.body.token
+    const room = await request(server.url, "POST", "/api/chat/rooms", { token: aliceToken, body: { name: roomName } })
+    expect(room.status).toBe(201)
+    roomId = room.body.room_id
+  })
+
+  afterAll(async () => {
+    tmux.kill()
+    await server?.stop()
+    for (const dir of [dataDir, configs.alice, configs.bob]) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("signs in from a script with --password-stdin", () => {
+    expect(signIn("alice")).toContain(`signed in to ${server.url} as ${users.alice}`)
+    expect(signIn("bob")).toContain(`as ${users.bob}`)
+  })
+
+  it("shows one user's typing and message on the other's screen", async () => {
+    open("alice")
+    open("bob")
+    // Both in the room, connected, and each sees the other online.
+    for (const who of ["alice", "bob"] as const) {
+      await tmux.waitFor(
+        who,
+        "the room, connected, with both online",
+        (s) => connected(s) && s.includes(`#${roomName}`) && s.includes(users.alice) && s.includes(users.bob)
+      )
+    }
+
+    tmux.type("alice", "hello from alice")
+    await tmux.waitFor("bob", "alice's typing indicator", (s) => s.includes(`${users.alice} is typing…`))
+    tmux.key("alice", "Enter")
+    await tmux.waitFor("bob", "alice's message", (s) => s.includes(`${users.alice} hello from alice`))
+    await tmux.waitFor("bob", "the typing indicator to clear", (s) => !s.includes("is typing…"))
+
+    tmux.type("bob", "hi alice, bob here")
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("alice", "bob's reply", (s) => s.includes(`${users.bob} hi alice, bob here`))
+  })
+
+  it("reconnects both clients after the server is killed and restarted, each message shown once", async () => {
+    await server.crash()
+    for (const who of ["alice", "bob"] as const) {
+      await tmux.waitFor(who, "the connection to drop", (s) => s.includes("offline"))
+    }
+    server = await startServer(backend, { PORT: new URL(server.url).port })
+    // Stored while both are away: only channel.resume can bring it to them.
+    const away = await request(server.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+      token: aliceToken,
+      body: { content: "sent while you were away" }
+    })
+    expect(away.status).toBe(201)
+
+    for (const who of ["alice", "bob"] as const) {
+      await tmux.waitFor(who, "the reconnect", (s) => connected(s) && s.includes("sent while you were away"))
+    }
+    tmux.type("alice", "after the restart, alice")
+    tmux.key("alice", "Enter")
+    tmux.type("bob", "after the restart, bob")
+    tmux.key("bob", "Enter")
+
+    const lines = [
+      `${users.alice} hello from alice`,
+      `${users.bob} hi alice, bob here`,
+      `${users.alice} sent while you were away`,
+      `${users.alice} after the restart, alice`,
+      `${users.bob} after the restart, bob`
+    ]
+    for (const who of ["alice", "bob"] as const) {
+      const history = await tmux.waitFor(
+        who,
+        "every message, once each",
+        (s) => lines.every((line) => s.includes(line)) && !s.includes("sending"),
+        { history: true }
+      )
+      for (const line of lines) expect(occurrences(history, line), `${who}: "${line}"`).toBe(1)
+      // In order, as stored.
+      const positions = lines.map((line) => history.indexOf(line))
+      expect(
+        [...positions].sort((a, b) => a - b),
+        `${who}: order`
+      ).toEqual(positions.filter((p) => p >= 0))
+    }
+    if (process.env.PARLEY_E2E_SHOW === "1") console.log(tmux.screen("bob"))
+  })
+})
