@@ -74,6 +74,22 @@ const startService = async (name, service, script) => {
   )
 }
 
+/**
+ * The terminal client's end-to-end test drives real terminals with tmux (Debian's package),
+ * installed here when missing and running as root, like redis-server; otherwise that test
+ * fails saying what to install.
+ */
+const ensureTmux = async () => {
+  if ((await run("sh", ["-c", "command -v tmux"], {}, { capture: true })).code === 0) return
+  if (process.getuid?.() !== 0) {
+    log("tmux is not installed and this is not root: apt-get install tmux (the parley end-to-end test needs it)")
+    return
+  }
+  log("installing Debian's tmux package")
+  await run("apt-get", ["update", "-qq"])
+  await run("apt-get", ["install", "-y", "-qq", "tmux"], { DEBIAN_FRONTEND: "noninteractive" })
+}
+
 let cleaningUp
 const cleanup = () =>
   (cleaningUp ??= (async () => {
@@ -121,6 +137,7 @@ const main = async () => {
   // The outage test pauses the node (SIGSTOP/SIGCONT) to make storage unavailable.
   if (CASSANDRA_PID) env.CASSANDRA_PID = CASSANDRA_PID
 
+  await ensureTmux()
   await vitest("integration", env)
 }
 
