@@ -20,6 +20,7 @@ interface Room {
   readonly created_by: string
   readonly created_at: string
   readonly role: "owner" | "admin" | "member" | null
+  readonly archived: boolean
 }
 
 interface Message {
@@ -134,7 +135,8 @@ export const chatHttpSuite = (backend: Backend) =>
         visibility: "public",
         created_by: owner.id,
         created_at: expect.stringMatching(isoDate),
-        role: "owner"
+        role: "owner",
+        archived: false
       })
       expect(isTimeUuid(open.body.room_id)).toBe(true)
       const padded = await call<Room>("POST", "/api/chat/rooms", { token: owner.token, body: { name: "  random  " } })
