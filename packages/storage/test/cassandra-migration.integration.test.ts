@@ -3,7 +3,7 @@
  * rooms and messages in it, then the storage layer started on it (which applies 003 and its
  * backfill), then 003 applied again as a second starting node would.
  */
-import { mkdtempSync, readdirSync, copyFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
@@ -133,6 +133,31 @@ layer(storage, { timeout: 300_000 })("cassandra: migration 003 on existing data"
         (yield* rooms.listForUser(owner, { after: null, limit: 10 })).items.map((r) => r.room.archived),
         [false, false]
       )
+    })
+  )
+
+  it.effect("writes each directory row at the write time of the row it copies, so later deletes win", () =>
+    Effect.gen(function* () {
+      const db = yield* CassandraClient
+      const written = (query: string, params: Array<unknown>) =>
+        Effect.map(db.execute("test", query, params), (rs) => String(rs.first()?.get("written")))
+      for (const u of oldUsers) {
+        assert.strictEqual(
+          yield* written(
+            "SELECT WRITETIME(user_id) AS written FROM user_directory WHERE directory = 0 AND username_key = ?",
+            [u.username.toLowerCase()]
+          ),
+          yield* written("SELECT WRITETIME(username) AS written FROM users WHERE id = ?", [u.id])
+        )
+      }
+      for (const r of oldRooms) {
+        assert.strictEqual(
+          yield* written("SELECT WRITETIME(name) AS written FROM all_rooms WHERE directory = 0 AND room_id = ?", [
+            r.id
+          ]),
+          yield* written("SELECT WRITETIME(name) AS written FROM rooms WHERE room_id = ?", [r.id])
+        )
+      }
     })
   )
 

@@ -174,9 +174,10 @@ export const adminConformance = (it: Vitest.MethodsNonLive<Users | Rooms | Messa
         const audit = yield* AuditLog
         const admin = newUserId()
         const base = farFuture()
-        // Twenty days apart, so they spread over several months with empty ones between;
-        // the last two share a millisecond and are ordered by the rest of their ids.
-        const times = [0, 20, 40, 100, 120, 121, 121].map((d) => base + d * dayMs)
+        // A month or more apart, so they spread over more months than one read of
+        // Cassandra's month index returns; the last two share a millisecond and are ordered
+        // by the rest of their ids.
+        const times = [0, 31, 62, 93, 124, 155, 186, 186].map((d) => base + d * dayMs)
         const entries: Array<AuditRecord> = times.map((at, i) => ({
           id: timeUuidFrom(at, i) as MessageId,
           at,
@@ -188,12 +189,13 @@ export const adminConformance = (it: Vitest.MethodsNonLive<Users | Rooms | Messa
           detail: i % 3 === 0 ? null : `role=admin ${i}`,
           requestId: i % 2 === 0 ? null : `req-${i}`
         }))
-        for (const i of [3, 0, 6, 1, 5, 2, 4]) yield* audit.append(entries[i]!)
+        for (const i of [3, 0, 6, 1, 7, 5, 2, 4]) yield* audit.append(entries[i]!)
         const newestFirst = [...entries].reverse()
 
         assert.deepStrictEqual(yield* audit.list({ before: null, limit: 3 }), newestFirst.slice(0, 3))
+        assert.deepStrictEqual(yield* audit.list({ before: null, limit: 20 }), newestFirst)
         const pages: Array<ReadonlyArray<AuditRecord>> = []
-        let before: MessageId | null = timeUuidFrom(base + 200 * dayMs, 0) as MessageId
+        let before: MessageId | null = timeUuidFrom(base + 400 * dayMs, 0) as MessageId
         while (pages.length < 10) {
           const page: ReadonlyArray<AuditRecord> = yield* audit.list({ before, limit: 3 })
           pages.push(page)
@@ -203,15 +205,15 @@ export const adminConformance = (it: Vitest.MethodsNonLive<Users | Rooms | Messa
         assert.deepStrictEqual(pages.flat(), newestFirst)
         assert.deepStrictEqual(
           pages.map((p) => p.length),
-          [3, 3, 1]
+          [3, 3, 2]
         )
-        // A cursor months after the entry before it reads on into older months.
+        // A cursor weeks after the entry before it reads on into older months.
         assert.deepStrictEqual(
-          yield* audit.list({ before: timeUuidFrom(base + 70 * dayMs, 0) as MessageId, limit: 10 }),
-          newestFirst.slice(4)
+          yield* audit.list({ before: timeUuidFrom(base + 50 * dayMs, 0) as MessageId, limit: 10 }),
+          [entries[1]!, entries[0]!]
         )
         assert.deepStrictEqual(yield* audit.list({ before: entries[0]!.id, limit: 10 }), [])
-        assert.deepStrictEqual(yield* audit.list({ before: entries[6]!.id, limit: 1 }), [entries[5]!])
+        assert.deepStrictEqual(yield* audit.list({ before: entries[7]!.id, limit: 1 }), [entries[6]!])
       })
     )
   })
