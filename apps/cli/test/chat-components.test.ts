@@ -4,6 +4,7 @@ import type { LogItem } from "../src/chat/state.ts"
 import { ChatApp } from "../src/chat/ui/app.ts"
 import { h } from "../src/chat/ui/h.ts"
 import { Input } from "../src/chat/ui/input.ts"
+import { type LoginMode, LoginScreen, type LoginValues } from "../src/chat/ui/login.ts"
 import { MessageLog } from "../src/chat/ui/message-list.ts"
 import { TypingLine } from "../src/chat/ui/typing.ts"
 import { alice, bob, chatEvent, makeController, makeMessage, makeRoom, serverEvent, settle } from "./chat-fixtures.ts"
@@ -162,5 +163,28 @@ describe("chat components", () => {
     await settle(() => frameOf(t.app).includes("/create NAME [--private]"))
     await type(t.app, "x")
     await settle(() => !frameOf(t.app).includes("/create NAME [--private]"))
+  })
+
+  it("sign-up form: keys typed in one burst fill each field in turn; the server's refusal is one line", async () => {
+    const submitted: Array<[LoginMode, LoginValues]> = []
+    const app = mount(
+      h(LoginScreen, {
+        server: "http://localhost:8080",
+        initialMode: "login",
+        onQuit: () => {},
+        onSubmit: async (mode: LoginMode, values: LoginValues) => {
+          submitted.push([mode, values])
+          throw new Error("password must be at least 8 characters")
+        }
+      })
+    )
+    await settle(() => frameOf(app).includes("Sign in to http://localhost:8080"))
+    app.stdin.write("\x0e") // Ctrl-N: create an account instead
+    await settle(() => frameOf(app).includes("Create an account on"))
+    app.stdin.write("carol\rcarol@example.com\rshort\r")
+    await settle(() => frameOf(app).includes("password must be at least 8 characters"))
+    expect(submitted).toEqual([["signup", { username: "carol", email: "carol@example.com", password: "short" }]])
+    expect(frameOf(app)).toContain("password  •••••")
+    expect(frameOf(app)).not.toContain("short")
   })
 })

@@ -130,6 +130,14 @@ describe("chat controller", () => {
     ])
   })
 
+  it("shows the room list with one line of explanation when the room asked for at start does not exist", async () => {
+    const t = setup()
+    t.controller.start("missing")
+    await settle(() => t.controller.getState().rooms.entries.length === 1)
+    expect(t.controller.getState().screen).toBe("rooms")
+    expect(t.controller.getState().notice?.text).toMatch(/no room "missing"/)
+  })
+
   it("ends the app with exit code 3 when the session is revoked", async () => {
     const t = await opened()
     t.connection.handlers?.onSignedOut(new SignedOutError())

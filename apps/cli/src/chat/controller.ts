@@ -96,8 +96,9 @@ export class ChatController {
     this.ticker = setInterval(() => this.dispatch({ type: "typing/expire", now: Date.now() }), 1_000)
     this.ticker.unref?.()
     void this.guard(async () => {
-      if (room === undefined) await this.loadRooms()
-      else await this.join(room)
+      if (room !== undefined) await this.join(room)
+      // No room asked for, or it could not be opened (its notice stays): the room list.
+      if (this.state.room === null) await this.loadRooms()
     })
   }
 
