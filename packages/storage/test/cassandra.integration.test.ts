@@ -33,15 +33,8 @@ layer(withClient, { timeout: 120_000 })((it) => cassandraLeftovers(it))
 
 // One test node holds every keyspace's tables in one heap: leave nothing behind.
 afterAll(async () => {
-  const config = Effect.runSync(
-    Effect.gen(function* () {
-      return yield* CassandraConfig
-    })
-  )
-  const client = new cassandra.Client({
-    contactPoints: [...config.contactPoints],
-    localDataCenter: config.localDataCenter
-  })
+  const { contactPoints, localDataCenter } = Effect.runSync(config)
+  const client = new cassandra.Client({ contactPoints: [...contactPoints], localDataCenter })
   try {
     await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 120_000 })
   } finally {

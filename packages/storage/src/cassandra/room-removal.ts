@@ -130,7 +130,7 @@ export const deleteRoom = (db: Db) =>
       rid
     ])).first()
     const newest = head?.get("last_msg_id") ? timeUuidMicros(head.get("last_msg_id").toString()) + 1 : 0
-    const after = { timestamp: Math.max(Date.now() * 1000, newest) }
+    const tombstones = { timestamp: Math.max(Date.now() * 1000, newest) }
     yield* eachRow(
       db,
       "rooms.delete.buckets",
@@ -143,7 +143,7 @@ export const deleteRoom = (db: Db) =>
           "rooms.delete.messages",
           "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
           [rid, bucket],
-          after
+          tombstones
         )
     )
     yield* db.batch(
@@ -152,7 +152,7 @@ export const deleteRoom = (db: Db) =>
         { query: "DELETE FROM room_buckets WHERE room_id = ?", params: [rid] },
         { query: "DELETE FROM room_heads WHERE room_id = ?", params: [rid] }
       ],
-      after
+      tombstones
     )
     yield* db.execute("rooms.delete", "DELETE FROM rooms WHERE room_id = ?", [rid])
     return true
