@@ -141,7 +141,7 @@ describe("chat controller", () => {
   it("ends the app with exit code 3 when the session is revoked", async () => {
     const t = await opened()
     t.connection.handlers?.onSignedOut(new SignedOutError())
-    expect(t.exits).toEqual([{ code: 3, message: expect.stringMatching(/session has ended/) }])
+    expect(t.exits).toEqual([{ code: 3, message: expect.stringMatching(/signed out \(session revoked/) }])
     expect(t.connection.closed).toBe(true)
   })
 })

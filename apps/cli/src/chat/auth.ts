@@ -18,7 +18,7 @@ import type { ConfigStore } from "./store.ts"
 
 export class SignedOutError extends Error {
   readonly _tag = "SignedOutError"
-  constructor(message = "your session has ended (signed out, revoked or account disabled): sign in again") {
+  constructor(message = "signed out (session revoked or account disabled): sign in again") {
     super(message)
     this.name = "SignedOutError"
   }

@@ -70,7 +70,8 @@ const Root = (props: {
         openChatSocket(
           props.server,
           { accessToken: () => auth.accessToken(), refresh: () => auth.refresh() },
-          handlers
+          // Closed with 4003: the stored refresh token is dead too, so it is forgotten now.
+          { ...handlers, onSignedOut: (error) => handlers.onSignedOut(auth.endSession(error)) }
         ),
       seen: { get: (room) => props.store.lastSeen(room), mark: (room, msg) => props.store.markSeen(room, msg) },
       logout: () => auth.logout(),
