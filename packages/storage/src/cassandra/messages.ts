@@ -1,5 +1,5 @@
 import { type MessageId, type RoomId, timeUuidMicros, timeUuidMs } from "@parley/domain"
-import { Effect, Layer, Option } from "effect"
+import { Effect, FiberSet, Layer, Option } from "effect"
 import { type MessageRecord, Messages } from "../messages.ts"
 import { CassandraClient, uuid } from "./client.ts"
 import { messagePages } from "./message-pages.ts"
@@ -17,6 +17,8 @@ export const CassandraMessages = (bucketMs: number) =>
     Effect.gen(function* () {
       const db = yield* CassandraClient
       const pages = messagePages(db)
+      // The day's counter is bookkeeping for operators: acks must not wait for it.
+      const runCounter = yield* FiberSet.makeRuntime()
       const bucketOf = (id: MessageId) => Math.floor(timeUuidMs(id) / bucketMs) * bucketMs
 
       /** Messages, their buckets' index rows, client-id copies and the head: one logged batch. */
@@ -50,12 +52,12 @@ export const CassandraMessages = (bucketMs: number) =>
           const last = messages.at(-1)
           // Timestamped by the newest message, not by this node's clock: a room's head always
           // ends up at its newest message, whichever node wrote last and however skewed.
-          // The day's counter follows the stored batch (see `totals.ts`).
+          // The day's counter follows the stored batch (see `totals.ts`), in the background.
           return last === undefined
             ? Effect.void
             : db
                 .batch("messages.append", appendWrites(roomId, messages, last), { timestamp: timeUuidMicros(last.id) })
-                .pipe(Effect.andThen(countMessages(db, roomId, messages)))
+                .pipe(Effect.andThen(Effect.sync(() => runCounter(countMessages(db, roomId, messages)))))
         },
         findByClientMsgId: (roomId, userId, clientMsgId) =>
           db
