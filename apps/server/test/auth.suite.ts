@@ -77,6 +77,16 @@ export const authSuite = (backend: Backend) =>
         expect(res.body.error.code).toBe("invalid_request")
         expect(res.body.error.message).toMatch(/^payload/)
       }
+      // Control and invisible formatting characters (Unicode Cc, Cf): ESC, a bidi override, zero width.
+      for (const c of ["\u001b", "\u202e", "\u200b"]) {
+        const res = await call("POST", "/signup", {
+          body: { username: `ev${c}il`, email: "evil@example.com", password: "secret12" }
+        })
+        expect(res.status, JSON.stringify(c)).toBe(400)
+        expect(res.body.error.message).toBe(
+          "payload.username: username must not contain control or invisible formatting characters (Unicode Cc/Cf)"
+        )
+      }
       const badJson = await call("POST", "/signup", { rawBody: "{not json" })
       expect(badJson.status).toBe(400)
       expect(badJson.body.error.code).toBe("invalid_request")

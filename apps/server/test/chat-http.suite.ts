@@ -177,6 +177,13 @@ export const chatHttpSuite = (backend: Backend) =>
         const res = await call("POST", "/api/chat/rooms", { token: owner.token, body })
         expectError(res, 400, "invalid_request")
       }
+      for (const c of ["\u001b[2J", "\u202e", "\u2066", "\u0000", "\u0085"]) {
+        const res = await call("POST", "/api/chat/rooms", { token: owner.token, body: { name: `gen${c}eral` } })
+        expectError(res, 400, "invalid_request")
+        expect(res.body.error.message).toBe(
+          "payload.name: room name must not contain control or invisible formatting characters (Unicode Cc/Cf)"
+        )
+      }
       expectError(
         await call("POST", "/api/chat/rooms", { token: owner.token, rawBody: "{not json" }),
         400,
