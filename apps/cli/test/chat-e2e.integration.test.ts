@@ -3,7 +3,8 @@
  * signed in as different users in one room. One types, the other sees the typing indicator
  * and the message; then the server is killed (SIGKILL) and restarted on the same port and
  * database, and both clients must reconnect and show every message exactly once, including
- * one stored while they were away (replayed by `channel.resume`).
+ * one stored while they were away (replayed by `channel.resume`). Last, an admin disables one
+ * of them with `parley-admin`, and that client must end at once.
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -15,6 +16,7 @@ import { type Backend, type RunningServer, sqliteBackend, startServer } from "..
 import { hasTmux, occurrences, Tmux } from "./chat-tmux.ts"
 
 const parley = resolve(import.meta.dirname, "../src/chat/main.ts")
+const parleyAdmin = resolve(import.meta.dirname, "../src/admin/main.ts")
 const password = "correct horse battery"
 const unique = Date.now().toString(36)
 const users = { alice: `alice_${unique}`, bob: `bob_${unique}` }
@@ -25,10 +27,15 @@ describe("parley in a terminal (tmux)", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "parley-chat-e2e-"))
   const configs = {
     alice: mkdtempSync(join(tmpdir(), "parley-chat-a-")),
-    bob: mkdtempSync(join(tmpdir(), "parley-chat-b-"))
+    bob: mkdtempSync(join(tmpdir(), "parley-chat-b-")),
+    admin: mkdtempSync(join(tmpdir(), "parley-chat-admin-"))
   }
   // One database directory for both server runs, so the restart finds what was stored.
-  const backend: Backend = { ...sqliteBackend, env: () => ({ PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: dataDir }) }
+  // No periodic session re-check: a revoked client can only be ended by the revocation itself.
+  const backend: Backend = {
+    ...sqliteBackend,
+    env: () => ({ PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: dataDir, WS_REAUTH_INTERVAL: "1 hour" })
+  }
   let server: RunningServer
   let aliceToken: string
   let roomId: string
@@ -71,7 +78,8 @@ describe("parley in a terminal (tmux)", () => {
   afterAll(async () => {
     tmux.kill()
     await server?.stop()
-    for (const dir of [dataDir, configs.alice, configs.bob]) rmSync(dir, { recursive: true, force: true })
+    for (const dir of [dataDir, configs.alice, configs.bob, configs.admin])
+      rmSync(dir, { recursive: true, force: true })
   })
 
   it("signs in from a script with --password-stdin", () => {
@@ -146,5 +154,26 @@ describe("parley in a terminal (tmux)", () => {
       ).toEqual(positions.filter((p) => p >= 0))
     }
     if (process.env.PARLEY_E2E_SHOW === "1") console.log(tmux.screen("bob"))
+  })
+
+  it("ends bob's open parley at once when an admin disables him with parley-admin", async () => {
+    const admin = (args: ReadonlyArray<string>, input?: string) =>
+      execFileSync(process.execPath, [parleyAdmin, ...args], {
+        ...(input === undefined ? {} : { input }),
+        env: { ...process.env, XDG_CONFIG_HOME: configs.admin, PARLEY_STORAGE: "sqlite", PARLEY_DATA_DIR: dataDir },
+        encoding: "utf8"
+      })
+    admin(["bootstrap-admin", users.alice])
+    admin(["login", "--server", server.url, "-u", users.alice, "--password-stdin"], `${password}\n`)
+    expect(tmux.screen("bob")).toContain("● connected")
+    admin(["users", "disable", users.bob])
+    const disabledAt = Date.now()
+    const screen = await tmux.waitFor("bob", "parley to end with exit code 3", (s) =>
+      s.includes("[parley exited with 3]")
+    )
+    console.log(`bob's parley ended ${Date.now() - disabledAt} ms after parley-admin users disable returned`)
+    expect(screen).toContain("signed out (session revoked or account disabled)")
+    // Alice, still signed in, keeps chatting.
+    expect(tmux.screen("alice")).toContain("● connected")
   })
 })
