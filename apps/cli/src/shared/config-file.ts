@@ -8,7 +8,10 @@ import { homedir } from "node:os"
 import { join } from "node:path"
 
 export const configDir = (env: NodeJS.ProcessEnv = process.env) =>
-  join(env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(homedir(), ".config"), "parley")
+  join(
+    env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(homedir(), ".config"),
+    "parley"
+  )
 
 export const readConfigFile = (name: string, env: NodeJS.ProcessEnv = process.env): unknown => {
   const file = join(configDir(env), name)
@@ -20,9 +23,20 @@ export const readConfigFile = (name: string, env: NodeJS.ProcessEnv = process.en
   }
 }
 
-export const writeConfigFile = (name: string, value: unknown, env: NodeJS.ProcessEnv = process.env) => {
+/**
+ * The config folder, created if missing and closed to other users: `mkdir`'s mode applies
+ * only to a folder it creates, so one that already existed (made by hand, or by another tool
+ * with a looser umask) is chmod-ed too.
+ */
+export const ensureConfigDir = (env: NodeJS.ProcessEnv = process.env): string => {
   const dir = configDir(env)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
+  chmodSync(dir, 0o700)
+  return dir
+}
+
+export const writeConfigFile = (name: string, value: unknown, env: NodeJS.ProcessEnv = process.env) => {
+  const dir = ensureConfigDir(env)
   const file = join(dir, name)
   const temp = `${file}.${process.pid}.tmp`
   writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
