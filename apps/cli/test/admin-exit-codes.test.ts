@@ -17,6 +17,8 @@ describe("exit codes", () => {
     expect(exitCodeFor(new CliError(ExitCode.notFound, "no"))).toBe(5)
     expect(exitCodeFor(new CommanderError(0, "commander.helpDisplayed", "(outputHelp)"))).toBe(0)
     expect(exitCodeFor(new CommanderError(1, "commander.help", "(outputHelp)"))).toBe(2)
+    expect(exitCodeFor(new CommanderError(0, "commander.help", "(outputHelp)"))).toBe(0)
+    expect(exitCodeFor(new CommanderError(0, "commander.version", "1.0.0"))).toBe(0)
     expect(exitCodeFor(new CommanderError(1, "commander.unknownOption", "x"))).toBe(2)
     expect(exitCodeFor(new Error("boom"))).toBe(1)
   })

@@ -30,6 +30,18 @@ describe("usage errors exit 2 before anything is sent", () => {
     expect(recorded.out()).toBe("")
   })
 
+  it.each([
+    ["--help", ["--help"], "Usage: parley-admin [options] [command]"],
+    ["help", ["help"], "Usage: parley-admin [options] [command]"],
+    ["help stats", ["help", "stats"], "Usage: parley-admin stats"],
+    ["help users", ["help", "users"], "Usage: parley-admin users"]
+  ])("`%s` prints the help on stdout and exits 0", async (_what, argv, usage) => {
+    const recorded = fakeIo()
+    expect(await runWith(recorded, ...argv)).toBe(0)
+    expect(recorded.out()).toContain(usage)
+    expect(recorded.err()).toBe("")
+  })
+
   it("--help exits 0 and lists the exit codes; every command has --help", async () => {
     const top = fakeIo()
     expect(await runWith(top, "--help")).toBe(0)

@@ -48,9 +48,11 @@ const byStatus = (status: number): ExitCode => {
   return ExitCode.failure
 }
 
-/** Commander's own outcomes: help and version are successes, everything else is usage. */
-const byCommanderCode = (error: CommanderError): ExitCode =>
-  error.code === "commander.helpDisplayed" || error.code === "commander.version" ? ExitCode.ok : ExitCode.usage
+/**
+ * Commander's own outcomes: whatever it ends with exit code 0 (`--help`, `help [cmd]`,
+ * `--version`) is a success; everything else, help shown after an error included, is usage.
+ */
+const byCommanderCode = (error: CommanderError): ExitCode => (error.exitCode === 0 ? ExitCode.ok : ExitCode.usage)
 
 export const exitCodeFor = (error: unknown): ExitCode => {
   if (error instanceof CliError) return error.exitCode
