@@ -1,6 +1,7 @@
 /** `rooms list|show|archive|delete`: every room, private ones too. */
 import { AdminRoomList, AdminRoomView, MemberList, type MemberView } from "@parley/domain"
 import type { Command } from "commander"
+import { ApiError } from "../../shared/http.ts"
 import { safeText } from "../../shared/safe-text.ts"
 import { type AdminClient, connect, type GlobalOptions, segment } from "../client.ts"
 import { CliError, ExitCode } from "../exit-codes.ts"
@@ -124,8 +125,14 @@ export const registerRooms = (program: Command, io: Io) => {
         throw new CliError(ExitCode.usage, "refusing to delete without --yes (stdin is not a terminal)")
       }
       const api = client(command)
-      const room = await getRoom(api, id)
-      if (options.yes !== true) {
+      // A delete that stopped halfway leaves a room that reads as gone but that the server
+      // finishes deleting when asked again; so with --yes a 404 here does not stop the
+      // DELETE, whose own 404 says whether there was anything left.
+      const room = await getRoom(api, id).catch((error: unknown) => {
+        if (options.yes === true && error instanceof ApiError && error.status === 404) return undefined
+        throw error
+      })
+      if (room !== undefined && options.yes !== true) {
         const answer = await io.prompt(
           `Delete room ${safeText(room.name)} (${room.room_id}) and all its messages? This cannot be undone. [y/N] `
         )
@@ -135,6 +142,6 @@ export const registerRooms = (program: Command, io: Io) => {
         }
       }
       await api.call(`/api/admin/rooms/${segment(id)}`, { method: "DELETE" })
-      io.out(`Deleted room ${safeText(room.name)} (${room.room_id}).\n`)
+      io.out(room === undefined ? `Deleted room ${id}.\n` : `Deleted room ${safeText(room.name)} (${room.room_id}).\n`)
     })
 }
