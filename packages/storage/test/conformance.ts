@@ -134,6 +134,31 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           assert.isFalse(yield* users.update(crypto.randomUUID() as UserId, { disabled: true }, Date.now()))
         })
       )
+
+      it.effect("a disable racing a role change loses neither", () =>
+        Effect.gen(function* () {
+          const users = yield* Users
+          // Many users, each with one disable and one role change in flight together: an
+          // update that wrote back the columns it did not change would undo the other.
+          const created = yield* Effect.forEach(
+            Array.from({ length: 40 }, () => unique("racer_")),
+            (name) => users.create(newUser(name, `${name}@example.com`)),
+            { concurrency: 8 }
+          )
+          yield* Effect.forEach(
+            created.flatMap((user) => [
+              users.update(user.id, { disabled: true }, user.createdAt + 1),
+              users.update(user.id, { role: "admin" }, user.createdAt + 1)
+            ]),
+            (update) => Effect.map(update, (found) => assert.isTrue(found)),
+            { concurrency: "unbounded", discard: true }
+          )
+          for (const user of created) {
+            const stored = Option.getOrThrow(yield* users.findById(user.id))
+            assert.deepStrictEqual([stored.disabled, stored.role], [true, "admin"], user.username)
+          }
+        })
+      )
     })
 
     describe("sessions", () => {

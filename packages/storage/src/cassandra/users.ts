@@ -209,15 +209,21 @@ export const CassandraUsers = Layer.effect(
       },
       findByUsername: (username) => findByReservation({ table: "users_by_username", key: usernameKey(username) }),
       findByEmail: (email) => findByReservation({ table: "users_by_email", key: emailKey(email) }),
+      // Only the columns asked for, each its own cell: writing back the others as read would
+      // undo a concurrent change to them (a role change re-enabling a user just disabled).
+      // The read first keeps the UPDATE from creating a bare row for an unknown id; users are
+      // never deleted, so the row cannot go away in between.
       update: Effect.fn("Users.update")(function* (id, changes, now) {
-        const existing = yield* findById(id)
-        if (Option.isNone(existing)) return false
-        yield* db.execute("users.update", "UPDATE users SET disabled = ?, role = ?, updated_at = ? WHERE id = ?", [
-          changes.disabled ?? existing.value.disabled,
-          changes.role ?? existing.value.role,
-          new Date(now),
-          uuid(id)
-        ])
+        if (Option.isNone(yield* findById(id))) return false
+        const set: Array<[column: string, value: unknown]> = []
+        if (changes.disabled !== undefined) set.push(["disabled", changes.disabled])
+        if (changes.role !== undefined) set.push(["role", changes.role])
+        set.push(["updated_at", new Date(now)])
+        yield* db.execute(
+          "users.update",
+          `UPDATE users SET ${set.map(([column]) => `${column} = ?`).join(", ")} WHERE id = ?`,
+          [...set.map(([, value]) => value), uuid(id)]
+        )
         return true
       })
     })

@@ -1,4 +1,5 @@
 import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
+import type { SQLInputValue } from "node:sqlite"
 import { Effect, Layer, Option } from "effect"
 import { toPage } from "../page.ts"
 import { prefixRange } from "../text-keys.ts"
@@ -98,18 +99,20 @@ export const SqliteUsers = Layer.effect(
       },
       findByUsername: (username) => findOne("users.findByUsername", "username_key", usernameKey(username)),
       findByEmail: (email) => findOne("users.findByEmail", "email_key", emailKey(email)),
+      // Only the columns asked for: writing back the others as read would undo a concurrent
+      // change to them (a role change re-enabling a user just disabled).
       update: Effect.fn("Users.update")(function* (id, changes, now) {
-        const row = yield* db.get<UserRow>("users.update", `SELECT ${columns} FROM users WHERE id = ?`, id)
-        if (row === undefined) return false
-        yield* db.run(
+        const set: Array<[column: string, value: SQLInputValue]> = []
+        if (changes.disabled !== undefined) set.push(["disabled", changes.disabled ? 1 : 0])
+        if (changes.role !== undefined) set.push(["role", changes.role])
+        set.push(["updated_at", now])
+        const changed = yield* db.run(
           "users.update",
-          "UPDATE users SET disabled = ?, role = ?, updated_at = ? WHERE id = ?",
-          (changes.disabled ?? row.disabled === 1) ? 1 : 0,
-          changes.role ?? row.role,
-          now,
+          `UPDATE users SET ${set.map(([column]) => `${column} = ?`).join(", ")} WHERE id = ?`,
+          ...set.map(([, value]) => value),
           id
         )
-        return true
+        return changed > 0
       })
     })
   })
