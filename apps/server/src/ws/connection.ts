@@ -34,7 +34,7 @@ export interface ConnectionOptions {
   readonly maxBufferedBytes: number
   /** `typing.start` is forwarded at most this often per room. */
   readonly typingIntervalMs: number
-  /** A room's "may post here" answer is reused for this long. */
+  /** A subscribed room's "may post here" answer is reused for this long (see `mayPost`). */
   readonly postCheckTtlMs: number
 }
 
@@ -98,7 +98,15 @@ export const makeConnection = (
     const messages = yield* Messages
     const subscriptions = new Map<RoomId, Subscription>()
     const typingSentAt = new Map<RoomId, number>()
+    /** Subscribed rooms whose "may post here" answer is still fresh, until when (epoch ms). */
     const mayPostUntil = new Map<RoomId, number>()
+    /** Counts the times answers were forgotten, so an answer read before one is not kept after it. */
+    let mayPostForgotten = 0
+    const forgetMayPost = (roomId: RoomId | null) => {
+      mayPostForgotten++
+      if (roomId === null) mayPostUntil.clear()
+      else mayPostUntil.delete(roomId)
+    }
     let closing = false
 
     /** The connection's outbound queue is the socket's own buffer, bounded here. */
@@ -134,12 +142,12 @@ export const makeConnection = (
       // Removal takes effect now, not at the next periodic re-check.
       membershipChanged: (roomId, userId) => {
         if (userId !== user.id) return
-        mayPostUntil.delete(roomId)
+        forgetMayPost(roomId)
         enqueue(revalidate)
       },
       // Archiving takes effect at the next send (re-checked, refused); deletion ends the subscription.
       roomChanged: (roomId, change) => {
-        mayPostUntil.delete(roomId)
+        forgetMayPost(roomId)
         if (change === "deleted") enqueue(endSubscription(roomId, "this room was deleted; unsubscribed"))
       }
     }
@@ -185,6 +193,8 @@ export const makeConnection = (
       Effect.uninterruptible(
         Effect.gen(function* () {
           if (!subscriptions.delete(roomId)) return
+          // Unsubscribed, it no longer hears the events that would invalidate the answer.
+          forgetMayPost(roomId)
           yield* hub.leave(roomId, subscriber)
           // Whoever leaves a room (or disconnects) while typing stops typing in it.
           if (typingSentAt.delete(roomId)) yield* publishTyping(roomId, false)
@@ -206,7 +216,7 @@ export const makeConnection = (
      * gone, stops receiving it. Runs in the connection's inbound order, like a client event.
      */
     const revalidate: Effect.Effect<void> = Effect.gen(function* () {
-      mayPostUntil.clear()
+      forgetMayPost(null)
       for (const roomId of [...subscriptions.keys()]) {
         const allowed = yield* rooms.access(user.id, roomId).pipe(
           Effect.as(true),
@@ -246,11 +256,23 @@ export const makeConnection = (
       }).pipe(Effect.ensuring(release))
     })
 
+    /**
+     * Refuses a send to a room that is archived, deleted, or that the user may not post in.
+     * The answer is reused only for a room this socket is subscribed to: the `room` and
+     * `membership` events that make it stale reach subscribers only, and they clear it. A
+     * send to any other room is checked against storage every time, so an archive, a delete
+     * or a removal refuses the very next send. What no check can stop: a send the room actor
+     * already accepted when the change lands is still stored (and acknowledged).
+     */
     const mayPost = Effect.fnUntraced(function* (roomId: RoomId) {
       const now = yield* Clock.currentTimeMillis
-      if ((mayPostUntil.get(roomId) ?? 0) > now) return
+      if (subscriptions.has(roomId) && (mayPostUntil.get(roomId) ?? 0) > now) return
+      const forgotten = mayPostForgotten
       yield* rooms.postable(user.id, roomId)
-      mayPostUntil.set(roomId, now + options.postCheckTtlMs)
+      // An event heard during the read may have made this answer stale already: use it once.
+      if (subscriptions.has(roomId) && forgotten === mayPostForgotten) {
+        mayPostUntil.set(roomId, now + options.postCheckTtlMs)
+      }
     })
 
     const handle = (event: ClientEvent): Effect.Effect<void, RoomFailure | EventError> => {
