@@ -20,7 +20,8 @@ describe("usage errors exit 2 before anything is sent", () => {
     ["an audit cursor that is not a UUID", ["audit", "--before", "yesterday"]],
     ["a delete without --yes and no terminal to ask on", ["rooms", "delete", "0b7c5d3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"]],
     ["a login without --username when stdin is a pipe", ["login"]],
-    ["a --server that is not a URL", ["--server", "localhost 8080", "stats"]]
+    ["a --server that is not a URL", ["--server", "localhost 8080", "stats"]],
+    ["a --server that is not http(s)", ["--server", "ftp://127.0.0.1:9", "stats"]]
   ])("%s", async (_what, argv) => {
     const recorded = fakeIo()
     const args = argv[0] === "--server" ? argv : [...nowhere, ...argv]

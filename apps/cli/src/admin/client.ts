@@ -8,12 +8,10 @@
  */
 import { TokenResponse } from "@parley/domain"
 import type { Schema } from "effect"
-import { ApiError, normalizeServer, type RequestOptions, request } from "../shared/http.ts"
+import { ApiError, type RequestOptions, request, resolveServer as resolveServerFrom } from "../shared/http.ts"
 import { CliError, ExitCode } from "./exit-codes.ts"
 import type { Io } from "./io.ts"
 import { readLogins, type SavedLogin, updateLogin, withLoginLock } from "./login-store.ts"
-
-export const defaultServer = "http://localhost:8080"
 
 /** The options every command inherits from the program. */
 export interface GlobalOptions {
@@ -23,19 +21,13 @@ export interface GlobalOptions {
 
 const nonEmpty = (value: string | undefined) => (value !== undefined && value.length > 0 ? value : undefined)
 
-export const resolveServer = (options: GlobalOptions, io: Io): string => {
-  const server = nonEmpty(options.server) ?? nonEmpty(io.env.PARLEY_URL) ?? readLogins(io.env).current ?? defaultServer
-  let url: URL
-  try {
-    url = new URL(server)
-  } catch {
-    throw new CliError(ExitCode.usage, `--server must be a URL like ${defaultServer}, not "${server}"`)
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new CliError(ExitCode.usage, `--server must be an http:// or https:// URL, not "${server}"`)
-  }
-  return normalizeServer(server)
-}
+export const resolveServer = (options: GlobalOptions, io: Io): string =>
+  resolveServerFrom(
+    options.server,
+    io.env,
+    readLogins(io.env).current ?? undefined,
+    (message) => new CliError(ExitCode.usage, message)
+  )
 
 /** An access token with less than this left is refreshed before use. */
 const minLifeMs = 30_000

@@ -1,7 +1,6 @@
 /** `parley`'s command line: flags, their help, and the exit codes it promises. */
 import { parseArgs } from "node:util"
-
-export const defaultServer = "http://localhost:8080"
+import { defaultServer, resolveServer as resolveServerFrom } from "../shared/http.ts"
 
 export const exitCodes = { ok: 0, failure: 1, usage: 2, notAuthenticated: 3 } as const
 
@@ -83,18 +82,6 @@ const parse = (argv: ReadonlyArray<string>) =>
     }
   })
 
-/** The server to talk to, checked: an http(s) URL without a trailing slash. */
-export const resolveServer = (flag: string | undefined, env: NodeJS.ProcessEnv, last: string | undefined) => {
-  const raw =
-    flag ?? (env.PARLEY_URL && env.PARLEY_URL.length > 0 ? env.PARLEY_URL : undefined) ?? last ?? defaultServer
-  let url: URL
-  try {
-    url = new URL(raw)
-  } catch {
-    throw new UsageError(`not a URL: ${raw} (expected e.g. ${defaultServer})`)
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`the server must be an http:// or https:// URL, not ${raw}`)
-  }
-  return raw.replace(/\/+$/, "")
-}
+/** The server to talk to (see the shared `resolveServer`); a bad one is a usage error. */
+export const resolveServer = (flag: string | undefined, env: NodeJS.ProcessEnv, last: string | undefined) =>
+  resolveServerFrom(flag, env, last, (message) => new UsageError(message))

@@ -32,6 +32,36 @@ const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
 /** `https://host:port` without a trailing slash; the value of `--server` or `PARLEY_URL`. */
 export const normalizeServer = (server: string) => server.replace(/\/+$/, "")
 
+/** The server both clients talk to when none is named anywhere. */
+export const defaultServer = "http://localhost:8080"
+
+const nonEmpty = (value: string | undefined) => (value !== undefined && value.length > 0 ? value : undefined)
+
+/**
+ * The server to talk to: the `--server` flag, else `PARLEY_URL`, else the last one used, else
+ * `defaultServer` (empty values count as unset), checked to be an http(s) URL and returned
+ * without a trailing slash. A bad one is thrown as `invalid(message)`: each CLI passes its
+ * own usage error.
+ */
+export const resolveServer = (
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  last: string | undefined,
+  invalid: (message: string) => Error
+): string => {
+  const server = nonEmpty(flag) ?? nonEmpty(env.PARLEY_URL) ?? nonEmpty(last) ?? defaultServer
+  let url: URL
+  try {
+    url = new URL(server)
+  } catch {
+    throw invalid(`the server must be a URL like ${defaultServer}, not "${server}"`)
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw invalid(`the server must be an http:// or https:// URL, not "${server}"`)
+  }
+  return normalizeServer(server)
+}
+
 export const request = async <S extends Schema.Top = Schema.Top>(
   server: string,
   path: string,
