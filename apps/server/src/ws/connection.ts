@@ -85,7 +85,7 @@ export const makeConnection = (
   connId: string,
   options: ConnectionOptions,
   onSlowConsumer: () => void,
-  /** Runs `effect` in order with the connection's events (after those already received). */
+  /** Runs `effect` in order with the connection's events (after those already received), or closes the connection. */
   enqueue: (effect: Effect.Effect<void>) => void
 ) =>
   Effect.gen(function* () {

@@ -6,13 +6,14 @@
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { CloseCode, RoomId } from "@parley/domain"
-import { Clock, Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Queue, Result, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Result, Schema } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
 import { type ConnectionOptions, makeConnection, slowConsumersClosed } from "./connection.ts"
 import { Connections } from "./connections.ts"
+import { makeInbound } from "./inbound.ts"
 
 export const WebSocketConfig = Config.all({
   /** Larger frames close the connection with 1009. */
@@ -162,13 +163,23 @@ export const WebSocketEndpoint = Layer.effectDiscard(
       Effect.gen(function* () {
         const { user } = caller
         const connId = crypto.randomUUID()
-        /** Set once the session is revoked: nothing more is read from this socket. */
-        let revoked = false
+        /** Set once the session is revoked or a re-check was lost: nothing more is read or run for this socket. */
+        let stopped = false
         const closeWith = (code: number, reason: string) => {
           if (ws.readyState === ws.OPEN) ws.close(code, reason)
           // A peer that never reads never completes the close handshake.
           setTimeout(() => ws.terminate(), closeGraceMs).unref()
         }
+        const inbound = yield* makeInbound(inboundCapacity, () => {
+          if (stopped) return
+          stopped = true
+          runFork(
+            Effect.logWarning("closing a connection (1013): its inbound queue is full, a re-check could not wait").pipe(
+              Effect.annotateLogs({ conn_id: connId, user_id: user.id })
+            )
+          )
+          closeWith(CloseCode.tryAgainLater, "too many events in flight: reconnect and resume")
+        })
         const connection = yield* makeConnection(
           ws,
           user,
@@ -185,21 +196,18 @@ export const WebSocketEndpoint = Layer.effectDiscard(
             )
             closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
           },
-          (effect) => {
-            Queue.offerUnsafe(inbound, effect)
-          }
+          inbound.offerControl
         )
-        const inbound = yield* Queue.bounded<Effect.Effect<void>>(inboundCapacity)
-        if (Option.isSome(roomId)) Queue.offerUnsafe(inbound, connection.subscribe(roomId.value))
+        if (Option.isSome(roomId)) inbound.offerControl(connection.subscribe(roomId.value))
         ws.on("message", (data, isBinary) => {
-          if (revoked) return
+          if (stopped) return
           const text = isBinary ? null : data.toString()
-          if (!Queue.offerUnsafe(inbound, connection.receive(text))) connection.overflow(text)
+          if (!inbound.offerFrame(connection.receive(text))) connection.overflow(text)
         })
         // One item failing in an unforeseen way must not stop the connection from reading on.
         const worker = runFork(
           Effect.forever(
-            Effect.flatMap(Queue.take(inbound), (item) => (revoked ? Effect.void : item)).pipe(
+            Effect.flatMap(inbound.take, (item) => (stopped ? Effect.void : item)).pipe(
               Effect.catchCause((cause) => Effect.logError("websocket inbound item failed", cause))
             )
           )
@@ -223,7 +231,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
             runFork(
               accounts.authenticate(token).pipe(
                 // Still signed in: re-check the rooms it listens to, in order with its events.
-                Effect.tap(() => Effect.sync(() => Queue.offerUnsafe(inbound, connection.revalidate))),
+                Effect.tap(() => Effect.sync(() => inbound.offerControl(connection.revalidate))),
                 Effect.catchTag("Unauthorized", () =>
                   Effect.sync(() =>
                     Date.now() < expiresAt
@@ -255,7 +263,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           sessionId: caller.sessionId,
           authenticatedAt,
           revoke: () => {
-            revoked = true
+            stopped = true
             closeWith(CloseCode.sessionRevoked, "session revoked or account disabled")
           }
         })
