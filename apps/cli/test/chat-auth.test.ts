@@ -6,9 +6,10 @@ import { join } from "node:path"
 import { UserView } from "@parley/domain"
 import { afterEach, describe, expect, it } from "vitest"
 import { AuthSession, SignedOutError } from "../src/chat/auth.ts"
-import { ConfigStore } from "../src/chat/store.ts"
-import { configDir } from "../src/shared/config-file.ts"
-import { alice } from "./chat-fixtures.ts"
+import { ConfigStore, configFileName } from "../src/chat/store.ts"
+import { configDir, readConfigFile, writeConfigFile } from "../src/shared/config-file.ts"
+import { withFileLock } from "../src/shared/file-lock.ts"
+import { alice, settle } from "./chat-fixtures.ts"
 
 const user = {
   id: alice.user_id,
@@ -27,35 +28,47 @@ const tokens = (n: number) => ({
   user
 })
 
-/** A stand-in for the server's auth endpoints: rotates refresh tokens, counts calls. */
+/**
+ * A stand-in for the server's auth endpoints, with its rules: refresh tokens rotate, a
+ * replayed (rotated) one ends the session, a logged-out session refuses everything.
+ */
 const fakeAuthServer = async () => {
   let current = 1
   const calls: Array<string> = []
-  let refuseRefresh = false
+  let revoked = false
   let meAccepts = "access-1"
+  let failLogout = false
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     let body = ""
     for await (const chunk of req) body += chunk
     calls.push(`${req.method} ${req.url}`)
-    const json = (status: number, value: unknown) => {
-      res.writeHead(status, { "content-type": "application/json" })
-      res.end(JSON.stringify(value))
+    const json = (status: number, value?: unknown) => {
+      res.writeHead(status, value === undefined ? {} : { "content-type": "application/json" })
+      res.end(value === undefined ? undefined : JSON.stringify(value))
     }
+    const bearerOk = !revoked && req.headers.authorization === `Bearer ${meAccepts}`
     if (req.url === "/login") return json(200, tokens(current))
     if (req.url === "/api/refresh") {
       const sent = JSON.parse(body).refresh_token
-      if (refuseRefresh || sent !== `refresh-${current}`) {
-        return json(401, { error: { code: "invalid_refresh_token", message: "session revoked" } })
-      }
+      // A replayed token is read as stolen: the whole session ends.
+      if (sent !== `refresh-${current}`) revoked = true
+      if (revoked) return json(401, { error: { code: "invalid_refresh_token", message: "session revoked" } })
       current++
       meAccepts = `access-${current}`
       return json(200, tokens(current))
     }
     if (req.url === "/api/me") {
-      if (req.headers.authorization !== `Bearer ${meAccepts}`) {
-        return json(401, { error: { code: "unauthorized", message: "expired" } })
-      }
+      if (!bearerOk) return json(401, { error: { code: "unauthorized", message: "expired" } })
       return json(200, user)
+    }
+    if (req.url === "/api/logout") {
+      if (failLogout) return json(503, { error: { code: "service_unavailable", message: "try later" } })
+      if (!bearerOk) return json(401, { error: { code: "unauthorized", message: "expired" } })
+      if (JSON.parse(body).refresh_token !== `refresh-${current}`) {
+        return json(401, { error: { code: "invalid_refresh_token", message: "the refresh token is invalid" } })
+      }
+      revoked = true
+      return json(204)
     }
     json(404, { error: { code: "not_found", message: "no" } })
   })
@@ -63,15 +76,16 @@ const fakeAuthServer = async () => {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
+    /** The session is over on the server (revoked, or ended by a replay). */
+    ended: () => revoked,
     refuse: () => {
-      refuseRefresh = true
+      revoked = true
     },
     expireAccess: () => {
       meAccepts = "none"
     },
-    rotateBehindOurBack: () => {
-      current++
-      meAccepts = `access-${current}`
+    failLogout: () => {
+      failLogout = true
     },
     close: () => new Promise((resolve) => server.close(resolve))
   }
@@ -95,13 +109,21 @@ const setup = async () => {
   return { server, store, auth, env }
 }
 
+/** Another `parley` window of the same user: its own process state, the same chat.json. */
+const secondWindow = async (server: { url: string }, env: NodeJS.ProcessEnv) => {
+  const auth = await AuthSession.resume(server.url, new ConfigStore(server.url, env))
+  if (auth === undefined) throw new Error("the second window found no session")
+  cleanups.push(() => auth.close())
+  return auth
+}
+
 describe("chat auth session", () => {
   it("keeps the refresh token in chat.json, mode 0600, and rotates it on refresh", async () => {
     const { store, auth, env } = await setup()
-    expect(store.account()?.refresh_token).toBe("refresh-1")
+    expect(store.refreshToken()).toBe("refresh-1")
     expect(statSync(join(configDir(env), "chat.json")).mode & 0o777).toBe(0o600)
     expect(await auth.refresh()).toBe("access-2")
-    expect(store.account()?.refresh_token).toBe("refresh-2")
+    expect(store.refreshToken()).toBe("refresh-2")
   })
 
   it("never has two refreshes in flight: a replayed refresh token would revoke the session", async () => {
@@ -111,11 +133,52 @@ describe("chat auth session", () => {
     expect(server.calls.filter((c) => c === "POST /api/refresh")).toHaveLength(1)
   })
 
+  it("two windows of one session: after the other window rotated the token, this one refreshes with the newer one", async () => {
+    const { server, store, auth, env } = await setup()
+    // Window 2 starts from chat.json (rotating refresh-1 → refresh-2): window 1's copy is stale.
+    const other = await secondWindow(server, env)
+    expect(other.sessionId).toBe(auth.sessionId)
+    server.expireAccess()
+    // Window 1's access token is refused; its refresh must not replay refresh-1.
+    await expect(auth.call("/api/me", { schema: UserView })).resolves.toMatchObject({ username: "alice" })
+    expect(server.ended()).toBe(false)
+    expect(store.refreshToken()).toBe("refresh-3")
+    // And window 2, now stale in turn, adopts refresh-3 the same way.
+    await expect(other.refresh()).resolves.toBe("access-4")
+    expect(server.ended()).toBe(false)
+  })
+
+  it("two windows refreshing at the same moment spend each token once (the chat.json lock)", async () => {
+    const { server, auth, env } = await setup()
+    const other = await secondWindow(server, env)
+    const results = await Promise.all([auth.refresh(), other.refresh()])
+    expect(results.toSorted()).toEqual(["access-3", "access-4"])
+    expect(server.ended()).toBe(false)
+  })
+
+  it("an unread mark waits for the lock, so it never writes back a token another window just replaced", async () => {
+    const { server, store, auth, env } = await setup()
+    let marked: Promise<void> = Promise.resolve()
+    // Another window holds the lock for a read-modify-write of its own: it reads the file…
+    await withFileLock(env, configFileName, async () => {
+      const before = readConfigFile(configFileName, env) as Record<string, any>
+      // …this window marks a room seen meanwhile (it must wait, not write now)…
+      marked = store.markSeen("room-1", "msg-1")
+      await settle()
+      // …and the other window writes what it read with its rotated token.
+      const sessions = { ...before.sessions, [auth.sessionId]: { refresh_token: "refresh-9", saved_at: Date.now() } }
+      writeConfigFile(configFileName, { ...before, sessions }, env)
+    })
+    await marked
+    expect(store.refreshToken()).toBe("refresh-9")
+    expect(store.lastSeen("room-1")).toBe("msg-1")
+    expect(server.ended()).toBe(false)
+  })
+
   it("a call whose token refresh is refused fails as signed out", async () => {
     const { server, auth } = await setup()
     server.expireAccess()
-    server.rotateBehindOurBack()
-    // The server's refresh token moved on without us: the refresh is refused, so we are signed out.
+    server.refuse()
     await expect(auth.call("/api/me")).rejects.toBeInstanceOf(SignedOutError)
   })
 
@@ -134,8 +197,42 @@ describe("chat auth session", () => {
     await expect(auth.refresh()).rejects.toBeInstanceOf(SignedOutError)
     await expect(auth.accessToken()).rejects.toBeInstanceOf(SignedOutError)
     expect(heard).toHaveLength(1)
-    expect(store.account()?.refresh_token).toBeUndefined()
+    expect(store.refreshToken()).toBeUndefined()
     // The next run finds no session and asks to sign in.
     expect(await AuthSession.resume(server.url, store)).toBeUndefined()
+  })
+})
+
+describe("chat logout", () => {
+  it("with an expired access token: refreshes, ends the session on the server, then forgets it", async () => {
+    const { server, store, auth } = await setup()
+    server.expireAccess()
+    await auth.logout()
+    expect(server.calls.slice(1)).toEqual(["POST /api/logout", "POST /api/refresh", "POST /api/logout"])
+    expect(server.ended()).toBe(true)
+    expect(store.refreshToken()).toBeUndefined()
+  })
+
+  it("after another window rotated the token: logs out with the newer one", async () => {
+    const { server, store, auth, env } = await setup()
+    await secondWindow(server, env)
+    await auth.logout()
+    expect(server.ended()).toBe(true)
+    expect(store.refreshToken()).toBeUndefined()
+  })
+
+  it("when the server cannot do it: fails, and the session is kept to try again", async () => {
+    const { server, store, auth } = await setup()
+    server.failLogout()
+    await expect(auth.logout()).rejects.toMatchObject({ status: 503 })
+    expect(server.ended()).toBe(false)
+    expect(store.refreshToken()).toBe("refresh-1")
+  })
+
+  it("when the session had already ended: forgets it without an error", async () => {
+    const { server, store, auth } = await setup()
+    server.refuse()
+    await auth.logout()
+    expect(store.refreshToken()).toBeUndefined()
   })
 })

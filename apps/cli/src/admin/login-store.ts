@@ -4,10 +4,9 @@
  * on every use and replaying a rotated one ends the whole session, so a refresh happens under
  * a lock file: two commands run at once never both spend the same refresh token.
  */
-import { closeSync, mkdirSync, openSync, rmSync, statSync } from "node:fs"
-import { join } from "node:path"
 import { Schema } from "effect"
-import { configDir, readConfigFile, writeConfigFile } from "../shared/config-file.ts"
+import { readConfigFile, writeConfigFile } from "../shared/config-file.ts"
+import { withFileLock } from "../shared/file-lock.ts"
 
 export const loginFile = "admin.json"
 
@@ -55,32 +54,6 @@ export const forgetLogin = (env: NodeJS.ProcessEnv, server: string) => {
   writeConfigFile(loginFile, { current: file.current === server ? null : file.current, servers }, env)
 }
 
-/** A lock older than this was left by a process that died holding it. */
-const staleLockMs = 30_000
-const lockWaitMs = 20_000
-
 /** Runs `f` while holding `admin.json.lock`, so refreshes of one login never overlap. */
-export const withLoginLock = async <A>(env: NodeJS.ProcessEnv, f: () => Promise<A>): Promise<A> => {
-  const dir = configDir(env)
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const lock = join(dir, `${loginFile}.lock`)
-  const deadline = Date.now() + lockWaitMs
-  for (;;) {
-    try {
-      closeSync(openSync(lock, "wx", 0o600))
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
-      if (age > staleLockMs) rmSync(lock, { force: true })
-      else if (Date.now() > deadline)
-        throw new Error(`another parley-admin holds ${lock}; remove it if none is running`)
-      else await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-  try {
-    return await f()
-  } finally {
-    rmSync(lock, { force: true })
-  }
-}
+export const withLoginLock = <A>(env: NodeJS.ProcessEnv, f: () => Promise<A>): Promise<A> =>
+  withFileLock(env, loginFile, f)

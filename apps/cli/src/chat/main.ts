@@ -73,7 +73,11 @@ const Root = (props: {
           // Closed with 4003: the stored refresh token is dead too, so it is forgotten now.
           { ...handlers, onSignedOut: (error) => handlers.onSignedOut(auth.endSession(error)) }
         ),
-      seen: { get: (room) => props.store.lastSeen(room), mark: (room, msg) => props.store.markSeen(room, msg) },
+      seen: {
+        get: (room) => props.store.lastSeen(room),
+        // Unread marks are a convenience: a read-only config folder must not stop the chat.
+        mark: (room, msg) => void props.store.markSeen(room, msg).catch(() => {})
+      },
       logout: () => auth.logout(),
       onExit: props.onExit
     })
@@ -154,6 +158,9 @@ const main = async () => {
   unmountUi = () => instance.unmount()
   await instance.waitUntilExit()
   unmountUi = undefined
+  // The last unread marks and a forgotten token are written under chat.json's lock: finish
+  // those writes (and release the lock) before the process ends.
+  await store.flush()
   if (exit.message !== undefined) {
     const stream = exit.code === exitCodes.ok ? process.stdout : process.stderr
     stream.write(`parley: ${exit.message}\n`)
