@@ -1,5 +1,6 @@
 import { render } from "ink-testing-library"
 import { afterEach, describe, expect, it } from "vitest"
+import { describeDrop } from "../src/chat/socket.ts"
 import type { LogItem } from "../src/chat/state.ts"
 import { ChatApp } from "../src/chat/ui/app.ts"
 import { h } from "../src/chat/ui/h.ts"
@@ -7,6 +8,7 @@ import { Input } from "../src/chat/ui/input.ts"
 import { type LoginMode, LoginScreen, type LoginValues } from "../src/chat/ui/login.ts"
 import { MessageLog } from "../src/chat/ui/message-list.ts"
 import { TypingLine } from "../src/chat/ui/typing.ts"
+import { ApiError } from "../src/shared/http.ts"
 import { alice, bob, chatEvent, makeController, makeMessage, makeRoom, serverEvent, settle } from "./chat-fixtures.ts"
 
 const unmounts: Array<() => void> = []
@@ -73,6 +75,24 @@ describe("chat components", () => {
     }
     expect(frame).toContain("clear\\x1b[2J\\x1b[H screen \\x9b31m \\u202eexe.txt \\u2066iso\\u2069 zero\\u200bwidth")
     expect(frame).toContain("b\\u202eob\\x1b]0;pwned\\x07")
+  })
+
+  it("hostile server text: a refused message's error and the reason the connection dropped are shown safely", async () => {
+    const t = await chatScreen()
+    const hostile = "no\x1b[2J\x1b]52;c;cHduZWQ=\x07 \u202eexe.txt\x9b"
+    const raws = ["\x1b", "\x07", "\u202e", "\x9b"]
+    const escaped = "no\\x1b[2J\\x1b]52;c;cHduZWQ=\\x07 \\u202eexe.txt\\x9b"
+    // The server refuses a message with its own text: it becomes the message's ✗ badge.
+    await type(t.app, "hi\r")
+    t.connection.deliver(serverEvent({ type: "error", id: "c-1", payload: { code: "forbidden", message: hostile } }))
+    await settle(() => frameOf(t.app).includes("✗ not sent"))
+    expect(frameOf(t.app)).toContain(`✗ not sent (${escaped})`)
+    // A refused token refresh carries the server's message into the status line's reason.
+    t.connection.drop(describeDrop(new ApiError(503, "service_unavailable", hostile)))
+    await settle(() => frameOf(t.app).includes("offline ("))
+    // The status line is cut to the terminal's width; what shows of the reason is escaped.
+    expect(frameOf(t.app)).toContain("offline (no\\x1b[2J")
+    for (const raw of raws) expect(frameOf(t.app).includes(raw), `raw ${JSON.stringify(raw)} in the frame`).toBe(false)
   })
 
   it("input: edits, submits on Enter and offers keys to onKey first", async () => {

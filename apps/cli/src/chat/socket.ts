@@ -12,6 +12,7 @@
 import { ClientEvent, CloseCode, ServerEvent } from "@parley/domain"
 import { Schema } from "effect"
 import WebSocket from "ws"
+import { safeText } from "../shared/safe-text.ts"
 import { SignedOutError } from "./auth.ts"
 import { type Backoff, backoffDelay, defaultBackoff } from "./backoff.ts"
 
@@ -96,7 +97,7 @@ export const openChatSocket = (
       token = await auth.accessToken()
     } catch (error) {
       if (error instanceof SignedOutError) return signedOut(error)
-      return retry(describe(error))
+      return retry(describeDrop(error))
     }
     if (closed) return
     const ws = new WebSocket(wsUrl(server), {
@@ -146,7 +147,7 @@ export const openChatSocket = (
     })
     ws.on("error", (error) => {
       // Followed by "close"; when the handshake never completed, there may be no close.
-      if (ws.readyState === WebSocket.CLOSED) down(() => retry(describe(error)))
+      if (ws.readyState === WebSocket.CLOSED) down(() => retry(describeDrop(error)))
     })
   }
 
@@ -167,8 +168,12 @@ export const openChatSocket = (
   }
 }
 
-const describe = (error: unknown): string => {
+/**
+ * Why the connection is down, for the status line. The text can come from the server (the
+ * message of a refused token refresh), so it is made safe here.
+ */
+export const describeDrop = (error: unknown): string => {
   const message = error instanceof Error ? error.message : String(error)
   if (/ECONNREFUSED/.test(message)) return "server not reachable"
-  return message.split("\n")[0] ?? "connection failed"
+  return safeText(message.split("\n")[0] ?? "connection failed")
 }

@@ -211,13 +211,14 @@ const onEvent = (state: State, event: ServerEvent, now: number): State => {
           notice: { text: "you can no longer read or post in this room", tone: "error" }
         }
       }
-      return { ...state, notice: { text: message, tone: "error" } }
+      return { ...state, notice: { text: safeText(message), tone: "error" } }
     }
     case "pong":
       return state
   }
 }
 
+/** Why a message was not sent, for its badge: the server's message is made safe here. */
 const sendError = (code: string, message: string) => {
   switch (code) {
     case "rate_limited":
@@ -226,7 +227,7 @@ const sendError = (code: string, message: string) => {
     case "service_unavailable":
       return "the server could not store it"
     default:
-      return message
+      return safeText(message)
   }
 }
 
