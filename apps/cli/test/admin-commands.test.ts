@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { apiError, fakeIo, runWith, type StubHandler, stubServer } from "./admin-fakes.ts"
+import { apiError, fakeIo, runWith, type StubHandler, sampleUser, stubServer } from "./admin-fakes.ts"
 
 const roomId = "5b6e8a10-d5f1-11f0-8000-0242ac120002"
 const room = {
@@ -67,5 +67,58 @@ describe("rooms delete", () => {
     const recorded = fakeIo()
     expect(await runWith(recorded, "--server", stub.url, "--token", "t", "rooms", "delete", roomId, "--yes")).toBe(4)
     expect(asked(stub)).toEqual([`GET /api/admin/rooms/${roomId}`])
+  })
+})
+
+describe("list --all", () => {
+  /** A server holding `items` under `key`, two to a page, each cursor the last item's name. */
+  const paged = <A>(key: "users" | "rooms", items: ReadonlyArray<A>, name: (item: A) => string) =>
+    serve((r) => {
+      const after = r.query.get("cursor")
+      const start = after === null ? 0 : items.findIndex((i) => name(i) === after) + 1
+      const page = items.slice(start, start + 2)
+      const last = start + 2 >= items.length
+      const end = page.at(-1)
+      return { status: 200, body: { [key]: page, next_cursor: last || end === undefined ? null : name(end) } }
+    })
+
+  const users = ["ann", "bob", "cat", "dan", "eve", "fay"].map((username, i) =>
+    sampleUser({ id: `0b7c5d3e-1f2a-4b3c-8d4e-5f6a7b8c9d0${i}`, username })
+  )
+  const rooms = ["r1", "r2", "r3"].map((name, i) => ({ ...room, room_id: roomId.replace(/2$/, String(i)), name }))
+
+  it("users list --all fetches every page from --cursor on, keeping the query, and joins them", async () => {
+    const stub = await paged("users", users, (u) => String(u.username))
+    const recorded = fakeIo()
+    const argv = ["users", "list", "--all", "--json", "-q", "a", "--limit", "2", "--cursor", "ann"]
+    expect(await runWith(recorded, "--server", stub.url, "--token", "t", ...argv)).toBe(0)
+    const list = JSON.parse(recorded.out())
+    expect(list.users.map((u: { username: string }) => u.username)).toEqual(["bob", "cat", "dan", "eve", "fay"])
+    expect(list.next_cursor).toBeNull()
+    expect(stub.requests.map((r) => r.query.get("cursor"))).toEqual(["ann", "cat", "eve"])
+    expect(stub.requests.every((r) => r.query.get("q") === "a" && r.query.get("limit") === "2")).toBe(true)
+  })
+
+  it("rooms list --all joins every page; without --all one page and how to get the next", async () => {
+    const stub = await paged("rooms", rooms, (r) => r.name)
+    const all = fakeIo()
+    expect(await runWith(all, "--server", stub.url, "--token", "t", "rooms", "list", "--all", "--json")).toBe(0)
+    expect(JSON.parse(all.out()).rooms.map((r: { name: string }) => r.name)).toEqual(["r1", "r2", "r3"])
+    expect(stub.requests).toHaveLength(2)
+
+    const one = fakeIo()
+    expect(await runWith(one, "--server", stub.url, "--token", "t", "rooms", "list")).toBe(0)
+    expect(one.out()).toContain("r2")
+    expect(one.out()).not.toContain("r3")
+    expect(one.out()).toMatch(/\nMore: --cursor r2 \(or --all\)\n$/)
+  })
+
+  it("a server answering a cursor with itself fails instead of looping", async () => {
+    const stub = await serve(() => ({ status: 200, body: { rooms: [room], next_cursor: "same" } }))
+    const recorded = fakeIo()
+    const argv = ["rooms", "list", "--all", "--cursor", "same"]
+    expect(await runWith(recorded, "--server", stub.url, "--token", "t", ...argv)).toBe(1)
+    expect(recorded.err()).toBe("parley-admin: error: the server answered the cursor same with itself\n")
+    expect(stub.requests).toHaveLength(1)
   })
 })

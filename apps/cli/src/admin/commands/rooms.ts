@@ -6,13 +6,12 @@ import { safeText } from "../../shared/safe-text.ts"
 import { type AdminClient, connect, type GlobalOptions, segment } from "../client.ts"
 import { CliError, ExitCode } from "../exit-codes.ts"
 import type { Io } from "../io.ts"
+import { fetchPages, moreLine, type PageOptions } from "../pages.ts"
 import { emit, keyValues, shortTime, table } from "../render.ts"
 import { parseId, parseLimit } from "../resolve.ts"
 
-interface ListOptions {
+interface ListOptions extends PageOptions {
   readonly limit?: number
-  readonly cursor?: string
-  readonly all?: boolean
   readonly json?: boolean
 }
 
@@ -43,19 +42,13 @@ const memberTable = (members: ReadonlyArray<MemberView>) =>
     { header: "JOINED", value: (m) => shortTime(m.joined_at) }
   ])
 
-const listRooms = async (client: AdminClient, options: ListOptions): Promise<AdminRoomList> => {
-  const page = (cursor: string | undefined) =>
-    client.call("/api/admin/rooms", { query: { limit: options.limit, cursor }, schema: AdminRoomList })
-  if (options.all !== true) return page(options.cursor)
-  const rooms: Array<AdminRoomView> = []
-  let cursor = options.cursor
-  for (;;) {
-    const next = await page(cursor)
-    rooms.push(...next.rooms)
-    if (next.next_cursor === null) return new AdminRoomList({ rooms, next_cursor: null })
-    cursor = next.next_cursor
-  }
-}
+const listRooms = (client: AdminClient, options: ListOptions): Promise<AdminRoomList> =>
+  fetchPages(
+    options,
+    (cursor) => client.call("/api/admin/rooms", { query: { limit: options.limit, cursor }, schema: AdminRoomList }),
+    (page) => page.rooms,
+    (rooms) => new AdminRoomList({ rooms, next_cursor: null })
+  )
 
 const getRoom = (client: AdminClient, id: string) =>
   client.call(`/api/admin/rooms/${segment(id)}`, { schema: AdminRoomView })
@@ -77,8 +70,7 @@ export const registerRooms = (program: Command, io: Io) => {
       const list = await listRooms(client(command), options)
       emit(io, options.json, list, (data) => {
         if (data.rooms.length === 0) return "No rooms found.\n"
-        const more = data.next_cursor === null ? "" : `More: --cursor ${safeText(data.next_cursor)} (or --all)\n`
-        return roomTable(data.rooms) + more
+        return roomTable(data.rooms) + moreLine(data)
       })
     })
 

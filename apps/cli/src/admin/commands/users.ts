@@ -4,14 +4,13 @@ import { Argument, type Command } from "commander"
 import { safeText } from "../../shared/safe-text.ts"
 import { type AdminClient, connect, type GlobalOptions, segment } from "../client.ts"
 import type { Io } from "../io.ts"
+import { fetchPages, moreLine, type PageOptions } from "../pages.ts"
 import { emit, keyValues, shortTime, table } from "../render.ts"
 import { parseLimit, resolveUserId } from "../resolve.ts"
 
-interface ListOptions {
+interface ListOptions extends PageOptions {
   readonly query?: string
   readonly limit?: number
-  readonly cursor?: string
-  readonly all?: boolean
   readonly json?: boolean
 }
 
@@ -36,23 +35,17 @@ const userDetails = (user: AdminUserView) =>
     ["updated", user.updated_at]
   ])
 
-/** One page, or with `--all` every page from `--cursor` on, as one list with no next cursor. */
-const listUsers = async (client: AdminClient, options: ListOptions): Promise<AdminUserList> => {
-  const page = (cursor: string | undefined) =>
-    client.call("/api/admin/users", {
-      query: { q: options.query, limit: options.limit, cursor },
-      schema: AdminUserList
-    })
-  if (options.all !== true) return page(options.cursor)
-  const users: Array<AdminUserView> = []
-  let cursor = options.cursor
-  for (;;) {
-    const next = await page(cursor)
-    users.push(...next.users)
-    if (next.next_cursor === null) return new AdminUserList({ users, next_cursor: null })
-    cursor = next.next_cursor
-  }
-}
+const listUsers = (client: AdminClient, options: ListOptions): Promise<AdminUserList> =>
+  fetchPages(
+    options,
+    (cursor) =>
+      client.call("/api/admin/users", {
+        query: { q: options.query, limit: options.limit, cursor },
+        schema: AdminUserList
+      }),
+    (page) => page.users,
+    (users) => new AdminUserList({ users, next_cursor: null })
+  )
 
 const getUser = (client: AdminClient, id: string) =>
   client.call(`/api/admin/users/${segment(id)}`, { schema: AdminUserView })
@@ -75,8 +68,7 @@ export const registerUsers = (program: Command, io: Io) => {
       const list = await listUsers(client(command), options)
       emit(io, options.json, list, (data) => {
         if (data.users.length === 0) return "No users found.\n"
-        const more = data.next_cursor === null ? "" : `More: --cursor ${safeText(data.next_cursor)} (or --all)\n`
-        return userTable(data.users) + more
+        return userTable(data.users) + moreLine(data)
       })
     })
 
