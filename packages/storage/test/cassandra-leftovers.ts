@@ -96,15 +96,21 @@ export const cassandraLeftovers = (
             userId: owner,
             username: "owner",
             text: `m${seq}`,
-            clientMsgId: null,
+            clientMsgId: `c${seq}`,
             createdAt: Date.now()
           }))
         )
-        // What a delete does before it stops: mark (and count), drop the listings and a copy.
+        // What a delete does before it stops: mark (and count), drop the listings, a copy,
+        // and the client-id entry of the first message.
         const rid = uuid(room.id)
         yield* db.execute("test", "UPDATE rooms SET deleting = true WHERE room_id = ?", [rid])
         yield* db.execute("test", "DELETE FROM all_rooms WHERE directory = 0 AND room_id = ?", [rid])
         yield* db.execute("test", "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?", [uuid(owner), rid])
+        yield* db.execute(
+          "test",
+          "DELETE FROM room_messages_by_client_id WHERE room_id = ? AND user_id = ? AND client_msg_id = ?",
+          [rid, uuid(owner), "c1"]
+        )
         const before = yield* stats.counts(0)
 
         assert.isTrue(Option.isNone(yield* rooms.get(room.id)))
@@ -124,6 +130,9 @@ export const cassandraLeftovers = (
         ])
         assert.strictEqual(copies.rows.length, 0)
         assert.deepStrictEqual(yield* messages.listAfter(room.id, { after: null, limit: 10 }), [])
+        for (const clientMsgId of ["c2", "c3"]) {
+          assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(room.id, owner, clientMsgId)), clientMsgId)
+        }
         // The first (interrupted) delete won the mark, so the repeat does not count it again.
         assert.strictEqual((yield* stats.counts(0)).rooms, before.rooms)
         assert.isFalse(yield* rooms.delete(room.id))

@@ -140,6 +140,10 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
         assert.deepStrictEqual(yield* messages.listBefore(doomed.id, { before: null, limit: 10 }), [])
         assert.deepStrictEqual(yield* messages.listAfter(doomed.id, { after: null, limit: 10 }), [])
         assert.isTrue(Option.isNone(yield* messages.latest(doomed.id)))
+        // Nor is any message's text left where a retried send would look it up.
+        for (const i of [0, 2, 4, 6]) {
+          assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(doomed.id, owner, `c-${i}`)), `c-${i}`)
+        }
         // The room is gone for good: no member can be added to it.
         const error = yield* Effect.flip(
           rooms.putMember({ roomId: doomed.id, userId: newUserId(), role: "member", joinedAt: base + 5 })
@@ -150,10 +154,45 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
         assert.deepStrictEqual(yield* rooms.get(kept.id), Option.some(kept))
         assert.strictEqual((yield* rooms.listMembers(kept.id, { after: null, limit: 5 })).items.length, 2)
         assert.deepStrictEqual(yield* messages.listAfter(kept.id, { after: null, limit: 10 }), keptHistory)
+        assert.deepStrictEqual(yield* messages.findByClientMsgId(kept.id, owner, "c-4"), Option.some(keptHistory[4]!))
 
         assert.isFalse(yield* rooms.delete(doomed.id))
         assert.isFalse(yield* rooms.delete(newRoom(owner).id))
         assert.isFalse(yield* rooms.archive(doomed.id))
+      })
+    )
+
+    it.effect("a delete removes the client-id entries of a window larger than one read", () =>
+      Effect.gen(function* () {
+        const rooms = yield* Rooms
+        const messages = yield* Messages
+        const senders = [newUserId(), newUserId()]
+        const room = roomAt(farFuture(), senders[0]!, "public")
+        yield* rooms.create(room)
+        // One millisecond, so one window on Cassandra, whose delete reads 200 rows at a time.
+        const sent: Array<MessageRecord> = Array.from({ length: 230 }, (_, i) => ({
+          roomId: room.id,
+          id: timeUuidFrom(room.createdAt + 10, i) as MessageId,
+          seq: i + 1,
+          userId: senders[i % 2]!,
+          username: "sender",
+          text: `secret ${i}`,
+          clientMsgId: `k-${i}`,
+          createdAt: Date.now()
+        }))
+        for (let i = 0; i < sent.length; i += 10) yield* messages.append(room.id, sent.slice(i, i + 10))
+        assert.deepStrictEqual(
+          yield* messages.findByClientMsgId(room.id, senders[1]!, "k-229"),
+          Option.some(sent[229]!)
+        )
+
+        assert.isTrue(yield* rooms.delete(room.id))
+        const left = yield* Effect.forEach(
+          sent,
+          (m) => Effect.map(messages.findByClientMsgId(room.id, m.userId, m.clientMsgId!), Option.isSome),
+          { concurrency: 16 }
+        )
+        assert.strictEqual(left.filter(Boolean).length, 0)
       })
     )
   })

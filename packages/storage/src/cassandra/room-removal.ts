@@ -14,24 +14,32 @@ const directory = 0
 /** Rows read per step when walking a room's members or message windows. */
 const stepRows = 200
 
-/** Runs `f` on every row of one partition, `stepRows` at a time, in clustering order. */
-const eachRow = <K>(
+/**
+ * Runs `f` on every row of one partition, `stepRows` at a time, in clustering order.
+ * `query(after)` selects the rows after the clustering key `key(row)` when `after` is set.
+ */
+const eachRow = (
   db: Db,
   operation: string,
-  query: (after: boolean) => string,
-  partition: ReadonlyArray<unknown>,
-  keyOf: (row: cassandra.types.Row) => K,
-  bind: (key: K) => unknown,
-  f: (key: K) => Effect.Effect<unknown, StorageError>
+  walk: {
+    readonly query: (after: boolean) => string
+    readonly partition: ReadonlyArray<unknown>
+    readonly key: (row: cassandra.types.Row) => unknown
+    readonly concurrency: number
+  },
+  f: (row: cassandra.types.Row) => Effect.Effect<unknown, StorageError>
 ) =>
   Effect.gen(function* () {
-    let after: K | null = null
+    let last: cassandra.types.Row | null = null
     while (true) {
-      const params: Array<unknown> = after === null ? [...partition] : [...partition, bind(after)]
-      const rows = (yield* db.execute(operation, query(after !== null), [...params, stepRows])).rows
-      yield* Effect.forEach(rows, (row) => f(keyOf(row)), { concurrency: 16, discard: true })
+      const params = last === null ? walk.partition : [...walk.partition, walk.key(last)]
+      const rows: Array<cassandra.types.Row> = (yield* db.execute(operation, walk.query(last !== null), [
+        ...params,
+        stepRows
+      ])).rows
+      yield* Effect.forEach(rows, f, { concurrency: walk.concurrency, discard: true })
       if (rows.length < stepRows) return
-      after = keyOf(rows.at(-1)!)
+      last = rows.at(-1)!
     }
   })
 
@@ -45,11 +53,13 @@ const eachMember = (
   eachRow(
     db,
     operation,
-    (after) => `SELECT user_id FROM room_members WHERE room_id = ?${after ? " AND user_id > ?" : ""} LIMIT ?`,
-    [uuid(roomId)],
-    (row) => row.get("user_id").toString() as UserId,
-    uuid,
-    f
+    {
+      query: (after) => `SELECT user_id FROM room_members WHERE room_id = ?${after ? " AND user_id > ?" : ""} LIMIT ?`,
+      partition: [uuid(roomId)],
+      key: (row) => row.get("user_id"),
+      concurrency: 16
+    },
+    (row) => f(row.get("user_id").toString() as UserId)
   )
 
 /**
@@ -89,12 +99,11 @@ export const archiveRoom = (db: Db, get: (id: RoomId) => Effect.Effect<Option.Op
  * LWT, which reads as gone at once and lets exactly one delete take it off the `rooms` total.
  * Then, each step idempotent and each finding its rows through what the next steps remove:
  * the listings; each member's `rooms_by_user` row (found in `room_members`), then
- * `room_members`; each message window (found in `room_buckets`), then `room_buckets` and
- * `room_heads`; the room row last. A delete that failed halfway finds the room row still
- * there, so repeating it finishes the job.
- *
- * `room_messages_by_client_id` rows stay: finding them would take a table scan. Room ids are
- * TIMEUUIDs and never reused, so nothing can reach them again.
+ * `room_members`; each message window (found in `room_buckets`), first the
+ * `room_messages_by_client_id` copies of its messages (found in the window, whose rows name
+ * their sender and client id), then the window itself; then `room_buckets` and `room_heads`;
+ * the room row last. A delete that failed halfway finds the room row still there, so
+ * repeating it finishes the job.
  */
 export const deleteRoom = (db: Db) =>
   Effect.fn("Rooms.delete")(function* (id: RoomId) {
@@ -131,19 +140,48 @@ export const deleteRoom = (db: Db) =>
     ])).first()
     const newest = head?.get("last_msg_id") ? timeUuidMicros(head.get("last_msg_id").toString()) + 1 : 0
     const tombstones = { timestamp: Math.max(Date.now() * 1000, newest) }
+    // A window's messages name their client-id entries, which go first: a delete that stops
+    // halfway still finds the rest through the window when it is repeated. A few windows at
+    // a time, each with up to 16 entry deletes in flight.
     yield* eachRow(
       db,
       "rooms.delete.buckets",
-      (after) => `SELECT bucket FROM room_buckets WHERE room_id = ?${after ? " AND bucket < ?" : ""} LIMIT ?`,
-      [rid],
-      (row) => row.get("bucket") as Date,
-      (bucket) => bucket,
-      (bucket) =>
-        db.execute(
-          "rooms.delete.messages",
-          "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
-          [rid, bucket],
-          tombstones
+      {
+        query: (after) => `SELECT bucket FROM room_buckets WHERE room_id = ?${after ? " AND bucket < ?" : ""} LIMIT ?`,
+        partition: [rid],
+        key: (row) => row.get("bucket"),
+        concurrency: 4
+      },
+      (window) =>
+        Effect.andThen(
+          eachRow(
+            db,
+            "rooms.delete.clientIds",
+            {
+              query: (after) =>
+                `SELECT msg_id, user_id, client_msg_id FROM room_messages WHERE room_id = ? AND bucket = ?${
+                  after ? " AND msg_id < ?" : ""
+                } LIMIT ?`,
+              partition: [rid, window.get("bucket")],
+              key: (row) => row.get("msg_id"),
+              concurrency: 16
+            },
+            (message) =>
+              message.get("client_msg_id") === null
+                ? Effect.void
+                : db.execute(
+                    "rooms.delete.clientId",
+                    "DELETE FROM room_messages_by_client_id WHERE room_id = ? AND user_id = ? AND client_msg_id = ?",
+                    [rid, message.get("user_id"), message.get("client_msg_id")],
+                    tombstones
+                  )
+          ),
+          db.execute(
+            "rooms.delete.messages",
+            "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
+            [rid, window.get("bucket")],
+            tombstones
+          )
         )
     )
     yield* db.batch(
