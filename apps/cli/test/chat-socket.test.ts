@@ -4,8 +4,9 @@ import type { ServerEvent } from "@parley/domain"
 import { afterEach, describe, expect, it } from "vitest"
 import { type WebSocket, WebSocketServer } from "ws"
 import { SignedOutError } from "../src/chat/auth.ts"
-import { backoffDelay } from "../src/chat/backoff.ts"
+import { type Backoff, backoffDelay } from "../src/chat/backoff.ts"
 import { type ChatConnection, openChatSocket } from "../src/chat/socket.ts"
+import { ApiError } from "../src/shared/http.ts"
 import { bob, makeMessage, makeRoom, settle } from "./chat-fixtures.ts"
 
 /** A WebSocket server in this process that accepts one bearer token at a time. */
@@ -54,17 +55,24 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const setup = async (auth?: { refresh: () => Promise<string> }) => {
+const setup = async (
+  options: { refresh?: () => Promise<string>; accessToken?: () => Promise<string>; backoff?: Backoff } = {}
+) => {
   const server = await fakeServer()
   let token = "t1"
   let refreshes = 0
+  // Every connection attempt starts by asking for an access token.
+  let attempts = 0
   const { log, handlers } = recorder()
   const connection: ChatConnection = openChatSocket(
     server.url,
     {
-      accessToken: async () => token,
+      accessToken: () => {
+        attempts++
+        return attempts > 1 && options.accessToken !== undefined ? options.accessToken() : Promise.resolve(token)
+      },
       refresh:
-        auth?.refresh ??
+        options.refresh ??
         (async () => {
           refreshes++
           token = `t${refreshes + 1}`
@@ -72,14 +80,14 @@ const setup = async (auth?: { refresh: () => Promise<string> }) => {
         })
     },
     handlers,
-    { backoff: { baseMs: 1, capMs: 4 } }
+    { backoff: options.backoff ?? { baseMs: 1, capMs: 4 } }
   )
   cleanups.push(
     () => server.close(),
     () => connection.close()
   )
   await settle(() => log.opens === 1, 100_000)
-  return { server, log, connection, refreshes: () => refreshes }
+  return { server, log, connection, refreshes: () => refreshes, attempts: () => attempts }
 }
 
 describe("chat socket", () => {
@@ -120,13 +128,25 @@ describe("chat socket", () => {
   })
 
   it("stops for good on close 4003: signed out, no reconnect", async () => {
-    const { server, log } = await setup()
+    // No backoff: a reconnect would be a timer due at once, queued before the test's own.
+    const { server, log, attempts } = await setup({ backoff: { baseMs: 0, capMs: 0 } })
     server.sockets[0]!.close(4003, "session revoked")
     await settle(() => log.signedOut === 1, 100_000)
-    // Give a would-be reconnect (1–4 ms backoff) every chance to happen.
-    await settle(() => false, 2_000).catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(attempts()).toBe(1)
     expect(log.downs).toEqual([])
     expect(server.tokens).toEqual(["t1"])
+  })
+
+  it("a reconnect refused with the server's own message reports it made safe", async () => {
+    const { server, log } = await setup({
+      accessToken: async () => {
+        throw new ApiError(503, "service_unavailable", "busy\x1b[2J\u202e")
+      }
+    })
+    server.sockets[0]!.terminate()
+    await settle(() => log.downs.length === 2, 100_000)
+    expect(log.downs[1]).toBe("busy\\x1b[2J\\u202e")
   })
 
   it("signs out when the token cannot be refreshed", async () => {
