@@ -1,7 +1,7 @@
 import { Schema, SchemaIssue } from "effect"
 import { describe, expect, it } from "vitest"
-import { CreateRoomRequest } from "../src/chat.ts"
 import { SignupRequest } from "../src/auth.ts"
+import { CreateRoomRequest } from "../src/chat.ts"
 
 const firstIssue = (schema: Schema.Top, input: unknown) => {
   const result = Schema.decodeUnknownResult(schema as any)(input)
