@@ -37,10 +37,15 @@ describe("chat controller", () => {
     expect(t.controller.getState().messages.map((m) => m.text)).toEqual(["m1", "m2", "m3"])
   })
 
-  it("subscribes an empty room with channel.subscribe", async () => {
+  it("resumes an empty room from its first message, so what is posted before the subscription is not lost", async () => {
     const t = await opened(0)
-    expect(t.connection.ofType("channel.subscribe").map((f) => f.to)).toEqual([t.room.room_id])
-    expect(t.connection.ofType("channel.resume")).toEqual([])
+    expect(t.connection.ofType("channel.subscribe")).toEqual([])
+    expect(t.connection.ofType("channel.resume")).toEqual([
+      expect.objectContaining({ to: t.room.room_id, after: "00000000-0000-1000-8000-000000000000" })
+    ])
+    // Posted between the (empty) history fetch and the subscription: the replay brings it.
+    t.connection.deliver(chatEvent(makeMessage(t.room, 1, bob, "early bird")))
+    expect(t.controller.getState().messages.map((m) => m.text)).toEqual(["early bird"])
   })
 
   it("retries a failed message under the same client_msg_id, and sends what was typed offline on reconnect", async () => {

@@ -3,13 +3,15 @@
  * server sends into state changes, and decides what to send. The WebSocket and the HTTP API
  * are passed in, so tests run it against fakes; components only read its state and call it.
  *
- * On every (re)connect it re-subscribes the open room with `channel.resume` after the last
- * message held (or `channel.subscribe` for an empty room), then sends what was typed while
- * offline. The reducer drops what the replay repeats, so the log holds each message once.
+ * On opening a room and on every (re)connect it subscribes with `channel.resume` after the last
+ * message held (for an empty room, after the smallest TIMEUUID: from its first message), never
+ * with a bare `channel.subscribe`, which would lose what was posted between the history fetch
+ * and the subscription. Then it sends what was typed while offline. The reducer drops what the
+ * replay repeats, so the log holds each message once.
  */
 import { randomUUID } from "node:crypto"
 import type { ClientEvent, MessageView, RoomView, ServerEvent } from "@parley/domain"
-import { MessageText } from "@parley/domain"
+import { MessageId, MessageText } from "@parley/domain"
 import { Schema } from "effect"
 import { ApiError } from "../shared/http.ts"
 import { safeText } from "../shared/safe-text.ts"
@@ -46,6 +48,9 @@ const typingRepeatMs = 3_000
 const typingIdleMs = 4_000
 
 const isValidText = Schema.is(MessageText)
+
+/** The smallest TIMEUUID: resuming after it replays a room from its first message. */
+export const beforeAnyMessage = Schema.decodeSync(MessageId)("00000000-0000-1000-8000-000000000000")
 
 export class ChatController {
   private state: State
@@ -293,9 +298,7 @@ export class ChatController {
   }
 
   private subscribeRoom(roomId: RoomView["room_id"]) {
-    const last = this.state.messages.at(-1)
-    if (last === undefined) this.frame({ type: "channel.subscribe", to: roomId })
-    else this.frame({ type: "channel.resume", to: roomId, after: last.msg_id })
+    this.frame({ type: "channel.resume", to: roomId, after: this.state.messages.at(-1)?.msg_id ?? beforeAnyMessage })
   }
 
   private async loadOlder() {
