@@ -42,8 +42,11 @@ const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
   postCheckTtlMs: 10_000
 })
 
-/** Inbound frames waiting for their turn; beyond this the client is flooding. */
-const inboundCapacity = 256
+/**
+ * Inbound frames waiting for their turn; beyond this the client is flooding. The server's own
+ * re-checks have a few more places, so a flood delays them but never pushes them out.
+ */
+const inboundCapacity = { frames: 256, reserve: 16 }
 
 /** How long a closing peer gets to answer the close handshake before it is cut off. */
 const closeGraceMs = 2000
@@ -174,7 +177,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           if (stopped) return
           stopped = true
           runFork(
-            Effect.logWarning("closing a connection (1013): its inbound queue is full, a re-check could not wait").pipe(
+            Effect.logWarning("closing a connection (1013): its inbound queue is full, a re-check found no place").pipe(
               Effect.annotateLogs({ conn_id: connId, user_id: user.id })
             )
           )
