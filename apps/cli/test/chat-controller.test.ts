@@ -135,6 +135,29 @@ describe("chat controller", () => {
     ])
   })
 
+  it("the room list asks at most 8 rooms at a time for their newest message", async () => {
+    const t = setup(1)
+    for (let i = 0; i < 19; i++) {
+      const room = makeRoom(`room-${i}`)
+      t.api.joined.push(room)
+      t.api.history.set(room.room_id, [makeMessage(room, 1, bob, "hi")])
+    }
+    let inFlight = 0
+    let most = 0
+    const messagesBefore = t.api.messagesBefore
+    t.api.messagesBefore = async (...args) => {
+      most = Math.max(most, ++inFlight)
+      // Let every other request that is going to start, start.
+      await new Promise((resolve) => setImmediate(resolve))
+      inFlight--
+      return messagesBefore(...args)
+    }
+    t.controller.start()
+    await settle(() => t.controller.getState().rooms.entries.length === 20)
+    expect(most).toBe(8)
+    expect(t.controller.getState().rooms.entries.every((e) => e.unread)).toBe(true)
+  })
+
   it("shows the room list with one line of explanation when the room asked for at start does not exist", async () => {
     const t = setup()
     t.controller.start("missing")

@@ -42,6 +42,8 @@ export interface ControllerDeps {
 
 /** Messages loaded when a room opens, and per page of scrollback. */
 export const historyPage = 50
+/** The room list asks each joined room for its newest message: this many requests at a time. */
+const unreadChecksAtOnce = 8
 /** A `typing.start` is repeated this often while typing continues (the server passes one per 2 s). */
 const typingRepeatMs = 3_000
 /** No keystroke for this long ends "typing". */
@@ -263,7 +265,7 @@ export class ChatController {
     this.dispatch({ type: "rooms/loading" })
     const [joined, directory] = await Promise.all([this.deps.api.joinedRooms(), this.deps.api.publicRooms()])
     const mine = new Set(joined.map((r) => r.room_id))
-    const unread = await Promise.all(joined.map((room) => this.hasUnread(room)))
+    const unread = await mapLimited(joined, unreadChecksAtOnce, (room) => this.hasUnread(room))
     const entries: Array<RoomEntry> = [
       ...joined.map((room, i) => ({ room, joined: true, unread: unread[i] ?? false })),
       ...directory.filter((r) => !mine.has(r.room_id)).map((room) => ({ room, joined: false, unread: false }))
@@ -452,4 +454,22 @@ export const describeError = (error: unknown): string => {
   if (error instanceof ApiError) return safeText(error.message)
   if (error instanceof Error) return safeText(error.message.split("\n")[0] ?? "unexpected error")
   return safeText(String(error))
+}
+
+/** `Promise.all(items.map(f))` with at most `limit` calls of `f` in flight; results in order. */
+export const mapLimited = async <A, B>(
+  items: ReadonlyArray<A>,
+  limit: number,
+  f: (item: A) => Promise<B>
+): Promise<Array<B>> => {
+  const results = new Array<B>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await f(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
 }
