@@ -135,12 +135,17 @@ describe("the saved session", () => {
     try {
       const first = fakeIo()
       seed(first.io.env, stub.url, "access-1", "refresh-1", 0)
-      const second = { ...first, io: { ...first.io } }
+      let secondWaits: () => void = () => {}
+      const waiting = new Promise<void>((done) => {
+        secondWaits = done
+      })
+      const second = { ...first, io: { ...first.io, onLoginLockBusy: () => secondWaits() } }
       const a = runWith(first, "stats")
       await arrived // the first holds the lock, its refresh is at the server
       const b = runWith(second, "stats")
-      // Let the second run up to its first lock attempt (no I/O before it, only microtasks).
-      await new Promise((done) => setImmediate(done))
+      // The second read the spent token too and now waits for the lock; only then does the
+      // first's refresh finish, so the second must take the token the first saved.
+      await waiting
       release()
       expect(await a).toBe(0)
       expect(await b).toBe(0)
@@ -166,10 +171,18 @@ describe("the saved session", () => {
       await gate
       order.push("a-end")
     })
-    const b = withLoginLock(io.env, async () => {
-      order.push("b-start")
+    let bWaits: () => void = () => {}
+    const waiting = new Promise<void>((done) => {
+      bWaits = done
     })
-    await new Promise((done) => setImmediate(done))
+    const b = withLoginLock(
+      io.env,
+      async () => {
+        order.push("b-start")
+      },
+      () => bWaits()
+    )
+    await waiting // b found the lock held and waits
     release()
     await Promise.all([a, b])
     expect(order).toEqual(["a-start", "a-end", "b-start"])

@@ -49,6 +49,35 @@ const usable = (login: SavedLogin) =>
   login.access_token !== null && login.access_expires_at - Date.now() > minLifeMs ? login.access_token : undefined
 
 /**
+ * Refreshes the saved login; runs holding its lock. Reads the login again first: another
+ * command may have refreshed it meanwhile.
+ */
+const refreshSaved = async (io: Io, server: string, stale: string | undefined): Promise<string> => {
+  const login = readLogins(io.env).servers[server]
+  if (login === undefined) throw notLoggedIn(server)
+  const fresh = usable(login)
+  if (fresh !== undefined && fresh !== stale) return fresh
+  let tokens: TokenResponse
+  try {
+    tokens = await request(server, "/api/refresh", {
+      method: "POST",
+      body: { refresh_token: login.refresh_token },
+      schema: TokenResponse
+    })
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      throw new CliError(
+        ExitCode.notAuthenticated,
+        `the saved login for ${server} has expired or was revoked: run \`parley-admin login\``
+      )
+    }
+    throw error
+  }
+  updateLogin(io.env, server, savedFrom(tokens, Date.now()))
+  return tokens.token
+}
+
+/**
  * An access token from the saved login. `stale` is a token the server just refused: a
  * refresh is forced unless another process has already replaced it.
  */
@@ -57,31 +86,7 @@ export const savedAccessToken = async (io: Io, server: string, stale?: string): 
   if (current === undefined) throw notLoggedIn(server)
   const cached = usable(current)
   if (cached !== undefined && cached !== stale) return cached
-  return withLoginLock(io.env, async () => {
-    // Read again under the lock: another command may have refreshed meanwhile.
-    const login = readLogins(io.env).servers[server]
-    if (login === undefined) throw notLoggedIn(server)
-    const fresh = usable(login)
-    if (fresh !== undefined && fresh !== stale) return fresh
-    let tokens: TokenResponse
-    try {
-      tokens = await request(server, "/api/refresh", {
-        method: "POST",
-        body: { refresh_token: login.refresh_token },
-        schema: TokenResponse
-      })
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) {
-        throw new CliError(
-          ExitCode.notAuthenticated,
-          `the saved login for ${server} has expired or was revoked: run \`parley-admin login\``
-        )
-      }
-      throw error
-    }
-    updateLogin(io.env, server, savedFrom(tokens, Date.now()))
-    return tokens.token
-  })
+  return withLoginLock(io.env, () => refreshSaved(io, server, stale), io.onLoginLockBusy)
 }
 
 export interface AdminClient {

@@ -15,6 +15,11 @@ export interface Io {
   /** Asks on the terminal; with `hidden`, what is typed is not echoed (passwords). */
   readonly prompt: (question: string, options?: { readonly hidden?: boolean }) => Promise<string>
   readonly hostname: () => string
+  /**
+   * Told each time this command finds the saved login locked by another one and waits for
+   * it (see login-store.ts); tests wait on it to know a second command reached the lock.
+   */
+  readonly onLoginLockBusy?: () => void
 }
 
 const readAll = async (stream: NodeJS.ReadableStream): Promise<string> => {

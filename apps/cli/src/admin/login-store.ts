@@ -54,6 +54,9 @@ export const forgetLogin = (env: NodeJS.ProcessEnv, server: string) => {
   writeConfigFile(loginFile, { current: file.current === server ? null : file.current, servers }, env)
 }
 
-/** Runs `f` while holding `admin.json.lock`, so refreshes of one login never overlap. */
-export const withLoginLock = <A>(env: NodeJS.ProcessEnv, f: () => Promise<A>): Promise<A> =>
-  withFileLock(env, loginFile, f)
+/**
+ * Runs `f` while holding `admin.json.lock`, so refreshes of one login never overlap;
+ * `onBusy` is told each time the lock is found held by another and the wait goes on.
+ */
+export const withLoginLock = <A>(env: NodeJS.ProcessEnv, f: () => Promise<A>, onBusy?: () => void): Promise<A> =>
+  withFileLock(env, loginFile, f, onBusy)

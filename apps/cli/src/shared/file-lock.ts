@@ -50,8 +50,16 @@ const tryTake = (lock: string): boolean => {
   return true
 }
 
-/** Runs `f` while holding the lock of config file `name`; waits up to 20 s for another holder. */
-export const withFileLock = async <A>(env: NodeJS.ProcessEnv, name: string, f: () => Promise<A>): Promise<A> => {
+/**
+ * Runs `f` while holding the lock of config file `name`; waits up to 20 s for another holder,
+ * calling `onBusy` (if given) each time it finds the lock held and goes on waiting.
+ */
+export const withFileLock = async <A>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  f: () => Promise<A>,
+  onBusy?: () => void
+): Promise<A> => {
   const lock = join(ensureConfigDir(env), `${name}.lock`)
   const deadline = Date.now() + lockWaitMs
   while (!tryTake(lock)) {
@@ -59,7 +67,10 @@ export const withFileLock = async <A>(env: NodeJS.ProcessEnv, name: string, f: (
     if (age > staleLockMs || ownerGone(lock)) rmSync(lock, { force: true })
     else if (Date.now() > deadline)
       throw new Error(`another parley process holds ${lock}; remove it if none is running`)
-    else await new Promise((r) => setTimeout(r, pollMs))
+    else {
+      onBusy?.()
+      await new Promise((r) => setTimeout(r, pollMs))
+    }
   }
   try {
     return await f()
