@@ -44,6 +44,8 @@ export const toUserView = (u: UserRecord) =>
     updated_at: new Date(u.updatedAt).toISOString()
   })
 
+const accountDisabled = () => new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
+
 /**
  * Signup, login and the life of a session. Rules: one generic 401 for unknown user and
  * wrong password; refresh tokens rotate on every use; a rotated token coming back is
@@ -75,8 +77,13 @@ export class Accounts extends Context.Service<
     readonly revokeSession: (caller: Caller, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
     /** A user's live sessions, for operators (`current` is false). */
     readonly sessionsOf: (userId: UserId) => Effect.Effect<ReadonlyArray<SessionView>, ServiceUnavailable>
-    /** Ends one session of `userId`; `not_found` when it is not theirs. */
-    readonly endSession: (userId: UserId, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
+    /** One live session of `userId`, for operators; `not_found` when it is not theirs or has ended. */
+    readonly sessionOf: (
+      userId: UserId,
+      sessionId: SessionId
+    ) => Effect.Effect<SessionView, NotFound | ServiceUnavailable>
+    /** Ends a session found with `sessionOf`: in storage, then its sockets on every node. */
+    readonly endSession: (sessionId: SessionId) => Effect.Effect<void, ServiceUnavailable>
     /** Ends every session of the user and closes all their sockets; returns how many were live. */
     readonly endAllSessions: (userId: UserId) => Effect.Effect<number, ServiceUnavailable>
   }
@@ -115,23 +122,21 @@ export class Accounts extends Context.Service<
         const endSession = (sessionId: SessionId) =>
           Effect.andThen(sessions.revoke(sessionId), revocations.publish({ kind: "session", session_id: sessionId }))
 
+        const toSessionView = (s: SessionRecord, current: SessionId | null) =>
+          new SessionView({
+            id: s.id,
+            created_at: new Date(s.createdAt).toISOString(),
+            last_used_at: new Date(s.lastUsedAt).toISOString(),
+            expires_at: new Date(Math.min(s.expiresAt, s.lastUsedAt + idleMs)).toISOString(),
+            user_agent: s.userAgent,
+            ip: s.ip,
+            current: s.id === current
+          })
+
         const sessionViews = Effect.fnUntraced(function* (userId: UserId, current: SessionId | null) {
           const now = yield* Clock.currentTimeMillis
           const all = yield* sessions.listByUser(userId)
-          return all
-            .filter((s) => isLive(s, now))
-            .map(
-              (s) =>
-                new SessionView({
-                  id: s.id,
-                  created_at: new Date(s.createdAt).toISOString(),
-                  last_used_at: new Date(s.lastUsedAt).toISOString(),
-                  expires_at: new Date(Math.min(s.expiresAt, s.lastUsedAt + idleMs)).toISOString(),
-                  user_agent: s.userAgent,
-                  ip: s.ip,
-                  current: s.id === current
-                })
-            )
+          return all.filter((s) => isLive(s, now)).map((s) => toSessionView(s, current))
         })
 
         const findLogin = (login: string) =>
@@ -200,8 +205,7 @@ export class Accounts extends Context.Service<
             const user = found.value
             if (!(yield* hasher.verify(user.passwordHash, request.password))) return yield* new InvalidCredentials()
             // Only someone who knows the password learns that the account is disabled.
-            if (user.disabled)
-              return yield* new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
+            if (user.disabled) return yield* accountDisabled()
             const now = yield* Clock.currentTimeMillis
             const refreshToken = newRefreshToken()
             const session: SessionRecord = {
@@ -216,7 +220,17 @@ export class Accounts extends Context.Service<
               ip: client.ip
             }
             yield* sessions.create(session)
-            return yield* tokenResponse(user, session.id, refreshToken)
+            // A disable may have landed since `user` was read (the password check is slow), and
+            // its `endAllSessions` may have listed the sessions before this one existed: read the
+            // account again now that the session is stored, and end the session if it is disabled.
+            // Either that listing saw this session, or this read sees the disable.
+            const current = yield* users.findById(user.id)
+            if (Option.isNone(current) || current.value.disabled) {
+              yield* sessions.revoke(session.id)
+              if (Option.isNone(current)) return yield* new InvalidCredentials()
+              return yield* accountDisabled()
+            }
+            return yield* tokenResponse(current.value, session.id, refreshToken)
           }, unavailable),
 
           refresh: (token, bearer) => unavailable(refresh(token, bearer)),
@@ -255,11 +269,17 @@ export class Accounts extends Context.Service<
             return yield* sessionViews(userId, null)
           }, unavailable),
 
-          endSession: Effect.fn("Accounts.endSession")(function* (userId, sessionId) {
+          sessionOf: Effect.fn("Accounts.sessionOf")(function* (userId, sessionId) {
+            const now = yield* Clock.currentTimeMillis
             const session = yield* sessions.get(sessionId)
-            if (Option.isNone(session) || session.value.userId !== userId) {
+            // Any other user's session is "not found" too, whoever it belongs to.
+            if (Option.isNone(session) || session.value.userId !== userId || !isLive(session.value, now)) {
               return yield* new NotFound({ error: { code: "not_found", message: "no such session for this user" } })
             }
+            return toSessionView(session.value, null)
+          }, unavailable),
+
+          endSession: Effect.fn("Accounts.endSession")(function* (sessionId) {
             yield* endSession(sessionId)
           }, unavailable),
 
