@@ -21,7 +21,6 @@ import {
   Forbidden,
   isTimeUuid,
   MemberList,
-  MemberView,
   type MessageId,
   makeTimeUuidClock,
   NotFound,
@@ -44,12 +43,12 @@ import {
 } from "@parley/storage"
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { Accounts, type Caller } from "../auth/accounts.ts"
+import { iso, toMemberView } from "../chat/rooms.ts"
 import { CurrentRequestId } from "../http/request-context.ts"
 import { Broker, type RoomChange } from "../realtime/broker.ts"
 import { unavailable } from "../storage-errors.ts"
 import { SocketCounts } from "../ws/socket-counts.ts"
 
-const iso = (ms: number) => new Date(ms).toISOString()
 const defaultPage = 50
 const dayMs = 86_400_000
 
@@ -209,8 +208,9 @@ export class Admin extends Context.Service<
           yield* findUser(id)
           yield* record(actor, "user.disable", { type: "user", id })
           const user = yield* changeUser(id, { disabled: true })
-          // Disabled first: a login racing this one is refused, and every request of a
-          // session it missed fails on the disabled account anyway.
+          // Disabled first, then every session ended. A login racing this one either created
+          // its session before the listing in `endAllSessions` (ended here) or reads the
+          // account again after creating it, sees it disabled and ends it (`Accounts.login`).
           yield* accounts.endAllSessions(id)
           return user
         }, unavailable),
@@ -235,13 +235,10 @@ export class Admin extends Context.Service<
 
         revokeSession: Effect.fn("Admin.revokeSession")(function* (actor, id, sessionId) {
           yield* findUser(id)
-          const live = yield* accounts.sessionsOf(id)
-          // Only the user's own sessions; any other id is "not found", whoever it belongs to.
-          if (!live.some((s) => s.id === sessionId)) {
-            return yield* new NotFound({ error: { code: "not_found", message: "no such session for this user" } })
-          }
+          // Only the user's own live sessions; any other id is "not found", whoever it belongs to.
+          yield* accounts.sessionOf(id, sessionId)
           yield* record(actor, "session.revoke", { type: "session", id: sessionId }, `user=${id}`)
-          yield* accounts.endSession(id, sessionId)
+          yield* accounts.endSession(sessionId)
         }, unavailable),
 
         revokeSessions: Effect.fn("Admin.revokeSessions")(function* (actor, id) {
@@ -263,9 +260,7 @@ export class Admin extends Context.Service<
           yield* findRoom(id)
           const result = yield* rooms.listMembers(id, { after: page.cursor ?? null, limit: page.limit ?? defaultPage })
           return new MemberList({
-            members: result.items.map(
-              (m) => new MemberView({ user_id: m.userId, role: m.role, joined_at: iso(m.joinedAt) })
-            ),
+            members: result.items.map(toMemberView),
             next_cursor: result.next
           })
         }, unavailable),

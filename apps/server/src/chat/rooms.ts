@@ -31,7 +31,8 @@ import { Clock, Context, Effect, Layer, Option } from "effect"
 import { Broker } from "../realtime/broker.ts"
 import { unavailable } from "../storage-errors.ts"
 
-const iso = (ms: number) => new Date(ms).toISOString()
+/** An epoch-ms time as the API writes it (ISO 8601, UTC). */
+export const iso = (ms: number) => new Date(ms).toISOString()
 
 export const toRoomView = (room: RoomRecord, role: MemberRole | null) =>
   new RoomView({
@@ -56,7 +57,8 @@ export const toMessageView = (m: MessageRecord) =>
     created_at: iso(m.createdAt)
   })
 
-const toMemberView = (m: MembershipRecord) =>
+/** A stored membership as the API shows it, to room admins and to operators alike. */
+export const toMemberView = (m: MembershipRecord) =>
   new MemberView({ user_id: m.userId, role: m.role, joined_at: iso(m.joinedAt) })
 
 /** A private room is "not found" to outsiders, so its existence does not leak. */
