@@ -281,6 +281,10 @@ export const adminSuite = (backend: Backend, options: { readonly twoNodes: boole
       done.push(["room.delete", roomId])
       expect((await admin(["rooms", "show", roomId])).code).toBe(5)
       expect((await admin(["rooms", "archive", roomId])).code).toBe(5)
+      // A room reading as gone is still sent the DELETE with --yes; nothing is left, so 404.
+      const again = await admin(["rooms", "delete", roomId, "--yes"])
+      expect(again.code, again.stderr).toBe(5)
+      expect(again.stderr).toContain("[404 ")
     })
 
     it("set-role makes an admin, who can then use the CLI with --token", async () => {
