@@ -1,5 +1,5 @@
-import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
 import type { SQLInputValue } from "node:sqlite"
+import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
 import { toPage } from "../page.ts"
 import { prefixRange } from "../text-keys.ts"
