@@ -166,6 +166,20 @@ describe("chat controller", () => {
     expect(t.controller.getState().notice?.text).toMatch(/no room "missing"/)
   })
 
+  it("/logout exits 0 even when the server's 4003 close arrives before the logout's answer", async () => {
+    const { api } = setup()
+    let server: { onSignedOut: (error: SignedOutError) => void } | undefined
+    // The server ends this device's socket as part of the logout, before answering it.
+    const t = makeController({ api, deps: { logout: async () => server?.onSignedOut(new SignedOutError()) } })
+    t.controller.start("general")
+    await settle(() => t.controller.getState().room !== null)
+    t.connection.open()
+    server = t.connection.handlers
+    t.controller.submit("/logout")
+    await settle(() => t.exits.length > 0)
+    expect(t.exits).toEqual([{ code: 0, message: "signed out" }])
+  })
+
   it("ends the app with exit code 3 when the session is revoked", async () => {
     const t = await opened()
     t.connection.handlers?.onSignedOut(new SignedOutError())

@@ -67,6 +67,7 @@ export class ChatController {
   private ticker: ReturnType<typeof setInterval> | undefined
   private seenTimer: ReturnType<typeof setTimeout> | undefined
   private exited = false
+  private loggingOut = false
 
   constructor(deps: ControllerDeps) {
     this.deps = deps
@@ -218,7 +219,14 @@ export class ChatController {
       case "retry":
         return this.retry()
       case "logout":
-        await this.deps.logout()
+        // The server closes this device's socket (4003) as part of the logout, possibly before
+        // the HTTP answer arrives: that close is the logout succeeding, not a revocation.
+        this.loggingOut = true
+        try {
+          await this.deps.logout()
+        } finally {
+          this.loggingOut = false
+        }
         return this.exit(0, "signed out")
       case "help":
         return this.help(true)
@@ -401,6 +409,7 @@ export class ChatController {
   }
 
   private signedOut(error: SignedOutError) {
+    if (this.loggingOut) return
     this.online = false
     this.dispatch({ type: "connection", connection: { state: "signed-out", reason: error.message } })
     this.exit(3, error.message)
