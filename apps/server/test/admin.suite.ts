@@ -281,7 +281,7 @@ export const adminSuite = (backend: Backend, options: { readonly twoNodes: boole
       // A send before the archive: the socket now remembers that it may post here.
       const before = await call(sock, { type: "chat.message", to: roomId, payload: { text: "before" } })
       expect(before.type).toBe("ack")
-      // A socket may post without subscribing; it hears no room events, so nothing may be remembered for it.
+      // A socket may post without subscribing: it hears no room events, yet remembers that it may post here.
       const unsubscribed = await open({ token: watcher.token })
       const posted = await call(unsubscribed, { type: "chat.message", to: roomId, payload: { text: "unsubscribed" } })
       expect(posted.type, JSON.stringify(posted)).toBe("ack")
@@ -290,7 +290,7 @@ export const adminSuite = (backend: Backend, options: { readonly twoNodes: boole
       const archived = await adminDo("POST", `/api/admin/rooms/${roomId}/archive`)
       expect(archived.status, JSON.stringify(archived.body)).toBe(200)
       expect(archived.body.archived).toBe(true)
-      // Refused at once: no event to wait for, the archive is read from storage on every send.
+      // Refused at once: the archive's node-wide news made it forget, before the archive answered.
       const refused = await call(unsubscribed, { type: "chat.message", to: roomId, payload: { text: "late" } })
       expect(refused.type, JSON.stringify(refused)).toBe("error")
       expect(refused.payload.code).toBe("forbidden")

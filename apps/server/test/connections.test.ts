@@ -4,7 +4,7 @@
  * is closed the moment it registers. Time is the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { SessionId, UserId } from "@parley/domain"
+import type { RoomId, SessionId, UserId } from "@parley/domain"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Revocations } from "../src/realtime/revocations.ts"
@@ -16,14 +16,23 @@ const session = (n: number) => `00000000-0000-4000-8000-0000000000${String(n).pa
 
 const services = Connections.layer.pipe(Layer.provideMerge(Revocations.layerMemory))
 
-/** Registers a fake socket; `closed()` tells whether it was revoked. */
+/** Registers a fake socket; `revoked()` tells how often it was revoked, `changed` which rooms' posting news it heard. */
 const open = (userId: UserId, sessionId: SessionId, authenticatedAt: number) =>
   Effect.gen(function* () {
     const connections = yield* Connections
     let revoked = 0
-    const remove = yield* connections.add({ userId, sessionId, authenticatedAt, revoke: () => revoked++ })
-    return { remove, revoked: () => revoked }
+    const changed: Array<RoomId> = []
+    const remove = yield* connections.add({
+      userId,
+      sessionId,
+      authenticatedAt,
+      revoke: () => revoked++,
+      postingChanged: (roomId) => void changed.push(roomId)
+    })
+    return { remove, revoked: () => revoked, changed }
   })
+
+const room = "a0000000-0000-1000-8000-000000000001" as RoomId
 
 describe("Connections", () => {
   it.effect("a session revocation closes that session's sockets only; a user revocation all of the user's", () =>
@@ -49,6 +58,24 @@ describe("Connections", () => {
       yield* revocations.publish({ kind: "user", user_id: bob })
       assert.strictEqual(b3.revoked(), 0)
     }).pipe(Effect.provide(services))
+  )
+
+  it.effect(
+    "posting news reaches every socket for a room change, the user's sockets for a membership change, and closes none",
+    () =>
+      Effect.gen(function* () {
+        const revocations = yield* Revocations
+        const a1 = yield* open(alice, session(1), 0)
+        const a2 = yield* open(alice, session(2), 0)
+        const b3 = yield* open(bob, session(3), 0)
+
+        yield* revocations.publish({ kind: "membership", room_id: room, user_id: alice })
+        assert.deepStrictEqual([a1.changed, a2.changed, b3.changed], [[room], [room], []])
+
+        yield* revocations.publish({ kind: "room", room_id: room })
+        assert.deepStrictEqual([a1.changed.length, a2.changed.length, b3.changed], [2, 2, [room]])
+        assert.deepStrictEqual([a1.revoked(), a2.revoked(), b3.revoked()], [0, 0, 0])
+      }).pipe(Effect.provide(services))
   )
 
   it.effect("a socket authenticated before a revocation it registers after is closed at once; a later one is not", () =>

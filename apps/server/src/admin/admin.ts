@@ -46,6 +46,7 @@ import { Accounts, type Caller } from "../auth/accounts.ts"
 import { iso, toMemberView } from "../chat/rooms.ts"
 import { CurrentRequestId } from "../http/request-context.ts"
 import { Broker, type RoomChange } from "../realtime/broker.ts"
+import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
 import { SocketCounts } from "../ws/socket-counts.ts"
 
@@ -129,6 +130,7 @@ export class Admin extends Context.Service<
       const storageStats = yield* StorageStats
       const accounts = yield* Accounts
       const broker = yield* Broker
+      const revocations = yield* Revocations
       const sockets = yield* SocketCounts
       const auditIds = makeTimeUuidClock()
 
@@ -177,11 +179,17 @@ export class Admin extends Context.Service<
         return toAdminUserView(yield* findUser(id))
       })
 
-      /** Tells open sockets in the room, on every node. Storage already has the change. */
+      /**
+       * Tells every socket on every node that posting here changed (this node's have heard it
+       * when this returns), and the room's subscribers what happened. Storage already has it.
+       */
       const announce = (id: RoomId, change: RoomChange) =>
-        broker
-          .publish(id, { kind: "room", change })
-          .pipe(Effect.catchCause((cause) => Effect.logWarning("room change broadcast failed", cause)))
+        Effect.andThen(
+          revocations.publish({ kind: "room", room_id: id }),
+          broker
+            .publish(id, { kind: "room", change })
+            .pipe(Effect.catchCause((cause) => Effect.logWarning("room change broadcast failed", cause)))
+        )
 
       return Admin.of({
         listUsers: Effect.fn("Admin.listUsers")(function* (query) {

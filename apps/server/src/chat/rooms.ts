@@ -29,6 +29,7 @@ import {
 } from "@parley/storage"
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { Broker } from "../realtime/broker.ts"
+import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
 
 /** An epoch-ms time as the API writes it (ISO 8601, UTC). */
@@ -124,14 +125,21 @@ export class ChatRooms extends Context.Service<
       const messages = yield* Messages
       const users = yield* Users
       const broker = yield* Broker
+      const revocations = yield* Revocations
 
-      /** Removes a member and tells their open connections, wherever they are, right away. */
+      /**
+       * Removes a member and tells their open connections, wherever they are, right away: all
+       * of them forget that they may post here, and those subscribed re-check what they read.
+       */
       const removeMember = (roomId: RoomId, userId: UserId) =>
         Effect.andThen(
           store.removeMember(roomId, userId),
-          broker
-            .publish(roomId, { kind: "membership", user_id: userId })
-            .pipe(Effect.catchCause((cause) => Effect.logWarning("membership broadcast failed", cause)))
+          Effect.andThen(
+            revocations.publish({ kind: "membership", room_id: roomId, user_id: userId }),
+            broker
+              .publish(roomId, { kind: "membership", user_id: userId })
+              .pipe(Effect.catchCause((cause) => Effect.logWarning("membership broadcast failed", cause)))
+          )
         )
 
       const access = Effect.fn("ChatRooms.access")(function* (caller: UserId, roomId: RoomId) {

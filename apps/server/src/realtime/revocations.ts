@@ -1,16 +1,24 @@
-import { SessionId, UserId } from "@parley/domain"
+import { RoomId, SessionId, UserId } from "@parley/domain"
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
 
-/** What just ended: one session, or every session of a user (logged out everywhere, disabled). */
+/**
+ * What just ended: one session, or every session of a user (logged out everywhere, disabled);
+ * or the right to post in a room: for everyone (the room was archived or deleted), or for one
+ * user (left or removed). Sockets remember "may post here" for a while, whether or not they
+ * subscribe to the room, so this news must reach every node, not only the room's subscribers.
+ */
 export const Revocation = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("session"), session_id: SessionId }),
-  Schema.Struct({ kind: Schema.Literal("user"), user_id: UserId })
+  Schema.Struct({ kind: Schema.Literal("user"), user_id: UserId }),
+  Schema.Struct({ kind: Schema.Literal("room"), room_id: RoomId }),
+  Schema.Struct({ kind: Schema.Literal("membership"), room_id: RoomId, user_id: UserId })
 ])
 export type Revocation = typeof Revocation.Type
 
 /**
  * Node-wide news that sessions ended, so every node closes the sockets they opened at once
- * instead of at its next periodic re-check. Published only after storage says the session
+ * instead of at its next periodic re-check, and that posting rights changed, so every socket
+ * forgets what it remembered about them. Published only after storage says the session
  * is revoked (or the user disabled), so a node that hears it and then re-reads storage sees
  * the revocation. Delivery is at most once: a node that misses one (Redis down) still closes
  * those sockets at the next periodic re-check.

@@ -98,7 +98,7 @@ export const makeConnection = (
     const messages = yield* Messages
     const subscriptions = new Map<RoomId, Subscription>()
     const typingSentAt = new Map<RoomId, number>()
-    /** Subscribed rooms whose "may post here" answer is still fresh, until when (epoch ms). */
+    /** Rooms whose "may post here" answer is still fresh, until when (epoch ms). */
     const mayPostUntil = new Map<RoomId, number>()
     /** Counts the times answers were forgotten, so an answer read before one is not kept after it. */
     let mayPostForgotten = 0
@@ -193,8 +193,6 @@ export const makeConnection = (
       Effect.uninterruptible(
         Effect.gen(function* () {
           if (!subscriptions.delete(roomId)) return
-          // Unsubscribed, it no longer hears the events that would invalidate the answer.
-          forgetMayPost(roomId)
           yield* hub.leave(roomId, subscriber)
           // Whoever leaves a room (or disconnects) while typing stops typing in it.
           if (typingSentAt.delete(roomId)) yield* publishTyping(roomId, false)
@@ -258,21 +256,19 @@ export const makeConnection = (
 
     /**
      * Refuses a send to a room that is archived, deleted, or that the user may not post in.
-     * The answer is reused only for a room this socket is subscribed to: the `room` and
-     * `membership` events that make it stale reach subscribers only, and they clear it. A
-     * send to any other room is checked against storage every time, so an archive, a delete
-     * or a removal refuses the very next send. What no check can stop: a send the room actor
-     * already accepted when the change lands is still stored (and acknowledged).
+     * A yes is reused for a while, subscribed or not (a storage read per message would halve
+     * a sender's throughput): archiving, deleting or removing someone is announced to every
+     * socket on every node (`postingChanged`, through `Revocations`), which forgets the
+     * answer, so the next send is checked again. What no check can stop: a send the room
+     * actor already accepted when the change lands is still stored (and acknowledged).
      */
     const mayPost = Effect.fnUntraced(function* (roomId: RoomId) {
       const now = yield* Clock.currentTimeMillis
-      if (subscriptions.has(roomId) && (mayPostUntil.get(roomId) ?? 0) > now) return
+      if ((mayPostUntil.get(roomId) ?? 0) > now) return
       const forgotten = mayPostForgotten
       yield* rooms.postable(user.id, roomId)
-      // An event heard during the read may have made this answer stale already: use it once.
-      if (subscriptions.has(roomId) && forgotten === mayPostForgotten) {
-        mayPostUntil.set(roomId, now + options.postCheckTtlMs)
-      }
+      // News heard during the read may have made this answer stale already: use it once.
+      if (forgotten === mayPostForgotten) mayPostUntil.set(roomId, now + options.postCheckTtlMs)
     })
 
     const handle = (event: ClientEvent): Effect.Effect<void, RoomFailure | EventError> => {
@@ -386,7 +382,15 @@ export const makeConnection = (
     const overflow = (data: string | null) =>
       error(envelopeId(data), new EventError({ code: "rate_limited", message: "too many events in flight; slow down" }))
 
-    return { receive, subscribe: (roomId: RoomId) => receiveSubscribe(roomId), close, send, overflow, revalidate }
+    return {
+      receive,
+      subscribe: (roomId: RoomId) => receiveSubscribe(roomId),
+      close,
+      send,
+      overflow,
+      revalidate,
+      postingChanged: (roomId: RoomId) => forgetMayPost(roomId)
+    }
 
     function receiveSubscribe(roomId: RoomId) {
       return subscribe(roomId, false).pipe(

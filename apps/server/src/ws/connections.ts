@@ -1,4 +1,4 @@
-import type { SessionId, UserId } from "@parley/domain"
+import type { RoomId, SessionId, UserId } from "@parley/domain"
 import { Clock, Context, Effect, Layer } from "effect"
 import { type Revocation, Revocations } from "../realtime/revocations.ts"
 
@@ -13,6 +13,8 @@ export interface OpenConnection {
   readonly authenticatedAt: number
   /** Closes the socket (4003); called at most once. */
   readonly revoke: () => void
+  /** Forgets whether it may post in the room: the room, or the user's place in it, changed. */
+  readonly postingChanged: (roomId: RoomId) => void
 }
 
 /**
@@ -73,6 +75,11 @@ export class Connections extends Context.Service<
       }
 
       const revoke = (revocation: Revocation) => {
+        if (revocation.kind === "room" || revocation.kind === "membership") {
+          const targets = revocation.kind === "room" ? all : (byUser.get(revocation.user_id) ?? [])
+          for (const connection of targets) connection.postingChanged(revocation.room_id)
+          return
+        }
         const now = clock.currentTimeMillisUnsafe()
         forget(now)
         const key = revocation.kind === "session" ? revocation.session_id : revocation.user_id

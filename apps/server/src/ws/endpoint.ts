@@ -268,7 +268,8 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           revoke: () => {
             stopped = true
             closeWith(CloseCode.sessionRevoked, "session revoked or account disabled")
-          }
+          },
+          postingChanged: connection.postingChanged
         })
         let cleanedUp = false
         const cleanup = () => {
