@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest"
-import { apiError, fakeIo, runWith, type StubHandler, sampleUser, stubServer } from "./admin-fakes.ts"
+import { describe, expect, it } from "vitest"
+import { apiError, fakeIo, runWith, sampleUser, stubServers } from "./admin-fakes.ts"
 
 const roomId = "5b6e8a10-d5f1-11f0-8000-0242ac120002"
 const room = {
@@ -12,17 +12,7 @@ const room = {
 }
 const noRoom = apiError(404, "not_found", "room not found")
 
-let close: (() => Promise<void>) | undefined
-afterEach(async () => {
-  await close?.()
-  close = undefined
-})
-
-const serve = async (handler: StubHandler) => {
-  const stub = await stubServer(handler)
-  close = stub.close
-  return stub
-}
+const serve = stubServers()
 
 const asked = (stub: { readonly requests: ReadonlyArray<{ method: string; path: string }> }) =>
   stub.requests.map((r) => `${r.method} ${r.path}`)

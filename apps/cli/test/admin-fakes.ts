@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { afterEach } from "vitest"
 import type { Io } from "../src/admin/io.ts"
 import { run } from "../src/admin/program.ts"
 
@@ -107,3 +108,17 @@ export const tokens = (token: string, refresh: string, expiresIn = 900) => ({
     updated_at: "2026-12-01T10:22:03.512Z"
   }
 })
+
+/** `serve(handler)` starts a stub server that is closed after each test of the calling file. */
+export const stubServers = () => {
+  let close: (() => Promise<void>) | undefined
+  afterEach(async () => {
+    await close?.()
+    close = undefined
+  })
+  return async (handler: StubHandler) => {
+    const stub = await stubServer(handler)
+    close = stub.close
+    return stub
+  }
+}

@@ -1,23 +1,13 @@
 import { statSync } from "node:fs"
 import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { loginFile, readLogins, saveLogin, withLoginLock } from "../src/admin/login-store.ts"
 import { configDir } from "../src/shared/config-file.ts"
-import { apiError, fakeIo, runWith, type StubHandler, stubServer, tokens } from "./admin-fakes.ts"
+import { apiError, fakeIo, runWith, stubServers, tokens } from "./admin-fakes.ts"
 
 const stats = { users: 1, rooms: 2, messages_today: 3, sockets_connected: 4 }
 
-let close: (() => Promise<void>) | undefined
-afterEach(async () => {
-  await close?.()
-  close = undefined
-})
-
-const serve = async (handler: StubHandler) => {
-  const stub = await stubServer(handler)
-  close = stub.close
-  return stub
-}
+const serve = stubServers()
 
 /** A saved login whose access token expires `inMs` from now. */
 const seed = (env: NodeJS.ProcessEnv, server: string, access: string, refresh: string, inMs: number) =>
@@ -118,12 +108,11 @@ describe("the saved session", () => {
     const arrived = new Promise<void>((done) => {
       refreshArrived = done
     })
-    const stub = await stubServer((r) => {
+    const stub = await serve((r) => {
       if (r.path !== "/api/refresh") return { status: 200, body: stats }
       refreshArrived()
       return { status: 200, body: tokens("access-2", "refresh-2") }
     })
-    close = stub.close
     // The stub answers at once, so hold the first command's refresh in flight by delaying
     // its answer: wrap fetch for this test only.
     const realFetch = globalThis.fetch
