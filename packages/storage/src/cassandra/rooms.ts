@@ -61,6 +61,17 @@ const memberWrites = (room: RoomRecord, m: MembershipRecord) => [
   }
 ]
 
+/** A room's row, as `rooms` and the `all_rooms` directory both store it. */
+const roomColumns = "room_id, name, visibility, created_by, created_at, archived"
+const roomValues = (room: RoomRecord) => [
+  uuid(room.id),
+  room.name,
+  room.visibility,
+  uuid(room.createdBy),
+  new Date(room.createdAt),
+  room.archived
+]
+
 /** Without a cursor the key restriction is dropped: a `timeuuid` has no "minimum" to bind. */
 const restrictAfter = (query: string, key: string, cursor: string | null, params: Params) =>
   cursor === null
@@ -114,30 +125,13 @@ export const CassandraRooms = Layer.effect(
         db
           .batch("rooms.create", [
             {
-              query:
-                "INSERT INTO rooms (room_id, name, visibility, created_by, created_at, archived) VALUES (?, ?, ?, ?, ?, ?)",
-              params: [
-                uuid(room.id),
-                room.name,
-                room.visibility,
-                uuid(room.createdBy),
-                new Date(room.createdAt),
-                room.archived
-              ]
+              query: `INSERT INTO rooms (${roomColumns}) VALUES (?, ?, ?, ?, ?, ?)`,
+              params: roomValues(room)
             },
             ...memberWrites(room, { roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }),
             {
-              query: `INSERT INTO all_rooms (directory, room_id, name, visibility, created_by, created_at, archived)
-                VALUES (?, ?, ?, ?, ?, ?, ?)`,
-              params: [
-                directory,
-                uuid(room.id),
-                room.name,
-                room.visibility,
-                uuid(room.createdBy),
-                new Date(room.createdAt),
-                room.archived
-              ]
+              query: `INSERT INTO all_rooms (directory, ${roomColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+              params: [directory, ...roomValues(room)]
             },
             ...(room.visibility === "public"
               ? [
