@@ -1,6 +1,8 @@
 /**
  * `pnpm bench`: what a send costs through the room actor, alone and behind effect/cluster's
- * routing (the path every send takes when Redis is configured), on a SQLite file. Each case
+ * routing (the path every send takes when Redis is configured), on a SQLite file; then the
+ * actor's write path on Cassandra next to the driver's bare single-row INSERT
+ * (`cassandra-write.ts`; a node is started when CASSANDRA_CONTACT_POINTS is unset). Each case
  * runs in this one process, in the same run, so ratios between them are what to read.
  * Writes BENCHMARKS.md.
  */
@@ -15,6 +17,8 @@ import { MessageStorage, RunnerHealth, RunnerStorage, Runners, Sharding, Shardin
 import { RoomActors } from "../src/chat/room-actor.ts"
 import { RoomEntityLive, RoomRouter } from "../src/chat/room-router.ts"
 import { Broker } from "../src/realtime/broker.ts"
+import { cassandraNode } from "./cassandra-node.ts"
+import { cassandraTotal, measureCassandra, type WriteResult } from "./cassandra-write.ts"
 
 const total = 6000
 const rounds = 3
@@ -97,6 +101,26 @@ for (const inFlight of [1, 64]) {
   }
 }
 
+const root = resolve(import.meta.dirname, "../../..")
+const node = cassandraNode(root)
+let cassandraResults: ReadonlyArray<WriteResult>
+try {
+  cassandraResults = await measureCassandra(node.contactPoints)
+} finally {
+  node.stop()
+}
+for (const r of cassandraResults) {
+  console.log(
+    `${r.path.padEnd(22)} in flight ${String(r.inFlight).padStart(3)}: ${r.perSecond.toFixed(0)} msg/s, ${r.usPerMessage.toFixed(1)} µs/msg`
+  )
+}
+const findWrite = (path: string, inFlight: number) =>
+  cassandraResults.find((r) => r.path === path && r.inFlight === inFlight)!
+const writeRow = (r: WriteResult) =>
+  `| ${r.path} | ${r.inFlight} | ${r.perSecond.toFixed(0)} | ${r.usPerMessage.toFixed(1)} | ${(
+    findWrite("driver INSERT, one row", r.inFlight).usPerMessage / r.usPerMessage
+  ).toFixed(2)} |`
+
 const find = (path: string, inFlight: number) => results.find((r) => r.path === path && r.inFlight === inFlight)!
 const row = (r: Result) =>
   `| ${r.path} | ${r.inFlight} | ${r.perSecond.toFixed(0)} | ${r.usPerMessage.toFixed(1)} | ${(
@@ -129,8 +153,18 @@ per room. Forwards are batched per room (everything that waits while one forward
 way goes in the next), which is what keeps the routed path close to the actor under load;
 one send at a time pays the routing cost in full. A remote hop (another node owns the room)
 adds a network round trip on top.
+
+## Cassandra write path: the actor vs. the driver's bare INSERT
+
+${cassandraTotal} sends per round into one room, median of 3 rounds, one Cassandra 5.0 node, LOCAL_QUORUM.
+"Driver INSERT" writes one row of \`room_messages\` per message and nothing else (no head, no
+client-id copy, no bucket index): the floor any storage design pays. "Speed vs. INSERT" is its
+µs/msg divided by this row's, at the same concurrency.
+
+| path | in flight | msg/s | µs/msg | speed vs. INSERT |
+| --- | --- | --- | --- | --- |
+${cassandraResults.map(writeRow).join("\n")}
 `
-const root = resolve(import.meta.dirname, "../../..")
 writeFileSync(join(root, "BENCHMARKS.md"), report)
 // The repo's one formatter owns Markdown too; aligned tables keep `pnpm lint` green.
 spawnSync(join(root, "node_modules/.bin/biome"), ["format", "--write", "BENCHMARKS.md"], { cwd: root })

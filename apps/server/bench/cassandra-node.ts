@@ -1,0 +1,36 @@
+/**
+ * The Cassandra node the bench writes to: the one named by CASSANDRA_CONTACT_POINTS, or a
+ * throwaway node started with `tools/cassandra/start-cassandra.sh` and stopped afterwards.
+ */
+import { spawnSync } from "node:child_process"
+import { join } from "node:path"
+
+export interface CassandraNode {
+  readonly contactPoints: string
+  /** Stops the node if this process started it; a node given by the environment is left alone. */
+  readonly stop: () => void
+}
+
+export const cassandraNode = (root: string): CassandraNode => {
+  const given = process.env.CASSANDRA_CONTACT_POINTS
+  if (given !== undefined && given.length > 0) return { contactPoints: given, stop: () => {} }
+  const tools = join(root, "tools/cassandra")
+  console.log("starting a Cassandra node for the bench (CASSANDRA_CONTACT_POINTS is unset)")
+  const started = spawnSync("bash", [join(tools, "start-cassandra.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  const exports = Object.fromEntries(
+    (started.stdout.trim().split("\n").at(-1) ?? "")
+      .split(/\s+/)
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])
+  )
+  if (started.status !== 0 || exports.CASSANDRA_CONTACT_POINTS === undefined) {
+    throw new Error(`Cassandra did not start (exit ${started.status})`)
+  }
+  const stop = () => {
+    spawnSync("bash", [join(tools, "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR!], { stdio: "inherit" })
+  }
+  return { contactPoints: exports.CASSANDRA_CONTACT_POINTS, stop }
+}
