@@ -64,11 +64,12 @@ export const measureCassandra = async (contactPoints: string): Promise<ReadonlyA
     await Effect.runPromise(
       Effect.gen(function* () {
         const room = yield* RoomActors
+        const clock = makeTimeUuidClock()
         const userId = crypto.randomUUID() as UserId
         for (const inFlight of [1, 64]) {
           const ms = yield* Effect.promise(() =>
             median((warmUp) => {
-              const roomId = crypto.randomUUID() as RoomId
+              const roomId = clock.next(Date.now()) as RoomId
               return pool(inFlight, warmUp ? 200 : cassandraTotal, (w, i) =>
                 Effect.runPromise(
                   room.send({ roomId, userId, username: "bench", text: `w${w} m${i}`, clientMsgId: `${w}-${i}` })
@@ -90,7 +91,7 @@ export const measureCassandra = async (contactPoints: string): Promise<ReadonlyA
       const options = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
       for (const inFlight of [1, 64]) {
         const ms = await median(async (warmUp) => {
-          const roomId = cassandra.types.Uuid.random()
+          const roomId = cassandra.types.TimeUuid.now()
           const bucket = new Date(0)
           let seq = 0
           await pool(inFlight, warmUp ? 200 : cassandraTotal, (w, i) =>
