@@ -325,14 +325,30 @@ const protocolSuite = (backend: Backend) =>
         await presenceIs(sock, roomId, [owner.id])
       })
 
-      it("auto-subscribing to a room one may not read answers forbidden and keeps the connection", async () => {
+      it("auto-subscribing to a private room as a non-member is refused at once, naming the room", async () => {
         const owner = await account(server.url)
         const outsider = await account(server.url)
         const privateRoom = await createRoom(server.url, owner, "private")
         const sock = await open({ token: outsider.token, roomId: privateRoom })
-        const error = await sock.next((e) => e.type === "error")
-        expect(error.payload.code).toBe("forbidden")
+        // Sent as the socket opens: the refusal must come before this ping's answer, not
+        // from the periodic re-check (every 500 ms here) after a subscription that let it in.
         await barrier(sock)
+        const refusal = sock.events.findIndex((e) => e.type === "error")
+        expect(refusal, JSON.stringify(sock.events)).toBeGreaterThanOrEqual(0)
+        expect(refusal).toBeLessThan(sock.events.findIndex((e) => e.type === "pong"))
+        expect(sock.events[refusal].payload).toMatchObject({ code: "forbidden", room_id: privateRoom })
+        // A message posted to the room now is not delivered to it either.
+        const watcher = await open({ token: owner.token, roomId: privateRoom })
+        await watcher.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        const posted = await request(server.url, "POST", `/api/chat/rooms/${privateRoom}/messages`, {
+          token: owner.token,
+          body: { content: "members only" }
+        })
+        expect(posted.status).toBe(201)
+        await watcher.next((e) => e.type === "chat.message" && e.payload.msg_id === posted.body.msg_id)
+        await barrier(sock)
+        expect(sock.events.filter((e) => ["presence", "chat.message", "ack", "typing"].includes(e.type))).toEqual([])
+        expect(sock.events.filter((e) => e.type === "error")).toHaveLength(1)
       })
 
       it("delivers a chat.message to every subscriber, acks it with msg_id and seq after storing it", async () => {

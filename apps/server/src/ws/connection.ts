@@ -395,7 +395,13 @@ export const makeConnection = (
     function receiveSubscribe(roomId: RoomId) {
       return subscribe(roomId, false).pipe(
         Effect.map(() => ack(undefined, { of: "channel.subscribe", room_id: roomId })),
-        Effect.catch((e) => Effect.sync(() => error(undefined, toEventError(e))))
+        // Answers no frame of the client's, so it names the room it refuses.
+        Effect.catch((e) =>
+          Effect.sync(() => {
+            const { code, message } = toEventError(e)
+            sendEvent({ type: "error", payload: { code, message, room_id: roomId } })
+          })
+        )
       )
     }
   })
