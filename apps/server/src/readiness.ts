@@ -4,6 +4,12 @@ import { Redis } from "effect/persistence"
 
 type Check = Effect.Effect<void, unknown>
 
+/**
+ * How long one check may take: a dependency that does not answer within it is reported down,
+ * and all checks run at once, so `/readyz` answers within about this long whatever is stalled.
+ */
+const checkTimeout = "1 second"
+
 /** Each configured dependency and a cheap round trip to it, for `/readyz`. */
 export class Readiness extends Context.Service<
   Readiness,
@@ -17,7 +23,7 @@ export class Readiness extends Context.Service<
         Object.entries(checks),
         ([name, check]) =>
           check.pipe(
-            Effect.timeout("2 seconds"),
+            Effect.timeout(checkTimeout),
             Effect.as("up" as const),
             Effect.catchCause(() => Effect.succeed("down" as const)),
             Effect.map((state) => [name, state] as const)

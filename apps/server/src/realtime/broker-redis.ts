@@ -1,8 +1,8 @@
 import type { RoomId } from "@parley/domain"
-import { Effect, Layer, Redacted } from "effect"
+import { Cause, Effect, Layer, Redacted } from "effect"
 import { Redis } from "effect/persistence"
 import { Redis as IORedis } from "ioredis"
-import { RedisConnection } from "../redis/client.ts"
+import { RedisConfig } from "../redis/client.ts"
 import { Broker, type RoomEvent } from "./broker.ts"
 
 const channel = (roomId: RoomId) => `parley:room:${roomId}`
@@ -11,13 +11,15 @@ const channel = (roomId: RoomId) => `parley:room:${roomId}`
  * Redis pub/sub: one PUBLISH per event on the shared connection, one subscriber connection
  * per node holding a SUBSCRIBE for each room that has local listeners. Redis delivers a
  * channel's messages in the order one connection published them, so one room actor's
- * events arrive everywhere in `seq` order.
+ * events arrive everywhere in `seq` order. Both are bounded like every Redis command
+ * (`REDIS_COMMAND_TIMEOUT`): a stalled Redis fails a publish or a subscribe, it never holds it.
  */
 export const layerRedis = (url: Redacted.Redacted<string>) =>
   Layer.effect(
     Broker,
     Effect.gen(function* () {
-      const publisher = yield* RedisConnection
+      const redis = yield* Redis.Redis
+      const { commandTimeout } = yield* RedisConfig
       const subscriber = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: async () => {
@@ -56,11 +58,7 @@ export const layerRedis = (url: Redacted.Redacted<string>) =>
         })
 
       return Broker.of({
-        publish: (roomId, event) =>
-          Effect.tryPromise({
-            try: () => publisher.publish(channel(roomId), JSON.stringify(event)),
-            catch: (cause) => new Redis.RedisError({ cause })
-          }).pipe(Effect.asVoid),
+        publish: (roomId, event) => redis.send("PUBLISH", channel(roomId), JSON.stringify(event)).pipe(Effect.asVoid),
         subscribe: (roomId, onEvent) => {
           const name = channel(roomId)
           const add = Effect.suspend(() => {
@@ -71,7 +69,15 @@ export const layerRedis = (url: Redacted.Redacted<string>) =>
             }
             entry.listeners.add(onEvent)
             const { live } = entry
-            return Effect.tryPromise({ try: () => live, catch: (cause) => new Redis.RedisError({ cause }) })
+            return Effect.tryPromise({ try: () => live, catch: (cause) => new Redis.RedisError({ cause }) }).pipe(
+              Effect.timeoutOrElse({
+                duration: commandTimeout,
+                orElse: () =>
+                  Effect.fail(
+                    new Redis.RedisError({ cause: new Cause.TimeoutError("Redis did not confirm SUBSCRIBE") })
+                  )
+              })
+            )
           })
           return Effect.acquireRelease(add.pipe(Effect.tapError(() => remove(name, onEvent))), () =>
             remove(name, onEvent)

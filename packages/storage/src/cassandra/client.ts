@@ -1,5 +1,6 @@
 import cassandra from "cassandra-driver"
-import { Config, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Cause, Config, Context, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { StorageError } from "../errors.ts"
 import { createKeyspace, migrate } from "./migrate.ts"
 import { qualify } from "./qualify.ts"
@@ -47,10 +48,13 @@ export const CassandraConfig = Config.all({
     "CASSANDRA_MESSAGE_BUCKET"
   ).pipe(Config.withDefault(Duration.days(10))),
   /**
-   * How long the driver waits for a node's answer before the request fails. Writes that time
-   * out have an unknown outcome; callers resolve them (LWT read-back, the room actor's resync).
+   * How long one request may wait for the cluster before it fails (503 to the user). Writes
+   * that time out have an unknown outcome; callers resolve them (LWT read-back, the room
+   * actor's resync). Short, so a stalled node costs a user at most this long.
    */
-  requestTimeout: Config.Duration("CASSANDRA_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(12))),
+  requestTimeout: Config.Duration("CASSANDRA_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.millis(1500))),
+  /** After a request timed out, how long every request fails at once before one probes the cluster again. */
+  retryAfter: Config.Duration("CASSANDRA_RETRY_AFTER").pipe(Config.withDefault(Duration.millis(500))),
   username: Config.option(Config.String("CASSANDRA_USERNAME")),
   password: Config.option(Config.Redacted("CASSANDRA_PASSWORD"))
 })
@@ -107,30 +111,82 @@ export class CassandraClient extends Context.Service<
         yield* Effect.scoped(Effect.flatMap(connect(undefined), (client) => createKeyspace(client, config)))
         const client = yield* connect(config.keyspace)
         yield* migrate(client, config.keyspace)
+        const bounded = yield* failFast(config)
         return CassandraClient.of({
           execute: (operation, query, params = [], options) =>
-            Effect.tryPromise({
-              try: () =>
-                client.execute(
-                  qualify(config.keyspace, query),
-                  params as Array<unknown>,
-                  options ? { ...queryOptions, ...options } : queryOptions
-                ),
-              catch: (cause) => new StorageError({ operation, cause })
-            }),
+            bounded(
+              operation,
+              Effect.tryPromise({
+                try: () =>
+                  client.execute(
+                    qualify(config.keyspace, query),
+                    params as Array<unknown>,
+                    options ? { ...queryOptions, ...options } : queryOptions
+                  ),
+                catch: (cause) => new StorageError({ operation, cause })
+              })
+            ),
           batch: (operation, queries, options) =>
-            Effect.tryPromise({
-              try: () =>
-                client.batch(
-                  queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
-                  options ? { ...queryOptions, ...options } : queryOptions
-                ),
-              catch: (cause) => new StorageError({ operation, cause })
-            }).pipe(Effect.asVoid)
+            bounded(
+              operation,
+              Effect.tryPromise({
+                try: () =>
+                  client.batch(
+                    queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
+                    options ? { ...queryOptions, ...options } : queryOptions
+                  ),
+                catch: (cause) => new StorageError({ operation, cause })
+              })
+            ).pipe(Effect.asVoid)
         })
       })
     )
 }
+
+/** No answer at all, as opposed to an answer that is an error (which proves the cluster is up). */
+const isSilence = (cause: unknown) => {
+  const name = (cause as { name?: unknown } | undefined)?.name
+  return Cause.isTimeoutError(cause) || name === "OperationTimedOutError" || name === "NoHostAvailableError"
+}
+
+/**
+ * Every request gets `requestTimeout`; the first one that times out opens a circuit breaker, so
+ * while the cluster does not answer, other requests fail at once (a request making several
+ * queries would otherwise wait out each one) until a probe gets an answer. A request refused
+ * by the open circuit was never sent: its outcome is known (not applied).
+ */
+const failFast = (config: CassandraConfig) =>
+  Effect.gen(function* () {
+    const breaker = yield* CircuitBreaker.make({
+      tripPolicy: CircuitBreaker.consecutive(1),
+      openDuration: config.retryAfter
+    }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+    return <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
+      request.pipe(
+        Effect.timeoutOrElse({
+          duration: config.requestTimeout,
+          orElse: () =>
+            Effect.fail(
+              new StorageError({
+                operation,
+                cause: new Cause.TimeoutError(
+                  `Cassandra did not answer within ${Duration.format(config.requestTimeout)}`
+                )
+              })
+            )
+        }),
+        breaker.execute({
+          key: "cassandra",
+          classify: (exit) => {
+            const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+            return error?._tag === "Some" && isSilence(error.value.cause)
+              ? CircuitBreaker.failure()
+              : CircuitBreaker.success
+          }
+        }),
+        Effect.catchTag("CircuitBreakerError", (cause) => Effect.fail(new StorageError({ operation, cause })))
+      )
+  })
 
 export const uuid = (id: string) => cassandra.types.Uuid.fromString(id)
 
@@ -143,6 +199,7 @@ export const isUnknownOutcome = (error: StorageError): boolean => {
   return (
     cause?.code === cassandra.types.responseErrorCodes.writeTimeout ||
     cause?.name === "OperationTimedOutError" ||
+    Cause.isTimeoutError(cause) ||
     cause?.name === "NoHostAvailableError"
   )
 }

@@ -1,13 +1,47 @@
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs"
+import { basename, dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { StorageError } from "../errors.ts"
 import { migrations } from "./migrations.ts"
 
+export interface SqliteOptions {
+  /**
+   * How long a call retries while another process holds the write lock, before it fails
+   * (503 to the user). Default 1.5 seconds.
+   */
+  readonly busyTimeout?: Duration.Input | undefined
+}
+
+/** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes: another connection holds a lock. */
+const isBusy = (error: StorageError) => {
+  const code = (error.cause as { errcode?: unknown } | undefined)?.errcode
+  return typeof code === "number" && ((code & 0xff) === 5 || (code & 0xff) === 6)
+}
+
 /**
- * One SQLite file opened with `node:sqlite`. Calls are synchronous and short, so they
- * run inline; WAL keeps readers from blocking the writer.
+ * The data folder (0700) and the database files (0600) are readable by their owner only: they
+ * hold password hashes and session tokens. Looser modes left by an older version are tightened.
+ * A folder with the sticky bit (a shared one such as /tmp) is never changed.
+ */
+const tighten = (filename: string) => {
+  const dir = dirname(filename)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const mode = statSync(dir).mode
+  if ((mode & 0o1000) === 0 && (mode & 0o077) !== 0) chmodSync(dir, 0o700)
+  const name = basename(filename)
+  for (const file of readdirSync(dir)) {
+    if (file.startsWith(name) && (statSync(join(dir, file)).mode & 0o077) !== 0) chmodSync(join(dir, file), 0o600)
+  }
+}
+
+/**
+ * One SQLite file opened with `node:sqlite`. Calls are synchronous and short, so they run
+ * inline; WAL keeps readers from blocking the writer. They never wait for a lock inside
+ * SQLite (`busy_timeout` 0): that wait would be synchronous and freeze the event loop, every
+ * socket included, for as long as another process (an admin tool, a backup) holds the lock.
+ * A busy call is retried on an Effect schedule instead, the event loop serving everyone else
+ * between attempts, and fails with `StorageError` once `busyTimeout` has passed.
  */
 export class SqliteDatabase extends Context.Service<
   SqliteDatabase,
@@ -31,19 +65,26 @@ export class SqliteDatabase extends Context.Service<
     readonly transaction: <A>(operation: string, f: (db: DatabaseSync) => A) => Effect.Effect<A, StorageError>
   }
 >()("parley/storage/sqlite/SqliteDatabase") {
-  static readonly layer = (filename: string) =>
+  static readonly layer = (filename: string, options: SqliteOptions = {}) =>
     Layer.effect(
       SqliteDatabase,
       Effect.gen(function* () {
         const db = yield* Effect.acquireRelease(
           Effect.try({
             try: () => {
-              if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
+              const onDisk = filename !== ":memory:"
+              if (onDisk) tighten(filename)
+              // SQLite gives the -wal and -shm files the mode of the database file.
+              if (onDisk && !existsSync(filename)) new DatabaseSync(filename).close()
+              if (onDisk) chmodSync(filename, 0o600)
               const db = new DatabaseSync(filename)
+              // Opening may wait for another process's migration: nothing is served yet.
               db.exec(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
               )
               migrate(db)
+              db.exec("PRAGMA busy_timeout = 0")
+              if (onDisk) tighten(filename)
               return db
             },
             catch: (cause) => new StorageError({ operation: "sqlite.open", cause })
@@ -59,8 +100,14 @@ export class SqliteDatabase extends Context.Service<
           }
           return statement
         }
+        const whileBusy = Schedule.spaced("5 millis").pipe(
+          Schedule.jittered,
+          Schedule.upTo({ duration: options.busyTimeout ?? Duration.millis(1500) })
+        )
         const attempt = <A>(operation: string, f: () => A) =>
-          Effect.try({ try: f, catch: (cause) => new StorageError({ operation, cause }) })
+          Effect.try({ try: f, catch: (cause) => new StorageError({ operation, cause }) }).pipe(
+            Effect.retry({ schedule: whileBusy, while: isBusy })
+          )
         return SqliteDatabase.of({
           run: (operation, sql, ...params) => attempt(operation, () => Number(prepare(sql).run(...params).changes)),
           get: (operation, sql, ...params) => attempt(operation, () => prepare(sql).get(...params) as any),
