@@ -22,7 +22,7 @@ const makeStorage = Effect.gen(function* () {
       const real = yield* Messages
       return Messages.of({
         ...real,
-        append: (roomId, batch) =>
+        append: (roomId, batch, fence) =>
           Effect.gen(function* () {
             yield* entered.open
             yield* gate.await
@@ -30,7 +30,7 @@ const makeStorage = Effect.gen(function* () {
               return yield* new StorageError({ operation: "append", cause: new Error("disk on fire") })
             }
             state.batches.push({ room: roomId, size: batch.length })
-            yield* real.append(roomId, batch)
+            yield* real.append(roomId, batch, fence)
           })
       })
     })
@@ -211,18 +211,23 @@ describe("room actor", () => {
         const first = yield* actors.send(send(r, "here"))
         // Another node owned the room for a while and stored seq 2.
         const messages = yield* Messages
-        yield* messages.append(r, [
-          {
-            roomId: r,
-            id: timeUuidFrom(Date.now() + 1000, 0) as MessageId,
-            seq: 2,
-            userId: user,
-            username: "ada",
-            text: "elsewhere",
-            clientMsgId: null,
-            createdAt: Date.now()
-          }
-        ])
+        const other = yield* messages.claim(r)
+        yield* messages.append(
+          r,
+          [
+            {
+              roomId: r,
+              id: timeUuidFrom(Date.now() + 1000, 0) as MessageId,
+              seq: 2,
+              userId: user,
+              username: "ada",
+              text: "elsewhere",
+              clientMsgId: null,
+              createdAt: Date.now()
+            }
+          ],
+          { epoch: other.epoch, afterSeq: other.lastSeq }
+        )
         assert.strictEqual(first.seq, 1)
         yield* actors.forget(r)
         const next = yield* actors.send(send(r, "back here"))

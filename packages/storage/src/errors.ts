@@ -8,3 +8,14 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   operation: Schema.String,
   cause: Schema.Defect()
 }) {}
+
+/**
+ * A room write refused because its writer is no longer entitled to it. `deposed`: another
+ * writer claimed the room since this one did (a newer epoch), so this one must stop writing.
+ * `stale head`: the room's newest stored `seq` is not the one the writer continued from, so
+ * it must re-read the head before writing again. Nothing of the refused write was stored.
+ */
+export class StaleWrite extends Schema.TaggedError<StaleWrite>()("StaleWrite", {
+  roomId: Schema.String,
+  reason: Schema.Literals(["deposed", "stale head"])
+}) {}

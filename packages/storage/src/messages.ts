@@ -1,6 +1,6 @@
 import type { MessageId, RoomId, UserId } from "@parley/domain"
 import { Context, type Effect, type Option } from "effect"
-import type { StorageError } from "./errors.ts"
+import type { StaleWrite, StorageError } from "./errors.ts"
 
 /**
  * A stored message. `id` is a TIMEUUID minted by the room's actor: within a room, ids and
@@ -19,6 +19,32 @@ export interface MessageRecord {
 }
 
 /**
+ * What a writer shows with every append: the epoch its `claim` returned, and the `seq` of the
+ * newest message it knows is stored (0 for an empty room). Storage refuses the append unless
+ * both still hold, so a deposed writer or one continuing from a stale head stores nothing.
+ */
+export interface Fence {
+  readonly epoch: number
+  readonly afterSeq: number
+}
+
+/** A room's head as `claim` took it over. */
+export interface Claim {
+  /** The new owner epoch: every append must carry it, and any older one is refused from now on. */
+  readonly epoch: number
+  /** The newest stored message's `seq` and id; 0 and null for an empty room. */
+  readonly lastSeq: number
+  readonly lastId: MessageId | null
+  /**
+   * The last batch committed on the room's head, whose rows a crash may have cut short
+   * (Cassandra: the head is written first, then the rows). The claim has (re)written them;
+   * the new owner broadcasts them again (subscribers drop what they already have) and
+   * answers their retries. Empty when nothing could be missing (always on SQLite).
+   */
+  readonly repaired: ReadonlyArray<MessageRecord>
+}
+
+/**
  * A room's message history. On Cassandra it is partitioned by fixed time windows of the
  * message id (see `cql/002_chat.cql`), so pages never read an unbounded partition.
  */
@@ -26,10 +52,17 @@ export class Messages extends Context.Service<
   Messages,
   {
     /**
+     * Makes the caller the room's only writer: bumps the room's owner epoch, so appends of
+     * any earlier claim fail with `StaleWrite` "deposed" from now on, and returns the head to
+     * continue from. A room's actor claims when it starts and after a failed write.
+     */
+    readonly claim: (roomId: RoomId) => Effect.Effect<Claim, StorageError>
+    /**
      * Stores a batch of one room's messages (a group commit) with their `clientMsgId`
-     * entries and the room's head, all or nothing. Only after this succeeds may any of them
-     * be acknowledged. Within the batch, and after everything stored before, `seq` and `id`
-     * must increase.
+     * entries and the room's head, all or nothing, if `fence` still holds: its epoch is the
+     * room's newest claim and its `afterSeq` the room's newest stored `seq`; otherwise it
+     * fails with `StaleWrite` and stores nothing. Only after this succeeds may any of them
+     * be acknowledged. `seq` runs on from `afterSeq + 1` and `id` increases.
      *
      * The caller guarantees that no `clientMsgId` is already stored for its (room, user):
      * the room actor asks `findByClientMsgId` first. A duplicate is a caller bug; SQLite
@@ -37,14 +70,18 @@ export class Messages extends Context.Service<
      * entry. Keep batches small: Cassandra refuses a batch above `batch_size_fail_threshold`
      * (50 KiB by default) and every message with a `clientMsgId` is written twice.
      */
-    readonly append: (roomId: RoomId, messages: ReadonlyArray<MessageRecord>) => Effect.Effect<void, StorageError>
+    readonly append: (
+      roomId: RoomId,
+      messages: ReadonlyArray<MessageRecord>,
+      fence: Fence
+    ) => Effect.Effect<void, StorageError | StaleWrite>
     /** The message a (room, user, clientMsgId) was stored as, if any. */
     readonly findByClientMsgId: (
       roomId: RoomId,
       userId: UserId,
       clientMsgId: string
     ) => Effect.Effect<Option.Option<MessageRecord>, StorageError>
-    /** The room's newest message: where its actor resumes `seq` and ids. */
+    /** The room's newest stored message (for readers; a writer takes the head with `claim`). */
     readonly latest: (roomId: RoomId) => Effect.Effect<Option.Option<MessageRecord>, StorageError>
     /**
      * At most `limit` messages, newest first, strictly older than `before` (or from the

@@ -7,6 +7,7 @@ import { type MessageId, type RoomId, timeUuidFrom, timeUuidMs } from "@parley/d
 import { Effect, Option } from "effect"
 import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { Messages, Rooms, StorageStats, Users, usernameKey } from "../src/index.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
 import { farFuture, newRoom, newUser, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
 
 export const cassandraLeftovers = (
@@ -87,7 +88,8 @@ export const cassandraLeftovers = (
         yield* rooms.create(room)
         yield* rooms.putMember({ roomId: room.id, userId: member, role: "member", joinedAt: room.createdAt })
         const t = timeUuidMs(room.id)
-        yield* messages.append(
+        yield* appendAsOwner(
+          messages,
           room.id,
           [1, 2, 3].map((seq) => ({
             roomId: room.id,

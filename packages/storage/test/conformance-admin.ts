@@ -14,6 +14,7 @@ import {
   Users,
   usernameKey
 } from "../src/index.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
 import { farFuture, newRoom, newUser, newUserId, unique } from "./fixtures.ts"
 
 const dayMs = 86_400_000
@@ -139,9 +140,9 @@ export const adminConformance = (it: Vitest.MethodsNonLive<Users | Rooms | Messa
 
         const roomA = newRoom(owner).id
         const roomB = newRoom(owner).id
-        yield* messages.append(roomA, [message(roomA, 1, day - 1)])
-        yield* messages.append(roomA, [message(roomA, 2, day), message(roomA, 3, day + 5)])
-        yield* messages.append(roomB, [message(roomB, 1, day + dayMs - 1)])
+        yield* appendAsOwner(messages, roomA, [message(roomA, 1, day - 1)])
+        yield* appendAsOwner(messages, roomA, [message(roomA, 2, day), message(roomA, 3, day + 5)])
+        yield* appendAsOwner(messages, roomB, [message(roomB, 1, day + dayMs - 1)])
 
         const expected = { users: 2, rooms: 2, messagesToday: 3 }
         const delta = stats.counts(day).pipe(

@@ -1,7 +1,8 @@
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import { Effect, Option } from "effect"
+import { Effect, Exit, Option } from "effect"
 import { type MessageRecord, Messages } from "../src/index.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
 import { newRoom, newUserId, unique, testMessageBucketMs as w } from "./fixtures.ts"
 
 /**
@@ -39,7 +40,7 @@ const storedHistory = Effect.gen(function* () {
   )
   for (let start = 0, b = 0; start < history.length; b++) {
     const size = batchSizes[b % batchSizes.length]!
-    yield* messages.append(roomId, history.slice(start, start + size))
+    yield* appendAsOwner(messages, roomId, history.slice(start, start + size))
     start += size
   }
   return { roomId, history, at }
@@ -93,15 +94,15 @@ export const messagesConformance = (it: Vitest.MethodsNonLive<Messages>) =>
           message(roomId, 2, clock.next(now), bob, null),
           message(roomId, 3, clock.next(now + 1), bob, "b-1")
         ]
-        yield* messages.append(roomId, first)
+        yield* appendAsOwner(messages, roomId, first)
         assert.deepStrictEqual(yield* messages.latest(roomId), Option.some(first[2]!))
         const second = [
           message(roomId, 4, clock.next(now + 2), alice, null),
           message(roomId, 5, clock.next(now + 2), alice, "a-2")
         ]
-        yield* messages.append(roomId, second)
+        yield* appendAsOwner(messages, roomId, second)
         assert.deepStrictEqual(yield* messages.latest(roomId), Option.some(second[1]!))
-        yield* messages.append(roomId, [])
+        yield* appendAsOwner(messages, roomId, [])
         assert.deepStrictEqual(yield* messages.latest(roomId), Option.some(second[1]!))
 
         assert.deepStrictEqual(yield* messages.findByClientMsgId(roomId, alice, "a-1"), Option.some(first[0]!))
@@ -205,4 +206,132 @@ export const messagesConformance = (it: Vitest.MethodsNonLive<Messages>) =>
         assert.deepStrictEqual(yield* messages.latest(a.roomId), Option.some(a.history.at(-1)!))
       })
     )
+
+    describe("fencing", () => {
+      /** A room's next messages after `seq`, from one sender, each with a client id. */
+      const batch = (roomId: RoomId, afterSeq: number, count: number) => {
+        const clock = makeTimeUuidClock()
+        const userId = newUserId()
+        return Array.from({ length: count }, (_, i) =>
+          message(roomId, afterSeq + 1 + i, clock.next(Date.now() + afterSeq + i), userId, unique("f-"))
+        )
+      }
+      /** The refusal an append met, or "stored". */
+      const outcome = (effect: Effect.Effect<void, { readonly _tag: string; readonly reason?: string }>) =>
+        Effect.map(Effect.exit(effect), (exit) =>
+          Exit.isSuccess(exit)
+            ? "stored"
+            : Option.match(Exit.findErrorOption(exit), {
+                onNone: () => "defect",
+                onSome: (e) => `${e._tag}: ${e.reason ?? ""}`
+              })
+        )
+      /** What storage holds for the room: history, newest, and whether each client id is there. */
+      const holds = (roomId: RoomId, sent: ReadonlyArray<MessageRecord>) =>
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          const found = yield* Effect.forEach(sent, (m) =>
+            messages.findByClientMsgId(roomId, m.userId, m.clientMsgId!).pipe(Effect.map(Option.isSome))
+          )
+          return {
+            history: yield* messages.listAfter(roomId, { after: null, limit: 100 }),
+            latest: yield* messages.latest(roomId),
+            clientIds: found
+          }
+        })
+
+      it.effect("a claim takes over the head: a higher epoch, and the newest stored seq and id", () =>
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          const roomId = newRoom(newUserId()).id
+          const first = yield* messages.claim(roomId)
+          assert.deepStrictEqual({ ...first, epoch: 0 }, { epoch: 0, lastSeq: 0, lastId: null, repaired: [] })
+          const sent = batch(roomId, 0, 3)
+          yield* messages.append(roomId, sent, { epoch: first.epoch, afterSeq: 0 })
+          const second = yield* messages.claim(roomId)
+          assert.isAbove(second.epoch, first.epoch)
+          assert.strictEqual(second.lastSeq, 3)
+          assert.strictEqual(second.lastId, sent[2]!.id)
+          // Whatever a claim repairs is part of what is stored, unchanged.
+          for (const m of second.repaired) assert.deepInclude(sent, m)
+          assert.deepStrictEqual((yield* holds(roomId, sent)).history, sent)
+        })
+      )
+
+      it.effect("an append from a deposed claim is refused and stores nothing; the new owner's goes on", () =>
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          const roomId = newRoom(newUserId()).id
+          const a = yield* messages.claim(roomId)
+          const first = batch(roomId, 0, 1)
+          yield* messages.append(roomId, first, { epoch: a.epoch, afterSeq: 0 })
+          const b = yield* messages.claim(roomId)
+          const c = yield* messages.claim(roomId)
+          // A write A prepared before it lost the room, arriving now: refused, and so is B's.
+          const late = batch(roomId, 1, 2)
+          assert.strictEqual(
+            yield* outcome(messages.append(roomId, late, { epoch: a.epoch, afterSeq: 1 })),
+            "StaleWrite: deposed"
+          )
+          assert.strictEqual(
+            yield* outcome(messages.append(roomId, late, { epoch: b.epoch, afterSeq: 1 })),
+            "StaleWrite: deposed"
+          )
+          assert.deepStrictEqual(yield* holds(roomId, late), {
+            history: first,
+            latest: Option.some(first[0]!),
+            clientIds: [false, false]
+          })
+          const next = batch(roomId, 1, 2)
+          assert.strictEqual(yield* outcome(messages.append(roomId, next, { epoch: c.epoch, afterSeq: 1 })), "stored")
+          assert.deepStrictEqual((yield* holds(roomId, next)).history, [...first, ...next])
+          // Even a deposed writer that knows the new head is refused.
+          assert.strictEqual(
+            yield* outcome(messages.append(roomId, batch(roomId, 3, 1), { epoch: a.epoch, afterSeq: 3 })),
+            "StaleWrite: deposed"
+          )
+        })
+      )
+
+      it.effect("an append that does not continue from the stored head is refused and stores nothing", () =>
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          const roomId = newRoom(newUserId()).id
+          const { epoch } = yield* messages.claim(roomId)
+          const first = batch(roomId, 0, 2)
+          yield* messages.append(roomId, first, { epoch, afterSeq: 0 })
+          // A second writer with this epoch that missed seq 2 (or a timed-out write that landed).
+          const behind = batch(roomId, 1, 2)
+          assert.strictEqual(
+            yield* outcome(messages.append(roomId, behind, { epoch, afterSeq: 1 })),
+            "StaleWrite: stale head"
+          )
+          const ahead = batch(roomId, 3, 1)
+          assert.strictEqual(
+            yield* outcome(messages.append(roomId, ahead, { epoch, afterSeq: 3 })),
+            "StaleWrite: stale head"
+          )
+          assert.deepStrictEqual(yield* holds(roomId, [...behind, ...ahead]), {
+            history: first,
+            latest: Option.some(first[1]!),
+            clientIds: [false, false, false]
+          })
+          const next = batch(roomId, 2, 1)
+          assert.strictEqual(yield* outcome(messages.append(roomId, next, { epoch, afterSeq: 2 })), "stored")
+        })
+      )
+
+      it.effect("an append to a room never claimed is refused", () =>
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          const roomId = newRoom(newUserId()).id
+          const sent = batch(roomId, 0, 1)
+          assert.strictEqual(
+            yield* outcome(messages.append(roomId, sent, { epoch: 1, afterSeq: 0 })),
+            "StaleWrite: deposed"
+          )
+          assert.deepStrictEqual((yield* holds(roomId, sent)).history, [])
+        })
+      )
+    })
   })

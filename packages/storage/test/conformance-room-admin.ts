@@ -2,6 +2,7 @@ import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, type RoomId, timeUuidFrom, timeUuidMs, type UserId, type Visibility } from "@parley/domain"
 import { Effect, Option } from "effect"
 import { type MessageRecord, Messages, type Page, type RoomRecord, Rooms } from "../src/index.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
 import { farFuture, newRoom, newUserId, testMessageBucketMs } from "./fixtures.ts"
 
 /** A room at a far-future time of its own, so listings can be read from just before it. */
@@ -117,8 +118,8 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
         ] as const) {
           yield* rooms.create(room)
           yield* rooms.putMember({ roomId: room.id, userId: member, role: "member", joinedAt: room.createdAt + 1 })
-          yield* messages.append(room.id, h.slice(0, 3))
-          yield* messages.append(room.id, h.slice(3))
+          yield* appendAsOwner(messages, room.id, h.slice(0, 3))
+          yield* appendAsOwner(messages, room.id, h.slice(3))
         }
 
         assert.isTrue(yield* rooms.delete(doomed.id))
@@ -180,7 +181,7 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
           clientMsgId: `k-${i}`,
           createdAt: Date.now()
         }))
-        for (let i = 0; i < sent.length; i += 10) yield* messages.append(room.id, sent.slice(i, i + 10))
+        for (let i = 0; i < sent.length; i += 10) yield* appendAsOwner(messages, room.id, sent.slice(i, i + 10))
         assert.deepStrictEqual(
           yield* messages.findByClientMsgId(room.id, senders[1]!, "k-229"),
           Option.some(sent[229]!)

@@ -8,6 +8,7 @@ import { queries as messageQueries } from "../src/sqlite/messages.ts"
 import { queries as roomQueries } from "../src/sqlite/rooms.ts"
 import { query as statsQuery } from "../src/sqlite/stats.ts"
 import { queries as userQueries } from "../src/sqlite/users.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
 import { conformance } from "./conformance.ts"
 import { newRoom, newUserId } from "./fixtures.ts"
 
@@ -33,8 +34,8 @@ layer(SqliteStorage.layer(":memory:"))("sqlite: atomic appends", (it) => {
     Effect.gen(function* () {
       const messages = yield* Messages
       const first = message(1, "once")
-      yield* messages.append(roomId, [first])
-      const error = yield* Effect.flip(messages.append(roomId, [message(2), message(3, "once")]))
+      yield* appendAsOwner(messages, roomId, [first])
+      const error = yield* Effect.flip(appendAsOwner(messages, roomId, [message(2), message(3, "once")]))
       assert.strictEqual(error._tag, "StorageError")
       assert.deepStrictEqual(yield* messages.listAfter(roomId, { after: null, limit: 10 }), [first])
       assert.deepStrictEqual(yield* messages.findByClientMsgId(roomId, userId, "once"), Option.some(first))
@@ -47,7 +48,7 @@ layer(SqliteStorage.layer(":memory:"))("sqlite: atomic appends", (it) => {
       const before = Option.getOrThrow(yield* messages.latest(roomId))
       const next = before.seq + 1
       const error = yield* Effect.flip(
-        messages.append(roomId, [message(next, "new"), message(next + 1), message(next + 1)])
+        appendAsOwner(messages, roomId, [message(next, "new"), message(next + 1), message(next + 1)])
       )
       assert.strictEqual(error._tag, "StorageError")
       assert.deepStrictEqual(yield* messages.latest(roomId), Option.some(before))

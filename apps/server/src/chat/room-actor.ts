@@ -6,6 +6,14 @@
  * Group commit: when senders outpace storage, the actor takes everything waiting in its
  * mailbox (up to `maxBatch`) and stores it in one write to the room's partition. Order is
  * mailbox order; nothing is acknowledged until the write that holds it succeeded.
+ *
+ * Fencing: an actor claims its room in storage before its first write (`Messages.claim`
+ * bumps the room's owner epoch) and every write carries that epoch and the `seq` it
+ * continues from, so storage refuses it if another actor (on any node) claimed the room
+ * since, or if the head moved. Deposed, the actor stops and refuses what waits; it does not
+ * claim again, which would take the room back from its new owner. A later send to this node
+ * starts a new actor, which does claim: the cluster sends there only while this node holds
+ * the room's shard.
  */
 import {
   type MessageView,
@@ -16,8 +24,9 @@ import {
   ServiceUnavailable,
   type UserId
 } from "@parley/domain"
-import { type MessageRecord, Messages, type StorageError } from "@parley/storage"
+import { type MessageRecord, Messages, type StaleWrite, type StorageError } from "@parley/storage"
 import {
+  Cause,
   Clock,
   Context,
   Deferred,
@@ -147,8 +156,10 @@ export class RoomActors extends Context.Service<
             const clock = makeTimeUuidClock()
             const recent = new Map<string, MessageView>()
             let lastSeq = 0
-            // False until the room's head is read, and again after a failed write, whose
-            // outcome may be unknown: the next batch continues from what storage says.
+            /** This actor's claim on the room: storage refuses its writes once another claims. */
+            let epoch = 0
+            // False until the room is claimed, and again after a failed write, whose outcome
+            // may be unknown: the next batch claims again and continues from what storage says.
             let synced = false
 
             const remember = (view: MessageView) => {
@@ -157,11 +168,17 @@ export class RoomActors extends Context.Service<
               if (recent.size > recentIdsKept) recent.delete(recent.keys().next().value!)
             }
 
-            const sync = Effect.gen(function* () {
-              const head = yield* messages.latest(roomId)
-              lastSeq = Option.match(head, { onNone: () => 0, onSome: (m) => m.seq })
-              if (Option.isSome(head)) clock.advancePast(head.value.id)
+            /**
+             * Takes the room over and returns what the claim repaired: a batch committed by an
+             * owner that died before writing its rows, never broadcast, so it goes out now.
+             */
+            const claim = Effect.gen(function* () {
+              const head = yield* messages.claim(roomId)
+              epoch = head.epoch
+              lastSeq = head.lastSeq
+              if (head.lastId !== null) clock.advancePast(head.lastId)
               synced = true
+              return head.repaired.map(toMessageView)
             })
 
             const keyOf = (c: Command) =>
@@ -188,11 +205,11 @@ export class RoomActors extends Context.Service<
               )
             }
 
-            const store = (batch: ReadonlyArray<Command>): Effect.Effect<void, StorageError> =>
+            const store = (batch: ReadonlyArray<Command>): Effect.Effect<void, StorageError | StaleWrite> =>
               Effect.gen(function* () {
                 if (stale.delete(roomId)) synced = false
-                if (!synced) yield* sync
-                const rebroadcast: Array<MessageView> = []
+                const rebroadcast: Array<MessageView> = synced ? [] : yield* claim
+                rebroadcast.forEach(remember)
                 const originals = yield* Effect.forEach(batch, (c) => original(c, rebroadcast), { concurrency: 8 })
                 // A retry can land in the same batch as its first attempt: only the first is stored.
                 const firstOfKey = new Map<string, Command>()
@@ -216,7 +233,7 @@ export class RoomActors extends Context.Service<
                   createdAt: now
                 }))
                 if (records.length > 0) {
-                  yield* messages.append(roomId, records)
+                  yield* messages.append(roomId, records, { epoch, afterSeq: lastSeq })
                   lastSeq += records.length
                   yield* Metric.update(stored, records.length)
                   yield* Metric.update(batchSize, records.length)
@@ -255,22 +272,32 @@ export class RoomActors extends Context.Service<
                 Queue.shutdownUnsafe(mailbox)
                 return
               }
-              for (const batch of splitByBytes(next.value, writeCost, options.maxBatchBytes)) {
-                inFlight = batch
-                yield* store(batch).pipe(
-                  Effect.catchCause((cause) =>
-                    Effect.andThen(
-                      Effect.logError("room write failed; nothing in the batch was acknowledged", cause).pipe(
-                        Effect.annotateLogs({ room_id: roomId, batch: batch.length })
-                      ),
-                      Effect.sync(() => {
-                        // Whatever failed, the write may have landed: re-read the head first.
-                        synced = false
-                        failAll(batch)
-                      })
+              const batches = splitByBytes(next.value, writeCost, options.maxBatchBytes)
+              for (const [b, batch] of batches.entries()) {
+                inFlight = batches.slice(b).flat()
+                const deposed = yield* store(batch).pipe(
+                  Effect.as(false),
+                  Effect.catchCause((cause) => {
+                    const error = Cause.findErrorOption(cause)
+                    const isDeposed =
+                      Option.isSome(error) && error.value._tag === "StaleWrite" && error.value.reason === "deposed"
+                    return Effect.as(
+                      Effect.andThen(
+                        isDeposed
+                          ? Effect.logWarning("another node claimed the room; this actor stops", cause)
+                          : Effect.logError("room write failed; nothing in the batch was acknowledged", cause),
+                        Effect.sync(() => {
+                          // Whatever failed, the write may have landed: claim and re-read the head first.
+                          synced = false
+                          failAll(batch)
+                        })
+                      ).pipe(Effect.annotateLogs({ room_id: roomId, batch: batch.length })),
+                      isDeposed
                     )
-                  )
+                  })
                 )
+                // Deposed: the rest of this turn and the mailbox are refused by `onExit`.
+                if (deposed) return
                 inFlight = []
               }
             }

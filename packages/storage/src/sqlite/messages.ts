@@ -1,5 +1,6 @@
 import type { MessageId, RoomId, UserId } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
+import { StaleWrite } from "../errors.ts"
 import { type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
@@ -34,6 +35,11 @@ const columns = "room_id, msg_id, seq, user_id, username, content, client_msg_id
  * The upper bound "g" sorts after every hex key.
  */
 export const queries = {
+  claim: `INSERT INTO room_heads (room_id, last_seq, epoch) VALUES (?, 0, 1)
+    ON CONFLICT (room_id) DO UPDATE SET epoch = epoch + 1 RETURNING epoch, last_seq`,
+  idAt: "SELECT msg_id FROM room_messages WHERE room_id = ? AND seq = ?",
+  head: "SELECT epoch, last_seq FROM room_heads WHERE room_id = ?",
+  moveHead: "UPDATE room_heads SET last_seq = ? WHERE room_id = ?",
   insert: `INSERT INTO room_messages (${columns}, msg_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   findByClientMsgId: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND user_id = ? AND client_msg_id = ?`,
   latest: `SELECT ${columns} FROM room_messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1`,
@@ -53,14 +59,46 @@ export const SqliteMessages = Layer.effect(
       db.all<MessageRow>(operation, sql, roomId, bound, limit).pipe(Effect.map((rows) => rows.map(toRecord)))
 
     return Messages.of({
-      // One transaction: a UNIQUE violation (seq, id or client id) rolls back the whole batch.
-      append: (roomId, messages) =>
-        db.transaction("messages.append", (tx) => {
-          const insert = tx.prepare(queries.insert)
-          for (const m of messages) {
-            insert.run(roomId, m.id, m.seq, m.userId, m.username, m.text, m.clientMsgId, m.createdAt, timeUuidKey(m.id))
-          }
+      claim: (roomId) =>
+        db.transaction("messages.claim", (tx) => {
+          const head = tx.prepare(queries.claim).get(roomId) as { epoch: number; last_seq: number }
+          const last = tx.prepare(queries.idAt).get(roomId, head.last_seq) as { msg_id: MessageId } | undefined
+          return { epoch: head.epoch, lastSeq: head.last_seq, lastId: last?.msg_id ?? null, repaired: [] }
         }),
+      // One transaction (BEGIN IMMEDIATE, so no other writer runs between the check and the
+      // inserts): the fence is checked against the head, then the rows go in and the head
+      // moves. A UNIQUE violation (seq, id or client id) rolls back the whole batch.
+      append: (roomId, messages, fence) => {
+        const last = messages.at(-1)
+        if (last === undefined) return Effect.void
+        return db
+          .transaction("messages.append", (tx) => {
+            const head = tx.prepare(queries.head).get(roomId) as { epoch: number; last_seq: number } | undefined
+            if (head === undefined || head.epoch !== fence.epoch) return "deposed" as const
+            if (head.last_seq !== fence.afterSeq) return "stale head" as const
+            const insert = tx.prepare(queries.insert)
+            for (const m of messages) {
+              insert.run(
+                roomId,
+                m.id,
+                m.seq,
+                m.userId,
+                m.username,
+                m.text,
+                m.clientMsgId,
+                m.createdAt,
+                timeUuidKey(m.id)
+              )
+            }
+            tx.prepare(queries.moveHead).run(last.seq, roomId)
+            return null
+          })
+          .pipe(
+            Effect.flatMap((reason) =>
+              reason === null ? Effect.void : Effect.fail(new StaleWrite({ roomId, reason }))
+            )
+          )
+      },
       findByClientMsgId: (roomId, userId, clientMsgId) =>
         one("messages.findByClientMsgId", queries.findByClientMsgId, roomId, userId, clientMsgId),
       latest: (roomId) => one("messages.latest", queries.latest, roomId),

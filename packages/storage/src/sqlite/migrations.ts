@@ -103,5 +103,21 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
         request_id TEXT
       ) WITHOUT ROWID;
     `
+  },
+  {
+    version: 4,
+    name: "fencing",
+    // A room's head: its newest stored seq and its owner epoch, checked and moved by every
+    // append in the append's own transaction (see messages.ts). Rooms written before this
+    // start at their newest seq and epoch 0, so their next claim takes them over.
+    sql: `
+      CREATE TABLE room_heads (
+        room_id TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
+        epoch INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO room_heads (room_id, last_seq, epoch)
+        SELECT room_id, MAX(seq), 0 FROM room_messages GROUP BY room_id;
+    `
   }
 ]
