@@ -1,7 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Schedule } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { StorageError } from "../errors.ts"
 import { migrations } from "./migrations.ts"
 
@@ -41,7 +42,8 @@ const tighten = (filename: string) => {
  * SQLite (`busy_timeout` 0): that wait would be synchronous and freeze the event loop, every
  * socket included, for as long as another process (an admin tool, a backup) holds the lock.
  * A busy call is retried on an Effect schedule instead, the event loop serving everyone else
- * between attempts, and fails with `StorageError` once `busyTimeout` has passed.
+ * between attempts, and fails with `StorageError` once `busyTimeout` has passed. Reads never
+ * wait for a writer (WAL).
  */
 export class SqliteDatabase extends Context.Service<
   SqliteDatabase,
@@ -108,12 +110,29 @@ export class SqliteDatabase extends Context.Service<
           Effect.try({ try: f, catch: (cause) => new StorageError({ operation, cause }) }).pipe(
             Effect.retry({ schedule: whileBusy, while: isBusy })
           )
+        // Writes wait in line (a room's sends, one batch after another): once one has waited out
+        // the lock, the next fail at once for a moment instead of each waiting `busyTimeout` again.
+        const breaker = yield* CircuitBreaker.make({
+          tripPolicy: CircuitBreaker.consecutive(1),
+          openDuration: Duration.millis(500)
+        }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+        const write = <A>(operation: string, f: () => A) =>
+          attempt(operation, f).pipe(
+            breaker.execute({
+              key: "sqlite-write",
+              classify: (exit) => {
+                const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+                return error?._tag === "Some" && isBusy(error.value) ? CircuitBreaker.failure() : CircuitBreaker.success
+              }
+            }),
+            Effect.catchTag("CircuitBreakerError", (cause) => Effect.fail(new StorageError({ operation, cause })))
+          )
         return SqliteDatabase.of({
-          run: (operation, sql, ...params) => attempt(operation, () => Number(prepare(sql).run(...params).changes)),
+          run: (operation, sql, ...params) => write(operation, () => Number(prepare(sql).run(...params).changes)),
           get: (operation, sql, ...params) => attempt(operation, () => prepare(sql).get(...params) as any),
           all: (operation, sql, ...params) => attempt(operation, () => prepare(sql).all(...params) as any),
           transaction: (operation, f) =>
-            attempt(operation, () => {
+            write(operation, () => {
               db.exec("BEGIN IMMEDIATE")
               try {
                 const result = f(db)
