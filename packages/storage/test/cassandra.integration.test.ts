@@ -4,6 +4,7 @@ import { Duration, Effect, Layer } from "effect"
 import { afterAll } from "vitest"
 import { CassandraClient } from "../src/cassandra/client.ts"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
+import { cassandraFencing } from "./cassandra-fencing.ts"
 import { cassandraLeftovers } from "./cassandra-leftovers.ts"
 import { conformance } from "./conformance.ts"
 import { testMessageBucketMs } from "./fixtures.ts"
@@ -29,7 +30,10 @@ const withClient = Layer.unwrap(
   )
 ).pipe(Layer.orDie)
 
-layer(withClient, { timeout: 120_000 })((it) => cassandraLeftovers(it))
+layer(withClient, { timeout: 120_000 })((it) => {
+  cassandraLeftovers(it)
+  cassandraFencing(it)
+})
 
 // One test node holds every keyspace's tables in one heap: leave nothing behind.
 afterAll(async () => {

@@ -1,0 +1,138 @@
+/**
+ * The two steps of a Cassandra append (the head's LWT, then the rows) cut apart on the real
+ * node: a driver that fails the rows after the LWT applied (a crash between the steps), that
+ * reports a timeout for an LWT that applied, and one that holds an LWT back and sends it
+ * only after the room moved on (a write that lands late).
+ */
+import { assert, describe, type Vitest } from "@effect/vitest"
+import { type MessageId, makeTimeUuidClock, type RoomId } from "@parley/domain"
+import cassandra from "cassandra-driver"
+import { Context, Effect, Exit, Layer, Option } from "effect"
+import { CassandraClient } from "../src/cassandra/client.ts"
+import { CassandraMessages } from "../src/cassandra/messages.ts"
+import { type MessageRecord, Messages, StorageError } from "../src/index.ts"
+import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
+
+interface Hooks {
+  /** Replaces the next head LWT: gets the real statement, returns what the append sees. */
+  head?: (
+    real: Effect.Effect<cassandra.types.ResultSet, StorageError>
+  ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
+  /** Fails every rows batch, as if the node died after the LWT. */
+  failRows?: boolean
+}
+
+const timedOut = (operation: string) =>
+  new StorageError({ operation, cause: new cassandra.errors.OperationTimedOutError("test: no answer in time") })
+
+/** Cassandra's `Messages` on the real client, through a driver the test steers. */
+const hookedMessages = (hooks: Hooks) =>
+  Effect.gen(function* () {
+    const real = yield* CassandraClient
+    const hooked = CassandraClient.of({
+      execute: (operation, query, params, options) => {
+        const run = real.execute(operation, query, params, options)
+        const head = hooks.head
+        if (operation !== "messages.append.head" || head === undefined) return run
+        delete hooks.head
+        return head(run)
+      },
+      batch: (operation, queries, options) =>
+        operation === "messages.append.rows" && hooks.failRows === true
+          ? Effect.fail(timedOut(operation))
+          : real.batch(operation, queries, options)
+    })
+    const context = yield* Layer.build(
+      CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, hooked)))
+    )
+    return Context.get(context, Messages)
+  })
+
+const batch = (roomId: RoomId, afterSeq: number, count: number): Array<MessageRecord> => {
+  const clock = makeTimeUuidClock()
+  const userId = newUserId()
+  return Array.from({ length: count }, (_, i) => ({
+    roomId,
+    id: clock.next(Date.now() + i * testMessageBucketMs) as MessageId,
+    seq: afterSeq + 1 + i,
+    userId,
+    username: "cass",
+    text: `m${afterSeq + 1 + i}`,
+    clientMsgId: unique("k-"),
+    createdAt: Date.now()
+  }))
+}
+
+const history = (messages: Messages["Service"], roomId: RoomId) =>
+  messages.listAfter(roomId, { after: null, limit: 100 })
+
+export const cassandraFencing = (it: Vitest.MethodsNonLive<CassandraClient>) =>
+  describe("cassandra: an append's two steps cut apart", () => {
+    it.effect("a batch whose head committed but whose rows never landed is written by the next claim", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const messages = yield* hookedMessages(hooks)
+        const roomId = newRoom(newUserId()).id
+        const first = yield* messages.claim(roomId)
+        const sent = batch(roomId, 0, 3)
+        hooks.failRows = true
+        const failed = yield* Effect.exit(messages.append(roomId, sent, { epoch: first.epoch, afterSeq: 0 }))
+        assert.isTrue(Exit.isFailure(failed))
+        assert.deepStrictEqual(yield* history(messages, roomId), [])
+        hooks.failRows = false
+
+        const next = yield* messages.claim(roomId)
+        assert.deepStrictEqual(next.repaired, sent)
+        assert.deepStrictEqual([next.lastSeq, next.lastId], [3, sent[2]!.id])
+        assert.deepStrictEqual(yield* history(messages, roomId), sent)
+        for (const m of sent) {
+          assert.deepStrictEqual(yield* messages.findByClientMsgId(roomId, m.userId, m.clientMsgId!), Option.some(m))
+        }
+        // Repaired once: the claim cleared it, and the room goes on from seq 3.
+        assert.deepStrictEqual((yield* messages.claim(roomId)).repaired, [])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a head LWT reported as timed out that did apply is settled as applied: the rows follow", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const messages = yield* hookedMessages(hooks)
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* messages.claim(roomId)
+        const sent = batch(roomId, 0, 2)
+        hooks.head = (real) => Effect.andThen(real, Effect.fail(timedOut("messages.append.head")))
+        yield* messages.append(roomId, sent, { epoch, afterSeq: 0 })
+        assert.deepStrictEqual(yield* history(messages, roomId), sent)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a head LWT held back and sent after the room moved on is refused: no seq given twice", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const messages = yield* hookedMessages(hooks)
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* messages.claim(roomId)
+        let held: Effect.Effect<cassandra.types.ResultSet, StorageError> | undefined
+        hooks.head = (real) =>
+          Effect.suspend(() => {
+            held = real
+            return Effect.fail(timedOut("messages.append.head"))
+          })
+        const late = batch(roomId, 0, 2)
+        const failed = yield* Effect.flip(messages.append(roomId, late, { epoch, afterSeq: 0 }))
+        // The SERIAL read found the head unmoved: a plain failure, nothing stored.
+        assert.strictEqual(failed._tag, "StorageError")
+        assert.deepStrictEqual(yield* history(messages, roomId), [])
+
+        // The writer claims again, as the room's actor does after a failed write, and goes on.
+        const again = yield* messages.claim(roomId)
+        const next = batch(roomId, 0, 3)
+        yield* messages.append(roomId, next, { epoch: again.epoch, afterSeq: again.lastSeq })
+        // Now the held statement reaches Cassandra.
+        const landed = yield* held!
+        assert.isFalse(landed.wasApplied())
+        assert.deepStrictEqual(yield* history(messages, roomId), next)
+        assert.deepStrictEqual((yield* messages.claim(roomId)).lastId, next[2]!.id)
+      }).pipe(Effect.scoped)
+    )
+  })
