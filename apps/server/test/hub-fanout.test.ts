@@ -1,0 +1,312 @@
+/**
+ * The hub's fan-out of one room's events to this node's subscribers: messages newer than
+ * what storage held at join, once each, one encoded frame for all; typing (not echoed to the
+ * typist), presence, membership and room changes; catch-up after a broker `resync`; a gap
+ * wider than one storage page; a backfill that keeps failing does not stall the room; and the
+ * room's broker subscription lives exactly as long as it has subscribers. SQLite in memory,
+ * the memory broker (wrapped to count subscriptions and fail on demand), the TestClock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
+import { type MessageRecord, Messages, SqliteStorage, StorageError } from "@parley/storage"
+import { Duration, Effect, Layer, Schema } from "effect"
+import { Redis } from "effect/persistence"
+import { TestClock } from "effect/testing"
+import { toMessageView } from "../src/chat/rooms.ts"
+import { Broker, type RoomChange } from "../src/realtime/broker.ts"
+import { type Delivery, messageFrame, RoomHub, type Subscriber } from "../src/realtime/hub.ts"
+
+const ada = "00000000-0000-4000-8000-0000000000ad" as UserId
+const base = Date.parse("2026-03-01T12:00:00Z")
+/** One record per room and `seq` (a TIMEUUID has random bits): what is stored is what is published. */
+const records = new Map<string, MessageRecord>()
+const record = (roomId: RoomId, seq: number): MessageRecord => {
+  const key = `${roomId}/${seq}`
+  const known = records.get(key)
+  if (known !== undefined) return known
+  const made: MessageRecord = {
+    roomId,
+    id: timeUuidFrom(base + seq, 0) as MessageId,
+    seq,
+    userId: ada,
+    username: "ada",
+    text: `m${seq}`,
+    clientMsgId: null,
+    createdAt: base + seq
+  }
+  records.set(key, made)
+  return made
+}
+const encode = Schema.encodeSync(MessageView)
+const wire = (roomId: RoomId, seq: number) => encode(toMessageView(record(roomId, seq)))
+
+/** Switches a test flips to make the broker or storage misbehave, and what they saw. */
+const makeWorld = () => {
+  const faults = { subscribe: false, listAfter: false }
+  const seen = { subscriptions: 0, open: 0, listAfter: 0 }
+  const broker = Layer.effect(
+    Broker,
+    Effect.gen(function* () {
+      const real = yield* Broker
+      return Broker.of({
+        ...real,
+        subscribe: (roomId, onEvent) =>
+          Effect.suspend(() => {
+            if (faults.subscribe) return Effect.fail(new Redis.RedisError({ cause: new Error("redis is down") }))
+            seen.subscriptions++
+            return Effect.acquireRelease(
+              Effect.andThen(
+                real.subscribe(roomId, onEvent),
+                Effect.sync(() => void seen.open++)
+              ),
+              () => Effect.sync(() => void seen.open--)
+            )
+          })
+      })
+    })
+  ).pipe(Layer.provideMerge(Broker.layerMemory))
+  const storage = Layer.effect(
+    Messages,
+    Effect.gen(function* () {
+      const real = yield* Messages
+      return Messages.of({
+        ...real,
+        listAfter: (...args: Parameters<typeof real.listAfter>) =>
+          Effect.suspend(() => {
+            seen.listAfter++
+            return faults.listAfter
+              ? Effect.fail(new StorageError({ operation: "messages.listAfter", cause: new Error("disk on fire") }))
+              : real.listAfter(...args)
+          })
+      })
+    })
+  ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
+  const layer = RoomHub.layer.pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
+  return { faults, seen, layer }
+}
+
+/** A subscriber that records everything the hub hands it. */
+const recorder = () => {
+  const deliveries: Array<Delivery> = []
+  const membership: Array<UserId> = []
+  const changes: Array<RoomChange> = []
+  const subscriber: Subscriber = {
+    deliver: (_roomId, delivery) => void deliveries.push(delivery),
+    membershipChanged: (_roomId, userId) => void membership.push(userId),
+    roomChanged: (_roomId, change) => void changes.push(change)
+  }
+  const seqs = () => deliveries.flatMap((d) => (d.seq === null ? [] : [d.seq]))
+  return { deliveries, membership, changes, subscriber, seqs }
+}
+
+/** Lets forked fibers run up to their next wait. */
+const settle = Effect.yieldNow.pipe(Effect.repeat({ times: 50 }))
+
+const setup = Effect.gen(function* () {
+  const hub = yield* RoomHub
+  const messages = yield* Messages
+  const broker = yield* Broker
+  const roomId = crypto.randomUUID() as RoomId
+  /** Stores these messages as the room's actor would: claiming the room, then appending. */
+  const store = (...seqs: Array<number>) =>
+    Effect.flatMap(messages.claim(roomId), (claim) =>
+      messages.append(
+        roomId,
+        seqs.map((s) => record(roomId, s)),
+        { epoch: claim.epoch, afterSeq: claim.lastSeq }
+      )
+    )
+  const publish = (...seqs: Array<number>) =>
+    broker.publish(roomId, { kind: "messages", messages: seqs.map((s) => wire(roomId, s)) })
+  return { hub, broker, roomId, store, publish }
+})
+
+describe("hub fan-out", () => {
+  it.effect("delivers each message newer than storage's head at join once, as one frame shared by all", () => {
+    const { layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      yield* store(1, 2)
+      const a = recorder()
+      const b = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      yield* hub.join(roomId, b.subscriber)
+      // Already in storage at join: a client reads those from history, not from the hub.
+      yield* publish(2)
+      yield* store(3, 4)
+      yield* publish(3, 4)
+      yield* publish(4)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [3, 4])
+      assert.deepStrictEqual(b.seqs(), [3, 4])
+      assert.strictEqual(a.deliveries[0]!.frame, messageFrame(wire(roomId, 3)))
+      assert.deepStrictEqual(JSON.parse(a.deliveries[0]!.frame), { type: "chat.message", payload: wire(roomId, 3) })
+      assert.strictEqual(a.deliveries[0]!.skipUser, null)
+      assert.strictEqual(a.deliveries[1]!.frame, b.deliveries[1]!.frame)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("typing goes to everyone but the typist; presence to everyone; neither carries a seq", () => {
+    const { layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, broker, roomId } = yield* setup
+      const a = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      yield* broker.publish(roomId, { kind: "typing", user_id: ada, username: "ada", typing: true })
+      const online = [{ user_id: ada, username: "ada" }]
+      yield* broker.publish(roomId, { kind: "presence", online })
+      yield* settle
+      assert.deepStrictEqual(
+        a.deliveries.map((d) => ({ seq: d.seq, skipUser: d.skipUser, frame: JSON.parse(d.frame) })),
+        [
+          {
+            seq: null,
+            skipUser: ada,
+            frame: { type: "typing", payload: { room_id: roomId, user_id: ada, username: "ada", typing: true } }
+          },
+          { seq: null, skipUser: null, frame: { type: "presence", payload: { room_id: roomId, online } } }
+        ]
+      )
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("membership and room changes reach every subscriber, also when one leaves on hearing it", () => {
+    const { layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, broker, roomId } = yield* setup
+      const a = recorder()
+      const b = recorder()
+      // Like a connection: it unsubscribes when told the room was deleted.
+      const leaving: Subscriber = {
+        ...a.subscriber,
+        roomChanged: (room, change) => {
+          a.subscriber.roomChanged(room, change)
+          Effect.runFork(hub.leave(room, leaving))
+        }
+      }
+      yield* hub.join(roomId, leaving)
+      yield* hub.join(roomId, b.subscriber)
+      yield* broker.publish(roomId, { kind: "membership", user_id: ada })
+      yield* broker.publish(roomId, { kind: "room", change: "deleted" })
+      yield* settle
+      assert.deepStrictEqual(a.membership, [ada])
+      assert.deepStrictEqual(b.membership, [ada])
+      assert.deepStrictEqual(a.changes, ["deleted"])
+      assert.deepStrictEqual(b.changes, ["deleted"])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("after a broker resync, what storage gained meanwhile is delivered in order", () => {
+    const { layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, broker, roomId, store, publish } = yield* setup
+      yield* store(1)
+      const a = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      // Published while the broker was reconnecting: lost on the way.
+      yield* store(2, 3, 4)
+      yield* broker.publish(roomId, { kind: "resync" })
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [2, 3, 4])
+      // A resync with nothing new delivers nothing again.
+      yield* broker.publish(roomId, { kind: "resync" })
+      yield* settle
+      yield* store(5)
+      yield* publish(5)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [2, 3, 4, 5])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a gap wider than one storage page is filled page by page, in order", () => {
+    const { seen, layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      yield* store(1)
+      const a = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      const missing = Array.from({ length: 450 }, (_, i) => i + 2)
+      yield* store(...missing, 452, 453)
+      yield* publish(452)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [...missing, 452])
+      // 200 a page: 3 reads for 451 messages, and none past what was asked for.
+      assert.strictEqual(seen.listAfter, 3)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a backfill storage cannot serve is given up after its retries: the room goes on past the gap", () => {
+    const { faults, seen, layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      yield* store(1)
+      const a = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      faults.listAfter = true
+      yield* store(2, 3, 4)
+      yield* publish(4)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [], "nothing newer goes out while the gap may still be filled")
+      yield* TestClock.adjust(Duration.minutes(1))
+      yield* settle
+      assert.strictEqual(seen.listAfter, 6, "one read and five retries")
+      assert.deepStrictEqual(a.seqs(), [4])
+      faults.listAfter = false
+      yield* store(5)
+      yield* publish(5)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [4, 5])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("the room's broker subscription lives while it has subscribers, and a rejoin starts afresh", () => {
+    const { seen, layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      const a = recorder()
+      const b = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      yield* hub.join(roomId, b.subscriber)
+      assert.deepStrictEqual(seen, { subscriptions: 1, open: 1, listAfter: 0 })
+      // Leaving twice, or leaving a room never joined, changes nothing.
+      yield* hub.leave(roomId, a.subscriber)
+      yield* hub.leave(roomId, a.subscriber)
+      yield* hub.leave(crypto.randomUUID() as RoomId, b.subscriber)
+      assert.strictEqual(seen.open, 1)
+      yield* store(1)
+      yield* publish(1)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [])
+      assert.deepStrictEqual(b.seqs(), [1])
+
+      yield* hub.leave(roomId, b.subscriber)
+      assert.strictEqual(seen.open, 0)
+      // Rejoined: a new subscription whose baseline is storage's head now.
+      yield* store(2, 3)
+      yield* hub.join(roomId, a.subscriber)
+      assert.deepStrictEqual(seen, { subscriptions: 2, open: 1, listAfter: 0 })
+      yield* store(4)
+      yield* publish(4)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [4])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a join whose broker subscription fails fails, and the next join tries again", () => {
+    const { faults, seen, layer } = makeWorld()
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      const a = recorder()
+      faults.subscribe = true
+      const error = yield* Effect.flip(hub.join(roomId, a.subscriber))
+      assert.strictEqual(error._tag, "RedisError")
+      faults.subscribe = false
+      yield* hub.join(roomId, a.subscriber)
+      assert.strictEqual(seen.open, 1)
+      yield* store(1)
+      yield* publish(1)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [1])
+    }).pipe(Effect.provide(layer))
+  })
+})
