@@ -51,9 +51,9 @@ import {
   InvalidRequest,
   NotFound,
   NotReady,
-  Overloaded,
   RateLimitedResponse,
-  ServiceUnavailable,
+  SendUnavailableResponse,
+  ServiceUnavailableResponse,
   Unauthorized,
   UsernameTaken
 } from "./errors.ts"
@@ -74,7 +74,7 @@ export class Authorization extends HttpApiMiddleware.Service<Authorization, { pr
   "parley/domain/Authorization",
   {
     security: { bearer: HttpApiSecurity.bearer },
-    error: [Unauthorized, ServiceUnavailable]
+    error: [Unauthorized, ServiceUnavailableResponse]
   }
 ) {}
 
@@ -107,18 +107,18 @@ export class AuthGroup extends HttpApiGroup.make("auth").add(
   HttpApiEndpoint.post("signup", "/signup", {
     payload: SignupRequest,
     success: UserView.pipe(HttpApiSchema.status(201)),
-    error: [UsernameTaken, EmailRegistered, RateLimitedResponse, ServiceUnavailable]
+    error: [UsernameTaken, EmailRegistered, RateLimitedResponse, ServiceUnavailableResponse]
   }),
   HttpApiEndpoint.post("login", "/login", {
     payload: LoginRequest,
     success: TokenResponse,
-    error: [InvalidCredentials, Forbidden, RateLimitedResponse, ServiceUnavailable]
+    error: [InvalidCredentials, Forbidden, RateLimitedResponse, ServiceUnavailableResponse]
   }),
   // Authenticated by the refresh token alone, so it works after the access token expired.
   HttpApiEndpoint.post("refresh", "/api/refresh", {
     payload: RefreshRequest,
     success: TokenResponse,
-    error: [InvalidRefreshToken, RateLimitedResponse, ServiceUnavailable]
+    error: [InvalidRefreshToken, RateLimitedResponse, ServiceUnavailableResponse]
   })
 ) {}
 
@@ -141,7 +141,7 @@ export class AccountGroup extends HttpApiGroup.make("account")
   .middleware(Authorization) {}
 
 const inRoom = { room_id: RoomId }
-const roomErrors = [Forbidden, NotFound, ServiceUnavailable]
+const roomErrors = [Forbidden, NotFound, ServiceUnavailableResponse]
 
 /**
  * Rooms, membership and messages. A private room answers 404 to non-members, so its
@@ -152,12 +152,12 @@ export class ChatGroup extends HttpApiGroup.make("chat")
     HttpApiEndpoint.post("createRoom", "/api/chat/rooms", {
       payload: CreateRoomRequest,
       success: RoomView.pipe(HttpApiSchema.status(201)),
-      error: [RateLimitedResponse, ServiceUnavailable]
+      error: [RateLimitedResponse, ServiceUnavailableResponse]
     }),
     HttpApiEndpoint.get("listRooms", "/api/chat/rooms", {
       query: RoomListQuery,
       success: RoomList,
-      error: ServiceUnavailable
+      error: ServiceUnavailableResponse
     }),
     HttpApiEndpoint.get("getRoom", "/api/chat/rooms/:room_id", {
       params: inRoom,
@@ -195,7 +195,7 @@ export class ChatGroup extends HttpApiGroup.make("chat")
       params: inRoom,
       payload: PostMessageRequest,
       success: MessageView.pipe(HttpApiSchema.status(201)),
-      error: [...roomErrors, Overloaded, RateLimitedResponse]
+      error: [Forbidden, NotFound, SendUnavailableResponse, RateLimitedResponse]
     }),
     HttpApiEndpoint.get("listMessages", "/api/chat/rooms/:room_id/messages", {
       params: inRoom,
@@ -207,8 +207,8 @@ export class ChatGroup extends HttpApiGroup.make("chat")
   .middleware(Authorization) {}
 
 const userParam = { user_id: UserId }
-const adminErrors = [Forbidden, ServiceUnavailable]
-const adminTargetErrors = [Forbidden, NotFound, ServiceUnavailable]
+const adminErrors = [Forbidden, ServiceUnavailableResponse]
+const adminTargetErrors = [Forbidden, NotFound, ServiceUnavailableResponse]
 
 /**
  * Operators' endpoints. Every one needs a caller whose stored role is `admin` (403

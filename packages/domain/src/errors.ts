@@ -93,14 +93,41 @@ export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("parley/Paylo
   readonly _tag = "PayloadTooLarge"
 }
 
+const serviceUnavailableBody = errorBody("service_unavailable", "a dependency is unavailable; try again shortly")
+
+/**
+ * 503. `retryAfterSeconds`, when known (a room between two owners), becomes `Retry-After`
+ * (whole seconds) over HTTP and is named in the WebSocket error's message.
+ */
 export class ServiceUnavailable extends Schema.Error<ServiceUnavailable>("parley/ServiceUnavailable")(
-  errorBody("service_unavailable", "a dependency is unavailable; try again shortly"),
+  { ...serviceUnavailableBody.fields, retryAfterSeconds: Schema.optionalKey(Schema.Int) },
   {
     httpApiStatus: 503
   }
 ) {
   readonly _tag = "ServiceUnavailable"
 }
+
+/** How the API sends `ServiceUnavailable`: the usual error body, plus `Retry-After` when there is a hint. */
+export const ServiceUnavailableResponse = ServiceUnavailable.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: serviceUnavailableBody.annotate({ httpApiStatus: 503 }),
+      headers: { "retry-after": Schema.optionalKey(Schema.NumberFromString) }
+    },
+    {
+      decode: ({ body, headers }) =>
+        new ServiceUnavailable({
+          error: body.error,
+          ...(headers["retry-after"] === undefined ? {} : { retryAfterSeconds: headers["retry-after"] })
+        }),
+      encode: (error) => ({
+        headers: error.retryAfterSeconds === undefined ? {} : { "retry-after": error.retryAfterSeconds },
+        body: { error: error.error }
+      })
+    }
+  )
+)
 
 export class InternalError extends Schema.Error<InternalError>("parley/InternalError")(
   errorBody("internal", "internal server error"),
@@ -151,11 +178,39 @@ export class NotReady extends Schema.Error<NotReady>("parley/NotReady")(
 }
 
 /** The room is taking messages faster than it can store them; retry after a short pause. */
-export class Overloaded extends Schema.Error<Overloaded>("parley/Overloaded")(
-  errorBody("overloaded", "the room is overloaded; retry shortly"),
-  {
-    httpApiStatus: 503
-  }
-) {
+const overloadedBody = errorBody("overloaded", "the room is overloaded; retry shortly")
+
+export class Overloaded extends Schema.Error<Overloaded>("parley/Overloaded")(overloadedBody, {
+  httpApiStatus: 503
+}) {
   readonly _tag = "Overloaded"
 }
+
+/**
+ * A send's two 503s in one response (HTTP allows one 503 with headers per endpoint):
+ * `overloaded`, or `service_unavailable` with `Retry-After` when there is a hint.
+ */
+export const SendUnavailableResponse = Schema.Union([ServiceUnavailable, Overloaded]).pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: Schema.Union([serviceUnavailableBody, overloadedBody]).annotate({ httpApiStatus: 503 }),
+      headers: { "retry-after": Schema.optionalKey(Schema.NumberFromString) }
+    },
+    {
+      decode: ({ body, headers }) =>
+        body.error.code === "overloaded"
+          ? new Overloaded({ error: body.error })
+          : new ServiceUnavailable({
+              error: body.error,
+              ...(headers["retry-after"] === undefined ? {} : { retryAfterSeconds: headers["retry-after"] })
+            }),
+      encode: (error) =>
+        error._tag === "Overloaded"
+          ? { headers: {}, body: { error: error.error } }
+          : {
+              headers: error.retryAfterSeconds === undefined ? {} : { "retry-after": error.retryAfterSeconds },
+              body: { error: error.error }
+            }
+    }
+  )
+)

@@ -6,7 +6,20 @@ import {
   ServiceUnavailable,
   UserId
 } from "@parley/domain"
-import { Cause, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Result, Schema } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Option,
+  Result,
+  Schema
+} from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { RoomActors, type SendRequest } from "./room-actor.ts"
@@ -20,10 +33,13 @@ import { RoomActors, type SendRequest } from "./room-actor.ts"
 export class RoomRouter extends Context.Service<
   RoomRouter,
   {
-    /** Queues the send in call order; the returned effect waits for the stored message. */
+    /**
+     * Queues the send in call order; the returned effect waits for the stored message. A room
+     * without a reachable owner refuses with `ServiceUnavailable` and a retry hint.
+     */
     readonly submit: (
       request: SendRequest
-    ) => Effect.Effect<Effect.Effect<MessageView, Overloaded | ServiceUnavailable>, Overloaded>
+    ) => Effect.Effect<Effect.Effect<MessageView, Overloaded | ServiceUnavailable>, Overloaded | ServiceUnavailable>
   }
 >()("parley/server/chat/RoomRouter") {
   /** One node: straight into the local actor's mailbox. */
@@ -43,7 +59,7 @@ export class RoomRouter extends Context.Service<
     Effect.gen(function* () {
       const clientFor = yield* RoomEntity.client
       const runFork = yield* FiberSet.makeRuntime()
-      const waiting = new Map<RoomId, Array<Forward>>()
+      const waiting = new Map<RoomId, RoomQueue>()
 
       const forwardBatch = (roomId: RoomId, batch: ReadonlyArray<Forward>) =>
         clientFor(roomId)
@@ -56,27 +72,31 @@ export class RoomRouter extends Context.Service<
             }))
           })
           .pipe(
+            // Each of these means the room has no reachable owner right now (an entity
+            // mailbox holds at most one forward per node and room, so it is never full from
+            // load): the sender retries once ownership has settled.
             Effect.catchTags({
-              MailboxFull: () => Effect.fail(new Overloaded()),
-              AlreadyProcessingMessage: () => Effect.fail(new ServiceUnavailable()),
+              MailboxFull: () => Effect.fail(noOwner()),
+              AlreadyProcessingMessage: () => Effect.fail(noOwner()),
               PersistenceError: (e) =>
-                Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable())),
+                Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(noOwner())),
               EntityNotAssignedToRunner: (e) =>
-                Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(new ServiceUnavailable()))
+                Effect.andThen(Effect.logError("room routing failed", e), Effect.fail(noOwner()))
             }),
             // Sharding retries an unassigned room without end; a sender must hear back.
             Effect.timeoutOrElse({
               duration: forwardTimeout,
               orElse: () =>
-                Effect.andThen(
-                  Effect.logWarning("room owner did not answer in time"),
-                  Effect.fail(new ServiceUnavailable())
-                )
+                Effect.andThen(Effect.logWarning("room owner did not answer in time"), Effect.fail(noOwner()))
             }),
             Effect.matchCause({
               onFailure: (cause) => {
-                const error = Option.getOrElse(Cause.findErrorOption(cause), () => new ServiceUnavailable())
-                for (const { reply } of batch) Deferred.doneUnsafe(reply, Exit.fail(error))
+                // A defect is the owner dying mid-send (its socket closed under the forward).
+                const error = Option.getOrElse(Cause.findErrorOption(cause), noOwner)
+                // What waits behind this forward would meet the same missing owner, one
+                // forward timeout after another: it is refused now, and retried by its sender.
+                const stuck = [...batch, ...(waiting.get(roomId)?.queue.splice(0) ?? [])]
+                for (const { reply } of stuck) Deferred.doneUnsafe(reply, Exit.fail(error))
               },
               onSuccess: (outcomes) =>
                 batch.forEach(({ reply }, i) => {
@@ -84,7 +104,7 @@ export class RoomRouter extends Context.Service<
                   Deferred.doneUnsafe(
                     reply,
                     outcome === undefined || "failed" in outcome
-                      ? Exit.fail(outcome?.failed === "overloaded" ? new Overloaded() : new ServiceUnavailable())
+                      ? Exit.fail(outcome?.failed === "overloaded" ? new Overloaded() : noOwner())
                       : Exit.succeed(outcome)
                   )
                 })
@@ -95,27 +115,30 @@ export class RoomRouter extends Context.Service<
       const drain = (roomId: RoomId) =>
         Effect.gen(function* () {
           for (;;) {
-            const queued = waiting.get(roomId)!
+            const room = waiting.get(roomId)!
             // Checked and removed in one synchronous step: a later send starts a new drain.
-            if (queued.length === 0) return waiting.delete(roomId)
-            yield* forwardBatch(roomId, queued.splice(0, maxForwardBatch))
+            if (room.queue.length === 0) return waiting.delete(roomId)
+            room.forwardSince = yield* Clock.currentTimeMillis
+            yield* forwardBatch(roomId, room.queue.splice(0, maxForwardBatch))
           }
         })
 
       return RoomRouter.of({
         submit: (request) =>
-          Effect.suspend(() => {
+          Effect.gen(function* () {
             const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable>()
-            const queued = waiting.get(request.roomId)
-            if (queued === undefined) {
-              waiting.set(request.roomId, [{ request, reply }])
+            const room = waiting.get(request.roomId)
+            if (room === undefined) {
+              waiting.set(request.roomId, { queue: [{ request, reply }], forwardSince: 0 })
               runFork(drain(request.roomId))
-            } else if (queued.length >= maxWaitingPerRoom) {
-              return Effect.fail(new Overloaded())
+            } else if (room.queue.length >= maxWaitingPerRoom) {
+              // Full behind a forward that is taking long: the owner is missing, not busy.
+              const now = yield* Clock.currentTimeMillis
+              return yield* now - room.forwardSince >= stalledAfterMs ? noOwner() : new Overloaded()
             } else {
-              queued.push({ request, reply })
+              room.queue.push({ request, reply })
             }
-            return Effect.succeed(Deferred.await(reply))
+            return Deferred.await(reply)
           })
       })
     })
@@ -127,13 +150,28 @@ interface Forward {
   readonly reply: Deferred.Deferred<MessageView, Overloaded | ServiceUnavailable>
 }
 
+/** One room's sends on this node: those waiting, and when the forward under way started. */
+interface RoomQueue {
+  readonly queue: Array<Forward>
+  forwardSince: number
+}
+
 /** The most sends in one forward; the owner's actor splits them further by bytes. */
 const maxForwardBatch = 128
 /** Sends this node holds for one room while a forward is under way. */
 const maxWaitingPerRoom = 1024
 
-/** Long enough for an ownership change to settle; a retry with its `client_msg_id` is safe. */
-const forwardTimeout = Duration.seconds(15)
+/**
+ * A forward the owner has not answered in this long fails: a missing owner is found and
+ * replaced within about 3 s (`cluster/cluster.ts`), so the sender retries (with its
+ * `client_msg_id`, which is safe) instead of waiting out the handover with its send.
+ */
+const forwardTimeout = Duration.seconds(2)
+/** A forward this old means the owner is not answering: a full queue behind it is no overload. */
+const stalledAfterMs = 1000
+/** Seconds a sender should wait before retrying a room without an owner: about one handover step. */
+const retryAfterSeconds = 1
+const noOwner = () => new ServiceUnavailable({ retryAfterSeconds })
 
 /** A send's answer, one per message of a batch: the stored message, or why it was refused. */
 const SendOutcome = Schema.Union([

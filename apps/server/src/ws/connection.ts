@@ -75,7 +75,13 @@ const toEventError = (error: RoomFailure | EventError): EventError => {
     case "Overloaded":
       return new EventError({ code: "overloaded", message: error.error.message })
     case "ServiceUnavailable":
-      return new EventError({ code: "service_unavailable", message: error.error.message })
+      return new EventError({
+        code: "service_unavailable",
+        message:
+          error.retryAfterSeconds === undefined
+            ? error.error.message
+            : `${error.error.message}; retry in ${error.retryAfterSeconds} s`
+      })
   }
 }
 

@@ -190,7 +190,8 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
     env,
     output: () => output,
     crash: async () => {
-      if (child.exitCode !== null) return
+      // A process killed by a signal keeps `exitCode` null: `signalCode` says it is gone.
+      if (child.exitCode !== null || child.signalCode !== null) return
       const exited = new Promise((r) => child.once("exit", r))
       child.kill("SIGKILL")
       await exited
