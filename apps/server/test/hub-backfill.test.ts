@@ -13,9 +13,11 @@ import { RoomHub, type Subscriber } from "../src/realtime/hub.ts"
 
 const user = crypto.randomUUID() as UserId
 const base = Date.now()
+const node = new Uint8Array(8)
 const record = (roomId: RoomId, seq: number): MessageRecord => ({
   roomId,
-  id: timeUuidFrom(base + seq, 0) as MessageId,
+  // A fixed node: the same seq always gets the same id (a resume cursor must match what is stored).
+  id: timeUuidFrom(base + seq, 0, node) as MessageId,
   seq,
   userId: user,
   username: "ada",
@@ -80,10 +82,14 @@ const scenario = <A, E>(
       const broker = yield* Broker
       const roomId = crypto.randomUUID() as RoomId
       const { seqs, subscriber } = recorder()
+      // As a room's actor: claim the room, then append after its head.
       const store = (...ss: Array<number>) =>
-        messages.append(
-          roomId,
-          ss.map((s) => record(roomId, s))
+        Effect.flatMap(messages.claim(roomId), (claim) =>
+          messages.append(
+            roomId,
+            ss.map((s) => record(roomId, s)),
+            { epoch: claim.epoch, afterSeq: claim.lastSeq }
+          )
         )
       const publish = (...ss: Array<number>) =>
         broker.publish(roomId, { kind: "messages", messages: ss.map((s) => encode(toMessageView(record(roomId, s)))) })

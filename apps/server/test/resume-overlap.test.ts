@@ -19,9 +19,11 @@ import { makeConnection } from "../src/ws/connection.ts"
 
 const user = crypto.randomUUID() as UserId
 const base = Date.now()
+const node = new Uint8Array(8)
 const record = (roomId: RoomId, seq: number): MessageRecord => ({
   roomId,
-  id: timeUuidFrom(base + seq, 0) as MessageId,
+  // A fixed node: the same seq always gets the same id (a resume cursor must match what is stored).
+  id: timeUuidFrom(base + seq, 0, node) as MessageId,
   seq,
   userId: user,
   username: "ada",
@@ -91,17 +93,19 @@ const resumeWithLiveTraffic = (holdAt: HoldAt) =>
         () => {},
         () => {}
       )
-      yield* messages.append(
-        roomId,
-        [1, 2, 3, 4, 5].map((s) => record(roomId, s))
-      )
+      /** Stores as a room's actor does: claim the room, then append after its head. */
+      const store = (records: ReadonlyArray<MessageRecord>) =>
+        Effect.flatMap(messages.claim(roomId), (claim) =>
+          messages.append(roomId, records, { epoch: claim.epoch, afterSeq: claim.lastSeq })
+        )
+      yield* store([1, 2, 3, 4, 5].map((s) => record(roomId, s)))
       const resuming = yield* Effect.forkChild(
         connection.receive(JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id }))
       )
       yield* held.await
       // Stored and broadcast while the replay is held, as the room's actor does.
       const live = [6, 7].map((s) => record(roomId, s))
-      yield* messages.append(roomId, live)
+      yield* store(live)
       yield* broker.publish(roomId, { kind: "messages", messages: live.map((m) => encode(toMessageView(m))) })
       yield* gate.open
       yield* Fiber.join(resuming)
