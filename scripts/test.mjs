@@ -123,18 +123,21 @@ const main = async () => {
   await check("lint (biome)", bin("biome"), ["ci", "."])
   await vitest("unit", {})
 
+  // The stall test pauses Redis (SIGSTOP/SIGCONT) through REDIS_PID.
   if (process.env.REDIS_URL) {
     env.REDIS_URL = process.env.REDIS_URL
+    if (process.env.REDIS_PID) env.REDIS_PID = process.env.REDIS_PID
   } else {
     const redis = await startService("Redis", "redis", "start-redis.sh")
     cleanups.push(() => run("bash", [tool("redis", "stop-redis.sh"), redis.REDIS_RUN_DIR ?? ""]))
     env.REDIS_URL = redis.REDIS_URL
+    env.REDIS_PID = redis.REDIS_PID
   }
   const started = Date.now()
   const { CASSANDRA_CONTACT_POINTS, CASSANDRA_PID } = await cassandra
   log(`Cassandra ready at ${CASSANDRA_CONTACT_POINTS} (waited ${((Date.now() - started) / 1000).toFixed(1)} s more)`)
   env.CASSANDRA_CONTACT_POINTS = CASSANDRA_CONTACT_POINTS
-  // The outage test pauses the node (SIGSTOP/SIGCONT) to make storage unavailable.
+  // The outage and stall tests pause the node (SIGSTOP/SIGCONT) to make storage unavailable.
   if (CASSANDRA_PID) env.CASSANDRA_PID = CASSANDRA_PID
 
   await ensureTmux()

@@ -52,7 +52,7 @@ export const CassandraConfig = Config.all({
    * that time out have an unknown outcome; callers resolve them (LWT read-back, the room
    * actor's resync). Short, so a stalled node costs a user at most this long.
    */
-  requestTimeout: Config.Duration("CASSANDRA_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.millis(1500))),
+  requestTimeout: Config.Duration("CASSANDRA_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),
   /** After a request timed out, how long every request fails at once before one probes the cluster again. */
   retryAfter: Config.Duration("CASSANDRA_RETRY_AFTER").pipe(Config.withDefault(Duration.millis(500))),
   username: Config.option(Config.String("CASSANDRA_USERNAME")),
