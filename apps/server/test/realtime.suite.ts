@@ -318,22 +318,22 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       for (const e of failed) expect(e.payload.code).toBe("service_unavailable")
 
       // Recovered: new sends are stored again, and retries of the failed ones are stored once.
-      const after = Array.from({ length: 5 }, () => i++)
-      for (const n of after) send(n)
-      for (const e of failed) {
-        const n = Number(e.id.slice(1))
-        sender.send({
-          type: "chat.message",
-          id: `r${n}`,
-          to: roomId,
-          payload: { text: `o${n}`, client_msg_id: `k${n}` }
-        })
+      // A client retries a refused send with its client_msg_id; storage may still be refused
+      // for a moment after it is back (a circuit breaker waiting to try again).
+      const sendUntilAcked = async (n: number, label: string) => {
+        for (let attempt = 0; ; attempt++) {
+          const id = `${label}${n}-${attempt}`
+          sender.send({ type: "chat.message", id, to: roomId, payload: { text: `o${n}`, client_msg_id: `k${n}` } })
+          const answer = await sender.next((e) => (e.type === "ack" || e.type === "error") && e.id === id, 60_000)
+          if (answer.type === "ack") return
+          expect(answer.payload.code, JSON.stringify(answer)).toBe("service_unavailable")
+          expect(attempt, `o${n} still refused after ${attempt} retries`).toBeLessThan(100)
+          // Backing off as a client would, not waiting for anything in particular.
+          await new Promise((r) => setTimeout(r, 100))
+        }
       }
-      const expected = [...after.map((n) => `o${n}`), ...failed.map((e) => `r${e.id.slice(1)}`)]
-      for (const id of expected) {
-        const answer = await sender.next((e) => (e.type === "ack" || e.type === "error") && e.id === id, 60_000)
-        expect(answer.type, JSON.stringify(answer)).toBe("ack")
-      }
+      for (const n of Array.from({ length: 5 }, () => i++)) await sendUntilAcked(n, "a")
+      for (const e of failed) await sendUntilAcked(Number(e.id.slice(1)), "r")
 
       const stored = await history(a.url, owner.token, roomId)
       const storedIds = new Set(ids(stored))
