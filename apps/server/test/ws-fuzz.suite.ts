@@ -153,7 +153,8 @@ export const wsFuzzSuite = (backend: Backend) =>
         const type = JSON.parse(wireText(frame.data as string)).type
         if (answer.type === "error") {
           // A well-formed event is refused only for what it asks, never for its shape; and
-          // with storage and Redis up, never for being unavailable or broken.
+          // with storage and Redis up, never for being unavailable or broken (a handler that
+          // died answers `internal`).
           expect(["forbidden", "not_found"], context).toContain(answer.payload.code)
         } else if (type === "ping") {
           expect(answer.type, context).toBe("pong")
@@ -267,8 +268,6 @@ export const wsFuzzSuite = (backend: Backend) =>
         a.ws.terminate()
         b.ws.terminate()
       }
-      // No event handler died: defects are logged as "websocket event failed".
-      expect(server.output()).not.toContain("websocket event failed")
     }
   })
 
