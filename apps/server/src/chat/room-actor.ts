@@ -117,7 +117,8 @@ export class RoomActors extends Context.Service<
     readonly send: (request: SendRequest) => Effect.Effect<MessageView, Overloaded | ServiceUnavailable>
     /**
      * The room may have been written by another node since this one last did (its cluster
-     * shard moved away and back): the next write re-reads the room's head first.
+     * shard moved away and back): the next write claims the room first, which also fences
+     * off any writer that held it meanwhile.
      */
     readonly forget: (roomId: RoomId) => Effect.Effect<void>
     /**
