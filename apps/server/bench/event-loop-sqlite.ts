@@ -67,7 +67,9 @@ const ask = (server: ChildProcess, message: "reset" | "report") =>
 
 const startServer = async (dataDir: string) => {
   const port = await freePort()
-  const server = spawn(process.execPath, ["--import", monitor, main], {
+  // BENCH_CPU_PROF=<dir>: the server also writes a V8 CPU profile there, to see where the time goes.
+  const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []
+  const server = spawn(process.execPath, [...profile, "--import", monitor, main], {
     env: {
       PATH: process.env.PATH ?? "",
       PORT: String(port),
