@@ -164,6 +164,30 @@ client-id copy, no bucket index): the floor any storage design pays. "Speed vs. 
 | path | in flight | msg/s | µs/msg | speed vs. INSERT |
 | --- | --- | --- | --- | --- |
 ${cassandraResults.map(writeRow).join("\n")}
+
+## Fencing cost (issue 9): the Cassandra write path before and after
+
+Recorded once, not rewritten by \`pnpm bench\`: the actor on Cassandra, measured alternately on the
+code just before fencing (commit c137289: one logged batch per group commit) and just after
+(one LWT on the room's head per group commit, then the rows in an unlogged batch), five runs
+each (two whole \`pnpm bench\` runs and three of the Cassandra part alone, interleaved), on the
+shared 2-core machine while other test suites and a mutation run kept its load average at
+10 to 15. Per-run numbers swung up to 3× either way, so only the medians mean anything.
+
+| in flight | before, msg/s (median of 5) | after, msg/s (median of 5) | after / before | per run, before | per run, after |
+| --- | --- | --- | --- | --- | --- |
+| 1 | 85 | 51 | 0.60 | 210, 81, 73, 107, 85 | 103, 37, 66, 51, 47 |
+| 64 | 686 | 795 | 1.16 | 1621, 627, 392, 686, 694 | 827, 292, 795, 1858, 380 |
+
+One send at a time pays the Paxos round (four round trips to the replicas instead of one
+write) for every message: about 0.6× the throughput. With 64 in flight group commit pays it
+once per batch, and the difference drowned in the noise (the medians put after above before;
+against the same run's driver INSERT the after runs look worse). Re-measure on a quiet
+machine before quoting a figure for the batched path. Operations per group commit, before:
+one logged batch (batchlog write and removal, plus the rows: head, message window(s), bucket
+index, one partition per client id). After: one LWT on the head partition, then one unlogged
+batch over the same partitions minus the head. A claim (actor start, failed write, shard
+moved) adds one SERIAL read and one LWT, and rewrites the last batch if it was pending.
 `
 writeFileSync(join(root, "BENCHMARKS.md"), report)
 // The repo's one formatter owns Markdown too; aligned tables keep `pnpm lint` green.
