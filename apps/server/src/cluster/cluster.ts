@@ -5,6 +5,7 @@ import { RpcSerialization } from "effect/rpc"
 import { RoomEntityLive, RoomRouter } from "../chat/room-router.ts"
 import { layerFastPing } from "./runner-health.ts"
 import * as RedisRunnerStorage from "./runner-storage-redis.ts"
+import { layerRunnerWatch } from "./runner-watch.ts"
 
 export interface ClusterOptions {
   /** Nodes with the same cluster name share rooms; use one name per deployment. */
@@ -16,19 +17,24 @@ export interface ClusterOptions {
 
 /*
  * Failover timing. A crashed owner's rooms must be served elsewhere within 3 s (issue 9):
- * - a node whose runner socket refuses a ping is flagged unhealthy by the health check
- *   (every `runnerHealthCheckInterval`), and its locks may then be taken at once;
- * - the health check is a cluster singleton, so it can die with the crashed node: then its
- *   silence decides, a heartbeat (renewed with the locks, every third of the lease) older
- *   than `lease`;
+ * - every node pings the others through their runner socket (`runner-watch.ts`) every
+ *   `runnerHealthCheckInterval`; a crashed node refuses at once and is flagged unhealthy;
+ * - a runner flagged unhealthy, or silent (no heartbeat, renewed with its locks every third
+ *   of the lease) for longer than `lease`, loses its shard locks to any live runner at once
+ *   (`runner-storage-redis.ts`), not when they expire;
  * - each node re-reads the runners every `refreshAssignmentsInterval` and takes the shards
  *   the new assignment gives it.
- * Worst case about lease + one poll + the new owner's first write. A live node falsely
- * called dead (stalled for two thirds of the lease) loses its shards until its next refresh
- * tells it so: that costs availability, and storage fencing keeps it from costing order.
+ * So about one check + one poll + the new owner's first write (about a second) after a
+ * crash; `lease` bounds the cases no ping detects (a frozen process, a lost host).
+ * A live node falsely called dead (unanswered pings for 6 s, or no renewal for a lease)
+ * loses its shards until its next refresh tells it so: that costs availability, and
+ * storage fencing keeps it from costing order.
  */
-/** A node that cannot renew its shard locks (or heartbeat) for this long loses them. */
-const lease = Duration.seconds(2)
+/**
+ * A node that cannot renew its shard locks (or heartbeat) for this long loses them. Renewed
+ * every third of it, each renewal allowed a third (1 s, Redis's command timeout).
+ */
+const lease = Duration.seconds(3)
 const refreshAssignmentsInterval = Duration.millis(250)
 const runnerHealthCheckInterval = Duration.millis(500)
 /** Long past any lease: a runner silent this long is gone, not slow, and its records go too. */
@@ -45,10 +51,11 @@ const pruneAfter = Duration.minutes(1)
  * call a dead node dead.
  */
 export const layerRoomRouterCluster = (options: ClusterOptions) =>
-  Layer.merge(RoomRouter.layerCluster, RoomEntityLive).pipe(
+  Layer.mergeAll(RoomRouter.layerCluster, RoomEntityLive, layerRunnerWatch).pipe(
     Layer.provide(
       Layer.provide(SocketRunner.layer, [NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol])
     ),
+    // One health check for Sharding's singleton and for this node's watch.
     Layer.provide(
       layerFastPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(NodeClusterSocket.layerClientProtocol))
     ),
