@@ -128,12 +128,12 @@ export class RoomRouter extends Context.Service<
           Effect.gen(function* () {
             const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable>()
             const room = waiting.get(request.roomId)
+            const now = yield* Clock.currentTimeMillis
             if (room === undefined) {
-              waiting.set(request.roomId, { queue: [{ request, reply }], forwardSince: 0 })
+              waiting.set(request.roomId, { queue: [{ request, reply }], forwardSince: now })
               runFork(drain(request.roomId))
             } else if (room.queue.length >= maxWaitingPerRoom) {
               // Full behind a forward that is taking long: the owner is missing, not busy.
-              const now = yield* Clock.currentTimeMillis
               return yield* now - room.forwardSince >= stalledAfterMs ? noOwner() : new Overloaded()
             } else {
               room.queue.push({ request, reply })
