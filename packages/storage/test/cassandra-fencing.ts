@@ -8,7 +8,7 @@ import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Context, Effect, Exit, Layer, Option } from "effect"
-import { CassandraClient } from "../src/cassandra/client.ts"
+import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type MessageRecord, Messages, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
@@ -53,7 +53,7 @@ const batch = (roomId: RoomId, afterSeq: number, count: number): Array<MessageRe
   const userId = newUserId()
   return Array.from({ length: count }, (_, i) => ({
     roomId,
-    id: clock.next(Date.now() + i * testMessageBucketMs) as MessageId,
+    id: clock.next(Date.now() + (afterSeq + i) * testMessageBucketMs) as MessageId,
     seq: afterSeq + 1 + i,
     userId,
     username: "cass",
@@ -133,6 +133,26 @@ export const cassandraFencing = (it: Vitest.MethodsNonLive<CassandraClient>) =>
         assert.isFalse(landed.wasApplied())
         assert.deepStrictEqual(yield* history(messages, roomId), next)
         assert.deepStrictEqual((yield* messages.claim(roomId)).lastId, next[2]!.id)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a head written before fencing (no epoch) is taken over by the first claim", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const messages = yield* hookedMessages({})
+        const roomId = newRoom(newUserId()).id
+        const old = batch(roomId, 0, 2)
+        // What the previous version left: rows, and a head moved by a plain write.
+        const owner = yield* messages.claim(roomId)
+        yield* messages.append(roomId, old, { epoch: owner.epoch, afterSeq: 0 })
+        yield* db.execute("test", "UPDATE room_heads SET epoch = null, pending = null WHERE room_id = ?", [
+          uuid(roomId)
+        ])
+        const claimed = yield* messages.claim(roomId)
+        assert.deepStrictEqual([claimed.epoch, claimed.lastSeq, claimed.lastId], [1, 2, old[1]!.id])
+        const next = batch(roomId, 2, 1)
+        yield* messages.append(roomId, next, { epoch: claimed.epoch, afterSeq: 2 })
+        assert.deepStrictEqual(yield* history(messages, roomId), [...old, ...next])
       }).pipe(Effect.scoped)
     )
   })
