@@ -70,6 +70,9 @@ interface Command {
   readonly reply: Deferred.Deferred<MessageView, ServiceUnavailable>
 }
 
+const submitted = Metric.counter("parley_messages_submitted_total", {
+  description: "sends taken into a room mailbox; minus stored, what waits for a write"
+})
 const stored = Metric.counter("parley_messages_stored_total", { description: "messages stored by room actors" })
 const refused = Metric.counter("parley_messages_overloaded_total", {
   description: "sends refused because a room's mailbox was full"
@@ -332,7 +335,7 @@ export class RoomActors extends Context.Service<
             if (!enqueue({ request, reply })) {
               return Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
             }
-            return Effect.succeed(Deferred.await(reply))
+            return Effect.as(Metric.update(submitted, 1), Deferred.await(reply))
           })
 
         return RoomActors.of({
