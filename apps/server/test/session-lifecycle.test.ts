@@ -195,6 +195,42 @@ describe("session lifecycle", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("of two refreshes of one token racing, the loser ends the session: nobody keeps a copy", () => {
+    const { heard, layer } = world()
+    // The other refresh runs to the end while this one is between its checks and its rotate.
+    const race = { run: Effect.void as Effect.Effect<void> }
+    const racing = Layer.effect(
+      Sessions,
+      Effect.gen(function* () {
+        const real = yield* Sessions
+        return Sessions.of({
+          ...real,
+          rotate: (options) =>
+            Effect.andThen(
+              Effect.suspend(() => race.run),
+              real.rotate(options)
+            )
+        })
+      })
+    )
+    return Effect.gen(function* () {
+      yield* TestClock.setTime(start)
+      yield* signup("ada")
+      const accounts = yield* Accounts
+      const t = yield* login("ada")
+      let winner: string | null = null
+      race.run = Effect.gen(function* () {
+        race.run = Effect.void
+        winner = (yield* accounts.refresh(t.refresh_token, Option.none())).refresh_token
+      }).pipe(Effect.orDie)
+
+      assert.strictEqual(yield* tag(accounts.refresh(t.refresh_token, Option.none())), "InvalidRefreshToken")
+      assert.isNotNull(winner)
+      assert.deepStrictEqual(heard, [{ kind: "session", session_id: t.session_id }])
+      assert.strictEqual(yield* tag(accounts.refresh(winner!, Option.none())), "InvalidRefreshToken")
+    }).pipe(Effect.provide(Accounts.layer({ idle, absolute }).pipe(Layer.provide(racing), Layer.provideMerge(layer))))
+  })
+
   it.effect("refresh is refused for another user's bearer, an unknown token or a disabled user", () => {
     const { heard, layer } = world()
     return Effect.gen(function* () {
@@ -234,7 +270,8 @@ describe("session lifecycle", () => {
       yield* TestClock.adjust(Duration.millis(1))
       assert.deepStrictEqual(yield* accounts.sessionsOf(ada.id), [])
       assert.strictEqual(yield* tag(accounts.refresh(next.refresh_token, Option.none())), "InvalidRefreshToken")
-      assert.strictEqual(yield* tag(accounts.sessionOf(ada.id, t.session_id)), "NotFound")
+      const notFound = yield* Effect.flip(accounts.sessionOf(ada.id, t.session_id))
+      assert.deepStrictEqual(notFound.error, { code: "not_found", message: "no such session for this user" })
     }).pipe(Effect.provide(layer))
   })
 
