@@ -15,6 +15,7 @@ export default {
   vitest: { configFile: "vitest.stryker.config.ts" },
   mutate: [
     "apps/server/src/chat/room-actor.ts",
+    "apps/server/src/chat/room-router.ts",
     "apps/server/src/realtime/hub.ts",
     "apps/server/src/ws/inbound.ts",
     "apps/server/src/auth/*.ts",
