@@ -163,6 +163,23 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
       })
     )
 
+    it.effect("a room's live owner cannot append to it once it is deleted: its fence no longer holds", () =>
+      Effect.gen(function* () {
+        const rooms = yield* Rooms
+        const messages = yield* Messages
+        const room = roomAt(farFuture(), newUserId(), "public")
+        yield* rooms.create(room)
+        const [first, second] = history(room, 2)
+        const owner = yield* messages.claim(room.id)
+        yield* messages.append(room.id, [first!], { epoch: owner.epoch, afterSeq: owner.lastSeq })
+        assert.isTrue(yield* rooms.delete(room.id))
+
+        const late = yield* Effect.flip(messages.append(room.id, [second!], { epoch: owner.epoch, afterSeq: 1 }))
+        assert.strictEqual(late._tag, "StaleWrite")
+        assert.deepStrictEqual(yield* messages.listAfter(room.id, { after: null, limit: 10 }), [])
+      })
+    )
+
     it.effect("a delete removes the client-id entries of a window larger than one read", () =>
       Effect.gen(function* () {
         const rooms = yield* Rooms

@@ -62,6 +62,7 @@ export const queries = {
   archive: "UPDATE rooms SET archived = 1 WHERE room_id = ?",
   deleteMessages: "DELETE FROM room_messages WHERE room_id = ?",
   deleteMembers: "DELETE FROM room_members WHERE room_id = ?",
+  deleteHead: "DELETE FROM room_heads WHERE room_id = ?",
   deleteRoom: "DELETE FROM rooms WHERE room_id = ?"
 } as const
 
@@ -131,9 +132,12 @@ export const SqliteRooms = Layer.effect(
           .pipe(Effect.map((rows) => toPage(rows.map(toRoom), limit, (r) => r.id))),
       // `changes` counts the rows matched, so archiving twice still answers true.
       archive: (id) => db.run("rooms.archive", queries.archive, id).pipe(Effect.map((changes) => changes > 0)),
-      // One transaction: history, memberships and the room go together or not at all.
+      // One transaction: history, memberships and the room go together or not at all. The
+      // head goes too: an append finds no head and is refused, so a live owner's fence dies
+      // with the room (messages.ts never recreates a head; only a claim does).
       delete: (id) =>
         db.transaction("rooms.delete", (tx) => {
+          tx.prepare(queries.deleteHead).run(id)
           tx.prepare(queries.deleteMessages).run(id)
           tx.prepare(queries.deleteMembers).run(id)
           return Number(tx.prepare(queries.deleteRoom).run(id).changes) > 0
