@@ -20,3 +20,5 @@ export const layer = (filename: string) =>
   Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages, SqliteAudit, SqliteStats, SqliteHealth).pipe(
     Layer.provide(SqliteDatabase.layer(filename))
   )
+
+export { layerWorker } from "./worker-layer.ts"

@@ -1,0 +1,142 @@
+/**
+ * Every SQLite storage service, run on a worker thread (issue 9 §4). `node:sqlite` is
+ * synchronous: on the server's own thread a write storm held its event loop for 60-800 ms at
+ * p99 (every socket waiting). Here a `node:worker_threads` Worker owns the connection and builds
+ * the in-thread `layer`; this thread gets the same services as proxies, made from the shapes the
+ * worker reports (no list of methods here), whose calls post `{ id, service, member, args }` and
+ * resume when the reply with that id comes back.
+ */
+import { Worker } from "node:worker_threads"
+import { Context, Effect, Layer } from "effect"
+import { StorageError } from "../errors.ts"
+import type { layer } from "./layer.ts"
+import {
+  decodeFailure,
+  type Failure,
+  fromWire,
+  type Reply,
+  type Request,
+  type ServiceShape,
+  toWire
+} from "./worker-protocol.ts"
+
+type Services = Layer.Success<ReturnType<typeof layer>>
+
+interface Pending {
+  readonly operation: string
+  readonly resume: (effect: Effect.Effect<unknown, Failure>) => void
+}
+
+const shortName = (key: string) => key.slice(key.lastIndexOf("/") + 1)
+
+/**
+ * The worker as a connection: `call` sends one call and waits for its reply. Replies are matched
+ * by id; a caller awaiting each call before the next (the room actor's appends) keeps its order.
+ * Once the worker has died, every waiting call and every later one fails with `StorageError`.
+ */
+const connect = (worker: Worker) => {
+  const pending = new Map<number, Pending>()
+  let nextId = 0
+  let dead: Error | undefined
+  const die = (cause: Error) => {
+    dead ??= cause
+    for (const [id, call] of pending) {
+      pending.delete(id)
+      call.resume(Effect.fail(new StorageError({ operation: call.operation, cause })))
+    }
+  }
+  worker.on("message", (reply: Reply) => {
+    if (reply.type !== "success" && reply.type !== "failure") return
+    const call = pending.get(reply.id)
+    if (call === undefined) return // the caller was interrupted
+    pending.delete(reply.id)
+    call.resume(
+      reply.type === "success"
+        ? Effect.succeed(fromWire(reply.value))
+        : Effect.fail(decodeFailure(call.operation, reply.failure))
+    )
+  })
+  worker.on("error", (error) => die(error))
+  worker.on("messageerror", (error) => die(error))
+  worker.on("exit", (code) => die(new Error(`the SQLite worker exited (code ${code})`)))
+
+  const call = (service: string, member: string, args: ReadonlyArray<unknown>) => {
+    const operation = `${shortName(service)}.${member}`
+    return Effect.callback<unknown, Failure>((resume) => {
+      if (dead !== undefined) return resume(Effect.fail(new StorageError({ operation, cause: dead })))
+      const id = nextId++
+      try {
+        worker.postMessage({ type: "call", id, service, member, args: args.map(toWire) } satisfies Request)
+      } catch (cause) {
+        return resume(Effect.fail(new StorageError({ operation, cause })))
+      }
+      pending.set(id, { operation, resume })
+      return Effect.sync(() => pending.delete(id))
+    })
+  }
+  return { call, isDead: () => dead !== undefined }
+}
+
+const proxy = (call: ReturnType<typeof connect>["call"], shape: ServiceShape) => {
+  const service: Record<string, unknown> = {}
+  for (const member of shape.members) {
+    service[member.name] =
+      member.kind === "function"
+        ? (...args: Array<unknown>) => call(shape.key, member.name, args)
+        : member.kind === "effect"
+          ? Effect.suspend(() => call(shape.key, member.name, []))
+          : fromWire("value" in member ? member.value : undefined)
+  }
+  return service
+}
+
+/** Waits for the worker's first word: the services it built, or why it could not open the file. */
+const started = (worker: Worker) =>
+  Effect.callback<ReadonlyArray<ServiceShape>, StorageError>((resume) => {
+    const onMessage = (reply: Reply) => {
+      if (reply.type === "ready") done(Effect.succeed(reply.services))
+      else if (reply.type === "failed") {
+        const failure = decodeFailure("sqlite.open", reply.failure)
+        done(
+          Effect.fail(
+            failure._tag === "StorageError" ? failure : new StorageError({ operation: "sqlite.open", cause: failure })
+          )
+        )
+      }
+    }
+    const onExit = (code: number) =>
+      done(
+        Effect.fail(
+          new StorageError({ operation: "sqlite.open", cause: new Error(`the SQLite worker exited (code ${code})`) })
+        )
+      )
+    const onError = (cause: Error) => done(Effect.fail(new StorageError({ operation: "sqlite.open", cause })))
+    const done = (effect: Effect.Effect<ReadonlyArray<ServiceShape>, StorageError>) => {
+      worker.off("message", onMessage).off("exit", onExit).off("error", onError)
+      resume(effect)
+    }
+    worker.on("message", onMessage).on("exit", onExit).on("error", onError)
+  })
+
+/** Ends the worker: it closes the database first; a worker that does not answer is terminated. */
+const stop = (worker: Worker, isDead: () => boolean) =>
+  Effect.callback<void>((resume) => {
+    if (isDead()) return resume(Effect.void)
+    worker.once("exit", () => resume(Effect.void))
+    worker.postMessage({ type: "close" } satisfies Request)
+  }).pipe(
+    Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.promise(() => worker.terminate()) }),
+    Effect.asVoid
+  )
+
+/** Every storage service on one SQLite file, the connection owned by a worker thread. */
+export const layerWorker = (filename: string): Layer.Layer<Services, StorageError> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: { filename } })
+      const connection = connect(worker)
+      const shapes = yield* started(worker).pipe(Effect.onError(() => Effect.promise(() => worker.terminate())))
+      yield* Effect.addFinalizer(() => stop(worker, connection.isDead))
+      return Context.makeUnsafe<Services>(new Map(shapes.map((shape) => [shape.key, proxy(connection.call, shape)])))
+    })
+  )

@@ -1,0 +1,102 @@
+/**
+ * What crosses between the server's thread and the SQLite worker (`worker.ts`). Messages go by
+ * structured clone, which keeps plain data but drops prototypes: an `Option` would arrive as a
+ * bare object and a tagged error as a plain `Error`. Values are therefore walked and their
+ * `Option`s marked (`toWire`/`fromWire`), and failures travel in their Schema-encoded form and
+ * are decoded back into the same classes.
+ */
+import { EmailRegistered, UsernameTaken } from "@parley/domain"
+import { Cause, Option, Schema } from "effect"
+import { StaleWrite, StorageError } from "../errors.ts"
+
+/** Every error a storage service fails with (see the service interfaces). */
+export const Failure = Schema.Union([StorageError, StaleWrite, UsernameTaken, EmailRegistered])
+export type Failure = typeof Failure.Type
+
+/** How one member of a service is reached: a method, an Effect (`StorageHealth.check`), or a constant. */
+export type Member =
+  | { readonly name: string; readonly kind: "function" | "effect" }
+  | { readonly name: string; readonly kind: "value"; readonly value: unknown }
+
+export interface ServiceShape {
+  readonly key: string
+  readonly members: ReadonlyArray<Member>
+}
+
+/** Main thread → worker. */
+export type Request =
+  | {
+      readonly type: "call"
+      readonly id: number
+      readonly service: string
+      readonly member: string
+      readonly args: ReadonlyArray<unknown>
+    }
+  | { readonly type: "close" }
+
+/** Worker → main thread. `failure` is `Failure`'s encoded form. */
+export type Reply =
+  | { readonly type: "ready"; readonly services: ReadonlyArray<ServiceShape> }
+  | { readonly type: "failed"; readonly failure: unknown }
+  | { readonly type: "success"; readonly id: number; readonly value: unknown }
+  | { readonly type: "failure"; readonly id: number; readonly failure: unknown }
+
+const optionMark = "~parley/Option"
+
+/** Whether structured clone keeps this object as it is (its prototype included). */
+const cloneable = (value: object) => value instanceof Date || ArrayBuffer.isView(value) || value instanceof ArrayBuffer
+
+/**
+ * Plain data with every `Option` replaced by a marked object. Any other class instance is
+ * refused rather than sent without its prototype: a new kind of value in a service's results
+ * must be taught here, not silently arrive broken.
+ */
+export const toWire = (value: unknown): unknown => {
+  if (value === null || typeof value !== "object") return value
+  if (Option.isOption(value)) return { [optionMark]: Option.isSome(value) ? [toWire(value.value)] : [] }
+  if (Array.isArray(value)) return value.map(toWire)
+  if (cloneable(value)) return value
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new TypeError(
+      `cannot send a ${prototype?.constructor?.name ?? "class instance"} to or from the SQLite worker`
+    )
+  }
+  const out: Record<string, unknown> = {}
+  for (const [key, field] of Object.entries(value)) out[key] = toWire(field)
+  return out
+}
+
+export const fromWire = (value: unknown): unknown => {
+  if (value === null || typeof value !== "object" || cloneable(value)) return value
+  if (Array.isArray(value)) return value.map(fromWire)
+  const fields = Object.entries(value)
+  if (fields.length === 1 && fields[0]![0] === optionMark) {
+    const [inner] = fields[0]![1] as Array<unknown>
+    return (fields[0]![1] as Array<unknown>).length === 0 ? Option.none() : Option.some(fromWire(inner))
+  }
+  const out: Record<string, unknown> = {}
+  for (const [key, field] of fields) out[key] = fromWire(field)
+  return out
+}
+
+/**
+ * A failed call's cause as it crosses: a known error as itself; a defect, an interruption or
+ * an unknown error as `StorageError`, as the caller can only treat it as the database failing.
+ */
+export const encodeFailure = (operation: string, cause: Cause.Cause<unknown>): unknown => {
+  const error = Cause.findErrorOption(cause)
+  const known =
+    Option.isSome(error) && Schema.is(Failure)(error.value)
+      ? error.value
+      : new StorageError({ operation, cause: new Error(Cause.pretty(cause)) })
+  return Schema.encodeUnknownSync(Failure)(known)
+}
+
+export const decodeFailure = (operation: string, encoded: unknown): Failure => {
+  try {
+    return Schema.decodeUnknownSync(Failure)(encoded)
+  } catch (cause) {
+    return new StorageError({ operation, cause })
+  }
+}
