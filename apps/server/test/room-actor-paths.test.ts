@@ -1,0 +1,368 @@
+/**
+ * The room actor's less travelled paths, found by mutation testing (docs/mutation-testing.md):
+ * a broadcast mixing retries found in storage with new messages, failures that are not
+ * "deposed", a mailbox batch split by bytes, the memory of recent `client_msg_id`s, and
+ * retire/forget around a stopping actor. SQLite in memory, TestClock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { MessageView, RoomId, UserId } from "@parley/domain"
+import { Messages, SqliteStorage, StaleWrite, StorageError } from "@parley/storage"
+import { Duration, Effect, Exit, Fiber, Latch, Layer } from "effect"
+import { RoomActors, type SendRequest } from "../src/chat/room-actor.ts"
+import { Broker, type RoomEvent } from "../src/realtime/broker.ts"
+
+/** What the next appends do, in order; an append with none left just stores. */
+type Outcome = "store" | "fail" | "stale head" | "deposed" | "lands then fails"
+
+interface World {
+  readonly actors: RoomActors["Service"]
+  /** Closed: appends wait before they reach storage. */
+  readonly gate: Latch.Latch
+  /** Opens when an append has reached storage (and waits at the gate, if closed). */
+  readonly entered: Latch.Latch
+  readonly state: {
+    next: Array<Outcome>
+    /** The texts of every append that stored, one entry per write. */
+    writes: Array<ReadonlyArray<string>>
+    /** `findByClientMsgId` calls: a retry answered from memory makes none. */
+    reads: number
+    /** The `seq`s of every message publish, one entry per publish. */
+    publishes: Array<ReadonlyArray<number>>
+  }
+}
+
+const makeWorld = (options: { maxBatchBytes?: number }) =>
+  Effect.gen(function* () {
+    const gate = yield* Latch.make(true)
+    const entered = yield* Latch.make(false)
+    const state: World["state"] = { next: [], writes: [], reads: 0, publishes: [] }
+    const storage = Layer.effect(
+      Messages,
+      Effect.gen(function* () {
+        const real = yield* Messages
+        return Messages.of({
+          ...real,
+          findByClientMsgId: (...args: Parameters<typeof real.findByClientMsgId>) => {
+            state.reads++
+            return real.findByClientMsgId(...args)
+          },
+          append: (roomId, batch, fence) =>
+            Effect.gen(function* () {
+              yield* entered.open
+              yield* gate.await
+              const outcome = state.next.shift() ?? "store"
+              if (outcome === "fail") {
+                return yield* new StorageError({ operation: "append", cause: new Error("disk on fire") })
+              }
+              if (outcome === "stale head" || outcome === "deposed") {
+                return yield* new StaleWrite({ roomId, reason: outcome })
+              }
+              yield* real.append(roomId, batch, fence)
+              state.writes.push(batch.map((m) => m.text))
+              if (outcome === "lands then fails") {
+                return yield* new StorageError({ operation: "append", cause: new Error("timeout") })
+              }
+            })
+        })
+      })
+    ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
+    const broker = Layer.succeed(
+      Broker,
+      Broker.of({
+        publish: (_roomId, event: RoomEvent) =>
+          Effect.sync(() => {
+            if (event.kind === "messages") state.publishes.push(event.messages.map((m) => m.seq))
+          }),
+        subscribe: () => Effect.void
+      })
+    )
+    const actors = RoomActors.layer({
+      mailboxCapacity: 4096,
+      maxBatch: 128,
+      maxBatchBytes: options.maxBatchBytes ?? 40 * 1024,
+      idleTimeout: Duration.minutes(1)
+    }).pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
+    return { gate, entered, state, actors }
+  })
+
+const withWorld = <A, E>(options: { maxBatchBytes?: number }, body: (world: World) => Effect.Effect<A, E, Messages>) =>
+  Effect.gen(function* () {
+    const { gate, entered, state, actors } = yield* makeWorld(options)
+    return yield* Effect.flatMap(RoomActors, (a) => body({ actors: a, gate, entered, state })).pipe(
+      Effect.provide(actors),
+      Effect.scoped
+    )
+  })
+
+const user = crypto.randomUUID() as UserId
+const room = () => crypto.randomUUID() as RoomId
+const send = (roomId: RoomId, text: string, clientMsgId: string | null = null, username = "ada"): SendRequest => ({
+  roomId,
+  userId: user,
+  username,
+  text,
+  clientMsgId
+})
+
+const refused = <A, E>(wait: Effect.Effect<A, E>) =>
+  Effect.map(Effect.exit(wait), (exit) =>
+    Exit.isFailure(exit) && String(exit.cause).includes("ServiceUnavailable") ? "refused" : "answered"
+  )
+
+const storedTexts = (roomId: RoomId) =>
+  Effect.map(
+    Effect.flatMap(Messages, (m) => m.listAfter(roomId, { after: null, limit: 2000 })),
+    (rows) => rows.map((m) => [m.seq, m.text] as const)
+  )
+
+/**
+ * Holds storage while `first` is written, queues `rest` behind it (they form the actor's next
+ * mailbox batch), then lets everything through. Returns each send's outcome, in order.
+ */
+const behindAWrite = (world: World, first: SendRequest, rest: ReadonlyArray<SendRequest>) =>
+  Effect.gen(function* () {
+    yield* world.entered.close
+    yield* world.gate.close
+    const head = yield* world.actors.submit(first)
+    yield* world.entered.await
+    const waits = yield* Effect.forEach(rest, (s) => world.actors.submit(s))
+    yield* world.gate.open
+    return yield* Effect.forEach([head, ...waits], (wait) =>
+      Effect.map(Effect.exit(wait), (exit) => (Exit.isSuccess(exit) ? exit.value.seq : "refused"))
+    )
+  })
+
+describe("room actor paths", () => {
+  describe("broadcast", () => {
+    it.effect("a batch mixing retries found in storage with new sends is published once, in seq order", () =>
+      withWorld({}, (world) =>
+        Effect.gen(function* () {
+          const { actors, state } = world
+          const r = room()
+          // Two writes that landed but were reported failed: stored as seq 1 and 2, never published.
+          state.next = ["lands then fails", "lands then fails"]
+          assert.strictEqual(yield* refused(actors.send(send(r, "one", "c-1"))), "refused")
+          assert.strictEqual(yield* refused(actors.send(send(r, "two", "c-2"))), "refused")
+          assert.deepStrictEqual(state.publishes, [])
+          // Their retries, newest first, share a batch with a new send.
+          const outcomes = yield* behindAWrite(world, send(r, "blocker"), [
+            send(r, "two", "c-2"),
+            send(r, "one", "c-1"),
+            send(r, "new")
+          ])
+          assert.deepStrictEqual(outcomes, [3, 2, 1, 4])
+          assert.deepStrictEqual(state.publishes, [[3], [1, 2, 4]])
+        })
+      )
+    )
+  })
+
+  describe("a failed write that is not deposed", () => {
+    it.effect("a storage failure refuses its own batch only: what waits behind it is stored after", () =>
+      withWorld({}, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          world.state.next = ["fail"]
+          const outcomes = yield* behindAWrite(world, send(r, "a"), [send(r, "b"), send(r, "c")])
+          assert.deepStrictEqual(outcomes, ["refused", 1, 2])
+          assert.deepStrictEqual(yield* storedTexts(r), [
+            [1, "b"],
+            [2, "c"]
+          ])
+          assert.strictEqual(yield* world.actors.active, 1)
+        })
+      )
+    )
+
+    it.effect("a stale head refuses its own batch only: the actor claims again and stores what waits", () =>
+      withWorld({}, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          assert.strictEqual((yield* world.actors.send(send(r, "first"))).seq, 1)
+          world.state.next = ["stale head"]
+          const outcomes = yield* behindAWrite(world, send(r, "a"), [send(r, "b")])
+          assert.deepStrictEqual(outcomes, ["refused", 2])
+        })
+      )
+    )
+
+    it.effect("deposed, by contrast, refuses everything waiting and stops the actor", () =>
+      withWorld({}, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          world.state.next = ["deposed"]
+          const outcomes = yield* behindAWrite(world, send(r, "a"), [send(r, "b")])
+          assert.deepStrictEqual(outcomes, ["refused", "refused"])
+          assert.strictEqual(yield* world.actors.active, 0)
+        })
+      )
+    )
+  })
+
+  describe("a mailbox batch split by bytes", () => {
+    // A send costs its text's bytes + its username's length + 200, twice with a client id:
+    // here 100 + 100 + 200 = 400 without one, 800 with one. Writes hold at most 900.
+    const text = "é".repeat(50)
+    const name = "n".repeat(100)
+    const sendOf = (r: RoomId, i: number, withId: boolean) => send(r, `${i}${text}`, withId ? `c-${i}` : null, name)
+
+    it.effect("without client ids: two sends per write, stored and answered in order", () =>
+      withWorld({ maxBatchBytes: 900 }, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          const outcomes = yield* behindAWrite(
+            world,
+            sendOf(r, 0, false),
+            [1, 2, 3, 4, 5].map((i) => sendOf(r, i, false))
+          )
+          assert.deepStrictEqual(outcomes, [1, 2, 3, 4, 5, 6])
+          assert.deepStrictEqual(
+            world.state.writes.map((w) => w.length),
+            [1, 2, 2, 1]
+          )
+          assert.deepStrictEqual(
+            (yield* storedTexts(r)).map(([seq, t]) => [seq, t[0]]),
+            [0, 1, 2, 3, 4, 5].map((i) => [i + 1, `${i}`])
+          )
+        })
+      )
+    )
+
+    it.effect("with client ids a send counts twice: one send per write", () =>
+      withWorld({ maxBatchBytes: 900 }, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          const outcomes = yield* behindAWrite(
+            world,
+            sendOf(r, 0, true),
+            [1, 2, 3].map((i) => sendOf(r, i, true))
+          )
+          assert.deepStrictEqual(outcomes, [1, 2, 3, 4])
+          assert.deepStrictEqual(
+            world.state.writes.map((w) => w.length),
+            [1, 1, 1, 1]
+          )
+        })
+      )
+    )
+
+    it.effect("a storage failure in one write of a split batch leaves the later writes stored", () =>
+      withWorld({ maxBatchBytes: 900 }, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          world.state.next = ["store", "fail"]
+          const outcomes = yield* behindAWrite(
+            world,
+            sendOf(r, 0, true),
+            [1, 2, 3].map((i) => sendOf(r, i, true))
+          )
+          assert.deepStrictEqual(outcomes, [1, "refused", 2, 3])
+        })
+      )
+    )
+
+    it.effect("deposed in one write of a split batch refuses the later writes too", () =>
+      withWorld({ maxBatchBytes: 900 }, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          world.state.next = ["store", "deposed"]
+          const outcomes = yield* behindAWrite(
+            world,
+            sendOf(r, 0, true),
+            [1, 2, 3].map((i) => sendOf(r, i, true))
+          )
+          assert.deepStrictEqual(outcomes, [1, "refused", "refused", "refused"])
+          assert.strictEqual(world.state.writes.length, 1)
+        })
+      )
+    )
+  })
+
+  describe("recent client_msg_ids", () => {
+    it.effect("a retry to a running actor is answered from memory, without a storage read", () =>
+      withWorld({}, ({ actors, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          const original = yield* actors.send(send(r, "hi", "c-1"))
+          const reads = state.reads
+          const retry = yield* actors.send(send(r, "hi", "c-1"))
+          assert.strictEqual(retry.msg_id, original.msg_id)
+          assert.strictEqual(state.reads, reads)
+          // A send without a client id never asks storage either.
+          yield* actors.send(send(r, "plain"))
+          assert.strictEqual(state.reads, reads)
+        })
+      )
+    )
+
+    it.effect("a retry found in storage is remembered: the next retry makes no read", () =>
+      withWorld({}, ({ actors, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          state.next = ["lands then fails"]
+          assert.strictEqual(yield* refused(actors.send(send(r, "hi", "c-1"))), "refused")
+          const first = yield* actors.send(send(r, "hi", "c-1"))
+          const reads = state.reads
+          const second = yield* actors.send(send(r, "hi", "c-1"))
+          assert.deepStrictEqual([second.msg_id, state.reads], [first.msg_id, reads])
+        })
+      )
+    )
+
+    it.effect("the 1,024 most recent are kept: the oldest is forgotten first", () =>
+      withWorld({}, ({ actors, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          const waits = yield* Effect.forEach(
+            Array.from({ length: 1025 }, (_, i) => i),
+            (i) => actors.submit(send(r, `m${i}`, `c-${i}`))
+          )
+          const views: ReadonlyArray<MessageView> = yield* Effect.all(waits)
+          const reads = state.reads
+          // The second oldest is still in memory; the oldest must be read from storage.
+          assert.strictEqual((yield* actors.send(send(r, "m1", "c-1"))).msg_id, views[1]!.msg_id)
+          assert.strictEqual(state.reads, reads)
+          assert.strictEqual((yield* actors.send(send(r, "m0", "c-0"))).msg_id, views[0]!.msg_id)
+          assert.strictEqual(state.reads, reads + 1)
+        })
+      )
+    )
+  })
+
+  describe("retire and forget", () => {
+    it.effect("retire and forget of a room with no actor do nothing", () =>
+      withWorld({}, ({ actors }) =>
+        Effect.gen(function* () {
+          const r = room()
+          yield* actors.retire(r)
+          yield* actors.forget(r)
+          assert.strictEqual(yield* actors.active, 0)
+          assert.strictEqual((yield* actors.send(send(r, "first"))).seq, 1)
+        })
+      )
+    )
+
+    it.effect("a retired actor ending after a new one started leaves the new one registered", () =>
+      withWorld({}, (world) =>
+        Effect.gen(function* () {
+          const { actors, gate, entered } = world
+          const r = room()
+          yield* gate.close
+          const old = yield* actors.submit(send(r, "old"))
+          yield* entered.await
+          yield* actors.retire(r)
+          // The room comes back to this node while the retired actor's write is still held.
+          yield* entered.close
+          const fresh = yield* Effect.forkChild(actors.send(send(r, "fresh")))
+          yield* entered.await
+          assert.strictEqual(yield* actors.active, 1)
+          yield* gate.open
+          // The new actor's claim deposed the old one: its held write is refused.
+          assert.strictEqual(yield* refused(old), "refused")
+          assert.strictEqual((yield* Fiber.join(fresh)).seq, 1)
+          assert.strictEqual(yield* actors.active, 1)
+        })
+      )
+    )
+  })
+})
