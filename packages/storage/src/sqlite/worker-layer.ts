@@ -129,14 +129,17 @@ const stop = (worker: Worker, isDead: () => boolean) =>
     Effect.asVoid
   )
 
-/** Every storage service on one SQLite file, the connection owned by a worker thread. */
-export const layerWorker = (filename: string): Layer.Layer<Services, StorageError> =>
+/** The services of the worker started from `entry` (tests start a fake one that misbehaves). */
+export const layerThread = (entry: URL, filename: string): Layer.Layer<Services, StorageError> =>
   Layer.effectContext(
     Effect.gen(function* () {
-      const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: { filename } })
+      const worker = new Worker(entry, { workerData: { filename } })
       const connection = connect(worker)
       const shapes = yield* started(worker).pipe(Effect.onError(() => Effect.promise(() => worker.terminate())))
       yield* Effect.addFinalizer(() => stop(worker, connection.isDead))
       return Context.makeUnsafe<Services>(new Map(shapes.map((shape) => [shape.key, proxy(connection.call, shape)])))
     })
   )
+
+/** Every storage service on one SQLite file, the connection owned by a worker thread. */
+export const layerWorker = (filename: string) => layerThread(new URL("./worker.ts", import.meta.url), filename)

@@ -1,0 +1,25 @@
+/**
+ * A stand-in for `src/sqlite/worker.ts` that offers `Users` and then misbehaves: it never
+ * answers `findById`, and `findByUsername` ends the thread (as a crash would), so the test can
+ * see what becomes of calls still waiting for their reply.
+ */
+import { parentPort } from "node:worker_threads"
+import type { Reply, Request } from "../src/sqlite/worker-protocol.ts"
+
+const port = parentPort!
+port.on("message", (request: Request) => {
+  if (request.type === "call" && request.member === "findByUsername") process.exit(1)
+})
+port.postMessage({
+  type: "ready",
+  services: [
+    {
+      key: "parley/storage/Users",
+      members: [
+        { name: "findById", kind: "function" },
+        { name: "findByUsername", kind: "function" },
+        { name: "findByEmail", kind: "function" }
+      ]
+    }
+  ]
+} satisfies Reply)

@@ -1,0 +1,134 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { EmailRegistered, type MessageId, makeTimeUuidClock, UsernameTaken } from "@parley/domain"
+import { afterAll } from "vitest"
+import { Effect, Exit, Layer, Option } from "effect"
+import { type MessageRecord, Messages, Rooms, SqliteStorage, StaleWrite, StorageError, Users } from "../src/index.ts"
+import { layerThread } from "../src/sqlite/worker-layer.ts"
+import { conformance } from "./conformance.ts"
+import { newRoom, newUser, newUserId, unique } from "./fixtures.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "parley-sqlite-worker-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The same contract as the in-thread layer, every call crossing to the worker thread and back. */
+conformance("sqlite worker", SqliteStorage.layerWorker(join(dir, "conformance.db")))
+
+layer(SqliteStorage.layerWorker(join(dir, "proxy.db")))("sqlite worker: values and errors cross intact", (it) => {
+  it.effect("an Option comes back as an Option, Some and None", () =>
+    Effect.gen(function* () {
+      const users = yield* Users
+      const name = unique("opt_")
+      const user = yield* users.create(newUser(name, `${name}@example.com`))
+      const found = yield* users.findByUsername(name)
+      assert.isTrue(Option.isOption(found))
+      assert.deepStrictEqual(found, Option.some(user))
+      const missing = yield* users.findByUsername(unique("nobody_"))
+      assert.isTrue(Option.isOption(missing) && Option.isNone(missing))
+    })
+  )
+
+  it.effect("the domain's errors keep their class, tag and fields", () =>
+    Effect.gen(function* () {
+      const users = yield* Users
+      const name = unique("dup_")
+      yield* users.create(newUser(name, `${name}@example.com`))
+      const taken = yield* Effect.flip(users.create(newUser(name, `${unique("other_")}@example.com`)))
+      assert.instanceOf(taken, UsernameTaken)
+      assert.strictEqual(taken._tag, "UsernameTaken")
+      assert.strictEqual((taken as UsernameTaken).error.code, "username_taken")
+      const registered = yield* Effect.flip(users.create(newUser(unique("other_"), `${name}@example.com`)))
+      assert.instanceOf(registered, EmailRegistered)
+    })
+  )
+
+  it.effect("StaleWrite keeps its class, room and reason", () =>
+    Effect.gen(function* () {
+      const messages = yield* Messages
+      const roomId = newRoom(newUserId()).id
+      const first = yield* messages.claim(roomId)
+      yield* messages.claim(roomId)
+      const message: MessageRecord = {
+        roomId,
+        id: makeTimeUuidClock().next(Date.now()) as MessageId,
+        seq: 1,
+        userId: newUserId(),
+        username: "sam",
+        text: "late",
+        clientMsgId: null,
+        createdAt: Date.now()
+      }
+      const error = yield* Effect.flip(messages.append(roomId, [message], { epoch: first.epoch, afterSeq: 0 }))
+      assert.instanceOf(error, StaleWrite)
+      assert.strictEqual((error as StaleWrite).roomId, roomId)
+      assert.strictEqual((error as StaleWrite).reason, "deposed")
+    })
+  )
+
+  it.effect("StorageError keeps its class, operation and the cause's message", () =>
+    Effect.gen(function* () {
+      const rooms = yield* Rooms
+      const room = newRoom(newUserId())
+      const error = yield* Effect.flip(
+        rooms.putMember({ roomId: room.id, userId: newUserId(), role: "member", joinedAt: Date.now() })
+      )
+      assert.instanceOf(error, StorageError)
+      assert.isString(error.operation)
+      assert.instanceOf(error.cause, Error)
+      assert.match((error.cause as Error).message, /constraint/i)
+    })
+  )
+
+  it.effect("a TIMEUUID position that is not stored still works as a page bound", () =>
+    Effect.gen(function* () {
+      const messages = yield* Messages
+      const page = yield* messages.listBefore(newRoom(newUserId()).id, {
+        before: "ffffffff-ffff-1fff-bfff-ffffffffffff" as MessageId,
+        limit: 5
+      })
+      assert.deepStrictEqual(page, [])
+    })
+  )
+})
+
+describe("sqlite worker: its thread", () => {
+  it.effect("a file that is not a database fails the layer with StorageError, as in-thread", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "garbage.db")
+      writeFileSync(file, "this is not a database ".repeat(400))
+      const exit = yield* Effect.exit(Layer.build(SqliteStorage.layerWorker(file)))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+      assert.instanceOf((error as { error: unknown } | undefined)?.error, StorageError)
+      assert.strictEqual(((error as { error: StorageError }).error as StorageError).operation, "sqlite.open")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("closing the layer closes the database in the worker (its WAL file is removed)", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "closed.db")
+      yield* Effect.gen(function* () {
+        const users = yield* Users
+        const name = unique("wal_")
+        yield* users.create(newUser(name, `${name}@example.com`))
+        assert.isTrue(existsSync(`${file}-wal`))
+      }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
+      assert.isFalse(existsSync(`${file}-wal`))
+    })
+  )
+
+  it.effect("a worker that dies fails every waiting call, and every later one, with StorageError", () =>
+    Effect.gen(function* () {
+      const users = yield* Users
+      const [unanswered, crashing] = yield* Effect.all(
+        [Effect.flip(users.findById(newUserId())), Effect.flip(users.findByUsername("crash"))],
+        { concurrency: "unbounded" }
+      )
+      assert.instanceOf(unanswered, StorageError)
+      assert.instanceOf(crashing, StorageError)
+      assert.instanceOf(yield* Effect.flip(users.findByEmail("after@example.com")), StorageError)
+    }).pipe(Effect.provide(layerThread(new URL("./dying-sqlite-worker.ts", import.meta.url), ":memory:")))
+  )
+})
