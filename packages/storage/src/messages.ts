@@ -22,6 +22,12 @@ export interface MessageRecord {
  * What a writer shows with every append: the epoch its `claim` returned, and the `seq` of the
  * newest message it knows is stored (0 for an empty room). Storage refuses the append unless
  * both still hold, so a deposed writer or one continuing from a stale head stores nothing.
+ *
+ * After any failed append the writer must `claim` again before its next one: a failed
+ * append's outcome may be unknown, and on Cassandra a head LWT that timed out may still be
+ * queued at the coordinator and apply after the failure was reported. The new claim deposes
+ * that late write (it is refused) or, if it landed first, repairs its batch and continues
+ * after it; either way no `seq` is given twice.
  */
 export interface Fence {
   readonly epoch: number

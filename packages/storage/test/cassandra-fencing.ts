@@ -7,8 +7,15 @@
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId } from "@parley/domain"
 import cassandra from "cassandra-driver"
-import { Context, Effect, Exit, Layer, Option } from "effect"
-import { CassandraClient, uuid } from "../src/cassandra/client.ts"
+import { Context, Duration, Effect, Exit, Layer, Option } from "effect"
+import * as TestClock from "effect/testing/TestClock"
+import {
+  CassandraClient,
+  type CassandraConfig,
+  type Driver,
+  silentRequestsToTrip,
+  uuid
+} from "../src/cassandra/client.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type MessageRecord, Messages, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
@@ -30,6 +37,7 @@ const hookedMessages = (hooks: Hooks) =>
   Effect.gen(function* () {
     const real = yield* CassandraClient
     const hooked = CassandraClient.of({
+      ...real,
       execute: (operation, query, params, options) => {
         const run = real.execute(operation, query, params, options)
         const head = hooks.head
@@ -37,15 +45,48 @@ const hookedMessages = (hooks: Hooks) =>
         delete hooks.head
         return head(run)
       },
-      batch: (operation, queries, options) =>
+      batchUnguarded: (operation, queries, options) =>
         operation === "messages.append.rows" && hooks.failRows === true
           ? Effect.fail(timedOut(operation))
-          : real.batch(operation, queries, options)
+          : real.batchUnguarded(operation, queries, options)
     })
-    const context = yield* Layer.build(
-      CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, hooked)))
+    return yield* messagesOn(hooked)
+  })
+
+const messagesOn = (client: CassandraClient["Service"]) =>
+  Effect.map(
+    Layer.build(CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, client)))),
+    (context) => Context.get(context, Messages)
+  )
+
+/**
+ * A client on its own driver connection whose answers the test withholds: a withheld request
+ * still reaches Cassandra, only its answer never comes, so it times out below the breaker.
+ * The breaker stays open for the rest of the test once it trips.
+ */
+const silencingClient = (settings: Effect.Effect<CassandraConfig>, silent: (query: string) => boolean) =>
+  Effect.gen(function* () {
+    const config = { ...(yield* settings), requestTimeout: Duration.seconds(4), retryAfter: Duration.minutes(10) }
+    const driver = yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const client = new cassandra.Client({
+          contactPoints: [...config.contactPoints],
+          localDataCenter: config.localDataCenter,
+          keyspace: config.keyspace
+        })
+        await client.connect()
+        return client
+      }),
+      (client) => Effect.promise(() => client.shutdown())
     )
-    return Context.get(context, Messages)
+    const steered: Driver = {
+      execute: ((query: string, params: Array<unknown>, options: cassandra.QueryOptions) => {
+        const sent = driver.execute(query, params, options)
+        return silent(query) ? new Promise(() => {}) : sent
+      }) as Driver["execute"],
+      batch: driver.batch.bind(driver)
+    }
+    return yield* CassandraClient.make(steered, config)
   })
 
 const batch = (roomId: RoomId, afterSeq: number, count: number): Array<MessageRecord> => {
@@ -66,8 +107,52 @@ const batch = (roomId: RoomId, afterSeq: number, count: number): Array<MessageRe
 const history = (messages: Messages["Service"], roomId: RoomId) =>
   messages.listAfter(roomId, { after: null, limit: 100 })
 
-export const cassandraFencing = (it: Vitest.MethodsNonLive<CassandraClient>) =>
+export const cassandraFencing = (
+  it: Vitest.MethodsNonLive<CassandraClient>,
+  settings: Effect.Effect<CassandraConfig>
+) =>
   describe("cassandra: an append's two steps cut apart", () => {
+    it.effect("one request without an answer (a slow query, a saturated pool) does not refuse the next ones", () =>
+      Effect.gen(function* () {
+        let silence = true
+        const client = yield* silencingClient(settings, (query) => silence && query.includes("system.local"))
+        const quiet = "SELECT release_version FROM system.local"
+        yield* Effect.flip(client.execute("test.quiet", quiet))
+        silence = false
+        assert.strictEqual((yield* client.execute("test.next", quiet)).rowLength, 1)
+      }).pipe(Effect.scoped, TestClock.withLive)
+    )
+
+    it.effect("a head LWT that timed out in the driver and opened the breaker is still settled as applied", () =>
+      Effect.gen(function* () {
+        const reader = yield* messagesOn(yield* CassandraClient)
+        let silence = false
+        const client = yield* silencingClient(
+          settings,
+          (query) => silence && (query.includes("system.local") || query.includes("room_heads SET last_seq"))
+        )
+        const messages = yield* messagesOn(client)
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* messages.claim(roomId)
+        silence = true
+        // The cluster goes quiet: requests before the append, then its head LWT, get no answer.
+        const quiet = "SELECT release_version FROM system.local"
+        yield* Effect.forEach(
+          Array.from({ length: silentRequestsToTrip - 1 }),
+          () => Effect.flip(client.execute("test.quiet", quiet)),
+          { concurrency: "unbounded" }
+        )
+        const sent = batch(roomId, 0, 2)
+        yield* messages.append(roomId, sent, { epoch, afterSeq: 0 })
+        // The LWT's timeout did open the breaker: requests through it are refused unsent.
+        silence = false
+        const refused = yield* Effect.flip(client.execute("test.refused", quiet))
+        assert.strictEqual((refused.cause as { _tag?: string })._tag, "CircuitBreakerError")
+        assert.deepStrictEqual(yield* history(reader, roomId), sent)
+        // Real timeouts: the test clock would never let a withheld answer time out.
+      }).pipe(Effect.scoped, TestClock.withLive)
+    )
+
     it.effect("a batch whose head committed but whose rows never landed is written by the next claim", () =>
       Effect.gen(function* () {
         const hooks: Hooks = {}

@@ -32,7 +32,7 @@ const withClient = Layer.unwrap(
 
 layer(withClient, { timeout: 120_000 })((it) => {
   cassandraLeftovers(it)
-  cassandraFencing(it)
+  cassandraFencing(it, Effect.orDie(config))
 })
 
 // One test node holds every keyspace's tables in one heap: leave nothing behind.

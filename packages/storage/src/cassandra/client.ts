@@ -62,22 +62,76 @@ export type CassandraConfig = Config.Success<typeof CassandraConfig>
 
 export type Params = ReadonlyArray<unknown>
 
+type Execute = (
+  operation: string,
+  query: string,
+  params?: Params,
+  options?: cassandra.QueryOptions
+) => Effect.Effect<cassandra.types.ResultSet, StorageError>
+type Batch = (
+  operation: string,
+  queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
+  options?: cassandra.QueryOptions
+) => Effect.Effect<void, StorageError>
+
+/** What the client needs of the driver's `Client` (tests put a steered one in its place). */
+export type Driver = Pick<cassandra.Client, "execute" | "batch">
+
 export class CassandraClient extends Context.Service<
   CassandraClient,
   {
-    readonly execute: (
-      operation: string,
-      query: string,
-      params?: Params,
-      options?: cassandra.QueryOptions
-    ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
-    readonly batch: (
-      operation: string,
-      queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
-      options?: cassandra.QueryOptions
-    ) => Effect.Effect<void, StorageError>
+    /** A user's request: bounded by `requestTimeout` and failed at once while the breaker is open. */
+    readonly execute: Execute
+    readonly batch: Batch
+    /**
+     * Bounded by `requestTimeout` only: neither refused by the open breaker nor counted by it.
+     * For background and bulk work (counters, a room's removal), whose slowness says little
+     * about the cluster and whose failure no user waits on, and for the read that settles a
+     * timed-out LWT, which must run exactly when the breaker has just opened.
+     */
+    readonly executeUnguarded: Execute
+    readonly batchUnguarded: Batch
+    /** How long one request may wait (`CASSANDRA_REQUEST_TIMEOUT`). */
+    readonly requestTimeout: Duration.Duration
   }
 >()("parley/storage/cassandra/CassandraClient") {
+  /** The service over a connected driver, with the keyspace qualified into every query. */
+  static readonly make = (driver: Driver, config: CassandraConfig) =>
+    Effect.gen(function* () {
+      const { guarded, bounded } = yield* failFast(config)
+      const run = (operation: string, query: string, params: Params, options?: cassandra.QueryOptions) =>
+        Effect.tryPromise({
+          try: () =>
+            driver.execute(
+              qualify(config.keyspace, query),
+              params as Array<unknown>,
+              options ? { ...queryOptions, ...options } : queryOptions
+            ),
+          catch: (cause) => new StorageError({ operation, cause })
+        })
+      const runBatch = (
+        operation: string,
+        queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
+        options?: cassandra.QueryOptions
+      ) =>
+        Effect.tryPromise({
+          try: () =>
+            driver.batch(
+              queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
+              options ? { ...queryOptions, ...options } : queryOptions
+            ),
+          catch: (cause) => new StorageError({ operation, cause })
+        }).pipe(Effect.asVoid)
+      return CassandraClient.of({
+        execute: (operation, query, params = [], options) => guarded(operation, run(operation, query, params, options)),
+        batch: (operation, queries, options) => guarded(operation, runBatch(operation, queries, options)),
+        executeUnguarded: (operation, query, params = [], options) =>
+          bounded(operation, run(operation, query, params, options)),
+        batchUnguarded: (operation, queries, options) => bounded(operation, runBatch(operation, queries, options)),
+        requestTimeout: config.requestTimeout
+      })
+    })
+
   static readonly layer = (config: CassandraConfig) =>
     Layer.effect(
       CassandraClient,
@@ -111,34 +165,7 @@ export class CassandraClient extends Context.Service<
         yield* Effect.scoped(Effect.flatMap(connect(undefined), (client) => createKeyspace(client, config)))
         const client = yield* connect(config.keyspace)
         yield* migrate(client, config.keyspace)
-        const bounded = yield* failFast(config)
-        return CassandraClient.of({
-          execute: (operation, query, params = [], options) =>
-            bounded(
-              operation,
-              Effect.tryPromise({
-                try: () =>
-                  client.execute(
-                    qualify(config.keyspace, query),
-                    params as Array<unknown>,
-                    options ? { ...queryOptions, ...options } : queryOptions
-                  ),
-                catch: (cause) => new StorageError({ operation, cause })
-              })
-            ),
-          batch: (operation, queries, options) =>
-            bounded(
-              operation,
-              Effect.tryPromise({
-                try: () =>
-                  client.batch(
-                    queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
-                    options ? { ...queryOptions, ...options } : queryOptions
-                  ),
-                catch: (cause) => new StorageError({ operation, cause })
-              })
-            ).pipe(Effect.asVoid)
-        })
+        return yield* CassandraClient.make(client, config)
       })
     )
 }
@@ -150,18 +177,21 @@ const isSilence = (cause: unknown) => {
 }
 
 /**
- * Every request gets `requestTimeout`; the first one that times out opens a circuit breaker, so
- * while the cluster does not answer, other requests fail at once (a request making several
- * queries would otherwise wait out each one) until a probe gets an answer. A request refused
- * by the open circuit was never sent: its outcome is known (not applied).
+ * Every request gets `requestTimeout`. A few consecutive requests that got no answer open a
+ * circuit breaker, so while the cluster does not answer, other requests fail at once (a
+ * request making several queries would otherwise wait out each one) until a probe gets an
+ * answer. More than one: a single slow query or one saturated pool is not a dead cluster. A
+ * request refused by the open circuit was never sent: its outcome is known (not applied).
  */
+export const silentRequestsToTrip = 3
+
 const failFast = (config: CassandraConfig) =>
   Effect.gen(function* () {
     const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(1),
+      tripPolicy: CircuitBreaker.consecutive(silentRequestsToTrip),
       openDuration: config.retryAfter
     }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
-    return <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
+    const bounded = <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
       request.pipe(
         Effect.timeoutOrElse({
           duration: config.requestTimeout,
@@ -174,7 +204,10 @@ const failFast = (config: CassandraConfig) =>
                 )
               })
             )
-        }),
+        })
+      )
+    const guarded = <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
+      bounded(operation, request).pipe(
         breaker.execute({
           key: "cassandra",
           classify: (exit) => {
@@ -186,6 +219,7 @@ const failFast = (config: CassandraConfig) =>
         }),
         Effect.catchTag("CircuitBreakerError", (cause) => Effect.fail(new StorageError({ operation, cause })))
       )
+    return { bounded, guarded }
   })
 
 export const uuid = (id: string) => cassandra.types.Uuid.fromString(id)

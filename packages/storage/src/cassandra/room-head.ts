@@ -12,7 +12,7 @@
  */
 import { MessageId, type RoomId, timeUuidMicros, UserId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 import { StaleWrite, StorageError } from "../errors.ts"
 import type { Claim, Fence, MessageRecord } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
@@ -37,6 +37,9 @@ const PendingBatch = Schema.fromJsonString(
 type Pending = typeof PendingBatch.Type
 const encodePending = Schema.encodeSync(PendingBatch)
 const decodePending = Schema.decodeUnknownEffect(PendingBatch)
+
+/** Between the settling read's attempts while the cluster does not answer. */
+const settleRetrySpacingMs = 50
 
 /** Claims retry while another writer moves the head between the read and the LWT. */
 const claimAttempts = 20
@@ -70,31 +73,48 @@ export const roomHead = (db: CassandraClient["Service"], bucketOf: (id: MessageI
   /**
    * Unlogged: the head's `pending` copy is the batch's log, so Cassandra's batchlog (a second
    * round of writes) buys nothing. Timestamped by the newest message, so a repair rewrites
-   * exactly the same cells.
+   * exactly the same cells. Past the circuit breaker: the batch is committed already, and
+   * refusing its rows would only turn stored messages into failures.
    */
   const writeRows = (roomId: RoomId, batch: Pending) =>
-    db.batch("messages.append.rows", rowWrites(roomId, batch), {
+    db.batchUnguarded("messages.append.rows", rowWrites(roomId, batch), {
       logged: false,
       timestamp: timeUuidMicros(batch.at(-1)!.id)
     })
 
+  const headQuery = "SELECT epoch, last_seq, last_msg_id, pending FROM room_heads WHERE room_id = ?"
   const readHead = (roomId: RoomId) =>
-    db
-      .execute(
-        "messages.head",
-        "SELECT epoch, last_seq, last_msg_id, pending FROM room_heads WHERE room_id = ?",
-        [uuid(roomId)],
-        serialRead
-      )
-      .pipe(Effect.map((rs) => rs.first() ?? undefined))
+    db.execute("messages.head", headQuery, [uuid(roomId)], serialRead).pipe(Effect.map((rs) => rs.first() ?? undefined))
+
+  /**
+   * The settling read: past the circuit breaker, which the LWT's own timeout may just have
+   * opened (refused at once, it would report an applied LWT as failed), and retried while
+   * its outcome is unknown too, for at most half a request timeout in all, so the user's
+   * answer still comes within the fail-fast bound.
+   */
+  const settleRead = (roomId: RoomId, error: StorageError) =>
+    db.executeUnguarded("messages.head.settle", headQuery, [uuid(roomId)], serialRead).pipe(
+      Effect.map((rs) => rs.first() ?? undefined),
+      Effect.retry({
+        while: isUnknownOutcome,
+        schedule: Schedule.spaced(Duration.millis(settleRetrySpacingMs))
+      }),
+      Effect.timeoutOrElse({
+        duration: Duration.millis(Duration.toMillis(db.requestTimeout) / 2),
+        orElse: () => Effect.fail(error)
+      })
+    )
 
   const refusal = (roomId: RoomId, fence: Fence, epoch: number | null) =>
     new StaleWrite({ roomId, reason: epoch === fence.epoch ? "stale head" : "deposed" })
 
   /**
-   * The LWT timed out, so it may or may not have applied. A SERIAL read finishes or
-   * invalidates any Paxos round still in flight, so what it shows is final: our epoch with
-   * our last id means applied; the head unmoved means nothing was written.
+   * The LWT timed out, so it may or may not have applied. A SERIAL read finishes any Paxos
+   * round that got as far as being accepted, so our epoch with our last id means applied,
+   * and the rows follow. The head unmoved is not final: the LWT may still be queued at the
+   * coordinator and apply later. That is safe only because the append then fails, and the
+   * room's actor claims again after any failed append (see `Fence`): the claim deposes the
+   * late LWT's epoch, or repairs its batch if it lands first, before anything continues.
    */
   const settle = (
     roomId: RoomId,
@@ -102,7 +122,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketOf: (id: MessageI
     last: MessageRecord,
     error: StorageError
   ): Effect.Effect<void, StorageError | StaleWrite> =>
-    Effect.flatMap(readHead(roomId), (head): Effect.Effect<void, StorageError | StaleWrite> => {
+    Effect.flatMap(settleRead(roomId, error), (head): Effect.Effect<void, StorageError | StaleWrite> => {
       const epoch = long(head, "epoch")
       if (epoch === fence.epoch && head?.get("last_msg_id")?.toString() === last.id) return Effect.void
       if (epoch === fence.epoch && long(head, "last_seq") === fence.afterSeq) return Effect.fail(error)
