@@ -1,9 +1,9 @@
 import { type RoomId, timeUuidMicros, type UserId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
 import { Effect, Option } from "effect"
-import type { StorageError } from "../errors.ts"
+import { StorageError } from "../errors.ts"
 import type { RoomRecord } from "../rooms.ts"
-import { type CassandraClient, uuid } from "./client.ts"
+import { type CassandraClient, serialRead, uuid } from "./client.ts"
 import { bumpTotal } from "./totals.ts"
 
 type Db = CassandraClient["Service"]
@@ -33,7 +33,7 @@ const eachRow = (
     let last: cassandra.types.Row | null = null
     while (true) {
       const params = last === null ? walk.partition : [...walk.partition, walk.key(last)]
-      const rows: Array<cassandra.types.Row> = (yield* db.execute(operation, walk.query(last !== null), [
+      const rows: Array<cassandra.types.Row> = (yield* db.executeUnguarded(operation, walk.query(last !== null), [
         ...params,
         stepRows
       ])).rows
@@ -86,12 +86,51 @@ export const archiveRoom = (db: Db, get: (id: RoomId) => Effect.Effect<Option.Op
         : [])
     ])
     yield* eachMember(db, "rooms.archive.members", id, (userId) =>
-      db.execute("rooms.archive.copy", "UPDATE rooms_by_user SET archived = true WHERE user_id = ? AND room_id = ?", [
-        uuid(userId),
-        rid
-      ])
+      db.executeUnguarded(
+        "rooms.archive.copy",
+        "UPDATE rooms_by_user SET archived = true WHERE user_id = ? AND room_id = ?",
+        [uuid(userId), rid]
+      )
     )
     return true
+  })
+
+/** Attempts at taking the head away while its owner keeps moving it. */
+const headRemovalAttempts = 20
+
+/**
+ * Takes the room's head away through an LWT, as every write to it is one (a plain delete next
+ * to Paxos rounds could be ordered before one still in flight): from then on every fenced
+ * append to the room is refused, since its condition finds no head. Read at SERIAL, so the
+ * head seen is the newest commit, whose batch's rows are the newest the room can get.
+ * Returns the write timestamp (microseconds) just after that newest message, 0 if none.
+ */
+const removeHead = (db: Db, rid: cassandra.types.Uuid) =>
+  Effect.gen(function* () {
+    for (let attempt = 1; ; attempt++) {
+      const head = (yield* db.execute(
+        "rooms.delete.head",
+        "SELECT epoch, last_seq, last_msg_id FROM room_heads WHERE room_id = ?",
+        [rid],
+        serialRead
+      )).first()
+      if (head === null || head === undefined) return 0
+      const removed = yield* db.execute(
+        "rooms.delete.head",
+        "DELETE FROM room_heads WHERE room_id = ? IF epoch = ? AND last_seq = ?",
+        [rid, head.get("epoch"), head.get("last_seq")]
+      )
+      if (removed.wasApplied()) {
+        const last = head.get("last_msg_id")
+        return last ? timeUuidMicros(last.toString()) + 1 : 0
+      }
+      if (attempt >= headRemovalAttempts) {
+        return yield* new StorageError({
+          operation: "rooms.delete.head",
+          cause: new Error(`the room's head moved during each of ${headRemovalAttempts} attempts`)
+        })
+      }
+    }
   })
 
 /**
@@ -101,8 +140,8 @@ export const archiveRoom = (db: Db, get: (id: RoomId) => Effect.Effect<Option.Op
  * the listings; each member's `rooms_by_user` row (found in `room_members`), then
  * `room_members`; each message window (found in `room_buckets`), first the
  * `room_messages_by_client_id` copies of its messages (found in the window, whose rows name
- * their sender and client id), then the window itself; then `room_buckets` and `room_heads`;
- * the room row last. A delete that failed halfway finds the room row still there, so
+ * their sender and client id), then the window itself; then `room_buckets`; the room row last.
+ * The head (`room_heads`) goes first, before the history, so that no append lands after it. A delete that failed halfway finds the room row still there, so
  * repeating it finishes the job.
  */
 export const deleteRoom = (db: Db) =>
@@ -126,19 +165,16 @@ export const deleteRoom = (db: Db) =>
       { query: "DELETE FROM public_rooms WHERE directory = ? AND room_id = ?", params: [directory, rid] }
     ])
     yield* eachMember(db, "rooms.delete.members", id, (userId) =>
-      db.execute("rooms.delete.copy", "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?", [
+      db.executeUnguarded("rooms.delete.copy", "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?", [
         uuid(userId),
         rid
       ])
     )
     yield* db.execute("rooms.delete.members", "DELETE FROM room_members WHERE room_id = ?", [rid])
-    // Appends are timestamped by their newest message id (messages.ts), which the writing
+    const newest = yield* removeHead(db, rid)
+    // Appends are timestamped by their newest message id (room-head.ts), which the writing
     // node's clock may have put ahead of this one: a tombstone older than a write would not
-    // delete it. The head holds the newest id, so the history's tombstones come after it.
-    const head = (yield* db.execute("rooms.delete.head", "SELECT last_msg_id FROM room_heads WHERE room_id = ?", [
-      rid
-    ])).first()
-    const newest = head?.get("last_msg_id") ? timeUuidMicros(head.get("last_msg_id").toString()) + 1 : 0
+    // delete it. The removed head held the newest id, so the history's tombstones come after it.
     const tombstones = { timestamp: Math.max(Date.now() * 1000, newest) }
     // A window's messages name their client-id entries, which go first: a delete that stops
     // halfway still finds the rest through the window when it is repeated. A few windows at
@@ -169,14 +205,14 @@ export const deleteRoom = (db: Db) =>
             (message) =>
               message.get("client_msg_id") === null
                 ? Effect.void
-                : db.execute(
+                : db.executeUnguarded(
                     "rooms.delete.clientId",
                     "DELETE FROM room_messages_by_client_id WHERE room_id = ? AND user_id = ? AND client_msg_id = ?",
                     [rid, message.get("user_id"), message.get("client_msg_id")],
                     tombstones
                   )
           ),
-          db.execute(
+          db.executeUnguarded(
             "rooms.delete.messages",
             "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
             [rid, window.get("bucket")],
@@ -184,14 +220,9 @@ export const deleteRoom = (db: Db) =>
           )
         )
     )
-    yield* db.batch(
-      "rooms.delete.history",
-      [
-        { query: "DELETE FROM room_buckets WHERE room_id = ?", params: [rid] },
-        { query: "DELETE FROM room_heads WHERE room_id = ?", params: [rid] }
-      ],
-      tombstones
-    )
+    yield* db.executeUnguarded("rooms.delete.history", "DELETE FROM room_buckets WHERE room_id = ?", [rid], tombstones)
+    // A claim made meanwhile (an actor that was already running) may have recreated the head.
+    yield* db.executeUnguarded("rooms.delete.head.again", "DELETE FROM room_heads WHERE room_id = ? IF EXISTS", [rid])
     yield* db.execute("rooms.delete", "DELETE FROM rooms WHERE room_id = ?", [rid])
     return true
   })

@@ -23,7 +23,9 @@ export const utcDayKey = (ms: number) => new Date(utcDay(ms)).toISOString().slic
 export const dayShards = 16
 
 const counted = (db: CassandraClient["Service"], operation: string, query: string, params: ReadonlyArray<unknown>) =>
-  db.execute(operation, query, params).pipe(
+  // Past the circuit breaker: a slow counter update says little about the cluster, and no
+  // user waits on it.
+  db.executeUnguarded(operation, query, params).pipe(
     Effect.catch((error) => Effect.logWarning(`${operation}: counter not updated`, error)),
     Effect.asVoid
   )
