@@ -16,6 +16,7 @@
 import { Duration, Effect, Layer } from "effect"
 import { ClusterError, RunnerStorage } from "effect/cluster"
 import { Redis } from "effect/persistence"
+import { UnguardedRedis } from "../redis/client.ts"
 
 export interface RedisRunnerStorageOptions {
   /** Nodes with the same cluster name form one cluster. */
@@ -157,7 +158,9 @@ export const layerRedis = (options: RedisRunnerStorageOptions) =>
   Layer.effect(
     RunnerStorage.RunnerStorage,
     Effect.gen(function* () {
-      const redis = yield* Redis.Redis
+      // Past the circuit breaker: Sharding bounds and retries its own calls, and a refresh
+      // refused by a breaker that an unrelated slow command opened would drop every shard.
+      const redis = yield* UnguardedRedis
       const prefix = `parley:cluster:${options.cluster}:`
       const lease = String(Duration.toMillis(options.lease))
       const pruneAfter = String(Duration.toMillis(options.pruneAfter))

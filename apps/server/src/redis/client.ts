@@ -7,8 +7,9 @@ import { Redis as IORedis } from "ioredis"
  * the cluster's runner storage), provided from an `ioredis` connection.
  *
  * A Redis that does not answer (stopped, stalled, partitioned) must not hold requests: every
- * command gets `commandTimeout`, and a circuit breaker turns the first such timeout into
- * immediate failures for every other caller until a probe gets an answer again. While Redis
+ * command gets `commandTimeout`, and a circuit breaker turns a few consecutive such timeouts
+ * into immediate failures for every other caller until a probe gets an answer again (the
+ * cluster's runner storage excepted: see `UnguardedRedis`). While Redis
  * is down, callers see a `RedisError` within `commandTimeout` (most at once) and answer 503.
  * ioredis keeps reconnecting in the background; a stalled command still completes later,
  * unobserved.
@@ -59,14 +60,24 @@ const answered = (exit: Exit.Exit<unknown, Redis.RedisError>) => {
 
 const isReply = (cause: unknown) => (cause as { name?: unknown } | undefined)?.name === "ReplyError"
 
-/** Bounds `send` and fails it fast while Redis is known not to answer. */
-const guard = (config: RedisConfig) =>
+/**
+ * Consecutive commands without an answer that open the breaker. More than one: a single
+ * command slower than the timeout (a big reply, a pause for a fork) is not a dead Redis.
+ */
+export const silentCommandsToTrip = 3
+
+/**
+ * `bounded` gives a command `commandTimeout`; `guarded` also fails it fast while Redis is
+ * known not to answer (the circuit breaker is open).
+ */
+export const guard = (config: RedisConfig) =>
   Effect.gen(function* () {
     const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(1),
+      tripPolicy: CircuitBreaker.consecutive(silentCommandsToTrip),
       openDuration: config.retryAfter
     }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
-    return (send: Redis.Redis["Service"]["send"]): Redis.Redis["Service"]["send"] =>
+    const bounded =
+      (send: Redis.Redis["Service"]["send"]): Redis.Redis["Service"]["send"] =>
       <A>(command: string, ...args: ReadonlyArray<string>) =>
         send<A>(command, ...args).pipe(
           Effect.timeoutOrElse({
@@ -79,44 +90,63 @@ const guard = (config: RedisConfig) =>
                   )
                 })
               )
-          }),
+          })
+        )
+    const guarded =
+      (send: Redis.Redis["Service"]["send"]): Redis.Redis["Service"]["send"] =>
+      <A>(command: string, ...args: ReadonlyArray<string>) =>
+        bounded(send)<A>(command, ...args).pipe(
           breaker.execute({
             key: "redis",
             classify: (exit) => (answered(exit) ? CircuitBreaker.success : CircuitBreaker.failure())
           }),
           Effect.catchTag("CircuitBreakerError", (cause) => Effect.fail(new Redis.RedisError({ cause })))
         )
+    return { bounded, guarded }
   })
+
+/**
+ * The same connection with each command bounded by `commandTimeout` only, past the circuit
+ * breaker: for the cluster's runner storage, whose lock refreshes Sharding already bounds and
+ * retries. Refused by a breaker that one slow rate-limit command opened, a refresh would fail
+ * and the node would let go of every shard.
+ */
+export class UnguardedRedis extends Context.Service<UnguardedRedis, Redis.Redis["Service"]>()(
+  "parley/server/redis/UnguardedRedis"
+) {}
 
 export const layer = (url: Redacted.Redacted<string>) => {
   const connection = Layer.effect(RedisConnection, open(Redacted.value(url)))
-  const service = Layer.effect(
-    Redis.Redis,
+  const services = Layer.effectContext(
     Effect.gen(function* () {
       const config = yield* RedisConfig
       const client = yield* RedisConnection
-      const guarded = yield* guard(config)
-      return yield* Redis.make({
-        send: guarded(sendWith(client)),
-        // Reserved connections are for blocking commands (BLPOP, XREAD BLOCK), which wait on purpose.
-        connect: Effect.map(connect(Redacted.value(url)), (c) => ({
-          send: sendWith(c),
-          close: Effect.sync(() => c.disconnect())
-        })),
-        subscribe: (channel, onMessage) =>
-          Effect.gen(function* () {
-            const subscriber = yield* open(Redacted.value(url))
-            subscriber.on("message", (ch: string, message: string) => {
-              if (ch === channel) onMessage({ channel: ch, message })
+      const { bounded, guarded } = yield* guard(config)
+      const on = (send: Redis.Redis["Service"]["send"]) =>
+        Redis.make({
+          send,
+          // Reserved connections are for blocking commands (BLPOP, XREAD BLOCK), which wait on purpose.
+          connect: Effect.map(connect(Redacted.value(url)), (c) => ({
+            send: sendWith(c),
+            close: Effect.sync(() => c.disconnect())
+          })),
+          subscribe: (channel, onMessage) =>
+            Effect.gen(function* () {
+              const subscriber = yield* open(Redacted.value(url))
+              subscriber.on("message", (ch: string, message: string) => {
+                if (ch === channel) onMessage({ channel: ch, message })
+              })
+              yield* Effect.tryPromise({
+                try: () => subscriber.subscribe(channel),
+                catch: (cause) => new Redis.RedisError({ cause })
+              })
+              return Effect.never
             })
-            yield* Effect.tryPromise({
-              try: () => subscriber.subscribe(channel),
-              catch: (cause) => new Redis.RedisError({ cause })
-            })
-            return Effect.never
-          })
-      })
+        })
+      const redis = yield* on(guarded(sendWith(client)))
+      const unguarded = yield* on(bounded(sendWith(client)))
+      return Context.make(Redis.Redis, redis).pipe(Context.add(UnguardedRedis, unguarded))
     })
   )
-  return Layer.provideMerge(service, connection)
+  return Layer.provideMerge(services, connection)
 }
