@@ -106,12 +106,15 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 
 const main = async () => {
   const env = {}
+  // The outage and stall tests pause a service (SIGSTOP/SIGCONT) through its PID: only one
+  // this script started. A PID inherited along with someone else's CASSANDRA_CONTACT_POINTS
+  // or REDIS_URL is blanked (the child's env starts from ours), and those tests then fail
+  // saying what to set, rather than pause a server that is not ours.
+  env.CASSANDRA_PID = ""
+  env.REDIS_PID = ""
   // Cassandra takes the longest to start, so it boots while the fast suites run.
   const cassandra = process.env.CASSANDRA_CONTACT_POINTS
-    ? Promise.resolve({
-        CASSANDRA_CONTACT_POINTS: process.env.CASSANDRA_CONTACT_POINTS,
-        CASSANDRA_PID: process.env.CASSANDRA_PID
-      })
+    ? Promise.resolve({ CASSANDRA_CONTACT_POINTS: process.env.CASSANDRA_CONTACT_POINTS })
     : startService("Cassandra 5.0", "cassandra", "start-cassandra.sh").then((exports) => {
         cleanups.push(() => run("bash", [tool("cassandra", "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR]))
         return exports
@@ -123,10 +126,8 @@ const main = async () => {
   await check("lint (biome)", bin("biome"), ["ci", "."])
   await vitest("unit", {})
 
-  // The stall test pauses Redis (SIGSTOP/SIGCONT) through REDIS_PID.
   if (process.env.REDIS_URL) {
     env.REDIS_URL = process.env.REDIS_URL
-    if (process.env.REDIS_PID) env.REDIS_PID = process.env.REDIS_PID
   } else {
     const redis = await startService("Redis", "redis", "start-redis.sh")
     cleanups.push(() => run("bash", [tool("redis", "stop-redis.sh"), redis.REDIS_RUN_DIR ?? ""]))
@@ -137,7 +138,6 @@ const main = async () => {
   const { CASSANDRA_CONTACT_POINTS, CASSANDRA_PID } = await cassandra
   log(`Cassandra ready at ${CASSANDRA_CONTACT_POINTS} (waited ${((Date.now() - started) / 1000).toFixed(1)} s more)`)
   env.CASSANDRA_CONTACT_POINTS = CASSANDRA_CONTACT_POINTS
-  // The outage and stall tests pause the node (SIGSTOP/SIGCONT) to make storage unavailable.
   if (CASSANDRA_PID) env.CASSANDRA_PID = CASSANDRA_PID
 
   await ensureTmux()

@@ -67,7 +67,12 @@ const timed = async <A>(f: () => Promise<A>) => {
 
 const pidOf = (name: "REDIS_PID" | "CASSANDRA_PID") => {
   const pid = Number(process.env[name])
-  if (!pid) throw new Error(`${name} must be set (npm test sets it; the start scripts print it)`)
+  if (!pid) {
+    throw new Error(
+      `${name} must be set to the PID of a server this test may pause: npm test sets it for the servers it starts ` +
+        `(leave CASSANDRA_CONTACT_POINTS / REDIS_URL unset), or run this file with the PID that tools/*/start-*.sh printed`
+    )
+  }
   return pid
 }
 
