@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
-import { SqliteDatabase } from "../src/sqlite/database.ts"
+import { SqliteDatabase, tighten } from "../src/sqlite/database.ts"
 
 const mode = (path: string) => statSync(path).mode & 0o777
 
@@ -82,6 +82,34 @@ describe("sqlite: file permissions", () => {
       for (const suffix of ["-wal", "-shm"]) {
         if (existsSync(filename + suffix)) assert.strictEqual(mode(filename + suffix), 0o600)
       }
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("modes this process may not change (a volume it does not own) are left and reported, not fatal", () =>
+    Effect.gen(function* () {
+      const dir = join(yield* folder, "data")
+      mkdirSync(dir)
+      chmodSync(dir, 0o755)
+      const filename = join(dir, "parley.db")
+      new DatabaseSync(filename).close()
+      chmodSync(filename, 0o644)
+      // As root every chmod succeeds, so the refusal is the one a non-owner gets.
+      const notOwner = () => {
+        throw Object.assign(new Error("operation not permitted"), { code: "EPERM" })
+      }
+      const refused = tighten(filename, notOwner)
+      assert.deepStrictEqual(
+        refused.map((r) => r.split(" ")[0]),
+        [dir, filename]
+      )
+      assert.strictEqual(mode(dir), 0o755)
+      assert.strictEqual(mode(filename), 0o644)
+      // Any other failure still stops the start.
+      assert.throws(() =>
+        tighten(filename, () => {
+          throw Object.assign(new Error("i/o error"), { code: "EIO" })
+        })
+      )
     }).pipe(Effect.scoped)
   )
 

@@ -20,20 +20,36 @@ const isBusy = (error: StorageError) => {
   return typeof code === "number" && ((code & 0xff) === 5 || (code & 0xff) === 6)
 }
 
+/** chmod errors that mean "not yours to change" (a mounted volume, a read-only file system). */
+const refusedCodes = new Set(["EPERM", "EACCES", "EROFS"])
+
 /**
  * The data folder (0700) and the database files (0600) are readable by their owner only: they
  * hold password hashes and session tokens. Looser modes left by an older version are tightened.
- * A folder with the sticky bit (a shared one such as /tmp) is never changed.
+ * A folder with the sticky bit (a shared one such as /tmp) is never changed. A mode this
+ * process may not change (the operator's volume, owned by another user) is left as it is and
+ * named in the returned list, for a warning: refusing to start would help no one.
  */
-const tighten = (filename: string) => {
+export const tighten = (filename: string, chmod: (path: string, mode: number) => void = chmodSync): Array<string> => {
+  const refused: Array<string> = []
+  const set = (path: string, mode: number) => {
+    try {
+      chmod(path, mode)
+    } catch (cause) {
+      const code = (cause as { code?: unknown } | undefined)?.code
+      if (typeof code !== "string" || !refusedCodes.has(code)) throw cause
+      refused.push(`${path} (${code}; wanted ${mode.toString(8)})`)
+    }
+  }
   const dir = dirname(filename)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const mode = statSync(dir).mode
-  if ((mode & 0o1000) === 0 && (mode & 0o077) !== 0) chmodSync(dir, 0o700)
+  if ((mode & 0o1000) === 0 && (mode & 0o077) !== 0) set(dir, 0o700)
   const name = basename(filename)
   for (const file of readdirSync(dir)) {
-    if (file.startsWith(name) && (statSync(join(dir, file)).mode & 0o077) !== 0) chmodSync(join(dir, file), 0o600)
+    if (file.startsWith(name) && (statSync(join(dir, file)).mode & 0o077) !== 0) set(join(dir, file), 0o600)
   }
+  return refused
 }
 
 /**
@@ -71,14 +87,20 @@ export class SqliteDatabase extends Context.Service<
     Layer.effect(
       SqliteDatabase,
       Effect.gen(function* () {
+        const refused = new Set<string>()
         const db = yield* Effect.acquireRelease(
           Effect.try({
             try: () => {
               const onDisk = filename !== ":memory:"
-              if (onDisk) tighten(filename)
+              const tightened = () => {
+                for (const path of tighten(filename)) refused.add(path)
+              }
+              if (onDisk) tightened()
               // SQLite gives the -wal and -shm files the mode of the database file.
-              if (onDisk && !existsSync(filename)) new DatabaseSync(filename).close()
-              if (onDisk) chmodSync(filename, 0o600)
+              if (onDisk && !existsSync(filename)) {
+                new DatabaseSync(filename).close()
+                tightened()
+              }
               const db = new DatabaseSync(filename)
               // Opening may wait for another process's migration: nothing is served yet.
               db.exec(
@@ -86,13 +108,20 @@ export class SqliteDatabase extends Context.Service<
               )
               migrate(db)
               db.exec("PRAGMA busy_timeout = 0")
-              if (onDisk) tighten(filename)
+              if (onDisk) tightened()
               return db
             },
             catch: (cause) => new StorageError({ operation: "sqlite.open", cause })
           }),
           (db) => Effect.sync(() => db.close())
         )
+        if (refused.size > 0) {
+          yield* Effect.logWarning(
+            "the database files are readable by others and this process may not change their modes: " +
+              "make the data folder 0700 and its files 0600 (they hold password hashes and session tokens)",
+            [...refused]
+          )
+        }
         const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>()
         const prepare = (sql: string) => {
           let statement = statements.get(sql)
