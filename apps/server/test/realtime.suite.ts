@@ -22,7 +22,14 @@ export const history = async (base: string, token: string, roomId: string) => {
   let after: string | null = null
   for (;;) {
     const query: string = `limit=100&after=${after ?? beginningOfTime}`
-    const page: Reply = await request(base, "GET", `/api/chat/rooms/${roomId}/messages?${query}`, { token })
+    const path = `/api/chat/rooms/${roomId}/messages?${query}`
+    let page: Reply = await request(base, "GET", path, { token })
+    // Right after a storage outage (or on a loaded machine) a read may get 503 for a moment,
+    // as any client would; it retries, a bounded number of times.
+    for (let retry = 0; page.status === 503 && retry < 20; retry++) {
+      await new Promise((r) => setTimeout(r, 100))
+      page = await request(base, "GET", path, { token })
+    }
     expect(page.status, JSON.stringify(page.body)).toBe(200)
     all.push(...page.body.messages)
     if (page.body.next_cursor === null) return all
