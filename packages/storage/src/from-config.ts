@@ -24,11 +24,15 @@ export const DataDir = Config.String("PARLEY_DATA_DIR").pipe(
 /** The SQLite database file inside the data folder. */
 export const sqliteFile = (dataDir: string) => join(dataDir, "parley.db")
 
-/** Every storage service on the chosen backend; Cassandra reads its `CASSANDRA_*` settings. */
+/**
+ * Every storage service on the chosen backend; Cassandra reads its `CASSANDRA_*` settings.
+ * SQLite runs on a worker thread: its calls are synchronous and would otherwise hold up the
+ * event loop, every socket with it (issue 9 §4).
+ */
 export const storageLayer = (options: { readonly storage: StorageKind; readonly dataDir: string }) =>
   options.storage === "cassandra"
     ? Layer.unwrap(Effect.map(CassandraConfig, CassandraStorage.layer))
-    : SqliteStorage.layer(sqliteFile(options.dataDir))
+    : SqliteStorage.layerWorker(sqliteFile(options.dataDir))
 
 /** `storageLayer` with its options read from the environment. */
 export const storageFromConfig = Layer.unwrap(
