@@ -180,10 +180,12 @@ const isSilence = (cause: unknown) => {
  * Every request gets `requestTimeout`. A few consecutive requests that got no answer open a
  * circuit breaker, so while the cluster does not answer, other requests fail at once (a
  * request making several queries would otherwise wait out each one) until a probe gets an
- * answer. More than one: a single slow query or one saturated pool is not a dead cluster. A
+ * answer. More than one: a single slow query or one saturated pool is not a dead cluster. Not
+ * more than two: a send queued behind a timed-out write must find the circuit open by then,
+ * or it waits out a second timeout and misses the 2 s fail-fast bound (the stall tests). A
  * request refused by the open circuit was never sent: its outcome is known (not applied).
  */
-export const silentRequestsToTrip = 3
+export const silentRequestsToTrip = 2
 
 const failFast = (config: CassandraConfig) =>
   Effect.gen(function* () {
