@@ -1,11 +1,12 @@
 /**
  * The Redis circuit breaker (`redis/client.ts`) on a fake connection whose answers the test
- * withholds: it opens only after several silent commands in a row, and the unguarded path
- * (the cluster's runner storage) still reaches Redis while it is open, bounded all the same.
+ * withholds: it opens only after more than one silent command in a row, and the cluster's
+ * runner storage still reaches Redis while it is open, bounded all the same, its own silent
+ * commands counting toward opening it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect } from "effect"
-import { Redis } from "effect/persistence"
+import type { Redis } from "effect/persistence"
 import { guard, silentCommandsToTrip } from "../src/redis/client.ts"
 
 const config = { commandTimeout: Duration.millis(20), retryAfter: Duration.minutes(10) }
@@ -45,18 +46,32 @@ describe("Redis circuit breaker", () => {
     })
   )
 
-  it.live("the unguarded path reaches Redis while the breaker is open, still bounded by the timeout", () =>
+  it.live("the runner storage's path reaches Redis while the breaker is open, still bounded by the timeout", () =>
     Effect.gen(function* () {
       const redis = fakeRedis()
-      const { guarded, bounded } = yield* guard(config)
+      const { guarded, observed } = yield* guard(config)
       redis.state.silent = true
       yield* silentCommands(guarded(redis.send), silentCommandsToTrip)
       redis.state.silent = false
+      const before = redis.state.received
       assert.isTrue((yield* Effect.flip(guarded(redis.send)("PING"))).cause !== undefined)
-      assert.strictEqual(yield* bounded(redis.send)("PING"), "PONG")
+      assert.strictEqual(redis.state.received, before)
+      assert.strictEqual(yield* observed(redis.send)("PING"), "PONG")
       redis.state.silent = true
-      const timedOut = yield* Effect.flip(bounded(redis.send)("PING"))
+      const timedOut = yield* Effect.flip(observed(redis.send)("PING"))
       assert.isTrue(Cause.isTimeoutError(timedOut.cause))
+    })
+  )
+
+  it.live("the runner storage's silent commands count: they open the breaker for everyone else", () =>
+    Effect.gen(function* () {
+      const redis = fakeRedis()
+      const { guarded, observed } = yield* guard(config)
+      redis.state.silent = true
+      yield* silentCommands(observed(redis.send), silentCommandsToTrip)
+      redis.state.silent = false
+      const refused = yield* Effect.flip(guarded(redis.send)("PING"))
+      assert.strictEqual((refused.cause as { _tag?: string })._tag, "CircuitBreakerError")
     })
   )
 })

@@ -62,13 +62,17 @@ const isReply = (cause: unknown) => (cause as { name?: unknown } | undefined)?.n
 
 /**
  * Consecutive commands without an answer that open the breaker. More than one: a single
- * command slower than the timeout (a big reply, a pause for a fork) is not a dead Redis.
+ * command slower than the timeout (a big reply, a pause for a fork) is not a dead Redis. Not
+ * more than two: a WebSocket send makes two commands in turn (rate limit, publish), and must
+ * find the circuit open by its second or it waits out two timeouts, past the 2 s bound (with
+ * 3, the stall test's slowest answer reached 2049 ms on a loaded machine).
  */
-export const silentCommandsToTrip = 3
+export const silentCommandsToTrip = 2
 
 /**
  * `bounded` gives a command `commandTimeout`; `guarded` also fails it fast while Redis is
- * known not to answer (the circuit breaker is open).
+ * known not to answer (the circuit breaker is open); `observed` is never refused, but while
+ * the circuit is closed its silent commands count toward opening it for everyone else.
  */
 export const guard = (config: RedisConfig) =>
   Effect.gen(function* () {
@@ -92,22 +96,34 @@ export const guard = (config: RedisConfig) =>
               )
           })
         )
-    const guarded =
-      (send: Redis.Redis["Service"]["send"]): Redis.Redis["Service"]["send"] =>
+    const throughBreaker =
+      (send: Redis.Redis["Service"]["send"]) =>
       <A>(command: string, ...args: ReadonlyArray<string>) =>
         bounded(send)<A>(command, ...args).pipe(
           breaker.execute({
             key: "redis",
             classify: (exit) => (answered(exit) ? CircuitBreaker.success : CircuitBreaker.failure())
-          }),
+          })
+        )
+    const guarded =
+      (send: Redis.Redis["Service"]["send"]): Redis.Redis["Service"]["send"] =>
+      <A>(command: string, ...args: ReadonlyArray<string>) =>
+        throughBreaker(send)<A>(command, ...args).pipe(
           Effect.catchTag("CircuitBreakerError", (cause) => Effect.fail(new Redis.RedisError({ cause })))
         )
-    return { bounded, guarded }
+    /** Counted by the breaker while it is closed, so its silence opens it sooner; never refused. */
+    const observed =
+      (send: Redis.Redis["Service"]["send"]): Redis.Redis["Service"]["send"] =>
+      <A>(command: string, ...args: ReadonlyArray<string>) =>
+        throughBreaker(send)<A>(command, ...args).pipe(
+          Effect.catchTag("CircuitBreakerError", () => bounded(send)<A>(command, ...args))
+        )
+    return { bounded, guarded, observed }
   })
 
 /**
- * The same connection with each command bounded by `commandTimeout` only, past the circuit
- * breaker: for the cluster's runner storage, whose lock refreshes Sharding already bounds and
+ * The same connection with each command bounded by `commandTimeout` and never refused by the
+ * circuit breaker (its silence still counts toward opening it): for the cluster's runner storage, whose lock refreshes Sharding already bounds and
  * retries. Refused by a breaker that one slow rate-limit command opened, a refresh would fail
  * and the node would let go of every shard.
  */
@@ -121,7 +137,7 @@ export const layer = (url: Redacted.Redacted<string>) => {
     Effect.gen(function* () {
       const config = yield* RedisConfig
       const client = yield* RedisConnection
-      const { bounded, guarded } = yield* guard(config)
+      const { guarded, observed } = yield* guard(config)
       const on = (send: Redis.Redis["Service"]["send"]) =>
         Redis.make({
           send,
@@ -144,7 +160,7 @@ export const layer = (url: Redacted.Redacted<string>) => {
             })
         })
       const redis = yield* on(guarded(sendWith(client)))
-      const unguarded = yield* on(bounded(sendWith(client)))
+      const unguarded = yield* on(observed(sendWith(client)))
       return Context.make(Redis.Redis, redis).pipe(Context.add(UnguardedRedis, unguarded))
     })
   )
