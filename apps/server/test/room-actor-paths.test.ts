@@ -7,12 +7,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { MessageView, RoomId, UserId } from "@parley/domain"
 import { Messages, SqliteStorage, StaleWrite, StorageError } from "@parley/storage"
-import { Duration, Effect, Exit, Fiber, Latch, Layer } from "effect"
+import { Duration, Effect, Exit, Fiber, Latch, Layer, Option } from "effect"
+import { Redis } from "effect/persistence"
+import { TestClock } from "effect/testing"
 import { RoomActors, type SendRequest } from "../src/chat/room-actor.ts"
 import { Broker, type RoomEvent } from "../src/realtime/broker.ts"
 
 /** What the next appends do, in order; an append with none left just stores. */
-type Outcome = "store" | "fail" | "stale head" | "deposed" | "lands then fails"
+type Outcome = "store" | "fail" | "dies" | "stale head" | "deposed" | "lands then fails"
 
 interface World {
   readonly actors: RoomActors["Service"]
@@ -26,6 +28,11 @@ interface World {
     writes: Array<ReadonlyArray<string>>
     /** `findByClientMsgId` calls: a retry answered from memory makes none. */
     reads: number
+    claims: number
+    /** The next claim reports the room's newest row as repaired (as Cassandra does after a crash). */
+    repairNext: boolean
+    /** Publishing fails ("fails") or never ends ("hangs"). */
+    broker: "ok" | "fails" | "hangs"
     /** The `seq`s of every message publish, one entry per publish. */
     publishes: Array<ReadonlyArray<number>>
   }
@@ -35,7 +42,15 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
   Effect.gen(function* () {
     const gate = yield* Latch.make(true)
     const entered = yield* Latch.make(false)
-    const state: World["state"] = { next: [], writes: [], reads: 0, publishes: [] }
+    const state: World["state"] = {
+      next: [],
+      writes: [],
+      reads: 0,
+      claims: 0,
+      repairNext: false,
+      broker: "ok",
+      publishes: []
+    }
     const storage = Layer.effect(
       Messages,
       Effect.gen(function* () {
@@ -46,6 +61,14 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
             state.reads++
             return real.findByClientMsgId(...args)
           },
+          claim: (roomId) =>
+            Effect.gen(function* () {
+              state.claims++
+              const head = yield* real.claim(roomId)
+              if (!state.repairNext) return head
+              state.repairNext = false
+              return { ...head, repaired: Option.toArray(yield* real.latest(roomId)) }
+            }),
           append: (roomId, batch, fence) =>
             Effect.gen(function* () {
               yield* entered.open
@@ -54,6 +77,7 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
               if (outcome === "fail") {
                 return yield* new StorageError({ operation: "append", cause: new Error("disk on fire") })
               }
+              if (outcome === "dies") return yield* Effect.die(new Error("driver bug"))
               if (outcome === "stale head" || outcome === "deposed") {
                 return yield* new StaleWrite({ roomId, reason: outcome })
               }
@@ -70,8 +94,10 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
       Broker,
       Broker.of({
         publish: (_roomId, event: RoomEvent) =>
-          Effect.sync(() => {
+          Effect.suspend(() => {
             if (event.kind === "messages") state.publishes.push(event.messages.map((m) => m.seq))
+            if (state.broker === "fails") return Effect.fail(new Redis.RedisError({ cause: new Error("redis down") }))
+            return state.broker === "hangs" ? Effect.never : Effect.void
           }),
         subscribe: () => Effect.void
       })
@@ -157,6 +183,34 @@ describe("room actor paths", () => {
     )
   })
 
+  describe("a failed broadcast", () => {
+    it.effect("a failing broker does not hold up the ack: the send is answered and the actor goes on", () =>
+      withWorld({}, ({ actors, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          state.broker = "fails"
+          assert.strictEqual((yield* actors.send(send(r, "one"))).seq, 1)
+          state.broker = "ok"
+          assert.strictEqual((yield* actors.send(send(r, "two"))).seq, 2)
+          assert.deepStrictEqual(state.publishes, [[1], [2]])
+        })
+      )
+    )
+
+    it.effect("a stuck broadcast is given up: the send is answered once the publish times out", () =>
+      withWorld({}, ({ actors, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          state.broker = "hangs"
+          const wait = yield* actors.submit(send(r, "one"))
+          const answered = yield* Effect.forkChild(wait)
+          yield* TestClock.adjust("2 seconds")
+          assert.strictEqual((yield* Fiber.join(answered)).seq, 1)
+        })
+      )
+    )
+  })
+
   describe("a failed write that is not deposed", () => {
     it.effect("a storage failure refuses its own batch only: what waits behind it is stored after", () =>
       withWorld({}, (world) =>
@@ -170,6 +224,17 @@ describe("room actor paths", () => {
             [2, "c"]
           ])
           assert.strictEqual(yield* world.actors.active, 1)
+        })
+      )
+    )
+
+    it.effect("a defect in storage refuses its own batch only: what waits behind it is stored after", () =>
+      withWorld({}, (world) =>
+        Effect.gen(function* () {
+          const r = room()
+          world.state.next = ["dies"]
+          const outcomes = yield* behindAWrite(world, send(r, "a"), [send(r, "b")])
+          assert.deepStrictEqual(outcomes, ["refused", 1])
         })
       )
     )
@@ -288,9 +353,14 @@ describe("room actor paths", () => {
           const retry = yield* actors.send(send(r, "hi", "c-1"))
           assert.strictEqual(retry.msg_id, original.msg_id)
           assert.strictEqual(state.reads, reads)
+          // Nothing new to store or announce: no empty write, no empty publish.
+          assert.deepStrictEqual(state.writes, [["hi"]])
+          assert.deepStrictEqual(state.publishes, [[1]])
           // A send without a client id never asks storage either.
           yield* actors.send(send(r, "plain"))
           assert.strictEqual(state.reads, reads)
+          // A running actor claimed the room once, when it started.
+          assert.strictEqual(state.claims, 1)
         })
       )
     )
@@ -305,6 +375,22 @@ describe("room actor paths", () => {
           const reads = state.reads
           const second = yield* actors.send(send(r, "hi", "c-1"))
           assert.deepStrictEqual([second.msg_id, state.reads], [first.msg_id, reads])
+        })
+      )
+    )
+
+    it.effect("a batch the claim repaired is broadcast once and its retry answered from memory", () =>
+      withWorld({}, ({ actors, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          state.next = ["lands then fails"]
+          assert.strictEqual(yield* refused(actors.send(send(r, "hi", "c-1"))), "refused")
+          // The claim after the failed write reports that write's row as repaired.
+          state.repairNext = true
+          const reads = state.reads
+          const retry = yield* actors.send(send(r, "hi", "c-1"))
+          assert.deepStrictEqual([retry.seq, state.reads], [1, reads])
+          assert.deepStrictEqual(state.publishes, [[1]])
         })
       )
     )
