@@ -4,28 +4,13 @@
  * including what arrives while the read is under way. SQLite in memory, the memory broker.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import { type MessageRecord, Messages, SqliteStorage } from "@parley/storage"
-import { Effect, Latch, Layer, Schema } from "effect"
+import type { RoomId } from "@parley/domain"
+import { Messages, SqliteStorage } from "@parley/storage"
+import { Effect, Latch, Layer } from "effect"
 import { toMessageView } from "../src/chat/rooms.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub, type Subscriber } from "../src/realtime/hub.ts"
-
-const user = crypto.randomUUID() as UserId
-const base = Date.now()
-const node = new Uint8Array(8)
-const record = (roomId: RoomId, seq: number): MessageRecord => ({
-  roomId,
-  // A fixed node: the same seq always gets the same id (a resume cursor must match what is stored).
-  id: timeUuidFrom(base + seq, 0, node) as MessageId,
-  seq,
-  userId: user,
-  username: "ada",
-  text: `m${seq}`,
-  clientMsgId: null,
-  createdAt: base + seq
-})
-const encode = Schema.encodeSync(MessageView)
+import { encode, record } from "./support/message-records.ts"
 
 /** Storage whose `listAfter` (the backfill's read) can be held at a gate. */
 const makeWorld = Effect.gen(function* () {

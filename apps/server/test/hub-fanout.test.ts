@@ -7,38 +7,14 @@
  * the memory broker (wrapped to count subscriptions and fail on demand), the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import { type MessageRecord, Messages, SqliteStorage, StorageError } from "@parley/storage"
-import { Duration, Effect, Layer, Schema } from "effect"
+import type { RoomId, UserId } from "@parley/domain"
+import { Messages, SqliteStorage, StorageError } from "@parley/storage"
+import { Duration, Effect, Layer } from "effect"
 import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
-import { toMessageView } from "../src/chat/rooms.ts"
 import { Broker, type RoomChange } from "../src/realtime/broker.ts"
 import { type Delivery, messageFrame, RoomHub, type Subscriber } from "../src/realtime/hub.ts"
-
-const ada = "00000000-0000-4000-8000-0000000000ad" as UserId
-const base = Date.parse("2026-03-01T12:00:00Z")
-/** One record per room and `seq` (a TIMEUUID has random bits): what is stored is what is published. */
-const records = new Map<string, MessageRecord>()
-const record = (roomId: RoomId, seq: number): MessageRecord => {
-  const key = `${roomId}/${seq}`
-  const known = records.get(key)
-  if (known !== undefined) return known
-  const made: MessageRecord = {
-    roomId,
-    id: timeUuidFrom(base + seq, 0) as MessageId,
-    seq,
-    userId: ada,
-    username: "ada",
-    text: `m${seq}`,
-    clientMsgId: null,
-    createdAt: base + seq
-  }
-  records.set(key, made)
-  return made
-}
-const encode = Schema.encodeSync(MessageView)
-const wire = (roomId: RoomId, seq: number) => encode(toMessageView(record(roomId, seq)))
+import { ada, record, wire } from "./support/message-records.ts"
 
 /** Switches a test flips to make the broker or storage misbehave, and what they saw. */
 const makeWorld = () => {

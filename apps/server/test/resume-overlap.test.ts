@@ -5,9 +5,9 @@
  * socket, the real hub and memory broker, SQLite in memory.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId, type UserView } from "@parley/domain"
+import type { RoomId, UserView } from "@parley/domain"
 import { type MessageRecord, Messages, SqliteStorage } from "@parley/storage"
-import { Effect, Fiber, Latch, Layer, Schema } from "effect"
+import { Effect, Fiber, Latch, Layer } from "effect"
 import type WebSocket from "ws"
 import { RoomRouter } from "../src/chat/room-router.ts"
 import { ChatRooms, toMessageView } from "../src/chat/rooms.ts"
@@ -16,22 +16,7 @@ import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub } from "../src/realtime/hub.ts"
 import { Presence } from "../src/realtime/presence.ts"
 import { makeConnection } from "../src/ws/connection.ts"
-
-const user = crypto.randomUUID() as UserId
-const base = Date.now()
-const node = new Uint8Array(8)
-const record = (roomId: RoomId, seq: number): MessageRecord => ({
-  roomId,
-  // A fixed node: the same seq always gets the same id (a resume cursor must match what is stored).
-  id: timeUuidFrom(base + seq, 0, node) as MessageId,
-  seq,
-  userId: user,
-  username: "ada",
-  text: `m${seq}`,
-  clientMsgId: null,
-  createdAt: base + seq
-})
-const encode = Schema.encodeSync(MessageView)
+import { encode, record, ada as user } from "./support/message-records.ts"
 
 /** Where the replay's storage read is held: before it reads, or after it read and before it returns. */
 type HoldAt = "before-read" | "after-read"

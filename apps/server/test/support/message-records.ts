@@ -1,0 +1,29 @@
+/**
+ * Stored messages for the in-process hub and connection tests: one record per room and
+ * `seq`, always the same (a fixed TIMEUUID node, so a resume cursor matches what is stored),
+ * and its wire form.
+ */
+import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
+import type { MessageRecord } from "@parley/storage"
+import { Schema } from "effect"
+import { toMessageView } from "../../src/chat/rooms.ts"
+
+export const ada = "00000000-0000-4000-8000-0000000000ad" as UserId
+const base = Date.parse("2026-03-01T12:00:00Z")
+const node = new Uint8Array(8)
+
+export const record = (roomId: RoomId, seq: number): MessageRecord => ({
+  roomId,
+  id: timeUuidFrom(base + seq, 0, node) as MessageId,
+  seq,
+  userId: ada,
+  username: "ada",
+  text: `m${seq}`,
+  clientMsgId: null,
+  createdAt: base + seq
+})
+
+export const encode = Schema.encodeSync(MessageView)
+
+/** The message as the broker carries it. */
+export const wire = (roomId: RoomId, seq: number) => encode(toMessageView(record(roomId, seq)))
