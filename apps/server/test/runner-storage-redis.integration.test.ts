@@ -48,8 +48,11 @@ const makeKeys = (redis: Redis.Redis["Service"], prefix: string): Keys => {
   return {
     silence: (port, ms) =>
       Effect.gen(function* () {
-        const [seconds] = yield* redis.send<[string, string]>("TIME")
-        yield* redis.send("ZADD", `${prefix}heartbeats`, String(Number(seconds) * 1000 - ms), name(port))
+        // Redis's clock to the millisecond, as the scripts read it: dropping the microseconds
+        // would make a runner up to a second older than meant.
+        const [seconds, micros] = yield* redis.send<[string, string]>("TIME")
+        const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+        yield* redis.send("ZADD", `${prefix}heartbeats`, String(now - ms), name(port))
       }),
     recordsOf: (port) =>
       Effect.all([
