@@ -29,6 +29,7 @@ import { HttpServerInstance } from "./http/node-server.ts"
 import { RequestContext } from "./http/request-context.ts"
 import { RequestValidationLive } from "./http/request-validation.ts"
 import { RequireAdminLive } from "./http/require-admin.ts"
+import { EventLoopMetrics } from "./metrics/event-loop.ts"
 import { RateLimitConfig, RateLimits } from "./ratelimit/limits.ts"
 import { Readiness } from "./readiness.ts"
 import { Broker } from "./realtime/broker.ts"
@@ -147,7 +148,7 @@ export const ServerLive = Layer.unwrap(
     // migrated and Redis answers. A connection accepted earlier would wait for a handler
     // that does not exist yet, and never be answered.
     // Prometheus scrapes `/metrics`; it is meant for the internal network, like `/readyz`.
-    const metrics = PrometheusMetrics.layerHttp({ path: "/metrics" })
+    const metrics = Layer.merge(PrometheusMetrics.layerHttp({ path: "/metrics" }), EventLoopMetrics)
     return HttpRouter.serve(Layer.mergeAll(routes, metrics, RequestContext), { disableLogger: true }).pipe(
       Layer.provide(
         Layer.unwrap(
