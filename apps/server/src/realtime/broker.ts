@@ -15,6 +15,21 @@ export type RoomEvent =
       readonly typing: boolean
     }
   | { readonly kind: "presence"; readonly online: ReadonlyArray<{ user_id: UserId; username: string }> }
+  /** One window's presence changes in a room, per user (see `room-presence.ts`), with the count after them. */
+  | {
+      readonly kind: "presence.diff"
+      readonly joined: ReadonlyArray<{ user_id: UserId; username: string }>
+      readonly left: ReadonlyArray<{ user_id: UserId; username: string }>
+      readonly count: number
+    }
+  /** A room too big for per-user changes: only how many are online. */
+  | { readonly kind: "presence.count"; readonly count: number }
+  /** One window's typing changes in a room (see `typing.ts`). */
+  | {
+      readonly kind: "typing.changes"
+      readonly started: ReadonlyArray<{ user_id: UserId; username: string }>
+      readonly stopped: ReadonlyArray<{ user_id: UserId; username: string }>
+    }
   /** The user left or was removed: their connections re-check what they may still do here. */
   | { readonly kind: "membership"; readonly user_id: UserId }
   /** An operator archived the room (read-only from now on) or deleted it. */

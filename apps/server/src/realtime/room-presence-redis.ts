@@ -1,0 +1,80 @@
+import type { RoomId } from "@parley/domain"
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { Redis } from "effect/persistence"
+import type { PresenceEntry, PresenceStore } from "./presence-store.ts"
+import { redisStore } from "./presence-store-redis.ts"
+import { makeRoomPresence, type PresenceOptions, RoomPresence } from "./room-presence.ts"
+
+/**
+ * Presence shared by every node. This node remembers its own connections per room and
+ * renews them every third of `ttl`; each renewal also sweeps the room's expired connections
+ * (a dead node's), whose users are then announced as left. A connection Redis lost while it
+ * was alive (this node paused longer than the TTL) is joined again.
+ */
+export const layerRedis = (options: PresenceOptions & { readonly ttl: Duration.Duration }) =>
+  Layer.effect(
+    RoomPresence,
+    Effect.gen(function* () {
+      const redis = yield* Redis.Redis
+      const store = redisStore(redis, options.ttl)
+      const local = new Map<RoomId, Map<string, PresenceEntry>>()
+
+      // The local record changes in the same synchronous step as the command is queued on the
+      // connection, so a renewal never carries a connection whose leave was sent before it.
+      const tracked: PresenceStore = {
+        ...store,
+        join: (roomId, entry) =>
+          Effect.suspend(() => {
+            let conns = local.get(roomId)
+            if (conns === undefined) {
+              conns = new Map()
+              local.set(roomId, conns)
+            }
+            conns.set(entry.connId, entry)
+            return store.join(roomId, entry)
+          }),
+        leave: (roomId, connId) =>
+          Effect.suspend(() => {
+            const conns = local.get(roomId)
+            if (conns === undefined || !conns.delete(connId)) return Effect.succeed([])
+            if (conns.size === 0) local.delete(roomId)
+            return store.leave(roomId, connId)
+          })
+      }
+      const { service, report } = yield* makeRoomPresence(tracked, options)
+
+      const renewRoom = (roomId: RoomId) =>
+        Effect.suspend(() => {
+          const conns = local.get(roomId)
+          if (conns === undefined) return Effect.void
+          return store.renew(roomId, [...conns.keys()]).pipe(
+            Effect.flatMap(({ missing, changes }) => {
+              report(roomId, changes)
+              const rejoin = missing.flatMap((connId) => {
+                const entry = local.get(roomId)?.get(connId)
+                return entry === undefined ? [] : [entry]
+              })
+              return Effect.forEach(
+                rejoin,
+                (entry) => Effect.map(store.join(roomId, entry), (c) => report(roomId, c)),
+                {
+                  discard: true
+                }
+              )
+            }),
+            Effect.catchCause((cause) =>
+              Effect.logWarning("presence renewal failed", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
+            )
+          )
+        })
+
+      const heartbeat = Effect.suspend(() =>
+        Effect.forEach([...local.keys()], renewRoom, { concurrency: 4, discard: true })
+      )
+      yield* heartbeat.pipe(
+        Effect.repeat(Schedule.spaced(Duration.millis(Duration.toMillis(options.ttl) / 3))),
+        Effect.forkScoped
+      )
+      return service
+    })
+  )
