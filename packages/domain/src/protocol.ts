@@ -44,6 +44,23 @@ export const Resume = Schema.Struct({
   after: MessageId
 })
 
+/** A position in a room's online list: a `presence` event's `next_cursor`, sent back as it is. */
+export const PresenceCursor = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(256, { message: "cursor must be at most 256 characters" })
+)
+
+/**
+ * The next page of who is online in a subscribed room (the first page, without `cursor`).
+ * Answered with a `presence` event carrying the same `id`.
+ */
+export const PresenceList = Schema.Struct({
+  type: Schema.Literal("presence.list"),
+  id: Schema.optionalKey(EventId),
+  to: RoomId,
+  cursor: Schema.optionalKey(PresenceCursor)
+})
+
 /** Application-level keepalive for clients that cannot send WebSocket pings. */
 export const Ping = Schema.Struct({ type: Schema.Literal("ping"), id: Schema.optionalKey(EventId) })
 
@@ -99,6 +116,26 @@ export const PresenceUser = Schema.Struct({ user_id: UserId, username: Schema.St
 export const PresenceEvent = Schema.Struct({
   type: Schema.Literal("presence"),
   payload: Schema.Struct({ room_id: RoomId, online: Schema.Array(PresenceUser) })
+})
+
+/**
+ * Who came online and who went offline in a room, per user (a second tab is no change),
+ * collected over a short window; `count` is how many are online after them.
+ */
+export const PresenceDiffEvent = Schema.Struct({
+  type: Schema.Literal("presence.diff"),
+  payload: Schema.Struct({
+    room_id: RoomId,
+    joined: Schema.Array(PresenceUser),
+    left: Schema.Array(PresenceUser),
+    count: Schema.Number
+  })
+})
+
+/** In a room with more users online than the server's limit, only the count is sent. */
+export const PresenceCountEvent = Schema.Struct({
+  type: Schema.Literal("presence.count"),
+  payload: Schema.Struct({ room_id: RoomId, count: Schema.Number })
 })
 
 export const ErrorEvent = Schema.Struct({
