@@ -1,0 +1,77 @@
+/** How much the realtime bench does: `--quick` (under 5 minutes) or the full run. */
+export interface Plan {
+  readonly mode: "quick" | "full"
+  /** Parley accounts; sockets are spread over them (several per account, as tabs would be). */
+  readonly users: number
+  /** sockets dialled at once when opening many */
+  readonly workers: number
+  readonly idle: number
+  /** also measure idle memory with every socket in the one room */
+  readonly idleInRoom: boolean
+  readonly connect: number
+  readonly join: { readonly prefill: number; readonly joins: number; readonly first: number }
+  readonly fanout: {
+    readonly subs: number
+    readonly rates: ReadonlyArray<number>
+    readonly duration: string
+    readonly warm: string
+  }
+  /** the generator's ceiling: fan-out rates against the raw `ws` peer */
+  readonly ceilingRates: ReadonlyArray<number>
+  readonly hot: {
+    readonly duration: string
+    readonly warm: string
+    /** in flight = senders × per sender (a connection queues at most 256 frames) */
+    readonly shapes: ReadonlyArray<{ readonly senders: number; readonly inflight: number }>
+  }
+  readonly history: { readonly readers: number; readonly duration: string }
+  readonly login: { readonly clients: number; readonly duration: string }
+  /** the most one load-generator scenario may take before it is stopped and reported as timed out */
+  readonly scenarioTimeoutMs: number
+}
+
+export const quick: Plan = {
+  mode: "quick",
+  users: 100,
+  workers: 32,
+  idle: 2000,
+  idleInRoom: false,
+  connect: 1000,
+  join: { prefill: 1000, joins: 300, first: 100 },
+  fanout: { subs: 1000, rates: [50, 100, 200], duration: "3s", warm: "1s" },
+  ceilingRates: [400],
+  hot: {
+    duration: "3s",
+    warm: "1s",
+    shapes: [
+      { senders: 1, inflight: 1 },
+      { senders: 8, inflight: 16 }
+    ]
+  },
+  history: { readers: 8, duration: "3s" },
+  login: { clients: 8, duration: "6s" },
+  scenarioTimeoutMs: 120_000
+}
+
+export const full: Plan = {
+  mode: "full",
+  users: 250,
+  workers: 32,
+  idle: 5000,
+  idleInRoom: true,
+  connect: 5000,
+  join: { prefill: 2000, joins: 8000, first: 200 },
+  fanout: { subs: 1000, rates: [50, 100, 200], duration: "10s", warm: "2s" },
+  ceilingRates: [400, 1000],
+  hot: {
+    duration: "10s",
+    warm: "2s",
+    shapes: [
+      { senders: 1, inflight: 1 },
+      { senders: 8, inflight: 16 }
+    ]
+  },
+  history: { readers: 8, duration: "10s" },
+  login: { clients: 16, duration: "20s" },
+  scenarioTimeoutMs: 600_000
+}

@@ -1,0 +1,221 @@
+/**
+ * The realtime section of BENCHMARKS.md, built from the results JSON: one table of Parley
+ * next to each peer with Parley ÷ peer ratios, the hot room next to the raw driver, history
+ * paging, the login storm, and the generator's own ceiling. The section sits between markers
+ * so that `pnpm bench` (which rewrites the rest of the file) keeps it, and this one keeps the rest.
+ */
+import { spawnSync } from "node:child_process"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join, relative } from "node:path"
+import { root } from "./tools.ts"
+
+export interface Results {
+  readonly meta: Record<string, any>
+  readonly servers: Record<string, Record<string, any>>
+  readonly cassandraDriver: unknown
+}
+
+export const startMarker = "<!-- realtime:start (written by pnpm bench:realtime) -->"
+export const endMarker = "<!-- realtime:end -->"
+
+const peers = [
+  ["ws", "raw `ws`"],
+  ["sio", "Socket.IO"],
+  ["centrifugo", "Centrifugo"]
+] as const
+
+const num = (v: unknown, digits = 1) =>
+  typeof v === "number" && Number.isFinite(v)
+    ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "–"
+
+const ratio = (a: unknown, b: unknown) =>
+  typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–"
+
+/** One row: the measure on every server, then Parley ÷ each peer. */
+const row = (label: string, pick: (s: Record<string, any>) => unknown, digits = 1, results: Results) => {
+  const value = (key: string) => {
+    const s = results.servers[key]
+    return s === undefined ? undefined : pick(s)
+  }
+  const parley = value("parley")
+  return `| ${label} | ${peers.map(([k]) => num(value(k), digits)).join(" | ")} | ${num(parley, digits)} | ${peers
+    .map(([k]) => ratio(parley, value(k)))
+    .join(" | ")} |`
+}
+
+const phase = (s: Record<string, any>, rate: number) =>
+  (s.fanout?.phases as Array<any> | undefined)?.find((p) => p.rate === rate)
+
+const driverRow = (results: Results, inFlight: number): Record<string, any> | undefined => {
+  const rows = results.cassandraDriver
+  if (!Array.isArray(rows)) return undefined
+  const flat = rows.flat(2) as Array<Record<string, any>>
+  return flat.find(
+    (r) => r.inFlight === inFlight && typeof r.path === "string" && /driver|raw/i.test(r.path) && r.perSecond
+  )
+}
+
+export const markdownSection = (results: Results, files: { json: string; chart: string }) => {
+  const { meta, servers } = results
+  const plan = meta.plan
+  const lines: Array<string> = []
+  const push = (...l: Array<string>) => lines.push(...l)
+  const r = (label: string, pick: (s: Record<string, any>) => unknown, digits = 1) =>
+    push(row(label, pick, digits, results))
+  push(
+    startMarker,
+    "",
+    "## Realtime edge: Parley next to raw `ws`, Socket.IO and Centrifugo",
+    "",
+    `Written by \`pnpm bench:realtime\`${meta.mode === "quick" ? " --quick" : ""} (\`apps/server/bench/realtime/\`) on ${meta.date}, commit ${meta.commit}, ` +
+      `${meta.machine.cpus} × ${meta.machine.model}, ${meta.machine.memoryGiB} GiB, Linux ${meta.machine.kernel}, Node ${meta.node}, ${meta.go}` +
+      `${meta.centrifugo ? `, ${meta.centrifugo.split("\n")[0]}` : ""}. ${meta.minutes} minutes.`,
+    "",
+    "Every server was started by the command and driven by the same compiled load generator",
+    "(`apps/server/bench/realtime/loadgen`, Go) on the same machine, one server at a time. The peers store",
+    "nothing: raw `ws` is a broadcast loop with no auth; Socket.IO 4.8 on its WebSocket transport only;",
+    "Centrifugo in its in-memory engine, insecure client mode, one channel. Parley authenticates every",
+    "socket, checks room access, stores and acknowledges every message before it fans out, on SQLite.",
+    "Server CPU is utime + stime of the server's process from `/proc/<pid>/stat` (all threads), memory",
+    "is its RSS from `/proc/<pid>/status`. The machine is shared: compare columns of one run.",
+    "`÷` columns are Parley's value divided by the peer's: below 1 is better for costs (KiB, µs, ms),",
+    "above 1 is better for rates.",
+    "",
+    `| measure | ${peers.map(([, n]) => n).join(" | ")} | Parley | ${peers.map(([, n]) => `Parley ÷ ${n}`).join(" | ")} |`,
+    `| --- | ${peers.map(() => "---").join(" | ")} | --- | ${peers.map(() => "---").join(" | ")} |`
+  )
+  r(`memory per idle socket, KiB (${plan.idle}, no room)`, (s) => s.idle?.kibPerSocket)
+  if (plan.idleInRoom)
+    r(`memory per idle socket, KiB (${plan.idle}, all in the room)`, (s) => s.idleInRoom?.kibPerSocket)
+  r(`connects/s, no room (${plan.connect})`, (s) => s.connect?.connect?.perSecond, 0)
+  r(`connects/s into the room, ${plan.connect} from empty`, (s) => s.connectInRoom?.connect?.perSecond, 0)
+  r(
+    `joins/s into a room holding ${plan.join.prefill} (next ${plan.join.joins})`,
+    (s) => s.join?.measuredJoins?.perSecond,
+    0
+  )
+  r(`server CPU per join, µs: first ${plan.join.first} into the empty room`, (s) => s.join?.firstJoins?.cpuPerOpUs, 0)
+  r(
+    `server CPU per join, µs: ${plan.join.first} into the room holding ${plan.join.prefill}`,
+    (s) => s.join?.joinsAtPrefill?.cpuPerOpUs,
+    0
+  )
+  for (const rate of plan.fanout.rates as Array<number>) {
+    r(`server CPU per delivery, µs, ${rate} msg/s`, (s) => phase(s, rate)?.cpuPerDeliveryUs, 2)
+  }
+  for (const rate of plan.fanout.rates as Array<number>) {
+    r(`p50 send→deliver, ms, ${rate} msg/s`, (s) => phase(s, rate)?.latency?.p50Ms)
+    r(`p99 send→deliver, ms, ${rate} msg/s`, (s) => phase(s, rate)?.latency?.p99Ms)
+    r(`p99.9 send→deliver, ms, ${rate} msg/s`, (s) => phase(s, rate)?.latency?.p999Ms)
+  }
+  for (const rate of plan.fanout.rates as Array<number>) {
+    r(`deliveries/s, ${rate} msg/s`, (s) => phase(s, rate)?.deliveriesPerSecond, 0)
+    r(`lost deliveries, %, ${rate} msg/s`, (s) => phase(s, rate)?.lossPct, 2)
+  }
+  push(
+    "",
+    `Fan-out: ${plan.fanout.subs} subscribers in one room and one more socket sending 200-byte messages at`,
+    `a fixed rate (an absolute schedule: a late send is not skipped) for ${plan.fanout.duration} after ${plan.fanout.warm} of warm-up;`,
+    "send→deliver is from the sender's stamp to the subscriber's read, both in the generator's clock;",
+    "loss counts deliveries of the window's messages that never arrived (after a drain). Latency against",
+    `load: [chart](${relative(root, files.chart)}); every number: [JSON](${relative(root, files.json)}).`
+  )
+  const errors = Object.entries(servers).flatMap(([server, scenarios]) =>
+    Object.entries(scenarios).flatMap(([name, v]) =>
+      (Array.isArray(v) ? v : [v]).flatMap((x: any) =>
+        x?.error || x?.firstError || x?.failed
+          ? [`${server} ${name}: ${x.error ?? x.firstError ?? `${x.failed} failed`}`.slice(0, 300)]
+          : []
+      )
+    )
+  )
+  if (errors.length > 0) push("", "Failures in this run (a dash above):", "", ...errors.map((e) => `- ${e}`))
+
+  // The hot room: Parley on both stores next to the raw driver.
+  const hotCell = (key: string, i: number) => servers[key]?.hot?.[i]?.perSecond
+  const shapes = plan.hot.shapes as Array<{ senders: number; inflight: number }>
+  const inFlights = shapes.map((s) => s.senders * s.inflight)
+  push(
+    "",
+    "### Hot room: acked messages per second",
+    "",
+    `One room, senders keeping N sends in flight (${shapes.map((s) => `${s.senders} socket${s.senders > 1 ? "s" : ""} × ${s.inflight}`).join(", ")}), 200-byte`,
+    `messages, ${plan.hot.duration} after ${plan.hot.warm} of warm-up; an ack means stored (group commit). The raw`,
+    "driver row is `cassandra-driver` inserting single rows into the same table shape on the same node",
+    "(`apps/server/bench/cassandra-write.ts`), the ceiling any Cassandra design pays.",
+    "",
+    `| | ${inFlights.map((n) => `${n} in flight`).join(" | ")} |`,
+    `| --- | ${inFlights.map(() => "---").join(" | ")} |`,
+    `| raw driver inserts/s | ${inFlights.map((n) => num(driverRow(results, n)?.perSecond, 0)).join(" | ")} |`,
+    `| Parley on Cassandra, acked msg/s | ${inFlights
+      .map(
+        (n, i) =>
+          `${num(hotCell("parleyCassandra", i), 0)} (${ratio(hotCell("parleyCassandra", i), driverRow(results, n)?.perSecond)} driver)`
+      )
+      .join(" | ")} |`,
+    `| Parley on SQLite, acked msg/s | ${inFlights.map((_, i) => num(hotCell("parley", i), 0)).join(" | ")} |`,
+    `| Parley on Cassandra, ack p99, ms | ${inFlights.map((_, i) => num(servers.parleyCassandra?.hot?.[i]?.ackLatency?.p99Ms)).join(" | ")} |`,
+    `| Parley on SQLite, ack p99, ms | ${inFlights.map((_, i) => num(servers.parley?.hot?.[i]?.ackLatency?.p99Ms)).join(" | ")} |`
+  )
+  if (!Array.isArray(results.cassandraDriver) && results.cassandraDriver !== undefined) {
+    push("", `Raw driver: ${JSON.stringify(results.cassandraDriver)}`)
+  }
+
+  const history = servers.parley?.history
+  const login = servers.parley?.login
+  push(
+    "",
+    "### Parley only: history paging and a login storm",
+    "",
+    "| measure | value |",
+    "| --- | --- |",
+    `| history: ${history?.readers ?? "–"} readers paging back 100 messages at a time, pages/s | ${num(history?.pagesPerSecond, 0)} |`,
+    `| history: messages/s read | ${num(history?.messagesPerSecond, 0)} |`,
+    `| history: page p50 / p99, ms | ${num(history?.latency?.p50Ms)} / ${num(history?.latency?.p99Ms)} |`,
+    `| login storm: ${login?.clients ?? "–"} clients, logins/s (argon2id) | ${num(login?.perSecond)} |`,
+    `| login storm: login p50 / p99, ms | ${num(login?.latency?.p50Ms)} / ${num(login?.latency?.p99Ms)} |`,
+    `| login storm: server event-loop delay p99, ms (worst 5 s window, from /metrics) | ${num(login?.eventLoopP99Ms)} |`,
+    `| idle server: event-loop delay p99, ms (from /metrics) | ${num(login?.eventLoopIdle?.p99)} |`
+  )
+
+  const ceiling = servers.ws?.ceiling?.phases as Array<any> | undefined
+  const genPerDelivery = Object.values(servers)
+    .flatMap((s) => (s.fanout?.phases as Array<any> | undefined) ?? [])
+    .map((p) => p.genCpuPerDeliveryUs)
+    .filter((v): v is number => typeof v === "number")
+  const best = ceiling?.reduce((a, b) => (a.deliveriesPerSecond > b.deliveriesPerSecond ? a : b))
+  push(
+    "",
+    "### The load generator's own ceiling",
+    "",
+    best
+      ? `Against the raw \`ws\` peer at ${ceiling!.map((p) => `${p.rate}`).join(" and ")} msg/s into ${best.subscribers} subscribers, the generator ` +
+          `received up to ${num(best.deliveriesPerSecond, 0)} deliveries/s (p99 ${num(best.latency?.p99Ms)} ms, ${num(best.lossPct, 2)} % lost), ` +
+          `spending ${num(best.genCpuPerDeliveryUs, 2)} µs of its own CPU per delivery while the peer spent ${num(best.cpuPerDeliveryUs, 2)} µs. `
+      : "",
+    genPerDelivery.length > 0
+      ? `Over every fan-out phase of the run the generator spent ${num(Math.min(...genPerDelivery), 2)}–${num(Math.max(...genPerDelivery), 2)} µs of CPU per delivery, ` +
+          `i.e. one core absorbs about ${num(1e6 / Math.max(...genPerDelivery), 0)} deliveries/s at worst: it shares the two cores with the server under test, ` +
+          "so at the highest rates the two compete, and the server's CPU per delivery is the fairer comparison there."
+      : "",
+    "",
+    endMarker
+  )
+  return lines.join("\n")
+}
+
+/** Puts the section into BENCHMARKS.md between its markers (appended the first time), keeping the rest. */
+export const writeBenchmarks = (section: string) => {
+  const file = join(root, "BENCHMARKS.md")
+  const current = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n"
+  const start = current.indexOf(startMarker)
+  const end = current.indexOf(endMarker)
+  const next =
+    start >= 0 && end > start
+      ? `${current.slice(0, start)}${section}${current.slice(end + endMarker.length)}`
+      : `${current.trimEnd()}\n\n${section}\n`
+  writeFileSync(file, next)
+  // The repo's one formatter owns Markdown too; aligned tables keep `pnpm lint` green.
+  spawnSync(join(root, "node_modules/.bin/biome"), ["format", "--write", "BENCHMARKS.md"], { cwd: root })
+}

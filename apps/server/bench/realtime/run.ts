@@ -1,0 +1,249 @@
+/**
+ * `pnpm bench:realtime [--quick] [--only=parley,ws,sio,centrifugo,cassandra] [--write]`:
+ * the realtime edge of Parley next to three peers that store nothing (a raw `ws` broadcast
+ * loop, Socket.IO 4, Centrifugo 6), all started by this command, all driven by one compiled
+ * load generator (`loadgen/`, Go) in the same run:
+ *   idle memory per socket, connect rate (with and without the room), a join storm into one
+ *   room, fan-out at fixed rates (1,000 subscribers, 200-byte messages), and, for Parley only,
+ *   a hot room (acked msg/s) on SQLite and on Cassandra next to the raw driver's inserts,
+ *   history paging and a login storm with the server's event-loop delay.
+ * Server CPU and memory come from /proc/<pid> of each server. Results: `results/*.json`,
+ * a chart of p99 latency against load (`results/*.svg`), and, for a full run (or `--write`),
+ * the realtime section of BENCHMARKS.md.
+ */
+import { spawnSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, release, tmpdir, totalmem } from "node:os"
+import { join } from "node:path"
+import { cassandraNode } from "../cassandra-node.ts"
+import { makeAccounts } from "./accounts.ts"
+import { latencyChart } from "./chart.ts"
+import { full, type Plan, quick } from "./plan.ts"
+import { markdownSection, writeBenchmarks } from "./report.ts"
+import { startCentrifugo, startParley, startSocketIoPeer, startWsPeer, type Target } from "./servers.ts"
+import { buildCentrifugo, buildLoadgen, centrifugoBinary, goVersion, loadgen, root, sleep } from "./tools.ts"
+
+const args = process.argv.slice(2)
+const plan: Plan = args.includes("--quick") ? quick : full
+const only = args
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",")
+const wanted = (name: string) => only === undefined || only.includes(name)
+const write = plan.mode === "full" || args.includes("--write")
+
+type Scenario = Record<string, any>
+export type ServerResults = Record<string, Scenario | ReadonlyArray<Scenario>>
+
+const run = async (
+  target: Target,
+  creds: string | undefined,
+  scenario: string,
+  options: Record<string, string | number | boolean>
+) => {
+  const flags = Object.entries(options).flatMap(([k, v]) =>
+    typeof v === "boolean" ? [`-${k}=${v}`] : [`-${k}`, String(v)]
+  )
+  console.log(`  ${target.proto} ${scenario} ${flags.join(" ")}`)
+  const began = Date.now()
+  const result = await loadgen(
+    [
+      "-proto",
+      target.proto,
+      "-base",
+      target.base,
+      "-pid",
+      String(target.pid),
+      "-scenario",
+      scenario,
+      "-workers",
+      String(plan.workers),
+      ...(creds === undefined ? [] : ["-creds", creds]),
+      ...flags
+    ],
+    plan.scenarioTimeoutMs
+  )
+  console.log(`    ${((Date.now() - began) / 1000).toFixed(1)} s${result.error ? `: ${result.error}` : ""}`)
+  return result
+}
+
+/** What every server gets: memory, connects, the join storm, fan-out. Sockets close between scenarios. */
+const common = async (target: Target, creds?: string) => {
+  const out: ServerResults = {}
+  const pause = () => sleep(2000)
+  out.idle = await run(target, creds, "idle", { n: plan.idle, room: false })
+  await pause()
+  if (plan.idleInRoom) {
+    out.idleInRoom = await run(target, creds, "idle", { n: plan.idle, room: true })
+    await pause()
+  }
+  out.connect = await run(target, creds, "connect", { n: plan.connect, room: false })
+  await pause()
+  out.connectInRoom = await run(target, creds, "connect", { n: plan.connect, room: true })
+  await pause()
+  out.join = await run(target, creds, "join", {
+    prefill: plan.join.prefill,
+    joins: plan.join.joins,
+    first: plan.join.first
+  })
+  await pause()
+  out.fanout = await run(target, creds, "fanout", {
+    subs: plan.fanout.subs,
+    rates: plan.fanout.rates.join(","),
+    duration: plan.fanout.duration,
+    warm: plan.fanout.warm
+  })
+  await pause()
+  return out
+}
+
+const hot = async (target: Target, creds: string) => {
+  const rows: Array<Scenario> = []
+  for (const shape of plan.hot.shapes) {
+    rows.push(
+      await run(target, creds, "hot", {
+        senders: shape.senders,
+        inflight: shape.inflight,
+        duration: plan.hot.duration,
+        warm: plan.hot.warm
+      })
+    )
+  }
+  return rows
+}
+
+/** Starts a server, runs `body` against it, always stops it. */
+const against = async <A>(name: string, start: () => Promise<Target>, body: (t: Target) => Promise<A>) => {
+  console.log(`${name}: starting`)
+  const target = await start()
+  try {
+    return await body(target)
+  } finally {
+    await target.stop()
+  }
+}
+
+const commit = () => {
+  const sha = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim()
+  const dirty = spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], {
+    cwd: root,
+    encoding: "utf8"
+  }).stdout.trim()
+  return dirty === "" ? sha : `${sha} (with uncommitted changes)`
+}
+
+const started = Date.now()
+buildLoadgen()
+if (wanted("centrifugo")) buildCentrifugo()
+const work = mkdtempSync(join(tmpdir(), "parley-bench-rt-"))
+const servers: Record<string, ServerResults> = {}
+let cassandraDriver: unknown
+try {
+  if (wanted("parley")) {
+    servers.parley = await against(
+      "Parley on SQLite",
+      () => startParley({ kind: "sqlite" }),
+      async (t) => {
+        const accounts = await makeAccounts(t.base, plan.users, work)
+        const out = await common(t, accounts.file)
+        out.hot = await hot(t, accounts.file)
+        out.history = await run(t, accounts.file, "history", {
+          workers: plan.history.readers,
+          duration: plan.history.duration,
+          warm: "1s"
+        })
+        out.login = await run(t, accounts.file, "login", {
+          workers: plan.login.clients,
+          duration: plan.login.duration,
+          warm: "1s"
+        })
+        return out
+      }
+    )
+  }
+  if (wanted("ws")) {
+    servers.ws = await against("raw ws peer", startWsPeer, async (t) => {
+      const out = await common(t)
+      out.ceiling = await run(t, undefined, "fanout", {
+        subs: plan.fanout.subs,
+        rates: plan.ceilingRates.join(","),
+        duration: plan.fanout.duration,
+        warm: plan.fanout.warm
+      })
+      return out
+    })
+  }
+  if (wanted("sio")) servers.sio = await against("Socket.IO peer", startSocketIoPeer, (t) => common(t))
+  if (wanted("centrifugo")) servers.centrifugo = await against("Centrifugo", startCentrifugo, (t) => common(t))
+  if (wanted("cassandra")) {
+    const node = cassandraNode(root)
+    try {
+      servers.parleyCassandra = await against(
+        "Parley on Cassandra",
+        () => startParley({ kind: "cassandra", contactPoints: node.contactPoints }),
+        async (t) => {
+          const accounts = await makeAccounts(t.base, Math.max(...plan.hot.shapes.map((s) => s.senders)), work)
+          return { hot: await hot(t, accounts.file) }
+        }
+      )
+      cassandraDriver = await driverCeiling(node.contactPoints)
+    } finally {
+      node.stop()
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
+
+/** The raw cassandra-driver's inserts into the same table shape, from the Cassandra bench's export. */
+async function driverCeiling(contactPoints: string): Promise<unknown> {
+  const bench = (await import("../cassandra-write.ts")) as Record<string, unknown>
+  const measure = bench.runCassandraHotRoom
+  if (typeof measure !== "function")
+    return { error: "apps/server/bench/cassandra-write.ts exports no runCassandraHotRoom" }
+  const rows = []
+  for (const shape of plan.hot.shapes) {
+    const inFlight = shape.senders * shape.inflight
+    console.log(`  cassandra-driver hot room, ${inFlight} in flight`)
+    rows.push(await measure({ contactPoints, inFlight }))
+  }
+  return rows
+}
+
+const date = new Date().toISOString().slice(0, 10)
+const results = {
+  meta: {
+    date,
+    mode: plan.mode,
+    commit: commit(),
+    minutes: Math.round((Date.now() - started) / 600) / 100,
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? "",
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      kernel: release()
+    },
+    node: process.version,
+    go: goVersion(),
+    centrifugo: wanted("centrifugo")
+      ? spawnSync(centrifugoBinary, ["version"], { encoding: "utf8" }).stdout.trim()
+      : undefined,
+    plan
+  },
+  servers,
+  cassandraDriver
+}
+const dir = join(import.meta.dirname, "results")
+mkdirSync(dir, { recursive: true })
+const suffix = plan.mode === "quick" ? "-quick" : ""
+const jsonFile = join(dir, `realtime-${date}${suffix}.json`)
+writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`)
+const chartFile = join(dir, `latency-p99${suffix}.svg`)
+writeFileSync(chartFile, latencyChart(results))
+const section = markdownSection(results, { json: jsonFile, chart: chartFile })
+console.log(`\n${section}`)
+console.log(`results: ${jsonFile}\nchart: ${chartFile}`)
+if (write) {
+  writeBenchmarks(section)
+  console.log("wrote the realtime section of BENCHMARKS.md")
+}

@@ -1,0 +1,134 @@
+/**
+ * What the realtime bench needs around the servers: the Go toolchain, the load generator and
+ * Centrifugo built into `.cache/bench/bin` (gitignored), free ports, child processes that are
+ * always stopped, and one run of the load generator.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync } from "node:fs"
+import { createServer } from "node:net"
+import { join, resolve } from "node:path"
+
+export const root = resolve(import.meta.dirname, "../../../..")
+export const cacheBin = join(root, ".cache/bench/bin")
+export const loadgenBinary = join(cacheBin, "parley-loadgen")
+export const centrifugoBinary = join(cacheBin, "centrifugo")
+export const centrifugoModule = "github.com/centrifugal/centrifugo/v6@v6.9.1"
+
+/** `go` from PATH, else the usual install location. */
+export const goBinary = (): string => {
+  for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/local/go/bin"]) {
+    if (dir !== "" && existsSync(join(dir, "go"))) return join(dir, "go")
+  }
+  throw new Error("the realtime bench needs Go >= 1.24 (https://go.dev/dl/) to build its load generator and Centrifugo")
+}
+
+export const goVersion = () => spawnSync(goBinary(), ["version"], { encoding: "utf8" }).stdout.trim()
+
+/** The load generator: `go build` is incremental, so this is about a second when nothing changed. */
+export const buildLoadgen = () => {
+  mkdirSync(cacheBin, { recursive: true })
+  const built = spawnSync(goBinary(), ["build", "-o", loadgenBinary, "."], {
+    cwd: join(import.meta.dirname, "loadgen"),
+    stdio: "inherit"
+  })
+  if (built.status !== 0) throw new Error("building the load generator failed")
+}
+
+/** Centrifugo, once: `go install` of the released module into the cache (a few minutes the first time). */
+export const buildCentrifugo = () => {
+  if (existsSync(centrifugoBinary)) return
+  console.log(`building Centrifugo (go install ${centrifugoModule}); a few minutes, once`)
+  mkdirSync(cacheBin, { recursive: true })
+  const built = spawnSync(goBinary(), ["install", centrifugoModule], {
+    env: { ...process.env, GOBIN: cacheBin },
+    stdio: "inherit"
+  })
+  if (built.status !== 0) throw new Error("building Centrifugo failed")
+}
+
+export const freePort = () =>
+  new Promise<number>((done, fail) => {
+    const server = createServer()
+    server.once("error", fail)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => done(typeof address === "object" && address ? address.port : 0))
+    })
+  })
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `url` until it answers (any status), failing if the process exits first. */
+export const waitForHttp = async (child: ChildProcess, url: string, what: string) => {
+  for (let tries = 0; tries < 600; tries++) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`)
+    if (
+      await fetch(url).then(
+        () => true,
+        () => false
+      )
+    )
+      return
+    await sleep(200)
+  }
+  throw new Error(`${what} did not answer ${url}`)
+}
+
+/** Children to stop on exit, however the bench ends. */
+const running = new Set<ChildProcess>()
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL")
+})
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => process.exit(130))
+}
+
+export interface Started {
+  readonly child: ChildProcess
+  readonly pid: number
+  readonly stop: () => Promise<void>
+}
+
+export const start = (command: string, args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv): Started => {
+  const child = spawn(command, args, { env: env ?? process.env, stdio: ["ignore", "ignore", "inherit"] })
+  running.add(child)
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r))
+      child.kill("SIGTERM")
+      const killed = setTimeout(() => child.kill("SIGKILL"), 10_000)
+      await exited
+      clearTimeout(killed)
+    }
+    running.delete(child)
+  }
+  return { child, pid: child.pid!, stop }
+}
+
+/** One scenario of the load generator; its JSON result, or `{ error }` when it failed or timed out. */
+export const loadgen = (args: ReadonlyArray<string>, timeoutMs: number) =>
+  new Promise<Record<string, any>>((done) => {
+    const child = spawn(loadgenBinary, args, { stdio: ["ignore", "pipe", "pipe"] })
+    running.add(child)
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => {
+      out += d
+    })
+    child.stderr.on("data", (d) => {
+      err += d
+      process.stderr.write(`    ${String(d).trimEnd().replaceAll("\n", "\n    ")}\n`)
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer)
+      running.delete(child)
+      if (code === 0) {
+        try {
+          return done(JSON.parse(out.trim().split("\n").at(-1)!))
+        } catch {}
+      }
+      const why = signal === "SIGKILL" ? `timed out after ${timeoutMs / 1000} s` : `exit ${code ?? signal}`
+      done({ error: `${why}: ${err.trim().split("\n").at(-1) ?? ""}` })
+    })
+  })
