@@ -7,9 +7,9 @@ import { assert, describe, it } from "@effect/vitest"
 import type { RoomId } from "@parley/domain"
 import { Messages, SqliteStorage } from "@parley/storage"
 import { Effect, Latch, Layer } from "effect"
-import { toMessageView } from "../src/chat/rooms.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub, type Subscriber } from "../src/realtime/hub.ts"
+import { toMessageView } from "../src/views/chat.ts"
 import { encode, record } from "./support/message-records.ts"
 
 /** Storage whose `listAfter` (the backfill's read) can be held at a gate. */

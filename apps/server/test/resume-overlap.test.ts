@@ -5,18 +5,14 @@
  * socket, the real hub and memory broker, SQLite in memory.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { RoomId, UserView } from "@parley/domain"
+import type { RoomId } from "@parley/domain"
 import { type MessageRecord, Messages, SqliteStorage } from "@parley/storage"
 import { Effect, Fiber, Latch, Layer } from "effect"
-import type WebSocket from "ws"
-import { RoomRouter } from "../src/chat/room-router.ts"
-import { ChatRooms, toMessageView } from "../src/chat/rooms.ts"
-import { RateLimits } from "../src/ratelimit/limits.ts"
 import { Broker } from "../src/realtime/broker.ts"
-import { RoomHub } from "../src/realtime/hub.ts"
-import { Presence } from "../src/realtime/presence.ts"
-import { makeConnection } from "../src/ws/connection.ts"
-import { encode, record, ada as user } from "./support/message-records.ts"
+import { toMessageView } from "../src/views/chat.ts"
+import { receive } from "../src/ws/handlers/dispatch.ts"
+import { fakeSocket, open, stubs, world } from "./support/connection.ts"
+import { encode, record } from "./support/message-records.ts"
 
 /** Where the replay's storage read is held: before it reads, or after it read and before it returns. */
 type HoldAt = "before-read" | "after-read"
@@ -38,29 +34,9 @@ const makeWorld = (holdAt: HoldAt) =>
         })
       })
     ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
-    // The connection needs these only for sends and access checks, which a resume of a room
-    // the user may read does not exercise beyond "allowed".
-    const stubs = Layer.mergeAll(
-      Layer.succeed(ChatRooms, { access: () => Effect.succeed({}) } as unknown as ChatRooms["Service"]),
-      Layer.succeed(RoomRouter, { submit: () => Effect.die("not used") } as unknown as RoomRouter["Service"]),
-      Layer.succeed(RateLimits, { message: () => Effect.void } as unknown as RateLimits["Service"]),
-      Presence.layerMemory
-    )
-    const layer = Layer.mergeAll(RoomHub.layer, stubs).pipe(
-      Layer.provideMerge(Broker.layerMemory),
-      Layer.provideMerge(storage)
-    )
-    return { gate, held, layer }
+    // A resume of a room the user may read exercises access checks only as "allowed".
+    return { gate, held, layer: world(stubs({}), storage) }
   })
-
-/** A socket that is always open and writes into `frames`. */
-const fakeSocket = (frames: Array<any>) =>
-  ({
-    OPEN: 1,
-    readyState: 1,
-    bufferedAmount: 0,
-    send: (frame: string) => frames.push(JSON.parse(frame))
-  }) as unknown as WebSocket
 
 const resumeWithLiveTraffic = (holdAt: HoldAt) =>
   Effect.gen(function* () {
@@ -69,15 +45,9 @@ const resumeWithLiveTraffic = (holdAt: HoldAt) =>
       const messages = yield* Messages
       const broker = yield* Broker
       const roomId = crypto.randomUUID() as RoomId
-      const frames: Array<any> = []
-      const connection = yield* makeConnection(
-        fakeSocket(frames),
-        { id: user, username: "ada" } as UserView,
-        crypto.randomUUID(),
-        { maxBufferedBytes: 1 << 20, typingIntervalMs: 2000, postCheckTtlMs: 10_000 },
-        () => {},
-        () => {}
-      )
+      const socket = fakeSocket()
+      const frames = socket.frames
+      const connection = yield* open(socket)
       /** Stores as a room's actor does: claim the room, then append after its head. */
       const store = (records: ReadonlyArray<MessageRecord>) =>
         Effect.flatMap(messages.claim(roomId), (claim) =>
@@ -85,7 +55,10 @@ const resumeWithLiveTraffic = (holdAt: HoldAt) =>
         )
       yield* store([1, 2, 3, 4, 5].map((s) => record(roomId, s)))
       const resuming = yield* Effect.forkChild(
-        connection.receive(JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id }))
+        receive(
+          connection,
+          JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id })
+        )
       )
       yield* held.await
       // Stored and broadcast while the replay is held, as the room's actor does.

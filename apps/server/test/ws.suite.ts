@@ -715,7 +715,9 @@ const protocolSuite = (backend: Backend) =>
         expect(history.body.messages).toEqual([])
       })
 
-      it("answers every frame of a burst exactly once, refusing what it cannot queue with rate_limited", async () => {
+      // Whether a burst overflows the queue depends on how fast the server drains it (pings are
+      // answered as they are read); the overflow itself is tested in process (ws-connection.test.ts).
+      it("answers every frame of a burst exactly once, refusing only with rate_limited", async () => {
         const who = await account(server.url)
         const sock = await open({ token: who.token })
         // 2000 pings in one go: far more than the connection queues (256), all in a few reads.
@@ -728,7 +730,6 @@ const protocolSuite = (backend: Backend) =>
         const answers = answered()
         expect(answers.map((e) => e.id).sort()).toEqual([...ids].sort())
         const limited = answers.filter((e) => e.type === "error")
-        expect(limited.length).toBeGreaterThan(0)
         for (const e of limited) expect(e.payload.code).toBe("rate_limited")
         expect(answers.filter((e) => e.type === "pong").length).toBeGreaterThanOrEqual(256)
         expect(sock.ws.readyState).toBe(sock.ws.OPEN)

@@ -43,11 +43,11 @@ import {
 } from "@parley/storage"
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { Accounts, type Caller } from "../auth/accounts.ts"
-import { iso, toMemberView } from "../chat/rooms.ts"
 import { CurrentRequestId } from "../http/request-context.ts"
 import { Broker, type RoomChange } from "../realtime/broker.ts"
 import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
+import { iso, toMemberView } from "../views/chat.ts"
 import { SocketCounts } from "../ws/socket-counts.ts"
 
 const defaultPage = 50

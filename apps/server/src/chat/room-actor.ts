@@ -41,7 +41,7 @@ import {
   Schema
 } from "effect"
 import { Broker } from "../realtime/broker.ts"
-import { toMessageView } from "./rooms.ts"
+import { toMessageView } from "../views/chat.ts"
 
 export interface SendRequest {
   readonly roomId: RoomId

@@ -4,63 +4,26 @@ import {
   isTimeUuid,
   MemberList,
   type MemberRole,
-  MemberView,
-  type MessageId,
+  type MemberView,
   MessagePage,
   type MessageQuery,
-  MessageView,
   NotFound,
   type RoomId,
   RoomList,
   type RoomListQuery,
-  RoomView,
+  type RoomView,
   type ServiceUnavailable,
   timeUuidFrom,
   type UserId,
   type Visibility
 } from "@parley/domain"
-import {
-  type MembershipRecord,
-  type MessageRecord,
-  Messages,
-  type RoomRecord,
-  Rooms as RoomStore,
-  Users
-} from "@parley/storage"
+import { type MembershipRecord, Messages, type RoomRecord, Rooms as RoomStore, Users } from "@parley/storage"
 import { Clock, Context, Effect, Layer, Option } from "effect"
+import { historyPage } from "../history/reader.ts"
 import { Broker } from "../realtime/broker.ts"
 import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
-
-/** An epoch-ms time as the API writes it (ISO 8601, UTC). */
-export const iso = (ms: number) => new Date(ms).toISOString()
-
-export const toRoomView = (room: RoomRecord, role: MemberRole | null) =>
-  new RoomView({
-    room_id: room.id,
-    name: room.name,
-    visibility: room.visibility,
-    created_by: room.createdBy,
-    created_at: iso(room.createdAt),
-    role,
-    archived: room.archived
-  })
-
-export const toMessageView = (m: MessageRecord) =>
-  new MessageView({
-    room_id: m.roomId,
-    msg_id: m.id,
-    seq: m.seq,
-    user_id: m.userId,
-    username: m.username,
-    text: m.text,
-    client_msg_id: m.clientMsgId,
-    created_at: iso(m.createdAt)
-  })
-
-/** A stored membership as the API shows it, to room admins and to operators alike. */
-export const toMemberView = (m: MembershipRecord) =>
-  new MemberView({ user_id: m.userId, role: m.role, joined_at: iso(m.joinedAt) })
+import { toMemberView, toMessageView, toRoomView } from "../views/chat.ts"
 
 /** A private room is "not found" to outsiders, so its existence does not leak. */
 const hidden = () => new NotFound({ error: { code: "not_found", message: "no such room" } })
@@ -283,15 +246,12 @@ export class ChatRooms extends Context.Service<
             })
           }
           yield* access(caller, roomId)
-          const limit = query.limit ?? defaultPage
-          // One extra row tells whether another page follows, so the last page has no cursor.
-          const rows: ReadonlyArray<MessageRecord> =
-            query.after !== undefined
-              ? yield* messages.listAfter(roomId, { after: query.after, limit: limit + 1 })
-              : yield* messages.listBefore(roomId, { before: query.before ?? null, limit: limit + 1 })
-          const page = rows.slice(0, limit)
-          const next: MessageId | null = rows.length > limit ? page[page.length - 1]!.id : null
-          return new MessagePage({ messages: page.map(toMessageView), next_cursor: next })
+          const page = yield* historyPage(messages, roomId, {
+            after: query.after,
+            before: query.before,
+            limit: query.limit ?? defaultPage
+          })
+          return new MessagePage({ messages: page.records.map(toMessageView), next_cursor: page.next })
         }, unavailable)
       })
     })

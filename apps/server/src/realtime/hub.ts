@@ -3,12 +3,15 @@
  * subscription per room that feeds them. Each room's messages reach local subscribers in
  * `seq` order without holes: when the broker skips a `seq` (a lost Redis message, a
  * reconnect), the hub reads the missing messages from storage before delivering more.
- * A frame is encoded once per event and the same string goes to every subscriber.
+ * A frame is encoded once per event (through the `ServerEvent` schema) and the same bytes
+ * go to every subscriber.
  */
 import type { MessageId, MessageView, RoomId, UserId } from "@parley/domain"
-import { type MessageRecord, Messages, type StorageError } from "@parley/storage"
-import { Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope } from "effect"
-import { toMessageView } from "../chat/rooms.ts"
+import { Messages, type StorageError } from "@parley/storage"
+import { Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope, Stream } from "effect"
+import { historyAfter } from "../history/reader.ts"
+import { toMessageView } from "../views/chat.ts"
+import { eventFrame, wireFrame } from "../ws/codec.ts"
 import { Broker, type BrokerError, type RoomChange, type RoomEvent } from "./broker.ts"
 
 /** One room event, ready to write to a socket. */
@@ -17,7 +20,8 @@ export interface Delivery {
   readonly seq: number | null
   /** Not sent to this user (their own typing indicator). */
   readonly skipUser: UserId | null
-  readonly frame: string
+  /** The encoded frame, shared by every subscriber: written as it is, never copied. */
+  readonly frame: Buffer
 }
 
 export interface Subscriber {
@@ -39,10 +43,6 @@ interface RoomState {
   catchingUp: boolean
 }
 
-const backfillPage = 200
-
-export const messageFrame = (m: typeof MessageView.Encoded) => JSON.stringify({ type: "chat.message", payload: m })
-
 export class RoomHub extends Context.Service<
   RoomHub,
   {
@@ -63,10 +63,26 @@ export class RoomHub extends Context.Service<
         for (const subscriber of state.subscribers) subscriber.deliver(roomId, delivery)
       }
 
-      const deliverMessage = (state: RoomState, roomId: RoomId, m: typeof MessageView.Encoded) => {
-        state.lastSeq = m.seq
-        state.lastMsgId = m.msg_id as MessageId
-        broadcast(state, roomId, { seq: m.seq, skipUser: null, frame: messageFrame(m) })
+      /** An event that does not match the protocol is dropped, loudly, rather than sent on. */
+      const malformed = (roomId: RoomId, kind: string) => {
+        runFork(
+          Effect.logError("room event does not match the protocol; dropped").pipe(
+            Effect.annotateLogs({ room_id: roomId, kind })
+          )
+        )
+      }
+
+      const deliverMessage = (state: RoomState, roomId: RoomId, seq: number, msgId: MessageId, frame: Buffer) => {
+        state.lastSeq = seq
+        state.lastMsgId = msgId
+        broadcast(state, roomId, { seq, skipUser: null, frame })
+      }
+
+      /** A message as the broker carries it (already in wire shape). */
+      const deliverWire = (state: RoomState, roomId: RoomId, m: typeof MessageView.Encoded) => {
+        const frame = wireFrame({ type: "chat.message", payload: m })
+        if (frame === undefined) return malformed(roomId, "messages")
+        deliverMessage(state, roomId, m.seq, m.msg_id as MessageId, frame)
       }
 
       /**
@@ -75,20 +91,17 @@ export class RoomHub extends Context.Service<
        * room never stalls: delivery goes on from `upTo`, and clients can `channel.resume`.
        */
       const backfill = (state: RoomState, roomId: RoomId, upTo: number) =>
-        Effect.gen(function* () {
-          let cursor = state.lastMsgId
-          while (state.lastSeq < upTo) {
-            const page: ReadonlyArray<MessageRecord> = yield* messages.listAfter(roomId, {
-              after: cursor,
-              limit: backfillPage
-            })
-            for (const record of page) {
-              if (record.seq > state.lastSeq && record.seq <= upTo) deliverMessage(state, roomId, toMessageView(record))
-            }
-            if (page.length < backfillPage || page[page.length - 1]!.seq >= upTo) break
-            cursor = page[page.length - 1]!.id
-          }
-        }).pipe(
+        Effect.suspend(() =>
+          historyAfter(messages, roomId, state.lastMsgId, { upTo }).pipe(
+            Stream.runForEach((record) =>
+              Effect.sync(() => {
+                if (record.seq <= state.lastSeq || record.seq > upTo) return
+                const frame = eventFrame({ type: "chat.message", payload: toMessageView(record) })
+                deliverMessage(state, roomId, record.seq, record.id, frame)
+              })
+            )
+          )
+        ).pipe(
           Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 5 }),
           Effect.catchCause((cause) =>
             Effect.logError("backfill failed; delivering on with a gap", cause).pipe(
@@ -129,20 +142,19 @@ export class RoomHub extends Context.Service<
                 runFork(backfill(state, roomId, m.seq - 1))
                 return
               }
-              deliverMessage(state, roomId, m)
+              deliverWire(state, roomId, m)
             }
             return
           }
-          case "typing":
-            broadcast(state, roomId, {
-              seq: null,
-              skipUser: event.user_id,
-              frame: JSON.stringify({
-                type: "typing",
-                payload: { room_id: roomId, user_id: event.user_id, username: event.username, typing: event.typing }
-              })
+          case "typing": {
+            const frame = wireFrame({
+              type: "typing",
+              payload: { room_id: roomId, user_id: event.user_id, username: event.username, typing: event.typing }
             })
+            if (frame === undefined) malformed(roomId, event.kind)
+            else broadcast(state, roomId, { seq: null, skipUser: event.user_id, frame })
             return
+          }
           case "resync":
             runFork(catchUp(state, roomId))
             return
@@ -152,13 +164,12 @@ export class RoomHub extends Context.Service<
           case "room":
             for (const subscriber of [...state.subscribers]) subscriber.roomChanged(roomId, event.change)
             return
-          case "presence":
-            broadcast(state, roomId, {
-              seq: null,
-              skipUser: null,
-              frame: JSON.stringify({ type: "presence", payload: { room_id: roomId, online: event.online } })
-            })
+          case "presence": {
+            const frame = wireFrame({ type: "presence", payload: { room_id: roomId, online: event.online } })
+            if (frame === undefined) malformed(roomId, event.kind)
+            else broadcast(state, roomId, { seq: null, skipUser: null, frame })
             return
+          }
         }
       }
 

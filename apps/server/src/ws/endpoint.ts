@@ -1,19 +1,18 @@
 /**
- * `/ws`: the upgrade (origin allowlist, access token, optional `room_id`), then one
- * connection's transport: an ordered inbound queue, pings that find dead peers, and the
- * timers that close a socket whose token expired or whose session was revoked.
+ * `/ws`: the upgrade (origin allowlist, access token, optional `room_id`), then the socket is
+ * handed to its connection (`connection.ts`), which runs everything after that.
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { CloseCode, RoomId } from "@parley/domain"
-import { Clock, Config, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Result, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
-import { Accounts, type Caller } from "../auth/accounts.ts"
+import { Accounts } from "../auth/accounts.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
-import { type ConnectionOptions, makeConnection, slowConsumersClosed } from "./connection.ts"
+import { type Accepted, attach, makeConnectionEnv, openConnection } from "./connection.ts"
 import { Connections } from "./connections.ts"
-import { makeInbound } from "./inbound.ts"
+import type { ConnectionOptions } from "./state.ts"
 
 export const WebSocketConfig = Config.all({
   /** Larger frames close the connection with 1009. */
@@ -39,20 +38,17 @@ export type WebSocketConfig = Config.Success<typeof WebSocketConfig>
 const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
   maxBufferedBytes: config.maxBufferedBytes,
   typingIntervalMs: 2000,
-  postCheckTtlMs: 10_000
+  postCheckTtlMs: 10_000,
+  pingIntervalMs: Duration.toMillis(config.pingInterval),
+  reauthIntervalMs: Duration.toMillis(config.reauthInterval),
+  closeGraceMs,
+  // Inbound frames waiting for their turn; beyond this the client is flooding. The server's
+  // own re-checks have a few more places, so a flood delays them but never pushes them out.
+  inbound: { frames: 256, reserve: 16 }
 })
-
-/**
- * Inbound frames waiting for their turn; beyond this the client is flooding. The server's own
- * re-checks have a few more places, so a flood delays them but never pushes them out.
- */
-const inboundCapacity = { frames: 256, reserve: 16 }
 
 /** How long a closing peer gets to answer the close handshake before it is cut off. */
 const closeGraceMs = 2000
-
-/** The longest delay a Node timer takes; longer ones fire immediately. */
-const maxTimerMs = 2 ** 31 - 1
 
 /** An HTTP answer to an upgrade we refuse, in the API's JSON error shape. */
 const refuse = (socket: Duplex, status: number, code: string, message: string) => {
@@ -84,6 +80,13 @@ const bearer = (request: IncomingMessage, url: URL) =>
 
 const decodeRoomId = Schema.decodeUnknownOption(RoomId)
 
+// Node takes its own error listener off a socket it hands over for an upgrade. Until `ws`
+// adds one, a client resetting the connection (while its token is checked) would be an
+// unhandled 'error' event, and that ends the process. One shared function, not a closure per socket.
+function destroyOnError(this: Duplex) {
+  this.destroy()
+}
+
 export const WebSocketEndpoint = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* WebSocketConfig
@@ -91,11 +94,11 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     const tokens = yield* AccessTokens
     const http = yield* HttpServerInstance
     const connections = yield* Connections
-    const runFork = yield* FiberSet.makeRuntime<Effect.Services<ReturnType<typeof makeConnection>>>()
-    const options = connectionOptions(config)
+    const env = yield* makeConnectionEnv(connectionOptions(config))
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes })
 
-    const accept = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+    /** Checks the request; what it yields is everything the connection needs (the request is not kept). */
+    const authorize = (request: IncomingMessage, socket: Duplex) =>
       Effect.gen(function* () {
         const url = new URL(request.url ?? "/", "http://localhost")
         if (url.pathname !== "/ws") return refuse(socket, 404, "not_found", "not found")
@@ -119,9 +122,22 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         if (Result.isFailure(caller) || Option.isNone(claims)) {
           return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
         }
+        return {
+          caller: caller.success,
+          token,
+          authenticatedAt,
+          expiresAt: claims.value.exp * 1000,
+          roomId: Option.getOrNull(roomId)
+        } satisfies Accepted
+      })
+
+    const accept = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      Effect.gen(function* () {
+        const accepted = yield* authorize(request, socket)
+        if (accepted === undefined) return
         const ws = yield* upgrade(request, socket, head)
         if (ws === null) return
-        yield* serve(ws, token, caller.success, authenticatedAt, claims.value.exp * 1000, roomId)
+        attach(ws, yield* openConnection(env, connections, ws, accepted))
       }).pipe(
         Effect.catchCause((cause) =>
           Effect.andThen(
@@ -134,7 +150,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     /**
      * Completes the handshake; `null` when `ws` refused it (bad headers) or the client went
      * away meanwhile, in which case `handleUpgrade` never calls back. The new socket is
-     * paused: no frame is read, and so none lost, until `serve` has its listeners in place.
+     * paused: no frame is read, and so none lost, until its connection has its listeners.
      */
     const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       Effect.callback<WebSocket | null>((resume) => {
@@ -148,6 +164,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         if (socket.destroyed) return gone()
         wss.handleUpgrade(request, socket, head, (ws) => {
           socket.off("close", gone)
+          socket.off("error", destroyOnError)
           if (settled) return ws.terminate()
           settled = true
           ws.pause()
@@ -155,156 +172,26 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         })
       })
 
-    const serve = (
-      ws: WebSocket,
-      token: string,
-      caller: Caller,
-      authenticatedAt: number,
-      expiresAt: number,
-      roomId: Option.Option<RoomId>
-    ) =>
-      Effect.gen(function* () {
-        const { user } = caller
-        const connId = crypto.randomUUID()
-        /** Set once the session is revoked or a re-check was lost: nothing more is read or run for this socket. */
-        let stopped = false
-        const closeWith = (code: number, reason: string) => {
-          if (ws.readyState === ws.OPEN) ws.close(code, reason)
-          // A peer that never reads never completes the close handshake.
-          setTimeout(() => ws.terminate(), closeGraceMs).unref()
-        }
-        const inbound = yield* makeInbound(inboundCapacity, () => {
-          if (stopped) return
-          stopped = true
-          runFork(
-            Effect.logWarning("closing a connection (1013): its inbound queue is full, a re-check found no place").pipe(
-              Effect.annotateLogs({ conn_id: connId, user_id: user.id })
-            )
-          )
-          closeWith(CloseCode.tryAgainLater, "too many events in flight: reconnect and resume")
-        })
-        const connection = yield* makeConnection(
-          ws,
-          user,
-          connId,
-          options,
-          () => {
-            runFork(
-              Effect.andThen(
-                Metric.update(slowConsumersClosed, 1),
-                Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
-                  Effect.annotateLogs({ conn_id: connId, user_id: user.id, buffered_bytes: ws.bufferedAmount })
-                )
-              )
-            )
-            closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
-          },
-          inbound.offerControl
-        )
-        if (Option.isSome(roomId)) inbound.offerControl(connection.subscribe(roomId.value))
-        ws.on("message", (data, isBinary) => {
-          if (stopped) return
-          const text = isBinary ? null : data.toString()
-          if (!inbound.offerFrame(connection.receive(text))) connection.overflow(text)
-        })
-        // One item failing in an unforeseen way must not stop the connection from reading on.
-        const worker = runFork(
-          Effect.forever(
-            Effect.flatMap(inbound.take, (item) => (stopped ? Effect.void : item)).pipe(
-              Effect.catchCause((cause) => Effect.logError("websocket inbound item failed", cause))
-            )
-          )
-        )
-
-        let alive = true
-        ws.on("pong", () => {
-          alive = true
-        })
-        let reauthRunning = false
-        const timers = [
-          setInterval(() => {
-            if (!alive) return ws.terminate()
-            alive = false
-            ws.ping()
-          }, Duration.toMillis(config.pingInterval)),
-          setInterval(() => {
-            // A slow store must not pile up checks: one at a time per connection.
-            if (reauthRunning) return
-            reauthRunning = true
-            runFork(
-              accounts.authenticate(token).pipe(
-                // Still signed in: re-check the rooms it listens to, in order with its events.
-                Effect.tap(() => Effect.sync(() => inbound.offerControl(connection.revalidate))),
-                Effect.catchTag("Unauthorized", () =>
-                  Effect.sync(() =>
-                    Date.now() < expiresAt
-                      ? closeWith(CloseCode.sessionRevoked, "session revoked or account disabled")
-                      : undefined
-                  )
-                ),
-                Effect.ignore,
-                Effect.ensuring(
-                  Effect.sync(() => {
-                    reauthRunning = false
-                  })
-                )
-              )
-            )
-          }, Duration.toMillis(config.reauthInterval))
-        ]
-        // Node timers overflow past 2^31-1 ms (~24.8 days) and fire at once: wait in steps.
-        let expiry: ReturnType<typeof setTimeout> | undefined
-        const armExpiry = () => {
-          const left = expiresAt - Date.now()
-          if (left <= 0) return closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect")
-          expiry = setTimeout(armExpiry, Math.min(left, maxTimerMs))
-        }
-        armExpiry()
-        // Revocations from any node close it at once; the periodic re-check above is the backstop.
-        const unregister = yield* connections.add({
-          userId: caller.userId,
-          sessionId: caller.sessionId,
-          authenticatedAt,
-          revoke: () => {
-            stopped = true
-            closeWith(CloseCode.sessionRevoked, "session revoked or account disabled")
-          },
-          postingChanged: connection.postingChanged
-        })
-        let cleanedUp = false
-        const cleanup = () => {
-          if (cleanedUp) return
-          cleanedUp = true
-          unregister()
-          for (const timer of timers) clearInterval(timer)
-          clearTimeout(expiry)
-          runFork(Fiber.interrupt(worker).pipe(Effect.andThen(connection.close)))
-        }
-        ws.on("close", cleanup)
-        ws.on("error", () => {})
-        // Closed before the listeners were in place (a reset while paused): clean up now.
-        if (ws.readyState === ws.CLOSED) return cleanup()
-        ws.resume()
-      })
-
     http.onUpgrade((request, socket, head) => {
-      // Node takes its own error listener off a socket it hands over for an upgrade. Until
-      // `ws` adds one, a client resetting the connection (while its token is checked) would
-      // be an unhandled 'error' event, and that ends the process.
-      socket.on("error", () => socket.destroy())
-      runFork(accept(request, socket, head))
+      socket.on("error", destroyOnError)
+      env.runFork(accept(request, socket, head))
     })
     yield* Effect.addFinalizer(() =>
-      Effect.callback<void>((resume) => {
-        for (const client of wss.clients) client.close(CloseCode.goingAway, "server shutting down")
+      Effect.gen(function* () {
         // Clients that do not answer the close handshake must not hold up the shutdown.
-        const timer = setTimeout(() => {
-          for (const client of wss.clients) client.terminate()
-        }, closeGraceMs)
-        wss.close(() => {
-          clearTimeout(timer)
-          resume(Effect.void)
+        const cutOff = yield* Effect.forkChild(
+          Effect.andThen(
+            Effect.sleep(closeGraceMs),
+            Effect.sync(() => {
+              for (const client of wss.clients) client.terminate()
+            })
+          )
+        )
+        yield* Effect.callback<void>((resume) => {
+          for (const client of wss.clients) client.close(CloseCode.goingAway, "server shutting down")
+          wss.close(() => resume(Effect.void))
         })
+        yield* Fiber.interrupt(cutOff)
       })
     )
   })

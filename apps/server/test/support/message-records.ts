@@ -6,7 +6,7 @@
 import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
 import type { MessageRecord } from "@parley/storage"
 import { Schema } from "effect"
-import { toMessageView } from "../../src/chat/rooms.ts"
+import { toMessageView } from "../../src/views/chat.ts"
 
 export const ada = "00000000-0000-4000-8000-0000000000ad" as UserId
 const base = Date.parse("2026-03-01T12:00:00Z")

@@ -2,8 +2,9 @@ import { Api, CurrentUser } from "@parley/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { RoomRouter } from "../../chat/room-router.ts"
-import { ChatRooms, toRoomView } from "../../chat/rooms.ts"
+import { ChatRooms } from "../../chat/rooms.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
+import { toRoomView } from "../../views/chat.ts"
 
 /** Rooms, membership and messages; the rules are in `ChatRooms`, the ordering in the room actor behind `RoomRouter`. */
 export const ChatHandlers = HttpApiBuilder.group(

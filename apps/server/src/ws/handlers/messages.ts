@@ -1,0 +1,53 @@
+/** `chat.message`: checked, handed to the room's actor, acknowledged once stored. */
+import type { RoomId, SendMessage } from "@parley/domain"
+import { Cause, Clock, Effect, FiberSet, Option } from "effect"
+import { EventError, toEventError } from "../errors.ts"
+import type { ConnectionState } from "../state.ts"
+
+/**
+ * Refuses a send to a room that is archived, deleted, or that the user may not post in.
+ * A yes is reused for a while, subscribed or not (a storage read per message would halve
+ * a sender's throughput): archiving, deleting or removing someone is announced to every
+ * socket of that user on every node (`postingChanged`, through `Revocations`), which forgets
+ * the answer, so the next send is checked again. What no check can stop: a send the room
+ * actor already accepted when the change lands is still stored (and acknowledged).
+ */
+const mayPost = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId) {
+  const now = yield* Clock.currentTimeMillis
+  if ((conn.mayPostUntil?.get(roomId) ?? 0) > now) return
+  const forgotten = conn.mayPostForgotten
+  yield* conn.env.rooms.postable(conn.userId, roomId)
+  // News heard during the read may have made this answer stale already: use it once.
+  if (forgotten !== conn.mayPostForgotten) return
+  conn.mayPostUntil ??= new Map()
+  conn.mayPostUntil.set(roomId, now + conn.env.options.postCheckTtlMs)
+})
+
+const unacknowledged = new EventError({ code: "internal", message: "the send was not acknowledged; retry it" })
+
+export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, event: typeof SendMessage.Type) {
+  const { env } = conn
+  yield* env.limits.message(conn.userId)
+  yield* mayPost(conn, event.to)
+  const stored = yield* env.router.submit({
+    roomId: event.to,
+    userId: conn.userId,
+    username: conn.user.username,
+    text: event.payload.text,
+    clientMsgId: event.payload.client_msg_id ?? null
+  })
+  // Queued in order; the ack follows once stored, while later frames are read on. The ack
+  // belongs to the connection: it is dropped if the connection closes first.
+  yield* FiberSet.run(
+    conn.fibers,
+    stored.pipe(
+      Effect.matchCauseEffect({
+        onFailure: (cause) => {
+          const failure = Cause.findErrorOption(cause)
+          return conn.error(event.id, Option.isSome(failure) ? toEventError(failure.value) : unacknowledged)
+        },
+        onSuccess: (m) => conn.ack(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq })
+      })
+    )
+  )
+})

@@ -1,0 +1,121 @@
+/**
+ * `channel.subscribe`, `channel.unsubscribe`, `channel.resume`, and the server's own
+ * re-checks of what a connection may still read.
+ */
+import { type MessageId, type RoomId, ServiceUnavailable } from "@parley/domain"
+import { Effect, Stream } from "effect"
+import { historyAfter } from "../../history/reader.ts"
+import { unavailable } from "../../storage-errors.ts"
+import { toMessageView } from "../../views/chat.ts"
+import { eventFrame } from "../codec.ts"
+import { EventError } from "../errors.ts"
+import type { ConnectionState, Subscription } from "../state.ts"
+
+const announcePresence = (conn: ConnectionState, roomId: RoomId) =>
+  conn.env.presence.online(roomId).pipe(
+    Effect.flatMap((online) => conn.env.broker.publish(roomId, { kind: "presence", online })),
+    Effect.catchCause((cause) => Effect.logWarning("presence update failed", cause))
+  )
+
+const publishTyping = (conn: ConnectionState, roomId: RoomId, typing: boolean) =>
+  conn.env.broker
+    .publish(roomId, { kind: "typing", user_id: conn.userId, username: conn.user.username, typing })
+    .pipe(Effect.catchCause((cause) => Effect.logWarning("typing broadcast failed", cause)))
+
+/** Listens to a room the user may read; with `replay`, live events wait until released. */
+export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, replay: boolean) {
+  const { env } = conn
+  yield* env.rooms.access(conn.userId, roomId)
+  const existing = conn.subscriptions?.get(roomId)
+  if (existing !== undefined) {
+    if (replay && existing.replay === null) existing.replay = []
+    return existing
+  }
+  const subscription: Subscription = { lastSeq: 0, replay: replay ? [] : null }
+  conn.subscriptions ??= new Map()
+  conn.subscriptions.set(roomId, subscription)
+  yield* env.hub.join(roomId, conn).pipe(
+    Effect.tapError((cause) =>
+      Effect.andThen(
+        Effect.sync(() => conn.subscriptions?.delete(roomId)),
+        Effect.logError("room subscription failed", cause)
+      )
+    ),
+    Effect.mapError(() => new ServiceUnavailable())
+  )
+  yield* env.presence
+    .join(roomId, { connId: conn.connId, userId: conn.userId, username: conn.user.username })
+    .pipe(Effect.catchCause((cause) => Effect.logWarning("presence join failed", cause)))
+  yield* announcePresence(conn, roomId)
+  return subscription
+})
+
+// Uninterruptible: a socket closing halfway must not leave the user in presence for good.
+export const unsubscribe = (conn: ConnectionState, roomId: RoomId) =>
+  Effect.uninterruptible(
+    Effect.gen(function* () {
+      if (conn.subscriptions?.delete(roomId) !== true) return
+      const { env } = conn
+      yield* env.hub.leave(roomId, conn)
+      // Whoever leaves a room (or disconnects) while typing stops typing in it.
+      if (conn.typingSentAt?.delete(roomId) === true) yield* publishTyping(conn, roomId, false)
+      yield* env.presence.leave(roomId, conn.connId).pipe(Effect.catchCause(() => Effect.void))
+      yield* announcePresence(conn, roomId)
+    })
+  )
+
+/** Leaves every room: the connection closed. */
+export const leaveAll = (conn: ConnectionState) =>
+  Effect.suspend(() =>
+    Effect.forEach([...(conn.subscriptions?.keys() ?? [])], (roomId) => unsubscribe(conn, roomId), { discard: true })
+  )
+
+/** Ends a subscription the server no longer allows, telling the client which room and why. */
+export const endSubscription = (conn: ConnectionState, roomId: RoomId, message: string) =>
+  Effect.gen(function* () {
+    if (conn.subscriptions?.has(roomId) !== true) return
+    yield* unsubscribe(conn, roomId)
+    yield* conn.error(undefined, new EventError({ code: "forbidden", message }), roomId)
+  })
+
+/**
+ * Re-checks every subscription: a member removed from a private room, or a room that is
+ * gone, stops receiving it. Runs in the connection's inbound order, like a client event.
+ */
+export const revalidate = (conn: ConnectionState): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    conn.forgetMayPost(null)
+    for (const roomId of [...(conn.subscriptions?.keys() ?? [])]) {
+      const allowed = yield* conn.env.rooms.access(conn.userId, roomId).pipe(
+        Effect.as(true),
+        Effect.catchTag("NotFound", () => Effect.succeed(false)),
+        // Storage trouble is no reason to cut anyone off; the next round decides.
+        Effect.catch(() => Effect.succeed(true))
+      )
+      if (allowed) continue
+      yield* endSubscription(conn, roomId, "you may no longer read this room; unsubscribed")
+    }
+  }).pipe(Effect.catchCause((cause) => Effect.logWarning("subscription check failed", cause)))
+
+/** Replays stored messages after `after`, then releases the live events held meanwhile. */
+export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, after: MessageId) {
+  const subscription = yield* subscribe(conn, roomId, true)
+  /** Live delivery resumes whatever happens to the replay: a failed read must not hold it forever. */
+  const release = Effect.sync(() => {
+    const held = subscription.replay ?? []
+    subscription.replay = null
+    for (const delivery of held) conn.deliver(roomId, delivery)
+  })
+  let replayed = 0
+  yield* unavailable(
+    Stream.runForEach(historyAfter(conn.env.messages, roomId, after), (record) =>
+      Effect.sync(() => {
+        if (record.seq <= subscription.lastSeq) return
+        subscription.lastSeq = record.seq
+        conn.send(eventFrame({ type: "chat.message", payload: toMessageView(record) }))
+        replayed++
+      })
+    )
+  ).pipe(Effect.ensuring(release))
+  return replayed
+})

@@ -1,0 +1,256 @@
+/**
+ * One connection's state: who it is, the rooms it listens to, what it remembers (may it post
+ * here, when it last said it was typing), and its outbound side. Handlers (`handlers/`) act
+ * on it; `connection.ts` creates it with its scope and fibers. Maps are created on first use,
+ * so an idle socket holds only this object.
+ */
+import { CloseCode, type RoomId, type SessionId, type UserId, type UserView } from "@parley/domain"
+import type { Messages } from "@parley/storage"
+import { Effect, type Fiber, FiberSet, Metric, type Scope } from "effect"
+import type { Accounts, Caller } from "../auth/accounts.ts"
+import type { RoomRouter } from "../chat/room-router.ts"
+import type { ChatRooms } from "../chat/rooms.ts"
+import type { RateLimits } from "../ratelimit/limits.ts"
+import type { Broker, RoomChange } from "../realtime/broker.ts"
+import type { Delivery, RoomHub, Subscriber } from "../realtime/hub.ts"
+import type { Presence } from "../realtime/presence.ts"
+import { encodeReplyEvent, type WireEvent } from "./codec.ts"
+import type { OpenConnection } from "./connections.ts"
+import type { EventError } from "./errors.ts"
+import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
+
+/** `WebSocket.OPEN` */
+const open = 1
+
+/** The part of a `ws` WebSocket a connection uses (tests pass a fake). */
+export interface WsSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send(data: string | Buffer): void
+  ping(): void
+  close(code: number, reason: string): void
+  terminate(): void
+}
+
+export interface ConnectionOptions {
+  /** Bytes waiting to be written beyond which the client counts as too slow (close 1013). */
+  readonly maxBufferedBytes: number
+  /** `typing.start` is forwarded at most this often per room. */
+  readonly typingIntervalMs: number
+  /** A room's "may post here" answer is reused for this long (see `handlers/messages.ts`). */
+  readonly postCheckTtlMs: number
+  /** A peer that has not answered the previous ping by the next one is dropped. */
+  readonly pingIntervalMs: number
+  /** How often the session is re-checked (revoked, account disabled). */
+  readonly reauthIntervalMs: number
+  /** How long a closing peer gets to answer the close handshake before it is cut off. */
+  readonly closeGraceMs: number
+  readonly inbound: InboundCapacity
+}
+
+/** What every connection of this node shares: services, options, and how to run fibers. */
+export interface ConnectionEnv {
+  readonly options: ConnectionOptions
+  readonly accounts: Accounts["Service"]
+  readonly rooms: ChatRooms["Service"]
+  readonly router: RoomRouter["Service"]
+  readonly hub: RoomHub["Service"]
+  readonly broker: Broker["Service"]
+  readonly presence: Presence["Service"]
+  readonly limits: RateLimits["Service"]
+  readonly messages: Messages["Service"]
+  /** Forks with the node's services; the caller adds the fiber to a connection's set. */
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Handlers the state calls back into (set by `connection.ts`, which knows them). */
+  readonly revalidate: (connection: ConnectionState) => Effect.Effect<void>
+  readonly endSubscription: (connection: ConnectionState, roomId: RoomId, message: string) => Effect.Effect<void>
+}
+
+export interface Subscription {
+  /** The highest `seq` delivered; later duplicates are dropped. */
+  lastSeq: number
+  /** While `channel.resume` replays history, live events wait here. */
+  replay: Array<Delivery> | null
+}
+
+export const slowConsumersClosed = Metric.counter("parley_ws_slow_consumers_closed_total", {
+  description: "WebSocket connections closed (1013) because they did not read fast enough"
+})
+
+export class ConnectionState implements Subscriber, OpenConnection, InboundHost {
+  readonly env: ConnectionEnv
+  readonly socket: WsSocket
+  readonly caller: Caller
+  /** The access token it connected with, re-checked periodically. */
+  readonly token: string
+  readonly authenticatedAt: number
+  /** When the access token expires (epoch ms): the connection closes then (4001). */
+  readonly expiresAt: number
+  readonly scope: Scope.Closeable
+  readonly fibers: FiberSet.FiberSet<unknown, unknown>
+
+  subscriptions: Map<RoomId, Subscription> | undefined = undefined
+  typingSentAt: Map<RoomId, number> | undefined = undefined
+  /** Rooms whose "may post here" answer is still fresh, until when (epoch ms). */
+  mayPostUntil: Map<RoomId, number> | undefined = undefined
+  /** Counts the times answers were forgotten, so an answer read before one is not kept after it. */
+  mayPostForgotten = 0
+  /** Answered the last ping. */
+  alive = true
+  /** Nothing more is read or run for this socket (closing, revoked, given up). */
+  stopped = false
+  /** Nothing more is written to it. */
+  closing = false
+  private inboundQueue: Inbound | undefined = undefined
+  private id: string | undefined = undefined
+
+  constructor(
+    env: ConnectionEnv,
+    socket: WsSocket,
+    caller: Caller,
+    token: string,
+    authenticatedAt: number,
+    expiresAt: number,
+    scope: Scope.Closeable,
+    fibers: FiberSet.FiberSet<unknown, unknown>
+  ) {
+    this.env = env
+    this.socket = socket
+    this.caller = caller
+    this.token = token
+    this.authenticatedAt = authenticatedAt
+    this.expiresAt = expiresAt
+    this.scope = scope
+    this.fibers = fibers
+  }
+
+  get user(): UserView {
+    return this.caller.user
+  }
+  get userId(): UserId {
+    return this.caller.userId
+  }
+  get sessionId(): SessionId {
+    return this.caller.sessionId
+  }
+  /** Unique across nodes; made when first needed (presence). */
+  get connId(): string {
+    this.id ??= crypto.randomUUID()
+    return this.id
+  }
+  get inbound(): Inbound {
+    this.inboundQueue ??= new Inbound(this.env.options.inbound, this)
+    return this.inboundQueue
+  }
+
+  /** Runs `effect` in this connection's fiber set: it ends when the connection does. */
+  fork(effect: Effect.Effect<unknown, unknown>): void {
+    FiberSet.addUnsafe(this.fibers, this.env.runFork(effect))
+  }
+  forkWorker(worker: Effect.Effect<void>): void {
+    this.fork(worker)
+  }
+  controlLost(): void {
+    if (this.stopped) return
+    this.fork(
+      Effect.logWarning("closing a connection (1013): its inbound queue is full, a re-check found no place").pipe(
+        Effect.annotateLogs({ user_id: this.userId })
+      )
+    )
+    this.closeWith(CloseCode.tryAgainLater, "too many events in flight: reconnect and resume")
+  }
+
+  /** The connection's outbound queue is the socket's own buffer, bounded here. */
+  send(frame: string | Buffer): void {
+    if (this.closing || this.socket.readyState !== open) return
+    if (this.socket.bufferedAmount > this.env.options.maxBufferedBytes) {
+      this.fork(
+        Effect.andThen(
+          Metric.update(slowConsumersClosed, 1),
+          Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
+            Effect.annotateLogs({ user_id: this.userId, buffered_bytes: this.socket.bufferedAmount })
+          )
+        )
+      )
+      this.closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
+      return
+    }
+    this.socket.send(frame)
+  }
+
+  /** Encodes one of this connection's own events (through `ServerEvent`) and sends it. */
+  reply(event: WireEvent): Effect.Effect<void> {
+    return Effect.map(encodeReplyEvent(event), (frame) => this.send(frame))
+  }
+  ack(id: string | undefined, payload: Extract<WireEvent, { type: "ack" }>["payload"]): Effect.Effect<void> {
+    return this.reply(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
+  }
+  error(id: string | undefined, e: EventError, roomId?: RoomId): Effect.Effect<void> {
+    const payload =
+      roomId === undefined
+        ? { code: e.code, message: e.message }
+        : { code: e.code, message: e.message, room_id: roomId }
+    return this.reply(id === undefined ? { type: "error", payload } : { type: "error", id, payload })
+  }
+
+  /**
+   * Starts the close handshake; a peer that does not answer it is cut off after the grace
+   * period (by a fiber of this connection, which its closing interrupts).
+   */
+  closeWith(code: number, reason: string): void {
+    if (this.closing) return
+    this.stopped = true
+    this.closing = true
+    if (this.socket.readyState === open) this.socket.close(code, reason)
+    const socket = this.socket
+    this.fork(
+      Effect.andThen(
+        Effect.sleep(this.env.options.closeGraceMs),
+        Effect.sync(() => socket.terminate())
+      )
+    )
+  }
+
+  forgetMayPost(roomId: RoomId | null): void {
+    this.mayPostForgotten++
+    if (roomId === null) this.mayPostUntil = undefined
+    else this.mayPostUntil?.delete(roomId)
+  }
+
+  // Subscriber: called by the hub, synchronously, once per room event.
+  deliver(roomId: RoomId, delivery: Delivery): void {
+    const subscription = this.subscriptions?.get(roomId)
+    if (subscription === undefined || delivery.skipUser === this.caller.userId) return
+    if (subscription.replay !== null) {
+      subscription.replay.push(delivery)
+      return
+    }
+    if (delivery.seq !== null) {
+      if (delivery.seq <= subscription.lastSeq) return
+      subscription.lastSeq = delivery.seq
+    }
+    this.send(delivery.frame)
+  }
+  // Removal takes effect now, not at the next periodic re-check.
+  membershipChanged(roomId: RoomId, userId: UserId): void {
+    if (userId !== this.caller.userId) return
+    this.forgetMayPost(roomId)
+    this.inbound.offerControl(this.env.revalidate(this))
+  }
+  // Archiving takes effect at the next send (re-checked, refused); deletion ends the subscription.
+  roomChanged(roomId: RoomId, change: RoomChange): void {
+    this.forgetMayPost(roomId)
+    if (change === "deleted") {
+      this.inbound.offerControl(this.env.endSubscription(this, roomId, "this room was deleted; unsubscribed"))
+    }
+  }
+
+  // OpenConnection: called by the registry on news from any node.
+  revoke(): void {
+    if (this.stopped) return
+    this.closeWith(CloseCode.sessionRevoked, "session revoked or account disabled")
+  }
+  postingChanged(roomId: RoomId): void {
+    this.forgetMayPost(roomId)
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * One connection in process, on a fake socket: the real connection code (state, handlers,
+ * inbound queue, timers), the real hub and memory broker, SQLite in memory, and stubs for
+ * what a test does not exercise. Time is whatever clock the test runs on (the TestClock
+ * under `it.effect`).
+ */
+import type { SessionId, UserId, UserView } from "@parley/domain"
+import { type Messages, SqliteStorage } from "@parley/storage"
+import { Effect, Layer } from "effect"
+import type { Accounts, Caller } from "../../src/auth/accounts.ts"
+import { Accounts as AccountsService } from "../../src/auth/accounts.ts"
+import { RoomRouter } from "../../src/chat/room-router.ts"
+import { ChatRooms } from "../../src/chat/rooms.ts"
+import { RateLimits } from "../../src/ratelimit/limits.ts"
+import { Broker } from "../../src/realtime/broker.ts"
+import { RoomHub } from "../../src/realtime/hub.ts"
+import { Presence } from "../../src/realtime/presence.ts"
+import { Revocations } from "../../src/realtime/revocations.ts"
+import { type Accepted, makeConnectionEnv, openConnection } from "../../src/ws/connection.ts"
+import { Connections } from "../../src/ws/connections.ts"
+import type { ConnectionOptions, WsSocket } from "../../src/ws/state.ts"
+
+export const testOptions: ConnectionOptions = {
+  maxBufferedBytes: 1 << 20,
+  typingIntervalMs: 2000,
+  postCheckTtlMs: 10_000,
+  pingIntervalMs: 30_000,
+  reauthIntervalMs: 60_000,
+  closeGraceMs: 2000,
+  inbound: { frames: 256, reserve: 16 }
+}
+
+/** A socket that is open until closed, and records what the server did to it. */
+export interface FakeSocket extends WsSocket {
+  readyState: number
+  bufferedAmount: number
+  /** Every frame sent, parsed. */
+  readonly frames: Array<any>
+  pings: number
+  closedWith: { readonly code: number; readonly reason: string } | null
+  terminated: boolean
+}
+
+export const fakeSocket = (): FakeSocket => ({
+  readyState: 1,
+  bufferedAmount: 0,
+  frames: [],
+  pings: 0,
+  closedWith: null,
+  terminated: false,
+  send(data) {
+    this.frames.push(JSON.parse(data.toString()))
+  },
+  ping() {
+    this.pings++
+  },
+  close(code, reason) {
+    this.closedWith = { code, reason }
+    this.readyState = 2
+  },
+  terminate() {
+    this.terminated = true
+    this.readyState = 3
+  }
+})
+
+export const ada: Caller = {
+  userId: "00000000-0000-4000-8000-0000000000ad" as UserId,
+  sessionId: "00000000-0000-4000-8000-00000000005e" as SessionId,
+  user: { id: "00000000-0000-4000-8000-0000000000ad", username: "ada" } as UserView
+}
+
+/** Stubs for the services a test leaves alone; pass real ones (or other stubs) to override. */
+export const stubs = (overrides: {
+  readonly accounts?: Partial<Accounts["Service"]>
+  readonly rooms?: Partial<ChatRooms["Service"]>
+}) =>
+  Layer.mergeAll(
+    Layer.succeed(AccountsService, {
+      authenticate: () => Effect.succeed(ada),
+      ...overrides.accounts
+    } as unknown as Accounts["Service"]),
+    Layer.succeed(ChatRooms, {
+      access: () => Effect.succeed({}),
+      postable: () => Effect.succeed({}),
+      ...overrides.rooms
+    } as unknown as ChatRooms["Service"]),
+    Layer.succeed(RoomRouter, { submit: () => Effect.die("not used") } as unknown as RoomRouter["Service"]),
+    Layer.succeed(RateLimits, { message: () => Effect.void } as unknown as RateLimits["Service"]),
+    Presence.layerMemory
+  )
+
+/** The world a connection lives in; `storage` defaults to SQLite in memory. */
+export const world = (
+  services: Layer.Layer<AccountsService | ChatRooms | RoomRouter | RateLimits | Presence>,
+  storage: Layer.Layer<Messages, unknown> = SqliteStorage.layer(":memory:")
+) =>
+  Layer.mergeAll(RoomHub.layer, services, Connections.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(Broker.layerMemory, Revocations.layerMemory)),
+    Layer.provideMerge(storage)
+  )
+
+/** Opens a connection for Ada on a fake socket; `expiresAt` defaults to far away. */
+export const open = (socket: WsSocket, accepted: Partial<Accepted> = {}, options: ConnectionOptions = testOptions) =>
+  Effect.gen(function* () {
+    const env = yield* makeConnectionEnv(options)
+    const connections = yield* Connections
+    return yield* openConnection(env, connections, socket, {
+      caller: ada,
+      token: "token",
+      authenticatedAt: 0,
+      expiresAt: Number.MAX_SAFE_INTEGER,
+      roomId: null,
+      ...accepted
+    })
+  })

@@ -1,0 +1,146 @@
+/**
+ * One connection's life in process, on the TestClock: a peer that stops answering pings is
+ * dropped after one missed ping; a session found revoked at the periodic re-check closes the
+ * socket (4003); the access token's expiry closes it at that very millisecond (4001), even
+ * months away; a close that the peer does not complete is cut off after the grace period;
+ * and closing the connection interrupts every fiber it started (timers, acks).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { type RoomId, Unauthorized } from "@parley/domain"
+import { Deferred, Duration, Effect, FiberSet, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { RoomRouter } from "../src/chat/room-router.ts"
+import { onClosed, onFrame } from "../src/ws/connection.ts"
+import { receive } from "../src/ws/handlers/dispatch.ts"
+import { ada, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
+
+const room = "a0000000-0000-1000-8000-000000000001" as RoomId
+
+describe("a connection's timers", () => {
+  it.effect("a peer that misses one ping is dropped at the next; one that answers stays", () =>
+    Effect.gen(function* () {
+      const quiet = fakeSocket()
+      const answering = fakeSocket()
+      yield* open(quiet)
+      const live = yield* open(answering)
+      yield* TestClock.adjust(Duration.millis(testOptions.pingIntervalMs - 1))
+      assert.strictEqual(quiet.pings, 0)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.strictEqual(quiet.pings, 1)
+      assert.strictEqual(answering.pings, 1)
+      live.alive = true // its pong
+      yield* TestClock.adjust(Duration.millis(testOptions.pingIntervalMs))
+      assert.isTrue(quiet.terminated)
+      assert.isFalse(answering.terminated)
+      assert.strictEqual(answering.pings, 2)
+    }).pipe(Effect.provide(world(stubs({}))))
+  )
+
+  it.effect("a session found revoked at the re-check closes the socket with 4003; a valid one re-checks rooms", () => {
+    let valid = true
+    let checks = 0
+    const accounts = {
+      authenticate: () =>
+        Effect.suspend(() => {
+          checks++
+          return valid ? Effect.succeed(ada) : Effect.fail(new Unauthorized())
+        })
+    }
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      // Pings far apart, so only the re-check acts.
+      yield* open(socket, {}, { ...testOptions, pingIntervalMs: testOptions.reauthIntervalMs * 10 })
+      yield* TestClock.adjust(Duration.millis(testOptions.reauthIntervalMs))
+      assert.strictEqual(checks, 1)
+      assert.isNull(socket.closedWith)
+      valid = false
+      yield* TestClock.adjust(Duration.millis(testOptions.reauthIntervalMs - 1))
+      assert.strictEqual(checks, 1)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.strictEqual(checks, 2)
+      assert.deepStrictEqual(socket.closedWith, { code: 4003, reason: "session revoked or account disabled" })
+    }).pipe(Effect.provide(world(stubs({ accounts }))))
+  })
+
+  it.effect("the token's expiry closes the socket (4001) at that millisecond, even 40 days away", () =>
+    Effect.gen(function* () {
+      const expiresAt = Duration.toMillis(Duration.days(40))
+      const socket = fakeSocket()
+      // Pings and re-checks further away than the expiry, so only the expiry acts.
+      yield* open(
+        socket,
+        { expiresAt },
+        { ...testOptions, pingIntervalMs: expiresAt * 2, reauthIntervalMs: expiresAt * 2 }
+      )
+      yield* TestClock.adjust(Duration.millis(expiresAt - 1))
+      assert.isNull(socket.closedWith)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.deepStrictEqual(socket.closedWith, { code: 4001, reason: "access token expired; refresh and reconnect" })
+    }).pipe(Effect.provide(world(stubs({}))))
+  )
+
+  it.effect("a close the peer does not complete is cut off after the grace period", () =>
+    Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      conn.revoke()
+      assert.strictEqual(socket.closedWith?.code, 4003)
+      yield* TestClock.adjust(Duration.millis(testOptions.closeGraceMs - 1))
+      assert.isFalse(socket.terminated)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.isTrue(socket.terminated)
+    }).pipe(Effect.provide(world(stubs({}))))
+  )
+})
+
+describe("closing a connection", () => {
+  it.effect("interrupts its timers and its pending acks, and leaves its rooms", () => {
+    const interrupted = Deferred.makeUnsafe<void>()
+    const submitted = Deferred.makeUnsafe<void>()
+    // A send that is accepted but never stored: its ack waits for good.
+    const router = Layer.succeed(RoomRouter, {
+      submit: () =>
+        Effect.as(
+          Deferred.succeed(submitted, undefined),
+          Effect.onInterrupt(Effect.never, () => Deferred.succeed(interrupted, undefined))
+        )
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      // Its timers: one fiber, in the connection's set.
+      assert.strictEqual(yield* FiberSet.size(conn.fibers), 1)
+      yield* receive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
+      yield* receive(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
+      yield* Deferred.await(submitted)
+      assert.strictEqual(yield* FiberSet.size(conn.fibers), 2)
+      assert.strictEqual(conn.subscriptions?.size, 1)
+      yield* onClosed(conn)
+      yield* Deferred.await(interrupted)
+      assert.strictEqual(conn.subscriptions?.size, 0)
+      // The timers are gone: no ping however long we wait.
+      yield* TestClock.adjust(Duration.days(1))
+      assert.strictEqual(socket.pings, 0)
+      assert.isFalse(socket.terminated)
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+})
+
+describe("a connection's inbound queue", () => {
+  it.effect("while an event waits, frames beyond the queue are answered rate_limited, each exactly once", () => {
+    // A send whose storage never answers: the connection's queue cannot move on.
+    const router = Layer.succeed(RoomRouter, { submit: () => Effect.never } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      onFrame(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
+      const pings = testOptions.inbound.frames + 10
+      for (let i = 0; i < pings; i++) onFrame(conn, JSON.stringify({ type: "ping", id: `p${i}` }))
+      // The queued ones wait behind the send; the ten over capacity are refused at once.
+      assert.deepStrictEqual(
+        socket.frames.map((f) => [f.id, f.type, f.payload?.code]),
+        Array.from({ length: 10 }, (_, i) => [`p${testOptions.inbound.frames + i}`, "error", "rate_limited"])
+      )
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+})
