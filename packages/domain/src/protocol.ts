@@ -82,6 +82,8 @@ export const WsErrorCode = Schema.Literals([
   "forbidden",
   "not_found",
   "rate_limited",
+  /** A per-connection cap was reached (e.g. subscriptions): undo something before asking again. */
+  "limit_reached",
   "overloaded",
   "service_unavailable",
   "internal"
