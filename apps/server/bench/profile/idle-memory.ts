@@ -10,9 +10,9 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { createRoom, kib, makeAccounts, rssBytes, sleep, startClients, startServer } from "./harness.ts"
 import { compare, defaultOwners, render } from "./heap-breakdown.ts"
 import { connectInspector } from "./inspector.ts"
-import { createRoom, kib, makeAccounts, rssBytes, sleep, startClients, startServer } from "./harness.ts"
 
 const { values } = parseArgs({
   options: {
