@@ -7,6 +7,7 @@ import { startupSuite } from "./startup.suite.ts"
 import { cassandraRedisBackend } from "./support/server.ts"
 import { wsSuite } from "./ws.suite.ts"
 import { wsFuzzSuite } from "./ws-fuzz.suite.ts"
+import { wsLimitsSuite } from "./ws-limits.suite.ts"
 
 authSuite(cassandraRedisBackend)
 attacksSuite(cassandraRedisBackend)
@@ -16,3 +17,4 @@ seedChatSuite(cassandraRedisBackend)
 startupSuite(cassandraRedisBackend)
 wsSuite(cassandraRedisBackend)
 wsFuzzSuite(cassandraRedisBackend)
+wsLimitsSuite(cassandraRedisBackend, { twoNodes: true })

@@ -7,6 +7,7 @@ import { startupSuite } from "./startup.suite.ts"
 import { sqliteBackend } from "./support/server.ts"
 import { wsSuite } from "./ws.suite.ts"
 import { wsFuzzSuite } from "./ws-fuzz.suite.ts"
+import { wsLimitsSuite } from "./ws-limits.suite.ts"
 
 authSuite(sqliteBackend)
 attacksSuite(sqliteBackend)
@@ -16,3 +17,4 @@ seedChatSuite(sqliteBackend)
 startupSuite(sqliteBackend)
 wsSuite(sqliteBackend)
 wsFuzzSuite(sqliteBackend)
+wsLimitsSuite(sqliteBackend, { twoNodes: false })

@@ -36,6 +36,8 @@ export class Connections extends Context.Service<
     readonly add: (connection: OpenConnection) => Effect.Effect<() => void>
     /** Sockets open on this node now. */
     readonly count: Effect.Effect<number>
+    /** This user's sockets open on this node now. */
+    readonly countOf: (userId: UserId) => number
     /** Called (synchronously) whenever the count changes. */
     readonly onCountChange: (listener: () => void) => void
   }
@@ -112,6 +114,7 @@ export class Connections extends Context.Service<
             }
           }),
         count: Effect.sync(() => all.size),
+        countOf: (userId) => byUser.get(userId)?.size ?? 0,
         onCountChange: (listener) => {
           countListeners.add(listener)
         }

@@ -22,6 +22,15 @@ export const WebSocketConfig = Config.all({
   pingInterval: Config.Duration("WS_PING_INTERVAL").pipe(Config.withDefault(Duration.seconds(30))),
   /** How often each connection re-checks its session (revoked, account disabled). */
   reauthInterval: Config.Duration("WS_REAUTH_INTERVAL").pipe(Config.withDefault(Duration.seconds(60))),
+  /** Rooms one connection may listen to at once; one more is refused (`limit_reached`). */
+  maxSubscriptions: Config.Int("WS_MAX_SUBSCRIPTIONS").pipe(Config.withDefault(500)),
+  /** Sockets one user may hold open on this node; one more upgrade is refused (429 `limit_reached`). */
+  maxConnectionsPerUser: Config.Int("WS_MAX_CONNECTIONS_PER_USER").pipe(Config.withDefault(20)),
+  /** Subscribes, resumes and unsubscribes one connection may send per window; more get `rate_limited`. */
+  subscribeRate: Config.Int("WS_SUBSCRIBE_RATE").pipe(Config.withDefault(100)),
+  subscribeWindow: Config.Duration("WS_SUBSCRIBE_WINDOW").pipe(Config.withDefault(Duration.seconds(10))),
+  /** How long a connection reuses a "may post in this room" answer; news of a change clears it sooner. */
+  postCheckTtl: Config.Duration("WS_POST_CHECK_TTL").pipe(Config.withDefault(Duration.seconds(10))),
   /** Browser origins allowed to connect; `*` allows any. Clients that send no Origin are not browsers. */
   allowedOrigins: Config.String("WS_ALLOWED_ORIGINS").pipe(
     Config.withDefault(""),
@@ -38,7 +47,10 @@ export type WebSocketConfig = Config.Success<typeof WebSocketConfig>
 const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
   maxBufferedBytes: config.maxBufferedBytes,
   typingIntervalMs: 2000,
-  postCheckTtlMs: 10_000,
+  postCheckTtlMs: Duration.toMillis(config.postCheckTtl),
+  maxSubscriptions: config.maxSubscriptions,
+  subscribeRate: config.subscribeRate,
+  subscribeWindowMs: Duration.toMillis(config.subscribeWindow),
   pingIntervalMs: Duration.toMillis(config.pingInterval),
   reauthIntervalMs: Duration.toMillis(config.reauthInterval),
   closeGraceMs,
@@ -54,9 +66,14 @@ const closeGraceMs = 2000
 const refuse = (socket: Duplex, status: number, code: string, message: string) => {
   const body = JSON.stringify({ error: { code, message } })
   const reason =
-    { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable" }[
-      status
-    ] ?? "Error"
+    {
+      400: "Bad Request",
+      401: "Unauthorized",
+      403: "Forbidden",
+      404: "Not Found",
+      429: "Too Many Requests",
+      503: "Service Unavailable"
+    }[status] ?? "Error"
   socket.on("error", () => {})
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
@@ -121,6 +138,16 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         }
         if (Result.isFailure(caller) || Option.isNone(claims)) {
           return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
+        }
+        // Counted on this node only (a cross-node count would cost a Redis round trip per upgrade).
+        // Upgrades racing each other may pass together; the registry never holds more than a few over.
+        if (connections.countOf(caller.success.userId) >= config.maxConnectionsPerUser) {
+          return refuse(
+            socket,
+            429,
+            "limit_reached",
+            `at most ${config.maxConnectionsPerUser} open WebSockets per user on one server; close one first`
+          )
         }
         return {
           caller: caller.success,

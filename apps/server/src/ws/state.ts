@@ -46,6 +46,11 @@ export interface ConnectionOptions {
   /** How long a closing peer gets to answer the close handshake before it is cut off. */
   readonly closeGraceMs: number
   readonly inbound: InboundCapacity
+  /** Rooms one connection may listen to at once. */
+  readonly maxSubscriptions: number
+  /** Subscribes, resumes and unsubscribes per window, per connection. */
+  readonly subscribeRate: number
+  readonly subscribeWindowMs: number
 }
 
 /** What every connection of this node shares: services, options, and how to run fibers. */
@@ -95,6 +100,9 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
   mayPostUntil: Map<RoomId, number> | undefined = undefined
   /** Counts the times answers were forgotten, so an answer read before one is not kept after it. */
   mayPostForgotten = 0
+  /** The current window of subscribe/unsubscribe requests: when it began (epoch ms), how many so far. */
+  subscribeWindowStart = 0
+  subscribeCount = 0
   /** Answered the last ping. */
   alive = true
   /** Nothing more is read or run for this socket (closing, revoked, given up). */

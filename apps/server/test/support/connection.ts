@@ -27,7 +27,10 @@ export const testOptions: ConnectionOptions = {
   pingIntervalMs: 30_000,
   reauthIntervalMs: 60_000,
   closeGraceMs: 2000,
-  inbound: { frames: 256, reserve: 16 }
+  inbound: { frames: 256, reserve: 16 },
+  maxSubscriptions: 500,
+  subscribeRate: 100,
+  subscribeWindowMs: 10_000
 }
 
 /** A socket that is open until closed, and records what the server did to it. */

@@ -3,7 +3,7 @@
  * with exactly one `ack`, `pong` or `error`.
  */
 import type { ClientEvent, RoomId } from "@parley/domain"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { decodeFrame, frameId } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
@@ -11,17 +11,50 @@ import { sendMessage } from "./messages.ts"
 import { resume, subscribe, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
 
+/**
+ * Subscribing costs the server a storage read and a room join: a fixed window per connection
+ * bounds how often one socket may ask. Kept in the connection (two numbers), not in the
+ * `RateLimiter` store: its memory store never forgets a key, and its Redis store would add a
+ * round trip to every subscribe for a limit that is about one socket anyway.
+ */
+const subscribeAllowed = (conn: ConnectionState) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const { subscribeRate, subscribeWindowMs } = conn.env.options
+    if (now - conn.subscribeWindowStart >= subscribeWindowMs) {
+      conn.subscribeWindowStart = now
+      conn.subscribeCount = 0
+    }
+    if (conn.subscribeCount < subscribeRate) {
+      conn.subscribeCount++
+      return Effect.void
+    }
+    const retryIn = Math.max(1, Math.ceil((conn.subscribeWindowStart + subscribeWindowMs - now) / 1000))
+    return Effect.fail(
+      new EventError({
+        code: "rate_limited",
+        message: `too many subscribe/unsubscribe requests; retry in ${retryIn} s`
+      })
+    )
+  })
+
 const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, RoomFailure | EventError> => {
   switch (event.type) {
     case "ping":
       return conn.reply(event.id === undefined ? { type: "pong" } : { type: "pong", id: event.id })
     case "channel.subscribe":
-      return Effect.andThen(subscribe(conn, event.to, false), conn.ack(event.id, { of: event.type, room_id: event.to }))
+      return subscribeAllowed(conn).pipe(
+        Effect.andThen(subscribe(conn, event.to, false)),
+        Effect.andThen(conn.ack(event.id, { of: event.type, room_id: event.to }))
+      )
     case "channel.unsubscribe":
-      return Effect.andThen(unsubscribe(conn, event.to), conn.ack(event.id, { of: event.type, room_id: event.to }))
+      return subscribeAllowed(conn).pipe(
+        Effect.andThen(unsubscribe(conn, event.to)),
+        Effect.andThen(conn.ack(event.id, { of: event.type, room_id: event.to }))
+      )
     case "channel.resume":
-      return Effect.flatMap(resume(conn, event.to, event.after), (replayed) =>
-        conn.ack(event.id, { of: event.type, room_id: event.to, replayed })
+      return subscribeAllowed(conn).pipe(
+        Effect.andThen(resume(conn, event.to, event.after)),
+        Effect.flatMap((replayed) => conn.ack(event.id, { of: event.type, room_id: event.to, replayed }))
       )
     case "chat.message":
       return sendMessage(conn, event)

@@ -25,6 +25,13 @@ const publishTyping = (conn: ConnectionState, roomId: RoomId, typing: boolean) =
 /** Listens to a room the user may read; with `replay`, live events wait until released. */
 export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, replay: boolean) {
   const { env } = conn
+  const max = env.options.maxSubscriptions
+  if (conn.subscriptions?.has(roomId) !== true && (conn.subscriptions?.size ?? 0) >= max) {
+    return yield* new EventError({
+      code: "limit_reached",
+      message: `at most ${max} subscriptions per connection; unsubscribe from a room first`
+    })
+  }
   yield* env.rooms.access(conn.userId, roomId)
   const existing = conn.subscriptions?.get(roomId)
   if (existing !== undefined) {
