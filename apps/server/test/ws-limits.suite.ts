@@ -3,7 +3,8 @@
  * real servers: a connection's subscriptions are capped, a user's connections are capped
  * (per node), subscribe/unsubscribe are rate limited per connection, each with a clear error;
  * and a member removed from a room can no longer post over any of their sockets, subscribed
- * to the room or not, on this node or another.
+ * to the room or not, on this node or another. `/metrics` shows sockets, subscriptions,
+ * outbound buffered bytes and the send→deliver latency.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually, request } from "./support/http.ts"
@@ -127,5 +128,36 @@ export const wsLimitsSuite = (backend: Backend, options: { readonly twoNodes: bo
           expect(answer.payload.code).toBe("forbidden")
         }, 20_000)
       }
+    })
+
+    /** A sample's value from Prometheus text (`name` with its labels, or bare). */
+    const metric = async (server: RunningServer, name: string) => {
+      const text: string = (await request(server.url, "GET", "/metrics")).body
+      const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      if (line === undefined) throw new Error(`no ${name} in /metrics:\n${text.slice(0, 2000)}`)
+      return Number(line.slice(line.lastIndexOf(" ") + 1))
+    }
+
+    it("/metrics shows sockets, subscriptions, outbound bytes and the send-to-deliver latency", async () => {
+      const who = await account(a.url)
+      const roomId = await createRoom(a.url, who)
+      const sockets = await metric(a, "parley_ws_connections")
+      const subscriptions = await metric(a, "parley_ws_subscriptions")
+      const delivered = await metric(a, "parley_delivery_latency_seconds_count")
+      const reader = await open(a, who)
+      const sender = await open(a, who)
+      expect(await metric(a, "parley_ws_connections")).toBe(sockets + 2)
+      expect((await call(reader, { type: "channel.subscribe", to: roomId })).type).toBe("ack")
+      expect(await metric(a, "parley_ws_subscriptions")).toBe(subscriptions + 1)
+      const sent = await send(sender, roomId, "measured")
+      await reader.next((e) => e.type === "chat.message" && e.payload.msg_id === sent.payload.msg_id)
+      expect(await metric(a, "parley_delivery_latency_seconds_count")).toBe(delivered + 1)
+      expect(await metric(a, "parley_ws_outbound_buffered_bytes")).toBeGreaterThanOrEqual(0)
+      reader.close()
+      await reader.closed
+      await eventually(async () => {
+        expect(await metric(a, "parley_ws_connections")).toBe(sockets + 1)
+        expect(await metric(a, "parley_ws_subscriptions")).toBe(subscriptions)
+      }, 10_000)
     })
   })

@@ -8,10 +8,11 @@
  */
 import type { MessageId, MessageView, RoomId, UserId } from "@parley/domain"
 import { Messages, type StorageError } from "@parley/storage"
-import { Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { historyAfter } from "../history/reader.ts"
 import { toMessageView } from "../views/chat.ts"
 import { eventFrame, wireFrame } from "../ws/codec.ts"
+import { deliveryLatency } from "../ws/metrics.ts"
 import { Broker, type BrokerError, type RoomChange, type RoomEvent } from "./broker.ts"
 
 /** One room event, ready to write to a socket. */
@@ -57,6 +58,8 @@ export class RoomHub extends Context.Service<
       const broker = yield* Broker
       const messages = yield* Messages
       const runFork = yield* FiberSet.makeRuntime()
+      const clock = yield* Clock.Clock
+      const context = yield* Effect.context<never>()
       const rooms = new Map<RoomId, RoomState>()
 
       const broadcast = (state: RoomState, roomId: RoomId, delivery: Delivery) => {
@@ -72,17 +75,26 @@ export class RoomHub extends Context.Service<
         )
       }
 
-      const deliverMessage = (state: RoomState, roomId: RoomId, seq: number, msgId: MessageId, frame: Buffer) => {
+      const deliverMessage = (
+        state: RoomState,
+        roomId: RoomId,
+        seq: number,
+        msgId: MessageId,
+        createdAt: number,
+        frame: Buffer
+      ) => {
         state.lastSeq = seq
         state.lastMsgId = msgId
         broadcast(state, roomId, { seq, skipUser: null, frame })
+        // Once per broadcast: from the message's creation to its frame handed to every local socket.
+        deliveryLatency.updateUnsafe(Math.max(0, clock.currentTimeMillisUnsafe() - createdAt) / 1000, context)
       }
 
       /** A message as the broker carries it (already in wire shape). */
       const deliverWire = (state: RoomState, roomId: RoomId, m: typeof MessageView.Encoded) => {
         const frame = wireFrame({ type: "chat.message", payload: m })
         if (frame === undefined) return malformed(roomId, "messages")
-        deliverMessage(state, roomId, m.seq, m.msg_id as MessageId, frame)
+        deliverMessage(state, roomId, m.seq, m.msg_id as MessageId, Date.parse(m.created_at), frame)
       }
 
       /**
@@ -97,7 +109,7 @@ export class RoomHub extends Context.Service<
               Effect.sync(() => {
                 if (record.seq <= state.lastSeq || record.seq > upTo) return
                 const frame = eventFrame({ type: "chat.message", payload: toMessageView(record) })
-                deliverMessage(state, roomId, record.seq, record.id, frame)
+                deliverMessage(state, roomId, record.seq, record.id, record.createdAt, frame)
               })
             )
           )

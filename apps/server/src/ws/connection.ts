@@ -21,6 +21,7 @@ import type { Connections } from "./connections.ts"
 import { overflow, receive, subscribeFromUrl } from "./handlers/dispatch.ts"
 import { endSubscription, leaveAll, revalidate } from "./handlers/subscriptions.ts"
 import { keepalive } from "./keepalive.ts"
+import { makeWsMetrics } from "./metrics.ts"
 import { type ConnectionEnv, type ConnectionOptions, ConnectionState, type WsSocket } from "./state.ts"
 
 export interface Accepted {
@@ -65,7 +66,14 @@ export const openConnection = (
     )
     // Revocations from any node close it at once; the periodic re-check is the backstop.
     const unregister = yield* connections.add(conn)
-    yield* Scope.addFinalizer(scope, Effect.sync(unregister))
+    env.metrics.connected(1)
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        unregister()
+        env.metrics.connected(-1)
+      })
+    )
     conn.fork(keepalive(conn))
     if (accepted.roomId !== null) conn.inbound.offerControl(subscribeFromUrl(conn, accepted.roomId))
     return conn
@@ -130,6 +138,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       presence: yield* Presence,
       limits: yield* RateLimits,
       messages: yield* Messages,
+      metrics: yield* makeWsMetrics,
       runFork: (effect) => runFork(effect),
       revalidate,
       endSubscription

@@ -12,6 +12,7 @@ import { Accounts } from "../auth/accounts.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
 import { type Accepted, attach, makeConnectionEnv, openConnection } from "./connection.ts"
 import { Connections } from "./connections.ts"
+import { sampleBufferedBytes } from "./metrics.ts"
 import type { ConnectionOptions } from "./state.ts"
 
 export const WebSocketConfig = Config.all({
@@ -113,6 +114,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     const connections = yield* Connections
     const env = yield* makeConnectionEnv(connectionOptions(config))
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes })
+    yield* sampleBufferedBytes(() => wss.clients)
 
     /** Checks the request; what it yields is everything the connection needs (the request is not kept). */
     const authorize = (request: IncomingMessage, socket: Duplex) =>

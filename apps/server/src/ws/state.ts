@@ -18,6 +18,7 @@ import { encodeReplyEvent, type WireEvent } from "./codec.ts"
 import type { OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
 import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
+import type { WsMetrics } from "./metrics.ts"
 
 /** `WebSocket.OPEN` */
 const open = 1
@@ -64,6 +65,7 @@ export interface ConnectionEnv {
   readonly presence: Presence["Service"]
   readonly limits: RateLimits["Service"]
   readonly messages: Messages["Service"]
+  readonly metrics: WsMetrics
   /** Forks with the node's services; the caller adds the fiber to a connection's set. */
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** Handlers the state calls back into (set by `connection.ts`, which knows them). */
@@ -217,6 +219,19 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
         Effect.sync(() => socket.terminate())
       )
     )
+  }
+
+  /** Adds a subscription (counted on `/metrics`). */
+  addSubscription(roomId: RoomId, subscription: Subscription): void {
+    this.subscriptions ??= new Map()
+    this.subscriptions.set(roomId, subscription)
+    this.env.metrics.subscribed(1)
+  }
+  /** Removes a subscription; `false` when there was none. */
+  removeSubscription(roomId: RoomId): boolean {
+    if (this.subscriptions?.delete(roomId) !== true) return false
+    this.env.metrics.subscribed(-1)
+    return true
   }
 
   forgetMayPost(roomId: RoomId | null): void {

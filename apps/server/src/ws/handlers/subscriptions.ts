@@ -39,12 +39,11 @@ export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roo
     return existing
   }
   const subscription: Subscription = { lastSeq: 0, replay: replay ? [] : null }
-  conn.subscriptions ??= new Map()
-  conn.subscriptions.set(roomId, subscription)
+  conn.addSubscription(roomId, subscription)
   yield* env.hub.join(roomId, conn).pipe(
     Effect.tapError((cause) =>
       Effect.andThen(
-        Effect.sync(() => conn.subscriptions?.delete(roomId)),
+        Effect.sync(() => conn.removeSubscription(roomId)),
         Effect.logError("room subscription failed", cause)
       )
     ),
@@ -61,7 +60,7 @@ export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roo
 export const unsubscribe = (conn: ConnectionState, roomId: RoomId) =>
   Effect.uninterruptible(
     Effect.gen(function* () {
-      if (conn.subscriptions?.delete(roomId) !== true) return
+      if (!conn.removeSubscription(roomId)) return
       const { env } = conn
       yield* env.hub.leave(roomId, conn)
       // Whoever leaves a room (or disconnects) while typing stops typing in it.
