@@ -24,9 +24,9 @@ export const WebSocketConfig = Config.all({
   /** How often each connection re-checks its session (revoked, account disabled). */
   reauthInterval: Config.Duration("WS_REAUTH_INTERVAL").pipe(Config.withDefault(Duration.seconds(60))),
   /** Rooms one connection may listen to at once; one more is refused (`limit_reached`). */
-  maxSubscriptions: Config.Int("WS_MAX_SUBSCRIPTIONS").pipe(Config.withDefault(500)),
+  maxSubscriptions: Config.Int("WS_MAX_SUBSCRIPTIONS").pipe(Config.withDefault(200)),
   /** Sockets one user may hold open on this node; one more upgrade is refused (429 `limit_reached`). */
-  maxConnectionsPerUser: Config.Int("WS_MAX_CONNECTIONS_PER_USER").pipe(Config.withDefault(20)),
+  maxConnectionsPerUser: Config.Int("WS_MAX_CONNECTIONS_PER_USER").pipe(Config.withDefault(50)),
   /** Subscribes, resumes and unsubscribes one connection may send per window; more get `rate_limited`. */
   subscribeRate: Config.Int("WS_SUBSCRIBE_RATE").pipe(Config.withDefault(100)),
   subscribeWindow: Config.Duration("WS_SUBSCRIBE_WINDOW").pipe(Config.withDefault(Duration.seconds(10))),
