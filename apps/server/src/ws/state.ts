@@ -17,6 +17,7 @@ import type { Presence } from "../realtime/presence.ts"
 import { encodeReplyEvent, type WireEvent } from "./codec.ts"
 import type { OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
+import { writeText } from "./frames.ts"
 import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
 import type { WsMetrics } from "./metrics.ts"
 
@@ -27,7 +28,7 @@ const open = 1
 export interface WsSocket {
   readonly readyState: number
   readonly bufferedAmount: number
-  send(data: string | Buffer): void
+  send(data: string | Buffer, options?: { readonly binary?: boolean }): void
   ping(): void
   close(code: number, reason: string): void
   terminate(): void
@@ -185,7 +186,7 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
       this.closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
       return
     }
-    this.socket.send(frame)
+    writeText(this.socket, frame)
   }
 
   /** Encodes one of this connection's own events (through `ServerEvent`) and sends it. */

@@ -1,0 +1,63 @@
+/**
+ * Writing a broadcast: the same bytes go to every subscriber, so the WebSocket frame (header
+ * and payload; server frames are not masked) is built once per broadcast and each socket gets
+ * one `write` of it, as engine.io does with its pre-encoded frames. No per-subscriber header,
+ * string encoding or cork/writev. A socket whose sender is busy (a compressed or queued
+ * message in flight, never the case with compression off) gets the ordinary `send`.
+ *
+ * Broadcast frames are text frames (opcode 1): clients read them like any other event.
+ */
+
+/** The part of `ws`'s internal sender this uses (ws 8: `lib/sender.js`). */
+interface RawSender {
+  readonly _state: number
+  readonly _firstFragment: boolean
+  sendFrame(list: ReadonlyArray<Buffer>, cb?: () => void): void
+}
+
+/** What a connection writes to: a `ws` WebSocket, or a test's fake (no `_sender`). */
+export interface FrameSocket {
+  send(data: string | Buffer, options?: { readonly binary?: boolean }): void
+  readonly _sender?: unknown
+}
+
+/** The sender's idle state: nothing queued, nothing being compressed. */
+const senderIdle = 0
+
+let lastPayload: Buffer | undefined
+let lastFrame: Buffer | undefined
+
+/** The unmasked, final text frame carrying `payload` (UTF-8 JSON). */
+export const textFrame = (payload: Buffer): Buffer => {
+  // A broadcast hands one payload to every subscriber in a row: build its frame once.
+  if (payload === lastPayload) return lastFrame!
+  const length = payload.length
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(header + length)
+  frame[0] = 0x81
+  if (header === 2) {
+    frame[1] = length
+  } else if (header === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
+    frame.writeUInt32BE(length >>> 0, 6)
+  }
+  payload.copy(frame, header)
+  lastPayload = payload
+  lastFrame = frame
+  return frame
+}
+
+/** Sends an encoded event as a text frame: a shared pre-built frame for a `Buffer`, `send` for a string. */
+export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
+  if (typeof data === "string") return socket.send(data)
+  const sender = socket._sender as RawSender | undefined
+  if (sender !== undefined && sender._state === senderIdle && sender._firstFragment) {
+    sender.sendFrame([textFrame(data)])
+  } else {
+    socket.send(data, { binary: false })
+  }
+}
