@@ -1,7 +1,12 @@
 /**
- * The Cassandra write path: the room actor storing sends on a real node (group commit into
- * `Messages.append`), next to its floor, the driver inserting one row into `room_messages`
- * per message with nothing else. Both in one fresh keyspace, dropped afterwards.
+ * The Cassandra write path, a hot room: the room actor storing sends on a real node (group
+ * commit into `Messages.append`, every send with a `client_msg_id`), next to its ceiling, the
+ * driver doing single-row INSERTs into `room_messages` (the same table, the same columns) with
+ * the same number in flight and nothing else. Both in one fresh keyspace, dropped afterwards,
+ * in the same run and alternating round by round, so that both see the same machine.
+ *
+ * `runCassandraHotRoom` is what `pnpm bench` and `pnpm bench:realtime` call; run this file
+ * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...]`.
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
@@ -18,83 +23,120 @@ export interface WriteResult {
   readonly usPerMessage: number
 }
 
-export const cassandraTotal = 2000
-const rounds = 3
-
-/** Median of `rounds` timed runs of `round`, after one untimed warm-up. */
-const median = async (round: (warmUp: boolean) => Promise<unknown>) => {
-  await round(true)
-  const samples: Array<number> = []
-  for (let r = 0; r < rounds; r++) {
-    const started = performance.now()
-    await round(false)
-    samples.push(performance.now() - started)
-  }
-  return samples.sort((a, b) => a - b)[Math.floor(rounds / 2)]!
+/** One path at one concurrency: medians over the rounds, and the ratio to the driver's. */
+export interface HotRoomRow extends WriteResult {
+  readonly storage: "cassandra"
+  /** Messages per timed round. */
+  readonly messages: number
+  readonly rounds: number
+  /** Acked (or inserted) messages per second, every round, in order. */
+  readonly samples: ReadonlyArray<number>
+  /** Ack latency of one send, median and 99th percentile over all timed rounds, in ms. */
+  readonly latencyP50Ms: number
+  readonly latencyP99Ms: number
+  /** This path's msg/s over the driver's, at the same concurrency (1 for the driver). */
+  readonly vsDriver: number
 }
 
-const result = (path: string, inFlight: number, ms: number): WriteResult => ({
-  path,
-  inFlight,
-  perSecond: (cassandraTotal / ms) * 1000,
-  usPerMessage: (ms * 1000) / cassandraTotal
-})
+export interface HotRoomOptions {
+  readonly contactPoints: string
+  /** Sends kept in flight; each concurrency is measured for both paths. */
+  readonly inFlight: number | ReadonlyArray<number>
+  /** Timed rounds per path and concurrency (median reported); 3 by default. */
+  readonly rounds?: number
+  /** Messages per round; by default max(2000, 40 × in flight). */
+  readonly messages?: (inFlight: number) => number
+  readonly localDataCenter?: string
+}
 
-/** `count` calls of `one`, `inFlight` at a time, each worker in order. */
-const pool = (inFlight: number, count: number, one: (w: number, i: number) => Promise<unknown>) =>
-  Promise.all(
+/** What `pnpm bench` reports per round (the table's "2000 sends per round"). */
+export const cassandraTotal = 2000
+const defaultMessages = (inFlight: number) => Math.max(cassandraTotal, 40 * inFlight)
+
+/** `count` calls of `one`, `inFlight` at a time, each worker in order; the latency of each call. */
+const pool = async (inFlight: number, count: number, one: (w: number, i: number) => Promise<unknown>) => {
+  const latencies: Array<number> = []
+  const perWorker = Math.ceil(count / inFlight)
+  await Promise.all(
     Array.from({ length: inFlight }, async (_, w) => {
-      for (let i = 0; i < Math.ceil(count / inFlight); i++) await one(w, i)
+      for (let i = 0; i < perWorker; i++) {
+        const started = performance.now()
+        await one(w, i)
+        latencies.push(performance.now() - started)
+      }
     })
   )
+  return latencies
+}
 
-export const measureCassandra = async (contactPoints: string): Promise<ReadonlyArray<WriteResult>> => {
-  process.env.CASSANDRA_CONTACT_POINTS = contactPoints
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const percentile = (xs: ReadonlyArray<number>, p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+}
+
+/** A path under test: one round of `count` messages at `inFlight`, on a fresh room each time. */
+type Round = (inFlight: number, count: number) => Promise<ReadonlyArray<number>>
+
+interface Timed {
+  readonly samples: Array<number>
+  readonly latencies: Array<number>
+}
+
+/**
+ * The hot room on Cassandra: for each concurrency, one warm-up round of each path, then
+ * `rounds` timed rounds alternating actor and driver. Returns one row per path and
+ * concurrency, JSON-ready.
+ */
+export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<ReadonlyArray<HotRoomRow>> => {
+  const inFlights = typeof options.inFlight === "number" ? [options.inFlight] : [...options.inFlight]
+  const rounds = options.rounds ?? 3
+  const messagesAt = options.messages ?? defaultMessages
+  const previous = process.env.CASSANDRA_CONTACT_POINTS
+  process.env.CASSANDRA_CONTACT_POINTS = options.contactPoints
   const keyspace = `parley_bench_${Date.now().toString(36)}`
   const config = { ...Effect.runSync(CassandraConfig), keyspace }
-  const results: Array<WriteResult> = []
+  if (previous === undefined) delete process.env.CASSANDRA_CONTACT_POINTS
+  else process.env.CASSANDRA_CONTACT_POINTS = previous
+  const client = new cassandra.Client({
+    contactPoints: options.contactPoints.split(","),
+    localDataCenter: options.localDataCenter ?? config.localDataCenter
+  })
+  const rows: Array<HotRoomRow> = []
+  const actors = RoomActors.layer({
+    mailboxCapacity: 100_000,
+    maxBatch: 128,
+    maxBatchBytes: 40 * 1024,
+    idleTimeout: Duration.minutes(1)
+  }).pipe(Layer.provide(Broker.layerMemory), Layer.provide(CassandraStorage.layer(config)))
   try {
-    // The actor: the path every send takes, one `Messages.append` per group commit.
-    const actors = RoomActors.layer({
-      mailboxCapacity: 100_000,
-      maxBatch: 128,
-      maxBatchBytes: 40 * 1024,
-      idleTimeout: Duration.minutes(1)
-    }).pipe(Layer.provide(Broker.layerMemory), Layer.provide(CassandraStorage.layer(config)))
     await Effect.runPromise(
       Effect.gen(function* () {
         const room = yield* RoomActors
         const clock = makeTimeUuidClock()
         const userId = crypto.randomUUID() as UserId
-        for (const inFlight of [1, 64]) {
-          const ms = yield* Effect.promise(() =>
-            median((warmUp) => {
-              const roomId = clock.next(Date.now()) as RoomId
-              return pool(inFlight, warmUp ? 200 : cassandraTotal, (w, i) =>
-                Effect.runPromise(
-                  room.send({ roomId, userId, username: "bench", text: `w${w} m${i}`, clientMsgId: `${w}-${i}` })
-                )
-              )
-            })
+        let roundNo = 0
+        // The actor: the path every send takes, one `Messages.append` per group commit.
+        const actorRound: Round = (inFlight, count) => {
+          const roomId = clock.next(Date.now()) as RoomId
+          const r = roundNo++
+          return pool(inFlight, count, (w, i) =>
+            Effect.runPromise(
+              room.send({ roomId, userId, username: "bench", text: `w${w} m${i}`, clientMsgId: `${r}-${w}-${i}` })
+            )
           )
-          results.push(result("actor on Cassandra", inFlight, ms))
         }
-      }).pipe(Effect.provide(actors), Effect.scoped, Effect.orDie)
-    )
-
-    // The floor: one prepared single-row INSERT per message, no head, no client-id copy.
-    const client = new cassandra.Client({ contactPoints: contactPoints.split(","), localDataCenter: "datacenter1" })
-    await client.connect()
-    try {
-      const insert = `INSERT INTO ${keyspace}.room_messages (room_id, bucket, msg_id, seq, user_id, username, content, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-      const clock = makeTimeUuidClock()
-      const options = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
-      for (const inFlight of [1, 64]) {
-        const ms = await median(async (warmUp) => {
+        yield* Effect.promise(() => client.connect())
+        // The ceiling: one prepared single-row INSERT per message into the same table, with the
+        // same columns: no head, no client-id entry, no index row, no condition.
+        const insert = `INSERT INTO ${keyspace}.room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+        const insertOptions = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
+        const driverRound: Round = (inFlight, count) => {
           const roomId = cassandra.types.TimeUuid.now()
-          const bucket = new Date(0)
+          const bucket = new Date(Date.now())
           let seq = 0
-          await pool(inFlight, warmUp ? 200 : cassandraTotal, (w, i) =>
+          const r = roundNo++
+          return pool(inFlight, count, (w, i) =>
             client.execute(
               insert,
               [
@@ -102,24 +144,79 @@ export const measureCassandra = async (contactPoints: string): Promise<ReadonlyA
                 bucket,
                 clock.next(Date.now()),
                 ++seq,
-                cassandra.types.Uuid.random(),
+                cassandra.types.Uuid.fromString(userId),
                 "bench",
                 `w${w} m${i}`,
+                `${r}-${w}-${i}`,
                 new Date()
               ],
-              options
+              insertOptions
             )
           )
-        })
-        results.push(result("driver INSERT, one row", inFlight, ms))
-      }
-      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 120_000 })
-    } finally {
-      await client.shutdown()
-    }
-  } catch (error) {
-    console.error("Cassandra bench failed", error)
-    throw error
+        }
+        const paths = [
+          ["actor on Cassandra", actorRound],
+          ["driver INSERT, one row", driverRound]
+        ] as const
+        for (const inFlight of inFlights) {
+          const count = messagesAt(inFlight)
+          const timed = new Map<string, Timed>(paths.map(([path]) => [path, { samples: [], latencies: [] }]))
+          for (const [, round] of paths) yield* Effect.promise(() => round(inFlight, Math.min(count, 400)))
+          for (let r = 0; r < rounds; r++) {
+            for (const [path, round] of paths) {
+              const started = performance.now()
+              const latencies = yield* Effect.promise(() => round(inFlight, count))
+              const ms = performance.now() - started
+              const t = timed.get(path)!
+              t.samples.push((latencies.length / ms) * 1000)
+              t.latencies.push(...latencies)
+            }
+          }
+          const driverRate = median(timed.get("driver INSERT, one row")!.samples)
+          for (const [path] of paths) {
+            const t = timed.get(path)!
+            const perSecond = median(t.samples)
+            rows.push({
+              storage: "cassandra",
+              path,
+              inFlight,
+              messages: count,
+              rounds,
+              perSecond,
+              usPerMessage: 1_000_000 / perSecond,
+              samples: t.samples,
+              latencyP50Ms: percentile(t.latencies, 0.5),
+              latencyP99Ms: percentile(t.latencies, 0.99),
+              vsDriver: perSecond / driverRate
+            })
+          }
+        }
+      }).pipe(Effect.provide(actors), Effect.scoped, Effect.orDie)
+    )
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 120_000 })
+  } finally {
+    await client.shutdown()
   }
-  return results
+  return rows
+}
+
+/** What `pnpm bench` (room-routing.bench.ts) reports: 1 and 128 in flight. */
+export const measureCassandra = (contactPoints: string): Promise<ReadonlyArray<WriteResult>> =>
+  runCassandraHotRoom({ contactPoints, inFlight: [1, 128] })
+
+if (import.meta.main) {
+  const inFlight = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0)
+  const rows = await runCassandraHotRoom({
+    contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
+    inFlight: inFlight.length > 0 ? inFlight : [1, 128]
+  })
+  for (const r of rows) {
+    console.log(
+      `${r.path.padEnd(24)} in flight ${String(r.inFlight).padStart(3)}: ${r.perSecond.toFixed(0).padStart(6)} msg/s, p50 ${r.latencyP50Ms.toFixed(2)} ms, p99 ${r.latencyP99Ms.toFixed(2)} ms, ${r.vsDriver.toFixed(2)}x driver`
+    )
+  }
+  console.log(JSON.stringify(rows))
 }

@@ -1,11 +1,12 @@
 /**
- * The two steps of a Cassandra append (the head's LWT, then the rows) cut apart on the real
- * node: a driver that fails the rows after the LWT applied (a crash between the steps), that
- * reports a timeout for an LWT that applied, and one that holds an LWT back and sends it
- * only after the room moved on (a write that lands late).
+ * A Cassandra append cut apart on the real node. Since 005 the head and the rows are one
+ * conditional batch (the commit); what can still be cut off is what goes beside or after it:
+ * a driver that fails the client ids and the new partition's index row after the commit
+ * applied (a crash right after it), that reports a timeout for a commit that applied, and one
+ * that holds a commit back and sends it only after the room moved on (a write that lands late).
  */
 import { assert, describe, type Vitest } from "@effect/vitest"
-import { type MessageId, makeTimeUuidClock, type RoomId } from "@parley/domain"
+import { type MessageId, makeTimeUuidClock, type RoomId, timeUuidMs } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Context, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as TestClock from "effect/testing/TestClock"
@@ -16,16 +17,17 @@ import {
   silentRequestsToTrip,
   uuid
 } from "../src/cassandra/client.ts"
+import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type MessageRecord, Messages, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
 
 interface Hooks {
-  /** Replaces the next head LWT: gets the real statement, returns what the append sees. */
+  /** Replaces the next commit (the conditional batch): gets the real one, returns what the append sees. */
   head?: (
     real: Effect.Effect<cassandra.types.ResultSet, StorageError>
   ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
-  /** Fails every rows batch, as if the node died after the LWT. */
+  /** Fails every write that completes a commit (client ids, index row), as if the node died after it. */
   failRows?: boolean
 }
 
@@ -36,19 +38,24 @@ const timedOut = (operation: string) =>
 const hookedMessages = (hooks: Hooks) =>
   Effect.gen(function* () {
     const real = yield* CassandraClient
+    const afterCommit = ["messages.append.clientIds", "messages.append.index"]
     const hooked = CassandraClient.of({
       ...real,
-      execute: (operation, query, params, options) => {
-        const run = real.execute(operation, query, params, options)
+      batch: (operation, queries, options) => {
+        const run = real.batch(operation, queries, options)
         const head = hooks.head
-        if (operation !== "messages.append.head" || head === undefined) return run
+        if (operation !== "messages.append.commit" || head === undefined) return run
         delete hooks.head
         return head(run)
       },
       batchUnguarded: (operation, queries, options) =>
-        operation === "messages.append.rows" && hooks.failRows === true
+        afterCommit.includes(operation) && hooks.failRows === true
           ? Effect.fail(timedOut(operation))
-          : real.batchUnguarded(operation, queries, options)
+          : real.batchUnguarded(operation, queries, options),
+      executeUnguarded: (operation, query, params, options) =>
+        afterCommit.includes(operation) && hooks.failRows === true
+          ? Effect.fail(timedOut(operation))
+          : real.executeUnguarded(operation, query, params, options)
     })
     return yield* messagesOn(hooked)
   })
@@ -84,7 +91,10 @@ const silencingClient = (settings: Effect.Effect<CassandraConfig>, silent: (quer
         const sent = driver.execute(query, params, options)
         return silent(query) ? new Promise(() => {}) : sent
       }) as Driver["execute"],
-      batch: driver.batch.bind(driver)
+      batch: ((queries: Array<{ query: string }>, options: cassandra.QueryOptions) => {
+        const sent = driver.batch(queries, options)
+        return silent(queries[0]!.query) ? new Promise(() => {}) : sent
+      }) as Driver["batch"]
     }
     return yield* CassandraClient.make(steered, config)
   })
@@ -101,6 +111,19 @@ const batch = (roomId: RoomId, afterSeq: number, count: number): Array<MessageRe
     text: `m${afterSeq + 1 + i}`,
     clientMsgId: unique("k-"),
     createdAt: Date.now()
+  }))
+}
+
+/** The next messages after `last`, in its millisecond: they go into its partition. */
+const following = (last: MessageRecord, count: number): Array<MessageRecord> => {
+  const clock = makeTimeUuidClock()
+  clock.advancePast(last.id)
+  return Array.from({ length: count }, (_, i) => ({
+    ...last,
+    id: clock.next(timeUuidMs(last.id)) as MessageId,
+    seq: last.seq + 1 + i,
+    text: `m${last.seq + 1 + i}`,
+    clientMsgId: unique("k-")
   }))
 }
 
@@ -129,26 +152,30 @@ export const cassandraFencing = (
         let silence = false
         const client = yield* silencingClient(
           settings,
-          (query) => silence && (query.includes("system.local") || query.includes("room_heads SET last_seq"))
+          (query) => silence && (query.includes("system.local") || query.includes("room_messages SET last_seq"))
         )
         const messages = yield* messagesOn(client)
         const roomId = newRoom(newUserId()).id
         const { epoch } = yield* messages.claim(roomId)
+        // The room's first append opens its first partition; the next one, in the same
+        // millisecond, is a single commit on it.
+        const opening = batch(roomId, 0, 1)
+        yield* messages.append(roomId, opening, { epoch, afterSeq: 0 })
         silence = true
-        // The cluster goes quiet: requests before the append, then its head LWT, get no answer.
+        // The cluster goes quiet: requests before the append, then its commit, get no answer.
         const quiet = "SELECT release_version FROM system.local"
         yield* Effect.forEach(
           Array.from({ length: silentRequestsToTrip - 1 }),
           () => Effect.flip(client.execute("test.quiet", quiet)),
           { concurrency: "unbounded" }
         )
-        const sent = batch(roomId, 0, 2)
-        yield* messages.append(roomId, sent, { epoch, afterSeq: 0 })
-        // The LWT's timeout did open the breaker: requests through it are refused unsent.
+        const sent = following(opening[0]!, 2)
+        yield* messages.append(roomId, sent, { epoch, afterSeq: 1 })
+        // The commit's timeout did open the breaker: requests through it are refused unsent.
         silence = false
         const refused = yield* Effect.flip(client.execute("test.refused", quiet))
         assert.strictEqual((refused.cause as { _tag?: string })._tag, "CircuitBreakerError")
-        assert.deepStrictEqual(yield* history(reader, roomId), sent)
+        assert.deepStrictEqual(yield* history(reader, roomId), [...opening, ...sent])
         // Real timeouts: the test clock would never let a withheld answer time out.
       }).pipe(Effect.scoped, TestClock.withLive)
     )
@@ -227,17 +254,69 @@ export const cassandraFencing = (
         const messages = yield* hookedMessages({})
         const roomId = newRoom(newUserId()).id
         const old = batch(roomId, 0, 2)
-        // What the previous version left: rows, and a head moved by a plain write.
-        const owner = yield* messages.claim(roomId)
-        yield* messages.append(roomId, old, { epoch: owner.epoch, afterSeq: 0 })
-        yield* db.execute("test", "UPDATE room_heads SET epoch = null, pending = null WHERE room_id = ?", [
-          uuid(roomId)
-        ])
+        // What a version before 004 left: rows in fixed time windows with their index rows
+        // and client ids, and a head moved by a plain write, without an epoch.
+        const window = (m: MessageRecord) => Math.floor(timeUuidMs(m.id) / testMessageBucketMs) * testMessageBucketMs
+        for (const m of old) {
+          yield* db.execute(
+            "test",
+            `INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [uuid(roomId), new Date(window(m)), ...messageValues(m)]
+          )
+          yield* db.execute("test", "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)", [
+            uuid(roomId),
+            new Date(window(m))
+          ])
+          yield* db.execute(
+            "test",
+            `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            [uuid(roomId), ...messageValues(m)]
+          )
+        }
+        yield* db.execute(
+          "test",
+          "INSERT INTO room_heads (room_id, last_seq, last_msg_id, last_bucket) VALUES (?, ?, ?, ?)",
+          [uuid(roomId), 2, uuid(old[1]!.id), new Date(window(old[1]!))]
+        )
         const claimed = yield* messages.claim(roomId)
         assert.deepStrictEqual([claimed.epoch, claimed.lastSeq, claimed.lastId], [1, 2, old[1]!.id])
         const next = batch(roomId, 2, 1)
         yield* messages.append(roomId, next, { epoch: claimed.epoch, afterSeq: 2 })
         assert.deepStrictEqual(yield* history(messages, roomId), [...old, ...next])
+        // Retries of the old messages are still recognised.
+        for (const m of old) {
+          assert.deepStrictEqual(yield* messages.findByClientMsgId(roomId, m.userId, m.clientMsgId!), Option.some(m))
+        }
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a batch a 004 head left pending (committed, rows missing) is written by the first claim", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const messages = yield* hookedMessages({})
+        const roomId = newRoom(newUserId()).id
+        const sent = batch(roomId, 0, 2)
+        const window = (m: MessageRecord) => Math.floor(timeUuidMs(m.id) / testMessageBucketMs) * testMessageBucketMs
+        // Version 004's head: its LWT applied with the batch in `pending`, then the node died.
+        const pending = JSON.stringify(sent.map((m) => ({ ...m, roomId: undefined, bucket: window(m) })))
+        yield* db.execute(
+          "test",
+          "INSERT INTO room_heads (room_id, epoch, last_seq, last_msg_id, last_bucket, pending) VALUES (?, ?, ?, ?, ?, ?)",
+          [uuid(roomId), 3, 2, uuid(sent[1]!.id), new Date(window(sent[1]!)), pending]
+        )
+        assert.deepStrictEqual(yield* history(messages, roomId), [])
+        const claimed = yield* messages.claim(roomId)
+        assert.deepStrictEqual([claimed.epoch, claimed.lastSeq, claimed.lastId], [4, 2, sent[1]!.id])
+        assert.deepStrictEqual(claimed.repaired, sent)
+        assert.deepStrictEqual(yield* history(messages, roomId), sent)
+        for (const m of sent) {
+          assert.deepStrictEqual(yield* messages.findByClientMsgId(roomId, m.userId, m.clientMsgId!), Option.some(m))
+        }
+        const again = yield* messages.claim(roomId)
+        assert.deepStrictEqual(again.repaired, [])
+        const next = batch(roomId, 2, 1)
+        yield* messages.append(roomId, next, { epoch: again.epoch, afterSeq: 2 })
+        assert.deepStrictEqual(yield* history(messages, roomId), [...sent, ...next])
       }).pipe(Effect.scoped)
     )
   })

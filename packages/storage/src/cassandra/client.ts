@@ -72,7 +72,7 @@ type Batch = (
   operation: string,
   queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
   options?: cassandra.QueryOptions
-) => Effect.Effect<void, StorageError>
+) => Effect.Effect<cassandra.types.ResultSet, StorageError>
 
 /** What the client needs of the driver's `Client` (tests put a steered one in its place). */
 export type Driver = Pick<cassandra.Client, "execute" | "batch">
@@ -121,7 +121,7 @@ export class CassandraClient extends Context.Service<
               options ? { ...queryOptions, ...options } : queryOptions
             ),
           catch: (cause) => new StorageError({ operation, cause })
-        }).pipe(Effect.asVoid)
+        })
       return CassandraClient.of({
         execute: (operation, query, params = [], options) => guarded(operation, run(operation, query, params, options)),
         batch: (operation, queries, options) => guarded(operation, runBatch(operation, queries, options)),

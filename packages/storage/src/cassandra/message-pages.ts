@@ -64,7 +64,11 @@ export const messagePages = (db: CassandraClient["Service"]) => {
         `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${cursor ? ` AND msg_id ${cursor[0]} ?` : ""}${ascending ? " ORDER BY msg_id ASC" : ""} LIMIT ?`,
         [uuid(roomId), new Date(bucket), ...(cursor ? [uuid(cursor[1])] : []), limit]
       )
-      .pipe(Effect.map((rs) => rs.rows.map((row) => toMessage(roomId, row))))
+      // A partition with a head but no message (a poisoned successor, see room-head.ts) reads
+      // as one row of nulls.
+      .pipe(
+        Effect.map((rs) => rs.rows.filter((row) => row.get("msg_id") !== null).map((row) => toMessage(roomId, row)))
+      )
 
   const listBefore = (roomId: RoomId, options: { readonly before: MessageId | null; readonly limit: number }) => {
     const { before, limit } = options

@@ -1,24 +1,40 @@
 /**
- * A room's head on Cassandra (`room_heads`, see `cql/004_fencing.cql`): the commit point of
- * every append and the room's owner epoch, both moved only by lightweight transactions.
+ * A room's head on Cassandra and the append it fences (see `cql/005_head_in_partition.cql`).
  *
- * An append is two steps, because a conditional batch cannot span partitions: first one LWT
- * on the head (`IF epoch = <the writer's> AND last_seq = <the seq it continues from>`) that
- * moves it to the batch's last message and keeps a copy of the batch in `pending`; then, only
- * if that applied, the rows. The LWT is the commit: a deposed writer, or one continuing from a
- * stale head, gets `[applied] = false` and writes nothing. If the node dies between the two
- * steps, the next `claim` finds the batch in `pending` and writes its rows (same keys, same
- * values, same timestamp: idempotent) before it takes the room over.
+ * The head (owner epoch, newest `seq` and id) lives in STATIC columns of the room's newest
+ * `room_messages` partition, so a group commit is ONE conditional batch on one partition: the
+ * head's move `IF epoch = <the writer's> AND last_seq = <the seq it continues from>` and the
+ * message rows, applied together by one Paxos round or not at all. No batchlog, no second
+ * write the commit depends on.
+ *
+ * Partitions form a chain: `room_heads` (the root, where every room starts and where heads
+ * written before this version live) names the room's first partition in `next_bucket`, each
+ * partition names its successor the same way, and the end of the chain (`next_bucket` null)
+ * holds the live head. Moving on to a new partition (a new time window, or a full one) is a
+ * "rollover": seal the live head by an LWT that names the successor (`IF epoch AND last_seq
+ * AND next_bucket = null`: only the owner can), then initialise the successor with the batch
+ * (`IF epoch = null`), then add it to `room_buckets`. A claim walks the chain to its end and
+ * bumps the epoch there; if it finds a seal whose successor was never initialised (the writer
+ * died in between), it poisons the successor (its epoch set, no head), so that writer's late
+ * initialisation is refused, and reopens the sealed head under its new epoch.
+ *
+ * Client ids (`room_messages_by_client_id`) are written beside the commit, in parallel with it.
+ * Rows of a refused batch may land there: a lookup trusts an entry only once it has found its
+ * message in its partition. Entries are timestamped by the writer's epoch, so a refused
+ * writer's late entry never overwrites one from a later owner. A crash after the commit can
+ * leave the newest batch without its client ids or its partition without its `room_buckets`
+ * row: the partition's `batch_from` names that batch until the next claim, which rewrites both
+ * and hands the batch back as `repaired` (its new owner broadcasts it again).
  */
-import { MessageId, type RoomId, timeUuidMicros, UserId } from "@parley/domain"
+import { MessageId, type RoomId, timeUuidMicros, timeUuidMs, UserId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
-import { Duration, Effect, Schedule, Schema } from "effect"
+import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { StaleWrite, StorageError } from "../errors.ts"
 import type { Claim, Fence, MessageRecord } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
-import { messageColumns, messageValues } from "./message-rows.ts"
+import { messageColumns, messageValues, toMessage } from "./message-rows.ts"
 
-/** A committed batch as the head keeps it until the next commit or claim: rows to (re)write. */
+/** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
   Schema.Array(
     Schema.Struct({
@@ -29,13 +45,11 @@ const PendingBatch = Schema.fromJsonString(
       text: Schema.String,
       clientMsgId: Schema.NullOr(Schema.String),
       createdAt: Schema.Number,
-      /** The partition the row goes to, fixed at commit: the window size may change later. */
       bucket: Schema.Number
     })
   )
 )
 type Pending = typeof PendingBatch.Type
-const encodePending = Schema.encodeSync(PendingBatch)
 const decodePending = Schema.decodeUnknownEffect(PendingBatch)
 
 /** Between the settling read's attempts while the cluster does not answer. */
@@ -44,172 +58,498 @@ const settleRetrySpacingMs = 50
 /** Claims retry while another writer moves the head between the read and the LWT. */
 const claimAttempts = 20
 
+/** A partition takes at most this many messages before the next batch opens a new one. */
+export const maxPartitionMessages = 100_000
+
+/** Partitions followed by one walk before it gives up (a chain longer than that is a bug). */
+const maxWalk = 10_000
+
+/**
+ * Write timestamps of client-id entries: above none of the clock-based ones (deletes, entries
+ * written before 005, which stay authoritative) and rising with the writer's epoch, so that an
+ * entry of a refused (older) writer can never overwrite a later owner's.
+ */
+const clientIdTimestamp = (epoch: number) => 2 ** 50 + epoch
+
 const long = (row: cassandra.types.Row | undefined, column: string): number | null =>
   (row?.get(column) as cassandra.types.Long | null | undefined)?.toNumber() ?? null
+const date = (row: cassandra.types.Row | undefined, column: string): number | null =>
+  (row?.get(column) as Date | null | undefined)?.getTime() ?? null
+const text = (row: cassandra.types.Row | undefined, column: string): string | null =>
+  (row?.get(column) as { toString(): string } | null | undefined)?.toString() ?? null
 
-export const roomHead = (db: CassandraClient["Service"], bucketOf: (id: MessageId) => number) => {
-  /** The batch's rows: messages, their windows' index rows, client-id copies. */
-  const rowWrites = (roomId: RoomId, batch: Pending) => {
-    const room = uuid(roomId)
-    const records = batch.map((p) => ({ ...p, roomId }))
-    return [
-      ...records.map((m) => ({
-        query: `INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        params: [room, new Date(m.bucket), ...messageValues(m)]
-      })),
-      ...[...new Set(records.map((m) => m.bucket))].map((bucket) => ({
-        query: "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)",
-        params: [room, new Date(bucket)]
-      })),
-      ...records
-        .filter((m) => m.clientMsgId !== null)
-        .map((m) => ({
-          query: `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          params: [room, ...messageValues(m)]
-        }))
-    ]
+/** Where a head lives: the root row (`room_heads`) or a partition of `room_messages`. */
+type Where = { readonly root: true } | { readonly root: false; readonly bucket: number }
+const rootHead: Where = { root: true }
+const part = (bucket: number): Where => ({ root: false, bucket })
+
+interface Head {
+  readonly where: Where
+  readonly epoch: number | null
+  readonly lastSeq: number | null
+  readonly lastId: string | null
+  readonly next: number | null
+  /** Partitions: the first seq of the newest batch, until a claim has settled it. */
+  readonly batchFrom: number | null
+  /** Partitions: the seq the partition started after. */
+  readonly base: number | null
+  /** The root: a batch written before 005 whose rows may be missing. */
+  readonly pending: string | null
+}
+
+/** What this process knows of a room's live head since its own claim or append. */
+interface Live {
+  readonly epoch: number
+  readonly where: Where
+  readonly base: number
+  readonly lastMs: number
+}
+const liveKept = 10_000
+
+export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
+  const live = new Map<RoomId, Live>()
+  const remember = (roomId: RoomId, l: Live) => {
+    live.delete(roomId)
+    live.set(roomId, l)
+    if (live.size > liveKept) live.delete(live.keys().next().value!)
   }
 
-  /**
-   * Unlogged: the head's `pending` copy is the batch's log, so Cassandra's batchlog (a second
-   * round of writes) buys nothing. Timestamped by the newest message, so a repair rewrites
-   * exactly the same cells. Past the circuit breaker: the batch is committed already, and
-   * refusing its rows would only turn stored messages into failures.
-   */
-  const writeRows = (roomId: RoomId, batch: Pending) =>
-    db.batchUnguarded("messages.append.rows", rowWrites(roomId, batch), {
-      logged: false,
-      timestamp: timeUuidMicros(batch.at(-1)!.id)
-    })
+  const headOf = (where: Where, row: cassandra.types.Row | undefined): Head | undefined =>
+    row === undefined
+      ? undefined
+      : {
+          where,
+          epoch: long(row, "epoch"),
+          lastSeq: long(row, "last_seq"),
+          lastId: text(row, "last_msg_id"),
+          next: date(row, "next_bucket"),
+          batchFrom: where.root ? null : long(row, "batch_from"),
+          base: where.root ? null : long(row, "base_seq"),
+          pending: where.root ? ((row.get("pending") as string | null) ?? null) : null
+        }
 
-  const headQuery = "SELECT epoch, last_seq, last_msg_id, pending FROM room_heads WHERE room_id = ?"
-  const readHead = (roomId: RoomId) =>
-    db.execute("messages.head", headQuery, [uuid(roomId)], serialRead).pipe(Effect.map((rs) => rs.first() ?? undefined))
+  const rootQuery = "SELECT epoch, last_seq, last_msg_id, next_bucket, pending FROM room_heads WHERE room_id = ?"
+  const partQuery =
+    "SELECT epoch, last_seq, last_msg_id, next_bucket, batch_from, base_seq FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1"
+  const readAt = (operation: string, roomId: RoomId, where: Where, unguarded = false) => {
+    const run = unguarded ? db.executeUnguarded : db.execute
+    return (
+      where.root
+        ? run(operation, rootQuery, [uuid(roomId)], serialRead)
+        : run(operation, partQuery, [uuid(roomId), new Date(where.bucket)], serialRead)
+    ).pipe(Effect.map((rs) => headOf(where, rs.first() ?? undefined)))
+  }
+
+  const newestIndexed = (roomId: RoomId) =>
+    db
+      .execute("messages.head.index", "SELECT bucket FROM room_buckets WHERE room_id = ? LIMIT 1", [uuid(roomId)])
+      .pipe(Effect.map((rs) => date(rs.first() ?? undefined, "bucket")))
+
+  const rowInsert = (roomId: RoomId, bucket: number, m: MessageRecord) => ({
+    query: `INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [uuid(roomId), new Date(bucket), ...messageValues(m)]
+  })
 
   /**
-   * The settling read: past the circuit breaker, which the LWT's own timeout may just have
-   * opened (refused at once, it would report an applied LWT as failed), and retried while
-   * its outcome is unknown too, for at most half a request timeout in all, so the user's
-   * answer still comes within the fail-fast bound.
+   * The batch's client-id entries, each naming the partition of its message (a lookup checks
+   * the message is there). Past the circuit breaker, like everything that completes a commit.
    */
-  const settleRead = (roomId: RoomId, error: StorageError) =>
-    db.executeUnguarded("messages.head.settle", headQuery, [uuid(roomId)], serialRead).pipe(
-      Effect.map((rs) => rs.first() ?? undefined),
-      Effect.retry({
-        while: isUnknownOutcome,
-        schedule: Schedule.spaced(Duration.millis(settleRetrySpacingMs))
-      }),
-      Effect.timeoutOrElse({
-        duration: Duration.millis(Duration.toMillis(db.requestTimeout) / 2),
-        orElse: () => Effect.fail(error)
-      })
-    )
+  const writeClientIds = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, epoch: number) => {
+    const entries = records
+      .filter((m) => m.clientMsgId !== null)
+      .map((m) => ({
+        query: `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        params: [uuid(roomId), ...messageValues(m), new Date(bucket)]
+      }))
+    return entries.length === 0
+      ? Effect.void
+      : db.batchUnguarded("messages.append.clientIds", entries, {
+          logged: false,
+          timestamp: clientIdTimestamp(epoch)
+        })
+  }
+
+  const writeIndex = (roomId: RoomId, bucket: number) =>
+    db.executeUnguarded("messages.append.index", "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)", [
+      uuid(roomId),
+      new Date(bucket)
+    ])
 
   const refusal = (roomId: RoomId, fence: Fence, epoch: number | null) =>
     new StaleWrite({ roomId, reason: epoch === fence.epoch ? "stale head" : "deposed" })
 
   /**
-   * The LWT timed out, so it may or may not have applied. A SERIAL read finishes any Paxos
-   * round that got as far as being accepted, so our epoch with our last id means applied,
-   * and the rows follow. The head unmoved is not final: the LWT may still be queued at the
-   * coordinator and apply later. That is safe only because the append then fails, and the
-   * room's actor claims again after any failed append (see `Fence`): the claim deposes the
-   * late LWT's epoch, or repairs its batch if it lands first, before anything continues.
+   * A conditional write timed out, so it may or may not have applied. A SERIAL read finishes
+   * any Paxos round that got as far as being accepted, so `applied(head)` is final when true.
+   * The head unmoved is not final: the write may still be queued and apply later. That is safe
+   * only because the append then fails and the room's actor claims again after any failed
+   * append (see `Fence`): the claim deposes the late write's epoch, or takes over its batch.
+   * The read goes past the circuit breaker (which the timeout may just have opened) and is
+   * retried while its own outcome is unknown, for at most half a request timeout.
    */
   const settle = (
     roomId: RoomId,
+    where: Where,
     fence: Fence,
-    last: MessageRecord,
-    error: StorageError
+    error: StorageError,
+    applied: (head: Head | undefined) => boolean,
+    unmoved: (head: Head | undefined) => boolean
   ): Effect.Effect<void, StorageError | StaleWrite> =>
-    Effect.flatMap(settleRead(roomId, error), (head): Effect.Effect<void, StorageError | StaleWrite> => {
-      const epoch = long(head, "epoch")
-      if (epoch === fence.epoch && head?.get("last_msg_id")?.toString() === last.id) return Effect.void
-      if (epoch === fence.epoch && long(head, "last_seq") === fence.afterSeq) return Effect.fail(error)
-      return Effect.fail(refusal(roomId, fence, epoch))
-    })
+    readAt("messages.head.settle", roomId, where, true).pipe(
+      Effect.retry({ while: isUnknownOutcome, schedule: Schedule.spaced(Duration.millis(settleRetrySpacingMs)) }),
+      Effect.timeoutOrElse({
+        duration: Duration.millis(Duration.toMillis(db.requestTimeout) / 2),
+        orElse: () => Effect.fail(error)
+      }),
+      Effect.flatMap((head): Effect.Effect<void, StorageError | StaleWrite> => {
+        if (applied(head)) return Effect.void
+        if (unmoved(head)) return Effect.fail(error)
+        return Effect.fail(refusal(roomId, fence, head?.epoch ?? null))
+      })
+    )
 
-  /** Step one of an append: the conditional move of the head, with the batch as `pending`. */
-  const commit = (roomId: RoomId, records: ReadonlyArray<MessageRecord>, fence: Fence, batch: Pending) => {
+  /** Runs a conditional write; not applied becomes the refusal, unknown the settling read. */
+  const conditional = (
+    roomId: RoomId,
+    where: Where,
+    fence: Fence,
+    write: Effect.Effect<cassandra.types.ResultSet, StorageError>,
+    applied: (head: Head | undefined) => boolean,
+    unmoved: (head: Head | undefined) => boolean = (head) =>
+      head?.epoch === fence.epoch && head.lastSeq === fence.afterSeq && head.next === null
+  ) =>
+    write.pipe(
+      Effect.flatMap(
+        (rs): Effect.Effect<void, StaleWrite> =>
+          rs.wasApplied() ? Effect.void : Effect.fail(refusal(roomId, fence, long(rs.first() ?? undefined, "epoch")))
+      ),
+      Effect.catchIf(
+        (e): e is StorageError => e._tag === "StorageError" && isUnknownOutcome(e),
+        (e) => settle(roomId, where, fence, e, applied, unmoved)
+      )
+    )
+
+  const headMoved = (last: MessageRecord, fence: Fence) => (head: Head | undefined) =>
+    head?.epoch === fence.epoch && head.lastId === last.id
+
+  /** The common case: the batch and the head's move in one conditional batch on the live partition. */
+  const commit = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
     const last = records.at(-1)!
-    return db
-      .execute(
-        "messages.append.head",
-        "UPDATE room_heads SET last_seq = ?, last_msg_id = ?, last_bucket = ?, pending = ? WHERE room_id = ? IF epoch = ? AND last_seq = ?",
-        [
-          last.seq,
-          uuid(last.id),
-          new Date(bucketOf(last.id)),
-          encodePending(batch),
-          uuid(roomId),
-          fence.epoch,
-          fence.afterSeq
-        ]
-      )
-      .pipe(
-        Effect.flatMap(
-          (rs): Effect.Effect<void, StaleWrite> =>
-            rs.wasApplied() ? Effect.void : Effect.fail(refusal(roomId, fence, long(rs.first(), "epoch")))
-        ),
-        Effect.catchIf(
-          (e): e is StorageError => e._tag === "StorageError" && isUnknownOutcome(e),
-          (e) => settle(roomId, fence, last, e)
-        )
-      )
+    const write = db.batch("messages.append.commit", [
+      {
+        query:
+          "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+        params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket), fence.epoch, fence.afterSeq]
+      },
+      ...records.map((m) => rowInsert(roomId, bucket, m))
+    ])
+    return conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
   }
 
-  const append = (roomId: RoomId, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
-    const batch: Pending = records.map((m) => ({
-      id: m.id,
-      seq: m.seq,
-      userId: m.userId,
-      username: m.username,
-      text: m.text,
-      clientMsgId: m.clientMsgId,
-      createdAt: m.createdAt,
-      bucket: bucketOf(m.id)
-    }))
-    return Effect.andThen(commit(roomId, records, fence, batch), writeRows(roomId, batch))
+  /** Seals the live head (root or partition) naming its successor; only its owner can. */
+  const seal = (roomId: RoomId, where: Where, next: number, fence: Fence) =>
+    conditional(
+      roomId,
+      where,
+      fence,
+      where.root
+        ? db.execute(
+            "messages.append.seal",
+            "UPDATE room_heads SET next_bucket = ? WHERE room_id = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+            [new Date(next), uuid(roomId), fence.epoch, fence.afterSeq]
+          )
+        : db.execute(
+            "messages.append.seal",
+            "UPDATE room_messages SET next_bucket = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+            [new Date(next), uuid(roomId), new Date(where.bucket), fence.epoch, fence.afterSeq]
+          ),
+      (head) => head?.epoch === fence.epoch && head.next === next
+    )
+
+  /**
+   * The successor's first commit: its head (our epoch) and the batch, if nobody initialised it
+   * yet. A successor poisoned by a claim (an epoch, no head) is taken only by a writer whose
+   * epoch is at least the poisoner's, i.e. one that sealed its predecessor after that claim.
+   */
+  const initialise = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
+    const last = records.at(-1)!
+    const attempt = (poisonedBy: number | null) =>
+      db.batch("messages.append.commit", [
+        {
+          query: `UPDATE room_messages SET epoch = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ? WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
+          params: [
+            fence.epoch,
+            last.seq,
+            uuid(last.id),
+            records[0]!.seq,
+            fence.afterSeq,
+            uuid(roomId),
+            new Date(bucket),
+            ...(poisonedBy === null ? [] : [poisonedBy])
+          ]
+        },
+        ...records.map((m) => rowInsert(roomId, bucket, m))
+      ])
+    const applied = headMoved(last, fence)
+    return attempt(null).pipe(
+      Effect.flatMap((rs) => {
+        if (rs.wasApplied()) return Effect.succeed(rs)
+        const row = rs.first() ?? undefined
+        const poisonedBy = long(row, "epoch")
+        return poisonedBy !== null && long(row, "last_seq") === null && poisonedBy <= fence.epoch
+          ? attempt(poisonedBy)
+          : Effect.succeed(rs)
+      }),
+      // Still without a head: the initialisation may yet land; the actor claims before going on.
+      (write) =>
+        conditional(roomId, part(bucket), fence, write, applied, (head) => head === undefined || head.epoch === null)
+    )
+  }
+
+  /**
+   * The batch with its client ids, side by side: both must land for the append to succeed.
+   * Neither interrupts the other (a commit already sent lands anyway), and the commit's own
+   * failure is the one reported: a refusal tells the actor it was deposed.
+   */
+  const withClientIds = (
+    roomId: RoomId,
+    bucket: number,
+    records: ReadonlyArray<MessageRecord>,
+    fence: Fence,
+    write: Effect.Effect<void, StorageError | StaleWrite>
+  ) =>
+    Effect.all([Effect.exit(write), Effect.exit(writeClientIds(roomId, bucket, records, fence.epoch))], {
+      concurrency: 2
+    }).pipe(Effect.flatMap(([committed, ids]) => Effect.andThen(committed, ids)))
+
+  /**
+   * The live head as storage shows it (SERIAL reads), without claiming: the end of the chain.
+   * A seal whose successor has no head yet ends the walk at the sealed head (only a claim may
+   * settle it), which refuses any append.
+   */
+  const locate = Effect.fnUntraced(function* (roomId: RoomId, operation: string) {
+    const root = yield* readAt(operation, roomId, rootHead)
+    if (root === undefined || root.next === null) return { head: root, where: rootHead as Where }
+    // The newest indexed partition is initialised (its row follows its first commit), so the
+    // walk may start there when it is in the chain (at or after the first partition).
+    const indexed = yield* newestIndexed(roomId)
+    let head: Head = root
+    if (indexed !== null && indexed >= root.next) {
+      const start = yield* readAt(operation, roomId, part(indexed))
+      if (start !== undefined && start.lastSeq !== null) head = start
+    }
+    for (let step = 0; head.next !== null && step < maxWalk; step++) {
+      const successor = yield* readAt(operation, roomId, part(head.next))
+      if (successor === undefined || successor.lastSeq === null) break
+      head = successor
+    }
+    return { head: head as Head | undefined, where: head.where }
+  })
+
+  const append = Effect.fnUntraced(function* (roomId: RoomId, records: ReadonlyArray<MessageRecord>, fence: Fence) {
+    let known = live.get(roomId)
+    if (known === undefined || known.epoch !== fence.epoch) {
+      const { head, where } = yield* locate(roomId, "messages.append.locate")
+      if (head === undefined || head.epoch !== fence.epoch || head.next !== null || head.lastSeq !== fence.afterSeq) {
+        return yield* refusal(roomId, fence, head?.epoch ?? null)
+      }
+      known = {
+        epoch: fence.epoch,
+        where,
+        base: head.base ?? 0,
+        lastMs: head.lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(head.lastId)
+      }
+    }
+    const firstMs = timeUuidMs(records[0]!.id)
+    const lastMs = timeUuidMs(records.at(-1)!.id)
+    const where = known.where
+    if (where.root && firstMs <= known.lastMs) {
+      // A root's first partition must start after every message stored before it (pagination
+      // finds a message's partition by its time): one millisecond later, it will.
+      return yield* new StorageError({
+        operation: "messages.append",
+        cause: new Error("the batch starts in the millisecond of the room's newest message; retry")
+      })
+    }
+    const rollover =
+      where.root ||
+      (firstMs > known.lastMs &&
+        (Math.floor(firstMs / bucketMs) > Math.floor(where.bucket / bucketMs) ||
+          fence.afterSeq - known.base >= maxPartitionMessages))
+    if (!rollover) {
+      yield* withClientIds(roomId, where.bucket, records, fence, commit(roomId, where.bucket, records, fence))
+      remember(roomId, { ...known, lastMs })
+      return
+    }
+    const next = firstMs
+    yield* seal(roomId, where, next, fence)
+    yield* withClientIds(roomId, next, records, fence, initialise(roomId, next, records, fence))
+    yield* writeIndex(roomId, next)
+    remember(roomId, { epoch: fence.epoch, where: part(next), base: fence.afterSeq, lastMs })
+  })
+
+  /** The newest batch of a partition (seq ≥ `batch_from`), oldest first. */
+  const lastBatch = (
+    roomId: RoomId,
+    head: Head & { readonly where: { readonly root: false; readonly bucket: number } }
+  ) =>
+    db
+      .execute(
+        "messages.claim.lastBatch",
+        `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT ?`,
+        [uuid(roomId), new Date(head.where.bucket), Math.max(1, (head.lastSeq ?? 0) - (head.batchFrom ?? 0) + 1)]
+      )
+      .pipe(
+        Effect.map((rs) =>
+          rs.rows
+            .filter((row) => row.get("msg_id") !== null)
+            .map((row) => toMessage(roomId, row))
+            .filter((m) => m.seq >= head.batchFrom!)
+            .reverse()
+        )
+      )
+
+  /**
+   * Settles a partition's newest batch before a claim takes the room on: its client ids and
+   * the partition's index row, which its writer may have died before writing. Idempotent.
+   */
+  const repair = Effect.fnUntraced(function* (roomId: RoomId, head: Head) {
+    if (head.where.root || head.batchFrom === null) return []
+    const batch = yield* lastBatch(roomId, head as Head & { where: { root: false; bucket: number } })
+    yield* writeClientIds(roomId, head.where.bucket, batch, head.epoch ?? 0)
+    yield* writeIndex(roomId, head.where.bucket)
+    return batch
+  })
+
+  /** Rows of a root's pending batch (heads written before 005), rewritten as that version did. */
+  const repairPending = Effect.fnUntraced(function* (roomId: RoomId, raw: string | null) {
+    if (raw === null) return []
+    const pending: Pending = yield* decodePending(raw).pipe(
+      Effect.mapError((cause) => new StorageError({ operation: "messages.claim.pending", cause }))
+    )
+    if (pending.length === 0) return []
+    const room = uuid(roomId)
+    const records = pending.map(({ bucket: _, ...m }) => ({ ...m, roomId }) as MessageRecord)
+    yield* db.batchUnguarded(
+      "messages.claim.pending",
+      [
+        ...pending.map((m, i) => ({
+          query: `INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          params: [room, new Date(m.bucket), ...messageValues(records[i]!)]
+        })),
+        ...[...new Set(pending.map((m) => m.bucket))].map((bucket) => ({
+          query: "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)",
+          params: [room, new Date(bucket)]
+        })),
+        ...records
+          .filter((m) => m.clientMsgId !== null)
+          .map((m) => ({
+            query: `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            params: [room, ...messageValues(m)]
+          }))
+      ],
+      { logged: false, timestamp: timeUuidMicros(pending.at(-1)!.id) }
+    )
+    return records
+  })
+
+  /** The claim's LWT on a live head: a new epoch, the newest batch settled. */
+  const takeOver = (roomId: RoomId, head: Head | undefined, where: Where) => {
+    const epoch = head?.epoch ?? null
+    const lastSeq = head?.lastSeq ?? null
+    return (
+      where.root
+        ? db.execute(
+            "messages.claim",
+            "UPDATE room_heads SET epoch = ?, last_seq = ?, pending = null WHERE room_id = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+            [(epoch ?? 0) + 1, lastSeq ?? 0, uuid(roomId), epoch, lastSeq]
+          )
+        : db.execute(
+            "messages.claim",
+            "UPDATE room_messages SET epoch = ?, batch_from = null WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+            [(epoch ?? 0) + 1, uuid(roomId), new Date(where.bucket), epoch, lastSeq]
+          )
+    ).pipe(Effect.map((rs) => rs.wasApplied()))
+  }
+
+  /**
+   * A seal whose successor has no head: its writer died (or is about to be refused) between
+   * the two steps. Poison the successor with the new epoch, so that writer's initialisation
+   * is refused, then reopen the sealed head under that epoch. False if anything moved meanwhile.
+   */
+  const abortRollover = (roomId: RoomId, sealed: Head) =>
+    Effect.gen(function* () {
+      const epoch = (sealed.epoch ?? 0) + 1
+      const successor = sealed.next!
+      const poisoned = yield* db.execute(
+        "messages.claim.poison",
+        "UPDATE room_messages SET epoch = ? WHERE room_id = ? AND bucket = ? IF epoch = null",
+        [epoch, uuid(roomId), new Date(successor)]
+      )
+      if (!poisoned.wasApplied()) {
+        // Initialised meanwhile (the walk goes on there) or poisoned by another claim: its
+        // epoch must not exceed ours for the reopening to stand (checked by the next walk).
+        const by = long(poisoned.first() ?? undefined, "epoch")
+        const head = long(poisoned.first() ?? undefined, "last_seq")
+        if (head !== null || by === null || by > epoch) return false
+      }
+      const reopened = yield* (
+        sealed.where.root
+          ? db.execute(
+              "messages.claim.reopen",
+              "UPDATE room_heads SET next_bucket = null, epoch = ?, pending = null WHERE room_id = ? IF epoch = ? AND last_seq = ? AND next_bucket = ?",
+              [epoch, uuid(roomId), sealed.epoch, sealed.lastSeq, new Date(successor)]
+            )
+          : db.execute(
+              "messages.claim.reopen",
+              "UPDATE room_messages SET next_bucket = null, epoch = ?, batch_from = null WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = ?",
+              [epoch, uuid(roomId), new Date(sealed.where.bucket), sealed.epoch, sealed.lastSeq, new Date(successor)]
+            )
+      ).pipe(Effect.map((rs) => rs.wasApplied()))
+      return reopened
+    })
+
+  const claimOnce = Effect.fnUntraced(function* (roomId: RoomId) {
+    const { head, where } = yield* locate(roomId, "messages.head")
+    if (head !== undefined && head.next !== null) {
+      // The walk stopped at a seal whose successor has no head.
+      const repaired = yield* repair(roomId, head)
+      if (!(yield* abortRollover(roomId, head))) return Option.none<Claim>()
+      return Option.some(claimed(roomId, head, where, repaired))
+    }
+    const repaired = where.root ? yield* repairPending(roomId, head?.pending ?? null) : yield* repair(roomId, head!)
+    if (!(yield* takeOver(roomId, head, where))) return Option.none<Claim>()
+    return Option.some(claimed(roomId, head, where, repaired))
+  })
+
+  const claimed = (
+    roomId: RoomId,
+    head: Head | undefined,
+    where: Where,
+    repaired: ReadonlyArray<MessageRecord>
+  ): Claim => {
+    const epoch = (head?.epoch ?? 0) + 1
+    const lastId = (head?.lastId as MessageId | null | undefined) ?? null
+    remember(roomId, {
+      epoch,
+      where,
+      base: head?.base ?? 0,
+      lastMs: lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(lastId)
+    })
+    return { epoch, lastSeq: head?.lastSeq ?? 0, lastId, repaired }
   }
 
   const claim = Effect.fn("Messages.claim")(function* (roomId: RoomId) {
     for (let attempt = 1; ; attempt++) {
-      const head = yield* readHead(roomId)
-      const epoch = long(head, "epoch")
-      const lastSeq = long(head, "last_seq")
-      const raw = head?.get("pending") as string | null | undefined
-      const pending: Pending =
-        raw === null || raw === undefined
-          ? []
-          : yield* decodePending(raw).pipe(
-              Effect.mapError((cause) => new StorageError({ operation: "messages.claim.pending", cause }))
-            )
-      if (pending.length > 0) yield* writeRows(roomId, pending)
-      // Conditional on the head we read: had another writer committed since, its batch
-      // would be in `pending` and must be repaired before it is cleared.
-      const taken = yield* db
-        .execute(
-          "messages.claim",
-          "UPDATE room_heads SET epoch = ?, last_seq = ?, pending = null WHERE room_id = ? IF epoch = ? AND last_seq = ?",
-          [(epoch ?? 0) + 1, lastSeq ?? 0, uuid(roomId), epoch, lastSeq]
+      // Unknown outcome: claim again from what storage shows then (a claim is never wrong to
+      // repeat; it only deposes every earlier one, ours included).
+      const taken = yield* claimOnce(roomId).pipe(
+        Effect.catchIf(
+          (e) => isUnknownOutcome(e) && attempt < claimAttempts,
+          () => Effect.succeedNone
         )
-        .pipe(
-          Effect.map((rs) => rs.wasApplied()),
-          // Unknown outcome: claim again from what the head shows then (a claim is never wrong
-          // to repeat; it only deposes every earlier one, ours included).
-          Effect.catchIf(
-            (e) => isUnknownOutcome(e) && attempt < claimAttempts,
-            () => Effect.succeed(false)
-          )
-        )
-      if (taken) {
-        return {
-          epoch: (epoch ?? 0) + 1,
-          lastSeq: lastSeq ?? 0,
-          lastId: (head?.get("last_msg_id")?.toString() as MessageId | undefined) ?? null,
-          repaired: pending.map(({ bucket: _, ...m }) => ({ ...m, roomId }))
-        } satisfies Claim
-      }
+      )
+      if (Option.isSome(taken)) return taken.value
       if (attempt >= claimAttempts) {
         return yield* new StorageError({
           operation: "messages.claim",

@@ -4,6 +4,7 @@ import { Effect, Option } from "effect"
 import { StorageError } from "../errors.ts"
 import type { RoomRecord } from "../rooms.ts"
 import { type CassandraClient, serialRead, uuid } from "./client.ts"
+import { roomHead } from "./room-head.ts"
 import { bumpTotal } from "./totals.ts"
 
 type Db = CassandraClient["Service"]
@@ -171,6 +172,9 @@ export const deleteRoom = (db: Db) =>
       ])
     )
     yield* db.execute("rooms.delete.members", "DELETE FROM room_members WHERE room_id = ?", [rid])
+    // Since 005 the live head is in the newest partition: a claim fences it (every running
+    // actor is deposed), then the root goes as before.
+    yield* roomHead(db, 1).claim(id)
     const newest = yield* removeHead(db, rid)
     // Appends are timestamped by their newest message id (room-head.ts), which the writing
     // node's clock may have put ahead of this one: a tombstone older than a write would not
@@ -212,11 +216,26 @@ export const deleteRoom = (db: Db) =>
                     tombstones
                   )
           ),
-          db.executeUnguarded(
-            "rooms.delete.messages",
-            "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
-            [rid, window.get("bucket")],
-            tombstones
+          // A partition with a head (005) was written by LWTs, timestamped by Paxos on the
+          // coordinator's clock: its tombstone goes past the newest of them.
+          Effect.flatMap(
+            db.executeUnguarded(
+              "rooms.delete.messages",
+              "SELECT WRITETIME(epoch) AS e, WRITETIME(last_seq) AS s, WRITETIME(next_bucket) AS n FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
+              [rid, window.get("bucket")]
+            ),
+            (rs) => {
+              const row = rs.first()
+              const written = ["e", "s", "n"].map(
+                (c) => (row?.get(c) as cassandra.types.Long | null | undefined)?.toNumber() ?? 0
+              )
+              return db.executeUnguarded(
+                "rooms.delete.messages",
+                "DELETE FROM room_messages WHERE room_id = ? AND bucket = ?",
+                [rid, window.get("bucket")],
+                { timestamp: Math.max(tombstones.timestamp, ...written.map((w) => w + 1)) }
+              )
+            }
           )
         )
     )

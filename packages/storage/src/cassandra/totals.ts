@@ -37,24 +37,53 @@ export const bumpTotal = (db: CassandraClient["Service"], name: "users" | "rooms
     name
   ])
 
-/** One update per UTC day the batch's messages were created on (almost always one). */
-export const countMessages = (
-  db: CassandraClient["Service"],
-  roomId: RoomId,
-  messages: ReadonlyArray<MessageRecord>
-) => {
-  const perDay = new Map<number, number>()
-  for (const m of messages) perDay.set(utcDay(m.createdAt), (perDay.get(utcDay(m.createdAt)) ?? 0) + 1)
-  const shard = Number.parseInt(roomId.slice(-1), 16) % dayShards
-  return Effect.forEach(
-    perDay,
-    ([day, n]) =>
+/**
+ * Counts stored messages per UTC day they were created on (`messages_per_day`, the room's
+ * shard of the day), one counter update in flight per (day, shard) at a time: what is counted
+ * meanwhile goes out in the next one (as a room's group commit does for messages), at most
+ * one per `counterSpacingMs`: a busy room pays a counter update per half second, not one per
+ * batch. Runs in the background through `run`; acks never wait. What still waits when the
+ * process stops is lost: a total short by under a second's messages, like a lost update.
+ */
+const counterSpacingMs = 500
+/**
+ * The wall clock's pause, not `Effect.sleep`: bookkeeping paced in real time whatever clock
+ * the caller runs on (tests with a TestClock store messages too).
+ */
+const spacing = Effect.callback<void>((resume) => {
+  const timer = setTimeout(() => resume(Effect.void), counterSpacingMs)
+  return Effect.sync(() => clearTimeout(timer))
+})
+
+export const messageCounter = (db: CassandraClient["Service"], run: (effect: Effect.Effect<void>) => unknown) => {
+  const waiting = new Map<string, { readonly day: number; readonly shard: number; n: number }>()
+  const inFlight = new Set<string>()
+  const send = (key: string) => {
+    const next = waiting.get(key)
+    if (next === undefined) {
+      inFlight.delete(key)
+      return
+    }
+    waiting.delete(key)
+    inFlight.add(key)
+    run(
       counted(
         db,
         "totals.messages",
         "UPDATE messages_per_day SET messages = messages + ? WHERE day = ? AND shard = ?",
-        [cassandra.types.Long.fromNumber(n), new Date(day), shard]
-      ),
-    { discard: true }
-  )
+        [cassandra.types.Long.fromNumber(next.n), new Date(next.day), next.shard]
+      ).pipe(Effect.andThen(spacing), Effect.ensuring(Effect.sync(() => send(key))))
+    )
+  }
+  return (roomId: RoomId, messages: ReadonlyArray<MessageRecord>) => {
+    const shard = Number.parseInt(roomId.slice(-1), 16) % dayShards
+    for (const m of messages) {
+      const day = utcDay(m.createdAt)
+      const key = `${day}/${shard}`
+      const entry = waiting.get(key)
+      if (entry === undefined) waiting.set(key, { day, shard, n: 1 })
+      else entry.n++
+    }
+    for (const key of [...waiting.keys()]) if (!inFlight.has(key)) send(key)
+  }
 }
