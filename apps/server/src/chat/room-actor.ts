@@ -214,7 +214,10 @@ export class RoomActors extends Context.Service<
                 if (stale.delete(roomId)) synced = false
                 const rebroadcast: Array<MessageView> = synced ? [] : yield* claim
                 rebroadcast.forEach(remember)
-                const originals = yield* Effect.forEach(batch, (c) => original(c, rebroadcast), { concurrency: 8 })
+                // All at once: storage may answer the whole batch's lookups in one round trip.
+                const originals = yield* Effect.forEach(batch, (c) => original(c, rebroadcast), {
+                  concurrency: "unbounded"
+                })
                 // A retry can land in the same batch as its first attempt: only the first is stored.
                 const firstOfKey = new Map<string, Command>()
                 const fresh = batch.filter((command, i) => {
