@@ -15,8 +15,10 @@ export interface Plan {
     readonly rates: ReadonlyArray<number>
     readonly duration: string
     readonly warm: string
+    /** the longest wait for late deliveries after each rate */
+    readonly drain: string
   }
-  /** the generator's ceiling: fan-out rates against the raw `ws` peer */
+  /** the generator's ceiling: fan-out rates against the raw `ws` peer (none: only its CPU per delivery) */
   readonly ceilingRates: ReadonlyArray<number>
   readonly hot: {
     readonly duration: string
@@ -25,6 +27,8 @@ export interface Plan {
     readonly shapes: ReadonlyArray<{ readonly senders: number; readonly inflight: number }>
   }
   readonly history: { readonly readers: number; readonly duration: string }
+  /** the Cassandra bench's raw-driver ceiling: timed rounds (median reported), messages per round */
+  readonly driver: { readonly rounds: number; readonly messages: (inFlight: number) => number }
   readonly login: { readonly clients: number; readonly duration: string }
   /** the most one load-generator scenario may take before it is stopped and reported as timed out */
   readonly scenarioTimeoutMs: number
@@ -38,8 +42,8 @@ export const quick: Plan = {
   idleInRoom: false,
   connect: 1000,
   join: { prefill: 1000, joins: 300, first: 100 },
-  fanout: { subs: 1000, rates: [50, 100, 200], duration: "3s", warm: "1s" },
-  ceilingRates: [400],
+  fanout: { subs: 1000, rates: [50, 100, 200], duration: "3s", warm: "1s", drain: "5s" },
+  ceilingRates: [],
   hot: {
     duration: "3s",
     warm: "1s",
@@ -49,6 +53,7 @@ export const quick: Plan = {
     ]
   },
   history: { readers: 8, duration: "3s" },
+  driver: { rounds: 1, messages: (inFlight) => Math.max(300, 20 * inFlight) },
   login: { clients: 8, duration: "6s" },
   scenarioTimeoutMs: 120_000
 }
@@ -61,7 +66,7 @@ export const full: Plan = {
   idleInRoom: true,
   connect: 5000,
   join: { prefill: 2000, joins: 8000, first: 200 },
-  fanout: { subs: 1000, rates: [50, 100, 200], duration: "10s", warm: "2s" },
+  fanout: { subs: 1000, rates: [50, 100, 200], duration: "10s", warm: "2s", drain: "15s" },
   ceilingRates: [400, 1000],
   hot: {
     duration: "10s",
@@ -72,6 +77,7 @@ export const full: Plan = {
     ]
   },
   history: { readers: 8, duration: "10s" },
+  driver: { rounds: 3, messages: (inFlight) => Math.max(2000, 40 * inFlight) },
   login: { clients: 16, duration: "20s" },
   scenarioTimeoutMs: 600_000
 }

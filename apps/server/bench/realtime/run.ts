@@ -21,7 +21,7 @@ import { latencyChart } from "./chart.ts"
 import { full, type Plan, quick } from "./plan.ts"
 import { markdownSection, writeBenchmarks } from "./report.ts"
 import { startCentrifugo, startParley, startSocketIoPeer, startWsPeer, type Target } from "./servers.ts"
-import { buildCentrifugo, buildLoadgen, centrifugoBinary, goVersion, loadgen, root, sleep } from "./tools.ts"
+import { buildCentrifugo, buildLoadgen, centrifugoModule, goVersion, loadgen, root, sleep } from "./tools.ts"
 
 const args = process.argv.slice(2)
 const plan: Plan = args.includes("--quick") ? quick : full
@@ -70,7 +70,7 @@ const run = async (
 /** What every server gets: memory, connects, the join storm, fan-out. Sockets close between scenarios. */
 const common = async (target: Target, creds?: string) => {
   const out: ServerResults = {}
-  const pause = () => sleep(2000)
+  const pause = () => sleep(1000)
   out.idle = await run(target, creds, "idle", { n: plan.idle, room: false })
   await pause()
   if (plan.idleInRoom) {
@@ -91,7 +91,8 @@ const common = async (target: Target, creds?: string) => {
     subs: plan.fanout.subs,
     rates: plan.fanout.rates.join(","),
     duration: plan.fanout.duration,
-    warm: plan.fanout.warm
+    warm: plan.fanout.warm,
+    drain: plan.fanout.drain
   })
   await pause()
   return out
@@ -164,12 +165,15 @@ try {
   if (wanted("ws")) {
     servers.ws = await against("raw ws peer", startWsPeer, async (t) => {
       const out = await common(t)
-      out.ceiling = await run(t, undefined, "fanout", {
-        subs: plan.fanout.subs,
-        rates: plan.ceilingRates.join(","),
-        duration: plan.fanout.duration,
-        warm: plan.fanout.warm
-      })
+      if (plan.ceilingRates.length > 0) {
+        out.ceiling = await run(t, undefined, "fanout", {
+          subs: plan.fanout.subs,
+          rates: plan.ceilingRates.join(","),
+          duration: plan.fanout.duration,
+          warm: plan.fanout.warm,
+          drain: plan.fanout.drain
+        })
+      }
       return out
     })
   }
@@ -195,19 +199,29 @@ try {
   rmSync(work, { recursive: true, force: true })
 }
 
-/** The raw cassandra-driver's inserts into the same table shape, from the Cassandra bench's export. */
+/**
+ * The raw cassandra-driver's single-row inserts into the same table shape, and the room actor
+ * in-process, from the Cassandra bench's export (`runCassandraHotRoom`, `../cassandra-write.ts`).
+ */
 async function driverCeiling(contactPoints: string): Promise<unknown> {
   const bench = (await import("../cassandra-write.ts")) as Record<string, unknown>
-  const measure = bench.runCassandraHotRoom
+  const measure = bench.runCassandraHotRoom as
+    | ((options: {
+        contactPoints: string
+        inFlight: ReadonlyArray<number>
+        rounds: number
+        messages: (inFlight: number) => number
+      }) => Promise<unknown>)
+    | undefined
   if (typeof measure !== "function")
     return { error: "apps/server/bench/cassandra-write.ts exports no runCassandraHotRoom" }
-  const rows = []
-  for (const shape of plan.hot.shapes) {
-    const inFlight = shape.senders * shape.inflight
-    console.log(`  cassandra-driver hot room, ${inFlight} in flight`)
-    rows.push(await measure({ contactPoints, inFlight }))
+  const inFlight = plan.hot.shapes.map((s) => s.senders * s.inflight)
+  console.log(`  cassandra-driver and room actor, ${inFlight.join(" and ")} in flight`)
+  try {
+    return await measure({ contactPoints, inFlight, ...plan.driver })
+  } catch (error) {
+    return { error: String(error) }
   }
-  return rows
 }
 
 const date = new Date().toISOString().slice(0, 10)
@@ -225,9 +239,8 @@ const results = {
     },
     node: process.version,
     go: goVersion(),
-    centrifugo: wanted("centrifugo")
-      ? spawnSync(centrifugoBinary, ["version"], { encoding: "utf8" }).stdout.trim()
-      : undefined,
+    // A `go install` build reports version 0.0.0 (releases set it at link time): name the module.
+    centrifugo: wanted("centrifugo") ? `Centrifugo ${centrifugoModule.split("@")[1]} (go install)` : undefined,
     plan
   },
   servers,

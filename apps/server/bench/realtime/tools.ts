@@ -63,7 +63,7 @@ export const waitForHttp = async (child: ChildProcess, url: string, what: string
   for (let tries = 0; tries < 600; tries++) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`)
     if (
-      await fetch(url).then(
+      await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
         () => true,
         () => false
       )

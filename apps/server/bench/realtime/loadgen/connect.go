@@ -6,12 +6,11 @@ import "time"
 // (200 sockets opened and closed: lazily built server state is not charged to the sockets).
 func idle(p *Proto, o Options) map[string]any {
 	warm, _, _ := OpenMany(p, 0, 200, o.workers, o.room)
-	time.Sleep(time.Second)
 	CloseAll(warm)
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	before := rssKiB(o.pid)
 	conns, failed, firstErr := OpenMany(p, 0, o.n, o.workers, o.room)
-	time.Sleep(5 * time.Second)
+	time.Sleep(3 * time.Second)
 	after := rssKiB(o.pid)
 	r := map[string]any{
 		"sockets": len(conns), "failed": failed, "firstError": firstErr, "room": o.room,

@@ -143,8 +143,8 @@ func fanout(p *Proto, o Options, creds *Creds) map[string]any {
 		sent := pace(rate, o.duration, send)
 		ph.end.Store(now())
 		server, gen := m.Stop()
-		// Drain: wait until deliveries stop (1 s quiet), at most 10 s.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		// Drain: wait until deliveries stop (1 s quiet), at most -drain.
+		for deadline := time.Now().Add(o.drain); time.Now().Before(deadline); {
 			time.Sleep(200 * time.Millisecond)
 			if now()-rec.last.Load() > int64(time.Second) {
 				break
