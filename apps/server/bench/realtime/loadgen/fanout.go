@@ -158,7 +158,7 @@ func fanout(p *Proto, o Options, creds *Creds) map[string]any {
 			"rate": rate, "subscribers": len(subs), "sent": sent,
 			"acked": acked.Load() - acked0, "refused": refused.Load() - refused0,
 			"expected": expected, "delivered": delivered,
-			"lost": int64(expected) - int64(delivered),
+			"lost":                int64(expected) - int64(delivered),
 			"deliveriesPerSecond": round3(float64(during) / secs),
 			"serverCpuMs":         server, "genCpuMs": gen,
 			"latency": ph.hist.Summary(),

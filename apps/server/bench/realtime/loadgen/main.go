@@ -16,11 +16,11 @@ import (
 )
 
 type Options struct {
-	proto, base, pid, scenario string
+	proto, base, pid, scenario                                            string
 	n, workers, prefill, joins, subs, size, inFlight, senders, firstJoins int
-	room                                                                 bool
-	rates                                                                []int
-	duration, warm, drain                                                time.Duration
+	room                                                                  bool
+	rates                                                                 []int
+	duration, warm, drain                                                 time.Duration
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
