@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"math"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,8 @@ func fanout(p *Proto, o Options, creds *Creds) map[string]any {
 			"lost":                int64(expected) - int64(delivered),
 			"deliveriesPerSecond": round3(float64(during) / secs),
 			"serverCpuMs":         server, "genCpuMs": gen,
+			// cores' worth of CPU each used during the window: a generator near GOMAXPROCS was a bottleneck
+			"serverCores": round3(server / 1000 / secs), "genCores": round3(gen / 1000 / secs), "genMaxCores": runtime.GOMAXPROCS(0),
 			"latency": ph.hist.Summary(),
 		}
 		if expected > 0 {
@@ -170,8 +173,8 @@ func fanout(p *Proto, o Options, creds *Creds) map[string]any {
 			r["cpuPerDeliveryUs"] = round3(server * 1000 / float64(during))
 			r["genCpuPerDeliveryUs"] = round3(gen * 1000 / float64(during))
 		}
-		logf("fanout %d msg/s: %.0f deliveries/s, p99 %.1f ms, %v µs CPU/delivery, lost %v",
-			rate, r["deliveriesPerSecond"], ph.hist.Percentile(99), r["cpuPerDeliveryUs"], r["lost"])
+		logf("fanout %d msg/s: %.0f deliveries/s, p99 %.1f ms, CPU per delivery %v µs (server) %v µs (generator), missing %v",
+			rate, r["deliveriesPerSecond"], ph.hist.Percentile(99), r["cpuPerDeliveryUs"], r["genCpuPerDeliveryUs"], r["lost"])
 		phases = append(phases, r)
 	}
 	r := map[string]any{"subscribers": len(subs), "failed": failed, "phases": phases}

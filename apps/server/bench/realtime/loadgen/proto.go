@@ -146,8 +146,14 @@ func makeProto(name, base string, creds *Creds) (*Proto, error) {
 			},
 			readyOnOpen: never,
 			control: func(c *Conn, frame []byte, room, ready bool) (bool, bool, error) {
-				if bytes.Equal(frame, []byte("{}")) { // server ping
+				// The server's ping is an empty command, alone or batched with pushes (newline-separated).
+				if bytes.Equal(frame, []byte("{}")) {
 					return true, false, c.Write([]byte("{}"))
+				}
+				if bytes.HasPrefix(frame, []byte("{}\n")) || bytes.Contains(frame, []byte("\n{}")) {
+					if err := c.Write([]byte("{}")); err != nil {
+						return true, false, err
+					}
 				}
 				if ready {
 					return false, false, nil
