@@ -47,6 +47,8 @@ export interface HotRoomOptions {
   /** Messages per round; by default max(2000, 40 × in flight). */
   readonly messages?: (inFlight: number) => number
   readonly localDataCenter?: string
+  /** Whether every send carries a `client_msg_id` (the retry key, as clients send it); true by default. */
+  readonly clientIds?: boolean
 }
 
 /** What `pnpm bench` reports per round (the table's "2000 sends per round"). */
@@ -92,6 +94,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
   const inFlights = typeof options.inFlight === "number" ? [options.inFlight] : [...options.inFlight]
   const rounds = options.rounds ?? 3
   const messagesAt = options.messages ?? defaultMessages
+  const withIds = options.clientIds ?? true
   const previous = process.env.CASSANDRA_CONTACT_POINTS
   process.env.CASSANDRA_CONTACT_POINTS = options.contactPoints
   const keyspace = `parley_bench_${Date.now().toString(36)}`
@@ -122,7 +125,13 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
           const r = roundNo++
           return pool(inFlight, count, (w, i) =>
             Effect.runPromise(
-              room.send({ roomId, userId, username: "bench", text: `w${w} m${i}`, clientMsgId: `${r}-${w}-${i}` })
+              room.send({
+                roomId,
+                userId,
+                username: "bench",
+                text: `w${w} m${i}`,
+                clientMsgId: withIds ? `${r}-${w}-${i}` : null
+              })
             )
           )
         }
@@ -147,7 +156,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
                 cassandra.types.Uuid.fromString(userId),
                 "bench",
                 `w${w} m${i}`,
-                `${r}-${w}-${i}`,
+                withIds ? `${r}-${w}-${i}` : null,
                 new Date()
               ],
               insertOptions

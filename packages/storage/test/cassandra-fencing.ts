@@ -17,6 +17,7 @@ import {
   silentRequestsToTrip,
   uuid
 } from "../src/cassandra/client.ts"
+import { clientIdShard } from "../src/cassandra/client-ids.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type MessageRecord, Messages, StorageError } from "../src/index.ts"
@@ -267,10 +268,11 @@ export const cassandraFencing = (
             uuid(roomId),
             new Date(window(m))
           ])
+          // Its client-id entry, as migration 005 copied it from room_messages_by_client_id.
           yield* db.execute(
             "test",
-            `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-            [uuid(roomId), ...messageValues(m)]
+            `INSERT INTO room_client_ids (room_id, shard, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [uuid(roomId), clientIdShard(m.userId, m.clientMsgId!), ...messageValues(m)]
           )
         }
         yield* db.execute(

@@ -1,5 +1,6 @@
 import cassandra from "cassandra-driver"
 import { usernameKey } from "../users.ts"
+import { clientIdShard } from "./client-ids.ts"
 import type { MigrationHook } from "./migrate.ts"
 import { qualify } from "./qualify.ts"
 import { utcDayKey } from "./totals.ts"
@@ -70,6 +71,37 @@ const backfill003: MigrationHook = async (client, keyspace) => {
   )
 }
 
+/**
+ * Migration 005's copy: every client-id entry of `room_messages_by_client_id` into
+ * `room_client_ids` (its room's shard partition), with its original write time, so a later
+ * delete of the room wins over it, and without a bucket: those entries followed their
+ * commits, and a lookup trusts them as they are. Safe to repeat (same keys, same values, same
+ * timestamps).
+ */
+const copyClientIds005: MigrationHook = async (client, keyspace) => {
+  const q = (query: string) => qualify(keyspace, query)
+  await scan(
+    client,
+    q(
+      "SELECT room_id, user_id, client_msg_id, msg_id, seq, username, content, created_at, WRITETIME(msg_id) AS written FROM room_messages_by_client_id"
+    ),
+    async (row) => {
+      await client.execute(
+        q(`INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, username, content, created_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`),
+        [
+          row.get("room_id"),
+          clientIdShard(row.get("user_id").toString(), row.get("client_msg_id")),
+          ...["user_id", "client_msg_id", "msg_id", "seq", "username", "content", "created_at", "written"].map((c) =>
+            row.get(c)
+          )
+        ],
+        { prepare: true }
+      )
+    }
+  )
+}
+
 /** Every row of a query, page by page, at most `parallel` rows handled at a time. */
 const scan = async (
   client: cassandra.Client,
@@ -88,4 +120,7 @@ const scan = async (
 }
 
 /** The code steps of migrations, by version. */
-export const migrationHooks: ReadonlyMap<number, MigrationHook> = new Map([[3, backfill003]])
+export const migrationHooks: ReadonlyMap<number, MigrationHook> = new Map([
+  [3, backfill003],
+  [5, copyClientIds005]
+])

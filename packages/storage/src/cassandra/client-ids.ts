@@ -1,8 +1,10 @@
 /**
- * `findByClientMsgId` on Cassandra, batched: lookups started together (a room actor looks up
- * every send of a batch at once) go out as one query per (room, user) with the client ids
- * `IN (...)`, so a group commit pays one read round trip for its retries check, not one per
- * message.
+ * Client-id entries (`room_client_ids`, see `cql/005_head_in_partition.cql`): each room's
+ * spread over `clientIdShards` partitions by a hash of (user, client id), so a group commit
+ * writes its entries into a few partitions, not one per message, and `findByClientMsgId` is
+ * batched: lookups started together (a room actor looks up every send of a batch at once) go
+ * out as one query per (room, shard) with `(user_id, client_msg_id) IN (...)`, one read round
+ * trip for the batch's retries check.
  *
  * An entry naming its partition (`bucket`, written since 005 beside its batch's commit, which
  * may have been refused, see `room-head.ts`) counts only once its message is found there;
@@ -27,19 +29,46 @@ const FindByClientId = Request.tagged<FindByClientId>("FindByClientId")
 /** Client ids per query: the IN list stays well inside what a coordinator handles at once. */
 const idsPerQuery = 128
 
+/**
+ * Partitions per room. 32 keeps a room with 10 million messages sent with a client id under
+ * ~35 MB per partition, and a batch of 128 touching at most 32 partitions.
+ */
+export const clientIdShards = 32
+
+/** FNV-1a over "user/clientId": stable across processes and versions. */
+export const clientIdShard = (userId: string, clientMsgId: string) => {
+  let hash = 0x811c9dc5
+  const key = `${userId}/${clientMsgId}`
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash % clientIdShards
+}
+
+const keyOf = (row: cassandra.types.Row) => `${row.get("user_id")}/${row.get("client_msg_id")}`
+
 const chunks = <A>(xs: ReadonlyArray<A>, size: number) =>
   Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size))
 
 export const clientIdLookup = (db: CassandraClient["Service"]) => {
-  /** The entries stored for one (room, user) among `ids`, checked against their partitions. */
-  const lookup = Effect.fnUntraced(function* (roomId: RoomId, userId: UserId, ids: ReadonlyArray<string>) {
+  /** The entries stored for one room among `keys` (user, client id), checked against their partitions. */
+  const lookup = Effect.fnUntraced(function* (
+    roomId: RoomId,
+    keys: ReadonlyArray<{ readonly userId: UserId; readonly clientMsgId: string }>
+  ) {
+    const byShard = new Map<number, Array<{ readonly userId: UserId; readonly clientMsgId: string }>>()
+    for (const k of keys) {
+      const shard = clientIdShard(k.userId, k.clientMsgId)
+      byShard.set(shard, [...(byShard.get(shard) ?? []), k])
+    }
     const rows = (yield* Effect.forEach(
-      chunks(ids, idsPerQuery),
-      (some) =>
+      [...byShard].flatMap(([shard, some]) => chunks(some, idsPerQuery).map((part) => [shard, part] as const)),
+      ([shard, some]) =>
         db.execute(
           "messages.findByClientMsgId",
-          `SELECT ${messageColumns}, bucket FROM room_messages_by_client_id WHERE room_id = ? AND user_id = ? AND client_msg_id IN ?`,
-          [uuid(roomId), uuid(userId), some]
+          `SELECT ${messageColumns}, bucket FROM room_client_ids WHERE room_id = ? AND shard = ? AND (user_id, client_msg_id) IN (${some.map(() => "(?, ?)").join(", ")})`,
+          [uuid(roomId), shard, ...some.flatMap((k) => [uuid(k.userId), k.clientMsgId])]
         ),
       { concurrency: "unbounded" }
     )).flatMap((rs) => rs.rows)
@@ -47,7 +76,7 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
     const byBucket = new Map<number, Array<cassandra.types.Row>>()
     for (const row of rows) {
       const bucket = (row.get("bucket") as Date | null)?.getTime()
-      if (bucket === undefined) found.set(row.get("client_msg_id"), toMessage(roomId, row))
+      if (bucket === undefined) found.set(keyOf(row), toMessage(roomId, row))
       else byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), row])
     }
     yield* Effect.forEach(
@@ -63,7 +92,7 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
             const stored = new Set(rs.rows.map((row) => row.get("msg_id").toString() as MessageId))
             for (const row of candidates) {
               const message = toMessage(roomId, row)
-              if (stored.has(message.id)) found.set(row.get("client_msg_id"), message)
+              if (stored.has(message.id)) found.set(keyOf(row), message)
             }
           }
         ),
@@ -73,21 +102,19 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
   })
 
   const resolver = RequestResolver.make<FindByClientId>((entries) => {
-    const groups = new Map<string, Array<Request.Entry<FindByClientId>>>()
-    for (const entry of entries) {
-      const key = `${entry.request.roomId}/${entry.request.userId}`
-      groups.set(key, [...(groups.get(key) ?? []), entry])
-    }
+    const rooms = new Map<RoomId, Array<Request.Entry<FindByClientId>>>()
+    for (const entry of entries) rooms.set(entry.request.roomId, [...(rooms.get(entry.request.roomId) ?? []), entry])
     return Effect.forEach(
-      groups.values(),
-      (group) => {
-        const { roomId, userId } = group[0]!.request
-        const ids = [...new Set(group.map((e) => e.request.clientMsgId))]
-        return Effect.exit(lookup(roomId, userId, ids)).pipe(
+      rooms,
+      ([roomId, group]) => {
+        const keys = new Map(group.map((e) => [`${e.request.userId}/${e.request.clientMsgId}`, e.request] as const))
+        return Effect.exit(lookup(roomId, [...keys.values()])).pipe(
           Effect.map((exit) => {
             for (const entry of group) {
               entry.completeUnsafe(
-                Exit.map(exit, (found) => Option.fromUndefinedOr(found.get(entry.request.clientMsgId)))
+                Exit.map(exit, (found) =>
+                  Option.fromUndefinedOr(found.get(`${entry.request.userId}/${entry.request.clientMsgId}`))
+                )
               )
             }
             return group.length

@@ -18,7 +18,7 @@
  * died in between), it poisons the successor (its epoch set, no head), so that writer's late
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
- * Client ids (`room_messages_by_client_id`) are written beside the commit, in parallel with it.
+ * Client ids (`room_client_ids`, see `client-ids.ts`) are written beside the commit, in parallel with it.
  * Rows of a refused batch may land there: a lookup trusts an entry only once it has found its
  * message in its partition. Entries are timestamped by the writer's epoch, so a refused
  * writer's late entry never overwrites one from a later owner. A crash after the commit can
@@ -32,6 +32,7 @@ import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { StaleWrite, StorageError } from "../errors.ts"
 import type { Claim, Fence, MessageRecord } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
+import { clientIdShard } from "./client-ids.ts"
 import { messageColumns, messageValues, toMessage } from "./message-rows.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
@@ -152,21 +153,24 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
 
   /**
    * The batch's client-id entries, each naming the partition of its message (a lookup checks
-   * the message is there). Past the circuit breaker, like everything that completes a commit.
+   * the message is there), grouped into their rooms' shard partitions. Past the circuit
+   * breaker, like everything that completes a commit.
    */
-  const writeClientIds = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, epoch: number) => {
+  const writeClientIds = (
+    roomId: RoomId,
+    bucketOf: (m: MessageRecord) => number,
+    records: ReadonlyArray<MessageRecord>,
+    timestamp: number
+  ) => {
     const entries = records
       .filter((m) => m.clientMsgId !== null)
       .map((m) => ({
-        query: `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        params: [uuid(roomId), ...messageValues(m), new Date(bucket)]
+        query: `INSERT INTO room_client_ids (room_id, shard, ${messageColumns}, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        params: [uuid(roomId), clientIdShard(m.userId, m.clientMsgId!), ...messageValues(m), new Date(bucketOf(m))]
       }))
     return entries.length === 0
       ? Effect.void
-      : db.batchUnguarded("messages.append.clientIds", entries, {
-          logged: false,
-          timestamp: clientIdTimestamp(epoch)
-        })
+      : db.batchUnguarded("messages.append.clientIds", entries, { logged: false, timestamp })
   }
 
   const writeIndex = (roomId: RoomId, bucket: number) =>
@@ -318,9 +322,12 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     fence: Fence,
     write: Effect.Effect<void, StorageError | StaleWrite>
   ) =>
-    Effect.all([Effect.exit(write), Effect.exit(writeClientIds(roomId, bucket, records, fence.epoch))], {
-      concurrency: 2
-    }).pipe(Effect.flatMap(([committed, ids]) => Effect.andThen(committed, ids)))
+    Effect.all(
+      [Effect.exit(write), Effect.exit(writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch)))],
+      {
+        concurrency: 2
+      }
+    ).pipe(Effect.flatMap(([committed, ids]) => Effect.andThen(committed, ids)))
 
   /**
    * The live head as storage shows it (SERIAL reads), without claiming: the end of the chain.
@@ -416,7 +423,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
   const repair = Effect.fnUntraced(function* (roomId: RoomId, head: Head) {
     if (head.where.root || head.batchFrom === null) return []
     const batch = yield* lastBatch(roomId, head as Head & { where: { root: false; bucket: number } })
-    yield* writeClientIds(roomId, head.where.bucket, batch, head.epoch ?? 0)
+    const bucket = head.where.bucket
+    yield* writeClientIds(roomId, () => bucket, batch, clientIdTimestamp(head.epoch ?? 0))
     yield* writeIndex(roomId, head.where.bucket)
     return batch
   })
@@ -440,16 +448,12 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
         ...[...new Set(pending.map((m) => m.bucket))].map((bucket) => ({
           query: "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)",
           params: [room, new Date(bucket)]
-        })),
-        ...records
-          .filter((m) => m.clientMsgId !== null)
-          .map((m) => ({
-            query: `INSERT INTO room_messages_by_client_id (room_id, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-            params: [room, ...messageValues(m)]
-          }))
+        }))
       ],
       { logged: false, timestamp: timeUuidMicros(pending.at(-1)!.id) }
     )
+    const bucketOf = new Map(pending.map((m) => [m.id as string, m.bucket]))
+    yield* writeClientIds(roomId, (m) => bucketOf.get(m.id)!, records, timeUuidMicros(pending.at(-1)!.id))
     return records
   })
 

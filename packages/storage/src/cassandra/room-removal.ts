@@ -4,6 +4,7 @@ import { Effect, Option } from "effect"
 import { StorageError } from "../errors.ts"
 import type { RoomRecord } from "../rooms.ts"
 import { type CassandraClient, serialRead, uuid } from "./client.ts"
+import { clientIdShards } from "./client-ids.ts"
 import { roomHead } from "./room-head.ts"
 import { bumpTotal } from "./totals.ts"
 
@@ -238,6 +239,19 @@ export const deleteRoom = (db: Db) =>
             }
           )
         )
+    )
+    // Client-id entries since 005: the room's shard partitions, whole (entries of refused
+    // batches included, which no window names).
+    yield* Effect.forEach(
+      Array.from({ length: clientIdShards }, (_, shard) => shard),
+      (shard) =>
+        db.executeUnguarded(
+          "rooms.delete.clientIds",
+          "DELETE FROM room_client_ids WHERE room_id = ? AND shard = ?",
+          [rid, shard],
+          tombstones
+        ),
+      { concurrency: 8, discard: true }
     )
     yield* db.executeUnguarded("rooms.delete.history", "DELETE FROM room_buckets WHERE room_id = ?", [rid], tombstones)
     // A claim made meanwhile (an actor that was already running) may have recreated the head.
