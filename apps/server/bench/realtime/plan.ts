@@ -42,7 +42,7 @@ export const quick: Plan = {
   idleInRoom: false,
   connect: 1000,
   join: { prefill: 1000, joins: 300, first: 100 },
-  fanout: { subs: 1000, rates: [50, 100, 200], duration: "3s", warm: "1s", drain: "5s" },
+  fanout: { subs: 1000, rates: [50, 100, 200], duration: "2s", warm: "1s", drain: "3s" },
   ceilingRates: [],
   hot: {
     duration: "3s",

@@ -62,7 +62,11 @@ func (h *Histogram) Percentile(p float64) float64 {
 	return float64(valueOf(len(h.counts)-1)) / 1000
 }
 
+// Percentiles in ms; empty (no percentiles) when nothing was recorded.
 func (h *Histogram) Summary() map[string]float64 {
+	if h.Count() == 0 {
+		return map[string]float64{}
+	}
 	return map[string]float64{
 		"p50Ms":  round3(h.Percentile(50)),
 		"p99Ms":  round3(h.Percentile(99)),
