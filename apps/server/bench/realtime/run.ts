@@ -145,7 +145,9 @@ try {
       "Parley on SQLite",
       () => startParley({ kind: "sqlite" }),
       async (t) => {
+        const began = Date.now()
         const accounts = await makeAccounts(t.base, plan.users, work)
+        console.log(`  ${plan.users} accounts in ${((Date.now() - began) / 1000).toFixed(1)} s`)
         const out = await common(t, accounts.file)
         out.hot = await hot(t, accounts.file)
         out.history = await run(t, accounts.file, "history", {
