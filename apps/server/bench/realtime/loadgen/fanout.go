@@ -152,13 +152,19 @@ func fanout(p *Proto, o Options, creds *Creds) map[string]any {
 			}
 		}
 		expected := uint64(sent) * uint64(len(subs))
+		closed := 0 // subscribers the server dropped (e.g. Parley's 1013 for a full outbound buffer)
+		for _, c := range subs {
+			if c.closed.Load() {
+				closed++
+			}
+		}
 		delivered := ph.inWindow.Load()
 		during := ph.during.Load()
 		secs := o.duration.Seconds()
 		r := map[string]any{
 			"rate": rate, "subscribers": len(subs), "sent": sent,
 			"acked": acked.Load() - acked0, "refused": refused.Load() - refused0,
-			"expected": expected, "delivered": delivered,
+			"expected": expected, "delivered": delivered, "subscribersClosed": closed,
 			"lost":                int64(expected) - int64(delivered),
 			"deliveriesPerSecond": round3(float64(during) / secs),
 			"serverCpuMs":         server, "genCpuMs": gen,
