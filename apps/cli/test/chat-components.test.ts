@@ -166,7 +166,12 @@ describe("chat components", () => {
     expect(frameOf(mount(h(TypingLine, { text: "bob is typing…" })))).toBe("bob is typing…")
     const t = await chatScreen()
     const typing = (on: boolean) =>
-      t.connection.deliver(serverEvent({ type: "typing", payload: { room_id: room.room_id, ...bob, typing: on } }))
+      t.connection.deliver(
+        serverEvent({
+          type: "typing",
+          payload: { room_id: room.room_id, started: on ? [bob] : [], stopped: on ? [] : [bob] }
+        })
+      )
     typing(true)
     await settle(() => frameOf(t.app).includes("bob is typing…"))
     typing(false)
@@ -175,8 +180,13 @@ describe("chat components", () => {
 
   it("status line: who is online and the connection; help on ?", async () => {
     const t = await chatScreen()
-    t.connection.deliver(serverEvent({ type: "presence", payload: { room_id: room.room_id, online: [alice, bob] } }))
+    t.connection.deliver(
+      serverEvent({ type: "presence", payload: { room_id: room.room_id, online: [alice, bob], count: 2 } })
+    )
     await settle(() => frameOf(t.app).includes("#general · alice, bob"))
+    // A room too big for names: the count alone.
+    t.connection.deliver(serverEvent({ type: "presence.count", payload: { room_id: room.room_id, count: 1200 } }))
+    await settle(() => frameOf(t.app).includes("#general · 1200 online"))
     t.connection.drop("server not reachable")
     await settle(() => frameOf(t.app).includes("offline (server not reachable), reconnecting…"))
     await type(t.app, "?")

@@ -101,6 +101,28 @@ describe("chat controller", () => {
     t.controller.stop()
   })
 
+  it("/who lists the names known and asks for the next page while the room has more", async () => {
+    const t = await opened()
+    const room = t.room.room_id
+    t.connection.deliver(
+      serverEvent({ type: "presence", payload: { room_id: room, online: [alice, bob], count: 3, next_cursor: "p2" } })
+    )
+    await settle(() => t.controller.getState().onlineCount === 3)
+    t.controller.submit("/who")
+    const said = () => t.controller.getState().log.flatMap((i) => (i.kind === "system" ? [i.text] : []))
+    expect(said().at(-1)).toBe("online in #general (3): alice, bob … 1 more: /who again for the next names")
+    expect(t.connection.ofType("presence.list").map((f) => [f.to, f.cursor])).toEqual([[room, "p2"]])
+    // Everyone known: /who asks for nothing more.
+    const carol = { user_id: "0b7c2a2e-0000-4000-8000-000000000003", username: "carol" }
+    const id = t.connection.ofType("presence.list")[0]!.id
+    t.connection.deliver(serverEvent({ type: "presence", id, payload: { room_id: room, online: [carol], count: 3 } }))
+    await settle(() => t.controller.getState().online.length === 3)
+    t.controller.submit("/who")
+    expect(said().at(-1)).toBe("online in #general (3): alice, bob, carol")
+    expect(t.connection.ofType("presence.list")).toHaveLength(1)
+    t.controller.stop()
+  })
+
   it("joins a public room by name, and says so in one line when there is none", async () => {
     const t = await opened()
     const lounge = makeRoom("Lounge")

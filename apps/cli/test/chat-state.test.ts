@@ -35,12 +35,60 @@ describe("chat state", () => {
     const state = run(
       opened(),
       { type: "event", event: chatEvent(makeMessage(other, 9, bob, "elsewhere")), now: 0 },
-      event({ type: "presence", payload: { room_id: other.room_id, online: [bob] } }),
-      event({ type: "typing", payload: { room_id: other.room_id, ...bob, typing: true } })
+      event({ type: "presence", payload: { room_id: other.room_id, online: [bob], count: 1 } }),
+      event({ type: "presence.diff", payload: { room_id: other.room_id, joined: [bob], left: [], count: 1 } }),
+      event({ type: "presence.count", payload: { room_id: other.room_id, count: 900 } }),
+      event({ type: "typing", payload: { room_id: other.room_id, started: [bob], stopped: [] } })
     )
     expect(texts(state)).toEqual(["one", "two"])
     expect(state.online).toEqual([])
+    expect(state.onlineCount).toBe(0)
     expect(typingLine(state)).toBe("")
+  })
+
+  it("keeps who is online from the first page, changes and further pages, each user once", () => {
+    const carol = { user_id: "0b7c2a2e-0000-4000-8000-000000000003", username: "carol" }
+    const dave = { user_id: "0b7c2a2e-0000-4000-8000-000000000004", username: "dave" }
+    let state = run(
+      opened(),
+      event({ type: "presence", payload: { room_id: room.room_id, online: [alice, bob], count: 4, next_cursor: "c1" } })
+    )
+    expect(state.online).toEqual([alice, bob])
+    expect([state.onlineCount, state.onlineCursor]).toEqual([4, "c1"])
+    state = run(
+      state,
+      event({
+        type: "presence.diff",
+        payload: { room_id: room.room_id, joined: [carol, bob], left: [alice], count: 4 }
+      })
+    )
+    expect(state.online).toEqual([bob, carol])
+    // The page asked for (it carries the request's id) adds to the list.
+    state = run(
+      state,
+      event({ type: "presence", id: "f9", payload: { room_id: room.room_id, online: [carol, dave], count: 4 } })
+    )
+    expect(state.online).toEqual([bob, carol, dave])
+    expect(state.onlineCursor).toBe(null)
+  })
+
+  it("a count-only room marks the names stale; the next page asked for replaces them", () => {
+    let state = run(
+      opened(),
+      event({ type: "presence", payload: { room_id: room.room_id, online: [alice, bob], count: 2 } }),
+      event({ type: "presence.count", payload: { room_id: room.room_id, count: 900 } })
+    )
+    expect([state.onlineCount, state.onlineStale]).toEqual([900, true])
+    state = run(
+      state,
+      event({
+        type: "presence",
+        id: "f3",
+        payload: { room_id: room.room_id, online: [bob], count: 899, next_cursor: "x" }
+      })
+    )
+    expect(state.online).toEqual([bob])
+    expect([state.onlineCount, state.onlineStale, state.onlineCursor]).toEqual([899, false, "x"])
   })
 
   it("moves your message pending → confirmed on its ack, then into the log on its broadcast", () => {
@@ -103,11 +151,14 @@ describe("chat state", () => {
     const carol = { user_id: "0b7c2a2e-0000-4000-8000-000000000003", username: "carol" }
     let state = run(
       opened(),
-      event({ type: "typing", payload: { room_id: room.room_id, ...bob, typing: true } }),
-      event({ type: "typing", payload: { room_id: room.room_id, ...carol, typing: true } }),
-      event({ type: "typing", payload: { room_id: room.room_id, ...alice, typing: true } })
+      event({ type: "typing", payload: { room_id: room.room_id, started: [bob], stopped: [] } }),
+      // Several at once may include ourselves: not shown.
+      event({ type: "typing", payload: { room_id: room.room_id, started: [carol, alice], stopped: [] } })
     )
     expect(typingLine(state)).toBe("bob and carol are typing…")
+    state = run(state, event({ type: "typing", payload: { room_id: room.room_id, started: [], stopped: [carol] } }))
+    expect(typingLine(state)).toBe("bob is typing…")
+    state = run(state, event({ type: "typing", payload: { room_id: room.room_id, started: [carol], stopped: [] } }))
     state = run(state, { type: "event", event: chatEvent(makeMessage(room, 3, bob, "done")), now: 0 })
     expect(typingLine(state)).toBe("carol is typing…")
     state = run(state, { type: "typing/expire", now: 1_000 + 60_000 })
@@ -119,7 +170,7 @@ describe("chat state", () => {
       opened(),
       event({
         type: "typing",
-        payload: { room_id: room.room_id, user_id: bob.user_id, username: "b\x1b[2Jb", typing: true }
+        payload: { room_id: room.room_id, started: [{ user_id: bob.user_id, username: "b\x1b[2Jb" }], stopped: [] }
       })
     )
     expect(typingLine(state)).toBe("b\\x1b[2Jb is typing…")

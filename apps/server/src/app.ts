@@ -39,6 +39,7 @@ import { Presence } from "./realtime/presence.ts"
 import * as RedisPresence from "./realtime/presence-redis.ts"
 import { Revocations } from "./realtime/revocations.ts"
 import * as RedisRevocations from "./realtime/revocations-redis.ts"
+import { Typing } from "./realtime/typing.ts"
 import * as RedisClient from "./redis/client.ts"
 import { Connections } from "./ws/connections.ts"
 import { WebSocketEndpoint } from "./ws/endpoint.ts"
@@ -55,6 +56,13 @@ interface RedisSetup {
   readonly layer: ReturnType<typeof RedisClient.layer>
 }
 
+const presenceOptions = (config: ServerConfig) => ({
+  window: config.presenceWindow,
+  pageSize: config.presencePageSize,
+  diffLimit: config.presenceDiffLimit
+})
+const typingOptions = (config: ServerConfig) => ({ window: config.presenceWindow, interval: config.typingInterval })
+
 const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup>) =>
   Option.match(redis, {
     onNone: () =>
@@ -62,7 +70,9 @@ const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)),
         Readiness.layerStorageOnly,
         Broker.layerMemory,
-        Presence.layerMemory,
+        Layer.mergeAll(Presence.layerMemory(presenceOptions(config)), Typing.layer(typingOptions(config))).pipe(
+          Layer.provide(Broker.layerMemory)
+        ),
         Revocations.layerMemory
       ),
     onSome: ({ url, layer }) => {
@@ -71,7 +81,10 @@ const coordinationLayer = (config: ServerConfig, redis: Option.Option<RedisSetup
         RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreRedis({ prefix: "parley:ratelimit:" }))),
         Readiness.layerWithRedis,
         broker,
-        RedisPresence.layerRedis(config.presenceTtl).pipe(Layer.provide(broker)),
+        Layer.mergeAll(
+          RedisPresence.layerRedis({ ...presenceOptions(config), ttl: config.presenceTtl }),
+          Typing.layer(typingOptions(config))
+        ).pipe(Layer.provide(broker)),
         RedisRevocations.layerRedis({ cluster: config.clusterName })
       ).pipe(Layer.provide(layer))
     }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DataDir, StorageKind } from "@parley/storage"
-import { Config, Duration, Effect, Option, Redacted } from "effect"
+import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
 
 /** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
 const minSecretBytes = 32
@@ -47,7 +47,20 @@ export const ServerConfig = Config.all({
   runnerHost: Config.String("PARLEY_RUNNER_HOST").pipe(Config.withDefault("localhost")),
   runnerPort: Config.Port("PARLEY_RUNNER_PORT").pipe(Config.withDefault(34431)),
   /** A connection's presence lapses this long after its node stops renewing it. */
-  presenceTtl: Config.Duration("PRESENCE_TTL").pipe(Config.withDefault(Duration.seconds(30)))
+  presenceTtl: Config.Duration("PRESENCE_TTL").pipe(Config.withDefault(Duration.seconds(30))),
+  /** Presence and typing changes in a room go out at most once per window (per node). */
+  presenceWindow: Config.Duration("PRESENCE_WINDOW").pipe(Config.withDefault(Duration.millis(200))),
+  /** Users per page of a room's online list: the one sent on subscribe, and each `presence.list`. */
+  presencePageSize: Config.schema(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })),
+    "PRESENCE_PAGE_SIZE"
+  ).pipe(Config.withDefault(100)),
+  /** Rooms with more users online than this get counts only (`presence.count`), no joined/left lists. */
+  presenceDiffLimit: Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), "PRESENCE_DIFF_LIMIT").pipe(
+    Config.withDefault(500)
+  ),
+  /** A user's typing state in a room goes out at most once per interval, start or stop alike. */
+  typingInterval: Config.Duration("TYPING_INTERVAL").pipe(Config.withDefault(Duration.seconds(2)))
 })
 export type ServerConfig = Config.Success<typeof ServerConfig>
 

@@ -298,7 +298,7 @@ export const adminSuite = (backend: Backend, options: { readonly twoNodes: boole
       // The archive's broadcast and this typing event travel one channel in order: once the
       // owner's socket sees the typing, it has heard of the archive.
       await call(other, { type: "typing.start", to: roomId })
-      await sock.next((e) => e.type === "typing" && e.payload.user_id === watcher.id)
+      await sock.next((e) => e.type === "typing" && e.payload.started.some((u: any) => u.user_id === watcher.id))
 
       const ws = await call(sock, { type: "chat.message", to: roomId, payload: { text: "after" } })
       expect(ws.type).toBe("error")

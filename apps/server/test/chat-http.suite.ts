@@ -711,7 +711,7 @@ export const chatHttpSuite = (backend: Backend) =>
       await call("POST", rooms(`/${room.room_id}/join`), { token: bob.token })
       const socket = await connect(server.url, { token: bob.token, roomId: room.room_id })
       try {
-        // Presence is broadcast to the room once bob's subscription is live.
+        // The online list comes once bob's subscription is live.
         await socket.next((e) => e.type === "presence" && e.payload.room_id === room.room_id)
         const sent = await posted(alice, room.room_id, "over HTTP")
         const received = await socket.next((e) => e.type === "chat.message" && e.payload.msg_id === sent.msg_id)

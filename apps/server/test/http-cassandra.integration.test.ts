@@ -1,6 +1,7 @@
 import { attacksSuite } from "./attacks.suite.ts"
 import { authSuite } from "./auth.suite.ts"
 import { chatHttpSuite } from "./chat-http.suite.ts"
+import { presenceSuite } from "./presence.suite.ts"
 import { seedChatSuite } from "./seed-chat.suite.ts"
 import { seedCommandsSuite } from "./seed-commands.suite.ts"
 import { startupSuite } from "./startup.suite.ts"
@@ -18,3 +19,4 @@ startupSuite(cassandraRedisBackend)
 wsSuite(cassandraRedisBackend)
 wsFuzzSuite(cassandraRedisBackend)
 wsLimitsSuite(cassandraRedisBackend, { twoNodes: true })
+presenceSuite(cassandraRedisBackend, { twoNodes: true })

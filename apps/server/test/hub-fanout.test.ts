@@ -124,29 +124,46 @@ describe("hub fan-out", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("typing goes to everyone but the typist; presence to everyone; neither carries a seq", () => {
-    const { layer } = makeWorld()
-    return Effect.gen(function* () {
-      const { hub, broker, roomId } = yield* setup
-      const a = recorder()
-      yield* hub.join(roomId, a.subscriber)
-      yield* broker.publish(roomId, { kind: "typing", user_id: ada, username: "ada", typing: true })
-      const online = [{ user_id: ada, username: "ada" }]
-      yield* broker.publish(roomId, { kind: "presence", online })
-      yield* settle
-      assert.deepStrictEqual(
-        a.deliveries.map((d) => ({ seq: d.seq, skipUser: d.skipUser, frame: JSON.parse(d.frame.toString()) })),
-        [
-          {
-            seq: null,
-            skipUser: ada,
-            frame: { type: "typing", payload: { room_id: roomId, user_id: ada, username: "ada", typing: true } }
-          },
-          { seq: null, skipUser: null, frame: { type: "presence", payload: { room_id: roomId, online } } }
-        ]
-      )
-    }).pipe(Effect.provide(layer))
-  })
+  it.effect(
+    "typing goes to everyone but a lone typist; presence diffs and counts to everyone; none carries a seq",
+    () => {
+      const { layer } = makeWorld()
+      return Effect.gen(function* () {
+        const { hub, broker, roomId } = yield* setup
+        const a = recorder()
+        yield* hub.join(roomId, a.subscriber)
+        const adaView = { user_id: ada, username: "ada" }
+        const bob = { user_id: "00000000-0000-4000-8000-000000000b0b" as UserId, username: "bob" }
+        yield* broker.publish(roomId, { kind: "typing.changes", started: [adaView], stopped: [] })
+        // Several typists in one event: one frame for all, nobody skipped (clients skip themselves).
+        yield* broker.publish(roomId, { kind: "typing.changes", started: [adaView], stopped: [bob] })
+        yield* broker.publish(roomId, { kind: "presence.diff", joined: [adaView], left: [bob], count: 1 })
+        yield* broker.publish(roomId, { kind: "presence.count", count: 1000 })
+        yield* settle
+        assert.deepStrictEqual(
+          a.deliveries.map((d) => ({ seq: d.seq, skipUser: d.skipUser, frame: JSON.parse(d.frame.toString()) })),
+          [
+            {
+              seq: null,
+              skipUser: ada,
+              frame: { type: "typing", payload: { room_id: roomId, started: [adaView], stopped: [] } }
+            },
+            {
+              seq: null,
+              skipUser: null,
+              frame: { type: "typing", payload: { room_id: roomId, started: [adaView], stopped: [bob] } }
+            },
+            {
+              seq: null,
+              skipUser: null,
+              frame: { type: "presence.diff", payload: { room_id: roomId, joined: [adaView], left: [bob], count: 1 } }
+            },
+            { seq: null, skipUser: null, frame: { type: "presence.count", payload: { room_id: roomId, count: 1000 } } }
+          ]
+        )
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
   it.effect("membership and room changes reach every subscriber, also when one leaves on hearing it", () => {
     const { layer } = makeWorld()

@@ -1,6 +1,6 @@
 /**
  * Presence on the real Redis: the store contract, then two or three "nodes" (each its own
- * RoomPresence over the same Redis, publishing into one shared broker as Redis would carry
+ * Presence over the same Redis, publishing into one shared broker as Redis would carry
  * it): a user with tabs on two nodes is online once and leaves once; a node that dies
  * without a word has its users announced as left by a survivor; a connection Redis lost
  * while it was alive comes back. Waits are on published events, bounded only to fail.
@@ -11,8 +11,8 @@ import { Context, Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { Redis } from "effect/persistence"
 import { Broker, type RoomEvent } from "../src/realtime/broker.ts"
 import { redisStore } from "../src/realtime/presence-store-redis.ts"
-import { RoomPresence } from "../src/realtime/room-presence.ts"
-import { layerRedis } from "../src/realtime/room-presence-redis.ts"
+import { Presence } from "../src/realtime/presence.ts"
+import { layerRedis } from "../src/realtime/presence-redis.ts"
 import * as RedisClient from "../src/redis/client.ts"
 import { presenceStoreContract } from "./presence-store.suite.ts"
 
@@ -39,16 +39,16 @@ const until = <A>(read: () => A, done: (a: A) => boolean, what: string) =>
     return yield* Effect.die(new Error(`timed out waiting for ${what}`))
   })
 
-/** A node: its own RoomPresence (own local connections, own heartbeat) over the shared Redis and broker. */
+/** A node: its own Presence (own local connections, own heartbeat) over the shared Redis and broker. */
 const startNode = (shared: Context.Context<Broker | Redis.Redis>, ttl: Duration.Duration) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
     const context = yield* Layer.buildWithScope(
-      layerRedis({ window, pageSize: 100, deltasUpTo: 1000, ttl }).pipe(Layer.provide(Layer.succeedContext(shared))),
+      layerRedis({ window, pageSize: 100, diffLimit: 1000, ttl }).pipe(Layer.provide(Layer.succeedContext(shared))),
       scope
     )
-    return { presence: Context.get(context, RoomPresence), crash: Scope.close(scope, Exit.void) }
+    return { presence: Context.get(context, Presence), crash: Scope.close(scope, Exit.void) }
   })
 
 const world = Layer.merge(Broker.layerMemory, redis)

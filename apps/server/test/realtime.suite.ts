@@ -8,7 +8,8 @@ import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually, type Reply, request } from "./support/http.ts"
 import { type Backend, type RunningServer, startAnotherNode, startServer } from "./support/server.ts"
-import { account, connect, createRoom, type TestSocket } from "./support/ws.ts"
+import { account, connect, createRoom, joinRoom, type TestSocket } from "./support/ws.ts"
+import { presenceIs } from "./ws.suite.ts"
 
 // A short presence TTL lets a crashed node's users drop out within seconds.
 const fastLimits = { RATE_MESSAGES_PER_USER: "100000", PRESENCE_TTL: "3 seconds" }
@@ -175,21 +176,23 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
         const owner = await account(a.url, "own")
         const roomId = await createRoom(a.url, owner)
         const other = await account(a.url, "oth")
+        await joinRoom(a.url, roomId, other)
         const onA = await connect(a.url, { token: owner.token, roomId })
+        await presenceIs(onA, roomId, [owner.id])
         const onB = await connect(b.url, { token: other.token, roomId })
-        const both = (e: any) => e.type === "presence" && e.payload.online.length === 2
-        for (const socket of [onA, onB]) {
-          const presence = await socket.next(both)
-          expect(presence.payload.online.map((u: any) => u.username).sort()).toEqual(
-            [owner.username, other.username].sort()
-          )
-        }
-        await onB.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        // B's list (read from Redis) has both; A hears of B's user through the broker.
+        await presenceIs(onB, roomId, [owner.id, other.id])
+        await presenceIs(onA, roomId, [owner.id, other.id])
         onB.send({ type: "typing.start", to: roomId })
         const typing = await onA.next((e) => e.type === "typing")
-        expect(typing.payload).toMatchObject({ room_id: roomId, username: other.username, typing: true })
+        expect(typing.payload).toEqual({
+          room_id: roomId,
+          started: [{ user_id: other.id, username: other.username }],
+          stopped: []
+        })
+        const mark = onA.events.length
         onB.close()
-        await onA.next((e) => e.type === "presence" && e.payload.online.length === 1)
+        await presenceIs(onA, roomId, [owner.id], mark)
         onA.close()
       })
     }
@@ -267,17 +270,21 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
         const c = await anotherNode()
         const watcher = await connect(a.url, { token: owner.token, roomId })
         const victim = await connect(c.url, { token: doomed.token, roomId })
-        const both = await watcher.next((e) => e.type === "presence" && e.payload.online.length === 2)
+        await presenceIs(watcher, roomId, [owner.id, doomed.id])
+        const mark = watcher.events.length
         await c.crash()
         rmSync(c.env.PARLEY_DATA_DIR!, { recursive: true, force: true })
-        const after = await watcher.next(
-          (e) =>
-            e.type === "presence" &&
-            e.payload.online.length === 1 &&
-            watcher.events.indexOf(e) > watcher.events.indexOf(both),
+        // No goodbye from the dead node: its connection expires, and node A's renewal sweeps it.
+        const left = await watcher.next(
+          (e) => e.type === "presence.diff" && watcher.events.indexOf(e) >= mark && e.payload.left.length > 0,
           20_000
         )
-        expect(after.payload.online.map((u: any) => u.username)).toEqual([owner.username])
+        expect(left.payload).toEqual({
+          room_id: roomId,
+          joined: [],
+          left: [{ user_id: doomed.id, username: doomed.username }],
+          count: 1
+        })
         victim.close()
         watcher.close()
       })

@@ -1,7 +1,7 @@
 /**
  * Property-based fuzzing of `/ws` against a real server process: arbitrary text, arbitrary
  * JSON, binary frames, and envelopes built from the real event types with mutated fields.
- * Every frame must get exactly one answer (`ack`, `pong` or `error`), matched to it by id,
+ * Every frame must get exactly one answer (`ack`, `pong`, `error`, or `presence` for `presence.list`), matched by id,
  * the connection must stay open (except the documented 1009 for an oversized frame), and
  * the server must serve normally afterwards.
  */
@@ -43,6 +43,9 @@ const expectedId = (frame: Frame): string | undefined => {
 }
 
 /** The oracle: whether the frame is a well-formed client event at all. */
+/** The `type` of a frame that decodes as a client event. */
+const typeOf = (frame: Frame): string => JSON.parse(wireText(frame.data as string)).type
+
 const isValidEvent = (frame: Frame) => {
   if (frame.kind === "binary") return false
   let json: unknown
@@ -121,6 +124,9 @@ export const wsFuzzSuite = (backend: Backend) =>
 
     const isAnswer = (syncIds: Set<string>) => (e: any) =>
       (e.type === "ack" || e.type === "error" || e.type === "pong") && !(e.type === "pong" && syncIds.has(e.id))
+    /** `presence.list` is answered with a `presence` event (the online list after a subscribe is no answer). */
+    const answersTo = (frame: Frame, syncIds: Set<string>) => (e: any) =>
+      isAnswer(syncIds)(e) || (e.type === "presence" && isValidEvent(frame) && typeOf(frame) === "presence.list")
 
     /**
      * Sends one frame, then a ping with a fresh id; returns the answers that arrived for the
@@ -133,7 +139,7 @@ export const wsFuzzSuite = (backend: Backend) =>
       const sync = nextId("sync")
       syncIds.add(sync)
       sock.send({ type: "ping", id: sync })
-      const answers = () => sock.events.slice(before).filter(isAnswer(syncIds))
+      const answers = () => sock.events.slice(before).filter(answersTo(frame, syncIds))
       await until(
         sock,
         () => answers().length >= 1 && sock.events.slice(before).some((e) => e.type === "pong" && e.id === sync),
@@ -150,7 +156,7 @@ export const wsFuzzSuite = (backend: Backend) =>
       expect(Exit.isSuccess(decodeServerEvent(answer)), context).toBe(true)
       expect(answer.id, context).toBe(expectedId(frame))
       if (isValidEvent(frame)) {
-        const type = JSON.parse(wireText(frame.data as string)).type
+        const type = typeOf(frame)
         if (answer.type === "error") {
           // A well-formed event is refused only for what it asks, never for its shape; and
           // with storage and Redis up, never for being unavailable or broken (a handler that
@@ -158,6 +164,8 @@ export const wsFuzzSuite = (backend: Backend) =>
           expect(["forbidden", "not_found"], context).toContain(answer.payload.code)
         } else if (type === "ping") {
           expect(answer.type, context).toBe("pong")
+        } else if (type === "presence.list") {
+          expect(answer.type, context).toBe("presence")
         } else {
           expect(answer.type, context).toBe("ack")
           expect(answer.payload.of, context).toBe(type)

@@ -27,11 +27,11 @@ let eventCounter = 0
 /** A frame id unique within the test run. */
 export const nextId = (prefix = "e") => `${prefix}-${(eventCounter++).toString(36)}`
 
-/** Sends an event with a fresh id and waits for the `ack` or `error` that answers it. */
+/** Sends an event with a fresh id and waits for the `ack` or `error` (or `presence`, for `presence.list`) that answers it. */
 export const call = async (sock: TestSocket, event: Record<string, unknown>) => {
   const id = nextId()
   sock.send({ ...event, id })
-  return sock.next((e) => (e.type === "ack" || e.type === "error") && e.id === id)
+  return sock.next((e) => (e.type === "ack" || e.type === "error" || e.type === "presence") && e.id === id)
 }
 
 /**
@@ -144,12 +144,30 @@ const rawUpgradeWithFrame = (httpUrl: string, token: string, text: string) =>
     })
   })
 
-const presenceOf = (event: any, roomId: string) =>
-  event.type === "presence" && event.payload.room_id === roomId
-    ? (event.payload.online as Array<{ user_id: string }>).map((u) => u.user_id).sort()
-    : null
+/**
+ * Applies one event to `online`, who a client knows to be online in `roomId`: the list sent
+ * on subscribe starts it again, a page asked for adds to it, `presence.diff` changes it.
+ * Says whether the event was about that room's presence.
+ */
+export const applyPresence = (online: Set<string>, event: any, roomId: string) => {
+  if (event.payload?.room_id !== roomId) return false
+  if (event.type === "presence") {
+    if (event.id === undefined) online.clear()
+    for (const u of event.payload.online) online.add(u.user_id)
+    return true
+  }
+  if (event.type === "presence.diff") {
+    for (const u of event.payload.joined) online.add(u.user_id)
+    for (const u of event.payload.left) online.delete(u.user_id)
+    return true
+  }
+  return false
+}
 
-/** Waits for a presence event of `roomId` listing exactly `userIds`, at or after event index `from`. */
+/**
+ * Waits until what `sock` knows to be online in `roomId` (everything it received, folded
+ * with `applyPresence`) is exactly `userIds`, at a presence event at or after index `from`.
+ */
 export const presenceIs = (
   sock: TestSocket,
   roomId: string,
@@ -158,12 +176,14 @@ export const presenceIs = (
   timeoutMs = 10_000
 ) => {
   const want = JSON.stringify([...userIds].sort())
-  return sock.next((e) => sock.events.indexOf(e) >= from && JSON.stringify(presenceOf(e, roomId)) === want, timeoutMs)
+  const online = new Set<string>()
+  let index = -1
+  // `next` shows the events in arrival order, each once: the fold follows along.
+  return sock.next((e) => {
+    index++
+    return applyPresence(online, e, roomId) && index >= from && JSON.stringify([...online].sort()) === want
+  }, timeoutMs)
 }
-
-/** The next presence event of `roomId` at or after event index `from`. */
-const nextPresence = (sock: TestSocket, roomId: string, from: number) =>
-  sock.next((e) => sock.events.indexOf(e) >= from && presenceOf(e, roomId) !== null)
 
 export const wsSuite = (backend: Backend) =>
   describe(`WebSocket (${backend.name})`, () => {
@@ -190,7 +210,10 @@ const protocolSuite = (backend: Backend) =>
         WS_ALLOWED_ORIGINS: "https://app.example, https://other.example",
         // Longer than a 32-bit timer can count: the expiry timer must not fire at once.
         ACCESS_TOKEN_TTL: "30 days",
-        RATE_MESSAGES_PER_USER: "100000"
+        RATE_MESSAGES_PER_USER: "100000",
+        // Short, so that the tests wait little for what is coalesced or throttled.
+        PRESENCE_WINDOW: "50 millis",
+        TYPING_INTERVAL: "600 millis"
       })
     })
     afterAll(async () => {
@@ -506,7 +529,7 @@ const protocolSuite = (backend: Backend) =>
         expect(history.body.messages).toEqual([])
       })
 
-      it("forwards typing to the others in the room, never to the typer, and throttles typing.start", async () => {
+      it("forwards typing to the others in the room, never to a lone typer; start and stop share one throttle", async () => {
         const alice = await account(server.url)
         const bob = await account(server.url)
         const roomId = await createRoom(server.url, alice)
@@ -514,37 +537,34 @@ const protocolSuite = (backend: Backend) =>
         const b = await open({ token: bob.token, roomId })
         await a.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
         await b.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        const typingOf = (sock: TestSocket) => sock.events.filter((e) => e.type === "typing")
+        const aliceView = { user_id: alice.id, username: alice.username }
 
-        const started = Date.now()
         for (let i = 0; i < 10; i++) {
           expect((await call(a, { type: "typing.start", to: roomId })).type).toBe("ack")
         }
-        expect(Date.now() - started).toBeLessThan(2000)
+        // Stops and starts alike wait for the interval (600 ms here): the state Alice ends in
+        // goes out when it is over, once. She ends stopped: Bob sees one start, then one stop.
+        for (let i = 0; i < 20; i++) {
+          expect((await call(a, { type: "typing.stop", to: roomId })).type).toBe("ack")
+          expect((await call(a, { type: "typing.start", to: roomId })).type).toBe("ack")
+        }
         expect((await call(a, { type: "typing.stop", to: roomId })).type).toBe("ack")
-        // Bob sees the stop last, so everything before it has arrived: exactly one start.
-        await b.next((e) => e.type === "typing" && e.payload.typing === false)
-        const typing = b.events.filter((e) => e.type === "typing")
-        expect(typing.map((e) => e.payload.typing)).toEqual([true, false])
-        expect(typing[0].payload).toEqual({
-          room_id: roomId,
-          user_id: alice.id,
-          username: alice.username,
-          typing: true
-        })
-        // After a stop, the next start goes out at once; stops without a start go nowhere.
-        await call(a, { type: "typing.stop", to: roomId })
+        await b.next((e) => e.type === "typing" && e.payload.stopped.length === 1)
+        expect(typingOf(b).map((e) => e.payload)).toEqual([
+          { room_id: roomId, started: [aliceView], stopped: [] },
+          { room_id: roomId, started: [], stopped: [aliceView] }
+        ])
+        // Typing again goes out when the stop's interval is over; then disconnecting while
+        // typing ends the indicator for the others at once.
         await call(a, { type: "typing.start", to: roomId })
-        await b.next((e) => e.type === "typing" && b.events.filter((x) => x.type === "typing").length === 3)
-        expect(b.events.filter((e) => e.type === "typing").map((e) => e.payload.typing)).toEqual([true, false, true])
+        await b.next((e) => e.type === "typing" && typingOf(b).length === 3)
+        expect(typingOf(b).at(-1).payload.started).toEqual([aliceView])
         await barrier(a)
-        expect(a.events.filter((e) => e.type === "typing")).toEqual([])
-        // Disconnecting while typing ends the indicator for the others.
+        expect(typingOf(a)).toEqual([])
         a.close()
-        await b.next((e) => e.type === "typing" && b.events.filter((x) => x.type === "typing").length === 4)
-        expect(b.events.filter((e) => e.type === "typing").at(-1).payload).toMatchObject({
-          user_id: alice.id,
-          typing: false
-        })
+        await b.next((e) => e.type === "typing" && typingOf(b).length === 4)
+        expect(typingOf(b).at(-1).payload).toEqual({ room_id: roomId, started: [], stopped: [aliceView] })
       })
 
       it("stops delivering a private room to a member removed from it", async () => {
@@ -598,10 +618,20 @@ const protocolSuite = (backend: Backend) =>
         const mark = a.events.length
         b.close()
         await b.closed
-        expect(presenceOf(await nextPresence(a, roomId, mark), roomId)).toEqual([alice.id, bob.id].sort())
-        const mark2 = a.events.length
+        // Nothing changed (Bob is still online through b2): no event. Carol's arrival is the
+        // next news Alice gets, and Bob leaves only when his last connection closes.
+        const carol = await account(server.url)
+        await open({ token: carol.token, roomId })
+        await presenceIs(a, roomId, [alice.id, bob.id, carol.id], mark)
         b2.close()
-        expect(presenceOf(await nextPresence(a, roomId, mark2), roomId)).toEqual([alice.id])
+        await presenceIs(a, roomId, [alice.id, carol.id], mark)
+        const diffs = a.events.slice(mark).filter((e) => e.type === "presence.diff")
+        expect(
+          diffs.map((e) => [e.payload.joined.map((u: any) => u.user_id), e.payload.left.map((u: any) => u.user_id)])
+        ).toEqual([
+          [[carol.id], []],
+          [[], [bob.id]]
+        ])
       })
 
       it("reads a room id in any letter case as the same room, never as a second one", async () => {

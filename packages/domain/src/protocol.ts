@@ -64,7 +64,16 @@ export const PresenceList = Schema.Struct({
 /** Application-level keepalive for clients that cannot send WebSocket pings. */
 export const Ping = Schema.Struct({ type: Schema.Literal("ping"), id: Schema.optionalKey(EventId) })
 
-export const ClientEvent = Schema.Union([Subscribe, Unsubscribe, SendMessage, Resume, TypingStart, TypingStop, Ping])
+export const ClientEvent = Schema.Union([
+  Subscribe,
+  Unsubscribe,
+  SendMessage,
+  Resume,
+  TypingStart,
+  TypingStop,
+  PresenceList,
+  Ping
+])
 export type ClientEvent = typeof ClientEvent.Type
 export const clientEventTypes: ReadonlyArray<ClientEvent["type"]> = [
   "channel.subscribe",
@@ -73,6 +82,7 @@ export const clientEventTypes: ReadonlyArray<ClientEvent["type"]> = [
   "channel.resume",
   "typing.start",
   "typing.stop",
+  "presence.list",
   "ping"
 ]
 
@@ -84,6 +94,8 @@ export const WsErrorCode = Schema.Literals([
   "rate_limited",
   /** A per-connection cap was reached (e.g. subscriptions): undo something before asking again. */
   "limit_reached",
+  /** Something only members of the room may do (typing), from someone who has not joined it. */
+  "not_member",
   "overloaded",
   "service_unavailable",
   "internal"
@@ -107,17 +119,32 @@ export const AckEvent = Schema.Struct({
   })
 })
 
-export const TypingEvent = Schema.Struct({
-  type: Schema.Literal("typing"),
-  payload: Schema.Struct({ room_id: RoomId, user_id: UserId, username: Schema.String, typing: Schema.Boolean })
-})
-
 export const PresenceUser = Schema.Struct({ user_id: UserId, username: Schema.String })
 
-/** Who is online in a room: sent on subscribe and whenever it changes. */
+/**
+ * Who started and who stopped typing in a room, collected over a short window. May list the
+ * receiver itself (when several users changed at once): clients skip their own `user_id`.
+ */
+export const TypingEvent = Schema.Struct({
+  type: Schema.Literal("typing"),
+  payload: Schema.Struct({ room_id: RoomId, started: Schema.Array(PresenceUser), stopped: Schema.Array(PresenceUser) })
+})
+
+/**
+ * One page of who is online in a room, in username order, and how many are online in all.
+ * Sent once on subscribe (the first page, no `id`) and in answer to `presence.list` (its
+ * `id`); `next_cursor`, absent on the last page, asks for the next one. Changes after that
+ * come as `presence.diff` or `presence.count`.
+ */
 export const PresenceEvent = Schema.Struct({
   type: Schema.Literal("presence"),
-  payload: Schema.Struct({ room_id: RoomId, online: Schema.Array(PresenceUser) })
+  id: Schema.optionalKey(EventId),
+  payload: Schema.Struct({
+    room_id: RoomId,
+    online: Schema.Array(PresenceUser),
+    count: Schema.Number,
+    next_cursor: Schema.optionalKey(PresenceCursor)
+  })
 })
 
 /**
@@ -153,7 +180,16 @@ export const ErrorEvent = Schema.Struct({
 
 export const PongEvent = Schema.Struct({ type: Schema.Literal("pong"), id: Schema.optionalKey(EventId) })
 
-export const ServerEvent = Schema.Union([ChatMessageEvent, AckEvent, TypingEvent, PresenceEvent, ErrorEvent, PongEvent])
+export const ServerEvent = Schema.Union([
+  ChatMessageEvent,
+  AckEvent,
+  TypingEvent,
+  PresenceEvent,
+  PresenceDiffEvent,
+  PresenceCountEvent,
+  ErrorEvent,
+  PongEvent
+])
 export type ServerEvent = typeof ServerEvent.Type
 
 /**

@@ -255,14 +255,22 @@ export class ChatController {
     await this.loadRooms()
   }
 
+  /** Who is online: the names known; when the room has more (or they may be stale), asks for the next page. */
   private who() {
-    if (this.state.room === null) return this.notice("no room is open")
-    const names = this.state.online.map((u) => u.username)
-    this.dispatch({
-      type: "system",
-      text:
-        names.length === 0 ? "nobody is online here (yet)" : `online in #${this.state.room.name}: ${names.join(", ")}`
-    })
+    const { room, online, onlineCount, onlineCursor, onlineStale } = this.state
+    if (room === null) return this.notice("no room is open")
+    const names = onlineStale ? [] : online.map((u) => u.username)
+    const count = Math.max(onlineCount, names.length)
+    const more = count - names.length
+    const text =
+      count === 0
+        ? "nobody is online here (yet)"
+        : `online in #${room.name} (${count})${names.length === 0 ? "" : `: ${names.join(", ")}`}`
+    this.dispatch({ type: "system", text: more > 0 ? `${text} … ${more} more: /who again for the next names` : text })
+    if (onlineStale) this.frame({ type: "presence.list", to: room.room_id })
+    else if (more > 0 && onlineCursor !== null) {
+      this.frame({ type: "presence.list", to: room.room_id, cursor: onlineCursor })
+    }
   }
 
   // ---- rooms --------------------------------------------------------------------------

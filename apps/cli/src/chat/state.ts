@@ -74,7 +74,14 @@ export interface State {
   readonly lastSeq: number
   readonly log: ReadonlyArray<LogItem>
   readonly outgoing: ReadonlyArray<Outgoing>
+  /** Who is online in the open room, as far as known: the first page, pages asked for since, and changes. */
   readonly online: ReadonlyArray<PresenceUser>
+  /** How many are online there (may exceed the names known). */
+  readonly onlineCount: number
+  /** Where the next page of names starts (`presence.list`), or null when none is known to follow. */
+  readonly onlineCursor: string | null
+  /** The room is too big for per-user changes (`presence.count`): the names known may be out of date. */
+  readonly onlineStale: boolean
   /** user_id → who is typing in the open room, and until when (ms) without news. */
   readonly typing: Readonly<Record<string, { readonly username: string; readonly until: number }>>
   readonly scrollback: Scrollback | null
@@ -107,6 +114,15 @@ export type Action =
   | { readonly type: "notice/clear" }
   | { readonly type: "system"; readonly text: string; readonly tone?: "info" | "error" }
 
+/** Nothing known about who is online (no room open, or not connected). */
+const noOnline = { online: [], onlineCount: 0, onlineCursor: null, onlineStale: false } as const
+
+/** Adds `users` to `list`, each once. */
+const withUsers = (list: ReadonlyArray<PresenceUser>, users: ReadonlyArray<PresenceUser>) => {
+  const known = new Set(list.map((u) => u.user_id))
+  return [...list, ...users.filter((u) => !known.has(u.user_id))]
+}
+
 /** How long a `typing` start holds without a repeat (senders repeat one every few seconds). */
 export const typingHoldMs = 6_000
 
@@ -121,7 +137,7 @@ export const initialState = (me: Me): State => ({
   lastSeq: 0,
   log: [],
   outgoing: [],
-  online: [],
+  ...noOnline,
   typing: {},
   scrollback: null,
   notice: null
@@ -184,13 +200,44 @@ const onEvent = (state: State, event: ServerEvent, now: number): State => {
       })
     }
     case "typing": {
-      const { room_id, user_id, username, typing } = event.payload
-      if (room_id !== state.room?.room_id || user_id === state.me.user_id) return state
-      const { [user_id]: _, ...rest } = state.typing
-      return { ...state, typing: typing ? { ...rest, [user_id]: { username, until: now + typingHoldMs } } : rest }
+      const { room_id, started, stopped } = event.payload
+      if (room_id !== state.room?.room_id) return state
+      const typing: Record<string, { readonly username: string; readonly until: number }> = { ...state.typing }
+      for (const u of stopped) delete typing[u.user_id]
+      // Our own typing may come back in a batch with others': it is not news to us.
+      for (const u of started) {
+        if (u.user_id !== state.me.user_id) typing[u.user_id] = { username: u.username, until: now + typingHoldMs }
+      }
+      return { ...state, typing }
     }
-    case "presence":
-      return event.payload.room_id === state.room?.room_id ? { ...state, online: event.payload.online } : state
+    case "presence": {
+      const { room_id, online, count, next_cursor } = event.payload
+      if (room_id !== state.room?.room_id) return state
+      // Sent on subscribe (no id): the list starts again. A page we asked for adds to it,
+      // unless the list went stale: then we asked for the first page again.
+      const fresh = event.id === undefined || state.onlineStale
+      return {
+        ...state,
+        online: fresh ? online : withUsers(state.online, online),
+        onlineCount: count,
+        onlineCursor: next_cursor ?? null,
+        onlineStale: false
+      }
+    }
+    case "presence.diff": {
+      const { room_id, joined, left, count } = event.payload
+      if (room_id !== state.room?.room_id) return state
+      const gone = new Set(left.map((u) => u.user_id))
+      return {
+        ...state,
+        online: withUsers(state.online, joined).filter((u) => !gone.has(u.user_id)),
+        onlineCount: count
+      }
+    }
+    case "presence.count":
+      return event.payload.room_id === state.room?.room_id
+        ? { ...state, onlineCount: event.payload.count, onlineStale: true }
+        : state
     case "error": {
       const { code, message, room_id } = event.payload
       const target = event.id === undefined ? undefined : state.outgoing.find((o) => o.client_msg_id === event.id)
@@ -206,7 +253,7 @@ const onEvent = (state: State, event: ServerEvent, now: number): State => {
       if (room_id !== undefined && room_id === state.room?.room_id && code === "forbidden") {
         return {
           ...state,
-          online: [],
+          ...noOnline,
           typing: {},
           notice: { text: "you can no longer read or post in this room", tone: "error" }
         }
@@ -241,7 +288,7 @@ export const reduce = (state: State, action: Action): State => {
       const outgoing = state.outgoing.map((o) =>
         o.status === "pending" && o.sent ? { ...o, status: "failed" as const, error: "connection lost" } : o
       )
-      return { ...state, connection: action.connection, outgoing, online: [], typing: {} }
+      return { ...state, connection: action.connection, outgoing, ...noOnline, typing: {} }
     }
     case "event":
       return onEvent(state, action.event, action.now)
@@ -272,7 +319,7 @@ export const reduce = (state: State, action: Action): State => {
         room: action.room,
         messages: history,
         lastSeq: history.at(-1)?.seq ?? 0,
-        online: [],
+        ...noOnline,
         typing: {},
         scrollback: null,
         notice: null
@@ -293,7 +340,7 @@ export const reduce = (state: State, action: Action): State => {
         room: null,
         messages: [],
         lastSeq: 0,
-        online: [],
+        ...noOnline,
         typing: {},
         scrollback: null
       }

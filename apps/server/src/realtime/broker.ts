@@ -8,14 +8,7 @@ export type RoomChange = "archived" | "deleted"
 export type RoomEvent =
   /** Stored messages, in `seq` order, published by the room's actor after the write. */
   | { readonly kind: "messages"; readonly messages: ReadonlyArray<typeof MessageView.Encoded> }
-  | {
-      readonly kind: "typing"
-      readonly user_id: UserId
-      readonly username: string
-      readonly typing: boolean
-    }
-  | { readonly kind: "presence"; readonly online: ReadonlyArray<{ user_id: UserId; username: string }> }
-  /** One window's presence changes in a room, per user (see `room-presence.ts`), with the count after them. */
+  /** One window's presence changes in a room, per user (see `presence.ts`), with the count after them. */
   | {
       readonly kind: "presence.diff"
       readonly joined: ReadonlyArray<{ user_id: UserId; username: string }>

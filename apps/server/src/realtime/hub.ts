@@ -158,13 +158,16 @@ export class RoomHub extends Context.Service<
             }
             return
           }
-          case "typing": {
+          case "typing.changes": {
             const frame = wireFrame({
               type: "typing",
-              payload: { room_id: roomId, user_id: event.user_id, username: event.username, typing: event.typing }
+              payload: { room_id: roomId, started: event.started, stopped: event.stopped }
             })
+            // One typist: not echoed to them. Several: one frame for all, and clients skip themselves.
+            const only =
+              event.started.length + event.stopped.length === 1 ? [...event.started, ...event.stopped][0]! : null
             if (frame === undefined) malformed(roomId, event.kind)
-            else broadcast(state, roomId, { seq: null, skipUser: event.user_id, frame })
+            else broadcast(state, roomId, { seq: null, skipUser: only?.user_id ?? null, frame })
             return
           }
           case "resync":
@@ -176,8 +179,16 @@ export class RoomHub extends Context.Service<
           case "room":
             for (const subscriber of [...state.subscribers]) subscriber.roomChanged(roomId, event.change)
             return
-          case "presence": {
-            const frame = wireFrame({ type: "presence", payload: { room_id: roomId, online: event.online } })
+          case "presence.diff":
+          case "presence.count": {
+            const frame = wireFrame(
+              event.kind === "presence.diff"
+                ? {
+                    type: "presence.diff",
+                    payload: { room_id: roomId, joined: event.joined, left: event.left, count: event.count }
+                  }
+                : { type: "presence.count", payload: { room_id: roomId, count: event.count } }
+            )
             if (frame === undefined) malformed(roomId, event.kind)
             else broadcast(state, roomId, { seq: null, skipUser: null, frame })
             return

@@ -1,55 +1,148 @@
-import type { RoomId, UserId } from "@parley/domain"
-import { Context, Effect, Layer } from "effect"
-import type { Redis } from "effect/persistence"
-
-/** One connection's presence in one room. `connId` is unique across nodes. */
-export interface PresenceEntry {
-  readonly connId: string
-  readonly userId: UserId
-  readonly username: string
-}
-
-export interface OnlineUser {
-  readonly user_id: UserId
-  readonly username: string
-}
-
-/** The distinct users behind a room's connections, in a stable order. */
-export const distinctUsers = (entries: Iterable<PresenceEntry>): ReadonlyArray<OnlineUser> => {
-  const users = new Map<UserId, OnlineUser>()
-  for (const e of entries) users.set(e.userId, { user_id: e.userId, username: e.username })
-  return [...users.values()].sort((a, b) => a.username.localeCompare(b.username))
-}
-
 /**
- * Who is online in a room. Entries are kept alive by this node's heartbeats; when a node
- * dies without saying goodbye its entries expire after the TTL.
+ * Presence as the room sees it: who is online, as changes per user, coalesced.
+ *
+ * - A connection joining or leaving changes the store (`presence-store.ts`); only a user's
+ *   first connection in and last one out are changes.
+ * - Changes are collected per room for `window` and published once per window and node:
+ *   `presence.diff` (users who came online and went offline, and the count), or, in a room
+ *   with more than `diffLimit` users online, `presence.count` only (sent when the count
+ *   moved). So a join costs the same whatever the room's size: a store update now, and a
+ *   share of one publish per window.
+ * - Whether a changed user is online is read from the store when the window is flushed, not
+ *   inferred from the changes this node saw: with several nodes, the last word on a user is
+ *   the store's.
+ * - The online list itself is read in pages (`page`): the first on subscribe, the rest on
+ *   request, each with the count. A cursor is the opaque form of the last user's key.
  */
+import type { RoomId } from "@parley/domain"
+import { Context, type Duration, Effect, Layer, Schema, type Scope } from "effect"
+import type { Redis } from "effect/persistence"
+import { Broker } from "./broker.ts"
+import { makeCoalescer } from "./coalescer.ts"
+import {
+  isUserKey,
+  memoryStore,
+  type OnlineUser,
+  type PresenceChange,
+  type PresenceEntry,
+  type PresenceStore,
+  userKey
+} from "./presence-store.ts"
+
+export interface PresenceOptions {
+  /** Changes in a room go out at most once per window (per node). */
+  readonly window: Duration.Duration
+  /** Users per page: the list sent on subscribe, and each `presence.list` answer. */
+  readonly pageSize: number
+  /** Rooms with more users online than this get counts only, no per-user changes. */
+  readonly diffLimit: number
+}
+
+/** A `presence.list` cursor that this server did not hand out. */
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
+  message: Schema.String
+}) {}
+
+export interface OnlinePage {
+  readonly online: ReadonlyArray<OnlineUser>
+  readonly count: number
+  /** Absent on the last page. */
+  readonly next_cursor?: string
+}
+
+export const encodeCursor = (key: string) => Buffer.from(key).toString("base64url")
+
+export const decodeCursor = (cursor: string) =>
+  Effect.suspend(() => {
+    const key = Buffer.from(cursor, "base64url").toString()
+    return isUserKey(key)
+      ? Effect.succeed(key)
+      : Effect.fail(new InvalidCursor({ message: "cursor: not one this server handed out (use next_cursor as is)" }))
+  })
+
 export class Presence extends Context.Service<
   Presence,
   {
-    readonly join: (roomId: RoomId, entry: PresenceEntry) => Effect.Effect<void, Redis.RedisError>
-    readonly leave: (roomId: RoomId, connId: string) => Effect.Effect<void, Redis.RedisError>
-    readonly online: (roomId: RoomId) => Effect.Effect<ReadonlyArray<OnlineUser>, Redis.RedisError>
+    /** Best effort: a store failure is logged, never fails the caller. */
+    readonly join: (roomId: RoomId, entry: PresenceEntry) => Effect.Effect<void>
+    readonly leave: (roomId: RoomId, connId: string) => Effect.Effect<void>
+    /** The page after `cursor` (the first when undefined), `pageSize` users at most. */
+    readonly page: (roomId: RoomId, cursor?: string) => Effect.Effect<OnlinePage, Redis.RedisError | InvalidCursor>
   }
 >()("parley/server/realtime/Presence") {
-  /** One node: the connections of this process are all there is. */
-  static readonly layerMemory = Layer.sync(Presence, () => {
-    const rooms = new Map<RoomId, Map<string, PresenceEntry>>()
-    return Presence.of({
-      join: (roomId, entry) =>
-        Effect.sync(() => {
-          const room = rooms.get(roomId) ?? new Map()
-          room.set(entry.connId, entry)
-          rooms.set(roomId, room)
-        }),
-      leave: (roomId, connId) =>
-        Effect.sync(() => {
-          const room = rooms.get(roomId)
-          room?.delete(connId)
-          if (room?.size === 0) rooms.delete(roomId)
-        }),
-      online: (roomId) => Effect.sync(() => distinctUsers(rooms.get(roomId)?.values() ?? []))
-    })
-  })
+  /** One node: the store is this process's memory. */
+  static readonly layerMemory = (options: PresenceOptions) =>
+    Layer.effect(
+      Presence,
+      Effect.map(makePresence(memoryStore(), options), ({ service }) => service)
+    )
 }
+
+/**
+ * The service over any store, and `report`, through which a store's own discoveries (users
+ * whose node died, found by a sweep) reach the same windows as joins and leaves.
+ */
+export const makePresence = (store: PresenceStore, options: PresenceOptions) =>
+  Effect.gen(function* () {
+    const broker = yield* Broker
+    /** Rooms in count-only mode, and the count last published there (so an unchanged count is not re-sent). */
+    const countSent = new Map<RoomId, number>()
+
+    const flush = (roomId: RoomId, changes: ReadonlyArray<PresenceChange>) =>
+      Effect.gen(function* () {
+        // A user who came and went within the window (as this node saw it) changed nothing.
+        const changed = new Map<string, OnlineUser>()
+        for (const { user } of changes) {
+          const key = userKey(user.user_id, user.username)
+          if (!changed.delete(key)) changed.set(key, user)
+        }
+        const keys = [...changed.keys()]
+        if (keys.length === 0) return
+        const state = yield* store.state(roomId, keys)
+        if (state.count > options.diffLimit) {
+          if (countSent.get(roomId) === state.count) return
+          countSent.set(roomId, state.count)
+          return yield* broker.publish(roomId, { kind: "presence.count", count: state.count })
+        }
+        countSent.delete(roomId)
+        const users = [...changed.values()]
+        yield* broker.publish(roomId, {
+          kind: "presence.diff",
+          joined: users.filter((_, i) => state.online[i] === true),
+          left: users.filter((_, i) => state.online[i] !== true),
+          count: state.count
+        })
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("presence update not published", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
+        )
+      )
+
+    const coalescer = yield* makeCoalescer({ window: options.window, flush })
+    const report = (roomId: RoomId, changes: ReadonlyArray<PresenceChange>) => {
+      for (const change of changes) coalescer.add(roomId, change)
+    }
+    const logged =
+      <E>(what: string, roomId: RoomId) =>
+      (effect: Effect.Effect<ReadonlyArray<PresenceChange>, E>) =>
+        effect.pipe(
+          Effect.map((changes) => report(roomId, changes)),
+          Effect.catchCause((cause) => Effect.logWarning(what, cause).pipe(Effect.annotateLogs({ room_id: roomId })))
+        )
+
+    const service = Presence.of({
+      join: (roomId, entry) => logged("presence join failed", roomId)(store.join(roomId, entry)),
+      leave: (roomId, connId) => logged("presence leave failed", roomId)(store.leave(roomId, connId)),
+      page: (roomId, cursor) =>
+        Effect.gen(function* () {
+          const after = cursor === undefined ? null : yield* decodeCursor(cursor)
+          const page = yield* store.page(roomId, after, options.pageSize)
+          return {
+            online: page.users,
+            count: page.count,
+            ...(page.next === null ? {} : { next_cursor: encodeCursor(page.next) })
+          }
+        })
+    })
+    return { service, report }
+  }) satisfies Effect.Effect<unknown, never, Broker | Scope.Scope>

@@ -17,6 +17,7 @@ import { RateLimits } from "../ratelimit/limits.ts"
 import { Broker } from "../realtime/broker.ts"
 import { RoomHub } from "../realtime/hub.ts"
 import { Presence } from "../realtime/presence.ts"
+import { Typing } from "../realtime/typing.ts"
 import type { Connections } from "./connections.ts"
 import { overflow, receive, subscribeFromUrl } from "./handlers/dispatch.ts"
 import { endSubscription, leaveAll, revalidate } from "./handlers/subscriptions.ts"
@@ -136,6 +137,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       hub: yield* RoomHub,
       broker: yield* Broker,
       presence: yield* Presence,
+      typing: yield* Typing,
       limits: yield* RateLimits,
       messages: yield* Messages,
       metrics: yield* makeWsMetrics,

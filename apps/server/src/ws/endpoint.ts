@@ -47,7 +47,6 @@ export type WebSocketConfig = Config.Success<typeof WebSocketConfig>
 
 const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
   maxBufferedBytes: config.maxBufferedBytes,
-  typingIntervalMs: 2000,
   postCheckTtlMs: Duration.toMillis(config.postCheckTtl),
   maxSubscriptions: config.maxSubscriptions,
   subscribeRate: config.subscribeRate,

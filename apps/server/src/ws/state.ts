@@ -1,8 +1,8 @@
 /**
  * One connection's state: who it is, the rooms it listens to, what it remembers (may it post
- * here, when it last said it was typing), and its outbound side. Handlers (`handlers/`) act
- * on it; `connection.ts` creates it with its scope and fibers. Maps are created on first use,
- * so an idle socket holds only this object.
+ * here), and its outbound side. Handlers (`handlers/`) act on it; `connection.ts` creates it
+ * with its scope and fibers. Maps are created on first use, so an idle socket holds only
+ * this object.
  */
 import { CloseCode, type RoomId, type SessionId, type UserId, type UserView } from "@parley/domain"
 import type { Messages } from "@parley/storage"
@@ -14,6 +14,7 @@ import type { RateLimits } from "../ratelimit/limits.ts"
 import type { Broker, RoomChange } from "../realtime/broker.ts"
 import type { Delivery, RoomHub, Subscriber } from "../realtime/hub.ts"
 import type { Presence } from "../realtime/presence.ts"
+import type { Typing } from "../realtime/typing.ts"
 import { encodeReplyEvent, type WireEvent } from "./codec.ts"
 import type { OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
@@ -37,8 +38,6 @@ export interface WsSocket {
 export interface ConnectionOptions {
   /** Bytes waiting to be written beyond which the client counts as too slow (close 1013). */
   readonly maxBufferedBytes: number
-  /** `typing.start` is forwarded at most this often per room. */
-  readonly typingIntervalMs: number
   /** A room's "may post here" answer is reused for this long (see `handlers/messages.ts`). */
   readonly postCheckTtlMs: number
   /** A peer that has not answered the previous ping by the next one is dropped. */
@@ -64,6 +63,7 @@ export interface ConnectionEnv {
   readonly hub: RoomHub["Service"]
   readonly broker: Broker["Service"]
   readonly presence: Presence["Service"]
+  readonly typing: Typing["Service"]
   readonly limits: RateLimits["Service"]
   readonly messages: Messages["Service"]
   readonly metrics: WsMetrics
@@ -98,7 +98,6 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
   readonly fibers: FiberSet.FiberSet<unknown, unknown>
 
   subscriptions: Map<RoomId, Subscription> | undefined = undefined
-  typingSentAt: Map<RoomId, number> | undefined = undefined
   /** Rooms whose "may post here" answer is still fresh, until when (epoch ms). */
   mayPostUntil: Map<RoomId, number> | undefined = undefined
   /** Counts the times answers were forgotten, so an answer read before one is not kept after it. */

@@ -6,7 +6,7 @@
  */
 import type { SessionId, UserId, UserView } from "@parley/domain"
 import { type Messages, SqliteStorage } from "@parley/storage"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import type { Accounts, Caller } from "../../src/auth/accounts.ts"
 import { Accounts as AccountsService } from "../../src/auth/accounts.ts"
 import { RoomRouter } from "../../src/chat/room-router.ts"
@@ -16,13 +16,13 @@ import { Broker } from "../../src/realtime/broker.ts"
 import { RoomHub } from "../../src/realtime/hub.ts"
 import { Presence } from "../../src/realtime/presence.ts"
 import { Revocations } from "../../src/realtime/revocations.ts"
+import { Typing } from "../../src/realtime/typing.ts"
 import { type Accepted, makeConnectionEnv, openConnection } from "../../src/ws/connection.ts"
 import { Connections } from "../../src/ws/connections.ts"
 import type { ConnectionOptions, WsSocket } from "../../src/ws/state.ts"
 
 export const testOptions: ConnectionOptions = {
   maxBufferedBytes: 1 << 20,
-  typingIntervalMs: 2000,
   postCheckTtlMs: 10_000,
   pingIntervalMs: 30_000,
   reauthIntervalMs: 60_000,
@@ -90,12 +90,13 @@ export const stubs = (overrides: {
     } as unknown as ChatRooms["Service"]),
     Layer.succeed(RoomRouter, { submit: () => Effect.die("not used") } as unknown as RoomRouter["Service"]),
     Layer.succeed(RateLimits, { message: () => Effect.void } as unknown as RateLimits["Service"]),
-    Presence.layerMemory
+    Presence.layerMemory({ window: Duration.millis(200), pageSize: 100, diffLimit: 500 }),
+    Typing.layer({ window: Duration.millis(200), interval: Duration.seconds(2) })
   )
 
 /** The world a connection lives in; `storage` defaults to SQLite in memory. */
 export const world = (
-  services: Layer.Layer<AccountsService | ChatRooms | RoomRouter | RateLimits | Presence>,
+  services: Layer.Layer<AccountsService | ChatRooms | RoomRouter | RateLimits | Presence | Typing, unknown, Broker>,
   storage: Layer.Layer<Messages, unknown> = SqliteStorage.layer(":memory:")
 ) =>
   Layer.mergeAll(RoomHub.layer, services, Connections.layer).pipe(

@@ -17,11 +17,13 @@ const connectionText = (c: Connection): { text: string; color: string } => {
   }
 }
 
-/** "bob, carol +3": as many names as fit in a short summary. */
-export const onlineSummary = (names: ReadonlyArray<string>, max = 3) => {
-  if (names.length === 0) return "nobody online"
-  const shown = names.slice(0, max).map(safeText).join(", ")
-  return names.length > max ? `${shown} +${names.length - max}` : shown
+/** "bob, carol +3": as many names as fit in a short summary; `count` may exceed the names known. */
+export const onlineSummary = (names: ReadonlyArray<string>, max = 3, count = names.length) => {
+  if (count === 0) return "nobody online"
+  if (names.length === 0) return `${count} online`
+  const shown = names.slice(0, max)
+  const more = Math.max(count, names.length) - shown.length
+  return more > 0 ? `${shown.map(safeText).join(", ")} +${more}` : shown.map(safeText).join(", ")
 }
 
 export const StatusBar = (props: { readonly state: State }) => {
@@ -29,7 +31,9 @@ export const StatusBar = (props: { readonly state: State }) => {
   const conn = connectionText(state.connection)
   const where =
     state.room === null ? "rooms" : `#${safeText(state.room.name)}${state.room.archived ? " (archived)" : ""}`
-  const who = state.room === null ? "" : ` · ${onlineSummary(state.online.map((u) => u.username))}`
+  // A room too big for per-user news: its count is current, the names known may not be.
+  const names = state.onlineStale ? [] : state.online.map((u) => u.username)
+  const who = state.room === null ? "" : ` · ${onlineSummary(names, 3, state.onlineCount)}`
   return h(
     Box,
     { flexDirection: "row", justifyContent: "space-between" },

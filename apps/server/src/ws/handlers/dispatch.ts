@@ -8,6 +8,7 @@ import { decodeFrame, frameId } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 import { sendMessage } from "./messages.ts"
+import { listOnline, sendOnline } from "./presence.ts"
 import { resume, subscribe, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
 
@@ -44,7 +45,8 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
     case "channel.subscribe":
       return subscribeAllowed(conn).pipe(
         Effect.andThen(subscribe(conn, event.to, false)),
-        Effect.andThen(conn.ack(event.id, { of: event.type, room_id: event.to }))
+        Effect.andThen(conn.ack(event.id, { of: event.type, room_id: event.to })),
+        Effect.andThen(sendOnline(conn, event.to))
       )
     case "channel.unsubscribe":
       return subscribeAllowed(conn).pipe(
@@ -54,13 +56,16 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
     case "channel.resume":
       return subscribeAllowed(conn).pipe(
         Effect.andThen(resume(conn, event.to, event.after)),
-        Effect.flatMap((replayed) => conn.ack(event.id, { of: event.type, room_id: event.to, replayed }))
+        Effect.flatMap((replayed) => conn.ack(event.id, { of: event.type, room_id: event.to, replayed })),
+        Effect.andThen(sendOnline(conn, event.to))
       )
     case "chat.message":
       return sendMessage(conn, event)
     case "typing.start":
     case "typing.stop":
       return typing(conn, event)
+    case "presence.list":
+      return listOnline(conn, event)
   }
 }
 
@@ -87,5 +92,6 @@ export const overflow = (conn: ConnectionState, data: string | null) =>
 export const subscribeFromUrl = (conn: ConnectionState, roomId: RoomId): Effect.Effect<void> =>
   subscribe(conn, roomId, false).pipe(
     Effect.andThen(conn.ack(undefined, { of: "channel.subscribe", room_id: roomId })),
+    Effect.andThen(sendOnline(conn, roomId)),
     Effect.catch((e) => conn.error(undefined, toEventError(e), roomId))
   )

@@ -12,7 +12,7 @@ import type { ConnectionState } from "../state.ts"
  * the answer, so the next send is checked again. What no check can stop: a send the room
  * actor already accepted when the change lands is still stored (and acknowledged).
  */
-const mayPost = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId) {
+export const mayPost = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId) {
   const now = yield* Clock.currentTimeMillis
   if ((conn.mayPostUntil?.get(roomId) ?? 0) > now) return
   const forgotten = conn.mayPostForgotten

@@ -11,17 +11,6 @@ import { eventFrame } from "../codec.ts"
 import { EventError } from "../errors.ts"
 import type { ConnectionState, Subscription } from "../state.ts"
 
-const announcePresence = (conn: ConnectionState, roomId: RoomId) =>
-  conn.env.presence.online(roomId).pipe(
-    Effect.flatMap((online) => conn.env.broker.publish(roomId, { kind: "presence", online })),
-    Effect.catchCause((cause) => Effect.logWarning("presence update failed", cause))
-  )
-
-const publishTyping = (conn: ConnectionState, roomId: RoomId, typing: boolean) =>
-  conn.env.broker
-    .publish(roomId, { kind: "typing", user_id: conn.userId, username: conn.user.username, typing })
-    .pipe(Effect.catchCause((cause) => Effect.logWarning("typing broadcast failed", cause)))
-
 /** Listens to a room the user may read; with `replay`, live events wait until released. */
 export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, replay: boolean) {
   const { env } = conn
@@ -49,10 +38,8 @@ export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roo
     ),
     Effect.mapError(() => new ServiceUnavailable())
   )
-  yield* env.presence
-    .join(roomId, { connId: conn.connId, userId: conn.userId, username: conn.user.username })
-    .pipe(Effect.catchCause((cause) => Effect.logWarning("presence join failed", cause)))
-  yield* announcePresence(conn, roomId)
+  // A change for the room's next window, not a broadcast now: see `realtime/presence.ts`.
+  yield* env.presence.join(roomId, { connId: conn.connId, userId: conn.userId, username: conn.user.username })
   return subscription
 })
 
@@ -64,9 +51,8 @@ export const unsubscribe = (conn: ConnectionState, roomId: RoomId) =>
       const { env } = conn
       yield* env.hub.leave(roomId, conn)
       // Whoever leaves a room (or disconnects) while typing stops typing in it.
-      if (conn.typingSentAt?.delete(roomId) === true) yield* publishTyping(conn, roomId, false)
-      yield* env.presence.leave(roomId, conn.connId).pipe(Effect.catchCause(() => Effect.void))
-      yield* announcePresence(conn, roomId)
+      yield* env.typing.leave(roomId, conn.userId)
+      yield* env.presence.leave(roomId, conn.connId)
     })
   )
 

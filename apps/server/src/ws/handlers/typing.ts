@@ -1,8 +1,29 @@
-/** `typing.start` / `typing.stop`: throttled per room, forwarded to the room's subscribers. */
-import type { TypingStart, TypingStop } from "@parley/domain"
-import { Clock, Effect } from "effect"
+/**
+ * `typing.start` / `typing.stop`, from members of the room only (a subscriber of a public
+ * room who has not joined it gets `not_member`). What goes out, and when, is `Typing`'s
+ * business: one throttle for start and stop per user and room, coalesced per room.
+ */
+import type { RoomId, TypingStart, TypingStop } from "@parley/domain"
+import { Effect } from "effect"
 import { EventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
+import { mayPost } from "./messages.ts"
+
+const notMember = new EventError({ code: "not_member", message: "join the room before typing in it" })
+
+/**
+ * Members only. Posting needs membership too, so a yes from `mayPost` (cached, and forgotten
+ * when the user's membership changes) answers most typing without a storage read; its no is
+ * looked at again, because a member of an archived room may not post there but may still type.
+ */
+const mayType = (conn: ConnectionState, roomId: RoomId) =>
+  mayPost(conn, roomId).pipe(
+    Effect.catchTag("Forbidden", () =>
+      Effect.flatMap(conn.env.rooms.access(conn.userId, roomId), (found) =>
+        found.role === null ? Effect.fail(notMember) : Effect.void
+      )
+    )
+  )
 
 export const typing = Effect.fnUntraced(function* (
   conn: ConnectionState,
@@ -11,21 +32,11 @@ export const typing = Effect.fnUntraced(function* (
   if (conn.subscriptions?.has(event.to) !== true) {
     return yield* new EventError({ code: "forbidden", message: "subscribe to the room before typing in it" })
   }
-  const now = yield* Clock.currentTimeMillis
-  const publish = (typing: boolean) =>
-    conn.env.broker
-      .publish(event.to, { kind: "typing", user_id: conn.userId, username: conn.user.username, typing })
-      .pipe(Effect.catchCause((cause) => Effect.logWarning("typing broadcast failed", cause)))
-  if (event.type === "typing.start") {
-    // At most one start per interval goes out; the rest are acknowledged and dropped.
-    if (now - (conn.typingSentAt?.get(event.to) ?? 0) >= conn.env.options.typingIntervalMs) {
-      conn.typingSentAt ??= new Map()
-      conn.typingSentAt.set(event.to, now)
-      yield* publish(true)
-    }
-  } else if (conn.typingSentAt?.delete(event.to) === true) {
-    // A stop goes out only to end a start that went out: stops cannot flood a room.
-    yield* publish(false)
-  }
+  yield* mayType(conn, event.to)
+  yield* conn.env.typing.set(
+    event.to,
+    { user_id: conn.userId, username: conn.user.username },
+    event.type === "typing.start"
+  )
   yield* conn.ack(event.id, { of: event.type, room_id: event.to })
 })

@@ -8,17 +8,17 @@ import type { RoomId, UserId } from "@parley/domain"
 import { Duration, Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, type RoomEvent } from "../src/realtime/broker.ts"
-import { type PresenceOptions, RoomPresence } from "../src/realtime/room-presence.ts"
+import { type PresenceOptions, Presence } from "../src/realtime/presence.ts"
 
 const window = Duration.millis(200)
-const options: PresenceOptions = { window, pageSize: 3, deltasUpTo: 10_000 }
+const options: PresenceOptions = { window, pageSize: 3, diffLimit: 10_000 }
 
 const world = (overrides: Partial<PresenceOptions> = {}) =>
-  RoomPresence.layerMemory({ ...options, ...overrides }).pipe(Layer.provideMerge(Broker.layerMemory))
+  Presence.layerMemory({ ...options, ...overrides }).pipe(Layer.provideMerge(Broker.layerMemory))
 
 /** A room, a recorder of what the broker publishes to it, and a few helpers. */
 const setup = Effect.gen(function* () {
-  const presence = yield* RoomPresence
+  const presence = yield* Presence
   const broker = yield* Broker
   const roomId = crypto.randomUUID() as RoomId
   const published: Array<RoomEvent> = []
@@ -110,7 +110,7 @@ describe("presence deltas", () => {
     }).pipe(Effect.provide(world()))
   )
 
-  it.effect("above deltasUpTo only the count goes out, once per window, and not again while it stays the same", () =>
+  it.effect("above diffLimit only the count goes out, once per window, and not again while it stays the same", () =>
     Effect.gen(function* () {
       const { published, join, leave, who } = yield* setup
       for (let i = 0; i < 3; i++) yield* join(`user${i}`)
@@ -139,7 +139,7 @@ describe("presence deltas", () => {
         left: Array.from({ length: 497 }, (_, i) => who(`user${i + 2}`)),
         count: 2
       })
-    }).pipe(Effect.provide(world({ deltasUpTo: 100 })))
+    }).pipe(Effect.provide(world({ diffLimit: 100 })))
   )
 
   it.effect("rooms are flushed separately in the same window", () =>
