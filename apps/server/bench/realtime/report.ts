@@ -132,6 +132,12 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
       )
     )
   )
+  for (const [server, scenarios] of Object.entries(servers)) {
+    for (const p of (scenarios.fanout?.phases as Array<any> | undefined) ?? []) {
+      if (p.subscribersClosed > 0)
+        errors.push(`${server} fan-out at ${p.rate} msg/s: the server closed ${p.subscribersClosed} subscribers`)
+    }
+  }
   if (errors.length > 0) push("", "Failures in this run (a dash above):", "", ...errors.map((e) => `- ${e}`))
 
   // The hot room: Parley on both stores next to the raw driver.
