@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:realtime [--quick] [--only=parley,ws,sio,centrifugo,cassandra] [--write]`:
+ * `pnpm bench:realtime [--quick] [--only=parley,ws,sio,centrifugo,cassandra] [--write | --no-write]`:
  * the realtime edge of Parley next to three peers that store nothing (a raw `ws` broadcast
  * loop, Socket.IO 4, Centrifugo 6), all started by this command, all driven by one compiled
  * load generator (`loadgen/`, Go) in the same run:
@@ -30,7 +30,7 @@ const only = args
   ?.slice("--only=".length)
   .split(",")
 const wanted = (name: string) => only === undefined || only.includes(name)
-const write = plan.mode === "full" || args.includes("--write")
+const write = (plan.mode === "full" && !args.includes("--no-write")) || args.includes("--write")
 
 type Scenario = Record<string, any>
 export type ServerResults = Record<string, Scenario | ReadonlyArray<Scenario>>
