@@ -7,7 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type RoomId, Unauthorized } from "@parley/domain"
-import { Deferred, Duration, Effect, FiberSet, Layer } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
@@ -108,15 +108,17 @@ describe("closing a connection", () => {
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
-      // Its timers: one fiber, in the connection's set.
-      assert.strictEqual(yield* FiberSet.size(conn.fibers), 1)
+      // Its timers: one fiber, which its scope ends.
+      assert.isUndefined(conn.timers?.pollUnsafe())
       yield* receive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
       yield* receive(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
       yield* Deferred.await(submitted)
-      assert.strictEqual(yield* FiberSet.size(conn.fibers), 2)
+      // The ack waiting for the store, in the connection's fiber set.
+      assert.strictEqual(yield* FiberSet.size(conn.fibers), 1)
       assert.strictEqual(conn.subscriptions?.size, 1)
       yield* onClosed(conn)
       yield* Deferred.await(interrupted)
+      assert.isTrue(Exit.hasInterrupts(conn.timers!.pollUnsafe()!))
       assert.strictEqual(conn.subscriptions?.size, 0)
       // The timers are gone: no ping however long we wait.
       yield* TestClock.adjust(Duration.days(1))

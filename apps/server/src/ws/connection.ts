@@ -8,7 +8,7 @@
  */
 import type { RoomId } from "@parley/domain"
 import { Messages } from "@parley/storage"
-import { Effect, Exit, FiberSet, Scope } from "effect"
+import { Effect, Exit, Fiber, FiberSet, Scope } from "effect"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
@@ -47,38 +47,43 @@ export const openConnection = (
   socket: WsSocket,
   accepted: Accepted
 ): Effect.Effect<ConnectionState> =>
-  Effect.gen(function* () {
-    const scope = Scope.makeUnsafe()
-    // Registered first, so it runs last: rooms are left once no fiber of this connection runs.
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.suspend(() => leaveAll(conn))
-    )
-    const fibers = yield* FiberSet.make().pipe(Scope.provide(scope))
-    const conn: ConnectionState = new ConnectionState(
+  Effect.suspend(() => {
+    const conn = new ConnectionState(
       env,
       socket,
       accepted.caller,
       accepted.token,
       accepted.authenticatedAt,
       accepted.expiresAt,
-      scope,
-      fibers
+      Scope.makeUnsafe()
     )
-    // Revocations from any node close it at once; the periodic re-check is the backstop.
-    const unregister = yield* connections.add(conn)
-    env.metrics.connected(1)
-    yield* Scope.addFinalizer(
-      scope,
+    // Apart, so that nothing the connection keeps (its finalizers) holds on to `accepted`.
+    return Effect.as(start(conn, connections, accepted.roomId), conn)
+  })
+
+const start = (conn: ConnectionState, connections: Connections["Service"], roomId: RoomId | null) =>
+  // Revocations from any node close it at once; the periodic re-check is the backstop.
+  Effect.flatMap(connections.add(conn), (unregister) => {
+    conn.env.metrics.connected(1)
+    // Owned by the scope (its finalizer below), not by a fiber set an idle socket would need only for it.
+    const timers = conn.env.runForkUnowned(keepalive(conn))
+    conn.timers = timers
+    if (roomId !== null) conn.inbound.offerControl(subscribeFromUrl(conn, roomId))
+    // One finalizer for all (each costs memory for as long as the socket lives). The fiber set,
+    // made later if at all, is closed before it: its fibers end first, then the rooms are left.
+    return Scope.addFinalizer(conn.scope, finalize(conn, timers, unregister))
+  })
+
+const finalize = (conn: ConnectionState, timers: Fiber.Fiber<void>, unregister: () => void) =>
+  Fiber.interrupt(timers).pipe(
+    Effect.andThen(
       Effect.sync(() => {
         unregister()
-        env.metrics.connected(-1)
+        conn.env.metrics.connected(-1)
       })
-    )
-    conn.fork(keepalive(conn))
-    if (accepted.roomId !== null) conn.inbound.offerControl(subscribeFromUrl(conn, accepted.roomId))
-    return conn
-  })
+    ),
+    Effect.andThen(leaveAll(conn))
+  )
 
 /** A client frame (`null`: binary) arrived. */
 export const onFrame = (conn: ConnectionState, text: string | null) => {
@@ -129,6 +134,7 @@ export const attach = (ws: WebSocket, conn: ConnectionState) => {
 export const makeConnectionEnv = (options: ConnectionOptions) =>
   Effect.gen(function* () {
     const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
+    const services = yield* Effect.context<never>()
     const env: ConnectionEnv = {
       options,
       accounts: yield* Accounts,
@@ -142,6 +148,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       messages: yield* Messages,
       metrics: yield* makeWsMetrics,
       runFork: (effect) => runFork(effect),
+      runForkUnowned: (effect) => Effect.runForkWith(services)(effect),
       revalidate,
       endSubscription
     }

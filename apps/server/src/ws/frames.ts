@@ -17,7 +17,8 @@ interface RawSender {
 
 /** What a connection writes to: a `ws` WebSocket, or a test's fake (no `_sender`). */
 export interface FrameSocket {
-  send(data: string | Buffer, options?: { readonly binary?: boolean }): void
+  send(data: string | Buffer): void
+  send(data: string | Buffer, options: { binary: boolean }): void
   readonly _sender?: unknown
 }
 

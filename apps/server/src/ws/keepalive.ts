@@ -26,41 +26,46 @@ const reauthenticate = (conn: ConnectionState) =>
     Effect.ignore
   )
 
-/** Runs until the connection stops; started once per connection. */
-export const keepalive = (conn: ConnectionState): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (start) => {
-    const { pingIntervalMs, reauthIntervalMs } = conn.env.options
-    let nextPing = start + pingIntervalMs
-    let nextReauth = start + reauthIntervalMs
-    const step = Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<void> => {
-      if (conn.stopped) return Effect.void
-      if (now >= conn.expiresAt) {
-        conn.closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect")
+/** When the next ping and the next re-check are due (epoch ms); one record per connection. */
+interface Due {
+  ping: number
+  reauth: number
+}
+
+/** One wake-up: acts on what is due, then sleeps until the next thing is. */
+const tick = (conn: ConnectionState, due: Due): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<void> => {
+    if (conn.stopped) return Effect.void
+    if (now >= conn.expiresAt) {
+      conn.closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect")
+      return Effect.void
+    }
+    if (now >= due.ping) {
+      // Not answered since the last ping: the peer is gone.
+      if (!conn.alive) {
+        conn.stopped = true
+        conn.socket.terminate()
         return Effect.void
       }
-      if (now >= nextPing) {
-        // Not answered since the last ping: the peer is gone.
-        if (!conn.alive) {
-          conn.stopped = true
-          conn.socket.terminate()
-          return Effect.void
-        }
-        conn.alive = false
-        conn.socket.ping()
-        nextPing = now + pingIntervalMs
-      }
-      if (now >= nextReauth) {
-        // A slow store delays the next check rather than piling checks up.
-        return Effect.andThen(
-          reauthenticate(conn),
-          Effect.flatMap(Clock.currentTimeMillis, (after) =>
-            Effect.sync(() => {
-              nextReauth = after + reauthIntervalMs
-            })
-          )
-        )
-      }
-      return Effect.sleep(Math.min(nextPing, nextReauth, conn.expiresAt) - now)
-    })
-    return Effect.whileLoop({ while: () => !conn.stopped, body: () => step, step: () => {} })
+      conn.alive = false
+      conn.socket.ping()
+      due.ping = now + conn.env.options.pingIntervalMs
+    }
+    if (now >= due.reauth) {
+      // A slow store delays the next check rather than piling checks up.
+      return reauthenticate(conn).pipe(
+        Effect.andThen(Clock.currentTimeMillis),
+        Effect.flatMap((after) => {
+          due.reauth = after + conn.env.options.reauthIntervalMs
+          return tick(conn, due)
+        })
+      )
+    }
+    return Effect.andThen(Effect.sleep(Math.min(due.ping, due.reauth, conn.expiresAt) - now), tick(conn, due))
   })
+
+/** Runs until the connection stops; started once per connection. */
+export const keepalive = (conn: ConnectionState): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (start) =>
+    tick(conn, { ping: start + conn.env.options.pingIntervalMs, reauth: start + conn.env.options.reauthIntervalMs })
+  )

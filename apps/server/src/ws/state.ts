@@ -4,9 +4,9 @@
  * with its scope and fibers. Maps are created on first use, so an idle socket holds only
  * this object.
  */
-import { CloseCode, type RoomId, type SessionId, type UserId, type UserView } from "@parley/domain"
+import { CloseCode, type RoomId, type SessionId, type UserId } from "@parley/domain"
 import type { Messages } from "@parley/storage"
-import { Effect, type Fiber, FiberSet, Metric, type Scope } from "effect"
+import { Effect, type Fiber, FiberSet, Metric, Scope } from "effect"
 import type { Accounts, Caller } from "../auth/accounts.ts"
 import type { RoomRouter } from "../chat/room-router.ts"
 import type { ChatRooms } from "../chat/rooms.ts"
@@ -29,7 +29,8 @@ const open = 1
 export interface WsSocket {
   readonly readyState: number
   readonly bufferedAmount: number
-  send(data: string | Buffer, options?: { readonly binary?: boolean }): void
+  send(data: string | Buffer): void
+  send(data: string | Buffer, options: { binary: boolean }): void
   ping(): void
   close(code: number, reason: string): void
   terminate(): void
@@ -67,11 +68,18 @@ export interface ConnectionEnv {
   readonly limits: RateLimits["Service"]
   readonly messages: Messages["Service"]
   readonly metrics: WsMetrics
+  /** Forks with the node's services, unowned: the caller ties the fiber to a connection's scope. */
+  readonly runForkUnowned: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** Forks with the node's services; the caller adds the fiber to a connection's set. */
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** Handlers the state calls back into (set by `connection.ts`, which knows them). */
   readonly revalidate: (connection: ConnectionState) => Effect.Effect<void>
   readonly endSubscription: (connection: ConnectionState, roomId: RoomId, message: string) => Effect.Effect<void>
+}
+
+export interface ConnectionUser {
+  readonly id: UserId
+  readonly username: string
 }
 
 export interface Subscription {
@@ -88,14 +96,20 @@ export const slowConsumersClosed = Metric.counter("parley_ws_slow_consumers_clos
 export class ConnectionState implements Subscriber, OpenConnection, InboundHost {
   readonly env: ConnectionEnv
   readonly socket: WsSocket
-  readonly caller: Caller
+  readonly userId: UserId
+  readonly sessionId: SessionId
+  /** What the connection needs of its user: not the whole account view. */
+  readonly user: ConnectionUser
   /** The access token it connected with, re-checked periodically. */
   readonly token: string
   readonly authenticatedAt: number
   /** When the access token expires (epoch ms): the connection closes then (4001). */
   readonly expiresAt: number
   readonly scope: Scope.Closeable
-  readonly fibers: FiberSet.FiberSet<unknown, unknown>
+  /** Its acks, inbound worker and close timer; made with the first of them (an idle socket has none). */
+  private fiberSet: FiberSet.FiberSet<unknown, unknown> | undefined = undefined
+  /** Its timers (`keepalive.ts`), interrupted with its scope. */
+  timers: Fiber.Fiber<void> | undefined = undefined
 
   subscriptions: Map<RoomId, Subscription> | undefined = undefined
   /** Rooms whose "may post here" answer is still fresh, until when (epoch ms). */
@@ -121,28 +135,20 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
     token: string,
     authenticatedAt: number,
     expiresAt: number,
-    scope: Scope.Closeable,
-    fibers: FiberSet.FiberSet<unknown, unknown>
+    scope: Scope.Closeable
   ) {
     this.env = env
     this.socket = socket
-    this.caller = caller
-    this.token = token
+    this.userId = caller.userId
+    this.sessionId = caller.sessionId
+    this.user = { id: caller.user.id, username: caller.user.username }
+    // Flat: a token cut out of the request URL would otherwise keep the whole URL alive.
+    this.token = Buffer.from(token, "latin1").toString("latin1")
     this.authenticatedAt = authenticatedAt
     this.expiresAt = expiresAt
     this.scope = scope
-    this.fibers = fibers
   }
 
-  get user(): UserView {
-    return this.caller.user
-  }
-  get userId(): UserId {
-    return this.caller.userId
-  }
-  get sessionId(): SessionId {
-    return this.caller.sessionId
-  }
   /** Unique across nodes; made when first needed (presence). */
   get connId(): string {
     this.id ??= crypto.randomUUID()
@@ -153,6 +159,11 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
     return this.inboundQueue
   }
 
+  /** The connection's fiber set: closing the connection's scope interrupts every fiber in it. */
+  get fibers(): FiberSet.FiberSet<unknown, unknown> {
+    this.fiberSet ??= Effect.runSync(Scope.provide(FiberSet.make(), this.scope))
+    return this.fiberSet
+  }
   /** Runs `effect` in this connection's fiber set: it ends when the connection does. */
   fork(effect: Effect.Effect<unknown, unknown>): void {
     FiberSet.addUnsafe(this.fibers, this.env.runFork(effect))
@@ -243,7 +254,7 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
   // Subscriber: called by the hub, synchronously, once per room event.
   deliver(roomId: RoomId, delivery: Delivery): void {
     const subscription = this.subscriptions?.get(roomId)
-    if (subscription === undefined || delivery.skipUser === this.caller.userId) return
+    if (subscription === undefined || delivery.skipUser === this.userId) return
     if (subscription.replay !== null) {
       subscription.replay.push(delivery)
       return
@@ -256,7 +267,7 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
   }
   // Removal takes effect now, not at the next periodic re-check.
   membershipChanged(roomId: RoomId, userId: UserId): void {
-    if (userId !== this.caller.userId) return
+    if (userId !== this.userId) return
     this.forgetMayPost(roomId)
     this.inbound.offerControl(this.env.revalidate(this))
   }

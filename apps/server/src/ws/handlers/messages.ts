@@ -1,6 +1,6 @@
 /** `chat.message`: checked, handed to the room's actor, acknowledged once stored. */
 import type { RoomId, SendMessage } from "@parley/domain"
-import { Cause, Clock, Effect, FiberSet, Option } from "effect"
+import { Cause, Clock, Effect, Option } from "effect"
 import { EventError, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 
@@ -38,8 +38,7 @@ export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, e
   })
   // Queued in order; the ack follows once stored, while later frames are read on. The ack
   // belongs to the connection: it is dropped if the connection closes first.
-  yield* FiberSet.run(
-    conn.fibers,
+  conn.fork(
     stored.pipe(
       Effect.matchCauseEffect({
         onFailure: (cause) => {
