@@ -117,7 +117,9 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
       Effect.gen(function* () {
         const room = yield* RoomActors
         const clock = makeTimeUuidClock()
-        const userId = crypto.randomUUID() as UserId
+        // One sender per worker, as in a hot room: their client ids spread over the room's
+        // client-id partitions as real senders' do.
+        const senders = Array.from({ length: Math.max(...inFlights) }, () => crypto.randomUUID() as UserId)
         let roundNo = 0
         // The actor: the path every send takes, one `Messages.append` per group commit.
         const actorRound: Round = (inFlight, count) => {
@@ -127,7 +129,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
             Effect.runPromise(
               room.send({
                 roomId,
-                userId,
+                userId: senders[w]!,
                 username: "bench",
                 text: `w${w} m${i}`,
                 clientMsgId: withIds ? `${r}-${w}-${i}` : null
@@ -153,7 +155,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
                 bucket,
                 clock.next(Date.now()),
                 ++seq,
-                cassandra.types.Uuid.fromString(userId),
+                cassandra.types.Uuid.fromString(senders[w]!),
                 "bench",
                 `w${w} m${i}`,
                 withIds ? `${r}-${w}-${i}` : null,

@@ -321,4 +321,28 @@ export const cassandraFencing = (
         assert.deepStrictEqual(yield* history(messages, roomId), [...sent, ...next])
       }).pipe(Effect.scoped)
     )
+
+    it.effect("a client-id entry written beside a refused commit does not count: the retry is stored, once", () =>
+      Effect.gen(function* () {
+        // Two nodes: A does not know that B has claimed the room, so it sends its commit and
+        // its client ids side by side; the commit is refused, the entries land.
+        const a = yield* hookedMessages({})
+        const b = yield* hookedMessages({})
+        const roomId = newRoom(newUserId()).id
+        const first = yield* a.claim(roomId)
+        const opening = batch(roomId, 0, 1)
+        yield* a.append(roomId, opening, { epoch: first.epoch, afterSeq: 0 })
+        const owner = yield* b.claim(roomId)
+        const refused = following(opening[0]!, 1)
+        const failed = yield* Effect.flip(a.append(roomId, refused, { epoch: first.epoch, afterSeq: 1 }))
+        assert.deepStrictEqual([failed._tag, "reason" in failed ? failed.reason : null], ["StaleWrite", "deposed"])
+        const { userId, clientMsgId } = refused[0]!
+        assert.isTrue(Option.isNone(yield* b.findByClientMsgId(roomId, userId, clientMsgId!)))
+        // The sender retries at the owner: stored, and found from now on.
+        const retry = following(opening[0]!, 1).map((m) => ({ ...m, clientMsgId }))
+        yield* b.append(roomId, retry, { epoch: owner.epoch, afterSeq: 1 })
+        assert.deepStrictEqual(yield* b.findByClientMsgId(roomId, userId, clientMsgId!), Option.some(retry[0]!))
+        assert.deepStrictEqual(yield* history(b, roomId), [...opening, ...retry])
+      }).pipe(Effect.scoped)
+    )
   })
