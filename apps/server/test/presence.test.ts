@@ -8,7 +8,7 @@ import type { RoomId, UserId } from "@parley/domain"
 import { Duration, Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, type RoomEvent } from "../src/realtime/broker.ts"
-import { type PresenceOptions, Presence } from "../src/realtime/presence.ts"
+import { Presence, type PresenceOptions } from "../src/realtime/presence.ts"
 
 const window = Duration.millis(200)
 const options: PresenceOptions = { window, pageSize: 3, diffLimit: 10_000 }
