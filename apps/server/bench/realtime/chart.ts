@@ -40,10 +40,12 @@ export const latencyChart = (results: Results): string => {
     plotH -
     ((Math.log10(Math.max(v, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH
   const out: Array<string> = []
+  const title = `p99 send→deliver vs. load: 1,000 subscribers, 200-byte messages (${xml(results.meta.date)}, ${xml(results.meta.mode)})`
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${title}</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${margin.left}" y="22" font-size="14" font-weight="bold">p99 send→deliver vs. load: 1,000 subscribers, 200-byte messages (${xml(results.meta.date)}, ${xml(results.meta.mode)})</text>`
+    `<text x="${margin.left}" y="22" font-size="14" font-weight="bold">${title}</text>`
   )
   for (let decade = yMin; decade <= yMax; decade *= 10) {
     out.push(

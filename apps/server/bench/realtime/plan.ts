@@ -6,6 +6,8 @@ export interface Plan {
   /** sockets dialled at once when opening many */
   readonly workers: number
   readonly idle: number
+  /** quiet time before each RSS reading of the idle scenario (the server's heap shrinks after a burst) */
+  readonly settle: string
   /** also measure idle memory with every socket in the one room */
   readonly idleInRoom: boolean
   readonly connect: number
@@ -40,6 +42,7 @@ export const quick: Plan = {
   users: 24,
   workers: 32,
   idle: 2000,
+  settle: "5s",
   idleInRoom: false,
   connect: 1000,
   join: { prefill: 1000, joins: 300, first: 100 },
@@ -64,6 +67,7 @@ export const full: Plan = {
   users: 250,
   workers: 32,
   idle: 5000,
+  settle: "10s",
   idleInRoom: true,
   connect: 5000,
   join: { prefill: 2000, joins: 8000, first: 200 },

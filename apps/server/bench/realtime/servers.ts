@@ -66,9 +66,13 @@ export const parleyBenchEnv = {
   ROOM_MAILBOX_CAPACITY: "100000"
 }
 
-export const startParley = async (storage: { kind: "sqlite" } | { kind: "cassandra"; contactPoints: string }) => {
+/** `dataDir`: reuse this folder (and leave it) rather than a fresh one removed on stop. */
+export const startParley = async (
+  storage: { kind: "sqlite" } | { kind: "cassandra"; contactPoints: string },
+  dataDir?: string
+) => {
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), "parley-bench-realtime-"))
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "parley-bench-realtime-"))
   const keyspace = `parley_rt_${Date.now().toString(36)}`
   const started = start(process.execPath, [join(root, "apps/server/src/main.ts")], {
     PATH: process.env.PATH ?? "",
@@ -89,7 +93,7 @@ export const startParley = async (storage: { kind: "sqlite" } | { kind: "cassand
     proto: "parley",
     base,
     pid: started.pid,
-    stop: () => cleanup(started, dir),
+    stop: () => (dataDir === undefined ? cleanup(started, dir) : started.stop()),
     ...(storage.kind === "cassandra" ? { keyspace } : {})
   }
   return target

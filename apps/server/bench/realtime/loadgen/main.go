@@ -20,7 +20,7 @@ type Options struct {
 	n, workers, prefill, joins, subs, size, inFlight, senders, firstJoins int
 	room                                                                  bool
 	rates                                                                 []int
-	duration, warm, drain                                                 time.Duration
+	duration, warm, drain, settle                                         time.Duration
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&o.senders, "senders", 1, "hot: sending sockets")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per phase")
 	flag.DurationVar(&o.warm, "warm", 2*time.Second, "unmeasured time before each phase")
+	flag.DurationVar(&o.settle, "settle", 10*time.Second, "idle: quiet time before each RSS reading (at least 1s)")
 	flag.DurationVar(&o.drain, "drain", 10*time.Second, "fanout: the longest wait for late deliveries after a phase")
 	flag.Parse()
 	for _, r := range strings.Split(rates, ",") {
