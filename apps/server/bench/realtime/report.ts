@@ -173,6 +173,8 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
     push("", `Raw driver: ${JSON.stringify(results.cassandraDriver)}`)
   }
 
+  push(...goalsTable(results))
+
   const history = servers.parley?.history
   const login = servers.parley?.login
   push(
@@ -219,6 +221,87 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
     endMarker
   )
   return lines.join("\n")
+}
+
+/** Issue 10's goals, each with what this run measured and whether it is met. */
+const goalsTable = (results: Results): Array<string> => {
+  const { servers, meta } = results
+  const plan = meta.plan
+  const p = servers.parley ?? {}
+  const rows: Array<[string, string, boolean | undefined]> = []
+  const check = (
+    goal: string,
+    measured: number | undefined,
+    shown: (v: number) => string,
+    ok: (v: number) => boolean
+  ) =>
+    rows.push([
+      goal,
+      measured === undefined || !Number.isFinite(measured) ? "–" : shown(measured),
+      measured === undefined || !Number.isFinite(measured) ? undefined : ok(measured)
+    ])
+  const div = (a: unknown, b: unknown) => (typeof a === "number" && typeof b === "number" && b > 0 ? a / b : undefined)
+  check(
+    "memory per idle authenticated socket ≤ 12 KiB",
+    p.idle?.kibPerSocket,
+    (v) => `${num(v)} KiB`,
+    (v) => v <= 12
+  )
+  check(
+    `server CPU of a join into a room of ${plan.join.prefill} ≤ 2× a join into an empty room`,
+    div(p.join?.joinsAtPrefill?.cpuPerOpUs, p.join?.firstJoins?.cpuPerOpUs),
+    (v) => `${v.toFixed(2)}×`,
+    (v) => v <= 2
+  )
+  check(
+    `${plan.join.prefill + plan.join.joins} sockets join one room at ≥ 0.8× Socket.IO's rate (joins after the first ${plan.join.prefill})`,
+    div(p.join?.measuredJoins?.perSecond, servers.sio?.join?.measuredJoins?.perSecond),
+    (v) => `${v.toFixed(2)}×`,
+    (v) => v >= 0.8
+  )
+  for (const rate of plan.fanout.rates as Array<number>) {
+    const cpu = phase(p, rate)?.cpuPerDeliveryUs
+    check(
+      `CPU per delivery at ${rate} msg/s ≤ 0.9× Socket.IO`,
+      div(cpu, phase(servers.sio ?? {}, rate)?.cpuPerDeliveryUs),
+      (v) => `${v.toFixed(2)}×`,
+      (v) => v <= 0.9
+    )
+    check(
+      `CPU per delivery at ${rate} msg/s ≤ 1.2× raw \`ws\``,
+      div(cpu, phase(servers.ws ?? {}, rate)?.cpuPerDeliveryUs),
+      (v) => `${v.toFixed(2)}×`,
+      (v) => v <= 1.2
+    )
+    check(
+      `p99 send→deliver at ${rate} msg/s ≤ Socket.IO's`,
+      div(phase(p, rate)?.latency?.p99Ms, phase(servers.sio ?? {}, rate)?.latency?.p99Ms),
+      (v) => `${v.toFixed(2)}×`,
+      (v) => v <= 1
+    )
+  }
+  const inFlights = (plan.hot.shapes as Array<{ senders: number; inflight: number }>).map((x) => x.senders * x.inflight)
+  const most = Math.max(...inFlights)
+  check(
+    `Parley on Cassandra ≥ 0.5× the raw driver's inserts at ${most} in flight`,
+    div(servers.parleyCassandra?.hot?.[inFlights.indexOf(most)]?.perSecond, driverRow(results, most)?.perSecond),
+    (v) => `${v.toFixed(2)}×`,
+    (v) => v >= 0.5
+  )
+  check(
+    "one in flight on Cassandra: ack (p50, over the WebSocket) within 3× a raw single insert (p50)",
+    div(servers.parleyCassandra?.hot?.[inFlights.indexOf(1)]?.ackLatency?.p50Ms, driverRow(results, 1)?.latencyP50Ms),
+    (v) => `${v.toFixed(2)}×`,
+    (v) => v <= 3
+  )
+  return [
+    "",
+    "### Issue 10's goals in this run",
+    "",
+    "| goal | measured | met |",
+    "| --- | --- | --- |",
+    ...rows.map(([goal, measured, ok]) => `| ${goal} | ${measured} | ${ok === undefined ? "–" : ok ? "yes" : "no"} |`)
+  ]
 }
 
 /** Puts the section into BENCHMARKS.md between its markers (appended the first time), keeping the rest. */
