@@ -47,6 +47,8 @@ export interface HotRoomOptions {
   /** Messages per round; by default max(2000, 40 × in flight). */
   readonly messages?: (inFlight: number) => number
   readonly localDataCenter?: string
+  /** The actor's `maxBatchBytes` (the server's default, 40 KiB, unless given). */
+  readonly maxBatchBytes?: number
   /** Whether every send carries a `client_msg_id` (the retry key, as clients send it); true by default. */
   readonly clientIds?: boolean
 }
@@ -109,7 +111,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
   const actors = RoomActors.layer({
     mailboxCapacity: 100_000,
     maxBatch: 128,
-    maxBatchBytes: 40 * 1024,
+    maxBatchBytes: options.maxBatchBytes ?? 40 * 1024,
     idleTimeout: Duration.minutes(1)
   }).pipe(Layer.provide(Broker.layerMemory), Layer.provide(CassandraStorage.layer(config)))
   try {

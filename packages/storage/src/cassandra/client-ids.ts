@@ -3,8 +3,9 @@
  * spread over `clientIdShards` partitions by a hash of (user, client id), so a group commit
  * writes its entries into a few partitions, not one per message, and `findByClientMsgId` is
  * batched: lookups started together (a room actor looks up every send of a batch at once) go
- * out as one query per (room, shard) with `(user_id, client_msg_id) IN (...)`, one read round
- * trip for the batch's retries check.
+ * out as one query per room, `shard IN (...) AND (user_id, client_msg_id) IN (...)`: one
+ * request and one read round trip for the batch's retries check (each entry lives in one
+ * shard, so it comes back once).
  *
  * An entry naming its partition (`bucket`, written since 005 beside its batch's commit, which
  * may have been refused, see `room-head.ts`) counts only once its message is found there;
@@ -57,18 +58,17 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
     roomId: RoomId,
     keys: ReadonlyArray<{ readonly userId: UserId; readonly clientMsgId: string }>
   ) {
-    const byShard = new Map<number, Array<{ readonly userId: UserId; readonly clientMsgId: string }>>()
-    for (const k of keys) {
-      const shard = clientIdShard(k.userId, k.clientMsgId)
-      byShard.set(shard, [...(byShard.get(shard) ?? []), k])
-    }
     const rows = (yield* Effect.forEach(
-      [...byShard].flatMap(([shard, some]) => chunks(some, idsPerQuery).map((part) => [shard, part] as const)),
-      ([shard, some]) =>
+      chunks(keys, idsPerQuery),
+      (some) =>
         db.execute(
           "messages.findByClientMsgId",
-          `SELECT ${messageColumns}, bucket FROM room_client_ids WHERE room_id = ? AND shard = ? AND (user_id, client_msg_id) IN (${some.map(() => "(?, ?)").join(", ")})`,
-          [uuid(roomId), shard, ...some.flatMap((k) => [uuid(k.userId), k.clientMsgId])]
+          `SELECT ${messageColumns}, bucket FROM room_client_ids WHERE room_id = ? AND shard IN ? AND (user_id, client_msg_id) IN (${some.map(() => "(?, ?)").join(", ")})`,
+          [
+            uuid(roomId),
+            [...new Set(some.map((k) => clientIdShard(k.userId, k.clientMsgId)))],
+            ...some.flatMap((k) => [uuid(k.userId), k.clientMsgId])
+          ]
         ),
       { concurrency: "unbounded" }
     )).flatMap((rs) => rs.rows)
