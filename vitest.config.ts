@@ -11,6 +11,9 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["{apps,packages}/*/test/**/*.test.ts"],
+          // Some unit tests start a SQLite worker thread or a child process; on a loaded 2-core
+          // machine that alone can pass vitest's 5 s default. Tests wait on events, not on time.
+          testTimeout: 30_000,
           exclude: ["**/*.integration.test.ts", "**/node_modules/**"]
         }
       },
