@@ -33,6 +33,11 @@ describe("a connection's timers", () => {
       assert.isTrue(quiet.terminated)
       assert.isFalse(answering.terminated)
       assert.strictEqual(answering.pings, 2)
+      // Any frame from the peer counts as an answer.
+      onFrame(live, JSON.stringify({ type: "ping", id: "p" }))
+      yield* TestClock.adjust(Duration.millis(testOptions.pingIntervalMs))
+      assert.isFalse(answering.terminated)
+      assert.strictEqual(answering.pings, 3)
     }).pipe(Effect.provide(world(stubs({}))))
   )
 

@@ -88,6 +88,9 @@ const finalize = (conn: ConnectionState, timers: Fiber.Fiber<void>, unregister: 
 /** A client frame (`null`: binary) arrived. */
 export const onFrame = (conn: ConnectionState, text: string | null) => {
   if (conn.stopped) return
+  // A peer that sends is alive, whether or not its pong made it through yet: frames are handled
+  // as they are read, so a pong queued behind a long burst reaches us late.
+  conn.alive = true
   if (!conn.inbound.offerFrame(receive(conn, text))) overflow(conn, text)
 }
 
