@@ -54,7 +54,10 @@ export const textFrame = (payload: Buffer): Buffer => {
 
 /** Sends an encoded event as a text frame: a shared pre-built frame for a `Buffer`, `send` for a string. */
 export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
-  if (typeof data === "string") return socket.send(data)
+  if (typeof data === "string") {
+    socket.send(data)
+    return
+  }
   const sender = socket._sender as RawSender | undefined
   if (sender !== undefined && sender._state === senderIdle && sender._firstFragment) {
     sender.sendFrame([textFrame(data)])
