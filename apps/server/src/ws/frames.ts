@@ -25,6 +25,10 @@ export interface FrameSocket {
 /** The sender's idle state: nothing queued, nothing being compressed. */
 const senderIdle = 0
 
+const empty = Buffer.alloc(0)
+/** The one-element frame list handed to `sendFrame` (no array per delivery). */
+const one: Array<Buffer> = [empty]
+
 let lastPayload: Buffer | undefined
 let lastFrame: Buffer | undefined
 
@@ -60,7 +64,10 @@ export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
   }
   const sender = socket._sender as RawSender | undefined
   if (sender !== undefined && sender._state === senderIdle && sender._firstFragment) {
-    sender.sendFrame([textFrame(data)])
+    // `sendFrame` writes `list[0]` at once and keeps nothing: one list serves every delivery.
+    one[0] = textFrame(data)
+    sender.sendFrame(one)
+    one[0] = empty
   } else {
     socket.send(data, { binary: false })
   }
