@@ -42,10 +42,10 @@ export interface Claim {
   readonly lastSeq: number
   readonly lastId: MessageId | null
   /**
-   * The last batch committed on the room's head, whose rows a crash may have cut short
-   * (Cassandra: the head is written first, then the rows). The claim has (re)written them;
-   * the new owner broadcasts them again (subscribers drop what they already have) and
-   * answers their retries. Empty when nothing could be missing (always on SQLite).
+   * The newest batch, whose client-id entries or index row a crash may have cut short
+   * (Cassandra writes them beside the conditional batch that stores the rows). The claim
+   * has (re)written them; the new owner broadcasts the batch again (subscribers drop what
+   * they already have) and answers its retries. Empty on SQLite, where nothing can be missing.
    */
   readonly repaired: ReadonlyArray<MessageRecord>
 }
@@ -74,7 +74,7 @@ export class Messages extends Context.Service<
      * the room actor asks `findByClientMsgId` first. A duplicate is a caller bug; SQLite
      * fails the whole batch, Cassandra (which cannot check without a read) overwrites the
      * entry. Keep batches small: Cassandra refuses a batch above `batch_size_fail_threshold`
-     * (50 KiB by default) and every message with a `clientMsgId` is written twice.
+     * (50 KiB by default).
      */
     readonly append: (
       roomId: RoomId,
