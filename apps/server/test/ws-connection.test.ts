@@ -3,13 +3,16 @@
  * dropped after one missed ping; a session found revoked at the periodic re-check closes the
  * socket (4003); the access token's expiry closes it at that very millisecond (4001), even
  * months away; a close that the peer does not complete is cut off after the grace period;
- * and closing the connection interrupts every fiber it started (timers, acks).
+ * and closing the connection interrupts every fiber it started (timers, acks, a waiting
+ * `?room_id=` subscribe) before it leaves its rooms.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type RoomId, Unauthorized } from "@parley/domain"
 import { Deferred, Duration, Effect, Exit, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
+import { RoomHub } from "../src/realtime/hub.ts"
+import { Presence } from "../src/realtime/presence.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
 import { receive } from "../src/ws/handlers/dispatch.ts"
 import { ada, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
@@ -125,11 +128,69 @@ describe("closing a connection", () => {
       yield* Deferred.await(interrupted)
       assert.isTrue(Exit.hasInterrupts(conn.timers!.pollUnsafe()!))
       assert.strictEqual(conn.subscriptions?.size, 0)
+      // Left for real: nobody online in the room any more.
+      assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
       // The timers are gone: no ping however long we wait.
       yield* TestClock.adjust(Duration.days(1))
       assert.strictEqual(socket.pings, 0)
       assert.isFalse(socket.terminated)
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+})
+
+describe("closing a connection while its ?room_id= subscribe waits", () => {
+  /**
+   * The subscribe from the URL waits in `hub.join` until the close's presence leave is done.
+   * Were the rooms left before the subscribe is interrupted, it would then join presence after
+   * the leave, and the user would stay online for good.
+   */
+  it.effect("interrupts the subscribe before leaving the rooms: nobody stays online", () => {
+    const gate = Deferred.makeUnsafe<void>()
+    const held = Deferred.makeUnsafe<void>()
+    const workerEnded = Deferred.makeUnsafe<void>()
+    const presenceJoined = Deferred.makeUnsafe<void>()
+    const gatedHub = Layer.effect(
+      RoomHub,
+      Effect.gen(function* () {
+        const hub = yield* RoomHub
+        return RoomHub.of({
+          ...hub,
+          join: (roomId, subscriber) =>
+            Deferred.succeed(held, undefined).pipe(
+              Effect.andThen(Deferred.await(gate)),
+              Effect.onInterrupt(() => Deferred.succeed(workerEnded, undefined)),
+              Effect.andThen(hub.join(roomId, subscriber))
+            )
+        })
+      })
+    )
+    // After its leave, lets a still running subscribe go on, and waits until it joined or was ended.
+    const gatedPresence = Layer.effect(
+      Presence,
+      Effect.gen(function* () {
+        const presence = yield* Presence
+        return Presence.of({
+          ...presence,
+          join: (roomId, entry) =>
+            Effect.andThen(presence.join(roomId, entry), Deferred.succeed(presenceJoined, undefined)),
+          leave: (roomId, connId) =>
+            presence
+              .leave(roomId, connId)
+              .pipe(
+                Effect.andThen(Deferred.succeed(gate, undefined)),
+                Effect.andThen(Effect.raceFirst(Deferred.await(presenceJoined), Deferred.await(workerEnded)))
+              )
+        })
+      })
+    )
+    return Effect.gen(function* () {
+      const conn = yield* open(fakeSocket(), { roomId: room })
+      yield* Deferred.await(held)
+      yield* onClosed(conn)
+      assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
+      // Interrupted while it waited, not let through.
+      assert.isTrue(Deferred.isDoneUnsafe(workerEnded))
+    }).pipe(Effect.provide(Layer.merge(gatedHub, gatedPresence)), Effect.provide(world(stubs({}))))
   })
 })
 

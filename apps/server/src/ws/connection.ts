@@ -68,10 +68,16 @@ const start = (conn: ConnectionState, connections: Connections["Service"], roomI
     // Owned by the scope (its finalizer below), not by a fiber set an idle socket would need only for it.
     const timers = conn.env.runForkUnowned(keepalive(conn))
     conn.timers = timers
-    if (roomId !== null) conn.inbound.offerControl(subscribeFromUrl(conn, roomId))
     // One finalizer for all (each costs memory for as long as the socket lives). The fiber set,
     // made later if at all, is closed before it: its fibers end first, then the rooms are left.
-    return Scope.addFinalizer(conn.scope, finalize(conn, timers, unregister))
+    // So the URL's subscribe (whose worker makes the fiber set) is offered only once it is added:
+    // a subscribe still running during the leave could join presence after it, for good.
+    return Effect.andThen(
+      Scope.addFinalizer(conn.scope, finalize(conn, timers, unregister)),
+      Effect.sync(() => {
+        if (roomId !== null) conn.inbound.offerControl(subscribeFromUrl(conn, roomId))
+      })
+    )
   })
 
 const finalize = (conn: ConnectionState, timers: Fiber.Fiber<void>, unregister: () => void) =>
