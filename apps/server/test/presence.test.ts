@@ -8,7 +8,8 @@ import type { RoomId, UserId } from "@parley/domain"
 import { Duration, Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, type RoomEvent } from "../src/realtime/broker.ts"
-import { Presence, type PresenceOptions } from "../src/realtime/presence.ts"
+import { makePresence, Presence, type PresenceOptions } from "../src/realtime/presence.ts"
+import { memoryStore } from "../src/realtime/presence-store.ts"
 
 const window = Duration.millis(200)
 const options: PresenceOptions = { window, pageSize: 3, diffLimit: 10_000 }
@@ -110,7 +111,7 @@ describe("presence deltas", () => {
     }).pipe(Effect.provide(world()))
   )
 
-  it.effect("above diffLimit only the count goes out, once per window, and not again while it stays the same", () =>
+  it.effect("above diffLimit only the count goes out, once per window in which users came or went", () =>
     Effect.gen(function* () {
       const { published, join, leave, who } = yield* setup
       for (let i = 0; i < 3; i++) yield* join(`user${i}`)
@@ -122,11 +123,14 @@ describe("presence deltas", () => {
       for (let i = 3; i < 500; i++) yield* join(`user${i}`)
       yield* endWindow
       assert.deepStrictEqual(published, [{ kind: "presence.count", count: 500 }])
-      // One in, one out: the same count, nothing to say.
+      // Nobody came or went: nothing to say.
+      yield* endWindow
+      assert.strictEqual(published.length, 1)
+      // One in, one out: the same count, sent again (another node may have sent another since).
       yield* join("newcomer")
       yield* leave("user0")
       yield* endWindow
-      assert.strictEqual(published.length, 1)
+      assert.deepStrictEqual(published.slice(1), [{ kind: "presence.count", count: 500 }])
       yield* leave("user1")
       yield* endWindow
       assert.deepStrictEqual(published.at(-1), { kind: "presence.count", count: 499 })
@@ -140,6 +144,27 @@ describe("presence deltas", () => {
         count: 2
       })
     }).pipe(Effect.provide(world({ diffLimit: 100 })))
+  )
+
+  it.effect("with two nodes, the last count published is the room's count, whichever node sent the one before", () =>
+    Effect.gen(function* () {
+      // Two nodes' presence over one store and one broker, as with Redis.
+      const store = memoryStore()
+      const nodeA = (yield* makePresence(store, { ...options, diffLimit: 2 })).service
+      const nodeB = (yield* makePresence(store, { ...options, diffLimit: 2 })).service
+      const { roomId, published } = yield* setup
+      const entry = (name: string) => ({ connId: name, userId: crypto.randomUUID() as UserId, username: name })
+      for (const name of ["ada", "bob", "cyd"]) yield* nodeA.join(roomId, entry(name))
+      yield* endWindow
+      assert.deepStrictEqual(published.at(-1), { kind: "presence.count", count: 3 })
+      yield* nodeB.join(roomId, entry("dan"))
+      yield* endWindow
+      assert.deepStrictEqual(published.at(-1), { kind: "presence.count", count: 4 })
+      // Back to the count node A sent last: it must still go out, or everyone keeps 4.
+      yield* nodeA.leave(roomId, "ada")
+      yield* endWindow
+      assert.deepStrictEqual(published.at(-1), { kind: "presence.count", count: 3 })
+    }).pipe(Effect.scoped, Effect.provide(world()))
   )
 
   it.effect("rooms are flushed separately in the same window", () =>

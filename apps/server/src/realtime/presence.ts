@@ -5,8 +5,9 @@
  *   first connection in and last one out are changes.
  * - Changes are collected per room for `window` and published once per window and node:
  *   `presence.diff` (users who came online and went offline, and the count), or, in a room
- *   with more than `diffLimit` users online, `presence.count` only (sent when the count
- *   moved). So a join costs the same whatever the room's size: a store update now, and a
+ *   with more than `diffLimit` users online, `presence.count` only. The count goes out even
+ *   when it equals the one this node sent last: another node may have published a different
+ *   one since. So a join costs the same whatever the room's size: a store update now, and a
  *   share of one publish per window.
  * - Whether a changed user is online is read from the store when the window is flushed, not
  *   inferred from the changes this node saw: with several nodes, the last word on a user is
@@ -85,8 +86,6 @@ export class Presence extends Context.Service<
 export const makePresence = (store: PresenceStore, options: PresenceOptions) =>
   Effect.gen(function* () {
     const broker = yield* Broker
-    /** Rooms in count-only mode, and the count last published there (so an unchanged count is not re-sent). */
-    const countSent = new Map<RoomId, number>()
 
     const flush = (roomId: RoomId, changes: ReadonlyArray<PresenceChange>) =>
       Effect.gen(function* () {
@@ -100,11 +99,8 @@ export const makePresence = (store: PresenceStore, options: PresenceOptions) =>
         if (keys.length === 0) return
         const state = yield* store.state(roomId, keys)
         if (state.count > options.diffLimit) {
-          if (countSent.get(roomId) === state.count) return
-          countSent.set(roomId, state.count)
           return yield* broker.publish(roomId, { kind: "presence.count", count: state.count })
         }
-        countSent.delete(roomId)
         const users = [...changed.values()]
         yield* broker.publish(roomId, {
           kind: "presence.diff",
