@@ -4,18 +4,21 @@
  * socket (4003); the access token's expiry closes it at that very millisecond (4001), even
  * months away; a close that the peer does not complete is cut off after the grace period;
  * and closing the connection interrupts every fiber it started (timers, acks, a waiting
- * `?room_id=` subscribe) before it leaves its rooms.
+ * `?room_id=` subscribe) before it leaves its rooms. With the default limits, a client holding
+ * the most rooms allowed resumes them all on a new socket.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type RoomId, Unauthorized } from "@parley/domain"
-import { Deferred, Duration, Effect, Exit, FiberSet, Layer } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Exit, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
 import { RoomHub } from "../src/realtime/hub.ts"
 import { Presence } from "../src/realtime/presence.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
+import { connectionOptions, WebSocketConfig } from "../src/ws/endpoint.ts"
 import { receive } from "../src/ws/handlers/dispatch.ts"
 import { ada, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
+import { record } from "./support/message-records.ts"
 
 const room = "a0000000-0000-1000-8000-000000000001" as RoomId
 
@@ -211,4 +214,26 @@ describe("a connection's inbound queue", () => {
       )
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
   })
+})
+
+describe("the default limits", () => {
+  it.effect("a client that held the most rooms allowed can resume them all at once on a new socket", () =>
+    Effect.gen(function* () {
+      const options = connectionOptions(yield* WebSocketConfig.parse(ConfigProvider.fromEnv({ env: {} })))
+      const socket = fakeSocket()
+      const conn = yield* open(socket, {}, options)
+      for (let i = 0; i < options.maxSubscriptions; i++) {
+        const roomId = crypto.randomUUID() as RoomId
+        yield* receive(
+          conn,
+          JSON.stringify({ type: "channel.resume", id: `r${i}`, to: roomId, after: record(roomId, 1).id })
+        )
+      }
+      assert.deepStrictEqual(
+        socket.frames.filter((f) => f.type === "error"),
+        []
+      )
+      assert.strictEqual(conn.subscriptions?.size, options.maxSubscriptions)
+    }).pipe(Effect.provide(world(stubs({}))))
+  )
 })

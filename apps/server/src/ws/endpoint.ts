@@ -27,8 +27,12 @@ export const WebSocketConfig = Config.all({
   maxSubscriptions: Config.Int("WS_MAX_SUBSCRIPTIONS").pipe(Config.withDefault(200)),
   /** Sockets one user may hold open on this node; one more upgrade is refused (429 `limit_reached`). */
   maxConnectionsPerUser: Config.Int("WS_MAX_CONNECTIONS_PER_USER").pipe(Config.withDefault(50)),
-  /** Subscribes, resumes and unsubscribes one connection may send per window; more get `rate_limited`. */
-  subscribeRate: Config.Int("WS_SUBSCRIBE_RATE").pipe(Config.withDefault(100)),
+  /**
+   * Subscribes, resumes and unsubscribes one connection may send per window; more get `rate_limited`.
+   * At least `maxSubscriptions`, so a client that held the most rooms allowed can resume them all
+   * at once after a reconnect; twice that by default, so it can still change rooms in that window.
+   */
+  subscribeRate: Config.Int("WS_SUBSCRIBE_RATE").pipe(Config.withDefault(400)),
   subscribeWindow: Config.Duration("WS_SUBSCRIBE_WINDOW").pipe(Config.withDefault(Duration.seconds(10))),
   /** How long a connection reuses a "may post in this room" answer; news of a change clears it sooner. */
   postCheckTtl: Config.Duration("WS_POST_CHECK_TTL").pipe(Config.withDefault(Duration.seconds(10))),
@@ -45,7 +49,7 @@ export const WebSocketConfig = Config.all({
 })
 export type WebSocketConfig = Config.Success<typeof WebSocketConfig>
 
-const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
+export const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
   maxBufferedBytes: config.maxBufferedBytes,
   postCheckTtlMs: Duration.toMillis(config.postCheckTtl),
   maxSubscriptions: config.maxSubscriptions,
