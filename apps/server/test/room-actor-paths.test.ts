@@ -22,6 +22,8 @@ interface World {
   readonly gate: Latch.Latch
   /** Opens when an append has reached storage (and waits at the gate, if closed). */
   readonly entered: Latch.Latch
+  /** Opens when a `findByClientMsgId` has been answered. */
+  readonly looked: Latch.Latch
   readonly state: {
     next: Array<Outcome>
     /** The texts of every append that stored, one entry per write. */
@@ -42,6 +44,7 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
   Effect.gen(function* () {
     const gate = yield* Latch.make(true)
     const entered = yield* Latch.make(false)
+    const looked = yield* Latch.make(false)
     const state: World["state"] = {
       next: [],
       writes: [],
@@ -59,7 +62,7 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
           ...real,
           findByClientMsgId: (...args: Parameters<typeof real.findByClientMsgId>) => {
             state.reads++
-            return real.findByClientMsgId(...args)
+            return Effect.tap(real.findByClientMsgId(...args), () => looked.open)
           },
           claim: (roomId) =>
             Effect.gen(function* () {
@@ -108,13 +111,13 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
       maxBatchBytes: options.maxBatchBytes ?? 40 * 1024,
       idleTimeout: Duration.minutes(1)
     }).pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
-    return { gate, entered, state, actors }
+    return { gate, entered, looked, state, actors }
   })
 
 const withWorld = <A, E>(options: { maxBatchBytes?: number }, body: (world: World) => Effect.Effect<A, E, Messages>) =>
   Effect.gen(function* () {
-    const { gate, entered, state, actors } = yield* makeWorld(options)
-    return yield* Effect.flatMap(RoomActors, (a) => body({ actors: a, gate, entered, state })).pipe(
+    const { gate, entered, looked, state, actors } = yield* makeWorld(options)
+    return yield* Effect.flatMap(RoomActors, (a) => body({ actors: a, gate, entered, looked, state })).pipe(
       Effect.provide(actors),
       Effect.scoped
     )
@@ -363,6 +366,54 @@ describe("room actor paths", () => {
           assert.strictEqual(state.claims, 1)
         })
       )
+    )
+
+    it.effect("a retry looked up while its first attempt commits is answered with the original, stored once", () =>
+      withWorld({}, ({ actors, gate, entered, looked, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          yield* entered.close
+          yield* gate.close
+          const first = yield* actors.submit(send(r, "hi", "c-1"))
+          // The first attempt's write has started and is held: not in storage yet.
+          yield* entered.await
+          yield* looked.close
+          const retry = yield* actors.submit(send(r, "hi", "c-1"))
+          // The retry's lookup runs during that write, so storage does not know it yet.
+          yield* looked.await
+          yield* gate.open
+          const [a, b] = [yield* first, yield* retry]
+          assert.deepStrictEqual([b.msg_id, b.seq], [a.msg_id, 1])
+          assert.deepStrictEqual(state.writes, [["hi"]])
+          assert.deepStrictEqual(state.publishes, [[1]])
+          assert.deepStrictEqual(yield* storedTexts(r), [[1, "hi"]])
+        })
+      )
+    )
+
+    it.effect(
+      "a retry looked up while its first attempt's write lands yet fails is looked up again after the claim",
+      () =>
+        withWorld({}, ({ actors, gate, entered, looked, state }) =>
+          Effect.gen(function* () {
+            const r = room()
+            state.next = ["lands then fails"]
+            yield* entered.close
+            yield* gate.close
+            const first = yield* actors.submit(send(r, "hi", "c-1"))
+            yield* entered.await
+            yield* looked.close
+            const retry = yield* actors.submit(send(r, "hi", "c-1"))
+            yield* looked.await
+            const claims = state.claims
+            yield* gate.open
+            assert.strictEqual(yield* refused(first), "refused")
+            const b = yield* retry
+            // The write landed: the retry gets that row, found by a lookup made after the new claim.
+            assert.deepStrictEqual([b.seq, b.text, state.claims], [1, "hi", claims + 1])
+            assert.deepStrictEqual(yield* storedTexts(r), [[1, "hi"]])
+          })
+        )
     )
 
     it.effect("a retry found in storage is remembered: the next retry makes no read", () =>

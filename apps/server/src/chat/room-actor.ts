@@ -154,8 +154,9 @@ export class RoomActors extends Context.Service<
         }
 
         const actor = (roomId: RoomId, mailbox: Queue.Queue<Command>) => {
-          /** Taken from the mailbox and not yet answered: failed if the actor is stopped. */
-          let inFlight: ReadonlyArray<Command> = []
+          /** The write being prepared or committed, and the writes taken after it: failed if the actor stops. */
+          let current: ReadonlyArray<Command> = []
+          let taken: Array<ReadonlyArray<Command>> = []
           return Effect.gen(function* () {
             const clock = makeTimeUuidClock()
             const recent = new Map<string, MessageView>()
@@ -165,6 +166,11 @@ export class RoomActors extends Context.Service<
             // False until the room is claimed, and again after a failed write, whose outcome
             // may be unknown: the next batch claims again and continues from what storage says.
             let synced = false
+            /**
+             * Bumped by every claim and every failed write: a lookup made in an earlier
+             * generation may have missed what a claim repaired or a failed write landed.
+             */
+            let generation = 0
 
             const remember = (view: MessageView) => {
               if (view.client_msg_id === null) return
@@ -182,46 +188,83 @@ export class RoomActors extends Context.Service<
               lastSeq = head.lastSeq
               if (head.lastId !== null) clock.advancePast(head.lastId)
               synced = true
+              generation++
               return head.repaired.map(toMessageView)
             })
 
             const keyOf = (c: Command) =>
               c.request.clientMsgId === null ? null : `${c.request.userId}/${c.request.clientMsgId}`
 
+            /** A retried send's original: `stored` if only storage knew it (so maybe never broadcast). */
+            interface Original {
+              readonly view: MessageView
+              readonly stored: boolean
+            }
+            interface Looked {
+              readonly generation: number
+              readonly originals: ReadonlyArray<Option.Option<Original>>
+            }
+
             /**
-             * The stored original of a retried send, from memory or storage. One found only in
-             * storage may come from a write that timed out yet landed, and so was never
-             * broadcast: it goes out again with this batch (subscribers drop what they have).
+             * The stored originals of a batch's retries, from memory or storage, all at once:
+             * storage may answer the whole batch's lookups in one round trip. It may run while
+             * the previous write commits; `commit` then checks memory again for what it missed.
              */
-            const original = (command: Command, rebroadcast: Array<MessageView>) => {
-              const key = keyOf(command)
-              if (key === null) return Effect.succeedNone
-              const cached = recent.get(key)
-              if (cached !== undefined) return Effect.succeedSome(cached)
-              const { userId, clientMsgId } = command.request
-              return messages.findByClientMsgId(roomId, userId, clientMsgId!).pipe(
-                Effect.map(Option.map(toMessageView)),
-                Effect.tap((found) =>
-                  Effect.sync(() => {
-                    if (Option.isSome(found)) rebroadcast.push(found.value)
-                  })
-                )
+            const lookup = (batch: ReadonlyArray<Command>): Effect.Effect<Looked, StorageError> => {
+              const asOf = generation
+              return Effect.map(
+                Effect.forEach(
+                  batch,
+                  (command): Effect.Effect<Option.Option<Original>, StorageError> => {
+                    const key = keyOf(command)
+                    if (key === null) return Effect.succeedNone
+                    const cached = recent.get(key)
+                    if (cached !== undefined) return Effect.succeedSome({ view: cached, stored: false })
+                    const { userId, clientMsgId } = command.request
+                    return Effect.map(messages.findByClientMsgId(roomId, userId, clientMsgId!), (found) =>
+                      Option.map(found, (record) => ({ view: toMessageView(record), stored: true }))
+                    )
+                  },
+                  { concurrency: "unbounded" }
+                ),
+                (originals) => ({ generation: asOf, originals })
               )
             }
 
-            const store = (batch: ReadonlyArray<Command>): Effect.Effect<void, StorageError | StaleWrite> =>
+            /** Claims if needed, then looks the batch's retries up; `ahead` is used if still valid. */
+            const prepare = (batch: ReadonlyArray<Command>, ahead: Looked | undefined) =>
               Effect.gen(function* () {
                 if (stale.delete(roomId)) synced = false
-                const rebroadcast: Array<MessageView> = synced ? [] : yield* claim
-                rebroadcast.forEach(remember)
-                // All at once: storage may answer the whole batch's lookups in one round trip.
-                const originals = yield* Effect.forEach(batch, (c) => original(c, rebroadcast), {
-                  concurrency: "unbounded"
+                const repaired: Array<MessageView> = synced ? [] : yield* claim
+                repaired.forEach(remember)
+                const looked = ahead !== undefined && ahead.generation === generation ? ahead : yield* lookup(batch)
+                return { repaired, looked }
+              })
+
+            /** Stores the batch's new sends in one write, then broadcasts, then answers every send. */
+            const commit = (
+              batch: ReadonlyArray<Command>,
+              { repaired, looked }: { readonly repaired: ReadonlyArray<MessageView>; readonly looked: Looked }
+            ): Effect.Effect<void, StorageError | StaleWrite> =>
+              Effect.gen(function* () {
+                // One found only in storage may come from a write that timed out yet landed, and
+                // so was never broadcast: it goes out again with this batch (subscribers drop
+                // what they have). Memory is asked again first: the lookup may have run while
+                // the previous write, holding this retry's first attempt, was committing.
+                const rebroadcast: Array<MessageView> = [...repaired]
+                const originals = batch.map((command, i) => {
+                  const key = keyOf(command)
+                  if (key === null) return undefined
+                  const cached = recent.get(key)
+                  if (cached !== undefined) return cached
+                  const found = Option.getOrUndefined(looked.originals[i]!)
+                  if (found?.stored === true) rebroadcast.push(found.view)
+                  return found?.view
                 })
                 // A retry can land in the same batch as its first attempt: only the first is stored.
                 const firstOfKey = new Map<string, Command>()
                 const fresh = batch.filter((command, i) => {
-                  if (Option.isSome(originals[i]!)) return false
+                  if (originals[i] !== undefined) return false
                   const key = keyOf(command)
                   if (key === null) return true
                   if (firstOfKey.has(key)) return false
@@ -262,57 +305,100 @@ export class RoomActors extends Context.Service<
                 const viewOf = new Map(fresh.map((c, i) => [c, views[i]!] as const))
                 batch.forEach((command, i) => {
                   const key = keyOf(command)
-                  const view = Option.getOrUndefined(originals[i]!) ?? viewOf.get(firstOfKey.get(key!) ?? command)!
+                  const view = originals[i] ?? viewOf.get(firstOfKey.get(key!) ?? command)!
                   Deferred.doneUnsafe(command.reply, Exit.succeed(view))
                 })
               })
 
-            for (;;) {
-              const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch).pipe(
-                Effect.timeoutOption(options.idleTimeout)
-              )
-              if (Option.isNone(next)) {
-                // Checked and removed in one synchronous step, so no send can slip into a
-                // mailbox that nobody will read.
-                if (Queue.sizeUnsafe(mailbox) > 0) continue
-                if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
-                Queue.shutdownUnsafe(mailbox)
-                return
-              }
-              const batches = splitByBytes(next.value, writeCost, options.maxBatchBytes)
-              for (const [b, batch] of batches.entries()) {
-                inFlight = batches.slice(b).flat()
-                const deposed = yield* store(batch).pipe(
-                  Effect.as(false),
-                  Effect.catchCause((cause) => {
-                    const error = Cause.findErrorOption(cause)
-                    const isDeposed =
-                      Option.isSome(error) && error.value._tag === "StaleWrite" && error.value.reason === "deposed"
-                    return Effect.as(
-                      Effect.andThen(
-                        isDeposed
-                          ? Effect.logWarning("another node claimed the room; this actor stops", cause)
-                          : Effect.logError("room write failed; nothing in the batch was acknowledged", cause),
-                        Effect.sync(() => {
-                          // Whatever failed, the write may have landed: claim and re-read the head first.
-                          synced = false
-                          failAll(batch)
-                        })
-                      ).pipe(Effect.annotateLogs({ room_id: roomId, batch: batch.length })),
-                      isDeposed
-                    )
-                  })
+            /** Whether the actor was deposed; any other failure refuses the batch and the actor goes on. */
+            const settleFailure =
+              (batch: ReadonlyArray<Command>) => (cause: Cause.Cause<StorageError | StaleWrite>) => {
+                const error = Cause.findErrorOption(cause)
+                const isDeposed =
+                  Option.isSome(error) && error.value._tag === "StaleWrite" && error.value.reason === "deposed"
+                // Whatever failed, the write may have landed: claim and re-read the head first,
+                // and look again what was looked up meanwhile.
+                synced = false
+                generation++
+                failAll(batch)
+                return Effect.as(
+                  (isDeposed
+                    ? Effect.logWarning("another node claimed the room; this actor stops", cause)
+                    : Effect.logError("room write failed; nothing in the batch was acknowledged", cause)
+                  ).pipe(Effect.annotateLogs({ room_id: roomId, batch: batch.length })),
+                  isDeposed
                 )
-                // Deposed: the rest of this turn and the mailbox are refused by `onExit`.
-                if (deposed) return
-                inFlight = []
               }
+
+            /**
+             * While a write commits, takes the next batch (what is split off already, else
+             * what reaches the mailbox before the write ends) and looks its retries up, so that
+             * lookup overlaps the commit. A failed lookup is simply done again later.
+             */
+            const lookAhead = (committed: Deferred.Deferred<void>) =>
+              Effect.gen(function* () {
+                if (taken.length === 0) {
+                  const ready = yield* Effect.raceFirst(
+                    Effect.as(Effect.exit(Queue.peek(mailbox)), true),
+                    Effect.as(Deferred.await(committed), false)
+                  )
+                  if (!ready || Queue.sizeUnsafe(mailbox) === 0) return undefined
+                  const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch)
+                  taken = splitByBytes(next, writeCost, options.maxBatchBytes)
+                }
+                if (!synced || stale.has(roomId)) return undefined
+                return Option.getOrUndefined(yield* Effect.option(lookup(taken[0]!)))
+              })
+
+            let ahead: Looked | undefined
+            for (;;) {
+              if (taken.length === 0) {
+                const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch).pipe(
+                  Effect.timeoutOption(options.idleTimeout)
+                )
+                if (Option.isNone(next)) {
+                  // Checked and removed in one synchronous step, so no send can slip into a
+                  // mailbox that nobody will read.
+                  if (Queue.sizeUnsafe(mailbox) > 0) continue
+                  if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
+                  Queue.shutdownUnsafe(mailbox)
+                  return
+                }
+                taken = splitByBytes(next.value, writeCost, options.maxBatchBytes)
+              }
+              const batch = taken.shift()!
+              current = batch
+              const prepared = yield* Effect.exit(prepare(batch, ahead))
+              ahead = undefined
+              let deposed: boolean
+              if (Exit.isFailure(prepared)) {
+                deposed = yield* settleFailure(batch)(prepared.cause)
+              } else {
+                const committed = Deferred.makeUnsafe<void>()
+                const [outcome, looked] = yield* Effect.all(
+                  [
+                    commit(batch, prepared.value).pipe(
+                      Effect.as(false),
+                      Effect.catchCause(settleFailure(batch)),
+                      Effect.ensuring(Deferred.done(committed, Exit.void))
+                    ),
+                    lookAhead(committed)
+                  ],
+                  { concurrency: 2 }
+                )
+                deposed = outcome
+                ahead = looked
+              }
+              // Deposed: what was taken and the mailbox are refused by `onExit`.
+              if (deposed) return
+              current = []
             }
           }).pipe(
             Effect.onExit(() =>
               Effect.sync(() => {
                 if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
-                failAll(inFlight)
+                failAll(current)
+                failAll(taken.flat())
                 closeMailbox(mailbox)
               })
             ),
