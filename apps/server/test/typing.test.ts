@@ -1,6 +1,7 @@
 /**
  * Typing: start and stop share one throttle per user and room, the final state is never lost,
- * changes are coalesced per room, and leaving ends typing. Memory broker, TestClock.
+ * changes are coalesced per room, and leaving ends typing (when it is the connection that typed
+ * last). Memory broker, TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { RoomId, UserId } from "@parley/domain"
@@ -35,17 +36,17 @@ describe("typing", () => {
     Effect.gen(function* () {
       const { typing, roomId, published, user, changes } = yield* setup
       const ada = user("ada")
-      yield* typing.set(roomId, ada, true)
+      yield* typing.set(roomId, ada, true, "tab")
       for (let i = 0; i < 280; i++) {
-        yield* typing.set(roomId, ada, false)
-        yield* typing.set(roomId, ada, true)
+        yield* typing.set(roomId, ada, false, "tab")
+        yield* typing.set(roomId, ada, true, "tab")
         yield* TestClock.adjust(Duration.millis(5))
       }
       // 1.4 s later: one start went out, nothing else.
       assert.deepStrictEqual(changes(), [["ada", true]])
       assert.strictEqual(published.length, 1)
       // Ending typing, still inside the interval: the stop waits for the interval's end, then goes out.
-      yield* typing.set(roomId, ada, false)
+      yield* typing.set(roomId, ada, false, "tab")
       yield* TestClock.adjust(Duration.millis(500))
       assert.deepStrictEqual(changes(), [["ada", true]])
       yield* TestClock.adjust(Duration.millis(200))
@@ -60,11 +61,11 @@ describe("typing", () => {
     Effect.gen(function* () {
       const { typing, roomId, user, changes } = yield* setup
       const ada = user("ada")
-      yield* typing.set(roomId, ada, true)
+      yield* typing.set(roomId, ada, true, "tab")
       yield* TestClock.adjust(window)
-      yield* typing.set(roomId, ada, false)
-      yield* typing.set(roomId, ada, true)
-      yield* typing.set(roomId, ada, false)
+      yield* typing.set(roomId, ada, false, "tab")
+      yield* typing.set(roomId, ada, true, "tab")
+      yield* typing.set(roomId, ada, false, "tab")
       yield* TestClock.adjust(Duration.millis(1800))
       assert.deepStrictEqual(changes(), [["ada", true]])
       yield* TestClock.adjust(Duration.millis(200))
@@ -73,7 +74,7 @@ describe("typing", () => {
         ["ada", false]
       ])
       // And a start right after that stop waits for the stop's interval in turn.
-      yield* typing.set(roomId, ada, true)
+      yield* typing.set(roomId, ada, true, "tab")
       yield* TestClock.adjust(Duration.millis(1000))
       assert.strictEqual(changes().length, 2)
       yield* TestClock.adjust(Duration.millis(1200))
@@ -85,9 +86,9 @@ describe("typing", () => {
     Effect.gen(function* () {
       const { typing, roomId, user, changes } = yield* setup
       const ada = user("ada")
-      yield* typing.set(roomId, ada, true)
-      yield* typing.set(roomId, ada, false)
-      yield* typing.set(roomId, ada, true)
+      yield* typing.set(roomId, ada, true, "tab")
+      yield* typing.set(roomId, ada, false, "tab")
+      yield* typing.set(roomId, ada, true, "tab")
       yield* TestClock.adjust(Duration.seconds(5))
       assert.deepStrictEqual(changes(), [["ada", true]])
     }).pipe(Effect.provide(world))
@@ -99,10 +100,10 @@ describe("typing", () => {
       Effect.gen(function* () {
         const { typing, roomId, user, changes } = yield* setup
         const [ada, bob] = [user("ada"), user("bob")]
-        yield* typing.set(roomId, bob, false)
-        yield* typing.set(roomId, ada, true)
+        yield* typing.set(roomId, bob, false, "tab")
+        yield* typing.set(roomId, ada, true, "tab")
         yield* TestClock.adjust(Duration.seconds(3))
-        yield* typing.set(roomId, ada, true)
+        yield* typing.set(roomId, ada, true, "tab")
         yield* TestClock.adjust(window)
         assert.deepStrictEqual(changes(), [
           ["ada", true],
@@ -115,34 +116,59 @@ describe("typing", () => {
     Effect.gen(function* () {
       const { typing, roomId, published, user } = yield* setup
       const [ada, bob, cyd] = [user("ada"), user("bob"), user("cyd")]
-      yield* typing.set(roomId, ada, true)
-      yield* typing.set(roomId, bob, true)
-      yield* typing.set(roomId, cyd, true)
+      yield* typing.set(roomId, ada, true, "tab")
+      yield* typing.set(roomId, bob, true, "tab")
+      yield* typing.set(roomId, cyd, true, "tab")
       yield* TestClock.adjust(Duration.seconds(3))
       published.length = 0
-      yield* typing.set(roomId, ada, true)
-      yield* typing.set(roomId, bob, false)
+      yield* typing.set(roomId, ada, true, "tab")
+      yield* typing.set(roomId, bob, false, "tab")
       yield* TestClock.adjust(window)
       assert.deepStrictEqual(published, [{ kind: "typing.changes", started: [ada], stopped: [bob] }])
     }).pipe(Effect.provide(world))
   )
 
-  it.effect("leaving while typing stops at once, past the throttle; leaving when not typing says nothing", () =>
+  it.effect(
+    "leaving while typing stops at the next window, past the throttle; leaving when not typing says nothing",
+    () =>
+      Effect.gen(function* () {
+        const { typing, roomId, user, changes } = yield* setup
+        const [ada, bob] = [user("ada"), user("bob")]
+        yield* typing.set(roomId, ada, true, "tab")
+        yield* TestClock.adjust(window)
+        yield* typing.leave(roomId, ada.user_id, "tab")
+        yield* typing.leave(roomId, bob.user_id, "tab")
+        yield* TestClock.adjust(window)
+        assert.deepStrictEqual(changes(), [
+          ["ada", true],
+          ["ada", false]
+        ])
+        // Nothing left behind: no late stop when the interval ends.
+        yield* TestClock.adjust(Duration.seconds(3))
+        assert.strictEqual(changes().length, 2)
+      }).pipe(Effect.provide(world))
+  )
+
+  it.effect("another tab of the same user leaving does not stop typing; the tab that typed last leaving does", () =>
     Effect.gen(function* () {
       const { typing, roomId, user, changes } = yield* setup
-      const [ada, bob] = [user("ada"), user("bob")]
-      yield* typing.set(roomId, ada, true)
+      const ada = user("ada")
+      yield* typing.set(roomId, ada, true, "tab-1")
+      yield* typing.set(roomId, ada, false, "tab-2")
+      yield* typing.set(roomId, ada, true, "tab-3")
       yield* TestClock.adjust(window)
-      yield* typing.leave(roomId, ada.user_id)
-      yield* typing.leave(roomId, bob.user_id)
+      // Tabs that typed before, or never, close: tab-3 is still typing.
+      yield* typing.leave(roomId, ada.user_id, "tab-1")
+      yield* typing.leave(roomId, ada.user_id, "tab-2")
+      yield* typing.leave(roomId, ada.user_id, "tab-4")
+      yield* TestClock.adjust(window)
+      assert.deepStrictEqual(changes(), [["ada", true]])
+      yield* typing.leave(roomId, ada.user_id, "tab-3")
       yield* TestClock.adjust(window)
       assert.deepStrictEqual(changes(), [
         ["ada", true],
         ["ada", false]
       ])
-      // Nothing left behind: no late stop when the interval ends.
-      yield* TestClock.adjust(Duration.seconds(3))
-      assert.strictEqual(changes().length, 2)
     }).pipe(Effect.provide(world))
   )
 })

@@ -10,7 +10,9 @@
  * - A `start` while already shown as typing goes out again once the interval has passed: a
  *   refresh for clients that expire indicators nobody repeats.
  * - Changes are collected per room for `window` and published as one `typing.changes`.
- * - Leaving (unsubscribe, disconnect) while shown as typing ends it at once, past the throttle.
+ * - The connection the user typed from last leaving the room (unsubscribe, disconnect) while
+ *   shown as typing ends it at the next window, past the throttle. Another of the user's
+ *   connections leaving does not: that tab may have stopped typing long ago, this one has not.
  *
  * Who may type (members only) is the caller's check; this service only shapes the traffic.
  * State is per node: the same user typing through two nodes is throttled on each.
@@ -30,6 +32,8 @@ export interface TypingOptions {
 
 interface Typist {
   readonly user: OnlineUser
+  /** The connection the latest start or stop came from: its leaving ends the typing. */
+  by: string
   /** The state that last went out, and when (ms). */
   sent: boolean
   at: number
@@ -47,10 +51,10 @@ interface TypingChange {
 export class Typing extends Context.Service<
   Typing,
   {
-    /** `typing.start` (true) or `typing.stop` (false) from `user` in `roomId`. */
-    readonly set: (roomId: RoomId, user: OnlineUser, typing: boolean) => Effect.Effect<void>
-    /** The user left the room (or this node): if shown as typing, they stop now. */
-    readonly leave: (roomId: RoomId, userId: UserId) => Effect.Effect<void>
+    /** `typing.start` (true) or `typing.stop` (false) from `user` in `roomId`, through connection `connId`. */
+    readonly set: (roomId: RoomId, user: OnlineUser, typing: boolean, connId: string) => Effect.Effect<void>
+    /** Connection `connId` of the user left the room: if it typed last and they show as typing, they stop. */
+    readonly leave: (roomId: RoomId, userId: UserId, connId: string) => Effect.Effect<void>
   }
 >()("parley/server/realtime/Typing") {
   static readonly layer = (options: TypingOptions) =>
@@ -107,16 +111,17 @@ export class Typing extends Context.Service<
           )
 
         return Typing.of({
-          set: (roomId, user, typing) =>
+          set: (roomId, user, typing, connId) =>
             Effect.gen(function* () {
               const now = yield* Clock.currentTimeMillis
               const key = keyOf(roomId, user.user_id)
               let typist = typists.get(key)
               if (typist === undefined) {
                 if (!typing) return // a stop from someone not shown as typing changes nothing
-                typist = { user, sent: false, at: Number.NEGATIVE_INFINITY, want: true, timer: false }
+                typist = { user, by: connId, sent: false, at: Number.NEGATIVE_INFINITY, want: true, timer: false }
                 typists.set(key, typist)
               }
+              typist.by = connId
               typist.want = typing
               // Inside the interval the timer (started by the last send) sends the final state.
               if (now - typist.at < intervalMs) return
@@ -127,11 +132,11 @@ export class Typing extends Context.Service<
                 run(untilQuiet(roomId, key, typist))
               }
             }),
-          leave: (roomId, userId) =>
+          leave: (roomId, userId, connId) =>
             Effect.sync(() => {
               const key = keyOf(roomId, userId)
               const typist = typists.get(key)
-              if (typist === undefined) return
+              if (typist === undefined || typist.by !== connId) return
               typists.delete(key)
               if (typist.sent) coalescer.add(roomId, { user: typist.user, typing: false })
             })

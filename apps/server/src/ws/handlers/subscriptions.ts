@@ -50,8 +50,8 @@ export const unsubscribe = (conn: ConnectionState, roomId: RoomId) =>
       if (!conn.removeSubscription(roomId)) return
       const { env } = conn
       yield* env.hub.leave(roomId, conn)
-      // Whoever leaves a room (or disconnects) while typing stops typing in it.
-      yield* env.typing.leave(roomId, conn.userId)
+      // Leaving a room (or disconnecting) from the connection one typed from stops typing in it.
+      yield* env.typing.leave(roomId, conn.userId, conn.connId)
       yield* env.presence.leave(roomId, conn.connId)
     })
   )

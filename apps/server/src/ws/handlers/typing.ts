@@ -36,7 +36,8 @@ export const typing = Effect.fnUntraced(function* (
   yield* conn.env.typing.set(
     event.to,
     { user_id: conn.userId, username: conn.user.username },
-    event.type === "typing.start"
+    event.type === "typing.start",
+    conn.connId
   )
   yield* conn.ack(event.id, { of: event.type, room_id: event.to })
 })
