@@ -97,17 +97,23 @@ describe("presence deltas", () => {
     Effect.gen(function* () {
       const publishesFor = (joins: number) =>
         Effect.gen(function* () {
-          const { published, join } = yield* setup
+          const { published, join, who } = yield* setup
           for (let i = 0; i < joins; i++) yield* join(`user${i}`)
           yield* endWindow
-          return published
+          return { published, join, who }
         })
-      const one = yield* publishesFor(1)
-      const many = yield* publishesFor(2000)
+      const one = (yield* publishesFor(1)).published
+      const full = yield* publishesFor(2000)
+      const many = full.published
       assert.strictEqual(one.length, 1)
       assert.strictEqual(many.length, 1)
       assert.strictEqual((many[0] as Extract<RoomEvent, { kind: "presence.diff" }>).joined.length, 2000)
       // The next join into the full room is again one publish, carrying only itself.
+      yield* full.join("latecomer")
+      yield* endWindow
+      assert.deepStrictEqual(many.slice(1), [
+        { kind: "presence.diff", joined: [full.who("latecomer")], left: [], count: 2001 }
+      ])
     }).pipe(Effect.provide(world()))
   )
 
