@@ -13,7 +13,17 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { renderSummary, summarise } from "./cpu-profile.ts"
-import { cpuMs, createRoom, makeAccounts, sleep, startClients, startPeer, startServer } from "./harness.ts"
+import {
+  cpuMs,
+  createRoom,
+  fanoutWindow,
+  makeAccounts,
+  sleep,
+  startClients,
+  startPeer,
+  startServer,
+  type WindowResult
+} from "./harness.ts"
 import { connectInspector } from "./inspector.ts"
 
 const { values } = parseArgs({
@@ -37,46 +47,16 @@ const seconds = Number(values.seconds)
 const bytes = Number(values.bytes)
 const env = Object.fromEntries(values.env!.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]))
 
-/** One window at `rate` msg/s: CPU of `pid` over it, per message the clients received. */
-const measureWindow =
-  (
-    clients: ReturnType<typeof startClients>,
-    pid: number,
-    url: string,
-    token: string,
-    roomId: string,
-    subscribers: number
-  ) =>
-  async (rate: number) => {
-    const before = await clients.call({ cmd: "stats" })
-    const cpu0 = cpuMs(pid)
-    const sent = await clients.call({ cmd: "send", url, token, roomId, rate, seconds, bytes })
-    // Until every delivery has arrived (or 5 s more), so a backlog is not counted in the next window.
-    const expected = sent.sent * subscribers
-    for (let waited = 0; waited < 5000; waited += 250) {
-      const now = await clients.call({ cmd: "stats", keep: true })
-      if (now.messages - before.messages >= expected) break
-      await sleep(250)
-    }
-    const cpu1 = cpuMs(pid)
-    const after = await clients.call({ cmd: "stats" })
-    const deliveries = after.messages - before.messages
-    return {
-      rate,
-      sent: sent.sent,
-      acked: sent.acked,
-      errors: sent.errors,
-      errorCodes: sent.errorCodes,
-      deliveries,
-      loss: 1 - deliveries / expected,
-      cpuMs: cpu1 - cpu0,
-      usPerDelivery: ((cpu1 - cpu0) * 1000) / deliveries,
-      p50: after.p50,
-      p99: after.p99
-    }
-  }
+const measureWindow = (
+  clients: ReturnType<typeof startClients>,
+  pid: number,
+  url: string,
+  token: string,
+  roomId: string,
+  subscribers: number
+) => fanoutWindow(clients, { pid, url, token, roomId, subscribers, seconds, bytes })
 
-const report = (label: string, r: Awaited<ReturnType<ReturnType<typeof measureWindow>>>) =>
+const report = (label: string, r: WindowResult) =>
   console.log(
     `${label} ${r.rate} msg/s: ${r.deliveries} deliveries (loss ${(r.loss * 100).toFixed(2)}%, ${r.errors} errors ${JSON.stringify(r.errorCodes)}), ` +
       `server CPU ${r.usPerDelivery.toFixed(2)} µs/delivery, p50 ${r.p50} ms, p99 ${r.p99} ms`

@@ -38,6 +38,8 @@ export const startServer = async (
     readonly nodeFlags?: ReadonlyArray<string>
     readonly inspect?: boolean
     readonly env?: Record<string, string>
+    /** The server entry point; default `PROFILE_SERVER_MAIN` or this checkout's. */
+    readonly main?: string
   } = {}
 ): Promise<Server> => {
   const port = await freePort()
@@ -57,12 +59,17 @@ export const startServer = async (
     RATE_REFRESH_PER_IP: "1000000",
     RATE_MESSAGES_PER_USER: "1000000",
     RATE_ROOMS_PER_USER: "1000000",
+    // Caps of later versions (ignored by earlier ones): the scripts spread sockets over few users.
+    WS_MAX_CONNECTIONS_PER_USER: "1000000",
     LOG_LEVEL: "Warn",
     ...options.env
   }
   const flags = [...(options.nodeFlags ?? []), ...(inspectPort === null ? [] : [`--inspect=127.0.0.1:${inspectPort}`])]
   let output = ""
-  const child: ChildProcess = spawn(process.execPath, [...flags, main], { env, stdio: ["ignore", "pipe", "pipe"] })
+  const child: ChildProcess = spawn(process.execPath, [...flags, options.main ?? main], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
   child.stdout?.on("data", (chunk) => {
     output += chunk
   })
@@ -146,9 +153,17 @@ export const cpuMs = (pid: number) => {
 }
 
 /** Resident set size of a process, in bytes. */
-export const rssBytes = (pid: number) => {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return Number(match?.[1] ?? 0) * 1024
+export const rssBytes = (pid: number) => statusKb(pid, "VmRSS") * 1024
+
+/**
+ * Its anonymous part (heaps, malloc, stacks), in bytes: what sockets cost. The file-backed part
+ * (the node binary's pages) moves when the kernel reclaims page cache on a busy machine.
+ */
+export const rssAnonBytes = (pid: number) => statusKb(pid, "RssAnon") * 1024
+
+const statusKb = (pid: number, field: string) => {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  return Number(match?.[1] ?? 0)
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -187,3 +202,64 @@ export const startPeer = async () => {
   })
   return { pid: child.pid!, wsUrl: `ws://127.0.0.1:${port}`, stop: () => child.kill("SIGKILL") }
 }
+
+export interface WindowResult {
+  readonly rate: number
+  readonly sent: number
+  readonly acked: number
+  readonly errors: number
+  readonly errorCodes: Record<string, number>
+  readonly deliveries: number
+  readonly loss: number
+  readonly cpuMs: number
+  readonly usPerDelivery: number
+  readonly p50: number | null
+  readonly p99: number | null
+}
+
+/**
+ * One fan-out window at `rate` msg/s: one sender, `subscribers` sockets already in the room
+ * (opened by `clients`); CPU of `pid` over the window, per message the clients received.
+ */
+export const fanoutWindow =
+  (
+    clients: ReturnType<typeof startClients>,
+    target: {
+      readonly pid: number
+      readonly url: string
+      readonly token: string
+      readonly roomId: string
+      readonly subscribers: number
+      readonly seconds: number
+      readonly bytes: number
+    }
+  ) =>
+  async (rate: number): Promise<WindowResult> => {
+    const { pid, url, token, roomId, subscribers, seconds, bytes } = target
+    const before = await clients.call({ cmd: "stats" })
+    const cpu0 = cpuMs(pid)
+    const sent = await clients.call({ cmd: "send", url, token, roomId, rate, seconds, bytes })
+    // Until every delivery has arrived (or 5 s more), so a backlog is not counted in the next window.
+    const expected = (sent.acked > 0 ? sent.acked : sent.sent) * subscribers
+    for (let waited = 0; waited < 5000; waited += 250) {
+      const now = await clients.call({ cmd: "stats", keep: true })
+      if (now.messages - before.messages >= expected) break
+      await sleep(250)
+    }
+    const cpu1 = cpuMs(pid)
+    const after = await clients.call({ cmd: "stats" })
+    const deliveries = after.messages - before.messages
+    return {
+      rate,
+      sent: sent.sent,
+      acked: sent.acked,
+      errors: sent.errors,
+      errorCodes: sent.errorCodes,
+      deliveries,
+      loss: 1 - deliveries / expected,
+      cpuMs: cpu1 - cpu0,
+      usPerDelivery: ((cpu1 - cpu0) * 1000) / deliveries,
+      p50: after.p50,
+      p99: after.p99
+    }
+  }

@@ -81,7 +81,13 @@ const detailKeys = (s: Snapshot, scripts: Record<string, string>) => {
       if (where.startsWith("ws/")) return "ws: WebSocket, Receiver, Sender"
       return undefined
     }
-    if (cls === "(string)") return "strings (ids, token, user fields)"
+    if (cls === "(string)") {
+      const r = retainer[node]!
+      // Script sources the enabled debugger holds: there because of the measurement, not the sockets.
+      if (r >= 0 && edgeName(retainerEdge[node]!).includes("DevTools debugger"))
+        return "(debugger: script sources, measurement noise)"
+      return "strings (ids, token, user fields)"
+    }
     if (["WebSocket", "Receiver", "Sender"].includes(cls)) return "ws: WebSocket, Receiver, Sender"
     if (["Socket", "TCP", "Node / TCPSocketWrap"].includes(cls)) return "net.Socket + TCP handle"
     if (["IncomingMessage", "HTTPParser", "ServerResponse"].includes(cls)) return "HTTP upgrade request"
@@ -129,7 +135,10 @@ const detailKeys = (s: Snapshot, scripts: Record<string, string>) => {
       return `Context {${names.slice(0, 6).join(",")}${names.length > 6 ? ",…" : ""}}`
     }
     const r = retainer[node]!
-    return r < 0 ? `${cls} ← ?` : `${cls} ← ${s.classOf(r)}.${edgeName(retainerEdge[node]!)}`
+    // Handle numbers differ between snapshots: without them the same retainer matches across the two.
+    return r < 0
+      ? `${cls} ← ?`
+      : `${cls} ← ${s.classOf(r)}.${edgeName(retainerEdge[node]!).replace(/^\d+ \/ /, "# / ")}`
   }
   return { detailOf, categoryOf }
 }

@@ -6,11 +6,11 @@
  *
  *   node apps/server/bench/profile/idle-memory.ts [--sockets 5000] [--users 250] [--room] [--no-snapshot] [--out dir]
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { createRoom, kib, makeAccounts, rssBytes, sleep, startClients, startServer } from "./harness.ts"
+import { createRoom, kib, makeAccounts, rssAnonBytes, rssBytes, sleep, startClients, startServer } from "./harness.ts"
 import { compare, defaultOwners, render } from "./heap-breakdown.ts"
 import { connectInspector } from "./inspector.ts"
 
@@ -27,7 +27,9 @@ const sockets = Number(values.sockets)
 const out = values.out!
 mkdirSync(out, { recursive: true })
 
-const server = await startServer({ inspect: true })
+// A fixed mmap threshold: large malloc blocks (argon2's 19 MiB per sign-up) are unmapped when freed instead of
+// staying in the heap until glibc trims it at some later point, which moved RSS by ±100 MB during the run.
+const server = await startServer({ inspect: true, env: { MALLOC_MMAP_THRESHOLD_: "131072" } })
 const clients = startClients()
 try {
   const inspector = await connectInspector(server.inspectPort!, { debugger: !values["no-snapshot"] })
@@ -45,6 +47,7 @@ try {
     await inspector.gc()
     const usage = await inspector.memoryUsage()
     const rss = rssBytes(server.pid)
+    const rssAnon = rssAnonBytes(server.pid)
     let snapshot: string | null = null
     if (!values["no-snapshot"]) {
       snapshot = join(out, `idle-${label}.heapsnapshot`)
@@ -53,6 +56,7 @@ try {
     }
     return {
       rss,
+      rssAnon,
       heapUsed: usage.heapUsed,
       heapTotal: usage.heapTotal,
       external: usage.external,
@@ -61,8 +65,20 @@ try {
     }
   }
   const base = await measure("0")
-  const opened = await clients.call({ cmd: "open", url: server.wsUrl, tokens, count: sockets, roomId, concurrency: 50 })
-  await sleep(3000)
+  // Without snapshots, in two halves: the second half's RSS slope is not moved by what the allocator gives back
+  // meanwhile (argon2's 19 MiB buffers from the sign-ups are trimmed at unpredictable times).
+  const halves = values["no-snapshot"] ? 2 : 1
+  let mid: Awaited<ReturnType<typeof measure>> | null = null
+  const opened = { opened: 0, failed: 0, ms: 0 }
+  for (let half = 0; half < halves; half++) {
+    const count = Math.floor(sockets / halves)
+    const step = await clients.call({ cmd: "open", url: server.wsUrl, tokens, count, roomId, concurrency: 50 })
+    opened.opened += step.opened
+    opened.failed += step.failed
+    opened.ms += step.ms
+    await sleep(3000)
+    if (half < halves - 1) mid = await measure(String(opened.opened))
+  }
   const loaded = await measure(String(sockets))
   const stats = await clients.call({ cmd: "stats" })
   const per = (a: number, b: number) => (b - a) / opened.opened
@@ -72,15 +88,21 @@ try {
     connectsPerSecond: Math.round((opened.opened / opened.ms) * 1000),
     openOnClient: stats.open,
     rssPerSocket: per(base.rss, loaded.rss),
+    rssAnonPerSocket: per(base.rssAnon, loaded.rssAnon),
+    rssSlopeSecondHalf: mid === null ? null : (loaded.rss - mid.rss) / (opened.opened - Math.floor(sockets / halves)),
+    rssAnonSlopeSecondHalf:
+      mid === null ? null : (loaded.rssAnon - mid.rssAnon) / (opened.opened - Math.floor(sockets / halves)),
     heapUsedPerSocket: per(base.heapUsed, loaded.heapUsed),
     heapTotalPerSocket: per(base.heapTotal, loaded.heapTotal),
     externalPerSocket: per(base.external, loaded.external),
     base,
+    mid,
     loaded
   }
   console.log(
     `${opened.opened} idle sockets${roomId ? " in one room" : ""} (${opened.failed} failed, ${summary.connectsPerSecond} connects/s): ` +
-      `RSS ${kib(summary.rssPerSocket)}/socket, V8 heap used ${kib(summary.heapUsedPerSocket)}/socket ` +
+      `RSS ${kib(summary.rssPerSocket)}/socket${summary.rssSlopeSecondHalf === null ? "" : ` (second half: ${kib(summary.rssSlopeSecondHalf)})`}, ` +
+      `anonymous RSS ${kib(summary.rssAnonPerSocket)}/socket${summary.rssAnonSlopeSecondHalf === null ? "" : ` (second half: ${kib(summary.rssAnonSlopeSecondHalf)})`}, V8 heap used ${kib(summary.heapUsedPerSocket)}/socket ` +
       `(committed ${kib(summary.heapTotalPerSocket)}), ` +
       `external ${kib(summary.externalPerSocket)}/socket`
   )
@@ -92,7 +114,8 @@ try {
   if (base.snapshot && loaded.snapshot) {
     await clients.call({ cmd: "close" }).catch(() => undefined)
     await server.stop()
-    const table = render(compare(base.snapshot, loaded.snapshot, opened.opened, defaultOwners))
+    const scripts = JSON.parse(readFileSync(join(out, "scripts.json"), "utf8"))
+    const table = render(compare(base.snapshot, loaded.snapshot, opened.opened, defaultOwners, scripts))
     writeFileSync(join(out, `idle-breakdown-${sockets}.md`), table)
     console.log(table)
   }
