@@ -140,15 +140,34 @@ describe("presence deltas", () => {
       yield* leave("user1")
       yield* endWindow
       assert.deepStrictEqual(published.at(-1), { kind: "presence.count", count: 499 })
-      // Back at or under the limit, per-user changes resume.
-      for (let i = 2; i < 499; i++) yield* leave(`user${i}`)
+      // Back at or under the limit, per-user changes resume (at most diffLimit users a window).
+      for (let i = 2; i < 499; i++) {
+        yield* leave(`user${i}`)
+        if (i % 100 === 1) yield* endWindow
+      }
       yield* endWindow
       assert.deepStrictEqual(published.at(-1), {
         kind: "presence.diff",
         joined: [],
-        left: Array.from({ length: 497 }, (_, i) => who(`user${i + 2}`)),
+        left: Array.from({ length: 97 }, (_, i) => who(`user${i + 402}`)),
         count: 2
       })
+    }).pipe(Effect.provide(world({ diffLimit: 100 })))
+  )
+
+  it.effect("a window with more changed users than diffLimit sends the count, not thousands of names", () =>
+    Effect.gen(function* () {
+      const { published, join, leave, who } = yield* setup
+      for (let i = 0; i < 150; i++) yield* join(`user${i}`)
+      yield* endWindow
+      published.length = 0
+      // A mass leave back under the limit: 120 names would go to everyone left.
+      for (let i = 0; i < 120; i++) yield* leave(`user${i}`)
+      yield* endWindow
+      assert.deepStrictEqual(published, [{ kind: "presence.count", count: 30 }])
+      yield* leave("user120")
+      yield* endWindow
+      assert.deepStrictEqual(published.at(-1), { kind: "presence.diff", joined: [], left: [who("user120")], count: 29 })
     }).pipe(Effect.provide(world({ diffLimit: 100 })))
   )
 

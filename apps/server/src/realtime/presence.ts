@@ -5,10 +5,10 @@
  *   first connection in and last one out are changes.
  * - Changes are collected per room for `window` and published once per window and node:
  *   `presence.diff` (users who came online and went offline, and the count), or, in a room
- *   with more than `diffLimit` users online, `presence.count` only. The count goes out even
- *   when it equals the one this node sent last: another node may have published a different
- *   one since. So a join costs the same whatever the room's size: a store update now, and a
- *   share of one publish per window.
+ *   with more than `diffLimit` users online (or a window with more than `diffLimit` changed
+ *   users), `presence.count` only. The count goes out even when it equals the one this node
+ *   sent last: another node may have published a different one since. So a join costs the
+ *   same whatever the room's size: a store update now, and a share of one publish per window.
  * - Whether a changed user is online is read from the store when the window is flushed, not
  *   inferred from the changes this node saw: with several nodes, the last word on a user is
  *   the store's.
@@ -98,7 +98,8 @@ export const makePresence = (store: PresenceStore, options: PresenceOptions) =>
         const keys = [...changed.keys()]
         if (keys.length === 0) return
         const state = yield* store.state(roomId, keys)
-        if (state.count > options.diffLimit) {
+        // Names beyond diffLimit in one frame (a mass leave, say) cost every subscriber more than a re-read.
+        if (state.count > options.diffLimit || keys.length > options.diffLimit) {
           return yield* broker.publish(roomId, { kind: "presence.count", count: state.count })
         }
         const users = [...changed.values()]
