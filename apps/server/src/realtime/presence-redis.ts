@@ -3,7 +3,7 @@ import { Duration, Effect, Layer, Schedule } from "effect"
 import { Redis } from "effect/persistence"
 import { makePresence, Presence, type PresenceOptions } from "./presence.ts"
 import type { PresenceEntry, PresenceStore } from "./presence-store.ts"
-import { redisStore } from "./presence-store-redis.ts"
+import { type RedisPresenceStore, redisStore } from "./presence-store-redis.ts"
 
 /**
  * Presence shared by every node. This node remembers its own connections per room and
@@ -14,67 +14,74 @@ import { redisStore } from "./presence-store-redis.ts"
 export const layerRedis = (options: PresenceOptions & { readonly ttl: Duration.Duration }) =>
   Layer.effect(
     Presence,
-    Effect.gen(function* () {
-      const redis = yield* Redis.Redis
-      const store = redisStore(redis, options.ttl)
-      const local = new Map<RoomId, Map<string, PresenceEntry>>()
+    Effect.flatMap(Redis.Redis, (redis) =>
+      Effect.map(makeRedisPresence(redisStore(redis, options.ttl), options), ({ service }) => service)
+    )
+  )
 
-      // The local record changes in the same synchronous step as the command is queued on the
-      // connection, so a renewal never carries a connection whose leave was sent before it.
-      const tracked: PresenceStore = {
-        ...store,
-        join: (roomId, entry) =>
-          Effect.suspend(() => {
-            let conns = local.get(roomId)
-            if (conns === undefined) {
-              conns = new Map()
-              local.set(roomId, conns)
-            }
-            conns.set(entry.connId, entry)
-            return store.join(roomId, entry)
-          }),
-        leave: (roomId, connId) =>
-          Effect.suspend(() => {
-            const conns = local.get(roomId)
-            if (conns === undefined || !conns.delete(connId)) return Effect.succeed([])
-            if (conns.size === 0) local.delete(roomId)
-            return store.leave(roomId, connId)
-          })
-      }
-      const { service, report } = yield* makePresence(tracked, options)
+/** The service over a shared store, and `renew` (one heartbeat, run now; tests call it). */
+export const makeRedisPresence = (
+  store: RedisPresenceStore,
+  options: PresenceOptions & { readonly ttl: Duration.Duration }
+) =>
+  Effect.gen(function* () {
+    const local = new Map<RoomId, Map<string, PresenceEntry>>()
 
-      const renewRoom = (roomId: RoomId) =>
+    // The local record changes in the same synchronous step as the command is queued on the
+    // connection, so a renewal never carries a connection whose leave was sent before it.
+    const tracked: PresenceStore = {
+      ...store,
+      join: (roomId, entry) =>
+        Effect.suspend(() => {
+          let conns = local.get(roomId)
+          if (conns === undefined) {
+            conns = new Map()
+            local.set(roomId, conns)
+          }
+          conns.set(entry.connId, entry)
+          return store.join(roomId, entry)
+        }),
+      leave: (roomId, connId) =>
         Effect.suspend(() => {
           const conns = local.get(roomId)
-          if (conns === undefined) return Effect.void
-          return store.renew(roomId, [...conns.keys()]).pipe(
-            Effect.flatMap(({ missing, changes }) => {
-              report(roomId, changes)
-              const rejoin = missing.flatMap((connId) => {
-                const entry = local.get(roomId)?.get(connId)
-                return entry === undefined ? [] : [entry]
-              })
-              return Effect.forEach(
-                rejoin,
-                (entry) => Effect.map(store.join(roomId, entry), (c) => report(roomId, c)),
-                {
-                  discard: true
-                }
-              )
-            }),
-            Effect.catchCause((cause) =>
-              Effect.logWarning("presence renewal failed", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
-            )
-          )
+          if (conns === undefined || !conns.delete(connId)) return Effect.succeed([])
+          if (conns.size === 0) local.delete(roomId)
+          return store.leave(roomId, connId)
         })
+    }
+    const { service, report } = yield* makePresence(tracked, options)
 
-      const heartbeat = Effect.suspend(() =>
-        Effect.forEach([...local.keys()], renewRoom, { concurrency: 4, discard: true })
-      )
-      yield* heartbeat.pipe(
-        Effect.repeat(Schedule.spaced(Duration.millis(Duration.toMillis(options.ttl) / 3))),
-        Effect.forkScoped
-      )
-      return service
-    })
-  )
+    const renewRoom = (roomId: RoomId) =>
+      Effect.suspend(() => {
+        const conns = local.get(roomId)
+        if (conns === undefined) return Effect.void
+        return store.renew(roomId, [...conns.keys()]).pipe(
+          Effect.flatMap(({ missing, changes }) => {
+            report(roomId, changes)
+            // Looked up just before each join: a leave sent while an earlier one ran must not be undone.
+            return Effect.forEach(
+              missing,
+              (connId) =>
+                Effect.suspend(() => {
+                  const entry = local.get(roomId)?.get(connId)
+                  if (entry === undefined) return Effect.void
+                  return Effect.map(store.join(roomId, entry), (c) => report(roomId, c))
+                }),
+              { discard: true }
+            )
+          }),
+          Effect.catchCause((cause) =>
+            Effect.logWarning("presence renewal failed", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
+          )
+        )
+      })
+
+    const heartbeat = Effect.suspend(() =>
+      Effect.forEach([...local.keys()], renewRoom, { concurrency: 4, discard: true })
+    )
+    yield* heartbeat.pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(Duration.toMillis(options.ttl) / 3))),
+      Effect.forkScoped
+    )
+    return { service, renew: heartbeat }
+  })
