@@ -99,11 +99,16 @@ export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId
     for (const delivery of held) conn.deliver(roomId, delivery)
   })
   let replayed = 0
+  // Skips only what this replay sent. On a subscription that already had live messages (a
+  // plain subscribe before, or a resume whose read failed), those may come again, but what
+  // came before them is not lost. The held live messages are then deduplicated against it.
+  let sentUpTo = 0
   yield* unavailable(
     Stream.runForEach(historyAfter(conn.env.messages, roomId, after), (record) =>
       Effect.sync(() => {
-        if (record.seq <= subscription.lastSeq) return
-        subscription.lastSeq = record.seq
+        if (record.seq <= sentUpTo) return
+        sentUpTo = record.seq
+        if (record.seq > subscription.lastSeq) subscription.lastSeq = record.seq
         conn.send(eventFrame({ type: "chat.message", payload: toMessageView(record) }))
         replayed++
       })
