@@ -9,7 +9,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type RoomId, Unauthorized } from "@parley/domain"
-import { type MessageRecord, Messages } from "@parley/storage"
+import { type MessageRecord, Messages, SqliteStorage, StorageError } from "@parley/storage"
 import { ConfigProvider, Deferred, Duration, Effect, Exit, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
@@ -265,4 +265,42 @@ describe("channel.resume on a socket already subscribed", () => {
       assert.deepStrictEqual(sent, [6, 7, 3, 4, 5, 6, 7])
     }).pipe(Effect.provide(world(stubs({}))))
   )
+
+  it.effect("a resume whose read failed, retried after live messages came, misses nothing", () => {
+    let failures = 1
+    const storage = Layer.effect(
+      Messages,
+      Effect.gen(function* () {
+        const real = yield* Messages
+        return Messages.of({
+          ...real,
+          listAfter: (...args: Parameters<typeof real.listAfter>) =>
+            failures-- > 0
+              ? Effect.fail(new StorageError({ operation: "listAfter", cause: "down" }))
+              : real.listAfter(...args)
+        })
+      })
+    ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
+    return Effect.gen(function* () {
+      const messages = yield* Messages
+      const broker = yield* Broker
+      const roomId = crypto.randomUUID() as RoomId
+      const store = (records: ReadonlyArray<MessageRecord>) =>
+        Effect.flatMap(messages.claim(roomId), (claim) =>
+          messages.append(roomId, records, { epoch: claim.epoch, afterSeq: claim.lastSeq })
+        )
+      yield* store([1, 2, 3, 4, 5].map((s) => record(roomId, s)))
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      const resume = JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id })
+      yield* receive(conn, resume)
+      assert.strictEqual(socket.frames.find((f) => f.type === "error")?.payload.code, "service_unavailable")
+      const live = [6, 7].map((s) => record(roomId, s))
+      yield* store(live)
+      yield* broker.publish(roomId, { kind: "messages", messages: live.map((m) => encode(toMessageView(m))) })
+      yield* receive(conn, resume)
+      const sent = socket.frames.filter((f) => f.type === "chat.message").map((f) => f.payload.seq)
+      assert.deepStrictEqual(sent, [6, 7, 3, 4, 5, 6, 7])
+    }).pipe(Effect.provide(world(stubs({}), storage)))
+  })
 })
