@@ -167,6 +167,10 @@ ${cassandraResults.map(writeRow).join("\n")}
 
 ## Fencing cost (issue 9): the Cassandra write path before and after
 
+The design measured here was replaced in issue 10 (migration 005: the head in the newest message
+partition, rows and head in one conditional batch; \`docs/chat-core.md\`); the realtime section
+below has the current hot-room numbers. Kept as the record of what fencing cost at the time.
+
 Recorded once, not rewritten by \`pnpm bench\`: the whole bench run alternately on the code just
 before fencing (commit c137289: one logged batch per group commit) and on the code with it (one
 LWT on the room's head per group commit, then the rows in an unlogged batch), two runs each,
