@@ -10,7 +10,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type RoomId, Unauthorized } from "@parley/domain"
 import { type MessageRecord, Messages, SqliteStorage, StorageError } from "@parley/storage"
-import { ConfigProvider, Deferred, Duration, Effect, Exit, FiberSet, Layer } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Fiber, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
 import { Broker } from "../src/realtime/broker.ts"
@@ -18,6 +18,7 @@ import { RoomHub } from "../src/realtime/hub.ts"
 import { Presence } from "../src/realtime/presence.ts"
 import { toMessageView } from "../src/views/chat.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
+import { Connections } from "../src/ws/connections.ts"
 import { connectionOptions, WebSocketConfig } from "../src/ws/endpoint.ts"
 import { receive } from "../src/ws/handlers/dispatch.ts"
 import { ada, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
@@ -54,7 +55,7 @@ describe("a connection's timers", () => {
     let valid = true
     let checks = 0
     const accounts = {
-      authenticate: () =>
+      authenticateSession: () =>
         Effect.suspend(() => {
           checks++
           return valid ? Effect.succeed(ada) : Effect.fail(new Unauthorized())
@@ -76,7 +77,7 @@ describe("a connection's timers", () => {
     }).pipe(Effect.provide(world(stubs({ accounts }))))
   })
 
-  it.effect("the token's expiry closes the socket (4001) at that millisecond, even 40 days away", () =>
+  it.effect("the token's expiry closes the socket (4001) at the first sweep after it, even 40 days away", () =>
     Effect.gen(function* () {
       const expiresAt = Duration.toMillis(Duration.days(40))
       const socket = fakeSocket()
@@ -88,7 +89,7 @@ describe("a connection's timers", () => {
       )
       yield* TestClock.adjust(Duration.millis(expiresAt - 1))
       assert.isNull(socket.closedWith)
-      yield* TestClock.adjust(Duration.millis(1))
+      yield* TestClock.adjust(Duration.millis(testOptions.sweepMs))
       assert.deepStrictEqual(socket.closedWith, { code: 4001, reason: "access token expired; refresh and reconnect" })
     }).pipe(Effect.provide(world(stubs({}))))
   )
@@ -122,8 +123,6 @@ describe("closing a connection", () => {
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
-      // Its timers: one fiber, which its scope ends.
-      assert.isUndefined(conn.timers?.pollUnsafe())
       yield* receive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
       yield* receive(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
       yield* Deferred.await(submitted)
@@ -132,7 +131,6 @@ describe("closing a connection", () => {
       assert.strictEqual(conn.subscriptions?.size, 1)
       yield* onClosed(conn)
       yield* Deferred.await(interrupted)
-      assert.isTrue(Exit.hasInterrupts(conn.timers!.pollUnsafe()!))
       assert.strictEqual(conn.subscriptions?.size, 0)
       // Left for real: nobody online in the room any more.
       assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
@@ -144,17 +142,30 @@ describe("closing a connection", () => {
   })
 })
 
-describe("closing a connection while its ?room_id= subscribe waits", () => {
+describe("the ?room_id= subscribe", () => {
+  it.effect("is done when the connection opens, before it reads a frame: its ack, then who is online", () =>
+    Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket, { roomId: room })
+      assert.isTrue(conn.subscriptions?.has(room))
+      assert.deepStrictEqual(
+        socket.frames.map((f) => [f.type, f.payload?.of ?? f.payload?.count]),
+        [
+          ["ack", "channel.subscribe"],
+          ["presence", 1]
+        ]
+      )
+      yield* onClosed(conn)
+      assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
+    }).pipe(Effect.provide(world(stubs({}))))
+  )
+
   /**
-   * The subscribe from the URL waits in `hub.join` until the close's presence leave is done.
-   * Were the rooms left before the subscribe is interrupted, it would then join presence after
-   * the leave, and the user would stay online for good.
+   * The upgrade's fiber runs the subscribe, and is interrupted when the server stops. The
+   * socket then never reaches the code that closes its connection: opening must clean up.
    */
-  it.effect("interrupts the subscribe before leaving the rooms: nobody stays online", () => {
-    const gate = Deferred.makeUnsafe<void>()
+  it.effect("interrupted while it waits, leaves nothing behind: not online, not registered", () => {
     const held = Deferred.makeUnsafe<void>()
-    const workerEnded = Deferred.makeUnsafe<void>()
-    const presenceJoined = Deferred.makeUnsafe<void>()
     const gatedHub = Layer.effect(
       RoomHub,
       Effect.gen(function* () {
@@ -162,41 +173,22 @@ describe("closing a connection while its ?room_id= subscribe waits", () => {
         return RoomHub.of({
           ...hub,
           join: (roomId, subscriber) =>
-            Deferred.succeed(held, undefined).pipe(
-              Effect.andThen(Deferred.await(gate)),
-              Effect.onInterrupt(() => Deferred.succeed(workerEnded, undefined)),
-              Effect.andThen(hub.join(roomId, subscriber))
+            Effect.andThen(
+              hub.join(roomId, subscriber),
+              Effect.andThen(Deferred.succeed(held, undefined), Effect.never)
             )
         })
       })
     )
-    // After its leave, lets a still running subscribe go on, and waits until it joined or was ended.
-    const gatedPresence = Layer.effect(
-      Presence,
-      Effect.gen(function* () {
-        const presence = yield* Presence
-        return Presence.of({
-          ...presence,
-          join: (roomId, entry) =>
-            Effect.andThen(presence.join(roomId, entry), Deferred.succeed(presenceJoined, undefined)),
-          leave: (roomId, connId) =>
-            presence
-              .leave(roomId, connId)
-              .pipe(
-                Effect.andThen(Deferred.succeed(gate, undefined)),
-                Effect.andThen(Effect.raceFirst(Deferred.await(presenceJoined), Deferred.await(workerEnded)))
-              )
-        })
-      })
-    )
     return Effect.gen(function* () {
-      const conn = yield* open(fakeSocket(), { roomId: room })
+      const connections = yield* Connections
+      const opening = yield* Effect.forkChild(open(fakeSocket(), { roomId: room }))
       yield* Deferred.await(held)
-      yield* onClosed(conn)
+      assert.strictEqual(connections.countOf(ada.userId), 1)
+      yield* Fiber.interrupt(opening)
+      assert.strictEqual(connections.countOf(ada.userId), 0)
       assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
-      // Interrupted while it waited, not let through.
-      assert.isTrue(Deferred.isDoneUnsafe(workerEnded))
-    }).pipe(Effect.provide(Layer.merge(gatedHub, gatedPresence)), Effect.provide(world(stubs({}))))
+    }).pipe(Effect.provide(gatedHub), Effect.provide(world(stubs({}))))
   })
 })
 

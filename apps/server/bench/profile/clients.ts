@@ -208,9 +208,14 @@ process.on("message", async (command: Command) => {
           (s) => new Promise((done) => (s.readyState === WebSocket.CLOSED ? done(null) : s.once("close", done)))
         )
         for (const s of sockets) s.close()
-        await Promise.all(closing)
-        const closed = sockets.length
+        const closingRaw = rawSockets.map(
+          (s) => new Promise((done) => (s.destroyed ? done(null) : s.once("close", done)))
+        )
+        for (const s of rawSockets) s.destroy()
+        await Promise.all([...closing, ...closingRaw])
+        const closed = sockets.length + rawSockets.length
         sockets.length = 0
+        rawSockets.length = 0
         return reply({ closed })
       }
       case "close":

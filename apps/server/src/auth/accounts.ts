@@ -73,6 +73,14 @@ export class Accounts extends Context.Service<
       refreshToken: string
     ) => Effect.Effect<void, InvalidRefreshToken | ServiceUnavailable>
     readonly authenticate: (accessToken: string) => Effect.Effect<Caller, Unauthorized | ServiceUnavailable>
+    /**
+     * The storage half of `authenticate`, for a token verified already (a WebSocket's, at its
+     * upgrade and on every re-check after): the session lives and the user is enabled.
+     */
+    readonly authenticateSession: (
+      userId: UserId,
+      sessionId: SessionId
+    ) => Effect.Effect<Caller, Unauthorized | ServiceUnavailable>
     readonly listSessions: (caller: Caller) => Effect.Effect<ReadonlyArray<SessionView>, ServiceUnavailable>
     readonly revokeSession: (caller: Caller, sessionId: SessionId) => Effect.Effect<void, NotFound | ServiceUnavailable>
     /** A user's live sessions, for operators (`current` is false). */
@@ -178,6 +186,18 @@ export class Accounts extends Context.Service<
           return yield* tokenResponse(user.value, session.value.id, next)
         })
 
+        const authenticateSession = Effect.fnUntraced(function* (userId: UserId, sessionId: SessionId) {
+          const [user, session] = yield* Effect.all([users.findById(userId), sessions.get(sessionId)], {
+            concurrency: 2
+          })
+          const now = yield* Clock.currentTimeMillis
+          if (Option.isNone(user) || user.value.disabled) return yield* new Unauthorized()
+          if (Option.isNone(session) || session.value.userId !== userId || !isLive(session.value, now)) {
+            return yield* new Unauthorized()
+          }
+          return { userId, sessionId, user: toUserView(user.value) } satisfies Caller
+        })
+
         return Accounts.of({
           signup: Effect.fn("Accounts.signup")(function* (request) {
             const now = yield* Clock.currentTimeMillis
@@ -243,16 +263,9 @@ export class Accounts extends Context.Service<
 
           authenticate: Effect.fn("Accounts.authenticate")(function* (accessToken) {
             const claims = yield* tokens.verify(accessToken)
-            const [user, session] = yield* Effect.all([users.findById(claims.sub), sessions.get(claims.sid)], {
-              concurrency: 2
-            })
-            const now = yield* Clock.currentTimeMillis
-            if (Option.isNone(user) || user.value.disabled) return yield* new Unauthorized()
-            if (Option.isNone(session) || session.value.userId !== claims.sub || !isLive(session.value, now)) {
-              return yield* new Unauthorized()
-            }
-            return { userId: claims.sub, sessionId: claims.sid, user: toUserView(user.value) }
+            return yield* authenticateSession(claims.sub, claims.sid)
           }, unavailable),
+          authenticateSession: (userId, sessionId) => unavailable(authenticateSession(userId, sessionId)),
 
           listSessions: Effect.fn("Accounts.listSessions")(function* (caller) {
             return yield* sessionViews(caller.userId, caller.sessionId)

@@ -8,7 +8,7 @@
  */
 import type { RoomId } from "@parley/domain"
 import { Messages } from "@parley/storage"
-import { Effect, Exit, Fiber, FiberSet, Scope } from "effect"
+import { Clock, Effect, Exit, FiberSet, Scope } from "effect"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
@@ -21,13 +21,12 @@ import { Typing } from "../realtime/typing.ts"
 import type { Connections } from "./connections.ts"
 import { overflow, receive, subscribeFromUrl } from "./handlers/dispatch.ts"
 import { endSubscription, leaveAll, revalidate } from "./handlers/subscriptions.ts"
-import { keepalive } from "./keepalive.ts"
+import { Keepalive } from "./keepalive.ts"
 import { makeWsMetrics } from "./metrics.ts"
 import { type ConnectionEnv, type ConnectionOptions, ConnectionState, type WsSocket } from "./state.ts"
 
 export interface Accepted {
   readonly caller: Caller
-  readonly token: string
   /** When the storage read that let it in began (epoch ms). */
   readonly authenticatedAt: number
   /** When the access token expires (epoch ms). */
@@ -37,9 +36,9 @@ export interface Accepted {
 }
 
 /**
- * Builds the connection and starts its fibers. The socket must not have delivered a frame
- * yet (a paused `ws` socket, or a fake one); the caller wires its events to `onFrame`,
- * `onPong` and `onClosed`.
+ * Builds the connection, starts its timers and makes the URL's subscribe. The socket must not
+ * have delivered a frame yet (a paused `ws` socket, or a fake one); the caller then wires its
+ * events to `onFrame`, `onPong` and `onClosed`.
  */
 export const openConnection = (
   env: ConnectionEnv,
@@ -52,43 +51,45 @@ export const openConnection = (
       env,
       socket,
       accepted.caller,
-      accepted.token,
       accepted.authenticatedAt,
       accepted.expiresAt,
       Scope.makeUnsafe()
     )
     // Apart, so that nothing the connection keeps (its finalizers) holds on to `accepted`.
-    return Effect.as(start(conn, connections, accepted.roomId), conn)
+    // Stopped halfway (the server shutting down during the URL's subscribe), the socket never
+    // gets its listeners, so nothing else would close the connection: it is closed here.
+    return start(conn, connections, accepted.roomId).pipe(
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : onClosed(conn))),
+      Effect.as(conn)
+    )
   })
 
 const start = (conn: ConnectionState, connections: Connections["Service"], roomId: RoomId | null) =>
   // Revocations from any node close it at once; the periodic re-check is the backstop.
-  Effect.flatMap(connections.add(conn), (unregister) => {
-    conn.env.metrics.connected(1)
-    // Owned by the scope (its finalizer below), not by a fiber set an idle socket would need only for it.
-    const timers = conn.env.runForkUnowned(keepalive(conn))
-    conn.timers = timers
-    // One finalizer for all (each costs memory for as long as the socket lives). The fiber set,
-    // made later if at all, is closed before it: its fibers end first, then the rooms are left.
-    // So the URL's subscribe (whose worker makes the fiber set) is offered only once it is added:
-    // a subscribe still running during the leave could join presence after it, for good.
-    return Effect.andThen(
-      Scope.addFinalizer(conn.scope, finalize(conn, timers, unregister)),
-      Effect.sync(() => {
-        if (roomId !== null) conn.inbound.offerControl(subscribeFromUrl(conn, roomId))
-      })
-    )
-  })
+  Effect.flatMap(connections.add(conn), (unregister) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      conn.env.metrics.connected(1)
+      conn.env.keepalive.add(conn, now)
+      // One finalizer for all (each costs memory for as long as the socket lives). The fiber set,
+      // made later if at all, is closed before it: its fibers end first, then the rooms are left.
+      // The URL's subscribe runs here, in the upgrade's own fiber, once that finalizer is in place
+      // (a subscribe still running during the leave could join presence after it, for good), and
+      // before the socket reads a frame: no client event can overtake it, and no fiber is forked for it.
+      return Effect.andThen(
+        Scope.addFinalizer(conn.scope, finalize(conn, unregister)),
+        roomId === null ? Effect.void : subscribeFromUrl(conn, roomId)
+      )
+    })
+  )
 
-const finalize = (conn: ConnectionState, timers: Fiber.Fiber<void>, unregister: () => void) =>
-  Fiber.interrupt(timers).pipe(
-    Effect.andThen(
-      Effect.sync(() => {
-        unregister()
-        conn.env.metrics.connected(-1)
-      })
-    ),
-    Effect.andThen(leaveAll(conn))
+const finalize = (conn: ConnectionState, unregister: () => void) =>
+  Effect.andThen(
+    Effect.sync(() => {
+      conn.env.keepalive.remove(conn)
+      unregister()
+      conn.env.metrics.connected(-1)
+    }),
+    leaveAll(conn)
   )
 
 /** A client frame (`null`: binary) arrived. */
@@ -143,7 +144,8 @@ export const attach = (ws: WebSocket, conn: ConnectionState) => {
 export const makeConnectionEnv = (options: ConnectionOptions) =>
   Effect.gen(function* () {
     const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
-    const services = yield* Effect.context<never>()
+    const keepalive = new Keepalive()
+    yield* Effect.forkScoped(keepalive.run(options.sweepMs, runFork))
     const env: ConnectionEnv = {
       options,
       accounts: yield* Accounts,
@@ -157,7 +159,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       messages: yield* Messages,
       metrics: yield* makeWsMetrics,
       runFork: (effect) => runFork(effect),
-      runForkUnowned: (effect) => Effect.runForkWith(services)(effect),
+      keepalive,
       revalidate,
       endSubscription
     }

@@ -58,6 +58,7 @@ export const connectionOptions = (config: WebSocketConfig): ConnectionOptions =>
   pingIntervalMs: Duration.toMillis(config.pingInterval),
   reauthIntervalMs: Duration.toMillis(config.reauthInterval),
   closeGraceMs,
+  sweepMs: 1000,
   // Inbound frames waiting for their turn; beyond this the client is flooding. The server's
   // own re-checks have a few more places, so a flood delays them but never pushes them out.
   inbound: { frames: 256, reserve: 16 }
@@ -134,15 +135,16 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         }
         const token = bearer(request, url)
         if (token === null) return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
+        const claims = yield* Effect.option(tokens.verify(token))
+        if (Option.isNone(claims))
+          return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
         // A revocation heard from here on may have been missed by this read: see `Connections`.
         const authenticatedAt = yield* Clock.currentTimeMillis
-        const caller = yield* Effect.result(accounts.authenticate(token))
-        const claims = yield* Effect.option(tokens.verify(token))
-        if (Result.isFailure(caller) && caller.failure._tag === "ServiceUnavailable") {
-          return refuse(socket, 503, "service_unavailable", "a dependency is unavailable; try again shortly")
-        }
-        if (Result.isFailure(caller) || Option.isNone(claims)) {
-          return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
+        const caller = yield* Effect.result(accounts.authenticateSession(claims.value.sub, claims.value.sid))
+        if (Result.isFailure(caller)) {
+          return caller.failure._tag === "ServiceUnavailable"
+            ? refuse(socket, 503, "service_unavailable", "a dependency is unavailable; try again shortly")
+            : refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
         }
         // Counted on this node only (a cross-node count would cost a Redis round trip per upgrade).
         // Upgrades racing each other may pass together; the registry never holds more than a few over.
@@ -156,7 +158,6 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         }
         return {
           caller: caller.success,
-          token,
           authenticatedAt,
           expiresAt: claims.value.exp * 1000,
           roomId: Option.getOrNull(roomId)

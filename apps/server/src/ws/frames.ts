@@ -72,3 +72,23 @@ export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
     socket.send(data, { binary: false })
   }
 }
+
+/** The part of the TCP socket under a `ws` WebSocket that `corked` uses. */
+interface Corkable {
+  cork(): void
+  uncork(): void
+}
+
+/**
+ * Runs `write` with the socket's writes held, so the frames it sends (an ack and the online
+ * list after it) leave in one write, not one system call each. A fake socket writes as usual.
+ */
+export const corked = (socket: FrameSocket, write: () => void): void => {
+  const raw = (socket as { readonly _socket?: Corkable })._socket
+  raw?.cork()
+  try {
+    write()
+  } finally {
+    raw?.uncork()
+  }
+}

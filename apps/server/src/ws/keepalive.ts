@@ -1,19 +1,23 @@
 /**
- * A connection's timers, as one fiber in its fiber set: pings that find dead peers, periodic
- * re-checks of the session, and the close when the access token expires. Closing the
- * connection interrupts it. Time is Effect's `Clock` (tests drive it with `TestClock`; a
- * token valid for months is one long sleep, which the clock handles).
+ * The node's connection timers, as one fiber for all connections: pings that find dead peers,
+ * periodic re-checks of each session, and the close when an access token expires. It sleeps
+ * until the earliest thing due, then looks at each live connection and acts on what is due,
+ * waking at most once per `sweepMs` (so a timer may be up to that late). Time is Effect's
+ * `Clock` (tests drive it with `TestClock`).
  *
- * One fiber with one wake-up at a time rather than a `Schedule` per timer: an idle socket
- * pays for one sleeping fiber (about 1.4 KB) instead of three scheduled ones (about 3.5 KB each).
+ * One fiber per node rather than one per connection: a sleeping fiber and its timer cost an
+ * idle socket about 1.4 KB and a wake-up of its own; here a connection costs two numbers.
  */
 import { CloseCode } from "@parley/domain"
-import { Clock, Effect } from "effect"
+import { Clock, Deferred, Effect, Exit } from "effect"
 import type { ConnectionState } from "./state.ts"
 
+/** Re-checks in flight at once, so that a sweep with many due does not flood storage. */
+const reauthConcurrency = 8
+
 /** The session is still valid: re-check the rooms; revoked: close (an expired token closes on its own). */
-const reauthenticate = (conn: ConnectionState) =>
-  conn.env.accounts.authenticate(conn.token).pipe(
+const reauthenticate = (conn: ConnectionState): Effect.Effect<void> =>
+  conn.env.accounts.authenticateSession(conn.userId, conn.sessionId).pipe(
     // Still signed in: re-check the rooms it listens to, in order with its events.
     Effect.tap(() => Effect.sync(() => conn.inbound.offerControl(conn.env.revalidate(conn)))),
     Effect.catchTag("Unauthorized", () =>
@@ -23,49 +27,94 @@ const reauthenticate = (conn: ConnectionState) =>
         })
       )
     ),
-    Effect.ignore
+    Effect.ignore,
+    // A slow store delays this connection's next check rather than piling checks up.
+    Effect.andThen(Clock.currentTimeMillis),
+    Effect.flatMap((after) =>
+      Effect.sync(() => {
+        conn.nextReauth = after + conn.env.options.reauthIntervalMs
+        conn.env.keepalive.schedule(conn)
+      })
+    )
   )
 
-/** When the next ping and the next re-check are due (epoch ms); one record per connection. */
-interface Due {
-  ping: number
-  reauth: number
+/** Acts on what is due for one connection; returns whether its session re-check is due. */
+const due = (conn: ConnectionState, now: number): boolean => {
+  if (conn.stopped) return false
+  if (now >= conn.expiresAt) {
+    conn.closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect")
+    return false
+  }
+  if (now >= conn.nextPing) {
+    // Not answered since the last ping: the peer is gone.
+    if (!conn.alive) {
+      conn.stopped = true
+      conn.socket.terminate()
+      return false
+    }
+    conn.alive = false
+    conn.socket.ping()
+    conn.nextPing = now + conn.env.options.pingIntervalMs
+  }
+  if (now < conn.nextReauth) return false
+  conn.nextReauth = Number.POSITIVE_INFINITY // until this check is done
+  return true
 }
 
-/** One wake-up: acts on what is due, then sleeps until the next thing is. */
-const tick = (conn: ConnectionState, due: Due): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<void> => {
-    if (conn.stopped) return Effect.void
-    if (now >= conn.expiresAt) {
-      conn.closeWith(CloseCode.tokenExpired, "access token expired; refresh and reconnect")
-      return Effect.void
-    }
-    if (now >= due.ping) {
-      // Not answered since the last ping: the peer is gone.
-      if (!conn.alive) {
-        conn.stopped = true
-        conn.socket.terminate()
-        return Effect.void
-      }
-      conn.alive = false
-      conn.socket.ping()
-      due.ping = now + conn.env.options.pingIntervalMs
-    }
-    if (now >= due.reauth) {
-      // A slow store delays the next check rather than piling checks up.
-      return reauthenticate(conn).pipe(
-        Effect.andThen(Clock.currentTimeMillis),
-        Effect.flatMap((after) => {
-          due.reauth = after + conn.env.options.reauthIntervalMs
-          return tick(conn, due)
-        })
-      )
-    }
-    return Effect.andThen(Effect.sleep(Math.min(due.ping, due.reauth, conn.expiresAt) - now), tick(conn, due))
-  })
+const nextDue = (conn: ConnectionState) => Math.min(conn.nextPing, conn.nextReauth, conn.expiresAt)
 
-/** Runs until the connection stops; started once per connection. */
-export const keepalive = (conn: ConnectionState): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (start) =>
-    tick(conn, { ping: start + conn.env.options.pingIntervalMs, reauth: start + conn.env.options.reauthIntervalMs })
-  )
+/** The node's connections the sweep looks after, and the sweep itself. */
+export class Keepalive {
+  private readonly live = new Set<ConnectionState>()
+  /** When the sweeper wakes next (epoch ms), and how to wake it sooner. */
+  private wakeAt = Number.POSITIVE_INFINITY
+  private wake: Deferred.Deferred<void> | undefined = undefined
+
+  /** From now on, `conn` is pinged, re-checked and closed at expiry. */
+  add(conn: ConnectionState, now: number): void {
+    conn.nextPing = now + conn.env.options.pingIntervalMs
+    conn.nextReauth = now + conn.env.options.reauthIntervalMs
+    this.live.add(conn)
+    this.schedule(conn)
+  }
+  remove(conn: ConnectionState): void {
+    this.live.delete(conn)
+  }
+  /** Wakes the sweeper sooner if `conn` is due before it would wake (a token about to expire). */
+  schedule(conn: ConnectionState): void {
+    if (nextDue(conn) >= this.wakeAt || this.wake === undefined) return
+    this.wakeAt = Number.NEGATIVE_INFINITY
+    Deferred.doneUnsafe(this.wake, Exit.void)
+  }
+
+  /** Acts on what is due; returns the connections whose session re-check is due. */
+  private sweep(now: number): Array<ConnectionState> {
+    const reauth: Array<ConnectionState> = []
+    for (const conn of this.live) if (due(conn, now)) reauth.push(conn)
+    return reauth
+  }
+
+  /** When the next thing is due (epoch ms); a re-check under way counts once it is done (`schedule`). */
+  private earliest(): number {
+    let earliest = Number.POSITIVE_INFINITY
+    for (const conn of this.live) if (!conn.stopped) earliest = Math.min(earliest, nextDue(conn))
+    return earliest
+  }
+
+  /** Runs until interrupted (with the node's connections). */
+  run(sweepMs: number, runFork: (effect: Effect.Effect<void>) => void): Effect.Effect<never> {
+    const once = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const reauth = this.sweep(now)
+      const wake = Deferred.makeUnsafe<void>()
+      this.wake = wake
+      this.wakeAt = Math.max(this.earliest(), now + sweepMs)
+      // After the wake-up is set: a re-check that ends at once must find it to reschedule.
+      if (reauth.length > 0) {
+        runFork(Effect.forEach(reauth, reauthenticate, { concurrency: reauthConcurrency, discard: true }))
+      }
+      const sleep = this.wakeAt === Number.POSITIVE_INFINITY ? Effect.never : Effect.sleep(this.wakeAt - now)
+      return Effect.raceFirst(sleep, Deferred.await(wake))
+    })
+    return Effect.forever(once)
+  }
+}

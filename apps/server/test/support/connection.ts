@@ -27,6 +27,7 @@ export const testOptions: ConnectionOptions = {
   pingIntervalMs: 30_000,
   reauthIntervalMs: 60_000,
   closeGraceMs: 2000,
+  sweepMs: 1000,
   inbound: { frames: 256, reserve: 16 },
   maxSubscriptions: 500,
   subscribeRate: 100,
@@ -80,7 +81,7 @@ export const stubs = (overrides: {
 }) =>
   Layer.mergeAll(
     Layer.succeed(AccountsService, {
-      authenticate: () => Effect.succeed(ada),
+      authenticateSession: () => Effect.succeed(ada),
       ...overrides.accounts
     } as unknown as Accounts["Service"]),
     Layer.succeed(ChatRooms, {
@@ -111,7 +112,6 @@ export const open = (socket: WsSocket, accepted: Partial<Accepted> = {}, options
     const connections = yield* Connections
     return yield* openConnection(env, connections, socket, {
       caller: ada,
-      token: "token",
       authenticatedAt: 0,
       expiresAt: Number.MAX_SAFE_INTEGER,
       roomId: null,

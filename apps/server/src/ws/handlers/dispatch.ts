@@ -8,7 +8,7 @@ import { decodeFrame, frameId } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 import { sendMessage } from "./messages.ts"
-import { listOnline, sendOnline } from "./presence.ts"
+import { ackWithOnline, listOnline } from "./presence.ts"
 import { resume, subscribe, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
 
@@ -45,8 +45,7 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
     case "channel.subscribe":
       return subscribeAllowed(conn).pipe(
         Effect.andThen(subscribe(conn, event.to, false)),
-        Effect.andThen(conn.ack(event.id, { of: event.type, room_id: event.to })),
-        Effect.andThen(sendOnline(conn, event.to))
+        Effect.andThen(ackWithOnline(conn, event.id, { of: event.type, room_id: event.to }, event.to))
       )
     case "channel.unsubscribe":
       return subscribeAllowed(conn).pipe(
@@ -56,8 +55,9 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
     case "channel.resume":
       return subscribeAllowed(conn).pipe(
         Effect.andThen(resume(conn, event.to, event.after)),
-        Effect.flatMap((replayed) => conn.ack(event.id, { of: event.type, room_id: event.to, replayed })),
-        Effect.andThen(sendOnline(conn, event.to))
+        Effect.flatMap((replayed) =>
+          ackWithOnline(conn, event.id, { of: event.type, room_id: event.to, replayed }, event.to)
+        )
       )
     case "chat.message":
       return sendMessage(conn, event)
@@ -91,7 +91,6 @@ export const overflow = (conn: ConnectionState, data: string | null) =>
 /** The `room_id` of the URL: answers no frame of the client's, so an error names the room. */
 export const subscribeFromUrl = (conn: ConnectionState, roomId: RoomId): Effect.Effect<void> =>
   subscribe(conn, roomId, false).pipe(
-    Effect.andThen(conn.ack(undefined, { of: "channel.subscribe", room_id: roomId })),
-    Effect.andThen(sendOnline(conn, roomId)),
+    Effect.andThen(ackWithOnline(conn, undefined, { of: "channel.subscribe", room_id: roomId }, roomId)),
     Effect.catch((e) => conn.error(undefined, toEventError(e), roomId))
   )

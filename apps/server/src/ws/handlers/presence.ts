@@ -5,21 +5,41 @@
  */
 import { type PresenceList, type RoomId, ServiceUnavailable } from "@parley/domain"
 import { Effect } from "effect"
+import { encodeReplyEvent } from "../codec.ts"
 import { EventError } from "../errors.ts"
-import type { ConnectionState } from "../state.ts"
+import { corked } from "../frames.ts"
+import type { AckPayload, ConnectionState } from "../state.ts"
 
 const page = (conn: ConnectionState, roomId: RoomId, id: string | undefined, cursor: string | undefined) =>
   Effect.flatMap(conn.env.presence.page(roomId, cursor), (online) =>
     conn.reply({ type: "presence", ...(id === undefined ? {} : { id }), payload: { room_id: roomId, ...online } })
   )
 
-/** Sent after a subscribe's ack. Best effort: without Redis for a moment, the subscription still stands. */
-export const sendOnline = (conn: ConnectionState, roomId: RoomId) =>
-  page(conn, roomId, undefined, undefined).pipe(
-    Effect.catchCause((cause) =>
-      Effect.logWarning("online list not sent", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
+/**
+ * A subscribe's answer: its ack, then the room's first page of who is online, in one write.
+ * The page is best effort: without Redis for a moment, the subscription still stands and is acked.
+ */
+export const ackWithOnline = (
+  conn: ConnectionState,
+  id: string | undefined,
+  payload: AckPayload,
+  roomId: RoomId
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const online = yield* conn.env.presence.page(roomId).pipe(
+      Effect.map((page) => ({ type: "presence" as const, payload: { room_id: roomId, ...page } })),
+      Effect.tapCause((cause) =>
+        Effect.logWarning("online list not sent", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
+      ),
+      Effect.orElseSucceed(() => null)
     )
-  )
+    const ack = yield* encodeReplyEvent(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
+    const presence = online === null ? null : yield* encodeReplyEvent(online)
+    corked(conn.socket, () => {
+      conn.send(ack)
+      if (presence !== null) conn.send(presence)
+    })
+  })
 
 export const listOnline = (conn: ConnectionState, event: typeof PresenceList.Type) => {
   if (conn.subscriptions?.has(event.to) !== true) {

@@ -1,0 +1,86 @@
+/**
+ * Connect cost: server CPU per socket opened, with no room and into one room, then the same
+ * joins again under V8's CPU profiler with the top functions, to find where a join's time goes.
+ *
+ *   node apps/server/bench/profile/connect.ts [--sockets 2000] [--users 20] [--out dir] [--env KEY=VALUE ...]
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import { renderSummary, summarise } from "./cpu-profile.ts"
+import { cpuMs, createRoom, makeAccounts, sleep, startClients, startServer } from "./harness.ts"
+import { connectInspector } from "./inspector.ts"
+
+const { values } = parseArgs({
+  options: {
+    sockets: { type: "string", default: "2000" },
+    users: { type: "string", default: "20" },
+    out: { type: "string", default: join(tmpdir(), "parley-profile") },
+    env: { type: "string", multiple: true, default: [] },
+    "profile-interval-us": { type: "string", default: "200" }
+  }
+})
+const out = values.out
+mkdirSync(out, { recursive: true })
+const env = Object.fromEntries(values.env.map((kv) => kv.split("=", 2) as [string, string]))
+const count = Number(values.sockets)
+
+const server = await startServer({ inspect: true, env: { WS_PING_INTERVAL: "1 hour", ...env } })
+const clients = startClients()
+
+/** Until the server's CPU settles (presence windows, GC), so the next step starts clean. */
+const settle = async () => {
+  for (let last = cpuMs(server.pid); ; ) {
+    await sleep(500)
+    const now = cpuMs(server.pid)
+    if (now - last < 20) return
+    last = now
+  }
+}
+
+// Under the profiler the server never looks idle (sampling costs CPU), so that run does not settle.
+const openMany = async (roomId: string | null, settled = true) => {
+  if (settled) await settle()
+  const cpu0 = cpuMs(server.pid)
+  const result = await clients.call({
+    cmd: "open",
+    url: server.wsUrl,
+    tokens,
+    count,
+    roomId,
+    concurrency: 20,
+    raw: true
+  })
+  if (settled) await settle()
+  else await sleep(1000)
+  const cpu = cpuMs(server.pid) - cpu0
+  await clients.call({ cmd: "closeAll" })
+  return { ...result, cpuMsPerSocket: cpu / result.opened, perSecond: (result.opened / result.ms) * 1000 }
+}
+
+let tokens: Array<string> = []
+try {
+  const inspector = await connectInspector(server.inspectPort!, { debugger: false })
+  const accounts = await makeAccounts(server, Number(values.users))
+  tokens = accounts.map((a) => a.token)
+  const roomId = await createRoom(server, accounts[0]!)
+  const noRoom = await openMany(null)
+  console.log(`no room:  ${JSON.stringify(noRoom)}`)
+  const intoRoom = await openMany(roomId)
+  console.log(`one room: ${JSON.stringify(intoRoom)}`)
+
+  await settle()
+  await inspector.startProfile(Number(values["profile-interval-us"]))
+  const profiled = await openMany(roomId, false)
+  const profile = await inspector.stopProfile()
+  console.log(`profiled: ${JSON.stringify(profiled)}`)
+  writeFileSync(join(out, "connect.cpuprofile"), JSON.stringify(profile))
+  const summary = renderSummary(summarise(profile, 45))
+  writeFileSync(join(out, "connect-profile.md"), summary)
+  console.log(summary)
+  inspector.close()
+} finally {
+  clients.kill()
+  await server.stop()
+}
