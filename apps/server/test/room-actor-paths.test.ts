@@ -268,11 +268,13 @@ describe("room actor paths", () => {
   })
 
   describe("a mailbox batch split by bytes", () => {
-    // A send costs its text's bytes + its username's length + 200, twice with a client id:
-    // here 100 + 100 + 200 = 400 without one, 800 with one. Writes hold at most 900.
+    // A send costs its text's bytes + its username's length + its client id's bytes + 200,
+    // once: here 101 + 100 + 200 = 401 without a client id, 404 with "c-1". Writes hold at most 900.
     const text = "é".repeat(50)
     const name = "n".repeat(100)
     const sendOf = (r: RoomId, i: number, withId: boolean) => send(r, `${i}${text}`, withId ? `c-${i}` : null, name)
+    /** 401 + 60 bytes of client id: one send per write. */
+    const longOf = (r: RoomId, i: number) => send(r, `${i}${text}`, `${i}`.padEnd(60, "c"), name)
 
     it.effect("without client ids: two sends per write, stored and answered in order", () =>
       withWorld({ maxBatchBytes: 900 }, (world) =>
@@ -296,7 +298,7 @@ describe("room actor paths", () => {
       )
     )
 
-    it.effect("with client ids a send counts twice: one send per write", () =>
+    it.effect("a client id counts once, by its bytes: two short ones per write, not two long ones", () =>
       withWorld({ maxBatchBytes: 900 }, (world) =>
         Effect.gen(function* () {
           const r = room()
@@ -308,7 +310,17 @@ describe("room actor paths", () => {
           assert.deepStrictEqual(outcomes, [1, 2, 3, 4])
           assert.deepStrictEqual(
             world.state.writes.map((w) => w.length),
-            [1, 1, 1, 1]
+            [1, 2, 1]
+          )
+          const more = yield* behindAWrite(
+            world,
+            longOf(r, 4),
+            [5, 6].map((i) => longOf(r, i))
+          )
+          assert.deepStrictEqual(more, [5, 6, 7])
+          assert.deepStrictEqual(
+            world.state.writes.slice(3).map((w) => w.length),
+            [1, 1, 1]
           )
         })
       )
@@ -321,8 +333,8 @@ describe("room actor paths", () => {
           world.state.next = ["store", "fail"]
           const outcomes = yield* behindAWrite(
             world,
-            sendOf(r, 0, true),
-            [1, 2, 3].map((i) => sendOf(r, i, true))
+            longOf(r, 0),
+            [1, 2, 3].map((i) => longOf(r, i))
           )
           assert.deepStrictEqual(outcomes, [1, "refused", 2, 3])
         })
@@ -336,8 +348,8 @@ describe("room actor paths", () => {
           world.state.next = ["store", "deposed"]
           const outcomes = yield* behindAWrite(
             world,
-            sendOf(r, 0, true),
-            [1, 2, 3].map((i) => sendOf(r, i, true))
+            longOf(r, 0),
+            [1, 2, 3].map((i) => longOf(r, i))
           )
           assert.deepStrictEqual(outcomes, [1, "refused", "refused", "refused"])
           assert.strictEqual(world.state.writes.length, 1)

@@ -4,6 +4,7 @@ import { Duration, Effect, Layer } from "effect"
 import { afterAll } from "vitest"
 import { CassandraClient } from "../src/cassandra/client.ts"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
+import { cassandraClientIds } from "./cassandra-client-ids.ts"
 import { cassandraFencing } from "./cassandra-fencing.ts"
 import { cassandraLeftovers } from "./cassandra-leftovers.ts"
 import { conformance } from "./conformance.ts"
@@ -32,6 +33,7 @@ const withClient = Layer.unwrap(
 
 layer(withClient, { timeout: 120_000 })((it) => {
   cassandraLeftovers(it)
+  cassandraClientIds(it)
   cassandraFencing(it, Effect.orDie(config))
 })
 

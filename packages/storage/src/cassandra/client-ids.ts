@@ -3,16 +3,17 @@
  * spread over `clientIdShards` partitions by a hash of (user, client id), so a group commit
  * writes its entries into a few partitions, not one per message, and `findByClientMsgId` is
  * batched: lookups started together (a room actor looks up every send of a batch at once) go
- * out as one query per room, `shard IN (...) AND (user_id, client_msg_id) IN (...)`: one
- * request and one read round trip for the batch's retries check (each entry lives in one
- * shard, so it comes back once).
+ * out as a few queries per room, side by side, each over a few shards, `shard IN ? AND
+ * (user_id, client_msg_id) IN ?`: one read round trip for the batch's retries check (each
+ * entry lives in one shard, so it comes back once).
  *
  * An entry naming its partition (`bucket`, written since 005 beside its batch's commit, which
- * may have been refused, see `room-head.ts`) counts only once its message is found there;
- * entries written before 005 followed their commit and are trusted as they are.
+ * may have been refused, see `room-head.ts`) counts only once its message is found there, and
+ * the message is read from there (entries hold no text); entries written before 005 followed
+ * their commit, carry the message and are trusted as they are.
  */
-import type { MessageId, RoomId, UserId } from "@parley/domain"
-import type cassandra from "cassandra-driver"
+import type { RoomId, UserId } from "@parley/domain"
+import cassandra from "cassandra-driver"
 import { Effect, Exit, Option, Request, RequestResolver } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
@@ -29,6 +30,9 @@ const FindByClientId = Request.tagged<FindByClientId>("FindByClientId")
 
 /** Client ids per query: the IN list stays well inside what a coordinator handles at once. */
 const idsPerQuery = 128
+
+/** Shard partitions per query: each reads every key of its query (see `lookup`). */
+const shardsPerQuery = 4
 
 /**
  * Partitions per room. 32 keeps a room with 10 million messages sent with a client id under
@@ -58,16 +62,29 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
     roomId: RoomId,
     keys: ReadonlyArray<{ readonly userId: UserId; readonly clientMsgId: string }>
   ) {
+    // Keys grouped by shard, a few shards per query. One query over every shard
+    // (`shard IN <all> AND (user_id, client_msg_id) IN <all>`) makes Cassandra look each key up
+    // in each shard, 32 times the reads; one query per shard costs 32 requests per batch.
+    const byShard = new Map<number, Array<{ readonly userId: UserId; readonly clientMsgId: string }>>()
+    for (const k of keys) {
+      const shard = clientIdShard(k.userId, k.clientMsgId)
+      byShard.set(shard, [...(byShard.get(shard) ?? []), k])
+    }
     const rows = (yield* Effect.forEach(
-      chunks(keys, idsPerQuery),
+      chunks([...byShard], shardsPerQuery).flatMap((group) =>
+        chunks(
+          group.flatMap(([, some]) => some),
+          idsPerQuery
+        )
+      ),
       (some) =>
         db.execute(
           "messages.findByClientMsgId",
-          `SELECT ${messageColumns}, bucket FROM room_client_ids WHERE room_id = ? AND shard IN ? AND (user_id, client_msg_id) IN (${some.map(() => "(?, ?)").join(", ")})`,
+          `SELECT ${messageColumns}, bucket FROM room_client_ids WHERE room_id = ? AND shard IN ? AND (user_id, client_msg_id) IN ?`,
           [
             uuid(roomId),
             [...new Set(some.map((k) => clientIdShard(k.userId, k.clientMsgId)))],
-            ...some.flatMap((k) => [uuid(k.userId), k.clientMsgId])
+            some.map((k) => new cassandra.types.Tuple(uuid(k.userId), k.clientMsgId))
           ]
         ),
       { concurrency: "unbounded" }
@@ -79,20 +96,26 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
       if (bucket === undefined) found.set(keyOf(row), toMessage(roomId, row))
       else byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), row])
     }
+    // Entries written since 005 hold no text: the message is read from the partition they
+    // name, which is also the proof that their batch was committed.
     yield* Effect.forEach(
       byBucket,
       ([bucket, candidates]) =>
         Effect.map(
           db.execute(
             "messages.findByClientMsgId.check",
-            "SELECT msg_id FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?",
+            `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`,
             [uuid(roomId), new Date(bucket), candidates.map((row) => row.get("msg_id"))]
           ),
           (rs) => {
-            const stored = new Set(rs.rows.map((row) => row.get("msg_id").toString() as MessageId))
-            for (const row of candidates) {
-              const message = toMessage(roomId, row)
-              if (stored.has(message.id)) found.set(keyOf(row), message)
+            const stored = new Map(
+              rs.rows
+                .filter((row) => row.get("seq") !== null)
+                .map((row) => [row.get("msg_id").toString(), row] as const)
+            )
+            for (const entry of candidates) {
+              const row = stored.get(entry.get("msg_id").toString())
+              if (row !== undefined) found.set(keyOf(entry), toMessage(roomId, row))
             }
           }
         ),

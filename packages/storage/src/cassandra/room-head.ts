@@ -72,6 +72,14 @@ const maxWalk = 10_000
  */
 const clientIdTimestamp = (epoch: number) => 2 ** 50 + epoch
 
+/**
+ * A client-id entry's size in a batch, beside its client id: keys, id, seq, time, partition
+ * and per-cell overhead (about 150 bytes measured in Cassandra's batch-size warnings), rounded up.
+ */
+const clientIdEntryBytes = 200
+/** Entries per unlogged batch stay under this, well inside Cassandra's 50 KiB default limit. */
+const clientIdBatchBytes = 32 * 1024
+
 const long = (row: cassandra.types.Row | undefined, column: string): number | null =>
   (row?.get(column) as cassandra.types.Long | null | undefined)?.toNumber() ?? null
 const date = (row: cassandra.types.Row | undefined, column: string): number | null =>
@@ -152,9 +160,11 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
   })
 
   /**
-   * The batch's client-id entries, each naming the partition of its message (a lookup checks
-   * the message is there), grouped into their rooms' shard partitions. Past the circuit
-   * breaker, like everything that completes a commit.
+   * The batch's client-id entries, each naming the partition of its message (a lookup reads
+   * the message there, so an entry holds only its keys, id, seq and partition: no text),
+   * grouped into their rooms' shard partitions. An unlogged batch over several partitions is
+   * refused above Cassandra's `batch_size_fail_threshold` (50 KiB), so a large batch's entries
+   * go out in several, in parallel. Past the circuit breaker, like everything that completes a commit.
    */
   const writeClientIds = (
     roomId: RoomId,
@@ -162,15 +172,37 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     records: ReadonlyArray<MessageRecord>,
     timestamp: number
   ) => {
-    const entries = records
-      .filter((m) => m.clientMsgId !== null)
-      .map((m) => ({
-        query: `INSERT INTO room_client_ids (room_id, shard, ${messageColumns}, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        params: [uuid(roomId), clientIdShard(m.userId, m.clientMsgId!), ...messageValues(m), new Date(bucketOf(m))]
-      }))
-    return entries.length === 0
-      ? Effect.void
-      : db.batchUnguarded("messages.append.clientIds", entries, { logged: false, timestamp })
+    const room = uuid(roomId)
+    const chunks: Array<Array<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>> = []
+    let bytes = Number.POSITIVE_INFINITY
+    for (const m of records) {
+      if (m.clientMsgId === null) continue
+      const cost = Buffer.byteLength(m.clientMsgId) + clientIdEntryBytes
+      if (bytes + cost > clientIdBatchBytes) {
+        chunks.push([])
+        bytes = 0
+      }
+      bytes += cost
+      chunks.at(-1)!.push({
+        query:
+          "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        params: [
+          room,
+          clientIdShard(m.userId, m.clientMsgId),
+          uuid(m.userId),
+          m.clientMsgId,
+          uuid(m.id),
+          m.seq,
+          new Date(m.createdAt),
+          new Date(bucketOf(m))
+        ]
+      })
+    }
+    return Effect.forEach(
+      chunks,
+      (entries) => db.batchUnguarded("messages.append.clientIds", entries, { logged: false, timestamp }),
+      { concurrency: "unbounded", discard: true }
+    )
   }
 
   const writeIndex = (roomId: RoomId, bucket: number) =>
