@@ -4,11 +4,11 @@
  * see what becomes of calls still waiting for their reply.
  */
 import { parentPort } from "node:worker_threads"
-import type { Reply, Request } from "../src/sqlite/worker-protocol.ts"
+import type { Call, Reply, Request } from "../src/sqlite/worker-protocol.ts"
 
 const port = parentPort!
 port.on("message", (request: Request) => {
-  if (request.type === "call" && request.member === "findByUsername") process.exit(1)
+  if (Array.isArray(request) && request.some((call: Call) => call.member === "findByUsername")) process.exit(1)
 })
 port.postMessage({
   type: "ready",

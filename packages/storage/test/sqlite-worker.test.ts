@@ -30,6 +30,28 @@ layer(SqliteStorage.layerWorker(join(dir, "proxy.db")))("sqlite worker: values a
     })
   )
 
+  it.effect("calls made together travel together; one that cannot cross fails alone", () =>
+    Effect.gen(function* () {
+      const users = yield* Users
+      const name = unique("batch_")
+      const user = yield* users.create(newUser(name, `${name}@example.com`))
+      // In one turn: the good calls around a bad one (a function cannot be cloned) share its message.
+      const [before, bad, after] = yield* Effect.all(
+        [
+          users.findByUsername(name),
+          Effect.exit(users.findByUsername((() => name) as unknown as string)),
+          users.findById(user.id)
+        ],
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(before, Option.some(user))
+      assert.deepStrictEqual(after, Option.some(user))
+      assert.isTrue(Exit.isFailure(bad))
+      const error = Exit.isFailure(bad) ? bad.cause.reasons.find((r) => r._tag === "Fail") : undefined
+      assert.instanceOf(error?._tag === "Fail" ? error.error : undefined, StorageError)
+    })
+  )
+
   it.effect("the domain's errors keep their class, tag and fields", () =>
     Effect.gen(function* () {
       const users = yield* Users

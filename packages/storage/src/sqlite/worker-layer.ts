@@ -11,6 +11,8 @@ import { Context, Effect, Layer } from "effect"
 import { StorageError } from "../errors.ts"
 import type { layer } from "./layer.ts"
 import {
+  type Call,
+  type CallReply,
   decodeFailure,
   type Failure,
   fromWire,
@@ -33,11 +35,17 @@ const shortName = (key: string) => key.slice(key.lastIndexOf("/") + 1)
  * The worker as a connection: `call` sends one call and waits for its reply. Replies are matched
  * by id; a caller awaiting each call before the next (the room actor's appends) keeps its order.
  * Once the worker has died, every waiting call and every later one fails with `StorageError`.
+ *
+ * Calls made in one turn of the event loop travel together, as one message, and the worker
+ * answers a turn's worth of replies in one message too: a message costs a structured clone
+ * and a wake-up of the other thread, the larger part of a short read's cost (one upgrade of a
+ * WebSocket makes three reads).
  */
 const connect = (worker: Worker) => {
   const pending = new Map<number, Pending>()
   let nextId = 0
   let dead: Error | undefined
+  let outbox: Array<Call> = []
   const die = (cause: Error) => {
     dead ??= cause
     for (const [id, call] of pending) {
@@ -45,16 +53,41 @@ const connect = (worker: Worker) => {
       call.resume(Effect.fail(new StorageError({ operation: call.operation, cause })))
     }
   }
-  worker.on("message", (reply: Reply) => {
-    if (reply.type !== "success" && reply.type !== "failure") return
-    const call = pending.get(reply.id)
-    if (call === undefined) return // the caller was interrupted
-    pending.delete(reply.id)
-    call.resume(
-      reply.type === "success"
-        ? Effect.succeed(fromWire(reply.value))
-        : Effect.fail(decodeFailure(call.operation, reply.failure))
-    )
+  const failCall = (id: number, cause: unknown) => {
+    const call = pending.get(id)
+    if (call === undefined) return
+    pending.delete(id)
+    call.resume(Effect.fail(new StorageError({ operation: call.operation, cause })))
+  }
+  const flush = () => {
+    const batch = outbox
+    outbox = []
+    if (dead !== undefined) return
+    try {
+      worker.postMessage(batch)
+    } catch {
+      // One call that cannot cross must not take the others down with it.
+      for (const call of batch) {
+        try {
+          worker.postMessage([call])
+        } catch (cause) {
+          failCall(call.id, cause)
+        }
+      }
+    }
+  }
+  worker.on("message", (replies: ReadonlyArray<CallReply> | Reply) => {
+    if (!Array.isArray(replies)) return
+    for (const reply of replies) {
+      const call = pending.get(reply.id)
+      if (call === undefined) continue // the caller was interrupted
+      pending.delete(reply.id)
+      call.resume(
+        reply.type === "success"
+          ? Effect.succeed(fromWire(reply.value))
+          : Effect.fail(decodeFailure(call.operation, reply.failure))
+      )
+    }
   })
   worker.on("error", (error) => die(error))
   worker.on("messageerror", (error) => die(error))
@@ -65,12 +98,15 @@ const connect = (worker: Worker) => {
     return Effect.callback<unknown, Failure>((resume) => {
       if (dead !== undefined) return resume(Effect.fail(new StorageError({ operation, cause: dead })))
       const id = nextId++
+      let wire: Array<unknown>
       try {
-        worker.postMessage({ type: "call", id, service, member, args: args.map(toWire) } satisfies Request)
+        wire = args.map(toWire)
       } catch (cause) {
         return resume(Effect.fail(new StorageError({ operation, cause })))
       }
       pending.set(id, { operation, resume })
+      if (outbox.length === 0) setImmediate(flush)
+      outbox.push({ type: "call", id, service, member, args: wire })
       return Effect.sync(() => pending.delete(id))
     })
   }

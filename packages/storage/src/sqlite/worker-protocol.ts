@@ -23,23 +23,26 @@ export interface ServiceShape {
   readonly members: ReadonlyArray<Member>
 }
 
-/** Main thread → worker. */
-export type Request =
-  | {
-      readonly type: "call"
-      readonly id: number
-      readonly service: string
-      readonly member: string
-      readonly args: ReadonlyArray<unknown>
-    }
-  | { readonly type: "close" }
+/** Main thread → worker: a call, sent in an array with the others of its event-loop turn. */
+export interface Call {
+  readonly type: "call"
+  readonly id: number
+  readonly service: string
+  readonly member: string
+  readonly args: ReadonlyArray<unknown>
+}
+/** Main thread → worker: an array of calls, or the request to close. */
+export type Request = ReadonlyArray<Call> | { readonly type: "close" }
 
-/** Worker → main thread. `failure` is `Failure`'s encoded form. */
+/** Worker → main thread: a call's outcome, sent in an array with the others of its turn. `failure` is `Failure`'s encoded form. */
+export type CallReply =
+  | { readonly type: "success"; readonly id: number; readonly value: unknown }
+  | { readonly type: "failure"; readonly id: number; readonly failure: unknown }
+
+/** Worker → main thread, once: the services it offers, or why it could not open the file. */
 export type Reply =
   | { readonly type: "ready"; readonly services: ReadonlyArray<ServiceShape> }
   | { readonly type: "failed"; readonly failure: unknown }
-  | { readonly type: "success"; readonly id: number; readonly value: unknown }
-  | { readonly type: "failure"; readonly id: number; readonly failure: unknown }
 
 const optionMark = "~parley/Option"
 

@@ -8,6 +8,8 @@ import { parentPort, workerData } from "node:worker_threads"
 import { Cause, Effect, Exit, Layer, Scope } from "effect"
 import { layer } from "./layer.ts"
 import {
+  type Call,
+  type CallReply,
   encodeFailure,
   fromWire,
   type Member,
@@ -19,6 +21,29 @@ import {
 
 const port = parentPort!
 const post = (reply: Reply) => port.postMessage(reply)
+
+/** Replies of one event-loop turn, sent together (see `worker-layer.ts`). */
+let outbox: Array<CallReply> = []
+const flush = () => {
+  const batch = outbox
+  outbox = []
+  try {
+    port.postMessage(batch)
+  } catch {
+    // A reply that cannot cross (see `toWire`) fails its own call only.
+    for (const reply of batch) {
+      try {
+        port.postMessage([reply])
+      } catch (error) {
+        port.postMessage([{ type: "failure", id: reply.id, failure: encodeFailure("sqlite.reply", Cause.die(error)) }])
+      }
+    }
+  }
+}
+const answer = (reply: CallReply) => {
+  if (outbox.length === 0) setImmediate(flush)
+  outbox.push(reply)
+}
 
 const describe = (key: string, service: Record<string, unknown>): ServiceShape => ({
   key,
@@ -40,7 +65,7 @@ if (Exit.isFailure(built)) {
   port.close()
 } else {
   const services = built.value.mapUnsafe as ReadonlyMap<string, Record<string, unknown>>
-  const run = (request: Extract<Request, { type: "call" }>) => {
+  const run = (request: Call) => {
     const operation = `${request.service}.${request.member}`
     const effect = Effect.suspend(() => {
       const member = services.get(request.service)?.[request.member]
@@ -50,19 +75,22 @@ if (Exit.isFailure(built)) {
     })
     Effect.runFork(effect).addObserver((exit) => {
       try {
-        post(
+        answer(
           Exit.isSuccess(exit)
             ? { type: "success", id: request.id, value: toWire(exit.value) }
             : { type: "failure", id: request.id, failure: encodeFailure(operation, exit.cause) }
         )
       } catch (error) {
         // A result that cannot cross (see `toWire`): the caller gets StorageError, not silence.
-        post({ type: "failure", id: request.id, failure: encodeFailure(operation, Cause.die(error)) })
+        answer({ type: "failure", id: request.id, failure: encodeFailure(operation, Cause.die(error)) })
       }
     })
   }
   port.on("message", (request: Request) => {
-    if (request.type === "call") return run(request)
+    if (Array.isArray(request)) {
+      for (const call of request as ReadonlyArray<Call>) run(call)
+      return
+    }
     // Closing the scope closes the database (its WAL is checkpointed); then the thread ends.
     Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => port.close())
   })
