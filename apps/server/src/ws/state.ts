@@ -93,18 +93,50 @@ export interface ConnectionUser {
   readonly username: string
 }
 
-export interface Subscription {
+/**
+ * One room a connection listens to, and what the hub delivers that room's events to: a
+ * delivery goes straight to its connection, with no lookup of the room per subscriber.
+ */
+export class Subscription implements Subscriber {
+  readonly conn: ConnectionState
   /** The highest `seq` delivered; later duplicates are dropped. */
-  lastSeq: number
+  lastSeq = 0
   /** While `channel.resume` replays history, live events wait here. */
   replay: Array<Delivery> | null
+  /** Cleared on unsubscribe: an event already on its way is not sent after it. */
+  active = true
+
+  constructor(conn: ConnectionState, replay: boolean) {
+    this.conn = conn
+    this.replay = replay ? [] : null
+  }
+
+  // Called by the hub, synchronously, once per room event.
+  deliver(_roomId: RoomId, delivery: Delivery): void {
+    if (!this.active || delivery.skipUser === this.conn.userId) return
+    if (this.replay !== null) {
+      this.replay.push(delivery)
+      return
+    }
+    if (delivery.seq !== null) {
+      if (delivery.seq <= this.lastSeq) return
+      this.lastSeq = delivery.seq
+    }
+    this.conn.send(delivery.frame)
+  }
+  membershipChanged(roomId: RoomId, userId: UserId): void {
+    this.conn.membershipChanged(roomId, userId)
+  }
+  roomChanged(roomId: RoomId, change: RoomChange): void {
+    this.conn.roomChanged(roomId, change)
+  }
 }
 
 export const slowConsumersClosed = Metric.counter("parley_ws_slow_consumers_closed_total", {
   description: "WebSocket connections closed (1013) because they did not read fast enough"
 })
 
-export class ConnectionState implements Subscriber, OpenConnection, InboundHost {
+export class ConnectionState implements OpenConnection, InboundHost {
   readonly env: ConnectionEnv
   readonly socket: WsSocket
   readonly userId: UserId
@@ -247,11 +279,14 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
     this.subscriptions.set(roomId, subscription)
     this.env.metrics.subscribed(1)
   }
-  /** Removes a subscription; `false` when there was none. */
-  removeSubscription(roomId: RoomId): boolean {
-    if (this.subscriptions?.delete(roomId) !== true) return false
+  /** Removes a subscription and returns it; `undefined` when there was none. */
+  removeSubscription(roomId: RoomId): Subscription | undefined {
+    const subscription = this.subscriptions?.get(roomId)
+    if (subscription === undefined) return undefined
+    this.subscriptions!.delete(roomId)
+    subscription.active = false
     this.env.metrics.subscribed(-1)
-    return true
+    return subscription
   }
 
   forgetMayPost(roomId: RoomId | null): void {
@@ -260,20 +295,6 @@ export class ConnectionState implements Subscriber, OpenConnection, InboundHost 
     else this.mayPostUntil?.delete(roomId)
   }
 
-  // Subscriber: called by the hub, synchronously, once per room event.
-  deliver(roomId: RoomId, delivery: Delivery): void {
-    const subscription = this.subscriptions?.get(roomId)
-    if (subscription === undefined || delivery.skipUser === this.userId) return
-    if (subscription.replay !== null) {
-      subscription.replay.push(delivery)
-      return
-    }
-    if (delivery.seq !== null) {
-      if (delivery.seq <= subscription.lastSeq) return
-      subscription.lastSeq = delivery.seq
-    }
-    this.send(delivery.frame)
-  }
   // Removal takes effect now, not at the next periodic re-check.
   membershipChanged(roomId: RoomId, userId: UserId): void {
     if (userId !== this.userId) return

@@ -9,7 +9,7 @@ import { unavailable } from "../../storage-errors.ts"
 import { toMessageView } from "../../views/chat.ts"
 import { eventFrame } from "../codec.ts"
 import { EventError } from "../errors.ts"
-import type { ConnectionState, Subscription } from "../state.ts"
+import { type ConnectionState, Subscription } from "../state.ts"
 
 /** Listens to a room the user may read; with `replay`, live events wait until released. */
 export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, replay: boolean) {
@@ -27,9 +27,9 @@ export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roo
     if (replay && existing.replay === null) existing.replay = []
     return existing
   }
-  const subscription: Subscription = { lastSeq: 0, replay: replay ? [] : null }
+  const subscription = new Subscription(conn, replay)
   conn.addSubscription(roomId, subscription)
-  yield* env.hub.join(roomId, conn).pipe(
+  yield* env.hub.join(roomId, subscription).pipe(
     Effect.tapError((cause) =>
       Effect.andThen(
         Effect.sync(() => conn.removeSubscription(roomId)),
@@ -47,9 +47,10 @@ export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roo
 export const unsubscribe = (conn: ConnectionState, roomId: RoomId) =>
   Effect.uninterruptible(
     Effect.gen(function* () {
-      if (!conn.removeSubscription(roomId)) return
+      const subscription = conn.removeSubscription(roomId)
+      if (subscription === undefined) return
       const { env } = conn
-      yield* env.hub.leave(roomId, conn)
+      yield* env.hub.leave(roomId, subscription)
       // Leaving a room (or disconnecting) from the connection one typed from stops typing in it.
       yield* env.typing.leave(roomId, conn.userId, conn.connId)
       yield* env.presence.leave(roomId, conn.connId)
@@ -96,7 +97,7 @@ export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId
   const release = Effect.sync(() => {
     const held = subscription.replay ?? []
     subscription.replay = null
-    for (const delivery of held) conn.deliver(roomId, delivery)
+    for (const delivery of held) subscription.deliver(roomId, delivery)
   })
   let replayed = 0
   // Skips only what this replay sent. On a subscription that already had live messages (a
