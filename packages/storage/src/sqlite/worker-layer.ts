@@ -11,6 +11,7 @@ import { Context, Effect, Layer } from "effect"
 import { StorageError } from "../errors.ts"
 import type { layer } from "./layer.ts"
 import {
+  batcher,
   type Call,
   type CallReply,
   decodeFailure,
@@ -45,7 +46,6 @@ const connect = (worker: Worker) => {
   const pending = new Map<number, Pending>()
   let nextId = 0
   let dead: Error | undefined
-  let outbox: Array<Call> = []
   const die = (cause: Error) => {
     dead ??= cause
     for (const [id, call] of pending) {
@@ -59,23 +59,8 @@ const connect = (worker: Worker) => {
     pending.delete(id)
     call.resume(Effect.fail(new StorageError({ operation: call.operation, cause })))
   }
-  const flush = () => {
-    const batch = outbox
-    outbox = []
-    if (dead !== undefined) return
-    try {
-      worker.postMessage(batch)
-    } catch {
-      // One call that cannot cross must not take the others down with it.
-      for (const call of batch) {
-        try {
-          worker.postMessage([call])
-        } catch (cause) {
-          failCall(call.id, cause)
-        }
-      }
-    }
-  }
+  // A call that cannot cross fails alone.
+  const send = batcher<Call>(worker, (call, cause) => failCall(call.id, cause))
   worker.on("message", (replies: ReadonlyArray<CallReply> | Reply) => {
     if (!Array.isArray(replies)) return
     for (const reply of replies) {
@@ -105,8 +90,7 @@ const connect = (worker: Worker) => {
         return resume(Effect.fail(new StorageError({ operation, cause })))
       }
       pending.set(id, { operation, resume })
-      if (outbox.length === 0) setImmediate(flush)
-      outbox.push({ type: "call", id, service, member, args: wire })
+      send({ type: "call", id, service, member, args: wire })
       return Effect.sync(() => pending.delete(id))
     })
   }

@@ -44,6 +44,37 @@ export type Reply =
   | { readonly type: "ready"; readonly services: ReadonlyArray<ServiceShape> }
   | { readonly type: "failed"; readonly failure: unknown }
 
+/**
+ * Collects what is sent in one turn of the event loop and posts it as one message (an array).
+ * One item that cannot be cloned must not take the others down with it: then each is posted
+ * alone, and `refused` is told about those that still fail.
+ */
+export const batcher = <A>(
+  port: { postMessage(message: ReadonlyArray<A>): void },
+  refused: (item: A, error: unknown) => void
+) => {
+  let outbox: Array<A> = []
+  const flush = () => {
+    const batch = outbox
+    outbox = []
+    try {
+      port.postMessage(batch)
+    } catch {
+      for (const item of batch) {
+        try {
+          port.postMessage([item])
+        } catch (error) {
+          refused(item, error)
+        }
+      }
+    }
+  }
+  return (item: A) => {
+    if (outbox.length === 0) setImmediate(flush)
+    outbox.push(item)
+  }
+}
+
 const optionMark = "~parley/Option"
 
 /** Whether structured clone keeps this object as it is (its prototype included). */

@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads"
 import { Cause, Effect, Exit, Layer, Scope } from "effect"
 import { layer } from "./layer.ts"
 import {
+  batcher,
   type Call,
   type CallReply,
   encodeFailure,
@@ -22,28 +23,10 @@ import {
 const port = parentPort!
 const post = (reply: Reply) => port.postMessage(reply)
 
-/** Replies of one event-loop turn, sent together (see `worker-layer.ts`). */
-let outbox: Array<CallReply> = []
-const flush = () => {
-  const batch = outbox
-  outbox = []
-  try {
-    port.postMessage(batch)
-  } catch {
-    // A reply that cannot cross (see `toWire`) fails its own call only.
-    for (const reply of batch) {
-      try {
-        port.postMessage([reply])
-      } catch (error) {
-        port.postMessage([{ type: "failure", id: reply.id, failure: encodeFailure("sqlite.reply", Cause.die(error)) }])
-      }
-    }
-  }
-}
-const answer = (reply: CallReply) => {
-  if (outbox.length === 0) setImmediate(flush)
-  outbox.push(reply)
-}
+/** Replies of one event-loop turn go together (see `worker-layer.ts`); one that cannot cross (see `toWire`) fails its own call. */
+const answer = batcher<CallReply>(port, (reply, error) =>
+  port.postMessage([{ type: "failure", id: reply.id, failure: encodeFailure("sqlite.reply", Cause.die(error)) }])
+)
 
 const describe = (key: string, service: Record<string, unknown>): ServiceShape => ({
   key,
