@@ -80,6 +80,30 @@ export const presenceStoreContract = <R, E>(
         })
       )
 
+      it.effect("the first page always shows the room as it is now, whatever was read before", () =>
+        Effect.gen(function* () {
+          const store = yield* makeStore
+          const room = newRoom()
+          const [ada, bob] = [user("ada"), user("bob")]
+          const names = (page: PresencePage) => [page.users.map((u) => u.username), page.count]
+          const adaTab = conn()
+          yield* store.join(room, { connId: adaTab, ...ada })
+          assert.deepStrictEqual(names(yield* store.page(room, null, 10)), [["ada"], 1])
+          const [bobTab1, bobTab2] = [conn(), conn()]
+          yield* store.join(room, { connId: bobTab1, ...bob })
+          assert.deepStrictEqual(names(yield* store.page(room, null, 10)), [["ada", "bob"], 2])
+          // Another limit is another page.
+          assert.deepStrictEqual(names(yield* store.page(room, null, 1)), [["ada"], 2])
+          yield* store.join(room, { connId: bobTab2, ...bob })
+          yield* store.leave(room, bobTab1)
+          assert.deepStrictEqual(names(yield* store.page(room, null, 10)), [["ada", "bob"], 2])
+          yield* store.leave(room, bobTab2)
+          assert.deepStrictEqual(names(yield* store.page(room, null, 10)), [["ada"], 1])
+          yield* store.leave(room, adaTab)
+          assert.deepStrictEqual(names(yield* store.page(room, null, 10)), [[], 0])
+        })
+      )
+
       it.effect("a page whose last user is the room's last says so (no cursor)", () =>
         Effect.gen(function* () {
           const store = yield* makeStore

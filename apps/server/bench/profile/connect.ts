@@ -18,7 +18,9 @@ const { values } = parseArgs({
     users: { type: "string", default: "20" },
     out: { type: "string", default: join(tmpdir(), "parley-profile") },
     env: { type: "string", multiple: true, default: [] },
-    "profile-interval-us": { type: "string", default: "200" }
+    "profile-interval-us": { type: "string", default: "200" },
+    /** Also sample what one more round of joins allocates (garbage included): connect-allocations.json. */
+    allocations: { type: "boolean", default: false }
   }
 })
 const out = values.out
@@ -79,6 +81,12 @@ try {
   const summary = renderSummary(summarise(profile, 45))
   writeFileSync(join(out, "connect-profile.md"), summary)
   console.log(summary)
+  if (values.allocations) {
+    await settle()
+    await inspector.startAllocations(4096)
+    await openMany(roomId, false)
+    writeFileSync(join(out, "connect-allocations.json"), JSON.stringify(await inspector.stopAllocations()))
+  }
   inspector.close()
 } finally {
   clients.kill()

@@ -68,6 +68,16 @@ export const connectInspector = async (port: number, options: { readonly debugge
       await call("Profiler.start")
     },
     stopProfile: async () => (await call("Profiler.stop")).profile,
+    /** Starts V8's sampling heap profiler, counting what is collected again too (garbage is what we look for). */
+    startAllocations: async (intervalBytes: number) => {
+      await call("HeapProfiler.enable")
+      await call("HeapProfiler.startSampling", {
+        samplingInterval: intervalBytes,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true
+      })
+    },
+    stopAllocations: async () => (await call("HeapProfiler.stopSampling")).profile,
     close: () => ws.close()
   }
 }

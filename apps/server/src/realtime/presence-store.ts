@@ -89,6 +89,12 @@ interface RoomOnline {
   readonly refs: Map<string, number>
   /** The user keys, sorted; insertion and removal are a binary search and one move. */
   readonly sorted: Array<string>
+  /**
+   * The first page, kept until the room's users change: every subscribe reads it, and in a
+   * join storm it is the same page each time. The same object is handed out, so what is
+   * built from it (its encoded frame) can be kept by identity as well.
+   */
+  firstPage: { readonly limit: number; readonly page: PresencePage } | undefined
 }
 
 /**
@@ -101,7 +107,7 @@ export const memoryStore = (): PresenceStore => {
   const join = (roomId: RoomId, entry: PresenceEntry): ReadonlyArray<PresenceChange> => {
     let room = rooms.get(roomId)
     if (room === undefined) {
-      room = { conns: new Map(), refs: new Map(), sorted: [] }
+      room = { conns: new Map(), refs: new Map(), sorted: [], firstPage: undefined }
       rooms.set(roomId, room)
     }
     if (room.conns.has(entry.connId)) return []
@@ -111,6 +117,7 @@ export const memoryStore = (): PresenceStore => {
     room.refs.set(key, refs)
     if (refs > 1) return []
     room.sorted.splice(firstAfter(room.sorted, key), 0, key)
+    room.firstPage = undefined
     return [{ joined: true, user: { user_id: entry.userId, username: entry.username } }]
   }
   const leave = (roomId: RoomId, connId: string): ReadonlyArray<PresenceChange> => {
@@ -125,11 +132,11 @@ export const memoryStore = (): PresenceStore => {
     }
     room.refs.delete(key)
     room.sorted.splice(firstAfter(room.sorted, key) - 1, 1)
+    room.firstPage = undefined
     if (room.conns.size === 0) rooms.delete(roomId)
     return [{ joined: false, user: userOfKey(key) }]
   }
-  const page = (roomId: RoomId, after: string | null, limit: number): PresencePage => {
-    const sorted = rooms.get(roomId)?.sorted ?? []
+  const read = (sorted: ReadonlyArray<string>, after: string | null, limit: number): PresencePage => {
     const start = firstAfter(sorted, after)
     const keys = sorted.slice(start, start + limit)
     return {
@@ -137,6 +144,13 @@ export const memoryStore = (): PresenceStore => {
       count: sorted.length,
       next: start + limit < sorted.length ? keys[keys.length - 1]! : null
     }
+  }
+  const page = (roomId: RoomId, after: string | null, limit: number): PresencePage => {
+    const room = rooms.get(roomId)
+    if (room === undefined) return read([], after, limit)
+    if (after !== null) return read(room.sorted, after, limit)
+    if (room.firstPage?.limit !== limit) room.firstPage = { limit, page: read(room.sorted, null, limit) }
+    return room.firstPage.page
   }
   return {
     join: (roomId, entry) => Effect.sync(() => join(roomId, entry)),

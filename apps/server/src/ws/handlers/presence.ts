@@ -5,6 +5,7 @@
  */
 import { type PresenceList, type RoomId, ServiceUnavailable } from "@parley/domain"
 import { Effect } from "effect"
+import type { OnlinePage } from "../../realtime/presence.ts"
 import { encodeReplyEvent } from "../codec.ts"
 import { EventError } from "../errors.ts"
 import { corked } from "../frames.ts"
@@ -26,20 +27,29 @@ export const ackWithOnline = (
   roomId: RoomId
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
-    const online = yield* conn.env.presence.page(roomId).pipe(
-      Effect.map((page) => ({ type: "presence" as const, payload: { room_id: roomId, ...page } })),
+    const presence = yield* conn.env.presence.page(roomId).pipe(
+      Effect.flatMap(onlineFrame(roomId)),
       Effect.tapCause((cause) =>
         Effect.logWarning("online list not sent", cause).pipe(Effect.annotateLogs({ room_id: roomId }))
       ),
       Effect.orElseSucceed(() => null)
     )
     const ack = yield* encodeReplyEvent(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
-    const presence = online === null ? null : yield* encodeReplyEvent(online)
     corked(conn.socket, () => {
       conn.send(ack)
       if (presence !== null) conn.send(presence)
     })
   })
+
+/** Encoded first pages, by the page they were built from: unchanged, a page is encoded once for all its subscribers. */
+const onlineFrames = new WeakMap<OnlinePage, string>()
+const onlineFrame = (roomId: RoomId) => (page: OnlinePage) => {
+  const cached = onlineFrames.get(page)
+  if (cached !== undefined) return Effect.succeed(cached)
+  return Effect.tap(encodeReplyEvent({ type: "presence", payload: { room_id: roomId, ...page } }), (frame) =>
+    Effect.sync(() => onlineFrames.set(page, frame))
+  )
+}
 
 export const listOnline = (conn: ConnectionState, event: typeof PresenceList.Type) => {
   if (conn.subscriptions?.has(event.to) !== true) {
