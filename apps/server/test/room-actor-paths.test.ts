@@ -30,6 +30,8 @@ interface World {
     writes: Array<ReadonlyArray<string>>
     /** `findByClientMsgId` calls: a retry answered from memory makes none. */
     reads: number
+    /** How many of the next `findByClientMsgId` calls fail (a storage error). */
+    failLookups: number
     claims: number
     /** The next claim reports the room's newest row as repaired (as Cassandra does after a crash). */
     repairNext: boolean
@@ -49,6 +51,7 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
       next: [],
       writes: [],
       reads: 0,
+      failLookups: 0,
       claims: 0,
       repairNext: false,
       broker: "ok",
@@ -62,6 +65,13 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
           ...real,
           findByClientMsgId: (...args: Parameters<typeof real.findByClientMsgId>) => {
             state.reads++
+            if (state.failLookups > 0) {
+              state.failLookups--
+              return Effect.andThen(
+                looked.open,
+                Effect.fail(new StorageError({ operation: "findByClientMsgId", cause: new Error("timeout") }))
+              )
+            }
             return Effect.tap(real.findByClientMsgId(...args), () => looked.open)
           },
           claim: (roomId) =>
@@ -426,6 +436,61 @@ describe("room actor paths", () => {
             assert.deepStrictEqual(yield* storedTexts(r), [[1, "hi"]])
           })
         )
+    )
+
+    it.effect("sends arriving one after another during a write all go into the next write", () =>
+      withWorld({}, ({ actors, gate, entered, looked, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          yield* entered.close
+          yield* gate.close
+          const first = yield* actors.submit(send(r, "a", "c-a"))
+          yield* entered.await
+          // One send, looked up while the write is held; then two more.
+          yield* looked.close
+          const b = yield* actors.submit(send(r, "b", "c-b"))
+          yield* looked.await
+          const rest = yield* Effect.forEach(["c", "d"], (t) => actors.submit(send(r, t, `c-${t}`)))
+          yield* gate.open
+          const seqs = yield* Effect.forEach([first, b, ...rest], (wait) => Effect.map(wait, (v) => v.seq))
+          assert.deepStrictEqual(seqs, [1, 2, 3, 4])
+          // Not [a], [b], [c, d]: the next write takes everything that came while the first was held.
+          assert.deepStrictEqual(state.writes, [["a"], ["b", "c", "d"]])
+        })
+      )
+    )
+
+    it.effect("a retry that came during a write after a lookup failed is looked up before the next write", () =>
+      withWorld({}, ({ actors, gate, entered, looked, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          // A write that landed but was reported failed: "x" is in storage, not in memory.
+          state.next = ["lands then fails"]
+          assert.strictEqual(yield* refused(actors.send(send(r, "x", "c-x"))), "refused")
+          yield* entered.close
+          yield* gate.close
+          const a = yield* actors.submit(send(r, "a", "c-a"))
+          yield* entered.await
+          // While "a" is held: "b" is looked up, "c"'s lookup fails, then "x" is retried.
+          yield* looked.close
+          const b = yield* actors.submit(send(r, "b", "c-b"))
+          yield* looked.await
+          yield* looked.close
+          state.failLookups = 1
+          const c = yield* actors.submit(send(r, "c", "c-c"))
+          yield* looked.await
+          const x = yield* actors.submit(send(r, "x", "c-x"))
+          yield* gate.open
+          const seqs = yield* Effect.forEach([a, b, c, x], (wait) => Effect.map(wait, (v) => v.seq))
+          assert.deepStrictEqual(seqs, [2, 3, 4, 1])
+          assert.deepStrictEqual(yield* storedTexts(r), [
+            [1, "x"],
+            [2, "a"],
+            [3, "b"],
+            [4, "c"]
+          ])
+        })
+      )
     )
 
     it.effect("a retry found in storage is remembered: the next retry makes no read", () =>

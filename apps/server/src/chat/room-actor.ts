@@ -207,9 +207,10 @@ export class RoomActors extends Context.Service<
               readonly view: MessageView
               readonly stored: boolean
             }
+            /** Sends looked up in one generation, and what was found for each. */
             interface Looked {
               readonly generation: number
-              readonly originals: ReadonlyArray<Option.Option<Original>>
+              readonly originals: ReadonlyMap<Command, Option.Option<Original>>
             }
 
             /**
@@ -234,17 +235,29 @@ export class RoomActors extends Context.Service<
                   },
                   { concurrency: "unbounded" }
                 ),
-                (originals) => ({ generation: asOf, originals })
+                (originals) => ({ generation: asOf, originals: new Map(batch.map((c, i) => [c, originals[i]!])) })
               )
             }
 
-            /** Claims if needed, then looks the batch's retries up; `ahead` is used if still valid. */
+            const merge = (a: Looked, b: Looked): Looked => ({
+              generation: Math.min(a.generation, b.generation),
+              originals: new Map([...a.originals, ...b.originals])
+            })
+
+            /** Claims if needed, then looks the batch's retries up; what `ahead` holds is used if still valid. */
             const prepare = (batch: ReadonlyArray<Command>, ahead: Looked | undefined) =>
               Effect.gen(function* () {
                 if (stale.delete(roomId)) synced = false
                 const repaired: Array<MessageView> = synced ? [] : yield* claim
                 repaired.forEach(remember)
-                const looked = ahead !== undefined && ahead.generation === generation ? ahead : yield* lookup(batch)
+                const valid = ahead !== undefined && ahead.generation === generation ? ahead : undefined
+                const missing = batch.filter((command) => valid?.originals.has(command) !== true)
+                const looked =
+                  valid !== undefined && missing.length === 0
+                    ? valid
+                    : valid === undefined || missing.length === batch.length
+                      ? yield* lookup(batch)
+                      : merge(valid, yield* lookup(missing))
                 return { repaired, looked }
               })
 
@@ -259,12 +272,12 @@ export class RoomActors extends Context.Service<
                 // what they have). Memory is asked again first: the lookup may have run while
                 // the previous write, holding this retry's first attempt, was committing.
                 const rebroadcast: Array<MessageView> = [...repaired]
-                const originals = batch.map((command, i) => {
+                const originals = batch.map((command) => {
                   const key = keyOf(command)
                   if (key === null) return undefined
                   const cached = recent.get(key)
                   if (cached !== undefined) return cached
-                  const found = Option.getOrUndefined(looked.originals[i]!)
+                  const found = Option.getOrUndefined(looked.originals.get(command) ?? Option.none())
                   if (found?.stored === true) rebroadcast.push(found.view)
                   return found?.view
                 })
@@ -338,23 +351,45 @@ export class RoomActors extends Context.Service<
               }
 
             /**
-             * While a write commits, takes the next batch (what is split off already, else
-             * what reaches the mailbox before the write ends) and looks its retries up, so that
-             * lookup overlaps the commit. A failed lookup is simply done again later.
+             * While a write commits, looks the next batch's retries up, so that the lookup
+             * overlaps the commit: what is split off already, else everything that reaches the
+             * mailbox before the write ends (up to `maxBatch`), taken and looked up as it comes,
+             * so the next write holds all of it rather than only what came first. A failed
+             * lookup is simply done again at `prepare`.
              */
-            const lookAhead = (committed: Deferred.Deferred<void>) =>
+            const lookAhead = (committed: Deferred.Deferred<void>, prior: Looked | undefined) =>
               Effect.gen(function* () {
-                if (taken.length === 0) {
+                const usable = () => synced && !stale.has(roomId)
+                if (taken.length > 0) {
+                  const next = taken[0]!
+                  if (!usable()) return undefined
+                  if (prior !== undefined && next.every((c) => prior.originals.has(c))) return prior
+                  return Option.getOrUndefined(yield* Effect.option(lookup(next)))
+                }
+                const gathered: Array<Command> = []
+                let looked: Looked | undefined
+                let complete = true
+                while (gathered.length < options.maxBatch) {
                   const ready = yield* Effect.raceFirst(
                     Effect.as(Effect.exit(Queue.peek(mailbox)), true),
                     Effect.as(Deferred.await(committed), false)
                   )
-                  if (!ready || Queue.sizeUnsafe(mailbox) === 0) return undefined
-                  const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch)
-                  taken = splitByBytes(next, writeCost, options.maxBatchBytes)
+                  if (!ready || Queue.sizeUnsafe(mailbox) === 0) break
+                  const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch - gathered.length)
+                  gathered.push(...next)
+                  taken = splitByBytes(gathered, writeCost, options.maxBatchBytes)
+                  if (!complete || !usable()) {
+                    complete = false
+                    continue
+                  }
+                  const more = Option.getOrUndefined(yield* Effect.option(lookup(next)))
+                  if (more === undefined || (looked !== undefined && more.generation !== looked.generation)) {
+                    complete = false
+                    continue
+                  }
+                  looked = looked === undefined ? more : merge(looked, more)
                 }
-                if (!synced || stale.has(roomId)) return undefined
-                return Option.getOrUndefined(yield* Effect.option(lookup(taken[0]!)))
+                return looked
               })
 
             let ahead: Looked | undefined
@@ -389,7 +424,7 @@ export class RoomActors extends Context.Service<
                       Effect.catchCause(settleFailure(batch)),
                       Effect.ensuring(Deferred.done(committed, Exit.void))
                     ),
-                    lookAhead(committed)
+                    lookAhead(committed, prepared.value.looked)
                   ],
                   { concurrency: 2 }
                 )
