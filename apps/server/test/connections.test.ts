@@ -22,14 +22,15 @@ const open = (userId: UserId, sessionId: SessionId, authenticatedAt: number) =>
     const connections = yield* Connections
     let revoked = 0
     const changed: Array<RoomId> = []
-    const remove = yield* connections.add({
+    const connection = {
       userId,
       sessionId,
       authenticatedAt,
       revoke: () => revoked++,
-      postingChanged: (roomId) => void changed.push(roomId)
-    })
-    return { remove, revoked: () => revoked, changed }
+      postingChanged: (roomId: RoomId) => void changed.push(roomId)
+    }
+    yield* connections.add(connection)
+    return { remove: () => connections.remove(connection), revoked: () => revoked, changed }
   })
 
 const room = "a0000000-0000-1000-8000-000000000001" as RoomId

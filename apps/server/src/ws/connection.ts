@@ -8,7 +8,7 @@
  */
 import type { RoomId } from "@parley/domain"
 import { Messages } from "@parley/storage"
-import { Clock, Effect, Exit, FiberSet, Scope } from "effect"
+import { Clock, Effect, Exit, FiberSet } from "effect"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
@@ -18,7 +18,7 @@ import { Broker } from "../realtime/broker.ts"
 import { RoomHub } from "../realtime/hub.ts"
 import { Presence } from "../realtime/presence.ts"
 import { Typing } from "../realtime/typing.ts"
-import type { Connections } from "./connections.ts"
+import { Connections } from "./connections.ts"
 import { overflow, receive, subscribeFromUrl } from "./handlers/dispatch.ts"
 import { endSubscription, leaveAll, revalidate } from "./handlers/subscriptions.ts"
 import { Keepalive } from "./keepalive.ts"
@@ -42,54 +42,30 @@ export interface Accepted {
  */
 export const openConnection = (
   env: ConnectionEnv,
-  connections: Connections["Service"],
   socket: WsSocket,
   accepted: Accepted
 ): Effect.Effect<ConnectionState> =>
   Effect.suspend(() => {
-    const conn = new ConnectionState(
-      env,
-      socket,
-      accepted.caller,
-      accepted.authenticatedAt,
-      accepted.expiresAt,
-      Scope.makeUnsafe()
-    )
-    // Apart, so that nothing the connection keeps (its finalizers) holds on to `accepted`.
+    const conn = new ConnectionState(env, socket, accepted.caller, accepted.authenticatedAt, accepted.expiresAt)
     // Stopped halfway (the server shutting down during the URL's subscribe), the socket never
     // gets its listeners, so nothing else would close the connection: it is closed here.
-    return start(conn, connections, accepted.roomId).pipe(
+    return start(conn, accepted.roomId).pipe(
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : onClosed(conn))),
       Effect.as(conn)
     )
   })
 
-const start = (conn: ConnectionState, connections: Connections["Service"], roomId: RoomId | null) =>
+const start = (conn: ConnectionState, roomId: RoomId | null) =>
   // Revocations from any node close it at once; the periodic re-check is the backstop.
-  Effect.flatMap(connections.add(conn), (unregister) =>
+  Effect.andThen(
+    conn.env.connections.add(conn),
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       conn.env.metrics.connected(1)
       conn.env.keepalive.add(conn, now)
-      // One finalizer for all (each costs memory for as long as the socket lives). The fiber set,
-      // made later if at all, is closed before it: its fibers end first, then the rooms are left.
-      // The URL's subscribe runs here, in the upgrade's own fiber, once that finalizer is in place
-      // (a subscribe still running during the leave could join presence after it, for good), and
-      // before the socket reads a frame: no client event can overtake it, and no fiber is forked for it.
-      return Effect.andThen(
-        Scope.addFinalizer(conn.scope, finalize(conn, unregister)),
-        roomId === null ? Effect.void : subscribeFromUrl(conn, roomId)
-      )
+      // The URL's subscribe runs here, in the upgrade's own fiber, before the socket reads a
+      // frame: no client event can overtake it, and no fiber is forked for it.
+      return roomId === null ? Effect.void : subscribeFromUrl(conn, roomId)
     })
-  )
-
-const finalize = (conn: ConnectionState, unregister: () => void) =>
-  Effect.andThen(
-    Effect.sync(() => {
-      conn.env.keepalive.remove(conn)
-      unregister()
-      conn.env.metrics.connected(-1)
-    }),
-    leaveAll(conn)
   )
 
 /** A client frame (`null`: binary) arrived. */
@@ -101,12 +77,28 @@ export const onFrame = (conn: ConnectionState, text: string | null) => {
   if (!conn.inbound.offerFrame(receive(conn, text))) overflow(conn, text)
 }
 
-/** The socket is closed (either side): end the connection's fibers, leave its rooms. */
+/**
+ * The socket is closed (either side): its fibers are interrupted first (a subscribe still
+ * running during the leave could join presence after it, for good), then it leaves its rooms
+ * and the node's registries. Once only.
+ */
 export const onClosed = (conn: ConnectionState): Effect.Effect<void> =>
   Effect.suspend(() => {
+    if (conn.closed) return Effect.void
     conn.stopped = true
     conn.closing = true
-    return Scope.close(conn.scope, Exit.void)
+    conn.closed = true
+    return Effect.andThen(
+      conn.closeFibers(),
+      Effect.andThen(
+        Effect.sync(() => {
+          conn.env.keepalive.remove(conn)
+          conn.env.connections.remove(conn)
+          conn.env.metrics.connected(-1)
+        }),
+        leaveAll(conn)
+      )
+    )
   })
 
 const connectionKey = Symbol("parley/ws/connection")
@@ -160,6 +152,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       metrics: yield* makeWsMetrics,
       runFork: (effect) => runFork(effect),
       keepalive,
+      connections: yield* Connections,
       revalidate,
       endSubscription
     }

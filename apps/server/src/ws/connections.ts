@@ -32,8 +32,10 @@ const rememberMs = 120_000
 export class Connections extends Context.Service<
   Connections,
   {
-    /** Registers a socket; returns how to unregister it (on close). Revokes it at once if it is already stale. */
-    readonly add: (connection: OpenConnection) => Effect.Effect<() => void>
+    /** Registers a socket. Revokes it at once if it is already stale. */
+    readonly add: (connection: OpenConnection) => Effect.Effect<void>
+    /** Forgets a socket (it closed); nothing if it was not registered. */
+    readonly remove: (connection: OpenConnection) => void
     /** Sockets open on this node now. */
     readonly count: Effect.Effect<number>
     /** This user's sockets open on this node now. */
@@ -106,13 +108,13 @@ export class Connections extends Context.Service<
             index(byUser, connection.userId, connection)
             countChanged()
             if (stale(connection)) connection.revoke()
-            return () => {
-              if (!all.delete(connection)) return
-              unindex(bySession, connection.sessionId, connection)
-              unindex(byUser, connection.userId, connection)
-              countChanged()
-            }
           }),
+        remove: (connection) => {
+          if (!all.delete(connection)) return
+          unindex(bySession, connection.sessionId, connection)
+          unindex(byUser, connection.userId, connection)
+          countChanged()
+        },
         count: Effect.sync(() => all.size),
         countOf: (userId) => byUser.get(userId)?.size ?? 0,
         onCountChange: (listener) => {

@@ -170,7 +170,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         if (accepted === undefined) return
         const ws = yield* upgrade(request, socket, head)
         if (ws === null) return
-        attach(ws, yield* openConnection(env, connections, ws, accepted))
+        attach(ws, yield* openConnection(env, ws, accepted))
       }).pipe(
         Effect.catchCause((cause) =>
           Effect.andThen(

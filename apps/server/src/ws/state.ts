@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto"
 import { CloseCode, type RoomId, type SessionId, type UserId } from "@parley/domain"
 import type { Messages } from "@parley/storage"
-import { Effect, type Fiber, FiberSet, Metric, Scope } from "effect"
+import { Effect, Exit, type Fiber, FiberSet, Metric, Scope } from "effect"
 import type { Accounts, Caller } from "../auth/accounts.ts"
 import type { RoomRouter } from "../chat/room-router.ts"
 import type { ChatRooms } from "../chat/rooms.ts"
@@ -17,7 +17,7 @@ import type { Delivery, RoomHub, Subscriber } from "../realtime/hub.ts"
 import type { Presence } from "../realtime/presence.ts"
 import type { Typing } from "../realtime/typing.ts"
 import { encodeReplyEvent, type WireEvent } from "./codec.ts"
-import type { OpenConnection } from "./connections.ts"
+import type { Connections, OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
 import { writeText } from "./frames.ts"
 import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
@@ -81,6 +81,8 @@ export interface ConnectionEnv {
   readonly metrics: WsMetrics
   /** The node's connection timers (pings, re-checks, expiry). */
   readonly keepalive: Keepalive
+  /** The node's registry of open sockets (revocations reach them through it). */
+  readonly connections: Connections["Service"]
   /** Forks with the node's services; the caller adds the fiber to a connection's set. */
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** Handlers the state calls back into (set by `connection.ts`, which knows them). */
@@ -146,9 +148,14 @@ export class ConnectionState implements OpenConnection, InboundHost {
   readonly authenticatedAt: number
   /** When the access token expires (epoch ms): the connection closes then (4001). */
   readonly expiresAt: number
-  readonly scope: Scope.Closeable
-  /** Its acks, inbound worker and close timer; made with the first of them (an idle socket has none). */
+  /**
+   * Its acks, inbound worker and close timer, in a scope of their own; made with the first of
+   * them (an idle socket has none: a scope and its finalizer cost about 0.7 KB per socket).
+   */
+  private fiberScope: Scope.Closeable | undefined = undefined
   private fiberSet: FiberSet.FiberSet<unknown, unknown> | undefined = undefined
+  /** It has been closed (`onClosed`): nothing is forked for it any more. */
+  closed = false
   /** When the next ping and the next session re-check are due (epoch ms; `keepalive.ts`). */
   nextPing = 0
   nextReauth = 0
@@ -170,14 +177,7 @@ export class ConnectionState implements OpenConnection, InboundHost {
   private inboundQueue: Inbound | undefined = undefined
   private id: string | undefined = undefined
 
-  constructor(
-    env: ConnectionEnv,
-    socket: WsSocket,
-    caller: Caller,
-    authenticatedAt: number,
-    expiresAt: number,
-    scope: Scope.Closeable
-  ) {
+  constructor(env: ConnectionEnv, socket: WsSocket, caller: Caller, authenticatedAt: number, expiresAt: number) {
     this.env = env
     this.socket = socket
     this.userId = caller.userId
@@ -185,7 +185,6 @@ export class ConnectionState implements OpenConnection, InboundHost {
     this.user = { id: caller.user.id, username: caller.user.username }
     this.authenticatedAt = authenticatedAt
     this.expiresAt = expiresAt
-    this.scope = scope
   }
 
   /** Unique across nodes; made when first needed (presence). */
@@ -200,14 +199,22 @@ export class ConnectionState implements OpenConnection, InboundHost {
     return this.inboundQueue
   }
 
-  /** The connection's fiber set: closing the connection's scope interrupts every fiber in it. */
+  /** The connection's fiber set: closing the connection interrupts every fiber in it. */
   get fibers(): FiberSet.FiberSet<unknown, unknown> {
-    this.fiberSet ??= Effect.runSync(Scope.provide(FiberSet.make(), this.scope))
+    if (this.fiberSet === undefined) {
+      this.fiberScope = Scope.makeUnsafe()
+      this.fiberSet = Effect.runSync(Scope.provide(FiberSet.make(), this.fiberScope))
+    }
     return this.fiberSet
   }
-  /** Runs `effect` in this connection's fiber set: it ends when the connection does. */
+  /** Runs `effect` in this connection's fiber set: it ends when the connection does (or never starts, once closed). */
   fork(effect: Effect.Effect<unknown, unknown>): void {
+    if (this.closed) return
     FiberSet.addUnsafe(this.fibers, this.env.runFork(effect))
+  }
+  /** Interrupts the connection's fibers, and waits until they have ended. */
+  closeFibers(): Effect.Effect<void> {
+    return this.fiberScope === undefined ? Effect.void : Scope.close(this.fiberScope, Exit.void)
   }
   forkWorker(worker: Effect.Effect<void>): void {
     this.fork(worker)

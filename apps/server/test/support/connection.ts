@@ -110,7 +110,7 @@ export const open = (socket: WsSocket, accepted: Partial<Accepted> = {}, options
   Effect.gen(function* () {
     const env = yield* makeConnectionEnv(options)
     const connections = yield* Connections
-    return yield* openConnection(env, connections, socket, {
+    return yield* openConnection(env, socket, {
       caller: ada,
       authenticatedAt: 0,
       expiresAt: Number.MAX_SAFE_INTEGER,
