@@ -6,13 +6,13 @@
  * The listeners are shared functions that find their connection on the socket, so a socket
  * costs no closures of its own.
  */
-import type { RoomId } from "@parley/domain"
+import type { NotFound, RoomId, ServiceUnavailable } from "@parley/domain"
 import { Messages } from "@parley/storage"
 import { Clock, Effect, Exit, FiberSet } from "effect"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
-import { ChatRooms } from "../chat/rooms.ts"
+import { ChatRooms, type RoomAccess } from "../chat/rooms.ts"
 import { RateLimits } from "../ratelimit/limits.ts"
 import { Broker } from "../realtime/broker.ts"
 import { RoomHub } from "../realtime/hub.ts"
@@ -33,6 +33,8 @@ export interface Accepted {
   readonly expiresAt: number
   /** The `room_id` of the URL, subscribed first. */
   readonly roomId: RoomId | null
+  /** Whether the user may read it, read with the session at the upgrade (when known). */
+  readonly roomAccess?: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null
 }
 
 /**
@@ -49,13 +51,17 @@ export const openConnection = (
     const conn = new ConnectionState(env, socket, accepted.caller, accepted.authenticatedAt, accepted.expiresAt)
     // Stopped halfway (the server shutting down during the URL's subscribe), the socket never
     // gets its listeners, so nothing else would close the connection: it is closed here.
-    return start(conn, accepted.roomId).pipe(
+    return start(conn, accepted.roomId, accepted.roomAccess ?? null).pipe(
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : onClosed(conn))),
       Effect.as(conn)
     )
   })
 
-const start = (conn: ConnectionState, roomId: RoomId | null) =>
+const start = (
+  conn: ConnectionState,
+  roomId: RoomId | null,
+  roomAccess: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null
+) =>
   // Revocations from any node close it at once; the periodic re-check is the backstop.
   Effect.andThen(
     conn.env.connections.add(conn),
@@ -64,7 +70,7 @@ const start = (conn: ConnectionState, roomId: RoomId | null) =>
       conn.env.keepalive.add(conn, now)
       // The URL's subscribe runs here, in the upgrade's own fiber, before the socket reads a
       // frame: no client event can overtake it, and no fiber is forked for it.
-      return roomId === null ? Effect.void : subscribeFromUrl(conn, roomId)
+      return roomId === null ? Effect.void : subscribeFromUrl(conn, roomId, roomAccess)
     })
   )
 

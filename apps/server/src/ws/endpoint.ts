@@ -140,7 +140,15 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
         // A revocation heard from here on may have been missed by this read: see `Connections`.
         const authenticatedAt = yield* Clock.currentTimeMillis
-        const caller = yield* Effect.result(accounts.authenticateSession(claims.value.sub, claims.value.sid))
+        // The URL's room is read together with the session (one trip to storage, not two); what
+        // it says is used by the subscribe once the socket is open, so a refusal still names the room.
+        const [caller, roomAccess] = yield* Effect.all(
+          [
+            Effect.result(accounts.authenticateSession(claims.value.sub, claims.value.sid)),
+            Option.isNone(roomId) ? Effect.succeed(null) : Effect.exit(env.rooms.access(claims.value.sub, roomId.value))
+          ],
+          { concurrency: 2 }
+        )
         if (Result.isFailure(caller)) {
           return caller.failure._tag === "ServiceUnavailable"
             ? refuse(socket, 503, "service_unavailable", "a dependency is unavailable; try again shortly")
@@ -160,7 +168,8 @@ export const WebSocketEndpoint = Layer.effectDiscard(
           caller: caller.success,
           authenticatedAt,
           expiresAt: claims.value.exp * 1000,
-          roomId: Option.getOrNull(roomId)
+          roomId: Option.getOrNull(roomId),
+          roomAccess
         } satisfies Accepted
       })
 

@@ -2,8 +2,9 @@
  * A client frame's way through: decoded (codec), handed to its event's handler, answered
  * with exactly one `ack`, `pong` or `error`.
  */
-import type { ClientEvent, RoomId } from "@parley/domain"
-import { Clock, Effect } from "effect"
+import type { ClientEvent, NotFound, RoomId, ServiceUnavailable } from "@parley/domain"
+import { Clock, Effect, type Exit } from "effect"
+import type { RoomAccess } from "../../chat/rooms.ts"
 import { decodeFrame, frameId } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
@@ -88,9 +89,16 @@ export const overflow = (conn: ConnectionState, data: string | null) =>
     conn.error(frameId(data), new EventError({ code: "rate_limited", message: "too many events in flight; slow down" }))
   )
 
-/** The `room_id` of the URL: answers no frame of the client's, so an error names the room. */
-export const subscribeFromUrl = (conn: ConnectionState, roomId: RoomId): Effect.Effect<void> =>
-  subscribe(conn, roomId, false).pipe(
+/**
+ * The `room_id` of the URL: answers no frame of the client's, so an error names the room.
+ * `access` is what storage said at the upgrade, when it was read then.
+ */
+export const subscribeFromUrl = (
+  conn: ConnectionState,
+  roomId: RoomId,
+  access: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null = null
+): Effect.Effect<void> =>
+  subscribe(conn, roomId, false, access).pipe(
     Effect.andThen(ackWithOnline(conn, undefined, { of: "channel.subscribe", room_id: roomId }, roomId)),
     Effect.catch((e) => conn.error(undefined, toEventError(e), roomId))
   )

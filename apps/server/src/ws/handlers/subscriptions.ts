@@ -2,8 +2,9 @@
  * `channel.subscribe`, `channel.unsubscribe`, `channel.resume`, and the server's own
  * re-checks of what a connection may still read.
  */
-import { type MessageId, type RoomId, ServiceUnavailable } from "@parley/domain"
-import { Effect, Stream } from "effect"
+import { type MessageId, type NotFound, type RoomId, ServiceUnavailable } from "@parley/domain"
+import { Effect, type Exit, Stream } from "effect"
+import type { RoomAccess } from "../../chat/rooms.ts"
 import { historyAfter } from "../../history/reader.ts"
 import { unavailable } from "../../storage-errors.ts"
 import { toMessageView } from "../../views/chat.ts"
@@ -11,8 +12,16 @@ import { eventFrame } from "../codec.ts"
 import { EventError } from "../errors.ts"
 import { type ConnectionState, Subscription } from "../state.ts"
 
-/** Listens to a room the user may read; with `replay`, live events wait until released. */
-export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, replay: boolean) {
+/**
+ * Listens to a room the user may read; with `replay`, live events wait until released.
+ * `access`: storage's answer read already (the URL's room, read with the session), else read now.
+ */
+export const subscribe = Effect.fnUntraced(function* (
+  conn: ConnectionState,
+  roomId: RoomId,
+  replay: boolean,
+  access: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null = null
+) {
   const { env } = conn
   const max = env.options.maxSubscriptions
   if (conn.subscriptions?.has(roomId) !== true && (conn.subscriptions?.size ?? 0) >= max) {
@@ -21,7 +30,7 @@ export const subscribe = Effect.fnUntraced(function* (conn: ConnectionState, roo
       message: `at most ${max} subscriptions per connection; unsubscribe from a room first`
     })
   }
-  yield* env.rooms.access(conn.userId, roomId)
+  yield* access ?? env.rooms.access(conn.userId, roomId)
   const existing = conn.subscriptions?.get(roomId)
   if (existing !== undefined) {
     if (replay && existing.replay === null) existing.replay = []
