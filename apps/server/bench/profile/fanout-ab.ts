@@ -135,8 +135,8 @@ try {
     }
   }
   const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  console.log("\n| target | " + rates.map((r) => `${r} msg/s µs/delivery (median)`).join(" | ") + " |")
-  console.log("|---|" + rates.map(() => "---:").join("|") + "|")
+  console.log(`\n| target | ${rates.map((r) => `${r} msg/s µs/delivery (median)`).join(" | ")} |`)
+  console.log(`|---|${rates.map(() => "---:").join("|")}|`)
   for (const t of targets) {
     console.log(
       `| ${t.name} | ${rates.map((r) => median(results[t.name]![r]!.map((x) => x.usPerDelivery)).toFixed(2)).join(" | ")} |`
