@@ -109,7 +109,6 @@ export const world = (
 export const open = (socket: WsSocket, accepted: Partial<Accepted> = {}, options: ConnectionOptions = testOptions) =>
   Effect.gen(function* () {
     const env = yield* makeConnectionEnv(options)
-    const connections = yield* Connections
     return yield* openConnection(env, socket, {
       caller: ada,
       authenticatedAt: 0,
