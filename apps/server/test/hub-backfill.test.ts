@@ -10,7 +10,7 @@ import { Effect, Latch, Layer } from "effect"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub, type Subscriber } from "../src/realtime/hub.ts"
 import { toMessageView } from "../src/views/chat.ts"
-import { encode, record } from "./support/message-records.ts"
+import { encode, record, storeSeqs } from "./support/message-records.ts"
 
 /** Storage whose `listAfter` (the backfill's read) can be held at a gate. */
 const makeWorld = Effect.gen(function* () {
@@ -67,15 +67,7 @@ const scenario = <A, E>(
       const broker = yield* Broker
       const roomId = crypto.randomUUID() as RoomId
       const { seqs, subscriber } = recorder()
-      // As a room's actor: claim the room, then append after its head.
-      const store = (...ss: Array<number>) =>
-        Effect.flatMap(messages.claim(roomId), (claim) =>
-          messages.append(
-            roomId,
-            ss.map((s) => record(roomId, s)),
-            { epoch: claim.epoch, afterSeq: claim.lastSeq }
-          )
-        )
+      const store = (...seqs: Array<number>) => storeSeqs(messages, roomId, seqs)
       const publish = (...ss: Array<number>) =>
         broker.publish(roomId, { kind: "messages", messages: ss.map((s) => encode(toMessageView(record(roomId, s)))) })
       yield* store(1)

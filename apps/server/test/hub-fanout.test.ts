@@ -14,7 +14,7 @@ import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { Broker, type RoomChange } from "../src/realtime/broker.ts"
 import { type Delivery, RoomHub, type Subscriber } from "../src/realtime/hub.ts"
-import { ada, record, wire } from "./support/message-records.ts"
+import { ada, storeSeqs, wire } from "./support/message-records.ts"
 
 /** Switches a test flips to make the broker or storage misbehave, and what they saw. */
 const makeWorld = () => {
@@ -83,15 +83,7 @@ const setup = Effect.gen(function* () {
   const messages = yield* Messages
   const broker = yield* Broker
   const roomId = crypto.randomUUID() as RoomId
-  /** Stores these messages as the room's actor would: claiming the room, then appending. */
-  const store = (...seqs: Array<number>) =>
-    Effect.flatMap(messages.claim(roomId), (claim) =>
-      messages.append(
-        roomId,
-        seqs.map((s) => record(roomId, s)),
-        { epoch: claim.epoch, afterSeq: claim.lastSeq }
-      )
-    )
+  const store = (...seqs: Array<number>) => storeSeqs(messages, roomId, seqs)
   const publish = (...seqs: Array<number>) =>
     broker.publish(roomId, { kind: "messages", messages: seqs.map((s) => wire(roomId, s)) })
   return { hub, broker, roomId, store, publish }

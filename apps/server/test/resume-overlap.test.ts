@@ -6,13 +6,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { RoomId } from "@parley/domain"
-import { type MessageRecord, Messages, SqliteStorage } from "@parley/storage"
+import { Messages, SqliteStorage } from "@parley/storage"
 import { Effect, Fiber, Latch, Layer } from "effect"
 import { Broker } from "../src/realtime/broker.ts"
-import { toMessageView } from "../src/views/chat.ts"
 import { receive } from "../src/ws/handlers/dispatch.ts"
 import { fakeSocket, open, stubs, world } from "./support/connection.ts"
-import { encode, record } from "./support/message-records.ts"
+import { record, storeSeqs, wire } from "./support/message-records.ts"
 
 /** Where the replay's storage read is held: before it reads, or after it read and before it returns. */
 type HoldAt = "before-read" | "after-read"
@@ -48,12 +47,7 @@ const resumeWithLiveTraffic = (holdAt: HoldAt) =>
       const socket = fakeSocket()
       const frames = socket.frames
       const connection = yield* open(socket)
-      /** Stores as a room's actor does: claim the room, then append after its head. */
-      const store = (records: ReadonlyArray<MessageRecord>) =>
-        Effect.flatMap(messages.claim(roomId), (claim) =>
-          messages.append(roomId, records, { epoch: claim.epoch, afterSeq: claim.lastSeq })
-        )
-      yield* store([1, 2, 3, 4, 5].map((s) => record(roomId, s)))
+      yield* storeSeqs(messages, roomId, [1, 2, 3, 4, 5])
       const resuming = yield* Effect.forkChild(
         receive(
           connection,
@@ -62,9 +56,8 @@ const resumeWithLiveTraffic = (holdAt: HoldAt) =>
       )
       yield* held.await
       // Stored and broadcast while the replay is held, as the room's actor does.
-      const live = [6, 7].map((s) => record(roomId, s))
-      yield* store(live)
-      yield* broker.publish(roomId, { kind: "messages", messages: live.map((m) => encode(toMessageView(m))) })
+      yield* storeSeqs(messages, roomId, [6, 7])
+      yield* broker.publish(roomId, { kind: "messages", messages: [6, 7].map((s) => wire(roomId, s)) })
       yield* gate.open
       yield* Fiber.join(resuming)
       const sent = frames.filter((f) => f.type === "chat.message" || f.type === "ack")

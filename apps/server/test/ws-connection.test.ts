@@ -9,20 +9,19 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type RoomId, Unauthorized } from "@parley/domain"
-import { type MessageRecord, Messages, SqliteStorage, StorageError } from "@parley/storage"
+import { Messages, SqliteStorage, StorageError } from "@parley/storage"
 import { ConfigProvider, Deferred, Duration, Effect, Fiber, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub } from "../src/realtime/hub.ts"
 import { Presence } from "../src/realtime/presence.ts"
-import { toMessageView } from "../src/views/chat.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
 import { Connections } from "../src/ws/connections.ts"
 import { connectionOptions, WebSocketConfig } from "../src/ws/endpoint.ts"
 import { receive } from "../src/ws/handlers/dispatch.ts"
 import { ada, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
-import { encode, record } from "./support/message-records.ts"
+import { record, storeSeqs, wire } from "./support/message-records.ts"
 
 const room = "a0000000-0000-1000-8000-000000000001" as RoomId
 
@@ -239,18 +238,13 @@ describe("channel.resume on a socket already subscribed", () => {
       const messages = yield* Messages
       const broker = yield* Broker
       const roomId = crypto.randomUUID() as RoomId
-      const store = (records: ReadonlyArray<MessageRecord>) =>
-        Effect.flatMap(messages.claim(roomId), (claim) =>
-          messages.append(roomId, records, { epoch: claim.epoch, afterSeq: claim.lastSeq })
-        )
-      yield* store([1, 2, 3, 4, 5].map((s) => record(roomId, s)))
+      yield* storeSeqs(messages, roomId, [1, 2, 3, 4, 5])
       const socket = fakeSocket()
       const conn = yield* open(socket)
       // Subscribed first (or a resume whose read failed): live messages 6 and 7 arrive.
       yield* receive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: roomId }))
-      const live = [6, 7].map((s) => record(roomId, s))
-      yield* store(live)
-      yield* broker.publish(roomId, { kind: "messages", messages: live.map((m) => encode(toMessageView(m))) })
+      yield* storeSeqs(messages, roomId, [6, 7])
+      yield* broker.publish(roomId, { kind: "messages", messages: [6, 7].map((s) => wire(roomId, s)) })
       yield* receive(conn, JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id }))
       const sent = socket.frames.filter((f) => f.type === "chat.message").map((f) => f.payload.seq)
       // The ones it had get sent again; a client drops a seq it already has.
@@ -277,19 +271,14 @@ describe("channel.resume on a socket already subscribed", () => {
       const messages = yield* Messages
       const broker = yield* Broker
       const roomId = crypto.randomUUID() as RoomId
-      const store = (records: ReadonlyArray<MessageRecord>) =>
-        Effect.flatMap(messages.claim(roomId), (claim) =>
-          messages.append(roomId, records, { epoch: claim.epoch, afterSeq: claim.lastSeq })
-        )
-      yield* store([1, 2, 3, 4, 5].map((s) => record(roomId, s)))
+      yield* storeSeqs(messages, roomId, [1, 2, 3, 4, 5])
       const socket = fakeSocket()
       const conn = yield* open(socket)
       const resume = JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id })
       yield* receive(conn, resume)
       assert.strictEqual(socket.frames.find((f) => f.type === "error")?.payload.code, "service_unavailable")
-      const live = [6, 7].map((s) => record(roomId, s))
-      yield* store(live)
-      yield* broker.publish(roomId, { kind: "messages", messages: live.map((m) => encode(toMessageView(m))) })
+      yield* storeSeqs(messages, roomId, [6, 7])
+      yield* broker.publish(roomId, { kind: "messages", messages: [6, 7].map((s) => wire(roomId, s)) })
       yield* receive(conn, resume)
       const sent = socket.frames.filter((f) => f.type === "chat.message").map((f) => f.payload.seq)
       assert.deepStrictEqual(sent, [6, 7, 3, 4, 5, 6, 7])

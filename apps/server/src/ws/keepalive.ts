@@ -87,27 +87,27 @@ export class Keepalive {
     Deferred.doneUnsafe(this.wake, Exit.void)
   }
 
-  /** Acts on what is due; returns the connections whose session re-check is due. */
-  private sweep(now: number): Array<ConnectionState> {
+  /**
+   * Acts on what is due, in one pass: the connections whose session re-check is due, and when
+   * the next thing is due (a re-check under way counts once it is done, through `schedule`).
+   */
+  private sweep(now: number): { readonly reauth: Array<ConnectionState>; readonly earliest: number } {
     const reauth: Array<ConnectionState> = []
-    for (const conn of this.live) if (due(conn, now)) reauth.push(conn)
-    return reauth
-  }
-
-  /** When the next thing is due (epoch ms); a re-check under way counts once it is done (`schedule`). */
-  private earliest(): number {
     let earliest = Number.POSITIVE_INFINITY
-    for (const conn of this.live) if (!conn.stopped) earliest = Math.min(earliest, nextDue(conn))
-    return earliest
+    for (const conn of this.live) {
+      if (due(conn, now)) reauth.push(conn)
+      if (!conn.stopped) earliest = Math.min(earliest, nextDue(conn))
+    }
+    return { reauth, earliest }
   }
 
   /** Runs until interrupted (with the node's connections). */
   run(sweepMs: number, runFork: (effect: Effect.Effect<void>) => void): Effect.Effect<never> {
     const once = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const reauth = this.sweep(now)
+      const { reauth, earliest } = this.sweep(now)
       const wake = Deferred.makeUnsafe<void>()
       this.wake = wake
-      this.wakeAt = Math.max(this.earliest(), now + sweepMs)
+      this.wakeAt = Math.max(earliest, now + sweepMs)
       // After the wake-up is set: a re-check that ends at once must find it to reschedule.
       if (reauth.length > 0) {
         runFork(Effect.forEach(reauth, reauthenticate, { concurrency: reauthConcurrency, discard: true }))

@@ -4,8 +4,8 @@
  * and its wire form.
  */
 import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import type { MessageRecord } from "@parley/storage"
-import { Schema } from "effect"
+import type { MessageRecord, Messages } from "@parley/storage"
+import { Effect, Schema } from "effect"
 import { toMessageView } from "../../src/views/chat.ts"
 
 export const ada = "00000000-0000-4000-8000-0000000000ad" as UserId
@@ -27,3 +27,14 @@ export const encode = Schema.encodeSync(MessageView)
 
 /** The message as the broker carries it. */
 export const wire = (roomId: RoomId, seq: number) => encode(toMessageView(record(roomId, seq)))
+
+/** Stores the messages of `seqs` as the room's actor would: claim the room, then append after its head. */
+export const storeSeqs = (messages: Messages["Service"], roomId: RoomId, seqs: ReadonlyArray<number>) =>
+  Effect.gen(function* () {
+    const claim = yield* messages.claim(roomId)
+    yield* messages.append(
+      roomId,
+      seqs.map((s) => record(roomId, s)),
+      { epoch: claim.epoch, afterSeq: claim.lastSeq }
+    )
+  })
