@@ -3,6 +3,7 @@
  * HS256 with our key (or the previous one during rotation), our issuer and our audience;
  * every claim Parley reads must be there; huge tokens are refused. Time is the TestClock.
  */
+import { createHmac } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import type { SessionId, UserId } from "@parley/domain"
 import { Duration, Effect, Option, Redacted } from "effect"
@@ -144,6 +145,39 @@ describe("access tokens", () => {
       const tokens = yield* tokensWith()
       assert.strictEqual((yield* tokens.verify(yield* sign(validClaims()))).sub, userId)
       assert.strictEqual(yield* refused(tokens.verify(yield* sign(validClaims(), secret, "HS512"))), "Unauthorized")
+    })
+  )
+
+  it.effect("only a compact HS256 JWS as Parley makes it verifies: no crit, no odd encodings, an object payload", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(start)
+      const tokens = yield* tokensWith()
+      const good = yield* sign(validClaims())
+      const [header, payload, signature] = good.split(".") as [string, string, string]
+      const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+      /** Any header and payload, signed with our key: what jose refuses to make. */
+      const signRaw = (head: unknown, body: unknown) => {
+        const input = `${b64(head)}.${b64(body)}`
+        return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`
+      }
+      assert.strictEqual((yield* tokens.verify(signRaw({ alg: "HS256" }, validClaims()))).sub, userId)
+      const forged: Record<string, string> = {
+        "a crit header": signRaw({ alg: "HS256", crit: ["exp"] }, validClaims()),
+        "a payload that is a JSON array": signRaw({ alg: "HS256" }, [validClaims()]),
+        "alg written in lower case": signRaw({ alg: "hs256" }, validClaims()),
+        "a padded signature": `${good}=`,
+        "a signature with a character outside base64url": `${header}.${payload}.${signature.slice(0, -1)}+`,
+        "a truncated signature": `${header}.${payload}.${signature.slice(0, -4)}`,
+        "a fourth part": `${good}.${signature}`,
+        "a header that is not JSON": `${Buffer.from("{alg").toString("base64url")}.${payload}.${signature}`,
+        "not yet valid (nbf in the future)": yield* sign({ ...validClaims(), nbf: nowSeconds + 60 })
+      }
+      for (const [name, token] of Object.entries(forged)) {
+        assert.strictEqual(yield* refused(tokens.verify(token)), "Unauthorized", name)
+        assert.strictEqual(yield* refused(tokens.verifyIgnoringExpiry(token)), "Unauthorized", name)
+      }
+      assert.strictEqual((yield* tokens.verify(good)).sub, userId)
+      assert.strictEqual((yield* tokens.verify(yield* sign({ ...validClaims(), nbf: nowSeconds }))).sub, userId)
     })
   )
 

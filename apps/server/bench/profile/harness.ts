@@ -4,7 +4,7 @@
  * and the server's CPU time and RSS read from /proc.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -150,6 +150,22 @@ export const cpuMs = (pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/** CPU milliseconds of each of a process's threads, summed by thread name (main loop, workers, GC, thread pool). */
+export const cpuMsByThread = (pid: number) => {
+  const byName: Record<string, number> = {}
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return byName
 }
 
 /** Resident set size of a process, in bytes. */

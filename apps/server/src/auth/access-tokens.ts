@@ -1,7 +1,6 @@
-import type { webcrypto } from "node:crypto"
 import { Role, SessionId, Unauthorized, UserId } from "@parley/domain"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { errors as JoseErrors, type JWTPayload, jwtVerify, SignJWT } from "jose"
+import { hs256Key, signHs256, verifyHs256 } from "./hs256.ts"
 
 /** The claims Parley puts in an access token, decoded rather than trusted. */
 export const AccessClaims = Schema.Struct({
@@ -19,6 +18,7 @@ export const AccessClaims = Schema.Struct({
   role: Schema.optionalKey(Role)
 })
 export type AccessClaims = typeof AccessClaims.Type
+const decodeClaims = Schema.decodeUnknownOption(AccessClaims)
 
 /** Real tokens are ~300 bytes; refuse anything huge before doing any crypto on it. */
 const maxTokenLength = 4096
@@ -49,89 +49,50 @@ export class AccessTokens extends Context.Service<
   }
 >()("parley/server/auth/AccessTokens") {
   static readonly layer = (options: AccessTokenOptions) =>
-    Layer.effect(
-      AccessTokens,
-      Effect.gen(function* () {
-        // Imported once: handed raw bytes, jose imports the key again on every call (a third of a verify's cost).
-        const importKey = (secret: Redacted.Redacted<string>) =>
-          Effect.promise(() =>
-            crypto.subtle.importKey(
-              "raw",
-              new TextEncoder().encode(Redacted.value(secret)),
-              { name: "HMAC", hash: "SHA-256" },
-              false,
-              ["sign", "verify"]
-            )
-          )
-        const signingKey = yield* importKey(options.secret)
-        const keys = [signingKey, ...(yield* Effect.forEach(Option.toArray(options.previousSecret), importKey))]
-        const ttlSeconds = Math.round(Duration.toSeconds(options.ttl))
-        const decodeClaims = Schema.decodeUnknownEffect(AccessClaims)
-
-        const verifyWith = (token: string, ignoreExpiry: boolean) =>
-          Effect.gen(function* () {
-            if (token.length > maxTokenLength) return yield* new Unauthorized()
-            const now = yield* Clock.currentTimeMillis
-            const payload = yield* Effect.tryPromise({
-              try: () => verifyWithAnyKey(token, keys, { ...options, currentDate: new Date(now), ignoreExpiry }),
-              catch: () => new Unauthorized()
-            })
-            return yield* decodeClaims(payload).pipe(Effect.mapError(() => new Unauthorized()))
-          })
-
-        return AccessTokens.of({
-          issue: Effect.fn("AccessTokens.issue")(function* (userId: UserId, sessionId: SessionId, role: Role) {
-            const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-            const token = yield* Effect.promise(() =>
-              new SignJWT({ sid: sessionId, role })
-                .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-                .setSubject(userId)
-                .setIssuer(options.issuer)
-                .setAudience(options.audience)
-                .setIssuedAt(now)
-                .setExpirationTime(now + ttlSeconds)
-                .sign(signingKey)
-            )
-            return { token, expiresIn: ttlSeconds }
-          }),
-          verify: (token) => verifyWith(token, false),
-          verifyIgnoringExpiry: (token) => verifyWith(token, true)
-        })
-      })
-    )
-}
-
-const verifyWithAnyKey = async (
-  token: string,
-  keys: ReadonlyArray<webcrypto.CryptoKey>,
-  options: { issuer: string; audience: string; currentDate: Date; ignoreExpiry: boolean }
-): Promise<JWTPayload> => {
-  let lastError: unknown
-  for (const key of keys) {
-    try {
-      const { payload } = await jwtVerify(token, key, {
-        algorithms: ["HS256"],
-        issuer: options.issuer,
-        audience: options.audience,
-        requiredClaims: ["iss", "aud", "sub", "iat", "exp"],
-        currentDate: options.currentDate
-      })
-      return payload
-    } catch (error) {
-      // jose checks the signature before the claims, so an expired token's payload is
-      // authentic; issuer and audience are re-checked here because jose may stop at `exp`.
-      if (
-        options.ignoreExpiry &&
-        error instanceof JoseErrors.JWTExpired &&
-        error.payload.iss === options.issuer &&
-        (error.payload.aud === options.audience ||
-          (Array.isArray(error.payload.aud) && error.payload.aud.includes(options.audience)))
-      ) {
-        return error.payload
+    Layer.sync(AccessTokens, () => {
+      const signingKey = hs256Key(Redacted.value(options.secret))
+      const keys = [signingKey, ...Option.toArray(options.previousSecret).map((s) => hs256Key(Redacted.value(s)))]
+      const ttlSeconds = Math.round(Duration.toSeconds(options.ttl))
+      const accepts = (token: string, nowMs: number, ignoreExpiry: boolean) => {
+        if (token.length > maxTokenLength) return undefined
+        const payload = verifyHs256(token, keys)
+        if (payload === null) return undefined
+        const claims = Option.getOrUndefined(decodeClaims(payload))
+        if (claims === undefined || claims.iss !== options.issuer) return undefined
+        if (claims.aud !== options.audience && !(Array.isArray(claims.aud) && claims.aud.includes(options.audience))) {
+          return undefined
+        }
+        const now = Math.floor(nowMs / 1000)
+        // Only an authentic token (the signature is checked first) is let through when expired.
+        if (!ignoreExpiry && claims.exp <= now) return undefined
+        if (payload.nbf !== undefined && (typeof payload.nbf !== "number" || payload.nbf > now)) return undefined
+        return claims
       }
-      lastError = error
-      if (!(error instanceof JoseErrors.JWSSignatureVerificationFailed)) break
-    }
-  }
-  throw lastError
+      const verifyWith = (token: string, ignoreExpiry: boolean) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const claims = accepts(token, now, ignoreExpiry)
+          return claims === undefined ? Effect.fail(new Unauthorized()) : Effect.succeed(claims)
+        })
+
+      return AccessTokens.of({
+        issue: Effect.fn("AccessTokens.issue")(function* (userId: UserId, sessionId: SessionId, role: Role) {
+          const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+          const token = signHs256(
+            {
+              sid: sessionId,
+              role,
+              sub: userId,
+              iss: options.issuer,
+              aud: options.audience,
+              iat: now,
+              exp: now + ttlSeconds
+            },
+            signingKey
+          )
+          return { token, expiresIn: ttlSeconds }
+        }),
+        verify: (token) => verifyWith(token, false),
+        verifyIgnoringExpiry: (token) => verifyWith(token, true)
+      })
+    })
 }
