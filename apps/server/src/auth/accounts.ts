@@ -34,15 +34,39 @@ export interface Caller {
   readonly user: UserView
 }
 
+/** Built from a stored record, whose fields were checked when they were stored. */
 export const toUserView = (u: UserRecord) =>
-  new UserView({
-    id: u.id,
-    username: u.username,
-    email: u.email,
-    role: u.role,
-    created_at: new Date(u.createdAt).toISOString(),
-    updated_at: new Date(u.updatedAt).toISOString()
-  })
+  new UserView(
+    {
+      id: u.id,
+      username: u.username,
+      email: u.email,
+      role: u.role,
+      created_at: new Date(u.createdAt).toISOString(),
+      updated_at: new Date(u.updatedAt).toISOString()
+    },
+    { disableChecks: true }
+  )
+
+/**
+ * A caller as storage knows them. The `UserView` is built on first use: a WebSocket upgrade
+ * reads only the id and username, and building the view was a twentieth of its CPU.
+ */
+class StoredCaller implements Caller {
+  readonly userId: UserId
+  readonly sessionId: SessionId
+  readonly #record: UserRecord
+  #user: UserView | undefined
+  constructor(sessionId: SessionId, record: UserRecord) {
+    this.userId = record.id
+    this.sessionId = sessionId
+    this.#record = record
+  }
+  get user() {
+    this.#user ??= toUserView(this.#record)
+    return this.#user
+  }
+}
 
 const accountDisabled = () => new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
 
@@ -195,7 +219,7 @@ export class Accounts extends Context.Service<
           if (Option.isNone(session) || session.value.userId !== userId || !isLive(session.value, now)) {
             return yield* new Unauthorized()
           }
-          return { userId, sessionId, user: toUserView(user.value) } satisfies Caller
+          return new StoredCaller(sessionId, user.value)
         })
 
         return Accounts.of({

@@ -105,7 +105,10 @@ export class ChatRooms extends Context.Service<
           )
         )
 
-      const access = Effect.fn("ChatRooms.access")(function* (caller: UserId, roomId: RoomId) {
+      // Untraced: every upgrade into a room and every post's check runs it, and a traced
+      // function captures a stack per call (a twentieth of an upgrade's CPU). The operations that
+      // call it have spans of their own.
+      const access = Effect.fnUntraced(function* (caller: UserId, roomId: RoomId) {
         // Every room id is a TIMEUUID; any other UUID names no room (and Cassandra's
         // `timeuuid` columns would refuse it with an error, not an empty answer).
         if (!isTimeUuid(roomId)) return yield* hidden()

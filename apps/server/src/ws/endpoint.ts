@@ -97,8 +97,16 @@ const originAllowed = (request: IncomingMessage, allowed: ReadonlyArray<string>)
   }
 }
 
-const bearer = (request: IncomingMessage, url: URL) =>
-  url.searchParams.get("token") ?? /^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1] ?? null
+const bearer = (request: IncomingMessage, query: URLSearchParams) =>
+  query.get("token") ?? /^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1] ?? null
+
+/** The request target's path and query, without building a `URL` (13 µs of an upgrade's CPU): the path must be exactly `/ws`. */
+const splitTarget = (target: string) => {
+  const at = target.indexOf("?")
+  return at === -1
+    ? { path: target, query: new URLSearchParams() }
+    : { path: target.slice(0, at), query: new URLSearchParams(target.slice(at + 1)) }
+}
 
 const decodeRoomId = Schema.decodeUnknownOption(RoomId)
 
@@ -123,17 +131,17 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     /** Checks the request; what it yields is everything the connection needs (the request is not kept). */
     const authorize = (request: IncomingMessage, socket: Duplex) =>
       Effect.gen(function* () {
-        const url = new URL(request.url ?? "/", "http://localhost")
-        if (url.pathname !== "/ws") return refuse(socket, 404, "not_found", "not found")
+        const { path, query } = splitTarget(request.url ?? "/")
+        if (path !== "/ws") return refuse(socket, 404, "not_found", "not found")
         if (!originAllowed(request, config.allowedOrigins)) {
           return refuse(socket, 403, "forbidden", "this origin may not open a WebSocket here")
         }
-        const roomParam = url.searchParams.get("room_id")
+        const roomParam = query.get("room_id")
         const roomId = roomParam === null ? Option.none<RoomId>() : decodeRoomId(roomParam)
         if (roomParam !== null && Option.isNone(roomId)) {
           return refuse(socket, 400, "invalid_request", "room_id must be a UUID")
         }
-        const token = bearer(request, url)
+        const token = bearer(request, query)
         if (token === null) return refuse(socket, 401, "unauthorized", "missing, invalid or expired access token")
         const claims = yield* Effect.option(tokens.verify(token))
         if (Option.isNone(claims))
