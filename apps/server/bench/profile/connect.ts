@@ -4,6 +4,7 @@
  *
  *   node apps/server/bench/profile/connect.ts [--sockets 2000] [--users 20] [--out dir] [--env KEY=VALUE ...]
  */
+import { execSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -21,6 +22,12 @@ const { values } = parseArgs({
     out: { type: "string", default: join(tmpdir(), "parley-profile") },
     env: { type: "string", multiple: true, default: [] },
     "profile-interval-us": { type: "string", default: "200" },
+    /**
+     * The server's event loop alone on CPU 0; its SQLite worker and the clients on CPU 1. The
+     * profiler samples wall time, so a server sharing its core with the clients has their time
+     * charged to whatever it was running when it was preempted.
+     */
+    pin: { type: "boolean", default: false },
     /** Only the measures, without the profiled round. */
     "skip-profile": { type: "boolean", default: false },
     /** Also sample what one more round of joins allocates (garbage included): connect-allocations.json. */
@@ -34,6 +41,12 @@ const count = Number(values.sockets)
 
 const server = await startServer({ inspect: true, env: { WS_PING_INTERVAL: "1 hour", ...env } })
 const clients = startClients()
+if (values.pin) {
+  const taskset = (args: string) => execSync(`taskset ${args}`, { stdio: "ignore" })
+  taskset(`-a -p -c 1 ${clients.pid}`)
+  taskset(`-a -p -c 1 ${server.pid}`)
+  taskset(`-p -c 0 ${server.pid}`)
+}
 
 /** Until the server's CPU settles (presence windows, GC), so the next step starts clean. */
 const settle = async () => {

@@ -3,6 +3,7 @@
  * handed to its connection (`connection.ts`), which runs everything after that.
  */
 import type { IncomingMessage } from "node:http"
+import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { CloseCode, RoomId } from "@parley/domain"
 import { Clock, Config, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
@@ -212,6 +213,12 @@ export const WebSocketEndpoint = Layer.effectDiscard(
         }
         socket.once("close", gone)
         if (socket.destroyed) return gone()
+        // The handshake's answer is held until the loop's next turn, so a URL subscribe's ack
+        // and online list, written meanwhile, leave with it in one system call instead of two.
+        if (socket instanceof Socket) {
+          socket.cork()
+          setImmediate(() => socket.uncork())
+        }
         wss.handleUpgrade(request, socket, head, (ws) => {
           socket.off("close", gone)
           socket.off("error", destroyOnError)
