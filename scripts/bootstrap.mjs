@@ -14,8 +14,12 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
 const nodeVersion = pkg.parleyTools.node
 const pnpmVersion = pkg.packageManager.replace(/^pnpm@/, "")
 const tools = join(root, ".tools")
+// The server's Node flags (why: apps/server/node-flags.json); one the operator set in NODE_OPTIONS wins.
+const serverFlags = JSON.parse(readFileSync(join(root, "apps/server/node-flags.json"), "utf8")).flags.filter(
+  (flag) => !(process.env.NODE_OPTIONS ?? "").includes(flag.split("=")[0])
+)
 const commands = {
-  start: ["apps/server/src/main.ts"],
+  start: [...serverFlags, "apps/server/src/main.ts"],
   test: ["scripts/test.mjs"],
   parley: ["apps/cli/src/chat/main.ts"],
   "parley-admin": ["apps/cli/src/admin/main.ts"],

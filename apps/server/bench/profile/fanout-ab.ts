@@ -4,7 +4,7 @@
  * turn (A, B, peer, A, B, peer, …) so that every target sees the same background load. Prints
  * the median server CPU per delivery per target and rate.
  *
- *   node apps/server/bench/profile/fanout-ab.ts --main name=/path/to/apps/server/src/main.ts [--main …]
+ *   node apps/server/bench/profile/fanout-ab.ts --main name=/path/to/apps/server/src/main.ts [--main "name=/path/main.ts --node-flag" …]
  *     [--peer] [--subscribers 1000] [--users 10] [--rates 20,50] [--rounds 3] [--seconds 8]
  */
 import { writeFileSync } from "node:fs"
@@ -44,9 +44,9 @@ interface Target {
   readonly stop: () => Promise<void>
 }
 
-const parleyTarget = async (name: string, main: string): Promise<Target> => {
+const parleyTarget = async (name: string, main: string, nodeFlags: ReadonlyArray<string>): Promise<Target> => {
   // The raw clients never answer pings: no ping may come during the run.
-  const server = await startServer({ main, env: { WS_PING_INTERVAL: "1 hour" } })
+  const server = await startServer({ main, nodeFlags, env: { WS_PING_INTERVAL: "1 hour" } })
   const clients = startClients()
   const accounts = await makeAccounts(server, Number(values.users) + 1)
   const sender = accounts[0]!
@@ -114,8 +114,10 @@ const peerTarget = async (): Promise<Target> => {
 const targets: Array<Target> = []
 try {
   for (const spec of values.main!) {
+    // name=path, then any Node flags for that server after spaces: "b=/x/main.ts --max-semi-space-size=16"
     const at = spec.indexOf("=")
-    targets.push(await parleyTarget(spec.slice(0, at), spec.slice(at + 1)))
+    const [path, ...nodeFlags] = spec.slice(at + 1).split(" ")
+    targets.push(await parleyTarget(spec.slice(0, at), path!, nodeFlags))
   }
   if (values.peer) targets.push(await peerTarget())
   for (const t of targets) await t.window(20) // warm-up

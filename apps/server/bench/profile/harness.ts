@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { serverNodeFlags } from "../../src/node-flags.ts"
 
 /** `PROFILE_SERVER_MAIN` measures another checkout (e.g. a `git archive` of the commit before a change). */
 const main = process.env.PROFILE_SERVER_MAIN ?? resolve(import.meta.dirname, "../../src/main.ts")
@@ -64,7 +65,12 @@ export const startServer = async (
     LOG_LEVEL: "Warn",
     ...options.env
   }
-  const flags = [...(options.nodeFlags ?? []), ...(inspectPort === null ? [] : [`--inspect=127.0.0.1:${inspectPort}`])]
+  // As `npm start` runs it; flags given here come after, and so win.
+  const flags = [
+    ...serverNodeFlags(),
+    ...(options.nodeFlags ?? []),
+    ...(inspectPort === null ? [] : [`--inspect=127.0.0.1:${inspectPort}`])
+  ]
   let output = ""
   const child: ChildProcess = spawn(process.execPath, [...flags, options.main ?? main], {
     env,

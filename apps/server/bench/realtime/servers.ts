@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { serverNodeFlags } from "../../src/node-flags.ts"
 import { centrifugoConfig } from "./peers/centrifugo-config.ts"
 import { centrifugoBinary, freePort, root, type Started, start, waitForHttp } from "./tools.ts"
 
@@ -74,7 +75,7 @@ export const startParley = async (
   const port = await freePort()
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "parley-bench-realtime-"))
   const keyspace = `parley_rt_${Date.now().toString(36)}`
-  const started = start(process.execPath, [join(root, "apps/server/src/main.ts")], {
+  const started = start(process.execPath, [...serverNodeFlags(), join(root, "apps/server/src/main.ts")], {
     PATH: process.env.PATH ?? "",
     PORT: String(port),
     HOST: "127.0.0.1",

@@ -14,6 +14,7 @@ import {
 } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Effect, type Layer } from "effect"
+import { serverNodeFlags } from "../../src/node-flags.ts"
 
 const main = resolve(import.meta.dirname, "../../src/main.ts")
 
@@ -153,7 +154,7 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
     ...extraEnv
   }
   let output = ""
-  const child: ChildProcess = spawn(process.execPath, [main], {
+  const child: ChildProcess = spawn(process.execPath, [...serverNodeFlags(), main], {
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
