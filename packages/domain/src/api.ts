@@ -66,6 +66,8 @@ export class CurrentUser extends Context.Service<
   {
     readonly userId: UserId
     readonly sessionId: SessionId
+    /** `user.username`, readable without building the view. */
+    readonly username: string
     readonly user: UserView
   }
 >()("parley/domain/CurrentUser") {}

@@ -31,6 +31,8 @@ export interface ClientInfo {
 export interface Caller {
   readonly userId: UserId
   readonly sessionId: SessionId
+  /** The same as `user.username`, without building the view (all a WebSocket keeps). */
+  readonly username: string
   readonly user: UserView
 }
 
@@ -49,17 +51,19 @@ export const toUserView = (u: UserRecord) =>
   )
 
 /**
- * A caller as storage knows them. The `UserView` is built on first use: a WebSocket upgrade
- * reads only the id and username, and building the view was a twentieth of its CPU.
+ * A caller as storage knows them. The `UserView` is built on first use: a WebSocket keeps only
+ * the id and username, and building the view was a twentieth of an upgrade's CPU.
  */
 class StoredCaller implements Caller {
   readonly userId: UserId
   readonly sessionId: SessionId
+  readonly username: string
   readonly #record: UserRecord
   #user: UserView | undefined
   constructor(sessionId: SessionId, record: UserRecord) {
     this.userId = record.id
     this.sessionId = sessionId
+    this.username = record.username
     this.#record = record
   }
   get user() {

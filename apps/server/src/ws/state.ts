@@ -182,7 +182,7 @@ export class ConnectionState implements OpenConnection, InboundHost {
     this.socket = socket
     this.userId = caller.userId
     this.sessionId = caller.sessionId
-    this.user = { id: caller.user.id, username: caller.user.username }
+    this.user = { id: caller.userId, username: caller.username }
     this.authenticatedAt = authenticatedAt
     this.expiresAt = expiresAt
   }
