@@ -167,10 +167,14 @@ describe("access tokens", () => {
         "alg written in lower case": signRaw({ alg: "hs256" }, validClaims()),
         "a padded signature": `${good}=`,
         "a signature with a character outside base64url": `${header}.${payload}.${signature.slice(0, -1)}+`,
+        // Node's decoder skips these, so the bytes would be the right signature's.
+        "a signature led by a character outside base64url": `${header}.${payload}.!${signature}`,
+        "a signature ending in a space": `${header}.${payload}.${signature} `,
         "a truncated signature": `${header}.${payload}.${signature.slice(0, -4)}`,
         "a fourth part": `${good}.${signature}`,
         "a header that is not JSON": `${Buffer.from("{alg").toString("base64url")}.${payload}.${signature}`,
-        "not yet valid (nbf in the future)": yield* sign({ ...validClaims(), nbf: nowSeconds + 60 })
+        "not yet valid (nbf in the future)": yield* sign({ ...validClaims(), nbf: nowSeconds + 60 }),
+        "an nbf that is not a number": yield* sign({ ...validClaims(), nbf: "later" as unknown as number })
       }
       for (const [name, token] of Object.entries(forged)) {
         assert.strictEqual(yield* refused(tokens.verify(token)), "Unauthorized", name)
