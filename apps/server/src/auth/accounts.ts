@@ -1,4 +1,5 @@
 import {
+  type CurrentUser,
   type EmailRegistered,
   Forbidden,
   InvalidCredentials,
@@ -28,13 +29,8 @@ export interface ClientInfo {
   readonly userAgent: string | null
 }
 
-export interface Caller {
-  readonly userId: UserId
-  readonly sessionId: SessionId
-  /** The same as `user.username`, without building the view (all a WebSocket keeps). */
-  readonly username: string
-  readonly user: UserView
-}
+/** Who is calling: the same shape the HTTP API hands its handlers as `CurrentUser`. */
+export type Caller = CurrentUser["Service"]
 
 /** Built from a stored record, whose fields were checked when they were stored. */
 export const toUserView = (u: UserRecord) =>

@@ -18,7 +18,7 @@ import {
   type Visibility
 } from "@parley/domain"
 import { type MembershipRecord, Messages, type RoomRecord, Rooms as RoomStore, Users } from "@parley/storage"
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, type Exit, Layer, Option } from "effect"
 import { historyPage } from "../history/reader.ts"
 import { Broker } from "../realtime/broker.ts"
 import { Revocations } from "../realtime/revocations.ts"
@@ -34,6 +34,9 @@ export interface RoomAccess {
   readonly room: RoomRecord
   readonly role: MemberRole | null
 }
+
+/** `access`'s outcome read ahead (the URL's room, read with the session at a WebSocket upgrade). */
+export type RoomAccessResult = Exit.Exit<RoomAccess, NotFound | ServiceUnavailable>
 
 const defaultPage = 50
 

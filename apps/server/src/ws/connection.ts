@@ -6,13 +6,13 @@
  * The listeners are shared functions that find their connection on the socket, so a socket
  * costs no closures of its own.
  */
-import type { NotFound, RoomId, ServiceUnavailable } from "@parley/domain"
+import type { RoomId } from "@parley/domain"
 import { Messages } from "@parley/storage"
 import { Clock, Effect, Exit, FiberSet } from "effect"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
-import { ChatRooms, type RoomAccess } from "../chat/rooms.ts"
+import { ChatRooms, type RoomAccessResult } from "../chat/rooms.ts"
 import { RateLimits } from "../ratelimit/limits.ts"
 import { Broker } from "../realtime/broker.ts"
 import { RoomHub } from "../realtime/hub.ts"
@@ -34,7 +34,7 @@ export interface Accepted {
   /** The `room_id` of the URL, subscribed first. */
   readonly roomId: RoomId | null
   /** Whether the user may read it, read with the session at the upgrade (when known). */
-  readonly roomAccess?: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null
+  readonly roomAccess?: RoomAccessResult | null
 }
 
 /**
@@ -57,11 +57,7 @@ export const openConnection = (
     )
   })
 
-const start = (
-  conn: ConnectionState,
-  roomId: RoomId | null,
-  roomAccess: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null
-) =>
+const start = (conn: ConnectionState, roomId: RoomId | null, roomAccess: RoomAccessResult | null) =>
   // Revocations from any node close it at once; the periodic re-check is the backstop.
   Effect.andThen(
     conn.env.connections.add(conn),

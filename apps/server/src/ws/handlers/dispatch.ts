@@ -2,9 +2,9 @@
  * A client frame's way through: decoded (codec), handed to its event's handler, answered
  * with exactly one `ack`, `pong` or `error`.
  */
-import type { ClientEvent, NotFound, RoomId, ServiceUnavailable } from "@parley/domain"
-import { Clock, Effect, type Exit } from "effect"
-import type { RoomAccess } from "../../chat/rooms.ts"
+import type { ClientEvent, RoomId } from "@parley/domain"
+import { Clock, Effect } from "effect"
+import type { RoomAccessResult } from "../../chat/rooms.ts"
 import { decodeFrame, frameId } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
@@ -96,7 +96,7 @@ export const overflow = (conn: ConnectionState, data: string | null) =>
 export const subscribeFromUrl = (
   conn: ConnectionState,
   roomId: RoomId,
-  access: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null = null
+  access: RoomAccessResult | null = null
 ): Effect.Effect<void> =>
   subscribe(conn, roomId, false, access).pipe(
     Effect.andThen(ackWithOnline(conn, undefined, { of: "channel.subscribe", room_id: roomId }, roomId)),

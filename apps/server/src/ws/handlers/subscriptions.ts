@@ -2,9 +2,9 @@
  * `channel.subscribe`, `channel.unsubscribe`, `channel.resume`, and the server's own
  * re-checks of what a connection may still read.
  */
-import { type MessageId, type NotFound, type RoomId, ServiceUnavailable } from "@parley/domain"
-import { Effect, type Exit, Stream } from "effect"
-import type { RoomAccess } from "../../chat/rooms.ts"
+import { type MessageId, type RoomId, ServiceUnavailable } from "@parley/domain"
+import { Effect, Stream } from "effect"
+import type { RoomAccessResult } from "../../chat/rooms.ts"
 import { historyAfter } from "../../history/reader.ts"
 import { unavailable } from "../../storage-errors.ts"
 import { toMessageView } from "../../views/chat.ts"
@@ -20,7 +20,7 @@ export const subscribe = Effect.fnUntraced(function* (
   conn: ConnectionState,
   roomId: RoomId,
   replay: boolean,
-  access: Exit.Exit<RoomAccess, NotFound | ServiceUnavailable> | null = null
+  access: RoomAccessResult | null = null
 ) {
   const { env } = conn
   const max = env.options.maxSubscriptions
