@@ -20,6 +20,19 @@ export interface Plan {
     /** the longest wait for late deliveries after each rate */
     readonly drain: string
   }
+  /**
+   * p99 at one rate, measured again in rounds that take each server in turn (Parley, raw `ws`,
+   * Socket.IO, Centrifugo, Parley, …) on fresh processes: one window's p99 swings with the
+   * machine's background (Socket.IO's went from 15 to 77 ms between runs), and a goal that
+   * compares two servers' tails needs both measured beside each other more than once.
+   */
+  readonly latencyRounds: {
+    readonly rate: number
+    readonly rounds: number
+    readonly duration: string
+    readonly warm: string
+    readonly drain: string
+  }
   /** the generator's ceiling: fan-out rates against the raw `ws` peer (none: only its CPU per delivery) */
   readonly ceilingRates: ReadonlyArray<number>
   readonly hot: {
@@ -47,6 +60,7 @@ export const quick: Plan = {
   connect: 1000,
   join: { prefill: 1000, joins: 300, first: 100 },
   fanout: { subs: 1000, rates: [50, 100, 200], duration: "2s", warm: "1s", drain: "3s" },
+  latencyRounds: { rate: 50, rounds: 0, duration: "2s", warm: "1s", drain: "3s" },
   ceilingRates: [],
   hot: {
     duration: "3s",
@@ -72,6 +86,7 @@ export const full: Plan = {
   connect: 5000,
   join: { prefill: 2000, joins: 8000, first: 200 },
   fanout: { subs: 1000, rates: [50, 100, 200], duration: "10s", warm: "2s", drain: "15s" },
+  latencyRounds: { rate: 50, rounds: 3, duration: "10s", warm: "2s", drain: "5s" },
   ceilingRates: [400, 1000],
   hot: {
     duration: "10s",

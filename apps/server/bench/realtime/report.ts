@@ -12,6 +12,8 @@ import { root } from "./tools.ts"
 export interface Results {
   readonly meta: Record<string, any>
   readonly servers: Record<string, Record<string, any>>
+  /** Fan-out latency again at one rate, every server in turn per round (`plan.latencyRounds`). */
+  readonly latencyRounds?: Record<string, ReadonlyArray<Record<string, any>>> | undefined
   readonly cassandraDriver: unknown
 }
 
@@ -42,6 +44,44 @@ const row = (label: string, pick: (s: Record<string, any>) => unknown, digits = 
   return `| ${label} | ${peers.map(([k]) => num(value(k), digits)).join(" | ")} | ${num(parley, digits)} | ${peers
     .map(([k]) => ratio(parley, value(k)))
     .join(" | ")} |`
+}
+
+const median = (xs: ReadonlyArray<number>) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted.length === 0 ? undefined : sorted[Math.floor((sorted.length - 1) / 2)]
+}
+
+/** A server's p99s over the latency rounds, and their median (the lower middle for an even count). */
+const roundP99s = (results: Results, key: string) => {
+  const p99s = (results.latencyRounds?.[key] ?? [])
+    .map((l) => l.p99Ms)
+    .filter((v): v is number => typeof v === "number")
+  return { p99s, median: median(p99s) }
+}
+
+/** The rounds' table: each round's p99 per server, in the order they ran, and the median. */
+const roundsTable = (results: Results): Array<string> => {
+  const rounds = results.latencyRounds
+  const plan = results.meta.plan
+  if (rounds === undefined || Object.keys(rounds).length === 0) return []
+  const count = Math.max(...Object.values(rounds).map((r) => r.length))
+  const names = new Map<string, string>([["parley", "Parley"], ...peers])
+  return [
+    "",
+    `### p99 send→deliver at ${plan.latencyRounds.rate} msg/s, ${count} rounds taking the servers in turn`,
+    "",
+    `The same fan-out (${plan.fanout.subs} subscribers, ${plan.latencyRounds.duration} after ${plan.latencyRounds.warm} of warm-up), run again after`,
+    "every server's scenarios above: each round starts each server afresh, one after the other, so that",
+    "a burst of background load on the shared machine lands on one round rather than on one server.",
+    "One window's p99 moves a lot from run to run; the goal below is judged on the medians.",
+    "",
+    `| server | ${Array.from({ length: count }, (_, i) => `round ${i + 1}, ms`).join(" | ")} | median, ms |`,
+    `| --- | ${Array.from({ length: count }, () => "---").join(" | ")} | --- |`,
+    ...Object.entries(rounds).map(([key, list]) => {
+      const { median } = roundP99s(results, key)
+      return `| ${names.get(key) ?? key} | ${Array.from({ length: count }, (_, i) => num(list[i]?.p99Ms)).join(" | ")} | ${num(median)} |`
+    })
+  ]
 }
 
 const phase = (s: Record<string, any>, rate: number) =>
@@ -123,6 +163,7 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
     "its capacity falls behind rather than losing: the backlog is what is missing). Latency against",
     `load: [chart](${relative(root, files.chart)}); every number: [JSON](${relative(root, files.json)}).`
   )
+  push(...roundsTable(results))
   const errors = Object.entries(servers).flatMap(([server, scenarios]) =>
     Object.entries(scenarios).flatMap(([name, v]) =>
       (Array.isArray(v) ? v : [v]).flatMap((x: any) =>
@@ -274,9 +315,12 @@ const goalsTable = (results: Results): Array<string> => {
       (v) => `${v.toFixed(2)}×`,
       (v) => v <= 1.2
     )
+    const inRounds = rate === plan.latencyRounds?.rate && roundP99s(results, "parley").median !== undefined
     check(
-      `p99 send→deliver at ${rate} msg/s ≤ Socket.IO's`,
-      div(phase(p, rate)?.latency?.p99Ms, phase(servers.sio ?? {}, rate)?.latency?.p99Ms),
+      `p99 send→deliver at ${rate} msg/s ≤ Socket.IO's${inRounds ? ` (medians of the ${roundP99s(results, "parley").p99s.length} rounds)` : ""}`,
+      inRounds
+        ? div(roundP99s(results, "parley").median, roundP99s(results, "sio").median)
+        : div(phase(p, rate)?.latency?.p99Ms, phase(servers.sio ?? {}, rate)?.latency?.p99Ms),
       (v) => `${v.toFixed(2)}×`,
       (v) => v <= 1
     )

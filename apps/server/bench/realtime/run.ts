@@ -84,12 +84,14 @@ const fresh = async <A>(start: () => Promise<Target>, body: (t: Target) => Promi
  * connects, the join storm and fan-out on one more process, plus `extra` for that server.
  */
 const measureServer = async (
+  key: string,
   name: string,
   start: () => Promise<Target>,
   creds?: string,
   extra?: (t: Target) => Promise<ServerResults>
 ) => {
   console.log(`${name}:`)
+  inTurn.push({ key, start, creds })
   const out: ServerResults = {}
   out.idle = await fresh(start, (t) => run(t, creds, "idle", { n: plan.idle, room: false, settle: plan.settle }))
   if (plan.idleInRoom) {
@@ -127,6 +129,33 @@ const common = async (target: Target, creds?: string) => {
   return out
 }
 
+/** Every server measured so far, for the latency rounds. */
+const inTurn: Array<{
+  readonly key: string
+  readonly start: () => Promise<Target>
+  readonly creds?: string | undefined
+}> = []
+
+/**
+ * The fan-out at `plan.latencyRounds.rate` again, each round taking every server in turn on a
+ * fresh process: p99 per server and round, keyed like `servers`.
+ */
+const latencyRounds = async () => {
+  const { rate, rounds, duration, warm, drain } = plan.latencyRounds
+  const out: Record<string, Array<Scenario>> = {}
+  for (let round = 1; round <= rounds; round++) {
+    console.log(`latency round ${round} of ${rounds} (${rate} msg/s, every server in turn):`)
+    for (const { key, start, creds } of inTurn) {
+      const result = await fresh(start, (t) =>
+        run(t, creds, "fanout", { subs: plan.fanout.subs, rates: String(rate), duration, warm, drain })
+      )
+      const phase = (result.phases as Array<Scenario> | undefined)?.find((p) => p.rate === rate)
+      out[key] = [...(out[key] ?? []), phase?.latency ?? { error: result.error ?? "no phase" }]
+    }
+  }
+  return out
+}
+
 const hot = async (target: Target, creds: string) => {
   const rows: Array<Scenario> = []
   for (const shape of plan.hot.shapes) {
@@ -157,6 +186,7 @@ if (wanted("centrifugo")) buildCentrifugo()
 const work = mkdtempSync(join(tmpdir(), "parley-bench-rt-"))
 const servers: Record<string, ServerResults> = {}
 let cassandraDriver: unknown
+let rounds: Record<string, Array<Scenario>> | undefined
 try {
   if (wanted("parley")) {
     // Accounts are made once, on a first process; every later one reopens the same SQLite file.
@@ -166,7 +196,7 @@ try {
     const began = Date.now()
     const accounts = await fresh(sqlite, (t) => makeAccounts(t.base, plan.users, work))
     console.log(`  ${plan.users} accounts in ${((Date.now() - began) / 1000).toFixed(1)} s`)
-    servers.parley = await measureServer("Parley on SQLite", sqlite, accounts.file, async (t) => ({
+    servers.parley = await measureServer("parley", "Parley on SQLite", sqlite, accounts.file, async (t) => ({
       hot: await hot(t, accounts.file),
       history: await run(t, accounts.file, "history", {
         workers: plan.history.readers,
@@ -181,7 +211,7 @@ try {
     }))
   }
   if (wanted("ws")) {
-    servers.ws = await measureServer("raw ws peer", startWsPeer, undefined, async (t) =>
+    servers.ws = await measureServer("ws", "raw ws peer", startWsPeer, undefined, async (t) =>
       plan.ceilingRates.length === 0
         ? {}
         : {
@@ -195,8 +225,11 @@ try {
           }
     )
   }
-  if (wanted("sio")) servers.sio = await measureServer("Socket.IO peer", startSocketIoPeer)
-  if (wanted("centrifugo")) servers.centrifugo = await measureServer("Centrifugo", startCentrifugo)
+  if (wanted("sio")) servers.sio = await measureServer("sio", "Socket.IO peer", startSocketIoPeer)
+  if (wanted("centrifugo")) servers.centrifugo = await measureServer("centrifugo", "Centrifugo", startCentrifugo)
+  if (plan.latencyRounds.rounds > 0 && inTurn.length > 1) {
+    rounds = await latencyRounds()
+  }
   if (wanted("cassandra")) {
     const node = cassandraNode(root)
     try {
@@ -269,6 +302,7 @@ const results = {
     plan
   },
   servers,
+  latencyRounds: rounds,
   cassandraDriver
 }
 const dir = join(import.meta.dirname, "results")

@@ -77,6 +77,9 @@ type Batch = (
 /** What the client needs of the driver's `Client` (tests put a steered one in its place). */
 export type Driver = Pick<cassandra.Client, "execute" | "batch">
 
+/** Distinct statements remembered qualified; the code has a few dozen, a bug building them per call must not grow it forever. */
+const maxQualified = 1000
+
 export class CassandraClient extends Context.Service<
   CassandraClient,
   {
@@ -99,11 +102,22 @@ export class CassandraClient extends Context.Service<
   static readonly make = (driver: Driver, config: CassandraConfig) =>
     Effect.gen(function* () {
       const { guarded, bounded } = yield* failFast(config)
+      // A group commit sends the same few statements over and over (128 row inserts per batch):
+      // each is qualified once, not by a regex per statement per request.
+      const qualified = new Map<string, string>()
+      const inKeyspace = (query: string) => {
+        let q = qualified.get(query)
+        if (q === undefined) {
+          q = qualify(config.keyspace, query)
+          if (qualified.size < maxQualified) qualified.set(query, q)
+        }
+        return q
+      }
       const run = (operation: string, query: string, params: Params, options?: cassandra.QueryOptions) =>
         Effect.tryPromise({
           try: () =>
             driver.execute(
-              qualify(config.keyspace, query),
+              inKeyspace(query),
               params as Array<unknown>,
               options ? { ...queryOptions, ...options } : queryOptions
             ),
@@ -117,7 +131,7 @@ export class CassandraClient extends Context.Service<
         Effect.tryPromise({
           try: () =>
             driver.batch(
-              queries.map((q) => ({ query: qualify(config.keyspace, q.query), params: [...q.params] })),
+              queries.map((q) => ({ query: inKeyspace(q.query), params: [...q.params] })),
               options ? { ...queryOptions, ...options } : queryOptions
             ),
           catch: (cause) => new StorageError({ operation, cause })
