@@ -15,6 +15,8 @@ export interface Results {
   /** Fan-out latency again at one rate, every server in turn per round (`plan.latencyRounds`). */
   readonly latencyRounds?: Record<string, ReadonlyArray<Record<string, any>>> | undefined
   readonly cassandraDriver: unknown
+  /** The statements of one send, one at a time (`../cassandra-floor.ts`). */
+  readonly cassandraFloor?: unknown
 }
 
 export const startMarker = "<!-- realtime:start (written by pnpm bench:realtime) -->"
@@ -214,6 +216,7 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
   if (!Array.isArray(results.cassandraDriver) && results.cassandraDriver !== undefined) {
     push("", `Raw driver: ${JSON.stringify(results.cassandraDriver)}`)
   }
+  push(...floorTable(results))
 
   push(...goalsTable(results))
 
@@ -263,6 +266,26 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
     endMarker
   )
   return lines.join("\n")
+}
+
+/** What each statement of one send costs alone, one at a time, next to the raw insert. */
+const floorTable = (results: Results): Array<string> => {
+  const rows = results.cassandraFloor
+  if (!Array.isArray(rows)) return rows === undefined ? [] : ["", `Statements alone: ${JSON.stringify(rows)}`]
+  return [
+    "",
+    "The statements of one send on the same node, alone and one at a time (`apps/server/bench/cassandra-floor.ts`,",
+    "on the project's tables): what a fenced, deduplicated append cannot go below. The commit is the",
+    "conditional batch that moves the head and stores the row, a Paxos round; the lookup and the client-id",
+    "entry are what deduplicating retries adds (the lookup before the commit, the entry beside it).",
+    "",
+    "| statement, one in flight | per second | p50, ms | p99, ms | p50 ÷ the insert's |",
+    "| --- | --- | --- | --- | --- |",
+    ...(rows as Array<Record<string, any>>).map(
+      (r) =>
+        `| ${r.statement} | ${num(r.perSecond, 0)} | ${num(r.p50Ms, 2)} | ${num(r.p99Ms, 2)} | ${num(r.vsInsert, 2)}× |`
+    )
+  ]
 }
 
 /** Issue 10's goals, each with what this run measured and whether it is met. */

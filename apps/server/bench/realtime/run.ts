@@ -15,6 +15,7 @@ import { spawnSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, release, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
+import { runCassandraFloor } from "../cassandra-floor.ts"
 import { cassandraNode } from "../cassandra-node.ts"
 import { makeAccounts } from "./accounts.ts"
 import { latencyChart } from "./chart.ts"
@@ -186,6 +187,7 @@ if (wanted("centrifugo")) buildCentrifugo()
 const work = mkdtempSync(join(tmpdir(), "parley-bench-rt-"))
 const servers: Record<string, ServerResults> = {}
 let cassandraDriver: unknown
+let cassandraFloor: unknown
 let rounds: Record<string, Array<Scenario>> | undefined
 try {
   if (wanted("parley")) {
@@ -249,6 +251,12 @@ try {
         }
       )
       cassandraDriver = await driverCeiling(node.contactPoints)
+      console.log("  the statements of one send, one at a time (cassandra-floor.ts)")
+      cassandraFloor = await runCassandraFloor({
+        contactPoints: node.contactPoints,
+        perRound: plan.mode === "quick" ? 300 : 1000,
+        rounds: plan.mode === "quick" ? 1 : 3
+      }).catch((error) => ({ error: String(error) }))
     } finally {
       node.stop()
     }
@@ -303,7 +311,8 @@ const results = {
   },
   servers,
   latencyRounds: rounds,
-  cassandraDriver
+  cassandraDriver,
+  cassandraFloor
 }
 const dir = join(import.meta.dirname, "results")
 mkdirSync(dir, { recursive: true })

@@ -1,0 +1,168 @@
+/**
+ * What the statements of one fenced, deduplicated send cost on this Cassandra node, one at a
+ * time, next to the raw single-row INSERT that the hot-room goal compares against: the floor of
+ * any design that keeps the guarantees. On the project's own tables (a fresh keyspace migrated
+ * by the storage layer, dropped afterwards), the statements `room-head.ts` and `client-ids.ts`
+ * send for a group commit of one message:
+ *
+ * - the INSERT of one `room_messages` row (the driver's yardstick);
+ * - the client-id lookup of one send (`room_client_ids`, one shard, one key);
+ * - the commit: ONE conditional batch on the room's live partition, the head's move
+ *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row (a Paxos round);
+ * - the client-id entry's write (an unlogged batch of one, sent beside the commit).
+ *
+ * Rounds alternate the statements so that all see the same machine; p50/p99 over all rounds.
+ *
+ *   node apps/server/bench/cassandra-floor.ts     (CASSANDRA_CONTACT_POINTS, default 127.0.0.1:9042)
+ */
+import { CassandraConfig, CassandraStorage } from "@parley/storage"
+import cassandra from "cassandra-driver"
+import { Effect, Layer } from "effect"
+
+export interface FloorRow {
+  readonly statement: string
+  readonly perSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** p50 over the INSERT's p50. */
+  readonly vsInsert: number
+}
+
+const percentile = (xs: ReadonlyArray<number>, p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+}
+
+export const runCassandraFloor = async (options: {
+  readonly contactPoints: string
+  readonly perRound?: number
+  readonly rounds?: number
+}): Promise<ReadonlyArray<FloorRow>> => {
+  const perRound = options.perRound ?? 1000
+  const rounds = options.rounds ?? 3
+  const previous = process.env.CASSANDRA_CONTACT_POINTS
+  process.env.CASSANDRA_CONTACT_POINTS = options.contactPoints
+  const keyspace = `parley_floor_${Date.now().toString(36)}`
+  const config = { ...Effect.runSync(CassandraConfig), keyspace }
+  if (previous === undefined) delete process.env.CASSANDRA_CONTACT_POINTS
+  else process.env.CASSANDRA_CONTACT_POINTS = previous
+  // The storage layer creates and migrates the keyspace: the real tables, nothing hand-made.
+  await Effect.runPromise(Effect.scoped(Layer.build(CassandraStorage.layer(config))))
+  const client = new cassandra.Client({
+    contactPoints: options.contactPoints.split(","),
+    localDataCenter: config.localDataCenter,
+    keyspace
+  })
+  const { TimeUuid, Uuid, Tuple } = cassandra.types
+  const prepared = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
+  try {
+    await client.connect()
+    const room = TimeUuid.now()
+    const bucket = new Date()
+    const user = Uuid.random()
+    let seq = 0
+    let n = 0
+    // The live partition's head, as a rollover leaves it: epoch 1, nothing stored yet.
+    await client.execute(
+      "UPDATE room_messages SET epoch = 1, last_seq = 0, base_seq = 0 WHERE room_id = ? AND bucket = ?",
+      [room, bucket],
+      prepared
+    )
+    const row = (s: number) => ({
+      query:
+        "INSERT INTO room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      params: [room, bucket, TimeUuid.now(), s, user, "bench", "x".repeat(200), `c${n++}`, new Date()]
+    })
+    const statements: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+      // Another partition than the head's, as the hot-room bench's driver rows are.
+      [
+        "INSERT one message row",
+        () => {
+          const r = row(0)
+          return client.execute(r.query, [TimeUuid.now(), ...r.params.slice(1)], prepared)
+        }
+      ],
+      [
+        "client-id lookup (one key)",
+        () =>
+          client.execute(
+            "SELECT msg_id, bucket FROM room_client_ids WHERE room_id = ? AND shard IN ? AND (user_id, client_msg_id) IN ?",
+            [room, [n % 32], [new Tuple(user, `c${n++}`)]],
+            prepared
+          )
+      ],
+      [
+        "commit: head move + row, one conditional batch",
+        async () => {
+          const rs = await client.batch(
+            [
+              {
+                query:
+                  "UPDATE room_messages SET last_seq = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+                params: [seq + 1, seq + 1, room, bucket, 1, seq]
+              },
+              row(seq + 1)
+            ],
+            prepared
+          )
+          if (!rs.wasApplied()) throw new Error("the head moved under the floor bench")
+          seq++
+        }
+      ],
+      [
+        "client-id entry (unlogged batch of one)",
+        () =>
+          client.batch(
+            [
+              {
+                query:
+                  "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                params: [room, n % 32, user, `c${n++}`, TimeUuid.now(), n, new Date(), bucket]
+              }
+            ],
+            { ...prepared, logged: false }
+          )
+      ]
+    ]
+    const latencies = new Map(statements.map(([name]) => [name, [] as Array<number>]))
+    const rates = new Map(statements.map(([name]) => [name, [] as Array<number>]))
+    for (let round = 0; round <= rounds; round++) {
+      for (const [name, run] of statements) {
+        const took: Array<number> = []
+        const began = performance.now()
+        for (let i = 0; i < perRound; i++) {
+          const t = performance.now()
+          await run()
+          took.push(performance.now() - t)
+        }
+        // Round 0 warms the prepared statements and the node's paths; it is not counted.
+        if (round === 0) continue
+        latencies.get(name)!.push(...took)
+        rates.get(name)!.push((perRound / (performance.now() - began)) * 1000)
+      }
+    }
+    const insertP50 = percentile(latencies.get(statements[0]![0])!, 0.5)
+    return statements.map(([statement]) => {
+      const l = latencies.get(statement)!
+      return {
+        statement,
+        perSecond: percentile(rates.get(statement)!, 0.5),
+        p50Ms: percentile(l, 0.5),
+        p99Ms: percentile(l, 0.99),
+        vsInsert: percentile(l, 0.5) / insertP50
+      }
+    })
+  } finally {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 120_000 }).catch(() => undefined)
+    await client.shutdown()
+  }
+}
+
+if (import.meta.main) {
+  const rows = await runCassandraFloor({ contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042" })
+  for (const r of rows) {
+    console.log(
+      `${r.statement.padEnd(48)} ${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ${r.vsInsert.toFixed(2)}x the insert`
+    )
+  }
+}
