@@ -118,7 +118,13 @@ export const ServerLive = Layer.unwrap(
     const previousSecret = yield* resolvePreviousSecret(config)
 
     const storage = storageLayer(config)
-    const auth = Accounts.layer({ idle: config.sessionIdleTtl, absolute: config.sessionAbsoluteTtl }).pipe(
+    const auth = Accounts.layer({
+      idle: config.sessionIdleTtl,
+      absolute: config.sessionAbsoluteTtl,
+      refreshGrace: config.refreshReuseGrace,
+      // Every node derives the same successor tokens; mid key rotation, also the old key's.
+      rotationSecrets: [secret, ...Option.toArray(previousSecret)]
+    }).pipe(
       Layer.provideMerge(
         AccessTokens.layer({
           secret,

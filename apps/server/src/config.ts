@@ -7,6 +7,10 @@ import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
 /** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
 const minSecretBytes = 32
 
+const nonNegative = Schema.makeFilter((d: Duration.Duration) =>
+  Duration.isGreaterThanOrEqualTo(d, Duration.zero) ? undefined : "expected a duration of 0 or more"
+)
+
 export const ServerConfig = Config.all({
   host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
   port: Config.Port("PORT").pipe(Config.withDefault(8080)),
@@ -28,6 +32,12 @@ export const ServerConfig = Config.all({
   /** A session unused for this long dies, however long its absolute lifetime. */
   sessionIdleTtl: Config.Duration("SESSION_IDLE_TTL").pipe(Config.withDefault(Duration.days(14))),
   sessionAbsoluteTtl: Config.Duration("SESSION_ABSOLUTE_TTL").pipe(Config.withDefault(Duration.days(30))),
+  /** A refresh token reused this soon after its rotation gets the same new pair; `0` turns it off. */
+  refreshReuseGrace: Config.Literal("0", "REFRESH_REUSE_GRACE").pipe(
+    Config.map(() => Duration.zero),
+    Config.orElse(() => Config.schema(Schema.DurationFromString.check(nonNegative), "REFRESH_REUSE_GRACE")),
+    Config.withDefault(Duration.seconds(2))
+  ),
   maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(64 * 1024)),
   /** Concurrent argon2 hashes; each holds 19 MiB and a libuv thread for ~40 ms. */
   maxConcurrentHashes: Config.Int("MAX_CONCURRENT_HASHES").pipe(Config.withDefault(4)),

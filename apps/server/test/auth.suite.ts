@@ -169,33 +169,7 @@ export const authSuite = (backend: Backend) =>
       expect(res.status).toBe(401)
     })
 
-    it("concurrent refreshes of one token: exactly one wins, and the reuse ends the session", async () => {
-      // Documented (Accounts): a refresh token is spent once; a second use of it (a race lost,
-      // or a replay) is taken as a copy and ends the whole session, the winner's successor too.
-      const session = await login((await signup()).username)
-      const other = await login((await signup()).username)
-      const results = await Promise.all(
-        Array.from({ length: 8 }, () =>
-          call("POST", "/api/refresh", { body: { refresh_token: session.refresh_token } })
-        )
-      )
-      const winners = results.filter((r) => r.status === 200)
-      expect(winners, JSON.stringify(results.map((r) => r.status))).toHaveLength(1)
-      for (const loser of results.filter((r) => r.status !== 200)) {
-        expect(loser.status).toBe(401)
-        expect(loser.body.error.code).toBe("invalid_refresh_token")
-      }
-      const winner = winners[0]!.body
-      expect(winner.session_id).toBe(session.session_id)
-      // The session is over: its new refresh token, its new and old access tokens all fail.
-      const successor = await call("POST", "/api/refresh", { body: { refresh_token: winner.refresh_token } })
-      expect(successor.status).toBe(401)
-      expect(successor.body.error.code).toBe("invalid_refresh_token")
-      expect((await call("GET", "/api/me", { token: winner.token })).status).toBe(401)
-      expect((await call("GET", "/api/me", { token: session.token })).status).toBe(401)
-      // Only that session: another user's is untouched.
-      expect((await call("GET", "/api/me", { token: other.token })).status).toBe(200)
-    })
+    // Concurrent refreshes of one token and the grace window: refresh-grace.suite.ts.
 
     it("logout ends only its own session; sessions can be listed and revoked", async () => {
       const user = await signup()

@@ -2,6 +2,7 @@ import { attacksSuite } from "./attacks.suite.ts"
 import { authSuite } from "./auth.suite.ts"
 import { chatHttpSuite } from "./chat-http.suite.ts"
 import { presenceSuite } from "./presence.suite.ts"
+import { refreshGraceSuite } from "./refresh-grace.suite.ts"
 import { seedChatSuite } from "./seed-chat.suite.ts"
 import { seedCommandsSuite } from "./seed-commands.suite.ts"
 import { startupSuite } from "./startup.suite.ts"
@@ -11,6 +12,7 @@ import { wsFuzzSuite } from "./ws-fuzz.suite.ts"
 import { wsLimitsSuite } from "./ws-limits.suite.ts"
 
 authSuite(cassandraRedisBackend)
+refreshGraceSuite(cassandraRedisBackend)
 attacksSuite(cassandraRedisBackend)
 seedCommandsSuite(cassandraRedisBackend)
 chatHttpSuite(cassandraRedisBackend)

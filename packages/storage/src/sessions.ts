@@ -4,7 +4,9 @@ import type { StorageError } from "./errors.ts"
 
 /**
  * A login session is one refresh-token family. Only SHA-256 hashes (hex) of refresh
- * tokens are stored; `currentHash` is the one live token, every earlier one is a replay.
+ * tokens are stored; `currentHash` is the one live token, every earlier one is a replay,
+ * except the one just replaced, for a short grace window after `rotation.at` (a client
+ * retrying the same refresh; the server decides, see `Accounts`).
  */
 export interface SessionRecord {
   readonly id: SessionId
@@ -17,6 +19,13 @@ export interface SessionRecord {
   readonly revoked: boolean
   readonly userAgent: string | null
   readonly ip: string | null
+  /** The latest rotation: the hash it replaced and when. Absent until the session first rotates. */
+  readonly rotation?: SessionRotation
+}
+
+export interface SessionRotation {
+  readonly previousHash: string
+  readonly at: number
 }
 
 export class Sessions extends Context.Service<
@@ -30,7 +39,8 @@ export class Sessions extends Context.Service<
     ) => Effect.Effect<Option.Option<{ readonly sessionId: SessionId; readonly userId: UserId }>, StorageError>
     /**
      * Atomically replaces `fromHash` by `toHash` if `fromHash` is still current and the
-     * session is not revoked. Of concurrent rotations of one token, exactly one returns true.
+     * session is not revoked, recording `{ previousHash: fromHash, at: now }` as its
+     * `rotation`. Of concurrent rotations of one token, exactly one returns true.
      */
     readonly rotate: (options: {
       readonly session: SessionRecord

@@ -188,6 +188,8 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
           const rotated = Option.getOrThrow(yield* sessions.get(first.id))
           assert.strictEqual(rotated.currentHash, next)
           assert.strictEqual(rotated.lastUsedAt, now)
+          // What a retry within the grace window is judged by: the hash replaced, and when.
+          assert.deepStrictEqual(rotated.rotation, { previousHash: first.currentHash, at: now })
           // The old hash still names its session, so a replay can be recognised.
           assert.deepStrictEqual(
             yield* sessions.findByTokenHash(first.currentHash),

@@ -17,12 +17,12 @@ import {
   UserView
 } from "@parley/domain"
 import { type SessionRecord, Sessions, type UserRecord, Users } from "@parley/storage"
-import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
 import { AccessTokens } from "./access-tokens.ts"
 import { PasswordHasher } from "./passwords.ts"
-import { hashRefreshToken, newRefreshToken } from "./refresh-tokens.ts"
+import { hashRefreshToken, newRefreshToken, rotationKey, successorToken } from "./refresh-tokens.ts"
 
 export interface ClientInfo {
   readonly ip: string | null
@@ -68,12 +68,29 @@ class StoredCaller implements Caller {
   }
 }
 
+/** How long sessions live, and how refresh tokens rotate. */
+export interface SessionPolicy {
+  readonly idle: Duration.Duration
+  readonly absolute: Duration.Duration
+  /**
+   * How long the token a refresh just replaced still gets the same new pair (a client
+   * retrying); zero (the default) makes every reuse a replay.
+   */
+  readonly refreshGrace?: Duration.Duration
+  /**
+   * Secrets successor tokens are derived from (`rotationKey`), signing one first: the JWT
+   * secret and, during key rotation, the previous one. Default: a random key of this process.
+   */
+  readonly rotationSecrets?: ReadonlyArray<Redacted.Redacted<string>>
+}
+
 const accountDisabled = () => new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
 
 /**
  * Signup, login and the life of a session. Rules: one generic 401 for unknown user and
  * wrong password; refresh tokens rotate on every use; a rotated token coming back is
- * taken as theft and ends its whole session; disabled users can neither log in nor refresh.
+ * taken as theft and ends its whole session, unless it is a retry within the grace window
+ * right after its rotation (`reused`); disabled users can neither log in nor refresh.
  * A session that ends (logout, revoked, all of a user's sessions ended) ends everywhere at
  * once: storage first, so refresh and every access token of it fail from then on, then
  * `Revocations`, so its open WebSockets close on every node.
@@ -120,7 +137,7 @@ export class Accounts extends Context.Service<
     readonly endAllSessions: (userId: UserId) => Effect.Effect<number, ServiceUnavailable>
   }
 >()("parley/server/auth/Accounts") {
-  static readonly layer = (lifetimes: { readonly idle: Duration.Duration; readonly absolute: Duration.Duration }) =>
+  static readonly layer = (lifetimes: SessionPolicy) =>
     Layer.effect(
       Accounts,
       Effect.gen(function* () {
@@ -131,6 +148,10 @@ export class Accounts extends Context.Service<
         const revocations = yield* Revocations
         const idleMs = Duration.toMillis(lifetimes.idle)
         const absoluteMs = Duration.toMillis(lifetimes.absolute)
+        const graceMs = Duration.toMillis(lifetimes.refreshGrace ?? Duration.zero)
+        const rotationKeys = (lifetimes.rotationSecrets ?? [Redacted.make(newRefreshToken())]).map((secret) =>
+          rotationKey(Redacted.value(secret))
+        )
 
         const tokenResponse = Effect.fnUntraced(function* (
           user: UserRecord,
@@ -174,6 +195,53 @@ export class Accounts extends Context.Service<
         const findLogin = (login: string) =>
           login.includes("@") ? users.findByEmail(login) : users.findByUsername(login)
 
+        /** The session's live user, or the refusal every failed refresh gets. */
+        const liveUser = Effect.fnUntraced(function* (session: SessionRecord) {
+          const user = yield* users.findById(session.userId)
+          if (Option.isNone(user) || user.value.disabled) return yield* new InvalidRefreshToken()
+          return user.value
+        })
+
+        /** A copy of the token this session's latest rotation replaced, back within the grace window. */
+        const isGraceCopy = (session: SessionRecord, presented: string, now: number) =>
+          graceMs > 0 &&
+          session.rotation !== undefined &&
+          session.rotation.previousHash === presented &&
+          now - session.rotation.at < graceMs
+
+        /**
+         * A refresh token that is not the session's current one. Within the grace window after it
+         * was rotated away (a retry, or the loser of two refreshes racing), it gets the pair its
+         * first use got: the successor, derived again (under the signing key, or a node's previous
+         * one mid key rotation), and an access token of the same session. Otherwise it is a replay
+         * and ends the session.
+         */
+        const reused = Effect.fnUntraced(function* (session: SessionRecord, refreshToken: string, presented: string) {
+          const now = yield* Clock.currentTimeMillis
+          if (!isGraceCopy(session, presented, now)) {
+            yield* Effect.logWarning("rotated refresh token replayed; revoking its session").pipe(
+              Effect.annotateLogs({ session_id: session.id, user_id: session.userId })
+            )
+            yield* endSession(session.id)
+            return yield* new InvalidRefreshToken()
+          }
+          const successor = rotationKeys
+            .map((key) => successorToken(key, refreshToken))
+            .find((token) => hashRefreshToken(token) === session.currentHash)
+          // Rotated under a key this node does not hold: refused, but no evidence of theft.
+          if (successor === undefined) {
+            yield* Effect.logWarning("refresh retried within the grace window under an unknown key").pipe(
+              Effect.annotateLogs({ session_id: session.id })
+            )
+            return yield* new InvalidRefreshToken()
+          }
+          const user = yield* liveUser(session)
+          yield* Effect.logInfo("refresh retried within the grace window; same pair again").pipe(
+            Effect.annotateLogs({ session_id: session.id, user_id: session.userId })
+          )
+          return yield* tokenResponse(user, session.id, successor)
+        })
+
         const refresh = Effect.fn("Accounts.refresh")(function* (
           refreshToken: string,
           bearerUserId: Option.Option<UserId>
@@ -186,28 +254,22 @@ export class Accounts extends Context.Service<
             return yield* new InvalidRefreshToken()
           const session = yield* sessions.get(owner.value.sessionId)
           if (Option.isNone(session) || !isLive(session.value, now)) return yield* new InvalidRefreshToken()
-          if (session.value.currentHash !== presented) {
-            yield* Effect.logWarning("rotated refresh token replayed; revoking its session").pipe(
-              Effect.annotateLogs({ session_id: session.value.id, user_id: session.value.userId })
-            )
-            yield* endSession(session.value.id)
-            return yield* new InvalidRefreshToken()
-          }
-          const user = yield* users.findById(session.value.userId)
-          if (Option.isNone(user) || user.value.disabled) return yield* new InvalidRefreshToken()
-          const next = newRefreshToken()
+          if (session.value.currentHash !== presented) return yield* reused(session.value, refreshToken, presented)
+          const user = yield* liveUser(session.value)
+          const next = successorToken(rotationKeys[0]!, refreshToken)
           const rotated = yield* sessions.rotate({
             session: session.value,
             fromHash: presented,
             toHash: hashRefreshToken(next),
             now
           })
-          // Lost a race with another refresh of the same token: one of the two is a copy.
-          if (!rotated) {
-            yield* endSession(session.value.id)
+          if (rotated) return yield* tokenResponse(user, session.value.id, next)
+          // Lost the compare-and-set to another use of the same token (or a revoke): judged on
+          // what that one stored, like any token that is no longer current.
+          const after = yield* sessions.get(session.value.id)
+          if (Option.isNone(after) || !isLive(after.value, yield* Clock.currentTimeMillis))
             return yield* new InvalidRefreshToken()
-          }
-          return yield* tokenResponse(user.value, session.value.id, next)
+          return yield* reused(after.value, refreshToken, presented)
         })
 
         const authenticateSession = Effect.fnUntraced(function* (userId: UserId, sessionId: SessionId) {

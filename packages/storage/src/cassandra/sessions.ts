@@ -5,6 +5,13 @@ import { type SessionRecord, Sessions } from "../sessions.ts"
 import { CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 
 const columns = "session_id, user_id, current_hash, created_at, last_used_at, expires_at, revoked, user_agent, ip"
+const readColumns = `${columns}, previous_hash, rotated_at`
+
+const rotationOf = (row: cassandra.types.Row) => {
+  const previousHash: string | null = row.get("previous_hash") ?? null
+  const at: Date | null = row.get("rotated_at") ?? null
+  return previousHash !== null && at !== null ? { rotation: { previousHash, at: at.getTime() } } : {}
+}
 
 const toRecord = (row: cassandra.types.Row): SessionRecord => ({
   id: row.get("session_id").toString() as SessionId,
@@ -15,7 +22,8 @@ const toRecord = (row: cassandra.types.Row): SessionRecord => ({
   expiresAt: (row.get("expires_at") as Date).getTime(),
   revoked: row.get("revoked") === true,
   userAgent: row.get("user_agent") ?? null,
-  ip: row.get("ip") ?? null
+  ip: row.get("ip") ?? null,
+  ...rotationOf(row)
 })
 
 /** Every row of a session expires with it (TTL in whole seconds, at least 1). */
@@ -28,7 +36,7 @@ export const CassandraSessions = Layer.effect(
 
     const get = (id: SessionId, options?: cassandra.QueryOptions) =>
       db
-        .execute("sessions.get", `SELECT ${columns} FROM sessions WHERE session_id = ?`, [uuid(id)], options)
+        .execute("sessions.get", `SELECT ${readColumns} FROM sessions WHERE session_id = ?`, [uuid(id)], options)
         .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord)))
 
     const insertToken = (hash: string, s: SessionRecord, now: number) => ({
@@ -83,14 +91,30 @@ export const CassandraSessions = Layer.effect(
         return yield* db
           .execute(
             "sessions.rotate",
-            "UPDATE sessions USING TTL ? SET current_hash = ?, last_used_at = ? WHERE session_id = ? IF current_hash = ? AND revoked = false",
-            [ttlUntil(session.expiresAt, now), toHash, new Date(now), uuid(session.id), fromHash]
+            "UPDATE sessions USING TTL ? SET current_hash = ?, previous_hash = ?, rotated_at = ?, last_used_at = ? WHERE session_id = ? IF current_hash = ? AND revoked = false",
+            [
+              ttlUntil(session.expiresAt, now),
+              toHash,
+              fromHash,
+              new Date(now),
+              new Date(now),
+              uuid(session.id),
+              fromHash
+            ]
           )
           .pipe(
             Effect.map((rs) => rs.wasApplied()),
+            // Concurrent rotations of one token may carry the same successor (Accounts derives
+            // it): `at` tells this write from another one's, short of a tie to the millisecond.
             Effect.catchIf(isUnknownOutcome, () =>
               get(session.id, serialRead).pipe(
-                Effect.map((s) => Option.isSome(s) && s.value.currentHash === toHash && !s.value.revoked)
+                Effect.map(
+                  (s) =>
+                    Option.isSome(s) &&
+                    s.value.currentHash === toHash &&
+                    s.value.rotation?.at === now &&
+                    !s.value.revoked
+                )
               )
             )
           )

@@ -119,5 +119,16 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
       INSERT INTO room_heads (room_id, last_seq, epoch)
         SELECT room_id, MAX(seq), 0 FROM room_messages GROUP BY room_id;
     `
+  },
+  {
+    version: 5,
+    name: "refresh_grace",
+    // A session's latest rotation: the hash it replaced and when, so that a client retrying
+    // the same refresh within REFRESH_REUSE_GRACE gets the same new pair instead of being
+    // taken for a thief (Accounts.refresh). Null until the session first rotates.
+    sql: `
+      ALTER TABLE sessions ADD COLUMN previous_hash TEXT;
+      ALTER TABLE sessions ADD COLUMN rotated_at INTEGER;
+    `
   }
 ]

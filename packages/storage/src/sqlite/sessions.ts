@@ -13,6 +13,8 @@ interface SessionRow {
   readonly revoked: number
   readonly user_agent: string | null
   readonly ip: string | null
+  readonly previous_hash: string | null
+  readonly rotated_at: number | null
 }
 
 const toRecord = (row: SessionRow): SessionRecord => ({
@@ -24,10 +26,14 @@ const toRecord = (row: SessionRow): SessionRecord => ({
   expiresAt: row.expires_at,
   revoked: row.revoked === 1,
   userAgent: row.user_agent,
-  ip: row.ip
+  ip: row.ip,
+  ...(row.previous_hash !== null && row.rotated_at !== null
+    ? { rotation: { previousHash: row.previous_hash, at: row.rotated_at } }
+    : {})
 })
 
 const columns = "id, user_id, current_hash, created_at, last_used_at, expires_at, revoked, user_agent, ip"
+const readColumns = `${columns}, previous_hash, rotated_at`
 
 export const SqliteSessions = Layer.effect(
   Sessions,
@@ -53,7 +59,7 @@ export const SqliteSessions = Layer.effect(
         }),
       get: (id) =>
         db
-          .get<SessionRow>("sessions.get", `SELECT ${columns} FROM sessions WHERE id = ?`, id)
+          .get<SessionRow>("sessions.get", `SELECT ${readColumns} FROM sessions WHERE id = ?`, id)
           .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord))),
       findByTokenHash: (hash) =>
         db
@@ -73,9 +79,9 @@ export const SqliteSessions = Layer.effect(
         db.transaction("sessions.rotate", (tx) => {
           const changed = tx
             .prepare(
-              "UPDATE sessions SET current_hash = ?, last_used_at = ? WHERE id = ? AND current_hash = ? AND revoked = 0"
+              "UPDATE sessions SET current_hash = ?, previous_hash = ?, rotated_at = ?, last_used_at = ? WHERE id = ? AND current_hash = ? AND revoked = 0"
             )
-            .run(toHash, now, session.id, fromHash).changes
+            .run(toHash, fromHash, now, now, session.id, fromHash).changes
           if (Number(changed) !== 1) return false
           tx.prepare(
             "INSERT INTO refresh_tokens (token_hash, session_id, user_id, expires_at) VALUES (?, ?, ?, ?)"
@@ -87,7 +93,7 @@ export const SqliteSessions = Layer.effect(
         db
           .all<SessionRow>(
             "sessions.listByUser",
-            `SELECT ${columns} FROM sessions WHERE user_id = ? ORDER BY created_at DESC`,
+            `SELECT ${readColumns} FROM sessions WHERE user_id = ? ORDER BY created_at DESC`,
             userId
           )
           .pipe(Effect.map((rows) => rows.map(toRecord)))
