@@ -1,6 +1,7 @@
 import { attacksSuite } from "./attacks.suite.ts"
 import { authSuite } from "./auth.suite.ts"
 import { chatHttpSuite } from "./chat-http.suite.ts"
+import { passwordsSuite } from "./passwords.suite.ts"
 import { presenceSuite } from "./presence.suite.ts"
 import { refreshGraceSuite } from "./refresh-grace.suite.ts"
 import { seedChatSuite } from "./seed-chat.suite.ts"
@@ -12,6 +13,7 @@ import { wsFuzzSuite } from "./ws-fuzz.suite.ts"
 import { wsLimitsSuite } from "./ws-limits.suite.ts"
 
 authSuite(cassandraRedisBackend)
+passwordsSuite(cassandraRedisBackend)
 refreshGraceSuite(cassandraRedisBackend)
 attacksSuite(cassandraRedisBackend)
 seedCommandsSuite(cassandraRedisBackend)

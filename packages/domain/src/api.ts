@@ -55,7 +55,8 @@ import {
   SendUnavailableResponse,
   ServiceUnavailableResponse,
   Unauthorized,
-  UsernameTaken
+  UsernameTaken,
+  WeakPassword
 } from "./errors.ts"
 import { RoomId, SessionId, UserId } from "./ids.ts"
 import { UserView } from "./user.ts"
@@ -109,7 +110,7 @@ export class AuthGroup extends HttpApiGroup.make("auth").add(
   HttpApiEndpoint.post("signup", "/signup", {
     payload: SignupRequest,
     success: UserView.pipe(HttpApiSchema.status(201)),
-    error: [UsernameTaken, EmailRegistered, RateLimitedResponse, ServiceUnavailableResponse]
+    error: [WeakPassword, UsernameTaken, EmailRegistered, RateLimitedResponse, ServiceUnavailableResponse]
   }),
   HttpApiEndpoint.post("login", "/login", {
     payload: LoginRequest,

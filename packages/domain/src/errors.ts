@@ -23,6 +23,19 @@ export class InvalidRequest extends Schema.Error<InvalidRequest>("parley/Invalid
   readonly _tag = "InvalidRequest"
 }
 
+/**
+ * A new password (signup) the password policy refuses: one of the most common passwords, or
+ * nothing but whitespace and invisible characters. The message says which rule.
+ */
+export class WeakPassword extends Schema.Error<WeakPassword>("parley/WeakPassword")(
+  errorBody("weak_password", "that password is too weak; choose another"),
+  {
+    httpApiStatus: 400
+  }
+) {
+  readonly _tag = "WeakPassword"
+}
+
 export class UsernameTaken extends Schema.Error<UsernameTaken>("parley/UsernameTaken")(
   errorBody("username_taken", "that username is taken"),
   {

@@ -39,7 +39,7 @@ export class Users extends Context.Service<
     /** Returns false when no such user exists. */
     readonly update: (
       id: UserId,
-      changes: { readonly disabled?: boolean; readonly role?: Role },
+      changes: { readonly disabled?: boolean; readonly role?: Role; readonly passwordHash?: string },
       now: number
     ) => Effect.Effect<boolean, StorageError>
   }

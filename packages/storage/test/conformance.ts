@@ -120,17 +120,19 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
         })
       )
 
-      it.effect("updates role and disabled, and reports unknown users", () =>
+      it.effect("updates role, disabled and password hash, and reports unknown users", () =>
         Effect.gen(function* () {
           const users = yield* Users
           const name = unique("dave_")
           const user = yield* users.create(newUser(name, `${name}@example.com`))
           assert.isTrue(yield* users.update(user.id, { disabled: true }, user.createdAt + 1000))
           assert.isTrue(yield* users.update(user.id, { role: "admin" }, user.createdAt + 2000))
+          assert.isTrue(yield* users.update(user.id, { passwordHash: "rehashed" }, user.createdAt + 3000))
           const updated = Option.getOrThrow(yield* users.findById(user.id))
           assert.strictEqual(updated.disabled, true)
           assert.strictEqual(updated.role, "admin")
-          assert.strictEqual(updated.updatedAt, user.createdAt + 2000)
+          assert.strictEqual(updated.passwordHash, "rehashed")
+          assert.strictEqual(updated.updatedAt, user.createdAt + 3000)
           assert.isFalse(yield* users.update(crypto.randomUUID() as UserId, { disabled: true }, Date.now()))
         })
       )

@@ -14,14 +14,16 @@ import {
   Unauthorized,
   type UserId,
   type UsernameTaken,
-  UserView
+  UserView,
+  type WeakPassword
 } from "@parley/domain"
 import { type SessionRecord, Sessions, type UserRecord, Users } from "@parley/storage"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
 import { AccessTokens } from "./access-tokens.ts"
-import { PasswordHasher } from "./passwords.ts"
+import { checkNewPassword } from "./password-policy.ts"
+import { normalizePassword, PasswordHasher, verifyLogin, verifyNobody } from "./passwords.ts"
 import { hashRefreshToken, newRefreshToken, rotationKey, successorToken } from "./refresh-tokens.ts"
 
 export interface ClientInfo {
@@ -87,10 +89,13 @@ export interface SessionPolicy {
 const accountDisabled = () => new Forbidden({ error: { code: "forbidden", message: "this account is disabled" } })
 
 /**
- * Signup, login and the life of a session. Rules: one generic 401 for unknown user and
- * wrong password; refresh tokens rotate on every use; a rotated token coming back is
- * taken as theft and ends its whole session, unless it is a retry within the grace window
- * right after its rotation (`reused`); disabled users can neither log in nor refresh.
+ * Signup, login and the life of a session. Rules: a new password passes the password policy
+ * (`weak_password` otherwise) and is hashed in its NFKC form; a login's password is checked
+ * in that form, then as typed for hashes made before normalization, which are made again;
+ * one generic 401 for unknown user and wrong password; refresh tokens rotate on every use;
+ * a rotated token coming back is taken as theft and ends its whole session, unless it is a
+ * retry within the grace window right after its rotation (`reused`); disabled users can
+ * neither log in nor refresh.
  * A session that ends (logout, revoked, all of a user's sessions ended) ends everywhere at
  * once: storage first, so refresh and every access token of it fail from then on, then
  * `Revocations`, so its open WebSockets close on every node.
@@ -100,7 +105,7 @@ export class Accounts extends Context.Service<
   {
     readonly signup: (
       request: SignupRequest
-    ) => Effect.Effect<UserView, UsernameTaken | EmailRegistered | ServiceUnavailable>
+    ) => Effect.Effect<UserView, WeakPassword | UsernameTaken | EmailRegistered | ServiceUnavailable>
     readonly login: (
       request: LoginRequest,
       client: ClientInfo
@@ -191,6 +196,25 @@ export class Accounts extends Context.Service<
           const all = yield* sessions.listByUser(userId)
           return all.filter((s) => isLive(s, now)).map((s) => toSessionView(s, current))
         })
+
+        /**
+         * A hash made before passwords were normalized, made again from the NFKC form. A failure
+         * only leaves the old hash, which still verifies: the login goes on and the next one retries.
+         */
+        const rehash = (user: UserRecord, password: string) =>
+          Effect.gen(function* () {
+            const passwordHash = yield* hasher.hash(normalizePassword(password))
+            yield* users.update(user.id, { passwordHash }, yield* Clock.currentTimeMillis)
+            yield* Effect.logInfo("password hash upgraded to the NFKC form").pipe(
+              Effect.annotateLogs({ user_id: user.id })
+            )
+          }).pipe(
+            Effect.catch((error) =>
+              Effect.logWarning("password hash upgrade failed; the old hash stays", error).pipe(
+                Effect.annotateLogs({ user_id: user.id })
+              )
+            )
+          )
 
         const findLogin = (login: string) =>
           login.includes("@") ? users.findByEmail(login) : users.findByUsername(login)
@@ -286,8 +310,9 @@ export class Accounts extends Context.Service<
 
         return Accounts.of({
           signup: Effect.fn("Accounts.signup")(function* (request) {
+            const password = yield* checkNewPassword(request.password)
             const now = yield* Clock.currentTimeMillis
-            const passwordHash = yield* hasher.hash(request.password)
+            const passwordHash = yield* hasher.hash(password)
             const user = yield* users.create({
               id: crypto.randomUUID() as UserId,
               username: request.username,
@@ -305,13 +330,15 @@ export class Accounts extends Context.Service<
           login: Effect.fn("Accounts.login")(function* (request, client) {
             const found = yield* findLogin(request.email_or_username)
             if (Option.isNone(found)) {
-              yield* hasher.verifyDummy(request.password)
+              yield* verifyNobody(hasher, request.password)
               return yield* new InvalidCredentials()
             }
             const user = found.value
-            if (!(yield* hasher.verify(user.passwordHash, request.password))) return yield* new InvalidCredentials()
+            const match = yield* verifyLogin(hasher, user.passwordHash, request.password)
+            if (match === "mismatch") return yield* new InvalidCredentials()
             // Only someone who knows the password learns that the account is disabled.
             if (user.disabled) return yield* accountDisabled()
+            if (match === "legacy") yield* rehash(user, request.password)
             const now = yield* Clock.currentTimeMillis
             const refreshToken = newRefreshToken()
             const session: SessionRecord = {

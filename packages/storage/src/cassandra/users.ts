@@ -218,6 +218,7 @@ export const CassandraUsers = Layer.effect(
         const set: Array<[column: string, value: unknown]> = []
         if (changes.disabled !== undefined) set.push(["disabled", changes.disabled])
         if (changes.role !== undefined) set.push(["role", changes.role])
+        if (changes.passwordHash !== undefined) set.push(["password_hash", changes.passwordHash])
         set.push(["updated_at", new Date(now)])
         yield* db.execute(
           "users.update",

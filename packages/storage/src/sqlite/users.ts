@@ -105,6 +105,7 @@ export const SqliteUsers = Layer.effect(
         const set: Array<[column: string, value: SQLInputValue]> = []
         if (changes.disabled !== undefined) set.push(["disabled", changes.disabled ? 1 : 0])
         if (changes.role !== undefined) set.push(["role", changes.role])
+        if (changes.passwordHash !== undefined) set.push(["password_hash", changes.passwordHash])
         set.push(["updated_at", now])
         const changed = yield* db.run(
           "users.update",
