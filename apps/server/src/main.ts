@@ -1,6 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Config, Effect, Layer, Logger, References } from "effect"
 import { ServerLive } from "./app.ts"
+import { Tracing } from "./observability/tracing.ts"
 
 /** Structured JSON logs on stdout, one object per line, from `LOG_LEVEL` (default Info) up. */
 const Logging = Layer.unwrap(
@@ -9,4 +10,6 @@ const Logging = Layer.unwrap(
   )
 )
 
-Layer.launch(ServerLive.pipe(Layer.provide(Logging))).pipe(NodeRuntime.runMain)
+// Tracing is built before the server (its services ask whether spans are exported) and
+// closed after it, so the last spans are flushed.
+Layer.launch(ServerLive.pipe(Layer.provide(Tracing), Layer.provide(Logging))).pipe(NodeRuntime.runMain)

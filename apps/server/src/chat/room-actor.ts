@@ -38,8 +38,10 @@ import {
   Metric,
   Option,
   Queue,
-  Schema
+  Schema,
+  type Tracer
 } from "effect"
+import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
 import { Broker } from "../realtime/broker.ts"
 import { toMessageView } from "../views/chat.ts"
 
@@ -69,6 +71,8 @@ export interface RoomActorOptions {
 interface Command {
   readonly request: SendRequest
   readonly reply: Deferred.Deferred<MessageView, ServiceUnavailable>
+  /** The sender's span (a WebSocket frame, an HTTP request, a forward), when spans are exported. */
+  readonly span: Tracer.AnySpan | undefined
 }
 
 const submitted = Metric.counter("parley_messages_submitted_total", {
@@ -147,6 +151,7 @@ export class RoomActors extends Context.Service<
         const messages = yield* Messages
         const broker = yield* Broker
         const runFork = yield* FiberSet.makeRuntime()
+        const traced = yield* tracingOn
         const mailboxes = new Map<RoomId, Queue.Queue<Command>>()
         const stale = new Set<RoomId>()
         const failAll = (batch: Iterable<Command>) => {
@@ -238,6 +243,20 @@ export class RoomActors extends Context.Service<
                 (originals) => ({ generation: asOf, originals: new Map(batch.map((c, i) => [c, originals[i]!])) })
               )
             }
+
+            /**
+             * A batch's work in a span of its own: a child of its first send's span, linked to
+             * every other send's (a group commit serves them all).
+             */
+            const inSpan = <A, E>(name: string, batch: ReadonlyArray<Command>, effect: Effect.Effect<A, E>) =>
+              Effect.withSpan(
+                effect,
+                name,
+                servingMany(
+                  batch.map((c) => c.span),
+                  { room_id: roomId, "room.batch.messages": batch.length }
+                )
+              )
 
             const merge = (a: Looked, b: Looked): Looked => ({
               generation: Math.min(a.generation, b.generation),
@@ -410,7 +429,9 @@ export class RoomActors extends Context.Service<
               }
               const batch = taken.shift()!
               current = batch
-              const prepared = yield* Effect.exit(prepare(batch, ahead))
+              const prepared = yield* Effect.exit(
+                traced ? inSpan("room.prepare", batch, prepare(batch, ahead)) : prepare(batch, ahead)
+              )
               ahead = undefined
               let deposed: boolean
               if (Exit.isFailure(prepared)) {
@@ -419,12 +440,18 @@ export class RoomActors extends Context.Service<
                 const committed = Deferred.makeUnsafe<void>()
                 const [outcome, looked] = yield* Effect.all(
                   [
-                    commit(batch, prepared.value).pipe(
+                    (traced
+                      ? inSpan("room.commit", batch, commit(batch, prepared.value))
+                      : commit(batch, prepared.value)
+                    ).pipe(
                       Effect.as(false),
                       Effect.catchCause(settleFailure(batch)),
                       Effect.ensuring(Deferred.done(committed, Exit.void))
                     ),
-                    lookAhead(committed, prepared.value.looked)
+                    // Traced, the next batch's lookups are shown under the write they overlap.
+                    traced
+                      ? inSpan("room.lookahead", batch, lookAhead(committed, prepared.value.looked))
+                      : lookAhead(committed, prepared.value.looked)
                   ],
                   { concurrency: 2 }
                 )
@@ -460,14 +487,17 @@ export class RoomActors extends Context.Service<
           return true
         }
 
-        const submit = (request: SendRequest) =>
-          Effect.suspend(() => {
-            const reply = Deferred.makeUnsafe<MessageView, ServiceUnavailable>()
-            if (!enqueue({ request, reply })) {
-              return Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
-            }
-            return Effect.as(Metric.update(submitted, 1), Deferred.await(reply))
-          })
+        const offer = (request: SendRequest, span: Tracer.AnySpan | undefined) => {
+          const reply = Deferred.makeUnsafe<MessageView, ServiceUnavailable>()
+          if (!enqueue({ request, reply, span })) {
+            return Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
+          }
+          return Effect.as(Metric.update(submitted, 1), Deferred.await(reply))
+        }
+        // Traced, the sender's span goes with the send, for the write that serves it.
+        const submit = traced
+          ? (request: SendRequest) => Effect.flatMap(callerSpan, (span) => offer(request, span))
+          : (request: SendRequest) => Effect.suspend(() => offer(request, undefined))
 
         return RoomActors.of({
           submit,

@@ -18,10 +18,12 @@ import {
   Layer,
   Option,
   Result,
-  Schema
+  Schema,
+  type Tracer
 } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
+import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
 import { RoomActors, type SendRequest } from "./room-actor.ts"
 
 /**
@@ -61,7 +63,21 @@ export class RoomRouter extends Context.Service<
       const runFork = yield* FiberSet.makeRuntime()
       const waiting = new Map<RoomId, RoomQueue>()
 
+      const traced = yield* tracingOn
+      // Traced, a forward is a child of its first send's span and linked to the others';
+      // effect/cluster carries it to the owner, whose entity handler continues the trace.
       const forwardBatch = (roomId: RoomId, batch: ReadonlyArray<Forward>) =>
+        traced
+          ? Effect.withSpan(
+              forwardUntraced(roomId, batch),
+              "room.forward",
+              servingMany(
+                batch.map((f) => f.span),
+                { room_id: roomId, "room.batch.messages": batch.length }
+              )
+            )
+          : forwardUntraced(roomId, batch)
+      const forwardUntraced = (roomId: RoomId, batch: ReadonlyArray<Forward>) =>
         clientFor(roomId)
           .Send({
             messages: batch.map(({ request }) => ({
@@ -126,17 +142,18 @@ export class RoomRouter extends Context.Service<
       return RoomRouter.of({
         submit: (request) =>
           Effect.gen(function* () {
+            const span = traced ? yield* callerSpan : undefined
             const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable>()
             const room = waiting.get(request.roomId)
             const now = yield* Clock.currentTimeMillis
             if (room === undefined) {
-              waiting.set(request.roomId, { queue: [{ request, reply }], forwardSince: now })
+              waiting.set(request.roomId, { queue: [{ request, reply, span }], forwardSince: now })
               runFork(drain(request.roomId))
             } else if (room.queue.length >= maxWaitingPerRoom) {
               // Full behind a forward that is taking long: the owner is missing, not busy.
               return yield* now - room.forwardSince >= stalledAfterMs ? noOwner() : new Overloaded()
             } else {
-              room.queue.push({ request, reply })
+              room.queue.push({ request, reply, span })
             }
             return Deferred.await(reply)
           })
@@ -148,6 +165,8 @@ export class RoomRouter extends Context.Service<
 interface Forward {
   readonly request: SendRequest
   readonly reply: Deferred.Deferred<MessageView, Overloaded | ServiceUnavailable>
+  /** The sender's span, when spans are exported. */
+  readonly span: Tracer.AnySpan | undefined
 }
 
 /** One room's sends on this node: those waiting, and when the forward under way started. */

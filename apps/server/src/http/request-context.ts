@@ -39,6 +39,8 @@ export const RequestContext = HttpRouter.middleware(
       const request = yield* HttpServerRequest.HttpServerRequest
       const header = request.headers["x-request-id"]
       const requestId = header !== undefined && incomingId.test(header) ? header : crypto.randomUUID()
+      // On the request's server span too, so a trace is found from the id a client reports.
+      yield* Effect.annotateCurrentSpan("request_id", requestId)
       const started = yield* Clock.currentTimeMillis
       return yield* Effect.gen(function* () {
         const exit = yield* Effect.exit(Effect.provideService(app, CurrentRequestId, requestId))

@@ -3,7 +3,7 @@ import { Cause, Effect, Layer, Redacted } from "effect"
 import { Redis } from "effect/persistence"
 import { Redis as IORedis } from "ioredis"
 import { RedisConfig } from "../redis/client.ts"
-import { Broker, type RoomEvent } from "./broker.ts"
+import { Broker, type RoomEvent, tracedPublish } from "./broker.ts"
 
 const channel = (roomId: RoomId) => `parley:room:${roomId}`
 
@@ -58,7 +58,9 @@ export const layerRedis = (url: Redacted.Redacted<string>) =>
         })
 
       return Broker.of({
-        publish: (roomId, event) => redis.send("PUBLISH", channel(roomId), JSON.stringify(event)).pipe(Effect.asVoid),
+        publish: yield* tracedPublish((roomId, event) =>
+          redis.send("PUBLISH", channel(roomId), JSON.stringify(event)).pipe(Effect.asVoid)
+        ),
         subscribe: (roomId, onEvent) => {
           const name = channel(roomId)
           const add = Effect.suspend(() => {

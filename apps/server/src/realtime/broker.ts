@@ -1,13 +1,21 @@
 import type { MessageView, RoomId, UserId } from "@parley/domain"
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { Redis } from "effect/persistence"
+import { noStack, type TraceContext, traceContextOf, tracingOn } from "../observability/spans.ts"
 
 export type RoomChange = "archived" | "deleted"
 
 /** A room event as it crosses nodes: plain JSON, already in wire shape. */
 export type RoomEvent =
-  /** Stored messages, in `seq` order, published by the room's actor after the write. */
-  | { readonly kind: "messages"; readonly messages: ReadonlyArray<typeof MessageView.Encoded> }
+  /**
+   * Stored messages, in `seq` order, published by the room's actor after the write; with the
+   * publishing span when spans are exported, so deliveries on every node join the trace.
+   */
+  | {
+      readonly kind: "messages"
+      readonly messages: ReadonlyArray<typeof MessageView.Encoded>
+      readonly trace?: TraceContext | undefined
+    }
   /** One window's presence changes in a room, per user (see `presence.ts`), with the count after them. */
   | {
       readonly kind: "presence.diff"
@@ -50,27 +58,51 @@ export class Broker extends Context.Service<
   }
 >()("parley/server/realtime/Broker") {
   /** One node: publishing is a synchronous call into this process's listeners. */
-  static readonly layerMemory = Layer.sync(Broker, () => {
-    const listeners = new Map<RoomId, Set<(event: RoomEvent) => void>>()
-    return Broker.of({
-      publish: (roomId, event) =>
+  static readonly layerMemory = Layer.effect(
+    Broker,
+    Effect.gen(function* () {
+      const listeners = new Map<RoomId, Set<(event: RoomEvent) => void>>()
+      const publish = (roomId: RoomId, event: RoomEvent) =>
         Effect.sync(() => {
           for (const listener of listeners.get(roomId) ?? []) listener(event)
-        }),
-      subscribe: (roomId, onEvent) =>
-        Effect.acquireRelease(
-          Effect.sync(() => {
-            const set = listeners.get(roomId) ?? new Set()
-            set.add(onEvent)
-            listeners.set(roomId, set)
-          }),
-          () =>
+        })
+      return Broker.of({
+        publish: yield* tracedPublish(publish),
+        subscribe: (roomId, onEvent) =>
+          Effect.acquireRelease(
             Effect.sync(() => {
-              const set = listeners.get(roomId)
-              set?.delete(onEvent)
-              if (set?.size === 0) listeners.delete(roomId)
-            })
-        )
+              const set = listeners.get(roomId) ?? new Set()
+              set.add(onEvent)
+              listeners.set(roomId, set)
+            }),
+            () =>
+              Effect.sync(() => {
+                const set = listeners.get(roomId)
+                set?.delete(onEvent)
+                if (set?.size === 0) listeners.delete(roomId)
+              })
+          )
+      })
     })
-  })
+  )
 }
+
+/**
+ * `publish`, with a span per message publish when spans are exported, whose identity the
+ * event carries to the hubs that deliver it (`hub.deliver`). Other events (presence, typing)
+ * are not traced: they are not part of any request.
+ */
+export const tracedPublish = <E>(publish: (roomId: RoomId, event: RoomEvent) => Effect.Effect<void, E>) =>
+  Effect.map(tracingOn, (traced) =>
+    traced
+      ? (roomId: RoomId, event: RoomEvent): Effect.Effect<void, E> =>
+          event.kind !== "messages"
+            ? publish(roomId, event)
+            : Effect.useSpan(
+                "broker.publish",
+                { kind: "producer", attributes: { room_id: roomId, "room.messages": event.messages.length } },
+                (span) =>
+                  Effect.withParentSpan(publish(roomId, { ...event, trace: traceContextOf(span) }), span, noStack)
+              )
+      : publish
+  )

@@ -8,8 +8,22 @@
  */
 import type { MessageId, MessageView, RoomId, UserId } from "@parley/domain"
 import { Messages, type StorageError } from "@parley/storage"
-import { Clock, Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Schedule, Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Option,
+  Schedule,
+  Scope,
+  Stream,
+  Tracer
+} from "effect"
 import { historyAfter } from "../history/reader.ts"
+import { end, startRemoteChild, tracingOn } from "../observability/spans.ts"
 import { toMessageView } from "../views/chat.ts"
 import { eventFrame, wireFrame } from "../ws/codec.ts"
 import { deliveryLatency } from "../ws/metrics.ts"
@@ -59,6 +73,8 @@ export class RoomHub extends Context.Service<
       const messages = yield* Messages
       const runFork = yield* FiberSet.makeRuntime()
       const clock = yield* Clock.Clock
+      const tracer = yield* Effect.service(Tracer.Tracer)
+      const traced = yield* tracingOn
       const context = yield* Effect.context<never>()
       const rooms = new Map<RoomId, RoomState>()
 
@@ -138,6 +154,27 @@ export class RoomHub extends Context.Service<
           yield* backfill(state, roomId, head.value.seq)
         }).pipe(Effect.catchCause((cause) => Effect.logWarning("catch-up after reconnect failed", cause)))
 
+      /**
+       * Hands a broadcast's messages to the room's sockets, in `seq` order; at a gap, the rest
+       * waits for a backfill. Returns how many messages went out now.
+       */
+      const deliverMessages = (state: RoomState, roomId: RoomId, event: RoomEvent & { kind: "messages" }): number => {
+        let delivered = 0
+        for (let i = 0; i < event.messages.length; i++) {
+          const m = event.messages[i]!
+          if (m.seq <= state.lastSeq) continue
+          if (m.seq > state.lastSeq + 1) {
+            state.catchingUp = true
+            state.pending.unshift({ kind: "messages", messages: event.messages.slice(i), trace: event.trace })
+            runFork(backfill(state, roomId, m.seq - 1))
+            return delivered
+          }
+          deliverWire(state, roomId, m)
+          delivered++
+        }
+        return delivered
+      }
+
       const handle = (state: RoomState, roomId: RoomId, event: RoomEvent): void => {
         if (state.catchingUp) {
           state.pending.push(event)
@@ -145,17 +182,18 @@ export class RoomHub extends Context.Service<
         }
         switch (event.kind) {
           case "messages": {
-            for (let i = 0; i < event.messages.length; i++) {
-              const m = event.messages[i]!
-              if (m.seq <= state.lastSeq) continue
-              if (m.seq > state.lastSeq + 1) {
-                state.catchingUp = true
-                state.pending.unshift({ kind: "messages", messages: event.messages.slice(i) })
-                runFork(backfill(state, roomId, m.seq - 1))
-                return
-              }
-              deliverWire(state, roomId, m)
+            if (!traced || event.trace === undefined) {
+              deliverMessages(state, roomId, event)
+              return
             }
+            // One span per broadcast, never one per socket: a child of the publish, on any node.
+            const span = startRemoteChild(tracer, clock, "hub.deliver", event.trace)
+            const delivered = deliverMessages(state, roomId, event)
+            span.attribute("room_id", roomId)
+            span.attribute("hub.messages", delivered)
+            span.attribute("hub.subscribers", state.subscribers.size)
+            span.attribute("hub.deliveries", delivered * state.subscribers.size)
+            end(span, clock)
             return
           }
           case "typing.changes": {

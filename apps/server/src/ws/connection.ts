@@ -13,6 +13,7 @@ import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
 import { ChatRooms, type RoomAccessResult } from "../chat/rooms.ts"
+import { tracingOn } from "../observability/spans.ts"
 import { RateLimits } from "../ratelimit/limits.ts"
 import { Broker } from "../realtime/broker.ts"
 import { RoomHub } from "../realtime/hub.ts"
@@ -152,6 +153,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       limits: yield* RateLimits,
       messages: yield* Messages,
       metrics: yield* makeWsMetrics,
+      traced: yield* tracingOn,
       runFork: (effect) => runFork(effect),
       keepalive,
       connections: yield* Connections,

@@ -85,6 +85,8 @@ export interface ConnectionEnv {
   readonly connections: Connections["Service"]
   /** Forks with the node's services; the caller adds the fiber to a connection's set. */
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Spans are exported (`observability/spans.ts`): each inbound frame gets one. */
+  readonly traced: boolean
   /** Handlers the state calls back into (set by `connection.ts`, which knows them). */
   readonly revalidate: (connection: ConnectionState) => Effect.Effect<void>
   readonly endSubscription: (connection: ConnectionState, roomId: RoomId, message: string) => Effect.Effect<void>

@@ -1,5 +1,5 @@
 import cassandra from "cassandra-driver"
-import { Cause, Config, Context, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Cause, Config, Context, Duration, Effect, Exit, Layer, Redacted, Schema, Tracer } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { StorageError } from "../errors.ts"
 import { createKeyspace, migrate } from "./migrate.ts"
@@ -136,12 +136,31 @@ export class CassandraClient extends Context.Service<
             ),
           catch: (cause) => new StorageError({ operation, cause })
         })
+      // When spans are exported (a tracer other than Effect's default), each request is a span
+      // named by its operation; otherwise none is made at all.
+      const traced = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer
+      const span = traced
+        ? <A>(operation: string, request: Effect.Effect<A, StorageError>, statements = 1) =>
+            Effect.withSpan(request, `cassandra ${operation}`, {
+              kind: "client",
+              attributes: {
+                "db.system.name": "cassandra",
+                "db.namespace": config.keyspace,
+                "db.operation.name": operation,
+                ...(statements > 1 ? { "db.operation.batch.size": statements } : {})
+              },
+              captureStackTrace: false
+            })
+        : <A>(_operation: string, request: Effect.Effect<A, StorageError>, _statements?: number) => request
       return CassandraClient.of({
-        execute: (operation, query, params = [], options) => guarded(operation, run(operation, query, params, options)),
-        batch: (operation, queries, options) => guarded(operation, runBatch(operation, queries, options)),
+        execute: (operation, query, params = [], options) =>
+          span(operation, guarded(operation, run(operation, query, params, options))),
+        batch: (operation, queries, options) =>
+          span(operation, guarded(operation, runBatch(operation, queries, options)), queries.length),
         executeUnguarded: (operation, query, params = [], options) =>
-          bounded(operation, run(operation, query, params, options)),
-        batchUnguarded: (operation, queries, options) => bounded(operation, runBatch(operation, queries, options)),
+          span(operation, bounded(operation, run(operation, query, params, options))),
+        batchUnguarded: (operation, queries, options) =>
+          span(operation, bounded(operation, runBatch(operation, queries, options)), queries.length),
         requestTimeout: config.requestTimeout
       })
     })

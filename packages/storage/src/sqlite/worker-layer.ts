@@ -7,7 +7,7 @@
  * resume when the reply with that id comes back.
  */
 import { Worker } from "node:worker_threads"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Tracer } from "effect"
 import { StorageError } from "../errors.ts"
 import type { layer } from "./layer.ts"
 import {
@@ -149,6 +149,17 @@ const stop = (worker: Worker, isDead: () => boolean) =>
     Effect.asVoid
   )
 
+const tracedCall =
+  (call: ReturnType<typeof connect>["call"]): ReturnType<typeof connect>["call"] =>
+  (service, member, args) => {
+    const operation = `${shortName(service)}.${member}`
+    return Effect.withSpan(call(service, member, args), `sqlite ${operation}`, {
+      kind: "client",
+      attributes: { "db.system.name": "sqlite", "db.operation.name": operation },
+      captureStackTrace: false
+    })
+  }
+
 /** The services of the worker started from `entry` (tests start a fake one that misbehaves). */
 export const layerThread = (entry: URL, filename: string): Layer.Layer<Services, StorageError> =>
   Layer.effectContext(
@@ -157,7 +168,11 @@ export const layerThread = (entry: URL, filename: string): Layer.Layer<Services,
       const connection = connect(worker)
       const shapes = yield* started(worker).pipe(Effect.onError(() => Effect.promise(() => worker.terminate())))
       yield* Effect.addFinalizer(() => stop(worker, connection.isDead))
-      return Context.makeUnsafe<Services>(new Map(shapes.map((shape) => [shape.key, proxy(connection.call, shape)])))
+      // When spans are exported (a tracer other than Effect's default), each call is a span
+      // named by its operation; otherwise none is made at all.
+      const traced = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer
+      const call = traced ? tracedCall(connection.call) : connection.call
+      return Context.makeUnsafe<Services>(new Map(shapes.map((shape) => [shape.key, proxy(call, shape)])))
     })
   )
 

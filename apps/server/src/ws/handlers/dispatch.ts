@@ -2,7 +2,7 @@
  * A client frame's way through: decoded (codec), handed to its event's handler, answered
  * with exactly one `ack`, `pong` or `error`.
  */
-import type { ClientEvent, RoomId } from "@parley/domain"
+import { type ClientEvent, clientEventTypes, type RoomId } from "@parley/domain"
 import { Clock, Effect } from "effect"
 import type { RoomAccessResult } from "../../chat/rooms.ts"
 import { decodeFrame, frameId } from "../codec.ts"
@@ -72,14 +72,47 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
 
 const internal = new EventError({ code: "internal", message: "internal error" })
 
+/** The answer to one decoded event: its handler's, or the error it failed with. */
+const answer = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void> =>
+  handle(conn, event).pipe(Effect.catch((e) => conn.error(event.id, toEventError(e))))
+
+/** Span names per event type, made once. */
+const spanNames = new Map(clientEventTypes.map((type) => [type, `ws ${type}`]))
+
+const attributesOf = (conn: ConnectionState, event: ClientEvent) => {
+  const attributes: Record<string, unknown> = {
+    request_id: conn.connId,
+    "ws.event.type": event.type,
+    "user.id": conn.userId
+  }
+  if (event.id !== undefined) attributes["ws.event_id"] = event.id
+  if ("to" in event) attributes.room_id = event.to
+  return attributes
+}
+
+/**
+ * The event's span, when spans are exported: the root of a message's trace (through the room
+ * actor, storage, the broker and the deliveries). A frame has no HTTP request id: its
+ * `request_id` is the connection's id (unique across nodes), and `ws.event_id` the client's `id`.
+ */
+const traced = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void> =>
+  Effect.withSpan(answer(conn, event), spanNames.get(event.type) ?? "ws event", {
+    kind: "server",
+    attributes: attributesOf(conn, event),
+    captureStackTrace: false
+  })
+
 /** Decodes one frame (`null`: a binary one) and answers it: an `ack`, a `pong` or an `error`, never silence. */
 export const receive = (conn: ConnectionState, data: string | null): Effect.Effect<void> =>
-  Effect.flatMap(decodeFrame(data), (event) =>
-    handle(conn, event).pipe(Effect.catch((e) => conn.error(event.id, toEventError(e))))
-  ).pipe(
+  Effect.flatMap(decodeFrame(data), (event) => (conn.env.traced ? traced(conn, event) : answer(conn, event))).pipe(
     Effect.catch((e) => conn.error(frameId(data), e)),
     Effect.catchDefect((defect) =>
-      Effect.andThen(Effect.logError("websocket event failed", defect), conn.error(frameId(data), internal))
+      Effect.andThen(
+        Effect.logError("websocket event failed", defect).pipe(
+          Effect.annotateLogs({ request_id: conn.connId, user_id: conn.userId })
+        ),
+        conn.error(frameId(data), internal)
+      )
     )
   )
 

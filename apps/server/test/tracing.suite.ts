@@ -1,0 +1,158 @@
+/**
+ * OpenTelemetry traces from a real server process to an OTLP receiver started by the test:
+ * one trace follows a message from its WebSocket frame (or HTTP request) through the room
+ * actor's write and storage to the broker and the hub's delivery, each span a child of the
+ * one before, with the request id on the root. Without an exporter, nothing leaves.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { request, uniqueName } from "./support/http.ts"
+import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./support/otlp.ts"
+import { type Backend, type RunningServer, startServer } from "./support/server.ts"
+import { account, connect, createRoom } from "./support/ws.ts"
+
+/** Exports every 50 ms in OTLP/JSON, which the receiver reads. */
+const exportTo = (receiver: OtlpReceiver) => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+  OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+  OTEL_BSP_SCHEDULE_DELAY: "50"
+})
+
+/** The storage write of a message, on either backend. */
+const isAppend = (span: ReceivedSpan) =>
+  span.name === "cassandra messages.append.commit" || span.name === "sqlite Messages.append"
+
+/** `span`'s ancestors in its trace, nearest first (as far as they have arrived). */
+const ancestry = (spans: ReadonlyArray<ReceivedSpan>, span: ReceivedSpan) => {
+  const byId = new Map(spans.filter((s) => s.traceId === span.traceId).map((s) => [s.spanId, s]))
+  const chain: Array<ReceivedSpan> = []
+  for (let at = span.parentSpanId; at !== undefined; at = byId.get(at)?.parentSpanId) {
+    const parent = byId.get(at)
+    if (parent === undefined) break
+    chain.push(parent)
+  }
+  return chain
+}
+
+/**
+ * The spans of a message's way from `root` down: the write (`room.commit`) below the root, the
+ * storage append below the write, the publish below the write and the delivery below the
+ * publish. `undefined` until all of them have arrived.
+ */
+const messageTrace = (spans: ReadonlyArray<ReceivedSpan>, root: ReceivedSpan) => {
+  const below = (span: ReceivedSpan, ancestor: ReceivedSpan) =>
+    span.traceId === ancestor.traceId && ancestry(spans, span).includes(ancestor)
+  const commit = spans.find((s) => s.name === "room.commit" && below(s, root))
+  if (commit === undefined) return undefined
+  const append = spans.find((s) => isAppend(s) && below(s, commit))
+  const publish = spans.find((s) => s.name === "broker.publish" && s.parentSpanId === commit.spanId)
+  const deliver =
+    publish === undefined ? undefined : spans.find((s) => s.name === "hub.deliver" && s.parentSpanId === publish.spanId)
+  if (append === undefined || publish === undefined || deliver === undefined) return undefined
+  return { commit, append, publish, deliver }
+}
+
+/** The trace as a tree, depth first: names, start relative to the root and duration, for the test's output. */
+const describeTrace = (spans: ReadonlyArray<ReceivedSpan>, root: ReceivedSpan) => {
+  const inTrace = spans.filter((s) => s.traceId === root.traceId)
+  const lines: Array<string> = []
+  const walk = (span: ReceivedSpan, depth: number) => {
+    const start = Number(span.startNanos - root.startNanos) / 1e6
+    const took = Number(span.endNanos - span.startNanos) / 1e6
+    lines.push(`${"  ".repeat(depth)}${span.name}  +${start.toFixed(2)} ms, ${took.toFixed(2)} ms`)
+    inTrace
+      .filter((s) => s.parentSpanId === span.spanId)
+      .sort((a, b) => (a.startNanos < b.startNanos ? -1 : 1))
+      .forEach((child) => {
+        walk(child, depth + 1)
+      })
+  }
+  walk(root, 0)
+  return lines.join("\n")
+}
+
+export const tracingSuite = (backend: Backend, options: { readonly checkDisabled: boolean }) =>
+  describe(`traces (${backend.name})`, () => {
+    let receiver: OtlpReceiver
+    let server: RunningServer
+
+    beforeAll(async () => {
+      receiver = await startOtlpReceiver()
+      server = await startServer(backend, exportTo(receiver))
+    })
+    afterAll(async () => {
+      await server?.stop()
+      await receiver?.close()
+    })
+
+    it("one trace follows a WebSocket message from its frame through the actor, storage and broker to the delivery", async () => {
+      const owner = await account(server.url, "trc")
+      const roomId = await createRoom(server.url, owner)
+      const listener = await connect(server.url, { token: owner.token, roomId })
+      await listener.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+      const sender = await connect(server.url, { token: owner.token })
+      const eventId = uniqueName("frame")
+      sender.send({ type: "chat.message", id: eventId, to: roomId, payload: { text: "traced" } })
+      const ack = await sender.next((e) => e.type === "ack" && e.id === eventId)
+      await listener.next((e) => e.type === "chat.message" && e.payload.msg_id === ack.payload.msg_id)
+
+      const { frame, trace } = await receiver.waitFor((spans) => {
+        const frame = spans.find((s) => s.name === "ws chat.message" && s.attributes["ws.event_id"] === eventId)
+        const trace = frame === undefined ? undefined : messageTrace(spans, frame)
+        return trace === undefined ? undefined : { frame: frame!, trace }
+      })
+      console.log(`trace of one WebSocket message (${backend.name}):\n${describeTrace(receiver.spans, frame)}`)
+      expect(frame.parentSpanId).toBeUndefined()
+      expect(frame.attributes.request_id).toEqual(expect.any(String))
+      expect(frame.attributes.room_id).toBe(roomId)
+      expect(frame.resource["service.name"]).toBe("parley")
+      expect(trace.commit.attributes.room_id).toBe(roomId)
+      expect(trace.deliver.attributes["hub.deliveries"]).toBeGreaterThanOrEqual(1)
+      listener.close()
+      sender.close()
+    })
+
+    it("an HTTP send is traced the same way, its request id on the request's span", async () => {
+      const owner = await account(server.url, "trh")
+      const roomId = await createRoom(server.url, owner)
+      const listener = await connect(server.url, { token: owner.token, roomId })
+      await listener.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+      const requestId = uniqueName("req")
+      const sent = await request(server.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+        token: owner.token,
+        body: { content: "traced over HTTP" },
+        headers: { "x-request-id": requestId }
+      })
+      expect(sent.status).toBe(201)
+
+      const { root } = await receiver.waitFor((spans) => {
+        const root = spans.find((s) => s.attributes.request_id === requestId)
+        return root !== undefined && messageTrace(spans, root) !== undefined ? { root } : undefined
+      })
+      console.log(`trace of one HTTP send (${backend.name}):\n${describeTrace(receiver.spans, root)}`)
+      expect(root.parentSpanId).toBeUndefined()
+      expect(root.attributes["http.request.method"]).toBe("POST")
+      listener.close()
+    })
+
+    it.runIf(options.checkDisabled)(
+      "with OTEL_SDK_DISABLED set, an endpoint gets nothing, even at shutdown",
+      async () => {
+        const silent = await startOtlpReceiver()
+        const other = await startServer(backend, { ...exportTo(silent), OTEL_SDK_DISABLED: "true" })
+        try {
+          const owner = await account(other.url, "trd")
+          const roomId = await createRoom(other.url, owner)
+          const sender = await connect(other.url, { token: owner.token, roomId })
+          sender.send({ type: "chat.message", id: "m", to: roomId, payload: { text: "not traced" } })
+          await sender.next((e) => e.type === "ack" && e.id === "m")
+          sender.close()
+        } finally {
+          // An exporter flushes what it holds when the process stops: after this, it would have.
+          await other.stop()
+          await silent.close()
+        }
+        expect(silent.requests()).toBe(0)
+        expect(other.output()).not.toContain("exporting traces over OTLP")
+      }
+    )
+  })
