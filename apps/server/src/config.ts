@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path"
 import { DataDir, StorageKind } from "@parley/storage"
 import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { TrustProxy } from "./http/client-info.ts"
 
 /** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
 const minSecretBytes = 32
@@ -41,8 +42,8 @@ export const ServerConfig = Config.all({
   maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(64 * 1024)),
   /** Concurrent argon2 hashes; each holds 19 MiB and a libuv thread for ~40 ms. */
   maxConcurrentHashes: Config.Int("MAX_CONCURRENT_HASHES").pipe(Config.withDefault(4)),
-  /** Trust X-Forwarded-For from a proxy in front of us (only behind one). */
-  trustProxy: Config.Boolean("TRUST_PROXY").pipe(Config.withDefault(false)),
+  /** Proxies of ours in front of the server, whose `X-Forwarded-For` entries are trusted (`client-info.ts`). */
+  trustProxy: TrustProxy,
   /** Sends waiting in one room's mailbox beyond which more are refused (503 `overloaded`). */
   roomMailboxCapacity: Config.Int("ROOM_MAILBOX_CAPACITY").pipe(Config.withDefault(1024)),
   /** The most messages one room stores in one write (group commit). */

@@ -1,6 +1,7 @@
 import { attacksSuite } from "./attacks.suite.ts"
 import { authSuite } from "./auth.suite.ts"
 import { chatHttpSuite } from "./chat-http.suite.ts"
+import { loginLimitsSuite } from "./login-limits.suite.ts"
 import { passwordsSuite } from "./passwords.suite.ts"
 import { presenceSuite } from "./presence.suite.ts"
 import { refreshGraceSuite } from "./refresh-grace.suite.ts"
@@ -16,6 +17,7 @@ authSuite(cassandraRedisBackend)
 passwordsSuite(cassandraRedisBackend)
 refreshGraceSuite(cassandraRedisBackend)
 attacksSuite(cassandraRedisBackend)
+loginLimitsSuite(cassandraRedisBackend)
 seedCommandsSuite(cassandraRedisBackend)
 chatHttpSuite(cassandraRedisBackend)
 seedChatSuite(cassandraRedisBackend)

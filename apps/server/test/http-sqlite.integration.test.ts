@@ -1,6 +1,7 @@
 import { attacksSuite } from "./attacks.suite.ts"
 import { authSuite } from "./auth.suite.ts"
 import { chatHttpSuite } from "./chat-http.suite.ts"
+import { loginLimitsSuite } from "./login-limits.suite.ts"
 import { passwordsSuite } from "./passwords.suite.ts"
 import { presenceSuite } from "./presence.suite.ts"
 import { refreshGraceSuite } from "./refresh-grace.suite.ts"
@@ -16,6 +17,7 @@ authSuite(sqliteBackend)
 passwordsSuite(sqliteBackend)
 refreshGraceSuite(sqliteBackend)
 attacksSuite(sqliteBackend)
+loginLimitsSuite(sqliteBackend)
 seedCommandsSuite(sqliteBackend)
 chatHttpSuite(sqliteBackend)
 seedChatSuite(sqliteBackend)

@@ -1,14 +1,15 @@
-import { Api, InvalidRefreshToken } from "@parley/domain"
+import { Api, Forbidden, InvalidRefreshToken } from "@parley/domain"
 import { Effect, Option } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { AccessTokens } from "../../auth/access-tokens.ts"
 import { Accounts } from "../../auth/accounts.ts"
+import { loginAccountKey } from "../../auth/login-account.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
 import { clientInfo } from "../client-info.ts"
 
 /** Endpoints that need no access token: signup, login, and refresh (the refresh token is the credential). */
-export const AuthHandlers = (options: { readonly trustProxy: boolean }) =>
+export const AuthHandlers = (options: { readonly trustProxy: number }) =>
   HttpApiBuilder.group(
     Api,
     "auth",
@@ -40,8 +41,14 @@ export const AuthHandlers = (options: { readonly trustProxy: boolean }) =>
         .handle("login", ({ payload }) =>
           Effect.gen(function* () {
             const info = yield* client
-            yield* limits.login(info.ip ?? "unknown", payload.email_or_username)
-            return yield* accounts.login(payload, info)
+            const account = yield* loginAccountKey(payload.email_or_username)
+            const attempt = yield* limits.login(info.ip ?? "unknown", account)
+            // A disabled account's 403 comes only after its password was found right.
+            const response = yield* accounts
+              .login(payload, info)
+              .pipe(Effect.tapError((error) => (error instanceof Forbidden ? attempt.passwordAccepted : Effect.void)))
+            yield* attempt.passwordAccepted
+            return response
           })
         )
         .handle("refresh", ({ payload }) =>
