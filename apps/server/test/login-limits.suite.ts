@@ -3,6 +3,9 @@
  * process (`TRUST_PROXY=1`; the Redis rate-limit store on the Cassandra backend). Each test
  * plays its addresses through `X-Forwarded-For`, as the proxy in front of Parley would write them.
  */
+import type { UserId } from "@parley/domain"
+import { Users } from "@parley/storage"
+import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { request, uniqueName } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
@@ -24,7 +27,7 @@ export const loginLimitsSuite = (backend: Backend) =>
         body: { username: name, email: `${name}@example.com`, password: "secret12" }
       })
       expect(res.status).toBe(201)
-      return { username: name, email: `${name}@example.com` }
+      return { id: res.body.id as UserId, username: name, email: `${name}@example.com` }
     }
     /** A login that reached the server through our proxy, which appended `from`. */
     const login = (from: string, login: string, password = "secret12", spoofed?: string) =>
@@ -102,6 +105,17 @@ export const loginLimitsSuite = (backend: Backend) =>
       expect(await statuses(from, user.username, 8, "secret12")).toEqual(Array(8).fill(200))
       expect(await statuses(from, user.username, 5)).toEqual(Array(5).fill(401))
       expect((await login(from, user.username)).status).toBe(429)
+    })
+
+    it("a disabled account's right password is no guess either: 403 every time, never 429", async () => {
+      const user = await signup()
+      await Effect.runPromise(
+        Effect.gen(function* () {
+          const users = yield* Users
+          yield* users.update(user.id, { disabled: true }, Date.now())
+        }).pipe(Effect.provide(backend.storage(server.env).pipe(Layer.orDie)))
+      )
+      expect(await statuses(address(), user.username, 7, "secret12")).toEqual(Array(7).fill(403))
     })
 
     it("caps an account's guesses across addresses, and still lets in an address that logged in before", async () => {
