@@ -131,6 +131,14 @@ export const tracingSuite = (backend: Backend, options: { readonly checkDisabled
       console.log(`trace of one HTTP send (${backend.name}):\n${describeTrace(receiver.spans, root)}`)
       expect(root.parentSpanId).toBeUndefined()
       expect(root.attributes["http.request.method"]).toBe("POST")
+      // Its access-log line carries the request id and leads to the trace.
+      const lines = server
+        .output()
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line))
+      const logged = lines.find((l) => l.message === "http" && l.annotations?.request_id === requestId)
+      expect(logged).toMatchObject({ trace_id: root.traceId, span_id: expect.any(String) })
       listener.close()
     })
 
