@@ -142,6 +142,17 @@ export const tracingSuite = (backend: Backend, options: { readonly checkDisabled
       listener.close()
     })
 
+    it("a token in a URL's query never reaches a span", async () => {
+      const requestId = uniqueName("tok")
+      const secret = `secret-${uniqueName("t")}`
+      // Without the upgrade headers, `/ws?token=` is an ordinary request the router answers.
+      await request(server.url, "GET", `/ws?token=${secret}&room_id=x`, { headers: { "x-request-id": requestId } })
+      const span = await receiver.waitFor((spans) => spans.find((s) => s.attributes.request_id === requestId))
+      expect(span.attributes["url.path"]).toBe("/ws")
+      expect(JSON.stringify(span.attributes)).not.toContain(secret)
+      expect(span.attributes["url.query"]).toContain("room_id=x")
+    })
+
     it.runIf(options.checkDisabled)(
       "with OTEL_SDK_DISABLED set, an endpoint gets nothing, even at shutdown",
       async () => {

@@ -13,7 +13,7 @@
  * general one, as the specification says.
  */
 import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { FetchHttpClient, UrlParams } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 
 /** A `_TRACES_` variable, else its general form. */
@@ -63,6 +63,16 @@ export const exportTarget = (config: TracingConfig) =>
     : config.url
 
 /**
+ * HTTP server spans record the URL with its query (`url.full`, `url.query`). A client may put
+ * its access token there (`/ws?token=…` sent without an upgrade reaches the router): those
+ * values leave as `<redacted>`, like Effect's default signature parameters.
+ */
+const redactTokensInUrls = Layer.effect(
+  UrlParams.CurrentRedactedNames,
+  Effect.map(Effect.service(UrlParams.CurrentRedactedNames), (names) => [...names, /token/i, /secret/i, /password/i])
+)
+
+/**
  * The tracer layer: Effect's OTLP exporter when an endpoint is set, nothing otherwise. Provide
  * it under everything else, so services see the tracer when they are built (`spans.ts`), and
  * it flushes the last spans after they have stopped.
@@ -88,16 +98,19 @@ export const Tracing = Layer.unwrap(
     yield* Effect.logInfo("exporting traces over OTLP").pipe(
       Effect.annotateLogs({ endpoint: `${where.origin}${where.pathname}`, protocol })
     )
-    return OtlpTracer.layer({
-      url: url.value,
-      resource: { serviceName: named },
-      headers: Option.getOrUndefined(config.headers),
-      compression: Option.getOrElse(config.compression, () => "none" as const),
-      exportInterval: Duration.millis(config.scheduleDelay),
-      maxBatchSize: config.maxBatchSize
-    }).pipe(
-      Layer.provide(protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-      Layer.provide(FetchHttpClient.layer)
+    return Layer.merge(
+      OtlpTracer.layer({
+        url: url.value,
+        resource: { serviceName: named },
+        headers: Option.getOrUndefined(config.headers),
+        compression: Option.getOrElse(config.compression, () => "none" as const),
+        exportInterval: Duration.millis(config.scheduleDelay),
+        maxBatchSize: config.maxBatchSize
+      }).pipe(
+        Layer.provide(protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
+        Layer.provide(FetchHttpClient.layer)
+      ),
+      redactTokensInUrls
     )
   })
 )
