@@ -125,6 +125,8 @@ const main = async () => {
   await check("Effect diagnostics (floating Effects, vitest)", process.execPath, ["scripts/effect-diagnostics.mjs"])
   await check("lint (biome)", bin("biome"), ["ci", "."])
   await vitest("unit", {})
+  // The server against its own /openapi.json: schemathesis, every check (scripts/schemathesis.mjs).
+  await check("schemathesis (/openapi.json against a real server)", process.execPath, ["scripts/schemathesis.mjs"])
 
   if (process.env.REDIS_URL) {
     env.REDIS_URL = process.env.REDIS_URL

@@ -170,6 +170,8 @@ export const chatHttpSuite = (backend: Backend) =>
         { name: "ok", visibility: "secret" },
         { name: "ok", visibility: "PUBLIC" },
         { name: "ok", visibility: null },
+        // A property /openapi.json does not name (it says additionalProperties: false).
+        { name: "ok", topic: "extra" },
         [],
         "general"
       ]
@@ -434,6 +436,23 @@ export const chatHttpSuite = (backend: Backend) =>
       expect(left.body.members.map((m: any) => m.user_id).sort()).toEqual([owner.id, member.id].sort())
     })
 
+    it("a user added to a private room without asking can leave it, which is how an add is declined", async () => {
+      const owner = await user()
+      const added = await user()
+      const room = await createRoom(owner, "private")
+      expect((await putMember(owner, room.room_id, added.id)).status).toBe(200)
+      // The add shows at once in the added user's own list, as a member.
+      const listed = await call<{ rooms: Array<Room> }>("GET", rooms(""), { token: added.token })
+      expect(listed.body.rooms.map((r) => [r.room_id, r.role])).toEqual([[room.room_id, "member"]])
+      expect((await call("POST", rooms(`/${room.room_id}/leave`), { token: added.token })).status).toBe(204)
+      // Gone from the list; the private room is then as invisible to them as before the add.
+      expect((await call("GET", rooms(""), { token: added.token })).body).toEqual({ rooms: [], next_cursor: null })
+      expectError(await call("GET", rooms(`/${room.room_id}`), { token: added.token }), 404, "not_found")
+      expectError(await post(added, room.room_id, "still here?"), 404, "not_found")
+      const members = await call("GET", rooms(`/${room.room_id}/members`), { token: owner.token })
+      expect(members.body.members.map((m: any) => m.user_id)).toEqual([owner.id])
+    })
+
     it("posts messages as a member only, numbered 1, 2, 3… per room", async () => {
       const owner = await user()
       const guest = await user()
@@ -587,7 +606,16 @@ export const chatHttpSuite = (backend: Backend) =>
         next_cursor: sent[24]!.msg_id
       })
 
-      const cursor = sent[12]!.msg_id
+      // Both: oldest first, strictly between the two, paged like `after` (400 before issue 11,
+      // while /openapi.json allowed both).
+      const between = (after: number, before: number, limit: number) =>
+        history(alice, room.room_id, `?after=${sent[after]!.msg_id}&before=${sent[before]!.msg_id}&limit=${limit}`)
+      expect((await between(2, 20, 5)).body).toEqual({ messages: sent.slice(3, 8), next_cursor: sent[7]!.msg_id })
+      expect((await between(2, 8, 5)).body).toEqual({ messages: sent.slice(3, 8), next_cursor: null })
+      expect((await between(2, 7, 5)).body).toEqual({ messages: sent.slice(3, 7), next_cursor: null })
+      expect((await between(12, 12, 5)).body).toEqual({ messages: [], next_cursor: null })
+      expect((await between(20, 2, 5)).body).toEqual({ messages: [], next_cursor: null })
+
       for (const query of [
         "limit=0",
         "limit=101",
@@ -602,8 +630,7 @@ export const chatHttpSuite = (backend: Backend) =>
         `before=${randomUUID()}`,
         `after=${randomUUID()}`,
         "after=00000000-0000-0000-0000-000000000000",
-        `before=${cursor}&after=${cursor}`,
-        `before=${sent[20]!.msg_id}&after=${sent[2]!.msg_id}&limit=5`
+        "limit=01"
       ]) {
         const res = await call("GET", rooms(`/${room.room_id}/messages?${query}`), { token: alice.token })
         expectError(res, 400, "invalid_request")

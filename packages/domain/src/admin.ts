@@ -6,6 +6,7 @@ import { Schema } from "effect"
 import { SessionView } from "./auth.ts"
 import { Limit, RoomCursor, Visibility } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
+import { trimmedText } from "./text.ts"
 import { Role } from "./user.ts"
 
 /** A user as an operator sees them: the public view plus whether the account is disabled. */
@@ -28,8 +29,8 @@ export class AdminUserList extends Schema.Class<AdminUserList>("AdminUserList")(
 /** Users in username order. `q`: a username prefix, or a whole email address when it holds `@`. */
 export const AdminUserQuery = Schema.Struct({
   limit: Schema.optionalKey(Limit),
-  cursor: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(254))),
-  q: Schema.optionalKey(Schema.Trimmed.check(Schema.isMinLength(1), Schema.isMaxLength(254)))
+  cursor: Schema.optionalKey(Schema.String.check(Schema.isMaxCodePoints(254))),
+  q: Schema.optionalKey(trimmedText("q", 254))
 })
 
 export class SetRoleRequest extends Schema.Class<SetRoleRequest>("SetRoleRequest")({ role: Role }) {}

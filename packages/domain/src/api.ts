@@ -300,6 +300,9 @@ export class Api extends HttpApi.make("parley")
   .add(ChatGroup)
   .add(AdminGroup)
   .middleware(RequestValidation)
+  // A body with a property the description does not name is refused (400), as its
+  // `additionalProperties: false` says; query strings and headers stay lenient.
+  .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" })
   .annotateMerge(
     OpenApi.annotations({
       title: "Parley",

@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { SessionId } from "./ids.ts"
+import { trimmedText } from "./text.ts"
 import { Email, Password, Username, UserView } from "./user.ts"
 
 export class SignupRequest extends Schema.Class<SignupRequest>("SignupRequest")({
@@ -9,12 +10,15 @@ export class SignupRequest extends Schema.Class<SignupRequest>("SignupRequest")(
 }) {}
 
 export class LoginRequest extends Schema.Class<LoginRequest>("LoginRequest")({
-  email_or_username: Schema.Trimmed.check(Schema.isMinLength(1), Schema.isMaxLength(254)),
+  email_or_username: trimmedText("email_or_username", 254),
   password: Password
 }) {}
 
 /** Opaque refresh tokens are 43 base64url characters; anything far larger is junk. */
-export const RefreshToken = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(512))
+export const RefreshToken = Schema.String.check(
+  Schema.isMinCodePoints(1, { message: "refresh_token must not be empty" }),
+  Schema.isMaxCodePoints(512, { message: "refresh_token must be at most 512 characters" })
+)
 
 export class RefreshRequest extends Schema.Class<RefreshRequest>("RefreshRequest")({
   refresh_token: RefreshToken

@@ -1,6 +1,6 @@
 import { Schema, SchemaTransformation } from "effect"
-import { MessageId, RoomId, UserId } from "./ids.ts"
-import { isTimeUuid } from "./timeuuid.ts"
+import { MessageId, RoomId, UserId, uuidString } from "./ids.ts"
+import { noControlChars, trimsToName } from "./text.ts"
 
 export const Visibility = Schema.Literals(["public", "private"])
 export type Visibility = typeof Visibility.Type
@@ -9,38 +9,27 @@ export type Visibility = typeof Visibility.Type
 export const MemberRole = Schema.Literals(["owner", "admin", "member"])
 export type MemberRole = typeof MemberRole.Type
 
+export { hasControlOrFormatChars, noControlChars } from "./text.ts"
+
 /**
- * Control characters (Unicode Cc) and invisible formatting ones (Cf: bidi overrides,
- * zero-width joiners) make a name display as something other than what it is.
+ * Surrounding spaces are dropped, as any chat app does with a name typed into a box; what is
+ * left is 1 to 100 characters (code points) without control or invisible formatting ones
+ * (they make a name display as something other than what it is).
  */
-export const hasControlOrFormatChars = (s: string) => /[\p{Cc}\p{Cf}]/u.test(s)
-
-export const noControlChars = (what: string) =>
-  Schema.makeFilter<string>((s) => !hasControlOrFormatChars(s), {
-    message: `${what} must not contain control or invisible formatting characters (Unicode Cc/Cf)`
-  })
-
-/** Surrounding spaces are dropped, as any chat app does with a name typed into a box. */
-export const RoomName = Schema.Trim.pipe(
-  Schema.decodeTo(
-    Schema.Trimmed.check(
-      Schema.isMinLength(1, { message: "room name must not be empty" }),
-      Schema.isMaxLength(100, { message: "room name must be at most 100 characters" }),
-      noControlChars("room name")
-    )
-  )
+export const RoomName = Schema.String.check(noControlChars("room name"), trimsToName("room name", 100)).pipe(
+  Schema.decodeTo(Schema.Trimmed, SchemaTransformation.trim())
 )
 
-/** Message text: 1 to 4,000 characters. */
+/** Message text: 1 to 4,000 characters (code points, as JSON Schema counts them). */
 export const MessageText = Schema.String.check(
-  Schema.isMinLength(1, { message: "message must not be empty" }),
-  Schema.isMaxLength(4000, { message: "message must be at most 4000 characters" })
+  Schema.isMinCodePoints(1, { message: "message must not be empty" }),
+  Schema.isMaxCodePoints(4000, { message: "message must be at most 4000 characters" })
 )
 
 /** Chosen by the client to make a send idempotent: a retry with the same id is stored once. */
 export const ClientMsgId = Schema.String.check(
-  Schema.isMinLength(1),
-  Schema.isMaxLength(64, { message: "client_msg_id must be at most 64 characters" })
+  Schema.isMinCodePoints(1, { message: "client_msg_id must not be empty" }),
+  Schema.isMaxCodePoints(64, { message: "client_msg_id must be at most 64 characters" })
 )
 
 export class CreateRoomRequest extends Schema.Class<CreateRoomRequest>("CreateRoomRequest")({
@@ -106,26 +95,26 @@ export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({
   next_cursor: Schema.NullOr(MessageId)
 }) {}
 
-/** Plain decimal digits only: `0x10`, `1e1` and ` 1` are not page sizes. */
+/**
+ * A page size: an integer from 1 to 100 written in plain decimal (`0x10`, `1e1`, ` 1` and `01`
+ * are not page sizes). A query value is text, so the description says so, with this pattern.
+ */
 export const Limit = Schema.String.check(
-  Schema.isPattern(/^[0-9]{1,3}$/, { message: "limit must be an integer from 1 to 100" })
-)
-  .pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.numberFromString))
-  .check(
-    Schema.isInt(),
-    Schema.isBetween({ minimum: 1, maximum: 100 }, { message: "limit must be an integer from 1 to 100" })
-  )
+  Schema.isPattern(/^(?:[1-9][0-9]?|100)$/u, { message: "limit must be an integer from 1 to 100" })
+).pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.numberFromString))
 
 /**
- * Room and message ids are TIMEUUIDs (version 1), the only UUIDs Cassandra's `timeuuid`
- * columns accept: any other version there is a driver error, not an empty answer.
+ * `next_cursor` of a room listing: the last room id of the previous page. Room ids are
+ * TIMEUUIDs (version 1), the only UUIDs Cassandra's `timeuuid` columns accept.
  */
-const timeUuid = (what: string) =>
-  Schema.makeFilter<string>((id) => isTimeUuid(id), { message: `${what} must be a TIMEUUID (version-1 UUID)` })
+export const RoomCursor = uuidString(1, "a room cursor must be a TIMEUUID (version-1 UUID)").pipe(
+  Schema.brand("RoomId")
+)
 
-/** `next_cursor` of a room listing: the last room id of the previous page. */
-export const RoomCursor = RoomId.check(timeUuid("a room cursor"))
-
+/**
+ * `before` alone: newest first, older than it. `after` alone: oldest first, newer than it.
+ * Both: oldest first, strictly between the two. Neither: the newest page.
+ */
 export const MessageQuery = Schema.Struct({
   limit: Schema.optionalKey(Limit),
   /** A position in the room's history: a `msg_id`, or any TIMEUUID (a point in time). */

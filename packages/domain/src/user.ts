@@ -1,24 +1,30 @@
 import { Schema } from "effect"
-import { noControlChars } from "./chat.ts"
 import { UserId } from "./ids.ts"
+import { noControlChars, space } from "./text.ts"
 
 /** Letters, digits, `_`, `.` and `-`; 3 to 32 characters; compared case-insensitively. */
-export const Username = Schema.Trimmed.check(
+export const Username = Schema.String.check(
   noControlChars("username"),
-  Schema.isMinLength(3),
-  Schema.isMaxLength(32),
-  Schema.isPattern(/^[A-Za-z0-9_.-]+$/, { message: "username may contain only letters, digits, '_', '.' and '-'" })
+  Schema.isMinCodePoints(3, { message: "username must be at least 3 characters" }),
+  Schema.isMaxCodePoints(32, { message: "username must be at most 32 characters" }),
+  Schema.isPattern(/^[A-Za-z0-9_.-]+$/u, { message: "username may contain only letters, digits, '_', '.' and '-'" })
 )
 
-export const Email = Schema.Trimmed.check(
-  Schema.isMaxLength(254),
-  Schema.isPattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: "email must look like name@example.com" })
+/** No whitespace anywhere, one `@`, a dot in the domain; at most 254 characters. */
+export const Email = Schema.String.check(
+  Schema.isMaxCodePoints(254, { message: "email must be at most 254 characters" }),
+  Schema.isPattern(new RegExp(`^[^${space}@]+@[^${space}@]+\\.[^${space}@]+$`, "u"), {
+    message: "email must look like name@example.com"
+  })
 )
 
-/** Bounded above so that hashing cost cannot be used against the server. */
+/**
+ * Bounded above so that hashing cost cannot be used against the server. Lengths count code
+ * points (as NIST SP 800-63B and JSON Schema do), so `/openapi.json` states them exactly.
+ */
 export const Password = Schema.String.check(
-  Schema.isMinLength(8, { message: "password must be at least 8 characters" }),
-  Schema.isMaxLength(1024, { message: "password must be at most 1024 characters" })
+  Schema.isMinCodePoints(8, { message: "password must be at least 8 characters" }),
+  Schema.isMaxCodePoints(1024, { message: "password must be at most 1024 characters" })
 )
 
 export const Role = Schema.Literals(["user", "admin"])

@@ -1,6 +1,6 @@
 import {
   Forbidden,
-  InvalidRequest,
+  type InvalidRequest,
   isTimeUuid,
   MemberList,
   type MemberRole,
@@ -246,11 +246,6 @@ export class ChatRooms extends Context.Service<
         }, unavailable),
 
         history: Effect.fn("ChatRooms.history")(function* (caller, roomId, query) {
-          if (query.after !== undefined && query.before !== undefined) {
-            return yield* new InvalidRequest({
-              error: { code: "invalid_request", message: "pass either before or after, not both" }
-            })
-          }
           yield* access(caller, roomId)
           const page = yield* historyPage(messages, roomId, {
             after: query.after,

@@ -2,7 +2,7 @@
  * The one way a room's stored history is read: a page (the HTTP history endpoint) or a
  * stream of pages after a cursor (a socket's `channel.resume`, the hub's gap backfill).
  */
-import type { MessageId, RoomId } from "@parley/domain"
+import { compareTimeUuid, type MessageId, type RoomId } from "@parley/domain"
 import type { MessageRecord, Messages, StorageError } from "@parley/storage"
 import { Effect, Option, Stream } from "effect"
 
@@ -17,8 +17,8 @@ export interface HistoryPage {
 
 /**
  * One page: oldest first after `after`, or newest first before `before` (from the newest
- * when both are absent). One extra row is read to tell whether another page follows, so
- * the last page has no cursor.
+ * when both are absent); with both, oldest first between the two (neither included). One
+ * extra row is read to tell whether another page follows, so the last page has no cursor.
  */
 export const historyPage = (
   messages: Messages["Service"],
@@ -29,7 +29,10 @@ export const historyPage = (
     query.after !== undefined
       ? messages.listAfter(roomId, { after: query.after, limit: query.limit + 1 })
       : messages.listBefore(roomId, { before: query.before ?? null, limit: query.limit + 1 }),
-    (rows) => {
+    (read) => {
+      const { after, before } = query
+      const rows =
+        after !== undefined && before !== undefined ? read.filter((row) => compareTimeUuid(row.id, before) < 0) : read
       const records = rows.length > query.limit ? rows.slice(0, query.limit) : rows
       return { records, next: rows.length > query.limit ? records[records.length - 1]!.id : null }
     }
