@@ -8,7 +8,6 @@ import { storageLayer } from "@parley/storage"
 import { ByteSize, Effect, Layer, Option, type Redacted } from "effect"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
-import { PrometheusMetrics } from "effect/observability"
 import { RateLimiter } from "effect/persistence"
 import { Admin } from "./admin/admin.ts"
 import { AccessTokens } from "./auth/access-tokens.ts"
@@ -29,7 +28,9 @@ import { HttpServerInstance } from "./http/node-server.ts"
 import { RequestContext } from "./http/request-context.ts"
 import { RequestValidationLive } from "./http/request-validation.ts"
 import { RequireAdminLive } from "./http/require-admin.ts"
+import { openapiPath } from "./http/route-table.ts"
 import { EventLoopMetrics } from "./metrics/event-loop.ts"
+import { layerMetricsListener } from "./metrics/listener.ts"
 import { RateLimitConfig, RateLimits } from "./ratelimit/limits.ts"
 import { Readiness } from "./readiness.ts"
 import { Broker } from "./realtime/broker.ts"
@@ -154,7 +155,7 @@ export const ServerLive = Layer.unwrap(
       ChatHandlers,
       AdminHandlers
     ).pipe(Layer.provideMerge(Layer.mergeAll(AuthorizationLive, RequireAdminLive, RequestValidationLive)))
-    const routes = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers))
+    const routes = HttpApiBuilder.layer(Api, { openapiPath }).pipe(Layer.provide(handlers))
     const core = Layer.mergeAll(auth, chat, RateLimits.layer(rateLimits), socketsLayer(config, redis))
     const services = Admin.layer.pipe(
       Layer.provideMerge(core),
@@ -166,9 +167,13 @@ export const ServerLive = Layer.unwrap(
     // `services` is provided last so it is built first: the port opens only once storage is
     // migrated and Redis answers. A connection accepted earlier would wait for a handler
     // that does not exist yet, and never be answered.
-    // Prometheus scrapes `/metrics`; it is meant for the internal network, like `/readyz`.
-    const metrics = Layer.merge(PrometheusMetrics.layerHttp({ path: "/metrics" }), EventLoopMetrics)
-    return HttpRouter.serve(Layer.mergeAll(routes, metrics, RequestContext), { disableLogger: true }).pipe(
+    // Prometheus scrapes `/metrics` on a listener of its own (loopback by default), opened
+    // before the public port, so its address is in the log by the time `/healthz` answers.
+    const metrics = Layer.merge(
+      layerMetricsListener({ host: config.metricsHost, port: config.metricsPort }),
+      EventLoopMetrics
+    )
+    return HttpRouter.serve(Layer.mergeAll(routes, RequestContext), { disableLogger: true }).pipe(
       Layer.provide(
         Layer.unwrap(
           Effect.map(HttpServerInstance, ({ server }) =>
@@ -178,7 +183,7 @@ export const ServerLive = Layer.unwrap(
       ),
       Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.maxBodyBytes))),
       Layer.provideMerge(websocket.pipe(Layer.provide(httpServer))),
-      Layer.provide(services)
+      Layer.provide(Layer.merge(services, metrics))
     )
   })
 )

@@ -15,6 +15,11 @@ const nonNegative = Schema.makeFilter((d: Duration.Duration) =>
 export const ServerConfig = Config.all({
   host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
   port: Config.Port("PORT").pipe(Config.withDefault(8080)),
+  /** `/metrics` is served only here, loopback by default; port 0 takes any free port (logged). */
+  metricsHost: Config.String("METRICS_HOST").pipe(Config.withDefault("127.0.0.1")),
+  metricsPort: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "METRICS_PORT").pipe(
+    Config.withDefault(9464)
+  ),
   /** `production` refuses to start on generated secrets. */
   production: Config.String("PARLEY_ENV").pipe(
     Config.withDefault("development"),

@@ -92,7 +92,7 @@ const startSender = (socket: TestSocket, roomId: string, name: string) => {
 type Sender = ReturnType<typeof startSender>
 
 const storedCount = async (node: RunningServer) => {
-  const res = await fetch(`${node.url}/metrics`)
+  const res = await fetch(node.metricsUrl)
   const text = await res.text()
   const match = /^parley_messages_stored_total(?:\{[^}]*\})? (\d+)/m.exec(text)
   return match ? Number(match[1]) : 0

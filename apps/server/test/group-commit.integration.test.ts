@@ -18,7 +18,7 @@ const queuedBehind = 2 * senders
 
 /** The room batch-size histogram's count, sum and per-bucket (cumulative) counts. */
 const batchSizes = async (server: RunningServer) => {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
+  const text = await (await fetch(server.metricsUrl)).text()
   const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0)
   return {
     count: value(/^parley_room_batch_size_count(?:\{[^}]*\})? (\S+)$/m),

@@ -132,7 +132,7 @@ export const wsLimitsSuite = (backend: Backend, options: { readonly twoNodes: bo
 
     /** A sample's value from Prometheus text (`name` with its labels, or bare); 0 before its first update. */
     const metric = async (server: RunningServer, name: string) => {
-      const text: string = (await request(server.url, "GET", "/metrics")).body
+      const text = await (await fetch(server.metricsUrl)).text()
       const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
       return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1))
     }
@@ -153,7 +153,7 @@ export const wsLimitsSuite = (backend: Backend, options: { readonly twoNodes: bo
       expect(await metric(a, "parley_delivery_latency_seconds_count")).toBe(delivered + 1)
       // Sampled every second: it exists, and nothing is stuck in these sockets' buffers.
       await eventually(async () => {
-        const text: string = (await request(a.url, "GET", "/metrics")).body
+        const text = await (await fetch(a.metricsUrl)).text()
         expect(text).toMatch(/^parley_ws_outbound_buffered_bytes 0$/m)
       }, 10_000)
       reader.close()

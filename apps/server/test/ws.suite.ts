@@ -900,7 +900,7 @@ const slowConsumerSuite = (backend: Backend) =>
           acks.push(...batch)
         }
         const closedSoFar = async () => {
-          const metrics = await (await fetch(`${server.url}/metrics`)).text()
+          const metrics = await (await fetch(server.metricsUrl)).text()
           return Number(/^parley_ws_slow_consumers_closed_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ?? 0)
         }
         const before = await closedSoFar()

@@ -107,6 +107,8 @@ export const cassandraRedisBackend: Backend = {
 
 export interface RunningServer {
   readonly url: string
+  /** `/metrics` on the server's own metrics listener (never on `url`'s port). */
+  readonly metricsUrl: string
   readonly env: Record<string, string>
   /** Everything the process wrote to stdout and stderr so far. */
   readonly output: () => string
@@ -138,6 +140,16 @@ export const freePort = () =>
     })
   })
 
+/** The address in the server's `metrics listening` log line (`metrics/listener.ts`). */
+const metricsUrlIn = (output: string): string | undefined => {
+  for (const line of output.split("\n")) {
+    if (!line.includes('"metrics listening"')) continue
+    const url = (JSON.parse(line) as { annotations?: { metrics_url?: unknown } }).annotations?.metrics_url
+    if (typeof url === "string") return url
+  }
+  return undefined
+}
+
 /** Starts `apps/server/src/main.ts` as its own process and waits until /healthz answers. */
 export const startServer = async (backend: Backend, extraEnv: Record<string, string> = {}): Promise<RunningServer> => {
   const port = extraEnv.PORT ? Number(extraEnv.PORT) : await freePort()
@@ -147,6 +159,8 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
     PARLEY_RUNNER_HOST: "127.0.0.1",
     PARLEY_RUNNER_PORT: String(await freePort()),
     JWT_SECRET: testSecret,
+    // Any free port: many servers run at once. The server logs the one it took.
+    METRICS_PORT: "0",
     RATE_LOGIN_PER_IP: "100000",
     RATE_SIGNUP_PER_IP: "100000",
     RATE_REFRESH_PER_IP: "100000",
@@ -165,12 +179,13 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
     output += chunk
   })
   const url = `http://127.0.0.1:${port}`
+  let metricsUrl: string | undefined
   const deadline = Date.now() + 120_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`)
     if (Date.now() > deadline) {
       child.kill("SIGKILL")
-      throw new Error(`server did not answer /healthz within 120 s:\n${output}`)
+      throw new Error(`server did not answer /healthz (and log its metrics address) within 120 s:\n${output}`)
     }
     const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) }).then(
       (r) => r.ok,
@@ -183,11 +198,14 @@ export const startServer = async (backend: Backend, extraEnv: Record<string, str
         return false
       }
     )
-    if (ok) break
+    // The metrics address is logged before the public port opens; the line may still be in the pipe.
+    metricsUrl = metricsUrlIn(output)
+    if (ok && metricsUrl !== undefined) break
     await new Promise((r) => setTimeout(r, 200))
   }
   return {
     url,
+    metricsUrl,
     env,
     output: () => output,
     crash: async () => {
