@@ -125,6 +125,8 @@ const main = async () => {
     PARLEY_STORAGE: "sqlite",
     PARLEY_DATA_DIR: dataDir,
     JWT_SECRET: "schemathesis-secret-0123456789-abcdefghijklmnop",
+    // Any free port for /metrics, so a server already on the default port does not stop this one.
+    METRICS_PORT: "0",
     // Thousands of generated requests from one address: limits high enough that the
     // generated data reaches the handlers (a 429 is still a documented answer).
     RATE_LOGIN_PER_IP: "100000",

@@ -77,6 +77,8 @@ const startServer = async (dataDir: string) => {
       PARLEY_STORAGE: "sqlite",
       PARLEY_DATA_DIR: dataDir,
       JWT_SECRET: "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
+      // Not read here; a free port keeps it clear of any other server's /metrics listener.
+      METRICS_PORT: "0",
       RATE_SIGNUP_PER_IP: "100000",
       RATE_LOGIN_PER_IP: "100000",
       RATE_MESSAGES_PER_USER: "100000000",

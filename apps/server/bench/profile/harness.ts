@@ -63,6 +63,8 @@ export const startServer = async (
     // Caps of later versions (ignored by earlier ones): the scripts spread sockets over few users.
     WS_MAX_CONNECTIONS_PER_USER: "1000000",
     LOG_LEVEL: "Warn",
+    // Servers run side by side (fanout-ab): each takes a free port for /metrics.
+    METRICS_PORT: "0",
     ...options.env
   }
   // As `npm start` runs it; flags given here come after, and so win.

@@ -55,6 +55,7 @@ const run = async (
       target.base,
       "-pid",
       String(target.pid),
+      ...(target.metricsUrl === undefined ? [] : ["-metrics", target.metricsUrl]),
       "-scenario",
       scenario,
       "-workers",

@@ -15,6 +15,8 @@ export type Proto = "parley" | "ws" | "sio" | "centrifugo"
 export interface Target {
   readonly proto: Proto
   readonly base: string
+  /** Parley only: `/metrics`, on its own listener. */
+  readonly metricsUrl?: string
   readonly pid: number
   readonly stop: () => Promise<void>
 }
@@ -73,12 +75,14 @@ export const startParley = async (
   dataDir?: string
 ) => {
   const port = await freePort()
+  const metricsPort = await freePort()
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "parley-bench-realtime-"))
   const keyspace = `parley_rt_${Date.now().toString(36)}`
   const started = start(process.execPath, [...serverNodeFlags(), join(root, "apps/server/src/main.ts")], {
     PATH: process.env.PATH ?? "",
     PORT: String(port),
     HOST: "127.0.0.1",
+    METRICS_PORT: String(metricsPort),
     PARLEY_DATA_DIR: dir,
     PARLEY_STORAGE: storage.kind,
     ...(storage.kind === "cassandra"
@@ -93,6 +97,7 @@ export const startParley = async (
   const target: Target & { keyspace?: string } = {
     proto: "parley",
     base,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     pid: started.pid,
     stop: () => (dataDir === undefined ? cleanup(started, dir) : started.stop()),
     ...(storage.kind === "cassandra" ? { keyspace } : {})

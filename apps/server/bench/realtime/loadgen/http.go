@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"sort"
@@ -104,9 +105,10 @@ func history(o Options, creds *Creds) map[string]any {
 	return r
 }
 
-// The server's event-loop delay gauges (apps/server/src/metrics/event-loop.ts), in ms.
-func eventLoop(client *http.Client, base string) map[string]float64 {
-	resp, err := client.Get(base + "/metrics")
+// The server's event-loop delay gauges (apps/server/src/metrics/event-loop.ts), in ms, from
+// its metrics listener (apps/server/src/metrics/listener.ts), not the public port.
+func eventLoop(client *http.Client, metricsURL string) map[string]float64 {
+	resp, err := client.Get(metricsURL)
 	if err != nil {
 		return nil
 	}
@@ -130,13 +132,16 @@ func eventLoop(client *http.Client, base string) map[string]float64 {
 }
 
 // Login storm: -workers clients logging in (argon2id on the server) over and over, while the
-// server's event-loop delay is read from /metrics every second. The gauges describe the last
+// server's event-loop delay is read from its /metrics listener every second. The gauges describe the last
 // completed window (5 s): windows read from 5 s after the start of the storm to its end lie
 // inside it.
 func login(o Options, creds *Creds) map[string]any {
 	client := httpClient(o.workers)
 	metricsClient := httpClient(1)
-	idleLoop := eventLoop(metricsClient, o.base)
+	if o.metrics == "" {
+		fail(errors.New("login: -metrics (the server's /metrics URL) is required"))
+	}
+	idleLoop := eventLoop(metricsClient, o.metrics)
 	var hist Histogram
 	var ok, limited, errs atomic.Uint64
 	var firstErr atomic.Value
@@ -152,7 +157,7 @@ func login(o Options, creds *Creds) map[string]any {
 				return
 			case <-ticker.C:
 				if time.Since(stormStart) >= o.warm+5*time.Second {
-					if s := eventLoop(metricsClient, o.base); s != nil {
+					if s := eventLoop(metricsClient, o.metrics); s != nil {
 						samples = append(samples, s)
 					}
 				}

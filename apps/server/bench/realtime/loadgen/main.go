@@ -16,7 +16,7 @@ import (
 )
 
 type Options struct {
-	proto, base, pid, scenario                                            string
+	proto, base, metrics, pid, scenario                                   string
 	n, workers, prefill, joins, subs, size, inFlight, senders, firstJoins int
 	room                                                                  bool
 	rates                                                                 []int
@@ -30,6 +30,7 @@ func main() {
 	var credsPath, rates string
 	flag.StringVar(&o.proto, "proto", "parley", "parley | ws | sio | centrifugo")
 	flag.StringVar(&o.base, "base", "", "server base URL, e.g. http://127.0.0.1:8080")
+	flag.StringVar(&o.metrics, "metrics", "", "Parley's /metrics URL, on its own listener (METRICS_PORT); the login scenario reads it")
 	flag.StringVar(&o.pid, "pid", "", "server process id (CPU and memory from /proc)")
 	flag.StringVar(&o.scenario, "scenario", "", "idle | connect | join | fanout | hot | history | login")
 	flag.StringVar(&credsPath, "creds", "", "Parley accounts and room (JSON written by run.ts)")
