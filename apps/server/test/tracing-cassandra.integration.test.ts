@@ -1,5 +1,5 @@
 import { cassandraRedisBackend } from "./support/server.ts"
 import { tracingSuite } from "./tracing.suite.ts"
 
-// With Redis, a send goes through the room's cluster entity: the trace must cross it.
-tracingSuite(cassandraRedisBackend, { checkDisabled: false })
+// With Redis, a send goes through the room's cluster entity, and a second node delivers: the trace must cross both.
+tracingSuite(cassandraRedisBackend, { checkDisabled: false, twoNodes: true })

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { request, uniqueName } from "./support/http.ts"
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./support/otlp.ts"
-import { type Backend, type RunningServer, startServer } from "./support/server.ts"
+import { type Backend, type RunningServer, startAnotherNode, startServer } from "./support/server.ts"
 import { account, connect, createRoom } from "./support/ws.ts"
 
 /** Exports every 50 ms in OTLP/JSON, which the receiver reads. */
@@ -58,7 +58,9 @@ const describeTrace = (spans: ReadonlyArray<ReceivedSpan>, root: ReceivedSpan) =
   const walk = (span: ReceivedSpan, depth: number) => {
     const start = Number(span.startNanos - root.startNanos) / 1e6
     const took = Number(span.endNanos - span.startNanos) / 1e6
-    lines.push(`${"  ".repeat(depth)}${span.name}  +${start.toFixed(2)} ms, ${took.toFixed(2)} ms`)
+    const node = span.resource["service.instance.id"]
+    const where = node === undefined ? "" : ` [node ${node}]`
+    lines.push(`${"  ".repeat(depth)}${span.name}${where}  +${start.toFixed(2)} ms, ${took.toFixed(2)} ms`)
     inTrace
       .filter((s) => s.parentSpanId === span.spanId)
       .sort((a, b) => (a.startNanos < b.startNanos ? -1 : 1))
@@ -70,17 +72,25 @@ const describeTrace = (spans: ReadonlyArray<ReceivedSpan>, root: ReceivedSpan) =
   return lines.join("\n")
 }
 
-export const tracingSuite = (backend: Backend, options: { readonly checkDisabled: boolean }) =>
+export const tracingSuite = (
+  backend: Backend,
+  options: { readonly checkDisabled: boolean; readonly twoNodes: boolean }
+) =>
   describe(`traces (${backend.name})`, () => {
     let receiver: OtlpReceiver
     let server: RunningServer
+    /** With two nodes: the second, which tells its spans apart by `service.instance.id`. */
+    let other: RunningServer | undefined
 
     beforeAll(async () => {
       receiver = await startOtlpReceiver()
-      server = await startServer(backend, exportTo(receiver))
+      server = await startServer(backend, { ...exportTo(receiver), OTEL_RESOURCE_ATTRIBUTES: "service.instance.id=a" })
+      if (options.twoNodes) {
+        other = await startAnotherNode(backend, server, { OTEL_RESOURCE_ATTRIBUTES: "service.instance.id=b" })
+      }
     })
     afterAll(async () => {
-      await server?.stop()
+      await Promise.all([server?.stop(), other?.stop()])
       await receiver?.close()
     })
 
@@ -141,6 +151,33 @@ export const tracingSuite = (backend: Backend, options: { readonly checkDisabled
       expect(logged).toMatchObject({ trace_id: root.traceId, span_id: expect.any(String) })
       listener.close()
     })
+
+    it.runIf(options.twoNodes)(
+      "the trace crosses nodes: delivered on another node as a child of the publish",
+      async () => {
+        const owner = await account(server.url, "trx")
+        const roomId = await createRoom(server.url, owner)
+        const listener = await connect(other!.url, { token: owner.token, roomId })
+        await listener.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        const sender = await connect(server.url, { token: owner.token })
+        const eventId = uniqueName("far")
+        sender.send({ type: "chat.message", id: eventId, to: roomId, payload: { text: "across nodes" } })
+        const ack = await sender.next((e) => e.type === "ack" && e.id === eventId)
+        await listener.next((e) => e.type === "chat.message" && e.payload.msg_id === ack.payload.msg_id)
+
+        const { frame, trace } = await receiver.waitFor((spans) => {
+          const frame = spans.find((s) => s.name === "ws chat.message" && s.attributes["ws.event_id"] === eventId)
+          const trace = frame === undefined ? undefined : messageTrace(spans, frame)
+          return trace === undefined ? undefined : { frame: frame!, trace }
+        })
+        console.log(`trace of one message across two nodes (${backend.name}):\n${describeTrace(receiver.spans, frame)}`)
+        expect(frame.resource["service.instance.id"]).toBe("a")
+        // Only the other node has a subscriber: its hub delivered, under the owner's publish.
+        expect(trace.deliver.resource["service.instance.id"]).toBe("b")
+        listener.close()
+        sender.close()
+      }
+    )
 
     it("a token in a URL's query never reaches a span", async () => {
       const requestId = uniqueName("tok")
