@@ -65,6 +65,22 @@ describe("tracing configuration", () => {
     })
   )
 
+  it.effect("headers and resource attributes are the specification's key=value lists, values URI-encoded", () =>
+    Effect.gen(function* () {
+      const config = yield* TracingConfig.pipe(
+        Effect.provide(
+          withEnv({
+            OTEL_EXPORTER_OTLP_HEADERS: "ignored=1",
+            OTEL_EXPORTER_OTLP_TRACES_HEADERS: "api-key=a%20b,x-team=chat",
+            OTEL_RESOURCE_ATTRIBUTES: "service.instance.id=node-2"
+          })
+        )
+      )
+      expect(config.headers).toEqual(Option.some({ "api-key": "a b", "x-team": "chat" }))
+      expect(config.resourceAttributes).toEqual(Option.some({ "service.instance.id": "node-2" }))
+    })
+  )
+
   it.effect("a protocol it cannot speak (gRPC) stops the start with a clear error", () =>
     Effect.gen(function* () {
       const failed = yield* Effect.flip(

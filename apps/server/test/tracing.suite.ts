@@ -10,10 +10,11 @@ import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./suppo
 import { type Backend, type RunningServer, startAnotherNode, startServer } from "./support/server.ts"
 import { account, connect, createRoom } from "./support/ws.ts"
 
-/** Exports every 50 ms in OTLP/JSON, which the receiver reads. */
+/** Exports every 50 ms in OTLP/JSON, which the receiver reads, with a header as a collector's API key would be. */
 const exportTo = (receiver: OtlpReceiver) => ({
   OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
   OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+  OTEL_EXPORTER_OTLP_HEADERS: "x-collector-key=k%201",
   OTEL_BSP_SCHEDULE_DELAY: "50"
 })
 
@@ -115,6 +116,7 @@ export const tracingSuite = (
       expect(frame.attributes.request_id).toEqual(expect.any(String))
       expect(frame.attributes.room_id).toBe(roomId)
       expect(frame.resource["service.name"]).toBe("parley")
+      expect(receiver.headers.every((h) => h["x-collector-key"] === "k 1")).toBe(true)
       expect(trace.commit.attributes.room_id).toBe(roomId)
       expect(trace.deliver.attributes["hub.deliveries"]).toBeGreaterThanOrEqual(1)
       listener.close()

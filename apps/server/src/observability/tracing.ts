@@ -24,12 +24,10 @@ const Protocol = Schema.Literals(["http/protobuf", "http/json"])
 
 /** `key=value` pairs, comma-separated, values URI-encoded (`OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_RESOURCE_ATTRIBUTES`). */
 const pairs = (name: string) =>
-  Config.option(
-    Config.Record(Schema.StringFromUriComponent, Schema.StringFromUriComponent, name, {
-      trim: true,
-      keepEmptyValues: true
-    })
-  )
+  Config.Record(Schema.StringFromUriComponent, Schema.StringFromUriComponent, name, {
+    trim: true,
+    keepEmptyValues: true
+  })
 
 export const TracingConfig = Config.all({
   /** The full traces URL: a `_TRACES_` endpoint as it is, the general one with `/v1/traces` appended. */
@@ -47,12 +45,12 @@ export const TracingConfig = Config.all({
   exporter: Config.String("OTEL_TRACES_EXPORTER").pipe(Config.withDefault("otlp")),
   protocol: tracesOr((name) => Config.schema(Protocol, name), "PROTOCOL"),
   compression: tracesOr((name) => Config.schema(Schema.Literals(["gzip", "none"]), name), "COMPRESSION"),
-  headers: pairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS").pipe(Config.orElse(() => pairs("OTEL_EXPORTER_OTLP_HEADERS"))),
+  headers: tracesOr(pairs, "HEADERS"),
   /** How often ended spans are sent, in milliseconds (the specification's default, 5000). */
   scheduleDelay: Config.Int("OTEL_BSP_SCHEDULE_DELAY").pipe(Config.withDefault(5000)),
   maxBatchSize: Config.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").pipe(Config.withDefault(512)),
   serviceName: Config.option(Config.String("OTEL_SERVICE_NAME")),
-  resourceAttributes: pairs("OTEL_RESOURCE_ATTRIBUTES")
+  resourceAttributes: Config.option(pairs("OTEL_RESOURCE_ATTRIBUTES"))
 })
 export type TracingConfig = Config.Success<typeof TracingConfig>
 

@@ -3,7 +3,7 @@
  * span, and lets a test wait until the spans it expects have arrived (checked on each arrival,
  * never by sleeping).
  */
-import { createServer } from "node:http"
+import { createServer, type IncomingHttpHeaders } from "node:http"
 
 export interface ReceivedSpan {
   readonly traceId: string
@@ -25,6 +25,8 @@ export interface OtlpReceiver {
   readonly spans: Array<ReceivedSpan>
   /** Export requests received, whatever they held. */
   readonly requests: () => number
+  /** The headers of every export request, in arrival order. */
+  readonly headers: Array<IncomingHttpHeaders>
   /** Resolves with `find`'s first defined answer, asked now and after every export that arrives. */
   readonly waitFor: <A>(find: (spans: ReadonlyArray<ReceivedSpan>) => A | undefined, timeoutMs?: number) => Promise<A>
   readonly close: () => Promise<void>
@@ -76,6 +78,7 @@ const decode = (body: any): Array<ReceivedSpan> =>
 export const startOtlpReceiver = (): Promise<OtlpReceiver> =>
   new Promise((ready) => {
     const spans: Array<ReceivedSpan> = []
+    const headers: Array<IncomingHttpHeaders> = []
     const listeners = new Set<() => void>()
     let requests = 0
     const server = createServer((req, res) => {
@@ -86,6 +89,7 @@ export const startOtlpReceiver = (): Promise<OtlpReceiver> =>
       })
       req.on("end", () => {
         requests++
+        headers.push(req.headers)
         if (req.method !== "POST" || req.url !== "/v1/traces" || !req.headers["content-type"]?.includes("json")) {
           res.writeHead(400).end()
         } else {
@@ -102,6 +106,7 @@ export const startOtlpReceiver = (): Promise<OtlpReceiver> =>
         url: `http://127.0.0.1:${port}`,
         spans,
         requests: () => requests,
+        headers,
         waitFor: (find, timeoutMs = 60_000) =>
           new Promise((done, fail) => {
             const check = () => {
