@@ -2,4 +2,4 @@ import { cassandraRedisBackend } from "./support/server.ts"
 import { tracingSuite } from "./tracing.suite.ts"
 
 // With Redis, a send goes through the room's cluster entity, and a second node delivers: the trace must cross both.
-tracingSuite(cassandraRedisBackend, { checkDisabled: false, twoNodes: true })
+tracingSuite(cassandraRedisBackend, { otherStarts: false, twoNodes: true })

@@ -1,4 +1,4 @@
 import { sqliteBackend } from "./support/server.ts"
 import { tracingSuite } from "./tracing.suite.ts"
 
-tracingSuite(sqliteBackend, { checkDisabled: true, twoNodes: false })
+tracingSuite(sqliteBackend, { otherStarts: true, twoNodes: false })

@@ -75,7 +75,7 @@ const describeTrace = (spans: ReadonlyArray<ReceivedSpan>, root: ReceivedSpan) =
 
 export const tracingSuite = (
   backend: Backend,
-  options: { readonly checkDisabled: boolean; readonly twoNodes: boolean }
+  options: { readonly otherStarts: boolean; readonly twoNodes: boolean }
 ) =>
   describe(`traces (${backend.name})`, () => {
     let receiver: OtlpReceiver
@@ -192,7 +192,23 @@ export const tracingSuite = (
       expect(span.attributes["url.query"]).toContain("room_id=x")
     })
 
-    it.runIf(options.checkDisabled)(
+    it.runIf(options.otherStarts)("exports OTLP/protobuf unless told otherwise", async () => {
+      const plain = await startOtlpReceiver()
+      const { OTEL_EXPORTER_OTLP_PROTOCOL: _json, ...protobuf } = exportTo(plain)
+      const other = await startServer(backend, protobuf)
+      try {
+        await request(other.url, "GET", "/healthz")
+        const contentType = await plain.waitFor(() =>
+          plain.headers.map((h) => h["content-type"]).find((type) => type !== undefined)
+        )
+        expect(contentType).toBe("application/x-protobuf")
+      } finally {
+        await other.stop()
+        await plain.close()
+      }
+    })
+
+    it.runIf(options.otherStarts)(
       "with OTEL_SDK_DISABLED set, an endpoint gets nothing, even at shutdown",
       async () => {
         const silent = await startOtlpReceiver()
