@@ -22,9 +22,9 @@ const expectSecurityHeaders = (reply: Reply, what: string) => {
 }
 
 /** Any method, TRACE included (fetch refuses it), with the same reply shape as `request`. */
-const send = (base: string, method: string, path: string) =>
+const send = (base: string, method: string, path: string, headers: Record<string, string> = {}) =>
   new Promise<Reply>((done, fail) => {
-    const req = httpRequest(new URL(path, base), { method }, (res) => {
+    const req = httpRequest(new URL(path, base), { method, headers }, (res) => {
       let text = ""
       res.setEncoding("utf8")
       res.on("data", (chunk: string) => {
@@ -136,6 +136,23 @@ export const edgeSuite = (backend: Backend) =>
       }
       const ws = await call("GET", "/ws")
       expect([ws.status, ws.headers.get("upgrade"), ws.body.error.code]).toEqual([426, "websocket", "upgrade_required"])
+    })
+
+    it("refuses a WebSocket upgrade with the same headers as every other response", async () => {
+      const upgrade = {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="
+      }
+      const noToken = await send(server.url, "GET", "/ws", upgrade)
+      const badPath = await send(server.url, "GET", "/ws/other", upgrade)
+      expect([noToken.status, noToken.body.error.code, badPath.status]).toEqual([401, "unauthorized", 404])
+      for (const [what, reply] of Object.entries({ noToken, badPath })) {
+        expect(reply.headers.get("cache-control"), what).toBe("no-store")
+        expect(reply.headers.get("x-request-id"), what).toMatch(/^[0-9a-f-]{36}$/)
+        expectSecurityHeaders(reply, what)
+      }
     })
 
     it("serves /metrics on the metrics listener only, on loopback, in Prometheus text", async () => {

@@ -22,7 +22,7 @@ const codeByStatus: Record<number, readonly [code: string, message: string]> = {
  * referrer. Every response is per-caller and live (tokens, sessions, messages, health), so
  * none may be kept by a browser or a shared cache: `no-store` unless a handler says otherwise.
  */
-const securityHeaders: Record<string, string> = {
+export const securityHeaders: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "x-frame-options": "DENY",

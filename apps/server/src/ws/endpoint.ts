@@ -11,6 +11,8 @@ import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
 import { Accounts } from "../auth/accounts.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
+import { securityHeaders } from "../http/request-context.ts"
+import { webSocketPath } from "../http/route-table.ts"
 import { type Accepted, attach, makeConnectionEnv, openConnection } from "./connection.ts"
 import { Connections } from "./connections.ts"
 import { sampleBufferedBytes } from "./metrics.ts"
@@ -80,10 +82,14 @@ const refuse = (socket: Duplex, status: number, code: string, message: string) =
       429: "Too Many Requests",
       503: "Service Unavailable"
     }[status] ?? "Error"
+  // Written on the raw socket, past the HTTP middleware: the same headers as every other response.
+  const headers = { ...securityHeaders, "cache-control": "no-store", "x-request-id": crypto.randomUUID() }
   socket.on("error", () => {})
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${crypto.randomUUID()}\r\nConnection: close\r\n\r\n${body}`
+      `${Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join("")}Connection: close\r\n\r\n${body}`
   )
 }
 
@@ -133,7 +139,7 @@ export const WebSocketEndpoint = Layer.effectDiscard(
     const authorize = (request: IncomingMessage, socket: Duplex) =>
       Effect.gen(function* () {
         const { path, query } = splitTarget(request.url ?? "/")
-        if (path !== "/ws") return refuse(socket, 404, "not_found", "not found")
+        if (path !== webSocketPath) return refuse(socket, 404, "not_found", "not found")
         if (!originAllowed(request, config.allowedOrigins)) {
           return refuse(socket, 403, "forbidden", "this origin may not open a WebSocket here")
         }
