@@ -106,9 +106,16 @@ export class Accounts extends Context.Service<
     readonly signup: (
       request: SignupRequest
     ) => Effect.Effect<UserView, WeakPassword | UsernameTaken | EmailRegistered | ServiceUnavailable>
+    /** The account a login names (by email when it has an `@`, else by username), if any. */
+    readonly findLoginAccount: (login: string) => Effect.Effect<Option.Option<UserRecord>, ServiceUnavailable>
+    /**
+     * `account`: what `findLoginAccount` returned for this login, when the caller needed it
+     * already (the login limits do), so it is read once; otherwise it is looked up here.
+     */
     readonly login: (
       request: LoginRequest,
-      client: ClientInfo
+      client: ClientInfo,
+      account?: Option.Option<UserRecord>
     ) => Effect.Effect<TokenResponse, InvalidCredentials | Forbidden | ServiceUnavailable>
     readonly refresh: (
       refreshToken: string,
@@ -327,8 +334,10 @@ export class Accounts extends Context.Service<
             return toUserView(user)
           }, unavailable),
 
-          login: Effect.fn("Accounts.login")(function* (request, client) {
-            const found = yield* findLogin(request.email_or_username)
+          findLoginAccount: (login) => unavailable(findLogin(login)),
+
+          login: Effect.fn("Accounts.login")(function* (request, client, account) {
+            const found = account ?? (yield* findLogin(request.email_or_username))
             if (Option.isNone(found)) {
               yield* verifyNobody(hasher, request.password)
               return yield* new InvalidCredentials()

@@ -4,7 +4,7 @@ import { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { AccessTokens } from "../../auth/access-tokens.ts"
 import { Accounts } from "../../auth/accounts.ts"
-import { loginAccountKey } from "../../auth/login-account.ts"
+import { loginLimitKey } from "../../auth/login-account.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
 import { clientInfo } from "../client-info.ts"
 
@@ -41,11 +41,11 @@ export const AuthHandlers = (options: { readonly trustProxy: number }) =>
         .handle("login", ({ payload }) =>
           Effect.gen(function* () {
             const info = yield* client
-            const account = yield* loginAccountKey(payload.email_or_username)
-            const attempt = yield* limits.login(info.ip ?? "unknown", account)
+            const account = yield* accounts.findLoginAccount(payload.email_or_username)
+            const attempt = yield* limits.login(info.ip ?? "unknown", loginLimitKey(payload.email_or_username, account))
             // A disabled account's 403 comes only after its password was found right.
             const response = yield* accounts
-              .login(payload, info)
+              .login(payload, info, account)
               .pipe(Effect.tapError((error) => (error instanceof Forbidden ? attempt.passwordAccepted : Effect.void)))
             yield* attempt.passwordAccepted
             return response
