@@ -15,9 +15,10 @@
  *
  *   node apps/server/bench/cassandra-floor.ts     (CASSANDRA_CONTACT_POINTS, default 127.0.0.1:9042)
  */
-import { CassandraConfig, CassandraStorage } from "@parley/storage"
+import { CassandraStorage } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Effect, Layer } from "effect"
+import { benchKeyspaceConfig } from "./cassandra-node.ts"
 
 export interface FloorRow {
   readonly statement: string
@@ -40,12 +41,8 @@ export const runCassandraFloor = async (options: {
 }): Promise<ReadonlyArray<FloorRow>> => {
   const perRound = options.perRound ?? 1000
   const rounds = options.rounds ?? 3
-  const previous = process.env.CASSANDRA_CONTACT_POINTS
-  process.env.CASSANDRA_CONTACT_POINTS = options.contactPoints
-  const keyspace = `parley_floor_${Date.now().toString(36)}`
-  const config = { ...Effect.runSync(CassandraConfig), keyspace }
-  if (previous === undefined) delete process.env.CASSANDRA_CONTACT_POINTS
-  else process.env.CASSANDRA_CONTACT_POINTS = previous
+  const config = benchKeyspaceConfig(options.contactPoints, "parley_floor")
+  const keyspace = config.keyspace
   // The storage layer creates and migrates the keyspace: the real tables, nothing hand-made.
   await Effect.runPromise(Effect.scoped(Layer.build(CassandraStorage.layer(config))))
   const client = new cassandra.Client({

@@ -4,6 +4,8 @@
  */
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
+import { CassandraConfig } from "@parley/storage"
+import { ConfigProvider, Effect } from "effect"
 
 export interface CassandraNode {
   readonly contactPoints: string
@@ -33,4 +35,14 @@ export const cassandraNode = (root: string): CassandraNode => {
     spawnSync("bash", [join(tools, "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR!], { stdio: "inherit" })
   }
   return { contactPoints: exports.CASSANDRA_CONTACT_POINTS, stop }
+}
+
+/**
+ * The server's own Cassandra settings (the environment's), aimed at `contactPoints` and a fresh
+ * keyspace named `<prefix>_<time>`, which the storage layer creates and migrates.
+ */
+export const benchKeyspaceConfig = (contactPoints: string, prefix: string): CassandraConfig => {
+  const env = { ...process.env, CASSANDRA_CONTACT_POINTS: contactPoints } as Record<string, string>
+  const config = Effect.runSync(CassandraConfig.parse(ConfigProvider.fromEnv({ env })))
+  return { ...config, keyspace: `${prefix}_${Date.now().toString(36)}` }
 }

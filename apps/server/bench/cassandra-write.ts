@@ -10,11 +10,12 @@
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
-import { CassandraConfig, CassandraStorage } from "@parley/storage"
+import { CassandraStorage } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Duration, Effect, Layer } from "effect"
 import { RoomActors } from "../src/chat/room-actor.ts"
 import { Broker } from "../src/realtime/broker.ts"
+import { benchKeyspaceConfig } from "./cassandra-node.ts"
 
 export interface WriteResult {
   readonly path: string
@@ -97,12 +98,8 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
   const rounds = options.rounds ?? 3
   const messagesAt = options.messages ?? defaultMessages
   const withIds = options.clientIds ?? true
-  const previous = process.env.CASSANDRA_CONTACT_POINTS
-  process.env.CASSANDRA_CONTACT_POINTS = options.contactPoints
-  const keyspace = `parley_bench_${Date.now().toString(36)}`
-  const config = { ...Effect.runSync(CassandraConfig), keyspace }
-  if (previous === undefined) delete process.env.CASSANDRA_CONTACT_POINTS
-  else process.env.CASSANDRA_CONTACT_POINTS = previous
+  const config = benchKeyspaceConfig(options.contactPoints, "parley_bench")
+  const keyspace = config.keyspace
   const client = new cassandra.Client({
     contactPoints: options.contactPoints.split(","),
     localDataCenter: options.localDataCenter ?? config.localDataCenter
