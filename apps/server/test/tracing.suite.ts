@@ -199,6 +199,16 @@ export const tracingSuite = (
       expect(span.attributes["url.query"]).toContain("room_id=x")
     })
 
+    it("a Prometheus scrape makes no span", async () => {
+      expect((await fetch(server.metricsUrl)).status).toBe(200)
+      // Spans are exported in the order they end: once a later request's span is in, a span
+      // of the scrape would be too.
+      const requestId = uniqueName("after-scrape")
+      await request(server.url, "GET", "/healthz", { headers: { "x-request-id": requestId } })
+      await receiver.waitFor((spans) => spans.find((s) => s.attributes.request_id === requestId))
+      expect(receiver.spans.filter((s) => s.attributes["url.path"] === "/metrics")).toEqual([])
+    })
+
     declaredIf(options.otherStarts)("exports OTLP/protobuf unless told otherwise", async () => {
       const plain = await startOtlpReceiver()
       const { OTEL_EXPORTER_OTLP_PROTOCOL: _json, ...protobuf } = exportTo(plain)

@@ -8,7 +8,7 @@
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { HttpMiddleware, HttpRouter, HttpServer } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 
 export const metricsPath = "/metrics"
@@ -28,6 +28,10 @@ export const layerMetricsListener = (options: { readonly host: string; readonly 
       disableListenLog: true
     }),
     Layer.effectDiscard(logAddress)
-  ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))
+  ).pipe(
+    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
+    // A scrape every few seconds is not something to trace.
+    Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true))
+  )
   return Layer.effectDiscard(Layer.build(listener))
 }
