@@ -41,11 +41,15 @@ export const makeMessage = (
     room_id: room.room_id,
     msg_id: timeUuidFrom(base + seq, 0, node),
     seq,
+    kind: "message",
+    target_id: null,
     user_id: from.user_id,
     username: from.username,
     text,
     client_msg_id: clientMsgId,
-    created_at: new Date(base + seq * 60_000).toISOString()
+    created_at: new Date(base + seq * 60_000).toISOString(),
+    edited_at: null,
+    deleted_by: null
   })
 
 export const serverEvent = (json: unknown): ServerEvent => Schema.decodeUnknownSync(ServerEvent)(json)

@@ -463,11 +463,15 @@ export const chatHttpSuite = (backend: Backend) =>
         room_id: room.room_id,
         msg_id: expect.any(String),
         seq: 1,
+        kind: "message",
+        target_id: null,
         user_id: owner.id,
         username: owner.username,
         text: "one",
         client_msg_id: null,
-        created_at: expect.stringMatching(isoDate)
+        created_at: expect.stringMatching(isoDate),
+        edited_at: null,
+        deleted_by: null
       })
       expect(isTimeUuid(first.body.msg_id)).toBe(true)
       const second = await posted(owner, room.room_id, "two")

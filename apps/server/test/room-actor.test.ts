@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type MessageId, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import { Messages, SqliteStorage, StorageError } from "@parley/storage"
+import { Messages, plainMessage, SqliteStorage, StorageError } from "@parley/storage"
 import { Duration, Effect, Exit, Fiber, Latch, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomActors, type SendRequest, splitByBytes } from "../src/chat/room-actor.ts"
@@ -223,7 +223,8 @@ describe("room actor", () => {
               username: "ada",
               text: "elsewhere",
               clientMsgId: null,
-              createdAt: Date.now()
+              createdAt: Date.now(),
+              ...plainMessage
             }
           ],
           { epoch: other.epoch, afterSeq: other.lastSeq }

@@ -76,17 +76,35 @@ export class PostMessageRequest extends Schema.Class<PostMessageRequest>("PostMe
   client_msg_id: Schema.optionalKey(ClientMsgId)
 }) {}
 
+/**
+ * What an entry of a room's stream is: a `message`, or an `edit` or `delete` of an earlier
+ * message (`target_id`). Edits and deletes are events with their own `seq`, delivered and
+ * replayed in order with the messages; history also shows each message's current state.
+ */
+export const MessageKind = Schema.Literals(["message", "edit", "delete"])
+export type MessageKind = typeof MessageKind.Type
+
 /** One stored message, as HTTP returns it and as the WebSocket `chat.message` event carries it. */
 export class MessageView extends Schema.Class<MessageView>("MessageView")({
   room_id: RoomId,
   msg_id: MessageId,
   /** Per-room position: 1, 2, 3, … without gaps, in storage order. */
   seq: Schema.Number,
+  /** `edit` / `delete`: an event changing the message `target_id`; `message`: a message. */
+  kind: MessageKind,
+  /** Edits and deletes: the message they change; null for a message. */
+  target_id: Schema.NullOr(MessageId),
+  /** The author (of a message), or who edited or deleted (of an edit or delete). */
   user_id: UserId,
   username: Schema.String,
+  /** A message's current text ("" once deleted); an edit's new text; "" for a delete. */
   text: Schema.String,
   client_msg_id: Schema.NullOr(Schema.String),
-  created_at: Schema.String
+  created_at: Schema.String,
+  /** A message's latest edit (ISO 8601), or null if never edited. */
+  edited_at: Schema.NullOr(Schema.String),
+  /** Who deleted a message (its tombstone keeps `seq` and `msg_id`), or null. */
+  deleted_by: Schema.NullOr(UserId)
 }) {}
 
 export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({

@@ -1,22 +1,38 @@
-import type { MessageId, RoomId, UserId } from "@parley/domain"
+import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import { Context, type Effect, type Option } from "effect"
 import type { StaleWrite, StorageError } from "./errors.ts"
 
 /**
- * A stored message. `id` is a TIMEUUID minted by the room's actor: within a room, ids and
- * `seq` increase together, so either one orders history.
+ * A stored entry of a room's stream. `id` is a TIMEUUID minted by the room's actor: within a
+ * room, ids and `seq` increase together, so either one orders history.
+ *
+ * Most entries are messages. An edit or a delete is an entry of its own (`kind`, `targetId`):
+ * `userId`/`username` are who edited or deleted, `text` the new text ("" for a delete),
+ * `createdAt` when. Appending one also updates its target's row in the same write, so a
+ * message row always holds its current state: its latest text and `editedAt`, or "" and
+ * `deletedBy` once deleted (the row stays: `seq` has no gaps).
  */
 export interface MessageRecord {
   readonly roomId: RoomId
   readonly id: MessageId
   readonly seq: number
+  readonly kind: MessageKind
+  /** Edits and deletes: the message they change; null for a message. */
+  readonly targetId: MessageId | null
   readonly userId: UserId
   readonly username: string
   readonly text: string
   /** The sender's idempotency key, unique per (room, user) when set. */
   readonly clientMsgId: string | null
   readonly createdAt: number
+  /** A message's latest edit (epoch ms); null if never edited, and on edits and deletes. */
+  readonly editedAt: number | null
+  /** Who deleted a message (its `text` is then ""); null otherwise. */
+  readonly deletedBy: UserId | null
 }
+
+/** The fields of a plain message (not an edit or a delete), for building records. */
+export const plainMessage = { kind: "message", targetId: null, editedAt: null, deletedBy: null } as const
 
 /**
  * What a writer shows with every append: the epoch its `claim` returned, and the `seq` of the

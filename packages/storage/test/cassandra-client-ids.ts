@@ -7,7 +7,7 @@ import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock } from "@parley/domain"
 import { Effect, Option } from "effect"
 import type { CassandraClient } from "../src/cassandra/client.ts"
-import { type MessageRecord, Messages } from "../src/index.ts"
+import { type MessageRecord, Messages, plainMessage } from "../src/index.ts"
 import { newRoom, newUserId } from "./fixtures.ts"
 
 export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
@@ -28,7 +28,8 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
           username: `user-${i % users.length}`,
           text: `text ${i} ${"é".repeat(i % 50)}`,
           clientMsgId: `${i}-`.padEnd(64, "k"),
-          createdAt: now
+          createdAt: now,
+          ...plainMessage
         }))
         yield* messages.append(roomId, records, { epoch, afterSeq: 0 })
         // Looked up together, as a room actor does for a batch: one query per shard partition.

@@ -20,7 +20,7 @@ import {
 import { clientIdShard } from "../src/cassandra/client-ids.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
-import { type MessageRecord, Messages, StorageError } from "../src/index.ts"
+import { type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
 
 interface Hooks {
@@ -111,7 +111,8 @@ const batch = (roomId: RoomId, afterSeq: number, count: number): Array<MessageRe
     username: "cass",
     text: `m${afterSeq + 1 + i}`,
     clientMsgId: unique("k-"),
-    createdAt: Date.now()
+    createdAt: Date.now(),
+    ...plainMessage
   }))
 }
 

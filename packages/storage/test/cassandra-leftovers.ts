@@ -7,7 +7,7 @@ import { type MessageId, type RoomId, timeUuidFrom, timeUuidMs } from "@parley/d
 import { Effect, Option } from "effect"
 import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { clientIdShard } from "../src/cassandra/client-ids.ts"
-import { Messages, Rooms, StorageStats, Users, usernameKey } from "../src/index.ts"
+import { Messages, plainMessage, Rooms, StorageStats, Users, usernameKey } from "../src/index.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
 import { farFuture, newRoom, newUser, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
 
@@ -100,7 +100,8 @@ export const cassandraLeftovers = (
             username: "owner",
             text: `m${seq}`,
             clientMsgId: `c${seq}`,
-            createdAt: Date.now()
+            createdAt: Date.now(),
+            ...plainMessage
           }))
         )
         // What a delete does before it stops: mark (and count), drop the listings, a copy,

@@ -16,7 +16,7 @@ import { afterAll, beforeAll } from "vitest"
 import { CassandraClient, qualify } from "../src/cassandra/client.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { createKeyspace, defaultMigrationsDir, migrate } from "../src/cassandra/migrate.ts"
-import { CassandraConfig, CassandraStorage, type MessageRecord, Messages } from "../src/index.ts"
+import { CassandraConfig, CassandraStorage, type MessageRecord, Messages, plainMessage } from "../src/index.ts"
 
 const keyspace = `parley_up5_${Date.now().toString(36)}`
 const windowMs = 60_000
@@ -35,7 +35,8 @@ const old: Array<MessageRecord> = [0, 1, 61, 62, 130].map((s, i) => ({
   username: "old",
   text: `old ${i + 1}`,
   clientMsgId: i < 3 ? `c-${i + 1}` : null,
-  createdAt: t0 + s * 1000
+  createdAt: t0 + s * 1000,
+  ...plainMessage
 }))
 const windowOf = (m: MessageRecord) => Math.floor((m.createdAt - 0) / windowMs) * windowMs
 
@@ -113,7 +114,8 @@ layer(storage, { timeout: 300_000 })("cassandra: migration 005 on existing data"
         seq: 5 + i,
         text: `new ${i}`,
         clientMsgId: `n-${i}`,
-        createdAt: at
+        createdAt: at,
+        ...plainMessage
       }))
       yield* messages.append(roomId, next, { epoch: claimed.epoch, afterSeq: 5 })
       assert.deepStrictEqual(yield* messages.listAfter(roomId, { after: null, limit: 100 }), [...old, ...next])

@@ -8,6 +8,7 @@ import {
   type MessageRecord,
   Messages,
   type Page,
+  plainMessage,
   Rooms,
   StorageStats,
   type UserRecord,
@@ -46,7 +47,8 @@ const message = (roomId: RoomId, seq: number, at: number): MessageRecord => ({
   username: "counted",
   text: `message ${seq}`,
   clientMsgId: null,
-  createdAt: at
+  createdAt: at,
+  ...plainMessage
 })
 
 export const adminConformance = (it: Vitest.MethodsNonLive<Users | Rooms | Messages | AuditLog | StorageStats>) => {

@@ -1,7 +1,7 @@
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
 import { Effect, Exit, Option } from "effect"
-import { type MessageRecord, Messages } from "../src/index.ts"
+import { type MessageRecord, Messages, plainMessage } from "../src/index.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
 import { newRoom, newUserId, unique, testMessageBucketMs as w } from "./fixtures.ts"
 
@@ -25,7 +25,8 @@ const message = (roomId: RoomId, seq: number, id: string, userId: UserId, client
   username: `user-${userId.slice(0, 4)}`,
   text: `message ${seq} ${"é".repeat(seq % 4)}`,
   clientMsgId,
-  createdAt: Date.now()
+  createdAt: Date.now(),
+  ...plainMessage
 })
 
 /** A stored history over `positions`, its window-aligned start `t0`, and a TIMEUUID at any window position. */

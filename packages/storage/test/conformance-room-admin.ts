@@ -1,7 +1,7 @@
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, type RoomId, timeUuidFrom, timeUuidMs, type UserId, type Visibility } from "@parley/domain"
 import { Effect, Option } from "effect"
-import { type MessageRecord, Messages, type Page, type RoomRecord, Rooms } from "../src/index.ts"
+import { type MessageRecord, Messages, type Page, plainMessage, type RoomRecord, Rooms } from "../src/index.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
 import { farFuture, newRoom, newUserId, testMessageBucketMs } from "./fixtures.ts"
 
@@ -22,7 +22,8 @@ const history = (room: RoomRecord, count: number): Array<MessageRecord> =>
     username: "owner",
     text: `message ${i}`,
     clientMsgId: i % 2 === 0 ? `c-${i}` : null,
-    createdAt: Date.now()
+    createdAt: Date.now(),
+    ...plainMessage
   }))
 
 const ids = <A extends { readonly id: RoomId }>(page: Page<A, RoomId>) => page.items.map((r) => r.id)
@@ -196,7 +197,8 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
           username: "sender",
           text: `secret ${i}`,
           clientMsgId: `k-${i}`,
-          createdAt: Date.now()
+          createdAt: Date.now(),
+          ...plainMessage
         }))
         for (let i = 0; i < sent.length; i += 10) yield* appendAsOwner(messages, room.id, sent.slice(i, i + 10))
         assert.deepStrictEqual(

@@ -5,7 +5,16 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { EmailRegistered, type MessageId, makeTimeUuidClock, UsernameTaken } from "@parley/domain"
 import { Effect, Exit, Layer, Option } from "effect"
 import { afterAll } from "vitest"
-import { type MessageRecord, Messages, Rooms, SqliteStorage, StaleWrite, StorageError, Users } from "../src/index.ts"
+import {
+  type MessageRecord,
+  Messages,
+  plainMessage,
+  Rooms,
+  SqliteStorage,
+  StaleWrite,
+  StorageError,
+  Users
+} from "../src/index.ts"
 import { layerThread } from "../src/sqlite/worker-layer.ts"
 import { conformance } from "./conformance.ts"
 import { newRoom, newUser, newUserId, unique } from "./fixtures.ts"
@@ -80,7 +89,8 @@ layer(SqliteStorage.layerWorker(join(dir, "proxy.db")))("sqlite worker: values a
         username: "sam",
         text: "late",
         clientMsgId: null,
-        createdAt: Date.now()
+        createdAt: Date.now(),
+        ...plainMessage
       }
       const error = yield* Effect.flip(messages.append(roomId, [message], { epoch: first.epoch, afterSeq: 0 }))
       assert.instanceOf(error, StaleWrite)

@@ -1,7 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock } from "@parley/domain"
 import { Effect, Option } from "effect"
-import { type MessageRecord, Messages, SqliteStorage } from "../src/index.ts"
+import { type MessageRecord, Messages, plainMessage, SqliteStorage } from "../src/index.ts"
 import { queries as auditQueries } from "../src/sqlite/audit.ts"
 import { SqliteDatabase } from "../src/sqlite/database.ts"
 import { queries as messageQueries } from "../src/sqlite/messages.ts"
@@ -27,7 +27,8 @@ layer(SqliteStorage.layer(":memory:"))("sqlite: atomic appends", (it) => {
     username: "sam",
     text: `message ${seq}`,
     clientMsgId,
-    createdAt: Date.now()
+    createdAt: Date.now(),
+    ...plainMessage
   })
 
   it.effect("a batch repeating a stored client_msg_id fails whole, storing none of it", () =>

@@ -24,7 +24,7 @@ import {
   ServiceUnavailable,
   type UserId
 } from "@parley/domain"
-import { type MessageRecord, Messages, type StaleWrite, type StorageError } from "@parley/storage"
+import { type MessageRecord, Messages, plainMessage, type StaleWrite, type StorageError } from "@parley/storage"
 import {
   Cause,
   Clock,
@@ -319,7 +319,8 @@ export class RoomActors extends Context.Service<
                   username: c.request.username,
                   text: c.request.text,
                   clientMsgId: c.request.clientMsgId,
-                  createdAt: now
+                  createdAt: now,
+                  ...plainMessage
                 }))
                 if (records.length > 0) {
                   yield* messages.append(roomId, records, { epoch, afterSeq: lastSeq })

@@ -24,11 +24,15 @@ export const toMessageView = (m: MessageRecord) =>
     room_id: m.roomId,
     msg_id: m.id,
     seq: m.seq,
+    kind: m.kind,
+    target_id: m.targetId,
     user_id: m.userId,
     username: m.username,
     text: m.text,
     client_msg_id: m.clientMsgId,
-    created_at: iso(m.createdAt)
+    created_at: iso(m.createdAt),
+    edited_at: m.editedAt === null ? null : iso(m.editedAt),
+    deleted_by: m.deletedBy
   })
 
 /** A stored membership as the API shows it, to room admins and to operators alike. */

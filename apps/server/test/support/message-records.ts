@@ -4,7 +4,7 @@
  * and its wire form.
  */
 import { type MessageId, MessageView, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import type { MessageRecord, Messages } from "@parley/storage"
+import { type MessageRecord, type Messages, plainMessage } from "@parley/storage"
 import { Effect, Schema } from "effect"
 import { toMessageView } from "../../src/views/chat.ts"
 
@@ -20,7 +20,8 @@ export const record = (roomId: RoomId, seq: number): MessageRecord => ({
   username: "ada",
   text: `m${seq}`,
   clientMsgId: null,
-  createdAt: base + seq
+  createdAt: base + seq,
+  ...plainMessage
 })
 
 export const encode = Schema.encodeSync(MessageView)

@@ -18,7 +18,7 @@ import { Effect, Exit, Option, Request, RequestResolver } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { messageColumns, toMessage } from "./message-rows.ts"
+import { messageColumns, rowColumns, toMessage } from "./message-rows.ts"
 
 interface FindByClientId extends Request.Request<Option.Option<MessageRecord>, StorageError> {
   readonly _tag: "FindByClientId"
@@ -104,7 +104,7 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
         Effect.map(
           db.execute(
             "messages.findByClientMsgId.check",
-            `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`,
+            `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`,
             [uuid(roomId), new Date(bucket), candidates.map((row) => row.get("msg_id"))]
           ),
           (rs) => {

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { epochMs, messageColumns, toMessage } from "./message-rows.ts"
+import { epochMs, rowColumns, toMessage } from "./message-rows.ts"
 
 /** Bucket-index rows fetched per read: a page usually needs one or two windows. */
 const bucketsPerRead = 8
@@ -61,7 +61,7 @@ export const messagePages = (db: CassandraClient["Service"]) => {
     db
       .execute(
         operation,
-        `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${cursor ? ` AND msg_id ${cursor[0]} ?` : ""}${ascending ? " ORDER BY msg_id ASC" : ""} LIMIT ?`,
+        `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${cursor ? ` AND msg_id ${cursor[0]} ?` : ""}${ascending ? " ORDER BY msg_id ASC" : ""} LIMIT ?`,
         [uuid(roomId), new Date(bucket), ...(cursor ? [uuid(cursor[1])] : []), limit]
       )
       // A partition with a head but no message (a poisoned successor, see room-head.ts) reads

@@ -1,9 +1,12 @@
-import type { MessageId, RoomId, UserId } from "@parley/domain"
+import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import type { MessageRecord } from "../messages.ts"
 
 /** Selected from both `room_messages` and `room_messages_by_client_id`, which share them. */
 export const messageColumns = "msg_id, seq, user_id, username, content, client_msg_id, created_at"
+
+/** `room_messages` only (`cql/007_edits.cql`): what an edit or delete is, and a message's state. */
+export const rowColumns = `${messageColumns}, kind, target_id, edited_at, deleted_by`
 
 /** Values for `messageColumns`. An absent client id is left unset: a bound null would write a tombstone. */
 export const messageValues = (m: MessageRecord) => [
@@ -16,15 +19,32 @@ export const messageValues = (m: MessageRecord) => [
   new Date(m.createdAt)
 ]
 
+/**
+ * Values for `rowColumns`. A plain message leaves the four edit columns unset (a null `kind`
+ * reads as "message"), so it writes exactly what it wrote before edits existed.
+ */
+export const rowValues = (m: MessageRecord) => [
+  ...messageValues(m),
+  m.kind === "message" ? cassandra.types.unset : m.kind,
+  m.targetId === null ? cassandra.types.unset : cassandra.types.Uuid.fromString(m.targetId),
+  m.editedAt === null ? cassandra.types.unset : new Date(m.editedAt),
+  m.deletedBy === null ? cassandra.types.unset : cassandra.types.Uuid.fromString(m.deletedBy)
+]
+
 export const epochMs = (row: cassandra.types.Row, column: string) => (row.get(column) as Date).getTime()
 
+/** A row of `room_messages` or of a client-id table (which has no edit columns: a message). */
 export const toMessage = (roomId: RoomId, row: cassandra.types.Row): MessageRecord => ({
   roomId,
   id: row.get("msg_id").toString() as MessageId,
   seq: (row.get("seq") as cassandra.types.Long).toNumber(),
+  kind: (row.get("kind") as MessageKind | null | undefined) ?? "message",
+  targetId: ((row.get("target_id") as { toString(): string } | null | undefined)?.toString() ?? null) as MessageId | null,
   userId: row.get("user_id").toString() as UserId,
   username: row.get("username"),
   text: row.get("content"),
   clientMsgId: row.get("client_msg_id") ?? null,
-  createdAt: epochMs(row, "created_at")
+  createdAt: epochMs(row, "created_at"),
+  editedAt: (row.get("edited_at") as Date | null | undefined)?.getTime() ?? null,
+  deletedBy: ((row.get("deleted_by") as { toString(): string } | null | undefined)?.toString() ?? null) as UserId | null
 })

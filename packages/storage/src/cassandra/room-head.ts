@@ -30,10 +30,10 @@ import { MessageId, type RoomId, timeUuidMicros, timeUuidMs, UserId } from "@par
 import type cassandra from "cassandra-driver"
 import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { StaleWrite, StorageError } from "../errors.ts"
-import type { Claim, Fence, MessageRecord } from "../messages.ts"
+import { type Claim, type Fence, type MessageRecord, plainMessage } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 import { clientIdShard } from "./client-ids.ts"
-import { messageColumns, messageValues, toMessage } from "./message-rows.ts"
+import { messageColumns, messageValues, rowColumns, rowValues, toMessage } from "./message-rows.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
@@ -155,8 +155,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       .pipe(Effect.map((rs) => date(rs.first() ?? undefined, "bucket")))
 
   const rowInsert = (roomId: RoomId, bucket: number, m: MessageRecord) => ({
-    query: `INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    params: [uuid(roomId), new Date(bucket), ...messageValues(m)]
+    query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [uuid(roomId), new Date(bucket), ...rowValues(m)]
   })
 
   /**
@@ -435,7 +435,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     db
       .execute(
         "messages.claim.lastBatch",
-        `SELECT ${messageColumns} FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT ?`,
+        `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT ?`,
         [uuid(roomId), new Date(head.where.bucket), Math.max(1, (head.lastSeq ?? 0) - (head.batchFrom ?? 0) + 1)]
       )
       .pipe(
@@ -469,7 +469,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     )
     if (pending.length === 0) return []
     const room = uuid(roomId)
-    const records = pending.map(({ bucket: _, ...m }) => ({ ...m, roomId }) as MessageRecord)
+    const records = pending.map(({ bucket: _, ...m }): MessageRecord => ({ ...m, ...plainMessage, roomId }))
     yield* db.batchUnguarded(
       "messages.claim.pending",
       [

@@ -1,11 +1,11 @@
-import type { MessageId, RoomId, UserId } from "@parley/domain"
+import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
 import { StaleWrite } from "../errors.ts"
 import { type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
-interface MessageRow {
+export interface MessageRow {
   readonly room_id: string
   readonly msg_id: string
   readonly seq: number
@@ -14,20 +14,29 @@ interface MessageRow {
   readonly content: string
   readonly client_msg_id: string | null
   readonly created_at: number
+  readonly kind: MessageKind
+  readonly target_id: string | null
+  readonly edited_at: number | null
+  readonly deleted_by: string | null
 }
 
-const toRecord = (row: MessageRow): MessageRecord => ({
+export const toRecord = (row: MessageRow): MessageRecord => ({
   roomId: row.room_id as RoomId,
   id: row.msg_id as MessageId,
   seq: row.seq,
+  kind: row.kind,
+  targetId: row.target_id as MessageId | null,
   userId: row.user_id as UserId,
   username: row.username,
   text: row.content,
   clientMsgId: row.client_msg_id,
-  createdAt: row.created_at
+  createdAt: row.created_at,
+  editedAt: row.edited_at,
+  deletedBy: row.deleted_by as UserId | null
 })
 
-const columns = "room_id, msg_id, seq, user_id, username, content, client_msg_id, created_at"
+export const columns =
+  "room_id, msg_id, seq, user_id, username, content, client_msg_id, created_at, kind, target_id, edited_at, deleted_by"
 
 /**
  * Pages range over `msg_key` rather than resolving the cursor to a `seq`, so a cursor that
@@ -40,7 +49,7 @@ export const queries = {
   idAt: "SELECT msg_id FROM room_messages WHERE room_id = ? AND seq = ?",
   head: "SELECT epoch, last_seq FROM room_heads WHERE room_id = ?",
   moveHead: "UPDATE room_heads SET last_seq = ? WHERE room_id = ?",
-  insert: `INSERT INTO room_messages (${columns}, msg_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insert: `INSERT INTO room_messages (${columns}, msg_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   findByClientMsgId: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND user_id = ? AND client_msg_id = ?`,
   latest: `SELECT ${columns} FROM room_messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1`,
   listBefore: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key < ? ORDER BY msg_key DESC LIMIT ?`,
@@ -87,6 +96,10 @@ export const SqliteMessages = Layer.effect(
                 m.text,
                 m.clientMsgId,
                 m.createdAt,
+                m.kind,
+                m.targetId,
+                m.editedAt,
+                m.deletedBy,
                 timeUuidKey(m.id)
               )
             }

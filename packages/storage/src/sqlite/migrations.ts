@@ -130,5 +130,19 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
       ALTER TABLE sessions ADD COLUMN previous_hash TEXT;
       ALTER TABLE sessions ADD COLUMN rotated_at INTEGER;
     `
+  },
+  {
+    version: 6,
+    name: "edits",
+    // Edits and deletes are rows of the room's stream (kind 'edit' / 'delete', target_id the
+    // message they change), stored by the same append as messages. That append also updates
+    // the target's row in the same transaction: content and edited_at, or content '' and
+    // deleted_by. Existing rows are messages, never edited.
+    sql: `
+      ALTER TABLE room_messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+      ALTER TABLE room_messages ADD COLUMN target_id TEXT;
+      ALTER TABLE room_messages ADD COLUMN edited_at INTEGER;
+      ALTER TABLE room_messages ADD COLUMN deleted_by TEXT;
+    `
   }
 ]
