@@ -8,6 +8,7 @@ import { Effect, Exit, type Layer, Option } from "effect"
 import {
   type AuditLog,
   type Messages,
+  type MessageSearch,
   type Rooms,
   type SessionRecord,
   Sessions,
@@ -20,6 +21,7 @@ import { adminConformance } from "./conformance-admin.ts"
 import { messagesConformance } from "./conformance-messages.ts"
 import { roomAdminConformance } from "./conformance-room-admin.ts"
 import { roomsConformance } from "./conformance-rooms.ts"
+import { searchConformance } from "./conformance-search.ts"
 import { newUser, unique } from "./fixtures.ts"
 
 const newSession = (userId: UserId, hash: string, now = Date.now()): SessionRecord => ({
@@ -36,7 +38,15 @@ const newSession = (userId: UserId, hash: string, now = Date.now()): SessionReco
 
 const hash = () => crypto.randomUUID().replaceAll("-", "").padEnd(64, "0")
 
-export type Services = Users | Sessions | Rooms | Messages | AuditLog | StorageStats | StorageHealth
+export type Services =
+  | Users
+  | Sessions
+  | Rooms
+  | Messages
+  | MessageSearch
+  | AuditLog
+  | StorageStats
+  | StorageHealth
 
 export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E>, options?: { timeout?: number }) =>
   layer(storage, { timeout: options?.timeout ?? 120_000 })(`storage conformance: ${backend}`, (it) => {
@@ -243,6 +253,7 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
 
     roomsConformance(it)
     messagesConformance(it)
+    searchConformance(it)
     roomAdminConformance(it)
     adminConformance(it)
   })

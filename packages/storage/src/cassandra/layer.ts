@@ -4,6 +4,7 @@ import { CassandraAudit } from "./audit.ts"
 import { CassandraClient, type CassandraConfig } from "./client.ts"
 import { CassandraMessages } from "./messages.ts"
 import { CassandraRooms } from "./rooms.ts"
+import { CassandraSearch } from "./search.ts"
 import { CassandraSessions } from "./sessions.ts"
 import { CassandraStats } from "./stats.ts"
 import { CassandraUsers } from "./users.ts"
@@ -27,7 +28,8 @@ export const services = (config: CassandraConfig) =>
     CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket))),
     CassandraAudit,
     CassandraStats,
-    CassandraHealth
+    CassandraHealth,
+    CassandraSearch
   )
 
 /** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */

@@ -18,7 +18,8 @@
  * died in between), it poisons the successor (its epoch set, no head), so that writer's late
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
- * Client ids (`room_client_ids`, see `client-ids.ts`) are written beside the commit, in parallel with it.
+ * Client ids (`room_client_ids`, see `client-ids.ts`) and search terms (`search-index.ts`) are
+ * written beside the commit, in parallel with it; the claim re-indexes the newest batch too.
  * Rows of a refused batch may land there: a lookup trusts an entry only once it has found its
  * message in its partition. Entries are timestamped by the writer's epoch, so a refused
  * writer's late entry never overwrites one from a later owner. A crash after the commit can
@@ -34,6 +35,7 @@ import { type Claim, type Fence, type MessageRecord, plainMessage } from "../mes
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 import { clientIdShard } from "./client-ids.ts"
 import { messageColumns, messageValues, rowColumns, rowValues, toMessage } from "./message-rows.ts"
+import { searchIndexWriter } from "./search-index.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
@@ -205,6 +207,9 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     )
   }
 
+  /** The batch's words in the search index (`search-index.ts`), beside the commit like its client ids. */
+  const writeSearchTerms = searchIndexWriter(db)
+
   const writeIndex = (roomId: RoomId, bucket: number) =>
     db.executeUnguarded("messages.append.index", "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)", [
       uuid(roomId),
@@ -355,11 +360,13 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     write: Effect.Effect<void, StorageError | StaleWrite>
   ) =>
     Effect.all(
-      [Effect.exit(write), Effect.exit(writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch)))],
-      {
-        concurrency: 2
-      }
-    ).pipe(Effect.flatMap(([committed, ids]) => Effect.andThen(committed, ids)))
+      [
+        Effect.exit(write),
+        Effect.exit(writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch))),
+        Effect.exit(writeSearchTerms(roomId, records))
+      ],
+      { concurrency: 3 }
+    ).pipe(Effect.flatMap(([committed, ids, terms]) => Effect.andThen(committed, Effect.andThen(ids, terms))))
 
   /**
    * The live head as storage shows it (SERIAL reads), without claiming: the end of the chain.
@@ -457,6 +464,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     const batch = yield* lastBatch(roomId, head as Head & { where: { root: false; bucket: number } })
     const bucket = head.where.bucket
     yield* writeClientIds(roomId, () => bucket, batch, clientIdTimestamp(head.epoch ?? 0))
+    yield* writeSearchTerms(roomId, batch)
     yield* writeIndex(roomId, head.where.bucket)
     return batch
   })

@@ -4,6 +4,7 @@ import { SqliteAudit } from "./audit.ts"
 import { SqliteDatabase } from "./database.ts"
 import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
+import { SqliteSearch } from "./search.ts"
 import { SqliteSessions } from "./sessions.ts"
 import { SqliteStats } from "./stats.ts"
 import { SqliteUsers } from "./users.ts"
@@ -17,8 +18,15 @@ const SqliteHealth = Layer.effect(
 
 /** Every storage service on one SQLite file (`:memory:` for throwaway tests). */
 export const layer = (filename: string) =>
-  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages, SqliteAudit, SqliteStats, SqliteHealth).pipe(
-    Layer.provide(SqliteDatabase.layer(filename))
-  )
+  Layer.mergeAll(
+    SqliteUsers,
+    SqliteSessions,
+    SqliteRooms,
+    SqliteMessages,
+    SqliteAudit,
+    SqliteStats,
+    SqliteHealth,
+    SqliteSearch
+  ).pipe(Layer.provide(SqliteDatabase.layer(filename)))
 
 export { layerWorker } from "./worker-layer.ts"

@@ -144,5 +144,55 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
       ALTER TABLE room_messages ADD COLUMN edited_at INTEGER;
       ALTER TABLE room_messages ADD COLUMN deleted_by TEXT;
     `
+  },
+  {
+    version: 7,
+    name: "search",
+    // Word search (MessageSearch, sqlite/search.ts): an FTS5 index of the messages' current
+    // text. room_messages is WITHOUT ROWID, so message_search_docs gives each indexed message
+    // an integer id (the FTS row's rowid) and keeps its (room_id, msg_key) for the room filter,
+    // the cursor and the join back. Triggers keep both in step with room_messages inside the
+    // statement's own transaction: only messages are indexed (kind 'message', not deleted); an
+    // edit's update of its target re-indexes it under the new text, a delete's removes it, and
+    // a room's deletion takes its entries with it. Contentless (content=''): the text is stored
+    // once, in room_messages. The tokenizer folds case and diacritics like search-terms.ts.
+    sql: `
+      CREATE VIRTUAL TABLE message_search USING fts5(
+        content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+      );
+      CREATE TABLE message_search_docs (
+        doc INTEGER PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        msg_key TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX message_search_docs_by_key ON message_search_docs(room_id, msg_key);
+      CREATE TRIGGER message_search_insert AFTER INSERT ON room_messages
+        WHEN NEW.kind = 'message' AND NEW.deleted_by IS NULL
+      BEGIN
+        INSERT INTO message_search_docs (room_id, msg_key) VALUES (NEW.room_id, NEW.msg_key);
+        INSERT INTO message_search (rowid, content) VALUES (last_insert_rowid(), NEW.content);
+      END;
+      CREATE TRIGGER message_search_update AFTER UPDATE OF content, kind, deleted_by ON room_messages
+      BEGIN
+        DELETE FROM message_search WHERE rowid IN
+          (SELECT doc FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key);
+        DELETE FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key;
+        INSERT INTO message_search_docs (room_id, msg_key)
+          SELECT NEW.room_id, NEW.msg_key WHERE NEW.kind = 'message' AND NEW.deleted_by IS NULL;
+        INSERT INTO message_search (rowid, content)
+          SELECT doc, NEW.content FROM message_search_docs WHERE room_id = NEW.room_id AND msg_key = NEW.msg_key;
+      END;
+      CREATE TRIGGER message_search_delete AFTER DELETE ON room_messages
+      BEGIN
+        DELETE FROM message_search WHERE rowid IN
+          (SELECT doc FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key);
+        DELETE FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key;
+      END;
+      INSERT INTO message_search_docs (room_id, msg_key)
+        SELECT room_id, msg_key FROM room_messages WHERE kind = 'message' AND deleted_by IS NULL;
+      INSERT INTO message_search (rowid, content)
+        SELECT d.doc, m.content FROM message_search_docs d
+        JOIN room_messages m ON m.room_id = d.room_id AND m.msg_key = d.msg_key;
+    `
   }
 ]

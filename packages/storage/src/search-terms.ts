@@ -1,0 +1,55 @@
+/**
+ * Words of message text, as message search compares them. Cassandra's term index
+ * (`cassandra/search-index.ts`) is written and queried with these; SQLite's FTS5 index uses its
+ * `unicode61 remove_diacritics 2` tokenizer, which splits and folds the same way for the
+ * scripts people type with precomposed letters (Latin, Greek, Cyrillic, CJK):
+ *
+ * - compatibility decomposition (NFKD), then combining marks dropped: "Café" → "cafe";
+ * - lowercase;
+ * - a word is a run of letters and digits (Unicode classes L and N); anything else separates;
+ * - a word is cut to `maxTermLength` code points.
+ *
+ * Matching is by whole words, every word of the query (AND); no prefix matching (a prefix
+ * could not be looked up in the term index, whose partitions are chosen by a hash of the word).
+ */
+
+/** Longer words are cut to this many code points, on both sides of a comparison. */
+export const maxTermLength = 64
+
+/**
+ * Distinct words indexed per message on Cassandra: its first ones. A 4,000-character message
+ * may hold ~800; the cap bounds the entries a group commit writes (a message's later words are
+ * not found there; SQLite indexes them all).
+ */
+export const maxTermsPerMessage = 200
+
+/** Distinct words a query may hold: each one is a stream to intersect. */
+export const maxQueryTerms = 8
+
+const separators = /[^\p{L}\p{N}]+/u
+const marks = /\p{M}+/gu
+
+const cut = (word: string) => (word.length <= maxTermLength ? word : Array.from(word).slice(0, maxTermLength).join(""))
+
+/** The text's words, folded, in order, repeats kept. */
+export const words = (text: string): ReadonlyArray<string> =>
+  text
+    .normalize("NFKD")
+    .replace(marks, "")
+    .toLowerCase()
+    .split(separators)
+    .filter((word) => word.length > 0)
+    .map(cut)
+
+/** The distinct words a message is indexed under (at most `maxTermsPerMessage`, in order of appearance). */
+export const messageTerms = (text: string): ReadonlyArray<string> =>
+  [...new Set(words(text))].slice(0, maxTermsPerMessage)
+
+/** The distinct words of a query, in order; empty when it holds no word (a blank query). */
+export const queryTerms = (query: string): ReadonlyArray<string> => [...new Set(words(query))]
+
+/** Whether `text` holds every one of `terms` (the query's, from `queryTerms`). */
+export const matchesAll = (text: string, terms: ReadonlyArray<string>) => {
+  const present = new Set(words(text))
+  return terms.every((term) => present.has(term))
+}
