@@ -13,9 +13,11 @@ import { Admin } from "./admin/admin.ts"
 import { AccessTokens } from "./auth/access-tokens.ts"
 import { Accounts } from "./auth/accounts.ts"
 import { PasswordHasher } from "./auth/passwords.ts"
+import { DirectRooms } from "./chat/direct-rooms.ts"
 import { RoomActors } from "./chat/room-actor.ts"
 import { RoomRouter } from "./chat/room-router.ts"
 import { ChatRooms } from "./chat/rooms.ts"
+import { ChatSearch } from "./chat/search.ts"
 import { layerRoomRouterCluster } from "./cluster/cluster.ts"
 import { resolvePreviousSecret, resolveSigningSecret, ServerConfig } from "./config.ts"
 import { AuthorizationLive } from "./http/authorization.ts"
@@ -145,7 +147,14 @@ export const ServerLive = Layer.unwrap(
       maxBatchBytes: config.roomMaxBatchBytes,
       idleTimeout: config.roomIdleTimeout
     })
-    const chat = Layer.mergeAll(ChatRooms.layer, roomRouting(config, redis), RoomHub.layer).pipe(Layer.provide(actors))
+    const chat = Layer.mergeAll(
+      ChatRooms.layer,
+      DirectRooms.layer,
+      // The same ChatRooms (layers are shared by reference): search asks it who may read what.
+      ChatSearch.layer.pipe(Layer.provide(ChatRooms.layer)),
+      roomRouting(config, redis),
+      RoomHub.layer
+    ).pipe(Layer.provide(actors))
     const httpServer = HttpServerInstance.layer({ maxHeaderSize: maxHeaderBytes })
 
     const handlers = Layer.mergeAll(

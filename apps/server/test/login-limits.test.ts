@@ -19,7 +19,8 @@ const config: RateLimitConfig = {
   signupPerIp: 1000,
   refreshPerIp: 1000,
   messagesPerUser: 1000,
-  roomsPerUser: 1000
+  roomsPerUser: 1000,
+  directRoomsPerUser: 1000
 }
 
 const limits = (overrides: Partial<RateLimitConfig> = {}) =>

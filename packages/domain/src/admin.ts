@@ -4,7 +4,7 @@
  */
 import { Schema } from "effect"
 import { SessionView } from "./auth.ts"
-import { Limit, RoomCursor, Visibility } from "./chat.ts"
+import { Limit, RoomCursor, RoomKind, Visibility } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
 import { trimmedText } from "./text.ts"
 import { Role } from "./user.ts"
@@ -52,7 +52,9 @@ export class AdminRoomView extends Schema.Class<AdminRoomView>("AdminRoomView")(
   visibility: Visibility,
   created_by: UserId,
   created_at: Schema.String,
-  archived: Schema.Boolean
+  archived: Schema.Boolean,
+  /** `direct`: two users' direct room, named after both of them. */
+  kind: RoomKind
 }) {}
 
 export class AdminRoomList extends Schema.Class<AdminRoomList>("AdminRoomList")({

@@ -30,12 +30,15 @@ import { LoginRequest, RefreshRequest, SessionList, SignupRequest, TokenResponse
 import {
   AddMemberRequest,
   CreateRoomRequest,
+  DirectRoomRequest,
   MemberList,
   MemberView,
   MessagePage,
   MessageQuery,
+  MarkReadRequest,
   MessageView,
   PageQuery,
+  ReadMarker,
   PostMessageRequest,
   RoomList,
   RoomListQuery,
@@ -50,6 +53,7 @@ import {
   InvalidRefreshToken,
   InvalidRequest,
   NotFound,
+  NotMember,
   NotReady,
   RateLimitedResponse,
   SendUnavailableResponse,
@@ -59,6 +63,7 @@ import {
   WeakPassword
 } from "./errors.ts"
 import { RoomId, SessionId, UserId } from "./ids.ts"
+import { SearchPage, SearchQuery } from "./search.ts"
 import { UserView } from "./user.ts"
 
 /** Who is calling: set by the `Authorization` middleware for bearer-protected endpoints. */
@@ -157,6 +162,12 @@ export class ChatGroup extends HttpApiGroup.make("chat")
       success: RoomView.pipe(HttpApiSchema.status(201)),
       error: [RateLimitedResponse, ServiceUnavailableResponse]
     }),
+    // Idempotent: the same room every time, whichever of the two asks (200, never 201).
+    HttpApiEndpoint.post("openDirectRoom", "/api/chat/direct", {
+      payload: DirectRoomRequest,
+      success: RoomView,
+      error: [InvalidRequest, NotFound, RateLimitedResponse, ServiceUnavailableResponse]
+    }),
     HttpApiEndpoint.get("listRooms", "/api/chat/rooms", {
       query: RoomListQuery,
       success: RoomList,
@@ -200,11 +211,24 @@ export class ChatGroup extends HttpApiGroup.make("chat")
       success: MessageView.pipe(HttpApiSchema.status(201)),
       error: [Forbidden, NotFound, SendUnavailableResponse, RateLimitedResponse]
     }),
+    // Moves the caller's read marker forward (never back) and answers where it is now.
+    HttpApiEndpoint.put("markRead", "/api/chat/rooms/:room_id/read", {
+      params: inRoom,
+      payload: MarkReadRequest,
+      success: ReadMarker,
+      error: [...roomErrors, NotMember]
+    }),
     HttpApiEndpoint.get("listMessages", "/api/chat/rooms/:room_id/messages", {
       params: inRoom,
       query: MessageQuery,
       success: MessagePage,
       error: [...roomErrors, InvalidRequest]
+    }),
+    // Word search over the caller's joined rooms, or one room they may read (404 otherwise).
+    HttpApiEndpoint.get("search", "/api/chat/search", {
+      query: SearchQuery,
+      success: SearchPage,
+      error: [NotFound, InvalidRequest, ServiceUnavailableResponse]
     })
   )
   .middleware(Authorization) {}

@@ -1,9 +1,14 @@
 import { Schema, SchemaTransformation } from "effect"
 import { MessageId, RoomId, UserId, uuidString } from "./ids.ts"
 import { noControlChars, trimsToName } from "./text.ts"
+import { Username } from "./user.ts"
 
 export const Visibility = Schema.Literals(["public", "private"])
 export type Visibility = typeof Visibility.Type
+
+/** `direct`: the private room of exactly two users (`POST /api/chat/direct`); `room`: any other. */
+export const RoomKind = Schema.Literals(["room", "direct"])
+export type RoomKind = typeof RoomKind.Type
 
 /** A member's standing in one room; `owner` and `admin` manage members of private rooms. */
 export const MemberRole = Schema.Literals(["owner", "admin", "member"])
@@ -37,6 +42,12 @@ export class CreateRoomRequest extends Schema.Class<CreateRoomRequest>("CreateRo
   visibility: Schema.optionalKey(Visibility)
 }) {}
 
+/** The other user of a direct room, as the caller sees it. */
+export class RoomPeer extends Schema.Class<RoomPeer>("RoomPeer")({
+  user_id: UserId,
+  username: Schema.String
+}) {}
+
 export class RoomView extends Schema.Class<RoomView>("RoomView")({
   room_id: RoomId,
   name: Schema.String,
@@ -46,7 +57,24 @@ export class RoomView extends Schema.Class<RoomView>("RoomView")({
   /** The caller's role in the room, or null when not a member. */
   role: Schema.NullOr(MemberRole),
   /** Archived rooms are read-only: history stays, new messages are refused. */
-  archived: Schema.Boolean
+  archived: Schema.Boolean,
+  kind: RoomKind,
+  /** A direct room's other user, whose username is also its `name`; null for other rooms. */
+  peer: Schema.NullOr(RoomPeer),
+  /**
+   * Stream entries after the caller's read marker (head `seq` − `read_seq`; edits and deletes
+   * have seqs of their own and count too). 0 when the caller is not a member.
+   */
+  unread: Schema.Int,
+  /** The caller's read marker: the last `seq` they have read; 0 when never set or not a member. */
+  read_seq: Schema.Int,
+  /** The newest message (never an edit or delete entry) in its current state; null in an empty room. */
+  last_message: Schema.NullOr(Schema.suspend((): typeof MessageView => MessageView))
+}) {}
+
+/** Opens the direct room with `username`, creating it the first time (either user may ask). */
+export class DirectRoomRequest extends Schema.Class<DirectRoomRequest>("DirectRoomRequest")({
+  username: Username
 }) {}
 
 export class RoomList extends Schema.Class<RoomList>("RoomList")({
@@ -105,6 +133,18 @@ export class MessageView extends Schema.Class<MessageView>("MessageView")({
   edited_at: Schema.NullOr(Schema.String),
   /** Who deleted a message (its tombstone keeps `seq` and `msg_id`), or null. */
   deleted_by: Schema.NullOr(UserId)
+}) {}
+
+/** `PUT /api/chat/rooms/{room_id}/read`: the last `seq` the caller has read (above the head: the head). */
+export class MarkReadRequest extends Schema.Class<MarkReadRequest>("MarkReadRequest")({
+  seq: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+}) {}
+
+/** A read marker as stored after a move (it never moves back), and what is left unread after it. */
+export class ReadMarker extends Schema.Class<ReadMarker>("ReadMarker")({
+  room_id: RoomId,
+  seq: Schema.Int,
+  unread: Schema.Int
 }) {}
 
 export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({

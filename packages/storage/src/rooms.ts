@@ -11,7 +11,21 @@ export interface RoomRecord {
   readonly createdAt: number
   /** Read-only: history stays, new messages are refused. */
   readonly archived: boolean
+  /** Set only on a direct room (always private): its two users, both members, in stored order. */
+  readonly direct?: DirectPair
 }
+
+/** One of a direct room's users, with the username the other one sees the room named by. */
+export interface DirectUser {
+  readonly id: UserId
+  readonly username: string
+}
+
+/** A direct room's two users, the lower user id first: the order the pair is keyed by. */
+export type DirectPair = readonly [DirectUser, DirectUser]
+
+/** `a` and `b` in stored order, whichever of the two asks, so both find one pair. */
+export const directPair = (a: DirectUser, b: DirectUser): DirectPair => (a.id < b.id ? [a, b] : [b, a])
 
 export interface MembershipRecord {
   readonly roomId: RoomId
@@ -39,6 +53,17 @@ export class Rooms extends Context.Service<
     /** Stores the room and makes its creator the owner (joined at `createdAt`), atomically. */
     readonly create: (room: RoomRecord) => Effect.Effect<void, StorageError>
     readonly get: (id: RoomId) => Effect.Effect<Option.Option<RoomRecord>, StorageError>
+    /** The direct room of two users, named in either order, if they have one. */
+    readonly findDirect: (a: UserId, b: UserId) => Effect.Effect<Option.Option<RoomRecord>, StorageError>
+    /**
+     * Stores `room` as the direct room of the users in `room.direct` (taken in either order),
+     * both of them members (`member`, joined at `createdAt`), unless the pair has one already:
+     * then that room is returned and `room` is dropped. However many ask at once, from either
+     * side, every call answers with the one room the pair has.
+     */
+    readonly createDirect: (
+      room: RoomRecord & { readonly direct: DirectPair }
+    ) => Effect.Effect<RoomRecord, StorageError>
     readonly membership: (
       roomId: RoomId,
       userId: UserId
@@ -55,11 +80,29 @@ export class Rooms extends Context.Service<
       roomId: RoomId,
       options: { readonly after: UserId | null; readonly limit: number }
     ) => Effect.Effect<Page<MembershipRecord, UserId>, StorageError>
-    /** A user's rooms with their role, oldest room first, after `after`. */
+    /**
+     * A user's rooms with their role and read marker (`readSeq`, 0 when never set), oldest
+     * room first, after `after`. The marker comes with the listing row: no read per room.
+     */
     readonly listForUser: (
       userId: UserId,
       options: { readonly after: RoomId | null; readonly limit: number }
-    ) => Effect.Effect<Page<{ readonly room: RoomRecord; readonly role: MemberRole }, RoomId>, StorageError>
+    ) => Effect.Effect<
+      Page<{ readonly room: RoomRecord; readonly role: MemberRole; readonly readSeq: number }, RoomId>,
+      StorageError
+    >
+    /**
+     * Moves a member's read marker (the last `seq` they have read) forward to `seq`; a lower
+     * `seq` leaves it where it is. Returns the marker after the call, or none when the user is
+     * not a member (nothing is written). The caller clamps `seq` to the room's head.
+     */
+    readonly markRead: (
+      roomId: RoomId,
+      userId: UserId,
+      seq: number
+    ) => Effect.Effect<Option.Option<number>, StorageError>
+    /** A member's read marker (0 when never set); none when not a member. */
+    readonly readMarker: (roomId: RoomId, userId: UserId) => Effect.Effect<Option.Option<number>, StorageError>
     /** Every room, private ones too (for operators), oldest first, after `after`. */
     readonly listAll: (options: {
       readonly after: RoomId | null

@@ -5,6 +5,8 @@ import { afterAll } from "vitest"
 import { CassandraClient } from "../src/cassandra/client.ts"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
 import { cassandraClientIds } from "./cassandra-client-ids.ts"
+import { cassandraDirectRooms } from "./cassandra-direct-rooms.ts"
+import { cassandraEditRepair } from "./cassandra-edit-repair.ts"
 import { cassandraFencing } from "./cassandra-fencing.ts"
 import { cassandraLeftovers } from "./cassandra-leftovers.ts"
 import { conformance } from "./conformance.ts"
@@ -34,6 +36,8 @@ const withClient = Layer.unwrap(
 layer(withClient, { timeout: 120_000 })((it) => {
   cassandraLeftovers(it)
   cassandraClientIds(it)
+  cassandraEditRepair(it)
+  cassandraDirectRooms(it)
   cassandraFencing(it, Effect.orDie(config))
 })
 

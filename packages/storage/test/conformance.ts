@@ -7,8 +7,8 @@ import type { SessionId, UserId } from "@parley/domain"
 import { Effect, Exit, type Layer, Option } from "effect"
 import {
   type AuditLog,
-  type Messages,
   type MessageSearch,
+  type Messages,
   type Rooms,
   type SessionRecord,
   Sessions,
@@ -18,7 +18,10 @@ import {
   Users
 } from "../src/index.ts"
 import { adminConformance } from "./conformance-admin.ts"
+import { directRoomsConformance } from "./conformance-direct-rooms.ts"
+import { editsConformance } from "./conformance-edits.ts"
 import { messagesConformance } from "./conformance-messages.ts"
+import { readMarkersConformance } from "./conformance-read-markers.ts"
 import { roomAdminConformance } from "./conformance-room-admin.ts"
 import { roomsConformance } from "./conformance-rooms.ts"
 import { searchConformance } from "./conformance-search.ts"
@@ -38,15 +41,7 @@ const newSession = (userId: UserId, hash: string, now = Date.now()): SessionReco
 
 const hash = () => crypto.randomUUID().replaceAll("-", "").padEnd(64, "0")
 
-export type Services =
-  | Users
-  | Sessions
-  | Rooms
-  | Messages
-  | MessageSearch
-  | AuditLog
-  | StorageStats
-  | StorageHealth
+export type Services = Users | Sessions | Rooms | Messages | MessageSearch | AuditLog | StorageStats | StorageHealth
 
 export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E>, options?: { timeout?: number }) =>
   layer(storage, { timeout: options?.timeout ?? 120_000 })(`storage conformance: ${backend}`, (it) => {
@@ -252,7 +247,10 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
     })
 
     roomsConformance(it)
+    directRoomsConformance(it)
+    readMarkersConformance(it)
     messagesConformance(it)
+    editsConformance(it)
     searchConformance(it)
     roomAdminConformance(it)
     adminConformance(it)

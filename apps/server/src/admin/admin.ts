@@ -71,7 +71,8 @@ const toAdminRoomView = (r: RoomRecord) =>
     visibility: r.visibility,
     created_by: r.createdBy,
     created_at: iso(r.createdAt),
-    archived: r.archived
+    archived: r.archived,
+    kind: r.direct === undefined ? "room" : "direct"
   })
 
 const toAuditEntry = (r: AuditRecord) =>

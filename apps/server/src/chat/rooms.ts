@@ -8,6 +8,8 @@ import {
   MessagePage,
   type MessageQuery,
   NotFound,
+  type NotMember,
+  type ReadMarker,
   type RoomId,
   RoomList,
   type RoomListQuery,
@@ -20,6 +22,7 @@ import {
 import { type MembershipRecord, Messages, type RoomRecord, Rooms as RoomStore, Users } from "@parley/storage"
 import { Clock, Context, Effect, type Exit, Layer, Option } from "effect"
 import { historyPage } from "../history/reader.ts"
+import { moveReadMarker, readingOf, roomHead } from "./reading.ts"
 import { Broker } from "../realtime/broker.ts"
 import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
@@ -28,6 +31,9 @@ import { toMemberView, toMessageView, toRoomView } from "../views/chat.ts"
 /** A private room is "not found" to outsiders, so its existence does not leak. */
 const hidden = () => new NotFound({ error: { code: "not_found", message: "no such room" } })
 const forbidden = (message: string) => new Forbidden({ error: { code: "forbidden", message } })
+/** A direct room's members are its two users, for good (see `direct-rooms.ts`). */
+const fixedMembers = () =>
+  forbidden("a direct room has exactly its two users: members cannot be added, removed, changed or leave")
 
 /** Which room a caller may see, and their standing in it. */
 export interface RoomAccess {
@@ -60,6 +66,18 @@ export class ChatRooms extends Context.Service<
       roomId: RoomId
     ) => Effect.Effect<RoomRecord, Forbidden | NotFound | ServiceUnavailable>
     readonly join: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomView, NotFound | ServiceUnavailable>
+    /** The room as the caller sees it, with their unread count, marker and the last message. */
+    readonly view: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomView, NotFound | ServiceUnavailable>
+    /**
+     * Moves the caller's read marker forward to `seq` (members only; above the head: the head)
+     * and tells their other sockets (`origin`: the socket asking, null over HTTP).
+     */
+    readonly markRead: (
+      caller: UserId,
+      roomId: RoomId,
+      seq: number,
+      origin: string | null
+    ) => Effect.Effect<ReadMarker, NotFound | NotMember | ServiceUnavailable>
     readonly leave: (caller: UserId, roomId: RoomId) => Effect.Effect<void, Forbidden | NotFound | ServiceUnavailable>
     readonly members: (
       caller: UserId,
@@ -126,6 +144,7 @@ export class ChatRooms extends Context.Service<
 
       const manager = Effect.fn("ChatRooms.manager")(function* (caller: UserId, roomId: RoomId) {
         const found = yield* access(caller, roomId)
+        if (found.room.direct !== undefined) return yield* fixedMembers()
         if (found.role !== "owner" && found.role !== "admin") {
           return yield* forbidden("only the room's owner and admins manage its members")
         }
@@ -144,7 +163,7 @@ export class ChatRooms extends Context.Service<
             archived: false
           }
           yield* store.create(room)
-          return toRoomView(room, "owner")
+          return toRoomView(room, "owner", caller)
         }, unavailable),
 
         list: Effect.fn("ChatRooms.list")(function* (caller, query) {
@@ -155,21 +174,51 @@ export class ChatRooms extends Context.Service<
             const roles = yield* Effect.forEach(page.items, (room) => store.membership(room.id, caller), {
               concurrency: 8
             })
+            const heads = yield* Effect.forEach(page.items, (room) => roomHead(messages, room.id), { concurrency: 8 })
             return new RoomList({
               rooms: page.items.map((room, i) =>
-                toRoomView(room, Option.match(roles[i]!, { onNone: () => null, onSome: (m) => m.role }))
+                toRoomView(
+                  room,
+                  Option.match(roles[i]!, { onNone: () => null, onSome: (m) => m.role }),
+                  caller,
+                  // The directory shows what is said, not what the caller has read of it.
+                  readingOf(heads[i]!, null)
+                )
               ),
               next_cursor: page.next
             })
           }
           const page = yield* store.listForUser(caller, { after, limit })
+          const heads = yield* Effect.forEach(page.items, ({ room }) => roomHead(messages, room.id), { concurrency: 8 })
           return new RoomList({
-            rooms: page.items.map(({ room, role }) => toRoomView(room, role)),
+            rooms: page.items.map(({ room, role, readSeq }, i) =>
+              toRoomView(room, role, caller, readingOf(heads[i]!, readSeq))
+            ),
             next_cursor: page.next
           })
         }, unavailable),
 
         access: (caller, roomId) => unavailable(access(caller, roomId)),
+
+        view: Effect.fn("ChatRooms.view")(function* (caller, roomId) {
+          const found = yield* access(caller, roomId)
+          const [head, marker] = yield* Effect.all(
+            [roomHead(messages, roomId), found.role === null ? Effect.succeedNone : store.readMarker(roomId, caller)],
+            { concurrency: 2 }
+          )
+          return toRoomView(found.room, found.role, caller, readingOf(head, Option.getOrNull(marker)))
+        }, unavailable),
+
+        markRead: Effect.fn("ChatRooms.markRead")(function* (caller, roomId, seq, origin) {
+          const found = yield* access(caller, roomId)
+          return yield* moveReadMarker(
+            { store, messages, revocations },
+            caller,
+            { id: roomId, role: found.role },
+            seq,
+            origin
+          )
+        }, unavailable),
 
         postable: Effect.fn("ChatRooms.postable")(function* (caller, roomId) {
           const found = yield* access(caller, roomId)
@@ -181,16 +230,17 @@ export class ChatRooms extends Context.Service<
 
         join: Effect.fn("ChatRooms.join")(function* (caller, roomId) {
           const found = yield* access(caller, roomId)
-          if (found.role !== null) return toRoomView(found.room, found.role)
+          if (found.role !== null) return toRoomView(found.room, found.role, caller)
           const now = yield* Clock.currentTimeMillis
           yield* store.putMember({ roomId, userId: caller, role: "member", joinedAt: now })
-          return toRoomView(found.room, "member")
+          return toRoomView(found.room, "member", caller)
         }, unavailable),
 
         leave: Effect.fn("ChatRooms.leave")(function* (caller, roomId) {
           const found = yield* access(caller, roomId)
           // Leaving a public room one is not in is already done, as with DELETE …/members/me.
           if (found.role === null) return
+          if (found.room.direct !== undefined) return yield* fixedMembers()
           if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
           yield* removeMember(roomId, caller)
         }, unavailable),
@@ -231,6 +281,7 @@ export class ChatRooms extends Context.Service<
         removeMember: Effect.fn("ChatRooms.removeMember")(function* (caller, roomId, target) {
           if (target === caller) {
             const found = yield* access(caller, roomId)
+            if (found.room.direct !== undefined) return yield* fixedMembers()
             if (found.role === "owner") return yield* forbidden("the owner cannot leave the room")
             return yield* removeMember(roomId, caller)
           }

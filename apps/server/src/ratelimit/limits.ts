@@ -21,7 +21,9 @@ export const RateLimitConfig = Config.all({
   /** Messages per user per 10 seconds, over HTTP and WebSocket together. */
   messagesPerUser: Config.Int("RATE_MESSAGES_PER_USER").pipe(Config.withDefault(50)),
   /** Rooms a user may create per hour. */
-  roomsPerUser: Config.Int("RATE_ROOMS_PER_USER").pipe(Config.withDefault(30))
+  roomsPerUser: Config.Int("RATE_ROOMS_PER_USER").pipe(Config.withDefault(30)),
+  /** Direct rooms a user may start per hour (opening an existing one is free). */
+  directRoomsPerUser: Config.Int("RATE_DIRECT_ROOMS_PER_USER").pipe(Config.withDefault(30))
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
@@ -46,6 +48,7 @@ export class RateLimits extends Context.Service<
     readonly refresh: (ip: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly message: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly room: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly directRoom: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
   }
 >()("parley/server/ratelimit/RateLimits") {
   /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
@@ -121,7 +124,8 @@ export class RateLimits extends Context.Service<
           signup: (ip) => consume(`signup:ip:${ip}`, config.signupPerIp, "1 hour"),
           refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, "1 minute"),
           message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds"),
-          room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour")
+          room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour"),
+          directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, "1 hour")
         })
       })
     )

@@ -2,22 +2,47 @@
  * Stored records as the API shows them, shared by HTTP handlers, the room actor, the hub and
  * WebSocket connections. Plain mappers with no rules: who may see what is `chat/rooms.ts`.
  */
-import { type MemberRole, MemberView, MessageView, RoomView } from "@parley/domain"
+import { type MemberRole, MemberView, MessageView, RoomPeer, RoomView, type UserId } from "@parley/domain"
 import type { MembershipRecord, MessageRecord, RoomRecord } from "@parley/storage"
 
 /** An epoch-ms time as the API writes it (ISO 8601, UTC). */
 export const iso = (ms: number) => new Date(ms).toISOString()
 
-export const toRoomView = (room: RoomRecord, role: MemberRole | null) =>
-  new RoomView({
+/** A direct room's other user, as `viewer` sees the room; null for other rooms. */
+export const peerOf = (room: RoomRecord, viewer: UserId) => {
+  if (room.direct === undefined) return null
+  const [first, second] = room.direct
+  const peer = first.id === viewer ? second : first
+  return new RoomPeer({ user_id: peer.id, username: peer.username })
+}
+
+/** What a room view says about the viewer's reading of it (`chat/reading.ts`). */
+export type RoomReading = Pick<RoomView, "unread" | "read_seq" | "last_message">
+
+/** Nothing read, nothing unread, no message shown: a new room, or one shown without its head. */
+export const nothingRead: RoomReading = { unread: 0, read_seq: 0, last_message: null }
+
+/** The room as `viewer` sees it: a direct room is named by its other user. */
+export const toRoomView = (
+  room: RoomRecord,
+  role: MemberRole | null,
+  viewer: UserId,
+  reading: RoomReading = nothingRead
+) => {
+  const peer = peerOf(room, viewer)
+  return new RoomView({
     room_id: room.id,
-    name: room.name,
+    name: peer === null ? room.name : peer.username,
     visibility: room.visibility,
     created_by: room.createdBy,
     created_at: iso(room.createdAt),
     role,
-    archived: room.archived
+    archived: room.archived,
+    kind: room.direct === undefined ? "room" : "direct",
+    peer,
+    ...reading
   })
+}
 
 export const toMessageView = (m: MessageRecord) =>
   new MessageView({

@@ -5,6 +5,7 @@ import { StorageError } from "../errors.ts"
 import type { RoomRecord } from "../rooms.ts"
 import { type CassandraClient, serialRead, uuid } from "./client.ts"
 import { clientIdShards } from "./client-ids.ts"
+import { deletePairRow, directColumns, directOf } from "./direct-rooms.ts"
 import { roomHead } from "./room-head.ts"
 import { bumpTotal } from "./totals.ts"
 
@@ -138,7 +139,7 @@ const removeHead = (db: Db, rid: cassandra.types.Uuid) =>
 /**
  * Deletes a room and everything stored under it. The room is first marked `deleting` by an
  * LWT, which reads as gone at once and lets exactly one delete take it off the `rooms` total.
- * Then, each step idempotent and each finding its rows through what the next steps remove:
+ * A direct room's pair row goes next (`direct-rooms.ts`). Then, each step idempotent and each finding its rows through what the next steps remove:
  * the listings; each member's `rooms_by_user` row (found in `room_members`), then
  * `room_members`; each message window (found in `room_buckets`), first the
  * `room_messages_by_client_id` copies of its messages (found in the window, whose rows name
@@ -149,9 +150,11 @@ const removeHead = (db: Db, rid: cassandra.types.Uuid) =>
 export const deleteRoom = (db: Db) =>
   Effect.fn("Rooms.delete")(function* (id: RoomId) {
     const rid = uuid(id)
-    const row = (yield* db.execute("rooms.delete.read", "SELECT name, deleting FROM rooms WHERE room_id = ?", [
-      rid
-    ])).first()
+    const row = (yield* db.execute(
+      "rooms.delete.read",
+      `SELECT name, deleting, ${directColumns} FROM rooms WHERE room_id = ?`,
+      [rid]
+    )).first()
     if (row === null || row === undefined || row.get("name") === null) return false
     if (row.get("deleting") !== true) {
       const marked = yield* db.execute(
@@ -162,6 +165,9 @@ export const deleteRoom = (db: Db) =>
       // Not applied: a concurrent delete marked it first and counts it; finishing is still safe.
       if (marked.wasApplied()) yield* bumpTotal(db, "rooms", -1)
     }
+    // A direct room's pair stops naming it, so the two users' next request makes a new one.
+    const { direct } = directOf(row)
+    if (direct !== undefined) yield* deletePairRow(db, id, direct)
     yield* db.batch("rooms.delete.listings", [
       { query: "DELETE FROM all_rooms WHERE directory = ? AND room_id = ?", params: [directory, rid] },
       { query: "DELETE FROM public_rooms WHERE directory = ? AND room_id = ?", params: [directory, rid] }

@@ -5,7 +5,9 @@ import { StorageError } from "../errors.ts"
 import { toPage } from "../page.ts"
 import { type MembershipRecord, type RoomRecord, Rooms } from "../rooms.ts"
 import { CassandraClient, type Params, uuid } from "./client.ts"
+import { directColumns, directOf, directRooms, directValues } from "./direct-rooms.ts"
 import { pageSkipping } from "./paging.ts"
+import { moveReadMarker, readSeqOf } from "./read-markers.ts"
 import { archiveRoom, deleteRoom } from "./room-removal.ts"
 import { bumpTotal } from "./totals.ts"
 
@@ -21,7 +23,8 @@ const toRoom = (row: cassandra.types.Row, visibility: Visibility = row.get("visi
   createdBy: row.get("created_by").toString() as UserId,
   createdAt: time(row, "created_at"),
   // Null in rows written before `archived` existed.
-  archived: row.get("archived") === true
+  archived: row.get("archived") === true,
+  ...directOf(row)
 })
 
 /**
@@ -45,8 +48,8 @@ const memberWrites = (room: RoomRecord, m: MembershipRecord) => [
     params: [uuid(room.id), uuid(m.userId), m.role, new Date(m.joinedAt)]
   },
   {
-    query: `INSERT INTO rooms_by_user (user_id, room_id, role, joined_at, name, visibility, created_by, created_at, archived)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    query: `INSERT INTO rooms_by_user (user_id, room_id, role, joined_at, name, visibility, created_by, created_at, archived, ${directColumns})
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     params: [
       uuid(m.userId),
       uuid(room.id),
@@ -56,20 +59,41 @@ const memberWrites = (room: RoomRecord, m: MembershipRecord) => [
       room.visibility,
       uuid(room.createdBy),
       new Date(room.createdAt),
-      room.archived
+      room.archived,
+      ...directValues(room)
     ]
   }
 ]
 
 /** A room's row, as `rooms` and the `all_rooms` directory both store it. */
-const roomColumns = "room_id, name, visibility, created_by, created_at, archived"
+const roomColumns = `room_id, name, visibility, created_by, created_at, archived, ${directColumns}`
 const roomValues = (room: RoomRecord) => [
   uuid(room.id),
   room.name,
   room.visibility,
   uuid(room.createdBy),
   new Date(room.createdAt),
-  room.archived
+  room.archived,
+  ...directValues(room)
+]
+
+/** A new room's rows, with `members` (both directions): one logged batch. */
+const roomWrites = (room: RoomRecord, members: ReadonlyArray<MembershipRecord>) => [
+  { query: `INSERT INTO rooms (${roomColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, params: roomValues(room) },
+  ...members.flatMap((m) => memberWrites(room, m)),
+  {
+    query: `INSERT INTO all_rooms (directory, ${roomColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [directory, ...roomValues(room)]
+  },
+  ...(room.visibility === "public"
+    ? [
+        {
+          query: `INSERT INTO public_rooms (directory, room_id, name, created_by, created_at, archived)
+            VALUES (?, ?, ?, ?, ?, ?)`,
+          params: [directory, uuid(room.id), room.name, uuid(room.createdBy), new Date(room.createdAt), room.archived]
+        }
+      ]
+    : [])
 ]
 
 /** Without a cursor the key restriction is dropped: a `timeuuid` has no "minimum" to bind. */
@@ -88,7 +112,7 @@ export const CassandraRooms = Layer.effect(
       db
         .execute(
           "rooms.get",
-          "SELECT room_id, name, visibility, created_by, created_at, archived, deleting FROM rooms WHERE room_id = ?",
+          `SELECT room_id, name, visibility, created_by, created_at, archived, deleting, ${directColumns} FROM rooms WHERE room_id = ?`,
           [uuid(id)]
         )
         .pipe(
@@ -120,38 +144,25 @@ export const CassandraRooms = Layer.effect(
         decode: (rows) => Effect.succeed(rows.map(decode))
       })
 
+    const direct = directRooms(db, {
+      get,
+      writes: (room) =>
+        roomWrites(
+          room,
+          room.direct.map((user) => ({ roomId: room.id, userId: user.id, role: "member", joinedAt: room.createdAt }))
+        )
+    })
+
     return Rooms.of({
       create: (room) =>
         db
-          .batch("rooms.create", [
-            {
-              query: `INSERT INTO rooms (${roomColumns}) VALUES (?, ?, ?, ?, ?, ?)`,
-              params: roomValues(room)
-            },
-            ...memberWrites(room, { roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }),
-            {
-              query: `INSERT INTO all_rooms (directory, ${roomColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-              params: [directory, ...roomValues(room)]
-            },
-            ...(room.visibility === "public"
-              ? [
-                  {
-                    query: `INSERT INTO public_rooms (directory, room_id, name, created_by, created_at, archived)
-                      VALUES (?, ?, ?, ?, ?, ?)`,
-                    params: [
-                      directory,
-                      uuid(room.id),
-                      room.name,
-                      uuid(room.createdBy),
-                      new Date(room.createdAt),
-                      room.archived
-                    ]
-                  }
-                ]
-              : [])
-          ])
+          .batch(
+            "rooms.create",
+            roomWrites(room, [{ roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }])
+          )
           .pipe(Effect.andThen(bumpTotal(db, "rooms", 1))),
       get,
+      ...direct,
       membership: (roomId, userId) =>
         db
           .execute(
@@ -186,13 +197,13 @@ export const CassandraRooms = Layer.effect(
       listForUser: (userId, options) =>
         listing(
           "rooms.listForUser",
-          "SELECT room_id, role, name, visibility, created_by, created_at, archived FROM rooms_by_user WHERE user_id = ?",
+          `SELECT room_id, role, name, visibility, created_by, created_at, archived, read_seq, ${directColumns} FROM rooms_by_user WHERE user_id = ?`,
           "room_id",
           [uuid(userId)],
           options,
           (row) => {
             const room = toListedRoom(row)
-            return room && { room, role: row.get("role") as MemberRole }
+            return room && { room, role: row.get("role") as MemberRole, readSeq: readSeqOf(row) ?? 0 }
           }
         ),
       listPublic: (options) =>
@@ -207,12 +218,27 @@ export const CassandraRooms = Layer.effect(
       listAll: (options) =>
         listing(
           "rooms.listAll",
-          "SELECT room_id, name, visibility, created_by, created_at, archived FROM all_rooms WHERE directory = ?",
+          `SELECT room_id, name, visibility, created_by, created_at, archived, ${directColumns} FROM all_rooms WHERE directory = ?`,
           "room_id",
           [directory],
           options,
           (row) => toListedRoom(row)
         ),
+      markRead: moveReadMarker(db),
+      readMarker: (roomId, userId) =>
+        db
+          .execute("rooms.readMarker", "SELECT role, read_seq FROM rooms_by_user WHERE user_id = ? AND room_id = ?", [
+            uuid(userId),
+            uuid(roomId)
+          ])
+          .pipe(
+            Effect.map((rs) =>
+              Option.map(
+                Option.filter(Option.fromNullishOr(rs.first()), (row) => row.get("role") !== null),
+                (row) => readSeqOf(row) ?? 0
+              )
+            )
+          ),
       archive: archiveRoom(db, get),
       delete: deleteRoom(db)
     })

@@ -146,6 +146,30 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
     `
   },
   {
+    version: 8,
+    name: "read_markers",
+    // A member's read marker: the last seq of the room they have read, on their membership row
+    // (so listing one's rooms reads it for free, and leaving the room drops it). It only moves
+    // forward: Rooms.markRead writes MAX(read_seq, ?). 0 = nothing read yet.
+    sql: `
+      ALTER TABLE room_members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+    `
+  },
+  {
+    version: 9,
+    name: "direct_rooms",
+    // A direct room is a private room whose row names its two users, lower user id first,
+    // with their usernames (each sees the room named by the other). The unique index is the
+    // pair's one room: a second create for the pair, from either side, finds it instead.
+    sql: `
+      ALTER TABLE rooms ADD COLUMN direct_low TEXT;
+      ALTER TABLE rooms ADD COLUMN direct_low_name TEXT;
+      ALTER TABLE rooms ADD COLUMN direct_high TEXT;
+      ALTER TABLE rooms ADD COLUMN direct_high_name TEXT;
+      CREATE UNIQUE INDEX direct_rooms ON rooms(direct_low, direct_high) WHERE direct_low IS NOT NULL;
+    `
+  },
+  {
     version: 7,
     name: "search",
     // Word search (MessageSearch, sqlite/search.ts): an FTS5 index of the messages' current

@@ -1,7 +1,7 @@
 import type { MemberRole, RoomId, UserId, Visibility } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
 import { toPage } from "../page.ts"
-import { type MembershipRecord, type RoomRecord, Rooms } from "../rooms.ts"
+import { directPair, type MembershipRecord, type RoomRecord, Rooms } from "../rooms.ts"
 import { SqliteDatabase } from "./database.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
@@ -12,6 +12,11 @@ interface RoomRow {
   readonly created_by: string
   readonly created_at: number
   readonly archived: number
+  /** A direct room's users (migration 9), null on other rooms. */
+  readonly direct_low: string | null
+  readonly direct_low_name: string | null
+  readonly direct_high: string | null
+  readonly direct_high_name: string | null
 }
 
 interface MemberRow {
@@ -27,7 +32,15 @@ const toRoom = (row: RoomRow): RoomRecord => ({
   visibility: row.visibility as Visibility,
   createdBy: row.created_by as UserId,
   createdAt: row.created_at,
-  archived: row.archived === 1
+  archived: row.archived === 1,
+  ...(row.direct_low === null
+    ? {}
+    : {
+        direct: [
+          { id: row.direct_low as UserId, username: row.direct_low_name ?? "" },
+          { id: row.direct_high as UserId, username: row.direct_high_name ?? "" }
+        ]
+      })
 })
 
 const toMember = (row: MemberRow): MembershipRecord => ({
@@ -37,7 +50,8 @@ const toMember = (row: MemberRow): MembershipRecord => ({
   joinedAt: row.joined_at
 })
 
-const roomColumns = "r.room_id, r.name, r.visibility, r.created_by, r.created_at, r.archived"
+const roomColumns =
+  "r.room_id, r.name, r.visibility, r.created_by, r.created_at, r.archived, r.direct_low, r.direct_low_name, r.direct_high, r.direct_high_name"
 
 /**
  * Every statement on a request path; each is answered from a primary key or index (the
@@ -48,18 +62,24 @@ export const queries = {
   insertRoom:
     "INSERT INTO rooms (room_id, room_key, name, visibility, created_by, created_at, archived) VALUES (?, ?, ?, ?, ?, ?, ?)",
   getRoom: `SELECT ${roomColumns} FROM rooms r WHERE r.room_id = ?`,
+  findDirect: `SELECT ${roomColumns} FROM rooms r WHERE r.direct_low = ? AND r.direct_high = ?`,
+  insertDirectRoom: `INSERT INTO rooms (room_id, room_key, name, visibility, created_by, created_at, archived,
+    direct_low, direct_low_name, direct_high, direct_high_name) VALUES (?, ?, ?, 'private', ?, ?, 0, ?, ?, ?, ?)`,
   putMember: `INSERT INTO room_members (room_id, user_id, room_key, role, joined_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role, joined_at = excluded.joined_at`,
   membership: "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id = ?",
   removeMember: "DELETE FROM room_members WHERE room_id = ? AND user_id = ?",
   listMembers:
     "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id > ? ORDER BY user_id LIMIT ?",
-  listForUser: `SELECT ${roomColumns}, m.role FROM room_members m JOIN rooms r ON r.room_id = m.room_id
+  listForUser: `SELECT ${roomColumns}, m.role, m.read_seq FROM room_members m JOIN rooms r ON r.room_id = m.room_id
     WHERE m.user_id = ? AND m.room_key > ? ORDER BY m.room_key LIMIT ?`,
   listPublic: `SELECT ${roomColumns} FROM rooms r
     WHERE r.visibility = 'public' AND r.room_key > ? ORDER BY r.room_key LIMIT ?`,
   listAll: `SELECT ${roomColumns} FROM rooms r WHERE r.room_key > ? ORDER BY r.room_key LIMIT ?`,
   archive: "UPDATE rooms SET archived = 1 WHERE room_id = ?",
+  markRead:
+    "UPDATE room_members SET read_seq = MAX(read_seq, ?) WHERE room_id = ? AND user_id = ? RETURNING read_seq",
+  readMarker: "SELECT read_seq FROM room_members WHERE room_id = ? AND user_id = ?",
   deleteMessages: "DELETE FROM room_messages WHERE room_id = ?",
   deleteMembers: "DELETE FROM room_members WHERE room_id = ?",
   deleteHead: "DELETE FROM room_heads WHERE room_id = ?",
@@ -92,6 +112,37 @@ export const SqliteRooms = Layer.effect(
         db
           .get<RoomRow>("rooms.get", queries.getRoom, id)
           .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRoom))),
+      findDirect: (a, b) => {
+        const [low, high] = directPair({ id: a, username: "" }, { id: b, username: "" })
+        return db
+          .get<RoomRow>("rooms.findDirect", queries.findDirect, low.id, high.id)
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRoom)))
+      },
+      // The pair's unique index makes a second room for it impossible; BEGIN IMMEDIATE makes
+      // the look-up and the insert one step, so a racing create finds the winner's room.
+      createDirect: (room) =>
+        db.transaction("rooms.createDirect", (tx) => {
+          const [low, high] = directPair(...room.direct)
+          const existing = tx.prepare(queries.findDirect).get(low.id, high.id) as RoomRow | undefined
+          if (existing !== undefined) return toRoom(existing)
+          tx.prepare(queries.insertDirectRoom).run(
+            room.id,
+            timeUuidKey(room.id),
+            room.name,
+            room.createdBy,
+            room.createdAt,
+            low.id,
+            low.username,
+            high.id,
+            high.username
+          )
+          for (const user of [low, high]) {
+            tx.prepare(queries.putMember).run(
+              ...memberParams({ roomId: room.id, userId: user.id, role: "member", joinedAt: room.createdAt })
+            )
+          }
+          return { ...room, visibility: "private", archived: false, direct: [low, high] } satisfies RoomRecord
+        }),
       membership: (roomId, userId) =>
         db
           .get<MemberRow>("rooms.membership", queries.membership, roomId, userId)
@@ -106,7 +157,7 @@ export const SqliteRooms = Layer.effect(
           .pipe(Effect.map((rows) => toPage(rows.map(toMember), limit, (m) => m.userId))),
       listForUser: (userId, { after, limit }) =>
         db
-          .all<RoomRow & { readonly role: string }>(
+          .all<RoomRow & { readonly role: string; readonly read_seq: number }>(
             "rooms.listForUser",
             queries.listForUser,
             userId,
@@ -116,7 +167,7 @@ export const SqliteRooms = Layer.effect(
           .pipe(
             Effect.map((rows) =>
               toPage(
-                rows.map((row) => ({ room: toRoom(row), role: row.role as MemberRole })),
+                rows.map((row) => ({ room: toRoom(row), role: row.role as MemberRole, readSeq: row.read_seq })),
                 limit,
                 (r) => r.room.id
               )
@@ -130,6 +181,18 @@ export const SqliteRooms = Layer.effect(
         db
           .all<RoomRow>("rooms.listAll", queries.listAll, after === null ? "" : timeUuidKey(after), limit + 1)
           .pipe(Effect.map((rows) => toPage(rows.map(toRoom), limit, (r) => r.id))),
+      // One statement: the max is taken against the stored marker, so two racing calls cannot move it back.
+      markRead: (roomId, userId, seq) =>
+        db
+          .transaction(
+            "rooms.markRead",
+            (tx) => tx.prepare(queries.markRead).get(seq, roomId, userId) as { read_seq: number } | undefined
+          )
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), (r) => r.read_seq))),
+      readMarker: (roomId, userId) =>
+        db
+          .get<{ readonly read_seq: number }>("rooms.readMarker", queries.readMarker, roomId, userId)
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), (r) => r.read_seq))),
       // `changes` counts the rows matched, so archiving twice still answers true.
       archive: (id) => db.run("rooms.archive", queries.archive, id).pipe(Effect.map((changes) => changes > 0)),
       // One transaction: history, memberships and the room go together or not at all. The

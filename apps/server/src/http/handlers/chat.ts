@@ -1,10 +1,11 @@
 import { Api, CurrentUser } from "@parley/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import { DirectRooms } from "../../chat/direct-rooms.ts"
 import { RoomRouter } from "../../chat/room-router.ts"
 import { ChatRooms } from "../../chat/rooms.ts"
+import { ChatSearch } from "../../chat/search.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
-import { toRoomView } from "../../views/chat.ts"
 
 /** Rooms, membership and messages; the rules are in `ChatRooms`, the ordering in the room actor behind `RoomRouter`. */
 export const ChatHandlers = HttpApiBuilder.group(
@@ -12,6 +13,8 @@ export const ChatHandlers = HttpApiBuilder.group(
   "chat",
   Effect.fn(function* (handlers) {
     const rooms = yield* ChatRooms
+    const search = yield* ChatSearch
+    const direct = yield* DirectRooms
     const router = yield* RoomRouter
     const limits = yield* RateLimits
     const caller = Effect.map(CurrentUser, (c) => c.user)
@@ -21,10 +24,18 @@ export const ChatHandlers = HttpApiBuilder.group(
         Effect.flatMap(caller, (user) => Effect.andThen(limits.room(user.id), rooms.create(user.id, payload)))
       )
       .handle("listRooms", ({ query }) => Effect.flatMap(caller, (user) => rooms.list(user.id, query)))
-      .handle("getRoom", ({ params }) =>
-        Effect.flatMap(caller, (user) => rooms.access(user.id, params.room_id)).pipe(
-          Effect.map(({ room, role }) => toRoomView(room, role))
+      .handle("search", ({ query }) => Effect.flatMap(caller, (user) => search.search(user.id, query)))
+      .handle("openDirectRoom", ({ payload }) =>
+        Effect.flatMap(caller, (user) =>
+          Effect.flatMap(
+            direct.open({ id: user.id, username: user.username }, payload.username, limits.directRoom(user.id)),
+            (roomId) => rooms.view(user.id, roomId)
+          )
         )
+      )
+      .handle("getRoom", ({ params }) => Effect.flatMap(caller, (user) => rooms.view(user.id, params.room_id)))
+      .handle("markRead", ({ params, payload }) =>
+        Effect.flatMap(caller, (user) => rooms.markRead(user.id, params.room_id, payload.seq, null))
       )
       .handle("joinRoom", ({ params }) => Effect.flatMap(caller, (user) => rooms.join(user.id, params.room_id)))
       .handle("leaveRoom", ({ params }) => Effect.flatMap(caller, (user) => rooms.leave(user.id, params.room_id)))
