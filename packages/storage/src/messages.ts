@@ -29,10 +29,35 @@ export interface MessageRecord {
   readonly editedAt: number | null
   /** Who deleted a message (its `text` is then ""); null otherwise. */
   readonly deletedBy: UserId | null
+  /**
+   * Not stored. Set by `find` on Cassandra: the key of the partition holding the row. The
+   * caller passes it back as an edit's or delete's `targetPartition`.
+   */
+  readonly partition?: number | undefined
+  /**
+   * Not stored. On an edit or delete being appended: its target's `partition` as `find`
+   * returned it, so Cassandra writes the target without reading where it lies. When absent,
+   * Cassandra takes the live partition if the target is recent enough to lie there, and
+   * otherwise looks its partition up.
+   */
+  readonly targetPartition?: number | undefined
 }
 
 /** The fields of a plain message (not an edit or a delete), for building records. */
 export const plainMessage = { kind: "message", targetId: null, editedAt: null, deletedBy: null } as const
+
+/**
+ * A message as it stands after `change` (an edit or a delete of it): what `append` writes
+ * into the target's row, and what a holder of the message applies to its copy.
+ */
+export const applyChange = (target: MessageRecord, change: MessageRecord): MessageRecord => {
+  const { partition: _, ...stored } = target
+  return change.kind === "delete"
+    ? { ...stored, text: "", deletedBy: change.userId }
+    : change.kind === "edit"
+      ? { ...stored, text: change.text, editedAt: change.createdAt }
+      : stored
+}
 
 /**
  * What a writer shows with every append: the epoch its `claim` returned, and the `seq` of the
@@ -91,12 +116,23 @@ export class Messages extends Context.Service<
      * fails the whole batch, Cassandra (which cannot check without a read) overwrites the
      * entry. Keep batches small: Cassandra refuses a batch above `batch_size_fail_threshold`
      * (50 KiB by default).
+     *
+     * An edit or delete in the batch also updates its target's row (`applyChange`) in the same
+     * write, or in the batch itself if the target is in it. The caller has checked that the
+     * target is a message of this room and not deleted. On Cassandra a target in an older
+     * partition is written right after the commit; the append succeeds only once it has, and
+     * the next claim re-applies the newest batch's changes (see `cql/007_edits.cql`).
      */
     readonly append: (
       roomId: RoomId,
       messages: ReadonlyArray<MessageRecord>,
       fence: Fence
     ) => Effect.Effect<void, StorageError | StaleWrite>
+    /**
+     * The stored row `msgId` of the room, in its current state (a message's latest text, a
+     * tombstone), with its `partition` on Cassandra; none if the room has no such row.
+     */
+    readonly find: (roomId: RoomId, msgId: MessageId) => Effect.Effect<Option.Option<MessageRecord>, StorageError>
     /** The message a (room, user, clientMsgId) was stored as, if any. */
     readonly findByClientMsgId: (
       roomId: RoomId,

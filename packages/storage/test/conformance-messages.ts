@@ -17,7 +17,13 @@ const positions = [
 /** Group commits of varying size, some spanning several windows. */
 const batchSizes = [1, 3, 2, 7, 1, 5, 4]
 
-const message = (roomId: RoomId, seq: number, id: string, userId: UserId, clientMsgId: string | null) => ({
+const message = (
+  roomId: RoomId,
+  seq: number,
+  id: string,
+  userId: UserId,
+  clientMsgId: string | null
+): MessageRecord => ({
   roomId,
   id: id as MessageId,
   seq,

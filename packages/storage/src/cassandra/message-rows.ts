@@ -31,6 +31,9 @@ export const rowValues = (m: MessageRecord) => [
   m.deletedBy === null ? cassandra.types.unset : cassandra.types.Uuid.fromString(m.deletedBy)
 ]
 
+const idOrNull = (row: cassandra.types.Row, column: string) =>
+  (row.get(column) as { toString(): string } | null | undefined)?.toString() ?? null
+
 export const epochMs = (row: cassandra.types.Row, column: string) => (row.get(column) as Date).getTime()
 
 /** A row of `room_messages` or of a client-id table (which has no edit columns: a message). */
@@ -39,12 +42,12 @@ export const toMessage = (roomId: RoomId, row: cassandra.types.Row): MessageReco
   id: row.get("msg_id").toString() as MessageId,
   seq: (row.get("seq") as cassandra.types.Long).toNumber(),
   kind: (row.get("kind") as MessageKind | null | undefined) ?? "message",
-  targetId: ((row.get("target_id") as { toString(): string } | null | undefined)?.toString() ?? null) as MessageId | null,
+  targetId: idOrNull(row, "target_id") as MessageId | null,
   userId: row.get("user_id").toString() as UserId,
   username: row.get("username"),
   text: row.get("content"),
   clientMsgId: row.get("client_msg_id") ?? null,
   createdAt: epochMs(row, "created_at"),
   editedAt: (row.get("edited_at") as Date | null | undefined)?.getTime() ?? null,
-  deletedBy: ((row.get("deleted_by") as { toString(): string } | null | undefined)?.toString() ?? null) as UserId | null
+  deletedBy: idOrNull(row, "deleted_by") as UserId | null
 })

@@ -29,6 +29,7 @@ export const CassandraMessages = (bucketMs: number) =>
           messages.length === 0
             ? Effect.void
             : head.append(roomId, messages, fence).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
+        find: head.find,
         findByClientMsgId: clientIdLookup(db),
         // The head lives in the newest partition: the newest message is the first of the
         // newest window the index lists.

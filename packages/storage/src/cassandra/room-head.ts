@@ -34,6 +34,7 @@ import { StaleWrite, StorageError } from "../errors.ts"
 import { type Claim, type Fence, type MessageRecord, plainMessage } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 import { clientIdShard } from "./client-ids.ts"
+import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
 import { messageColumns, messageValues, rowColumns, rowValues, toMessage } from "./message-rows.ts"
 import { searchIndexWriter } from "./search-index.ts"
 
@@ -118,6 +119,7 @@ interface Live {
 const liveKept = 10_000
 
 export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
+  const edits = roomEdits(db)
   const live = new Map<RoomId, Live>()
   const remember = (roomId: RoomId, l: Live) => {
     live.delete(roomId)
@@ -273,8 +275,17 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
   const headMoved = (last: MessageRecord, fence: Fence) => (head: Head | undefined) =>
     head?.epoch === fence.epoch && head.lastId === last.id
 
-  /** The common case: the batch and the head's move in one conditional batch on the live partition. */
-  const commit = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
+  /**
+   * The common case: the batch and the head's move in one conditional batch on the live
+   * partition, with the updates of this partition's messages that the batch edits or deletes.
+   */
+  const commit = (
+    roomId: RoomId,
+    bucket: number,
+    records: ReadonlyArray<MessageRecord>,
+    fence: Fence,
+    targets: ReadonlyArray<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>
+  ) => {
     const last = records.at(-1)!
     const write = db.batch("messages.append.commit", [
       {
@@ -282,7 +293,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
           "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
         params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket), fence.epoch, fence.afterSeq]
       },
-      ...records.map((m) => rowInsert(roomId, bucket, m))
+      ...records.map((m) => rowInsert(roomId, bucket, m)),
+      ...targets
     ])
     return conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
   }
@@ -422,16 +434,29 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       (firstMs > known.lastMs &&
         (Math.floor(firstMs / bucketMs) > Math.floor(where.bucket / bucketMs) ||
           fence.afterSeq - known.base >= maxPartitionMessages))
+    // Edits and deletes: targets in the batch are changed in their inserted rows, targets in
+    // the partition the batch commits to join its conditional batch, the rest follow it.
+    const { rows, outside } = foldBatch(records)
     if (!rollover) {
-      yield* withClientIds(roomId, where.bucket, records, fence, commit(roomId, where.bucket, records, fence))
+      const bucket = where.bucket
+      const here = outside.filter((c) =>
+        c.targetPartition !== undefined ? c.targetPartition === bucket : timeUuidMs(c.targetId!) >= bucket
+      )
+      const inHere = byTarget(here).map((changes) => targetUpdate(roomId, bucket, changes, false))
+      yield* withClientIds(roomId, bucket, records, fence, commit(roomId, bucket, rows, fence, inHere))
       remember(roomId, { ...known, lastMs })
+      yield* edits.applyElsewhere(
+        roomId,
+        outside.filter((c) => !here.includes(c))
+      )
       return
     }
     const next = firstMs
     yield* seal(roomId, where, next, fence)
-    yield* withClientIds(roomId, next, records, fence, initialise(roomId, next, records, fence))
+    yield* withClientIds(roomId, next, records, fence, initialise(roomId, next, rows, fence))
     yield* writeIndex(roomId, next)
     remember(roomId, { epoch: fence.epoch, where: part(next), base: fence.afterSeq, lastMs })
+    yield* edits.applyElsewhere(roomId, outside)
   })
 
   /** The newest batch of a partition (seq ≥ `batch_from`), oldest first. */
@@ -456,8 +481,9 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       )
 
   /**
-   * Settles a partition's newest batch before a claim takes the room on: its client ids and
-   * the partition's index row, which its writer may have died before writing. Idempotent.
+   * Settles a partition's newest batch before a claim takes the room on: its client ids, the
+   * partition's index row and its changes to messages of older partitions, which its writer
+   * may have died before writing. Idempotent.
    */
   const repair = Effect.fnUntraced(function* (roomId: RoomId, head: Head) {
     if (head.where.root || head.batchFrom === null) return []
@@ -466,6 +492,12 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     yield* writeClientIds(roomId, () => bucket, batch, clientIdTimestamp(head.epoch ?? 0))
     yield* writeSearchTerms(roomId, batch)
     yield* writeIndex(roomId, head.where.bucket)
+    // Changes to messages of older partitions follow the commit: re-applied (idempotent: this
+    // batch is the newest, so they are their targets' latest state).
+    yield* edits.applyElsewhere(
+      roomId,
+      foldBatch(batch).outside.filter((c) => timeUuidMs(c.targetId!) < bucket)
+    )
     return batch
   })
 
@@ -603,5 +635,5 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     }
   })
 
-  return { append, claim }
+  return { append, claim, find: edits.find }
 }

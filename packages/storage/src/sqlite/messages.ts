@@ -50,6 +50,10 @@ export const queries = {
   head: "SELECT epoch, last_seq FROM room_heads WHERE room_id = ?",
   moveHead: "UPDATE room_heads SET last_seq = ? WHERE room_id = ?",
   insert: `INSERT INTO room_messages (${columns}, msg_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  find: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key = ?`,
+  // An edit's or delete's change to its target (applyChange), in the append's transaction.
+  editTarget: "UPDATE room_messages SET content = ?, edited_at = ? WHERE room_id = ? AND msg_key = ?",
+  deleteTarget: "UPDATE room_messages SET content = '', deleted_by = ? WHERE room_id = ? AND msg_key = ?",
   findByClientMsgId: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND user_id = ? AND client_msg_id = ?`,
   latest: `SELECT ${columns} FROM room_messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1`,
   listBefore: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key < ? ORDER BY msg_key DESC LIMIT ?`,
@@ -75,8 +79,9 @@ export const SqliteMessages = Layer.effect(
           return { epoch: head.epoch, lastSeq: head.last_seq, lastId: last?.msg_id ?? null, repaired: [] }
         }),
       // One transaction (BEGIN IMMEDIATE, so no other writer runs between the check and the
-      // inserts): the fence is checked against the head, then the rows go in and the head
-      // moves. A UNIQUE violation (seq, id or client id) rolls back the whole batch.
+      // inserts): the fence is checked against the head, then the rows go in (each edit or
+      // delete updating its target's row) and the head moves. A UNIQUE violation (seq, id or
+      // client id) rolls back the whole batch.
       append: (roomId, messages, fence) => {
         const last = messages.at(-1)
         if (last === undefined) return Effect.void
@@ -86,6 +91,8 @@ export const SqliteMessages = Layer.effect(
             if (head === undefined || head.epoch !== fence.epoch) return "deposed" as const
             if (head.last_seq !== fence.afterSeq) return "stale head" as const
             const insert = tx.prepare(queries.insert)
+            const editTarget = tx.prepare(queries.editTarget)
+            const deleteTarget = tx.prepare(queries.deleteTarget)
             for (const m of messages) {
               insert.run(
                 roomId,
@@ -102,6 +109,12 @@ export const SqliteMessages = Layer.effect(
                 m.deletedBy,
                 timeUuidKey(m.id)
               )
+              // The target may be earlier in this batch: its row is already inserted above.
+              if (m.kind === "edit" && m.targetId !== null) {
+                editTarget.run(m.text, m.createdAt, roomId, timeUuidKey(m.targetId))
+              } else if (m.kind === "delete" && m.targetId !== null) {
+                deleteTarget.run(m.userId, roomId, timeUuidKey(m.targetId))
+              }
             }
             tx.prepare(queries.moveHead).run(last.seq, roomId)
             return null
@@ -112,6 +125,7 @@ export const SqliteMessages = Layer.effect(
             )
           )
       },
+      find: (roomId, msgId) => one("messages.find", queries.find, roomId, timeUuidKey(msgId)),
       findByClientMsgId: (roomId, userId, clientMsgId) =>
         one("messages.findByClientMsgId", queries.findByClientMsgId, roomId, userId, clientMsgId),
       latest: (roomId) => one("messages.latest", queries.latest, roomId),
