@@ -8,6 +8,7 @@
 import { Schema } from "effect"
 import { ClientMsgId, MessageText, MessageView } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
+import { SearchPage, SearchRequest } from "./search.ts"
 
 /** Echoed in the `ack` or `error` that answers a client event. */
 export const EventId = Schema.String.check(
@@ -61,6 +62,16 @@ export const PresenceList = Schema.Struct({
   cursor: Schema.optionalKey(PresenceCursor)
 })
 
+/**
+ * Word search over the rooms the sender may read (`room_id`: one of them), newest first.
+ * Answered with a `search.results` event carrying the same `id`, or an `error`.
+ */
+export const SearchMessages = Schema.Struct({
+  type: Schema.Literal("chat.search"),
+  id: Schema.optionalKey(EventId),
+  payload: SearchRequest
+})
+
 /** Application-level keepalive for clients that cannot send WebSocket pings. */
 export const Ping = Schema.Struct({ type: Schema.Literal("ping"), id: Schema.optionalKey(EventId) })
 
@@ -72,6 +83,7 @@ export const ClientEvent = Schema.Union([
   TypingStart,
   TypingStop,
   PresenceList,
+  SearchMessages,
   Ping
 ])
 export type ClientEvent = typeof ClientEvent.Type
@@ -83,6 +95,7 @@ export const clientEventTypes: ReadonlyArray<ClientEvent["type"]> = [
   "typing.start",
   "typing.stop",
   "presence.list",
+  "chat.search",
   "ping"
 ]
 
@@ -178,6 +191,13 @@ export const ErrorEvent = Schema.Struct({
   })
 })
 
+/** The answer to a `chat.search` (its `id`): one page of results. */
+export const SearchResultsEvent = Schema.Struct({
+  type: Schema.Literal("search.results"),
+  id: Schema.optionalKey(EventId),
+  payload: SearchPage
+})
+
 export const PongEvent = Schema.Struct({ type: Schema.Literal("pong"), id: Schema.optionalKey(EventId) })
 
 export const ServerEvent = Schema.Union([
@@ -188,6 +208,7 @@ export const ServerEvent = Schema.Union([
   PresenceDiffEvent,
   PresenceCountEvent,
   ErrorEvent,
+  SearchResultsEvent,
   PongEvent
 ])
 export type ServerEvent = typeof ServerEvent.Type

@@ -13,6 +13,7 @@ import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
 import { ChatRooms, type RoomAccessResult } from "../chat/rooms.ts"
+import { ChatSearch } from "../chat/search.ts"
 import { tracingOn } from "../observability/spans.ts"
 import { RateLimits } from "../ratelimit/limits.ts"
 import { Broker } from "../realtime/broker.ts"
@@ -145,6 +146,7 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       options,
       accounts: yield* Accounts,
       rooms: yield* ChatRooms,
+      search: yield* ChatSearch,
       router: yield* RoomRouter,
       hub: yield* RoomHub,
       broker: yield* Broker,

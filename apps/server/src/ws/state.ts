@@ -11,6 +11,7 @@ import { Effect, Exit, type Fiber, FiberSet, Metric, Scope } from "effect"
 import type { Accounts, Caller } from "../auth/accounts.ts"
 import type { RoomRouter } from "../chat/room-router.ts"
 import type { ChatRooms } from "../chat/rooms.ts"
+import type { ChatSearch } from "../chat/search.ts"
 import type { RateLimits } from "../ratelimit/limits.ts"
 import type { Broker, RoomChange } from "../realtime/broker.ts"
 import type { Delivery, RoomHub, Subscriber } from "../realtime/hub.ts"
@@ -71,6 +72,7 @@ export interface ConnectionEnv {
   readonly options: ConnectionOptions
   readonly accounts: Accounts["Service"]
   readonly rooms: ChatRooms["Service"]
+  readonly search: ChatSearch["Service"]
   readonly router: RoomRouter["Service"]
   readonly hub: RoomHub["Service"]
   readonly broker: Broker["Service"]

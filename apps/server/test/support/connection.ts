@@ -11,6 +11,7 @@ import type { Accounts, Caller } from "../../src/auth/accounts.ts"
 import { Accounts as AccountsService } from "../../src/auth/accounts.ts"
 import { RoomRouter } from "../../src/chat/room-router.ts"
 import { ChatRooms } from "../../src/chat/rooms.ts"
+import { ChatSearch } from "../../src/chat/search.ts"
 import { RateLimits } from "../../src/ratelimit/limits.ts"
 import { Broker } from "../../src/realtime/broker.ts"
 import { RoomHub } from "../../src/realtime/hub.ts"
@@ -91,6 +92,7 @@ export const stubs = (overrides: {
       ...overrides.rooms
     } as unknown as ChatRooms["Service"]),
     Layer.succeed(RoomRouter, { submit: () => Effect.die("not used") } as unknown as RoomRouter["Service"]),
+    Layer.succeed(ChatSearch, { search: () => Effect.die("not used") }),
     Layer.succeed(RateLimits, { message: () => Effect.void } as unknown as RateLimits["Service"]),
     Presence.layerMemory({ window: Duration.millis(200), pageSize: 100, diffLimit: 500 }),
     Typing.layer({ window: Duration.millis(200), interval: Duration.seconds(2) })
@@ -98,7 +100,11 @@ export const stubs = (overrides: {
 
 /** The world a connection lives in; `storage` defaults to SQLite in memory. */
 export const world = (
-  services: Layer.Layer<AccountsService | ChatRooms | RoomRouter | RateLimits | Presence | Typing, unknown, Broker>,
+  services: Layer.Layer<
+    AccountsService | ChatRooms | ChatSearch | RoomRouter | RateLimits | Presence | Typing,
+    unknown,
+    Broker
+  >,
   storage: Layer.Layer<Messages, unknown> = SqliteStorage.layer(":memory:")
 ) =>
   Layer.mergeAll(RoomHub.layer, services, Connections.layer).pipe(

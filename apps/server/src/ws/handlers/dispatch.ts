@@ -10,6 +10,7 @@ import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 import { sendMessage } from "./messages.ts"
 import { ackWithOnline, listOnline } from "./presence.ts"
+import { search } from "./search.ts"
 import { resume, subscribe, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
 
@@ -67,6 +68,8 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
       return typing(conn, event)
     case "presence.list":
       return listOnline(conn, event)
+    case "chat.search":
+      return search(conn, event)
   }
 }
 

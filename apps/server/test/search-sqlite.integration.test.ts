@@ -1,0 +1,4 @@
+import { searchSuite } from "./search.suite.ts"
+import { sqliteBackend } from "./support/server.ts"
+
+searchSuite(sqliteBackend)
