@@ -4,7 +4,7 @@
  * is closed the moment it registers. Time is the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { RoomId, SessionId, UserId } from "@parley/domain"
+import { ReadMarker, type RoomId, type SessionId, type UserId } from "@parley/domain"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Revocations } from "../src/realtime/revocations.ts"
@@ -22,15 +22,17 @@ const open = (userId: UserId, sessionId: SessionId, authenticatedAt: number) =>
     const connections = yield* Connections
     let revoked = 0
     const changed: Array<RoomId> = []
+    const markers: Array<{ readonly seq: number; readonly origin: string | null }> = []
     const connection = {
       userId,
       sessionId,
       authenticatedAt,
       revoke: () => revoked++,
-      postingChanged: (roomId: RoomId) => void changed.push(roomId)
+      postingChanged: (roomId: RoomId) => void changed.push(roomId),
+      readMarkerMoved: (marker: ReadMarker, origin: string | null) => void markers.push({ seq: marker.seq, origin })
     }
     yield* connections.add(connection)
-    return { remove: () => connections.remove(connection), revoked: () => revoked, changed }
+    return { remove: () => connections.remove(connection), revoked: () => revoked, changed, markers }
   })
 
 const room = "a0000000-0000-1000-8000-000000000001" as RoomId
@@ -76,6 +78,22 @@ describe("Connections", () => {
         yield* revocations.publish({ kind: "room", room_id: room })
         assert.deepStrictEqual([a1.changed.length, a2.changed.length, b3.changed], [2, 2, [room]])
         assert.deepStrictEqual([a1.revoked(), a2.revoked(), b3.revoked()], [0, 0, 0])
+      }).pipe(Effect.provide(services))
+  )
+
+  it.effect(
+    "a moved read marker reaches every socket of its user (each told where it came from), and no one else's",
+    () =>
+      Effect.gen(function* () {
+        const revocations = yield* Revocations
+        const a1 = yield* open(alice, session(1), 0)
+        const a2 = yield* open(alice, session(2), 0)
+        const b3 = yield* open(bob, session(3), 0)
+        const marker = new ReadMarker({ room_id: room, seq: 7, unread: 2 })
+        yield* revocations.publish({ kind: "read_marker", user_id: alice, origin: "conn-1", marker })
+        const heard = { seq: 7, origin: "conn-1" }
+        assert.deepStrictEqual([a1.markers, a2.markers, b3.markers], [[heard], [heard], []])
+        assert.deepStrictEqual([a1.revoked(), a2.revoked(), a1.changed], [0, 0, []])
       }).pipe(Effect.provide(services))
   )
 

@@ -97,6 +97,14 @@ export class NotFound extends Schema.Error<NotFound>("parley/NotFound")(errorBod
   readonly _tag = "NotFound"
 }
 
+/** Something only members of a room may do (moving a read marker), in a public room one has not joined. */
+export class NotMember extends Schema.Error<NotMember>("parley/NotMember")(
+  errorBody("not_member", "join the room first"),
+  { httpApiStatus: 403 }
+) {
+  readonly _tag = "NotMember"
+}
+
 export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("parley/PayloadTooLarge")(
   errorBody("payload_too_large", "the request body is too large"),
   {

@@ -6,7 +6,7 @@
  * client-sent `from` is ignored: the sender is always the authenticated user.
  */
 import { Schema } from "effect"
-import { ClientMsgId, MessageText, MessageView } from "./chat.ts"
+import { ClientMsgId, MarkReadRequest, MessageText, MessageView, ReadMarker } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
 import { SearchPage, SearchRequest } from "./search.ts"
 
@@ -63,6 +63,17 @@ export const PresenceList = Schema.Struct({
 })
 
 /**
+ * Moves the sender's read marker in a room forward to `seq` (members only). Acked with the
+ * marker as stored and the unread count; the user's other sockets get `read.marker`.
+ */
+export const MarkRead = Schema.Struct({
+  type: Schema.Literal("read.mark"),
+  id: Schema.optionalKey(EventId),
+  to: RoomId,
+  payload: MarkReadRequest
+})
+
+/**
  * Word search over the rooms the sender may read (`room_id`: one of them), newest first.
  * Answered with a `search.results` event carrying the same `id`, or an `error`.
  */
@@ -83,6 +94,7 @@ export const ClientEvent = Schema.Union([
   TypingStart,
   TypingStop,
   PresenceList,
+  MarkRead,
   SearchMessages,
   Ping
 ])
@@ -95,6 +107,7 @@ export const clientEventTypes: ReadonlyArray<ClientEvent["type"]> = [
   "typing.start",
   "typing.stop",
   "presence.list",
+  "read.mark",
   "chat.search",
   "ping"
 ]
@@ -128,7 +141,9 @@ export const AckEvent = Schema.Struct({
     msg_id: Schema.optionalKey(MessageId),
     seq: Schema.optionalKey(Schema.Number),
     /** For `channel.resume`: how many stored messages were replayed before going live. */
-    replayed: Schema.optionalKey(Schema.Number)
+    replayed: Schema.optionalKey(Schema.Number),
+    /** For `read.mark`: the unread count after the marker (`seq`, as stored). */
+    unread: Schema.optionalKey(Schema.Number)
   })
 })
 
@@ -191,6 +206,12 @@ export const ErrorEvent = Schema.Struct({
   })
 })
 
+/**
+ * The user's read marker in a room moved (from another of their sockets, on any node, or over
+ * HTTP). Markers only move forward: a client keeps the highest `seq` it has seen.
+ */
+export const ReadMarkerEvent = Schema.Struct({ type: Schema.Literal("read.marker"), payload: ReadMarker })
+
 /** The answer to a `chat.search` (its `id`): one page of results. */
 export const SearchResultsEvent = Schema.Struct({
   type: Schema.Literal("search.results"),
@@ -208,6 +229,7 @@ export const ServerEvent = Schema.Union([
   PresenceDiffEvent,
   PresenceCountEvent,
   ErrorEvent,
+  ReadMarkerEvent,
   SearchResultsEvent,
   PongEvent
 ])

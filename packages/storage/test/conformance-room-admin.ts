@@ -76,11 +76,11 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
         const archived: RoomRecord = { ...room, archived: true }
         assert.deepStrictEqual(yield* rooms.get(room.id), Option.some(archived))
         assert.deepStrictEqual((yield* rooms.listForUser(owner, { after: null, limit: 5 })).items, [
-          { room: archived, role: "owner" },
-          { room: hidden, role: "owner" }
+          { room: archived, role: "owner", readSeq: 0 },
+          { room: hidden, role: "owner", readSeq: 0 }
         ])
         assert.deepStrictEqual((yield* rooms.listForUser(member, { after: null, limit: 5 })).items, [
-          { room: archived, role: "member" }
+          { room: archived, role: "member", readSeq: 0 }
         ])
         assert.deepStrictEqual((yield* rooms.listPublic({ after: justBefore(room), limit: 1 })).items, [archived])
         assert.deepStrictEqual((yield* rooms.listAll({ after: justBefore(room), limit: 2 })).items, [archived, hidden])
@@ -89,7 +89,7 @@ export const roomAdminConformance = (it: Vitest.MethodsNonLive<Rooms | Messages>
         const late = newUserId()
         yield* rooms.putMember({ roomId: room.id, userId: late, role: "member", joinedAt: room.createdAt + 2 })
         assert.deepStrictEqual((yield* rooms.listForUser(late, { after: null, limit: 5 })).items, [
-          { room: archived, role: "member" }
+          { room: archived, role: "member", readSeq: 0 }
         ])
 
         assert.isTrue(yield* rooms.archive(room.id))

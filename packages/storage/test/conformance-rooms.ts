@@ -62,14 +62,14 @@ export const roomsConformance = (it: Vitest.MethodsNonLive<Rooms>) =>
         yield* rooms.putMember(member)
         assert.deepStrictEqual(yield* rooms.membership(room.id, user), Option.some(member))
         assert.deepStrictEqual((yield* rooms.listForUser(user, { after: null, limit: 5 })).items, [
-          { room, role: "member" }
+          { room, role: "member", readSeq: 0 }
         ])
 
         const promoted: MembershipRecord = { ...member, role: "admin" }
         yield* rooms.putMember(promoted)
         assert.deepStrictEqual(yield* rooms.membership(room.id, user), Option.some(promoted))
         assert.deepStrictEqual((yield* rooms.listForUser(user, { after: null, limit: 5 })).items, [
-          { room, role: "admin" }
+          { room, role: "admin", readSeq: 0 }
         ])
         const members = yield* rooms.listMembers(room.id, { after: null, limit: 5 })
         assert.deepStrictEqual(members.items.find((m) => m.userId === user)?.role, "admin")
@@ -156,7 +156,7 @@ export const roomsConformance = (it: Vitest.MethodsNonLive<Rooms>) =>
         )
         assert.deepStrictEqual(
           pages.flatMap((p) => p.items),
-          created.map((room, i) => ({ room, role: i % 2 === 0 ? "owner" : "member" }))
+          created.map((room, i) => ({ room, role: i % 2 === 0 ? "owner" : "member", readSeq: 0 }))
         )
         assert.deepStrictEqual(
           pages.map((p) => p.next),

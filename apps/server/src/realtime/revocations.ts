@@ -1,4 +1,4 @@
-import { RoomId, SessionId, UserId } from "@parley/domain"
+import { ReadMarker, RoomId, SessionId, UserId } from "@parley/domain"
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
 
 /**
@@ -6,12 +6,20 @@ import { Context, Effect, Layer, Schema, type Scope } from "effect"
  * or the right to post in a room: for everyone (the room was archived or deleted), or for one
  * user (left or removed). Sockets remember "may post here" for a while, whether or not they
  * subscribe to the room, so this news must reach every node, not only the room's subscribers.
+ * The same channel carries the one piece of per-user news that is not a revocation: a user's
+ * read marker moved (`origin`: the connection that moved it, which is answered by its ack).
  */
 export const Revocation = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("session"), session_id: SessionId }),
   Schema.Struct({ kind: Schema.Literal("user"), user_id: UserId }),
   Schema.Struct({ kind: Schema.Literal("room"), room_id: RoomId }),
-  Schema.Struct({ kind: Schema.Literal("membership"), room_id: RoomId, user_id: UserId })
+  Schema.Struct({ kind: Schema.Literal("membership"), room_id: RoomId, user_id: UserId }),
+  Schema.Struct({
+    kind: Schema.Literal("read_marker"),
+    user_id: UserId,
+    origin: Schema.NullOr(Schema.String),
+    marker: ReadMarker
+  })
 ])
 export type Revocation = typeof Revocation.Type
 

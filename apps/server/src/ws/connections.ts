@@ -1,4 +1,4 @@
-import type { RoomId, SessionId, UserId } from "@parley/domain"
+import type { ReadMarker, RoomId, SessionId, UserId } from "@parley/domain"
 import { Clock, Context, Effect, Layer } from "effect"
 import { type Revocation, Revocations } from "../realtime/revocations.ts"
 
@@ -15,6 +15,8 @@ export interface OpenConnection {
   readonly revoke: () => void
   /** Forgets whether it may post in the room: the room, or the user's place in it, changed. */
   readonly postingChanged: (roomId: RoomId) => void
+  /** The user's read marker moved; `origin` is the connection that moved it (null: over HTTP). */
+  readonly readMarkerMoved: (marker: ReadMarker, origin: string | null) => void
 }
 
 /**
@@ -79,6 +81,12 @@ export class Connections extends Context.Service<
       }
 
       const revoke = (revocation: Revocation) => {
+        if (revocation.kind === "read_marker") {
+          for (const connection of byUser.get(revocation.user_id) ?? []) {
+            connection.readMarkerMoved(revocation.marker, revocation.origin)
+          }
+          return
+        }
         if (revocation.kind === "room" || revocation.kind === "membership") {
           const targets = revocation.kind === "room" ? all : (byUser.get(revocation.user_id) ?? [])
           for (const connection of targets) connection.postingChanged(revocation.room_id)

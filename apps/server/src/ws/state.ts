@@ -5,7 +5,7 @@
  * this object.
  */
 import { randomBytes } from "node:crypto"
-import { CloseCode, type RoomId, type SessionId, type UserId } from "@parley/domain"
+import { CloseCode, type ReadMarker, type RoomId, type SessionId, type UserId } from "@parley/domain"
 import type { Messages } from "@parley/storage"
 import { Effect, Exit, type Fiber, FiberSet, Metric, Scope } from "effect"
 import type { Accounts, Caller } from "../auth/accounts.ts"
@@ -17,7 +17,7 @@ import type { Broker, RoomChange } from "../realtime/broker.ts"
 import type { Delivery, RoomHub, Subscriber } from "../realtime/hub.ts"
 import type { Presence } from "../realtime/presence.ts"
 import type { Typing } from "../realtime/typing.ts"
-import { encodeReplyEvent, type WireEvent } from "./codec.ts"
+import { encodeReplyEvent, eventFrame, type WireEvent } from "./codec.ts"
 import type { Connections, OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
 import { writeText } from "./frames.ts"
@@ -327,5 +327,10 @@ export class ConnectionState implements OpenConnection, InboundHost {
   }
   postingChanged(roomId: RoomId): void {
     this.forgetMayPost(roomId)
+  }
+  // The socket that moved the marker has its ack; every other one of the user's hears of it.
+  readMarkerMoved(marker: ReadMarker, origin: string | null): void {
+    if (this.stopped || (origin !== null && origin === this.id)) return
+    this.send(eventFrame({ type: "read.marker", payload: marker }))
   }
 }

@@ -10,6 +10,7 @@ import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 import { sendMessage } from "./messages.ts"
 import { ackWithOnline, listOnline } from "./presence.ts"
+import { markRead } from "./read-markers.ts"
 import { search } from "./search.ts"
 import { resume, subscribe, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
@@ -68,6 +69,8 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
       return typing(conn, event)
     case "presence.list":
       return listOnline(conn, event)
+    case "read.mark":
+      return markRead(conn, event)
     case "chat.search":
       return search(conn, event)
   }

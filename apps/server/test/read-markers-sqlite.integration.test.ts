@@ -1,0 +1,4 @@
+import { readMarkersSuite } from "./read-markers.suite.ts"
+import { sqliteBackend } from "./support/server.ts"
+
+readMarkersSuite(sqliteBackend, { twoNodes: false })
