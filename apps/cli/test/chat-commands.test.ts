@@ -10,6 +10,14 @@ describe("slash commands", () => {
       command: { name: "create", room: "ops", visibility: "private" }
     })
     expect(parseCommand("/create lobby")).toMatchObject({ command: { visibility: "public" } })
+    expect(parseCommand("/search  Deploy  friday ")).toEqual({
+      ok: true,
+      command: { name: "search", words: "Deploy friday", here: false }
+    })
+    expect(parseCommand("/find --here deploy")).toEqual({
+      ok: true,
+      command: { name: "search", words: "deploy", here: true }
+    })
     for (const name of ["leave", "rooms", "who", "retry", "logout", "help", "quit"]) {
       expect(parseCommand(`/${name.toUpperCase()}`)).toEqual({ ok: true, command: { name } })
     }
@@ -18,6 +26,7 @@ describe("slash commands", () => {
   it("answers bad input with a usage line", () => {
     expect(parseCommand("/join")).toEqual({ ok: false, error: "usage: /join NAME" })
     expect(parseCommand("/create --private")).toEqual({ ok: false, error: "usage: /create NAME [--private]" })
+    expect(parseCommand("/search --here")).toEqual({ ok: false, error: "usage: /search WORDS [--here]" })
     expect(parseCommand("/nope")).toEqual({ ok: false, error: "unknown command /nope: /help lists them" })
   })
 })

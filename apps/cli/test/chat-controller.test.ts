@@ -123,6 +123,41 @@ describe("chat controller", () => {
     t.controller.stop()
   })
 
+  it("/search prints each result with its room, time, author and text; --here searches the open room only", async () => {
+    const t = makeController()
+    const [general, ops] = [makeRoom("general"), makeRoom("ops")]
+    t.api.joined.push(general, ops)
+    t.api.history.set(general.room_id, [
+      makeMessage(general, 1, bob, "deploy friday"),
+      makeMessage(general, 2, alice, "ok")
+    ])
+    t.api.history.set(ops.room_id, [makeMessage(ops, 5, alice, "Deploy done \u001b[31mred")])
+    t.controller.start()
+    await settle(() => t.controller.getState().rooms.entries.length === 2)
+    t.connection.open()
+    const said = () => t.controller.getState().log.flatMap((i) => (i.kind === "system" ? [i.text] : []))
+
+    t.controller.submit("/search deploy")
+    await settle(() => said().length >= 3)
+    expect(t.api.searches).toEqual([{ words: "deploy", roomId: undefined }])
+    expect(said()).toEqual([
+      'search "deploy": 2 newest',
+      expect.stringMatching(/^#ops {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}alice: Deploy done/),
+      expect.stringMatching(/^#general {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}bob: deploy friday$/)
+    ])
+
+    t.controller.submit("/search --here done")
+    await settle(() => t.controller.getState().notice !== null)
+    expect(t.controller.getState().notice?.text).toMatch(/open a room first/)
+    t.controller.submit("/join general")
+    await settle(() => t.controller.getState().room?.name === "general")
+    t.controller.submit("/search --here done")
+    await settle(() => said().length >= 4)
+    expect(t.api.searches.at(-1)).toEqual({ words: "done", roomId: general.room_id })
+    expect(said().at(-1)).toBe('search "done" in #general: no messages')
+    t.controller.stop()
+  })
+
   it("joins a public room by name, and says so in one line when there is none", async () => {
     const t = await opened()
     const lounge = makeRoom("Lounge")

@@ -4,7 +4,15 @@
  * controller wired to them.
  */
 import { randomUUID } from "node:crypto"
-import { type ClientEvent, MessageView, type RoomId, RoomView, ServerEvent, timeUuidFrom } from "@parley/domain"
+import {
+  type ClientEvent,
+  MessageView,
+  type RoomId,
+  RoomView,
+  SearchPage,
+  ServerEvent,
+  timeUuidFrom
+} from "@parley/domain"
 import { Schema } from "effect"
 import type { ChatApi } from "../src/chat/api.ts"
 import { ChatController, type ControllerDeps } from "../src/chat/controller.ts"
@@ -83,6 +91,18 @@ export class FakeApi implements ChatApi {
     const all = this.history.get(roomId) ?? []
     const end = before === undefined ? all.length : all.findIndex((m) => m.msg_id === before)
     return all.slice(Math.max(0, end - limit), end).reverse()
+  }
+  /** Every search asked for; answers with the held messages of the rooms searched holding every word. */
+  readonly searches: Array<{ readonly words: string; readonly roomId: string | undefined }> = []
+  search = async (words: string, roomId?: string) => {
+    this.searches.push({ words, roomId })
+    const wanted = words.toLowerCase().split(/\s+/)
+    const rooms = roomId === undefined ? this.joined.map((r) => r.room_id as string) : [roomId]
+    const results = rooms
+      .flatMap((id) => this.history.get(id) ?? [])
+      .filter((m) => wanted.every((w) => m.text.toLowerCase().split(/\s+/).includes(w)))
+      .sort((a, b) => b.created_at.localeCompare(a.created_at))
+    return new SearchPage({ results, next_cursor: null })
   }
 }
 

@@ -2,7 +2,7 @@
  * The chat endpoints `parley` uses, over an authenticated session. Every answer is decoded
  * with the domain's Schemas; failures are `ApiError`s carrying the server's code and message.
  */
-import { MessagePage, type MessageView, RoomList, RoomView } from "@parley/domain"
+import { MessagePage, type MessageView, RoomList, RoomView, SearchPage } from "@parley/domain"
 import type { AuthSession } from "./auth.ts"
 
 /** What the controller needs from the server over HTTP; tests substitute a fake. */
@@ -14,7 +14,12 @@ export interface ChatApi {
   readonly leaveRoom: (roomId: string) => Promise<void>
   /** Newest first, at most `limit`, strictly older than `before` when given. */
   readonly messagesBefore: (roomId: string, limit: number, before?: string) => Promise<ReadonlyArray<MessageView>>
+  /** Messages holding every word, newest first: in `roomId`, or in every joined room. */
+  readonly search: (words: string, roomId?: string) => Promise<SearchPage>
 }
+
+/** Results `/search` shows: one page, newest first. */
+const searchResults = 20
 
 /** Rooms pages are walked to the end, up to this many rooms. */
 const maxRooms = 1000
@@ -41,6 +46,8 @@ export const httpChatApi = (auth: AuthSession): ChatApi => {
       await auth.call(`${room(roomId)}/leave`, { method: "POST" })
     },
     messagesBefore: async (roomId, limit, before) =>
-      (await auth.call(`${room(roomId)}/messages`, { query: { limit, before }, schema: MessagePage })).messages
+      (await auth.call(`${room(roomId)}/messages`, { query: { limit, before }, schema: MessagePage })).messages,
+    search: (words, roomId) =>
+      auth.call("/api/chat/search", { query: { q: words, room_id: roomId, limit: searchResults }, schema: SearchPage })
   }
 }

@@ -9,6 +9,7 @@ export type Command =
   | { readonly name: "create"; readonly room: string; readonly visibility: "public" | "private" }
   | { readonly name: "rooms" }
   | { readonly name: "who" }
+  | { readonly name: "search"; readonly words: string; readonly here: boolean }
   | { readonly name: "retry" }
   | { readonly name: "logout" }
   | { readonly name: "help" }
@@ -21,6 +22,7 @@ export const commandHelp: ReadonlyArray<readonly [string, string]> = [
   ["/create NAME [--private]", "create a room and open it"],
   ["/rooms", "your rooms (• marks new messages) and public ones"],
   ["/who", "who is online in this room"],
+  ["/search WORDS [--here]", "messages with all these words in your rooms (--here: this room)"],
   ["/retry", "send failed messages again (never stored twice)"],
   ["/logout", "sign this device out"],
   ["/help", "keys and commands"],
@@ -58,6 +60,16 @@ export const parseCommand = (line: string): Parsed => {
       return ok({ name: "rooms" })
     case "who":
       return ok({ name: "who" })
+    case "search":
+    case "find": {
+      const words = rest
+        .filter((word) => word !== "--here")
+        .join(" ")
+        .trim()
+      return words.length === 0
+        ? usage("usage: /search WORDS [--here]")
+        : ok({ name: "search", words, here: rest.includes("--here") })
+    }
     case "retry":
       return ok({ name: "retry" })
     case "logout":

@@ -51,6 +51,14 @@ const typingIdleMs = 4_000
 
 const isValidText = Schema.is(MessageText)
 
+/** "2026-12-02 14:05" in local time, for search results from any day. */
+const when = (iso: string) => {
+  const date = new Date(iso)
+  if (Number.isNaN(date.getTime())) return "?"
+  const two = (n: number) => String(n).padStart(2, "0")
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`
+}
+
 /** The smallest TIMEUUID: resuming after it replays a room from its first message. */
 export const beforeAnyMessage = Schema.decodeSync(MessageId)("00000000-0000-1000-8000-000000000000")
 
@@ -216,6 +224,8 @@ export class ChatController {
         return this.loadRooms()
       case "who":
         return this.who()
+      case "search":
+        return this.search(command.words, command.here)
       case "retry":
         return this.retry()
       case "logout":
@@ -253,6 +263,32 @@ export class ChatController {
     this.closeRoom()
     this.dispatch({ type: "system", text: `left #${room.name}` })
     await this.loadRooms()
+  }
+
+  /**
+   * `/search`: one page of results printed into the log (room, time, author, text), newest
+   * first. Room names come from the rooms known here; the server only ever answers with rooms
+   * the user may read.
+   */
+  private async search(words: string, here: boolean) {
+    const room = this.state.room
+    if (here && room === null) return this.notice("open a room first, or search all your rooms without --here")
+    const page = await this.deps.api.search(words, here ? room?.room_id : undefined)
+    const names = new Map(this.state.rooms.entries.map((e) => [e.room.room_id as string, e.room.name]))
+    if (room !== null) names.set(room.room_id, room.name)
+    const where = here && room !== null ? ` in #${room.name}` : ""
+    const more = page.next_cursor === null ? "" : " (more exist: add words to narrow it)"
+    this.dispatch({
+      type: "system",
+      text:
+        page.results.length === 0
+          ? `search "${words}"${where}: no messages`
+          : `search "${words}"${where}: ${page.results.length} newest${more}`
+    })
+    for (const m of page.results) {
+      const name = names.get(m.room_id) ?? m.room_id.slice(0, 8)
+      this.dispatch({ type: "system", text: `#${name}  ${when(m.created_at)}  ${m.username}: ${m.text}` })
+    }
   }
 
   /** Who is online: the names known; when the room has more (or they may be stale), asks for the next page. */
