@@ -8,7 +8,8 @@ const room = {
   visibility: "public",
   created_by: "0b7c5d3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e",
   created_at: "2026-12-01T10:22:03.512Z",
-  archived: false
+  archived: false,
+  kind: "room"
 }
 const noRoom = apiError(404, "not_found", "room not found")
 
@@ -101,6 +102,32 @@ describe("list --all", () => {
     expect(one.out()).toContain("r2")
     expect(one.out()).not.toContain("r3")
     expect(one.out()).toMatch(/\nMore: --cursor r2 \(or --all\)\n$/)
+  })
+
+  it("rooms list and show mark a direct room as direct", async () => {
+    const direct = {
+      ...room,
+      room_id: "6c7f9b20-d5f1-11f0-8000-0242ac120002",
+      name: "alice, bob",
+      visibility: "private",
+      kind: "direct"
+    }
+    const stub = await serve((r) =>
+      r.path.endsWith("/rooms")
+        ? { status: 200, body: { rooms: [room, direct], next_cursor: null } }
+        : r.path.endsWith("/members")
+          ? { status: 200, body: { members: [], next_cursor: null } }
+          : { status: 200, body: direct }
+    )
+    const listed = fakeIo()
+    expect(await runWith(listed, "--server", stub.url, "--token", "t", "rooms", "list")).toBe(0)
+    const lines = listed.out().split("\n")
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+KIND\s+VISIBILITY/)
+    expect(lines.find((line) => line.includes("alice, bob"))).toMatch(/alice, bob\s+direct\s+private/)
+    expect(lines.find((line) => line.includes("general"))).toMatch(/general\s+room\s+public/)
+    const shown = fakeIo()
+    expect(await runWith(shown, "--server", stub.url, "--token", "t", "rooms", "show", direct.room_id)).toBe(0)
+    expect(shown.out()).toMatch(/kind:\s+direct \(two users, fixed members\)/)
   })
 
   it("a server answering a cursor with itself fails instead of looping", async () => {

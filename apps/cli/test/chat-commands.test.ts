@@ -18,6 +18,9 @@ describe("slash commands", () => {
       ok: true,
       command: { name: "search", words: "deploy", here: true }
     })
+    for (const line of ["/dm bob", "/DM @bob", "/msg  bob "]) {
+      expect(parseCommand(line)).toEqual({ ok: true, command: { name: "dm", username: "bob" } })
+    }
     for (const name of ["leave", "rooms", "who", "retry", "logout", "help", "quit"]) {
       expect(parseCommand(`/${name.toUpperCase()}`)).toEqual({ ok: true, command: { name } })
     }
@@ -27,6 +30,9 @@ describe("slash commands", () => {
     expect(parseCommand("/join")).toEqual({ ok: false, error: "usage: /join NAME" })
     expect(parseCommand("/create --private")).toEqual({ ok: false, error: "usage: /create NAME [--private]" })
     expect(parseCommand("/search --here")).toEqual({ ok: false, error: "usage: /search WORDS [--here]" })
+    for (const line of ["/dm", "/dm @", "/dm bob carol"]) {
+      expect(parseCommand(line)).toEqual({ ok: false, error: "usage: /dm USERNAME" })
+    }
     expect(parseCommand("/nope")).toEqual({ ok: false, error: "unknown command /nope: /help lists them" })
   })
 })

@@ -7,9 +7,20 @@ import { h } from "../src/chat/ui/h.ts"
 import { Input } from "../src/chat/ui/input.ts"
 import { type LoginMode, LoginScreen, type LoginValues } from "../src/chat/ui/login.ts"
 import { MessageLog } from "../src/chat/ui/message-list.ts"
+import { RoomList } from "../src/chat/ui/rooms.ts"
 import { TypingLine } from "../src/chat/ui/typing.ts"
 import { ApiError } from "../src/shared/http.ts"
-import { alice, bob, chatEvent, makeController, makeMessage, makeRoom, serverEvent, settle } from "./chat-fixtures.ts"
+import {
+  alice,
+  bob,
+  chatEvent,
+  makeController,
+  makeDirectRoom,
+  makeMessage,
+  makeRoom,
+  serverEvent,
+  settle
+} from "./chat-fixtures.ts"
 
 const unmounts: Array<() => void> = []
 afterEach(() => {
@@ -193,6 +204,28 @@ describe("chat components", () => {
     await settle(() => frameOf(t.app).includes("/create NAME [--private]"))
     await type(t.app, "x")
     await settle(() => !frameOf(t.app).includes("/create NAME [--private]"))
+  })
+
+  it("room list and status line: a direct room is @ the other user, with no lock; other rooms are #name", async () => {
+    const entries = [
+      { room: makeRoom("general"), joined: true, unread: 0, readSeq: 0 },
+      { room: makeRoom("ops", { visibility: "private" }), joined: true, unread: 0, readSeq: 0 },
+      { room: makeDirectRoom(bob), joined: true, unread: 2, readSeq: 0 }
+    ]
+    const frame = frameOf(mount(h(RoomList, { entries, selected: 0, loading: false, height: 10 })))
+    expect(frame).toContain("#general")
+    expect(frame).toContain("#ops 🔒")
+    expect(frame).toMatch(/2 @bob\n/)
+    expect(frame).not.toContain("#bob")
+
+    const t = makeController()
+    t.api.direct.set("bob", entries[2]!.room)
+    const app = mount(h(ChatApp, { controller: t.controller }))
+    t.controller.start()
+    t.controller.submit("/dm bob")
+    await settle(() => frameOf(app).includes("── @bob ──"))
+    t.connection.open()
+    await settle(() => /@bob · /.test(frameOf(app)))
   })
 
   it("sign-up form: keys typed in one burst fill each field in turn; the server's refusal is one line", async () => {

@@ -174,45 +174,80 @@ describe("chat controller", () => {
     expect(t.controller.getState().notice?.text).toMatch(/unknown command \/frobnicate/)
   })
 
-  it("marks rooms with messages newer than the last one seen (one's own do not count)", async () => {
+  it("the room list shows the server's unread counts; a marker moved elsewhere updates them, never backwards", async () => {
     const t = setup(3)
-    const mine = makeRoom("mine")
-    t.api.joined.push(mine)
-    t.api.history.set(mine.room_id, [makeMessage(mine, 1, alice, "I wrote this")])
-    const quiet = makeRoom("quiet")
+    t.api.joined[0] = makeRoom("general", { unread: 3, read_seq: 0 })
+    t.api.history.set(t.api.joined[0]!.room_id, t.api.history.get(t.room.room_id)!)
+    const quiet = makeRoom("quiet", { unread: 0, read_seq: 7 })
     t.api.joined.push(quiet)
-    t.api.history.set(quiet.room_id, [makeMessage(quiet, 1, bob, "old")])
-    t.seen.set(quiet.room_id, t.api.history.get(quiet.room_id)![0]!.msg_id)
+    t.api.directory.push(makeRoom("lobby", { unread: 0, read_seq: 0 }))
     t.controller.start()
     await settle(() => t.controller.getState().rooms.entries.length === 3)
-    expect(t.controller.getState().rooms.entries.map((e) => [e.room.name, e.unread])).toEqual([
-      ["general", true],
-      ["mine", false],
-      ["quiet", false]
+    const counts = () => t.controller.getState().rooms.entries.map((e) => [e.room.name, e.unread])
+    expect(counts()).toEqual([
+      ["general", 3],
+      ["quiet", 0],
+      ["lobby", 0]
     ])
+    // No request per room: the counts came with the list.
+    expect(t.api.historyCalls).toBe(0)
+
+    // Another session of ours read general up to 2; then an older report (1) arrives late.
+    const general = t.api.joined[0]!.room_id
+    t.connection.open()
+    t.connection.deliver(serverEvent({ type: "read.marker", payload: { room_id: general, seq: 2, unread: 1 } }))
+    t.connection.deliver(serverEvent({ type: "read.marker", payload: { room_id: general, seq: 1, unread: 2 } }))
+    expect(counts()[0]).toEqual(["general", 1])
+    t.connection.deliver(serverEvent({ type: "read.marker", payload: { room_id: general, seq: 3, unread: 0 } }))
+    expect(counts()[0]).toEqual(["general", 0])
   })
 
-  it("the room list asks at most 8 rooms at a time for their newest message", async () => {
-    const t = setup(1)
-    for (let i = 0; i < 19; i++) {
-      const room = makeRoom(`room-${i}`)
-      t.api.joined.push(room)
-      t.api.history.set(room.room_id, [makeMessage(room, 1, bob, "hi")])
-    }
-    let inFlight = 0
-    let most = 0
-    const messagesBefore = t.api.messagesBefore
-    t.api.messagesBefore = async (...args) => {
-      most = Math.max(most, ++inFlight)
-      // Let every other request that is going to start, start.
-      await new Promise((resolve) => setImmediate(resolve))
-      inFlight--
-      return messagesBefore(...args)
-    }
-    t.controller.start()
-    await settle(() => t.controller.getState().rooms.entries.length === 20)
-    expect(most).toBe(8)
-    expect(t.controller.getState().rooms.entries.every((e) => e.unread)).toBe(true)
+  it("opening a room reports it read up to its newest entry (read.mark), once; what arrives later when it closes", async () => {
+    const t = setup(3)
+    t.api.joined[0] = makeRoom("general", { unread: 3, read_seq: 1 })
+    t.api.history.set(t.api.joined[0]!.room_id, t.api.history.get(t.room.room_id)!)
+    const general = t.api.joined[0]!
+    t.controller.start("general")
+    await settle(() => t.controller.getState().room !== null)
+    // Offline: nothing yet; the connection opens and the room is reported read up to seq 3.
+    expect(t.connection.ofType("read.mark")).toEqual([])
+    t.connection.open()
+    expect(t.connection.ofType("read.mark").map((f) => [f.to, f.payload.seq])).toEqual([[general.room_id, 3]])
+    // Its ack moves the count; a reconnect does not report the same seq again.
+    const [mark] = t.connection.ofType("read.mark")
+    t.connection.deliver(
+      serverEvent({ type: "ack", id: mark!.id, payload: { of: "read.mark", room_id: general.room_id, seq: 3, unread: 0 } })
+    )
+    t.connection.drop()
+    t.connection.open()
+    expect(t.connection.ofType("read.mark")).toHaveLength(1)
+
+    // A message arrives while the room is open; leaving the room reports it read at once.
+    t.connection.deliver(chatEvent(makeMessage(general, 4, bob, "m4")))
+    t.controller.submit("/rooms")
+    await settle(() => t.controller.getState().screen === "rooms")
+    expect(t.connection.ofType("read.mark").map((f) => f.payload.seq)).toEqual([3, 4])
+  })
+
+  it("/dm opens the direct room with a user, made the first time and the same one after, named @user", async () => {
+    const t = await opened()
+    t.controller.submit("/dm @carol")
+    await settle(() => t.controller.getState().room?.kind === "direct")
+    const direct = t.controller.getState().room!
+    expect(direct).toMatchObject({ name: "carol", peer: { username: "carol" } })
+    expect(t.connection.ofType("channel.resume").map((f) => f.to)).toContain(direct.room_id)
+    expect(t.controller.getState().log.at(-1)).toMatchObject({ kind: "room", name: "@carol" })
+
+    t.controller.submit("/join general")
+    await settle(() => t.controller.getState().room?.name === "general")
+    t.controller.submit("/dm carol")
+    await settle(() => t.controller.getState().room?.kind === "direct")
+    expect(t.controller.getState().room?.room_id).toBe(direct.room_id)
+    expect(t.api.direct.size).toBe(1)
+
+    t.controller.submit("/who")
+    await settle(() => t.controller.getState().log.at(-1)?.kind === "system")
+    expect(t.controller.getState().log.at(-1)).toMatchObject({ text: "nobody is online here (yet)" })
   })
 
   it("shows the room list with one line of explanation when the room asked for at start does not exist", async () => {

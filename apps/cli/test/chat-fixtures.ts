@@ -25,7 +25,18 @@ export const bob: Me = { user_id: randomUUID(), username: "bob" }
 const base = Date.parse("2026-11-30T12:00:00.000Z")
 const node = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])
 
-export const makeRoom = (name: string, extra: Partial<{ archived: boolean; role: string | null }> = {}): RoomView =>
+export const makeRoom = (
+  name: string,
+  extra: Partial<{
+    archived: boolean
+    role: string | null
+    unread: number
+    read_seq: number
+    visibility: string
+    kind: string
+    peer: { user_id: string; username: string } | null
+  }> = {}
+): RoomView =>
   Schema.decodeUnknownSync(RoomView)({
     room_id: timeUuidFrom(base, Math.floor(Math.random() * 9999), node),
     name,
@@ -34,8 +45,17 @@ export const makeRoom = (name: string, extra: Partial<{ archived: boolean; role:
     created_at: new Date(base).toISOString(),
     role: "member",
     archived: false,
+    kind: "room",
+    peer: null,
+    unread: 0,
+    read_seq: 0,
+    last_message: null,
     ...extra
   })
+
+/** A direct room as the server shows it to the other user of the pair: named by `peer`. */
+export const makeDirectRoom = (peer: Me): RoomView =>
+  makeRoom(peer.username, { kind: "direct", visibility: "private", peer, role: "member" })
 
 /** The room's message number `seq`, ids increasing with seq. */
 export const makeMessage = (
@@ -83,11 +103,24 @@ export class FakeApi implements ChatApi {
     this.joined.push(room)
     return room
   }
+  /** Direct rooms by the other user's name: the first `/dm` makes one, later ones open it. */
+  readonly direct = new Map<string, RoomView>()
+  openDirect = async (username: string) => {
+    const known = this.direct.get(username.toLowerCase())
+    if (known !== undefined) return known
+    const room = makeDirectRoom({ user_id: randomUUID(), username })
+    this.direct.set(username.toLowerCase(), room)
+    this.joined.push(room)
+    return room
+  }
   leaveRoom = async (roomId: string) => {
     const i = this.joined.findIndex((r) => r.room_id === roomId)
     if (i >= 0) this.joined.splice(i, 1)
   }
+  /** How many history pages were asked for. */
+  historyCalls = 0
   messagesBefore = async (roomId: string, limit: number, before?: string) => {
+    this.historyCalls++
     const all = this.history.get(roomId) ?? []
     const end = before === undefined ? all.length : all.findIndex((m) => m.msg_id === before)
     return all.slice(Math.max(0, end - limit), end).reverse()
@@ -143,7 +176,6 @@ export const makeController = (options: { api?: FakeApi; me?: Me; deps?: Partial
   const api = options.api ?? new FakeApi()
   const connection = new FakeConnection()
   const exits: Array<{ code: number; message: string | undefined }> = []
-  const seen = new Map<string, string>()
   let ids = 0
   const controller = new ChatController({
     me: options.me ?? alice,
@@ -152,13 +184,12 @@ export const makeController = (options: { api?: FakeApi; me?: Me; deps?: Partial
       connection.handlers = handlers
       return connection
     },
-    seen: { get: (room) => seen.get(room), mark: (room, msg) => void seen.set(room, msg) },
     logout: async () => {},
     onExit: (code, message) => void exits.push({ code, message }),
     newId: () => `c-${++ids}`,
     ...options.deps
   })
-  return { controller, api, connection, exits, seen }
+  return { controller, api, connection, exits }
 }
 
 /** Lets pending promises and React renders run until `check` holds (no clock involved). */

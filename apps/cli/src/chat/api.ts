@@ -11,6 +11,8 @@ export interface ChatApi {
   readonly publicRooms: () => Promise<ReadonlyArray<RoomView>>
   readonly createRoom: (name: string, visibility: "public" | "private") => Promise<RoomView>
   readonly joinRoom: (roomId: string) => Promise<RoomView>
+  /** The direct room with `username`, made the first time; the same room for both users. */
+  readonly openDirect: (username: string) => Promise<RoomView>
   readonly leaveRoom: (roomId: string) => Promise<void>
   /** Newest first, at most `limit`, strictly older than `before` when given. */
   readonly messagesBefore: (roomId: string, limit: number, before?: string) => Promise<ReadonlyArray<MessageView>>
@@ -42,6 +44,7 @@ export const httpChatApi = (auth: AuthSession): ChatApi => {
     createRoom: (name, visibility) =>
       auth.call("/api/chat/rooms", { method: "POST", body: { name, visibility }, schema: RoomView }),
     joinRoom: (roomId) => auth.call(`${room(roomId)}/join`, { method: "POST", schema: RoomView }),
+    openDirect: (username) => auth.call("/api/chat/direct", { method: "POST", body: { username }, schema: RoomView }),
     leaveRoom: async (roomId) => {
       await auth.call(`${room(roomId)}/leave`, { method: "POST" })
     },

@@ -7,6 +7,7 @@ export type Command =
   | { readonly name: "join"; readonly room: string }
   | { readonly name: "leave" }
   | { readonly name: "create"; readonly room: string; readonly visibility: "public" | "private" }
+  | { readonly name: "dm"; readonly username: string }
   | { readonly name: "rooms" }
   | { readonly name: "who" }
   | { readonly name: "search"; readonly words: string; readonly here: boolean }
@@ -20,7 +21,8 @@ export const commandHelp: ReadonlyArray<readonly [string, string]> = [
   ["/join NAME", "open a room of yours, or join a public one"],
   ["/leave", "leave the open room"],
   ["/create NAME [--private]", "create a room and open it"],
-  ["/rooms", "your rooms (• marks new messages) and public ones"],
+  ["/dm USER", "open your direct room with USER (made the first time), shown as @USER"],
+  ["/rooms", "your rooms (with unread counts) and public ones"],
   ["/who", "who is online in this room"],
   ["/search WORDS [--here]", "messages with all these words in your rooms (--here: this room)"],
   ["/retry", "send failed messages again (never stored twice)"],
@@ -55,6 +57,11 @@ export const parseCommand = (line: string): Parsed => {
       return room.length === 0
         ? usage("usage: /create NAME [--private]")
         : ok({ name: "create", room, visibility: isPrivate ? "private" : "public" })
+    }
+    case "dm":
+    case "msg": {
+      const username = arg.replace(/^@/, "")
+      return username.length === 0 || /\s/.test(username) ? usage("usage: /dm USERNAME") : ok({ name: "dm", username })
     }
     case "rooms":
       return ok({ name: "rooms" })

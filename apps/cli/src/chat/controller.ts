@@ -18,19 +18,14 @@ import { safeText } from "../shared/safe-text.ts"
 import type { ChatApi } from "./api.ts"
 import { SignedOutError } from "./auth.ts"
 import { type Command, parseCommand } from "./commands.ts"
+import { roomLabel } from "./room-label.ts"
 import type { ChatConnection, SocketHandlers } from "./socket.ts"
 import { type Action, initialState, type Me, type RoomEntry, reduce, type State } from "./state.ts"
-
-export interface SeenMarks {
-  readonly get: (roomId: string) => string | undefined
-  readonly mark: (roomId: string, msgId: string) => void
-}
 
 export interface ControllerDeps {
   readonly me: Me
   readonly api: ChatApi
   readonly connect: (handlers: SocketHandlers) => ChatConnection
-  readonly seen: SeenMarks
   /** Ends this device's session on the server. */
   readonly logout: () => Promise<void>
   /** Called once when the app should end: 0 quit, 3 signed out. */
@@ -42,8 +37,8 @@ export interface ControllerDeps {
 
 /** Messages loaded when a room opens, and per page of scrollback. */
 export const historyPage = 50
-/** The room list asks each joined room for its newest message: this many requests at a time. */
-const unreadChecksAtOnce = 8
+/** New entries in the open room are reported read after this quiet time (one `read.mark` per burst). */
+const readMarkDelayMs = 1_000
 /** A `typing.start` is repeated this often while typing continues (the server passes one per 2 s). */
 const typingRepeatMs = 3_000
 /** No keystroke for this long ends "typing". */
@@ -73,7 +68,9 @@ export class ChatController {
   private typingIdle: ReturnType<typeof setTimeout> | undefined
   private readonly ackTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private ticker: ReturnType<typeof setInterval> | undefined
-  private seenTimer: ReturnType<typeof setTimeout> | undefined
+  private readTimer: ReturnType<typeof setTimeout> | undefined
+  /** room id → the highest `seq` this client has reported read there (sent, not yet acked). */
+  private readonly readSent = new Map<string, number>()
   private exited = false
   private loggingOut = false
 
@@ -94,7 +91,7 @@ export class ChatController {
     if (next === this.state) return
     const before = this.state
     this.state = next
-    if (next.messages !== before.messages) this.scheduleSeen()
+    if (next.messages !== before.messages) this.scheduleRead()
     for (const listener of this.listeners) listener()
   }
 
@@ -119,7 +116,7 @@ export class ChatController {
   }
 
   stop() {
-    this.flushSeen()
+    this.flushRead()
     this.stopTyping()
     if (this.ticker !== undefined) clearInterval(this.ticker)
     for (const timer of this.ackTimers.values()) clearTimeout(timer)
@@ -220,6 +217,8 @@ export class ChatController {
         const room = await this.deps.api.createRoom(command.room, command.visibility)
         return this.enter(room, true)
       }
+      case "dm":
+        return this.enter(await this.deps.api.openDirect(command.username), true)
       case "rooms":
         return this.loadRooms()
       case "who":
@@ -261,7 +260,7 @@ export class ChatController {
     if (room === null) return this.notice("no room is open")
     await this.deps.api.leaveRoom(room.room_id)
     this.closeRoom()
-    this.dispatch({ type: "system", text: `left #${room.name}` })
+    this.dispatch({ type: "system", text: `left ${roomLabel(room)}` })
     await this.loadRooms()
   }
 
@@ -301,7 +300,7 @@ export class ChatController {
     const text =
       count === 0
         ? "nobody is online here (yet)"
-        : `online in #${room.name} (${count})${names.length === 0 ? "" : `: ${names.join(", ")}`}`
+        : `online in ${roomLabel(room)} (${count})${names.length === 0 ? "" : `: ${names.join(", ")}`}`
     this.dispatch({ type: "system", text: more > 0 ? `${text} … ${more} more: /who again for the next names` : text })
     if (onlineStale) this.frame({ type: "presence.list", to: room.room_id })
     else if (more > 0 && onlineCursor !== null) {
@@ -317,19 +316,14 @@ export class ChatController {
     this.dispatch({ type: "rooms/loading" })
     const [joined, directory] = await Promise.all([this.deps.api.joinedRooms(), this.deps.api.publicRooms()])
     const mine = new Set(joined.map((r) => r.room_id))
-    const unread = await mapLimited(joined, unreadChecksAtOnce, (room) => this.hasUnread(room))
+    // Unread counts come with the list (the server keeps each member's read marker).
     const entries: Array<RoomEntry> = [
-      ...joined.map((room, i) => ({ room, joined: true, unread: unread[i] ?? false })),
-      ...directory.filter((r) => !mine.has(r.room_id)).map((room) => ({ room, joined: false, unread: false }))
+      ...joined.map((room) => ({ room, joined: true, unread: room.unread, readSeq: room.read_seq })),
+      ...directory
+        .filter((r) => !mine.has(r.room_id))
+        .map((room) => ({ room, joined: false, unread: 0, readSeq: 0 }))
     ]
     this.dispatch({ type: "rooms/loaded", entries })
-  }
-
-  /** New since the last visit: the newest message is not the one last seen, nor one's own. */
-  private async hasUnread(room: RoomView): Promise<boolean> {
-    const [newest] = await this.deps.api.messagesBefore(room.room_id, 1).catch(() => [])
-    if (newest === undefined || newest.user_id === this.deps.me.user_id) return false
-    return newest.msg_id !== this.deps.seen.get(room.room_id)
   }
 
   private async enter(room: RoomView, joined: boolean) {
@@ -339,14 +333,14 @@ export class ChatController {
     this.dispatch({ type: "room/opened", room: target, history })
     if (target.archived) this.notice("this room is archived: history only, no new messages", "info")
     if (this.online) this.subscribeRoom(target.room_id)
-    this.flushSeen()
+    this.flushRead()
   }
 
   private closeRoom() {
     const room = this.state.room
     if (room === null) return
     this.stopTyping()
-    this.flushSeen()
+    this.flushRead()
     this.frame({ type: "channel.unsubscribe", to: room.room_id })
     this.dispatch({ type: "room/closed" })
   }
@@ -434,6 +428,7 @@ export class ChatController {
     if (room === null) return
     this.subscribeRoom(room.room_id)
     for (const o of this.state.outgoing) if (o.room_id === room.room_id) this.transmit(o.client_msg_id)
+    this.flushRead()
   }
 
   private onEvent(event: ServerEvent) {
@@ -475,22 +470,26 @@ export class ChatController {
     }
   }
 
-  private scheduleSeen() {
-    if (this.seenTimer !== undefined) return
-    this.seenTimer = setTimeout(() => this.flushSeen(), 1_000)
-    this.seenTimer.unref?.()
+  private scheduleRead() {
+    if (this.readTimer !== undefined) return
+    this.readTimer = setTimeout(() => this.flushRead(), readMarkDelayMs)
+    this.readTimer.unref?.()
   }
 
-  private flushSeen() {
-    if (this.seenTimer !== undefined) clearTimeout(this.seenTimer)
-    this.seenTimer = undefined
-    const room = this.state.room
-    const newest: MessageView | undefined = this.state.messages.at(-1)
-    if (room === null || newest === undefined || this.deps.seen.get(room.room_id) === newest.msg_id) return
-    try {
-      this.deps.seen.mark(room.room_id, newest.msg_id)
-    } catch {
-      // Unread marks are a convenience; a read-only config directory must not stop the chat.
+  /**
+   * Moves the open room's read marker to the newest entry shown, over the socket (`read.mark`):
+   * opening a room reads it. Not while scrolled back into history, and only forward of what
+   * was already reported; offline, it is sent on reconnect.
+   */
+  private flushRead() {
+    if (this.readTimer !== undefined) clearTimeout(this.readTimer)
+    this.readTimer = undefined
+    const { room, lastSeq, scrollback, messages } = this.state
+    if (room === null || lastSeq === 0) return
+    if (scrollback !== null && scrollback.end < messages.length) return
+    if (lastSeq <= Math.max(room.read_seq, this.readSent.get(room.room_id) ?? 0)) return
+    if (this.frame({ type: "read.mark", to: room.room_id, payload: { seq: lastSeq } })) {
+      this.readSent.set(room.room_id, lastSeq)
     }
   }
 
@@ -507,22 +506,4 @@ export const describeError = (error: unknown): string => {
   if (error instanceof ApiError) return safeText(error.message)
   if (error instanceof Error) return safeText(error.message.split("\n")[0] ?? "unexpected error")
   return safeText(String(error))
-}
-
-/** `Promise.all(items.map(f))` with at most `limit` calls of `f` in flight; results in order. */
-export const mapLimited = async <A, B>(
-  items: ReadonlyArray<A>,
-  limit: number,
-  f: (item: A) => Promise<B>
-): Promise<Array<B>> => {
-  const results = new Array<B>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await f(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }

@@ -14,6 +14,7 @@
  */
 import type { MessageView, PresenceUser as PresenceUserSchema, RoomId, RoomView, ServerEvent } from "@parley/domain"
 import { safeText } from "../shared/safe-text.ts"
+import { roomLabel } from "./room-label.ts"
 
 export type PresenceUser = typeof PresenceUserSchema.Type
 
@@ -26,8 +27,13 @@ export interface RoomEntry {
   readonly room: RoomView
   /** A member of the room (false: a public room from the directory). */
   readonly joined: boolean
-  /** New messages since your last visit. */
-  readonly unread: boolean
+  /**
+   * Entries after your read marker, as the server counts them (head `seq` − marker: edits and
+   * deletes count too); 0 for a public room you have not joined.
+   */
+  readonly unread: number
+  /** Your read marker there: markers only move forward, so an older report is ignored. */
+  readonly readSeq: number
 }
 
 export type OutgoingStatus = "pending" | "confirmed" | "failed"
@@ -46,6 +52,7 @@ export interface Outgoing {
 export type LogItem =
   | { readonly key: string; readonly kind: "message"; readonly message: MessageView; readonly mine: boolean }
   | { readonly key: string; readonly kind: "system"; readonly text: string; readonly tone: "info" | "error" }
+  /** `name`: the room's label, `#general` or `@bob`. */
   | { readonly key: string; readonly kind: "room"; readonly name: string }
 
 export type Connection =
@@ -183,11 +190,28 @@ const onChatMessage = (state: State, message: MessageView): State => {
   }
 }
 
+/** Your read marker moved (your ack, or another session of yours): the room's count follows, never back. */
+const onReadMarker = (state: State, marker: { readonly room_id: string; readonly seq: number; readonly unread: number }) => {
+  let changed = false
+  const entries = state.rooms.entries.map((entry) => {
+    if (entry.room.room_id !== marker.room_id || marker.seq < entry.readSeq) return entry
+    changed = true
+    return { ...entry, readSeq: marker.seq, unread: marker.unread }
+  })
+  return changed ? { ...state, rooms: { ...state.rooms, entries } } : state
+}
+
 const onEvent = (state: State, event: ServerEvent, now: number): State => {
   switch (event.type) {
     case "chat.message":
       return onChatMessage(state, event.payload)
+    case "read.marker":
+      return onReadMarker(state, event.payload)
     case "ack": {
+      const { room_id, seq, unread } = event.payload
+      if (event.payload.of === "read.mark" && room_id !== undefined && seq !== undefined && unread !== undefined) {
+        return onReadMarker(state, { room_id, seq, unread })
+      }
       if (event.payload.of !== "chat.message" || event.id === undefined) return state
       const msgId = event.payload.msg_id
       // Already delivered (the broadcast came before the ack): nothing left to show.
@@ -328,7 +352,7 @@ export const reduce = (state: State, action: Action): State => {
         ...next,
         log: [
           ...state.log,
-          { key: logKey(), kind: "room", name: action.room.name },
+          { key: logKey(), kind: "room", name: roomLabel(action.room) },
           ...history.map((m) => messageItem(next, m))
         ]
       }

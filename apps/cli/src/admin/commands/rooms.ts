@@ -19,6 +19,8 @@ const roomTable = (rooms: ReadonlyArray<AdminRoomView>) =>
   table(rooms, [
     { header: "ID", value: (r) => r.room_id },
     { header: "NAME", value: (r) => r.name, max: 40 },
+    // A direct room (two users' own, named after both) is marked as such: it is no team's room.
+    { header: "KIND", value: (r) => r.kind },
     { header: "VISIBILITY", value: (r) => r.visibility },
     { header: "STATUS", value: (r) => (r.archived ? "archived" : "open") },
     { header: "CREATED BY", value: (r) => r.created_by },
@@ -29,6 +31,7 @@ const roomDetails = (room: AdminRoomView) =>
   keyValues([
     ["id", room.room_id],
     ["name", room.name],
+    ["kind", room.kind === "direct" ? "direct (two users, fixed members)" : "room"],
     ["visibility", room.visibility],
     ["status", room.archived ? "archived (read-only)" : "open"],
     ["created by", room.created_by],

@@ -42,7 +42,7 @@ export const LogRow = (props: { readonly item: LogItem }) => {
     case "message":
       return h(MessageRow, { message: item.message, mine: item.mine })
     case "room":
-      return h(Text, { color: "gray" }, `── #${safeText(item.name)} ──`)
+      return h(Text, { color: "gray" }, `── ${safeText(item.name)} ──`)
     case "system":
       return h(Text, { color: item.tone === "error" ? "red" : "gray" }, `* ${safeText(item.text)}`)
   }

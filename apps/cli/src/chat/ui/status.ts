@@ -1,6 +1,7 @@
 /** The bottom lines: where you are, who is here, the connection, and the one notice line. */
 import { Box, Text } from "ink"
 import { safeText } from "../../shared/safe-text.ts"
+import { roomLabel } from "../room-label.ts"
 import type { Connection, State } from "../state.ts"
 import { h } from "./h.ts"
 
@@ -30,7 +31,7 @@ export const StatusBar = (props: { readonly state: State }) => {
   const { state } = props
   const conn = connectionText(state.connection)
   const where =
-    state.room === null ? "rooms" : `#${safeText(state.room.name)}${state.room.archived ? " (archived)" : ""}`
+    state.room === null ? "rooms" : `${safeText(roomLabel(state.room))}${state.room.archived ? " (archived)" : ""}`
   // A room too big for per-user news: its count is current, the names known may not be.
   const names = state.onlineStale ? [] : state.online.map((u) => u.username)
   const who = state.room === null ? "" : ` · ${onlineSummary(names, 3, state.onlineCount)}`
