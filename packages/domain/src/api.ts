@@ -30,16 +30,18 @@ import { LoginRequest, RefreshRequest, SessionList, SignupRequest, TokenResponse
 import {
   AddMemberRequest,
   CreateRoomRequest,
+  DeleteMessageQuery,
   DirectRoomRequest,
+  EditMessageRequest,
+  MarkReadRequest,
   MemberList,
   MemberView,
   MessagePage,
   MessageQuery,
-  MarkReadRequest,
   MessageView,
   PageQuery,
-  ReadMarker,
   PostMessageRequest,
+  ReadMarker,
   RoomList,
   RoomListQuery,
   RoomView
@@ -62,7 +64,7 @@ import {
   UsernameTaken,
   WeakPassword
 } from "./errors.ts"
-import { RoomId, SessionId, UserId } from "./ids.ts"
+import { MessageId, RoomId, SessionId, UserId } from "./ids.ts"
 import { SearchPage, SearchQuery } from "./search.ts"
 import { UserView } from "./user.ts"
 
@@ -209,6 +211,20 @@ export class ChatGroup extends HttpApiGroup.make("chat")
       params: inRoom,
       payload: PostMessageRequest,
       success: MessageView.pipe(HttpApiSchema.status(201)),
+      error: [Forbidden, NotFound, SendUnavailableResponse, RateLimitedResponse]
+    }),
+    // Edits and deletes are events of the room's stream: each answers the stored event
+    // (`kind` edit/delete, its own `seq`), which subscribers receive like a message.
+    HttpApiEndpoint.patch("editMessage", "/api/chat/rooms/:room_id/messages/:msg_id", {
+      params: { ...inRoom, msg_id: MessageId },
+      payload: EditMessageRequest,
+      success: MessageView,
+      error: [Forbidden, NotFound, SendUnavailableResponse, RateLimitedResponse]
+    }),
+    HttpApiEndpoint.delete("deleteMessage", "/api/chat/rooms/:room_id/messages/:msg_id", {
+      params: { ...inRoom, msg_id: MessageId },
+      query: DeleteMessageQuery,
+      success: MessageView,
       error: [Forbidden, NotFound, SendUnavailableResponse, RateLimitedResponse]
     }),
     // Moves the caller's read marker forward (never back) and answers where it is now.

@@ -135,9 +135,12 @@ export class MessageView extends Schema.Class<MessageView>("MessageView")({
   deleted_by: Schema.NullOr(UserId)
 }) {}
 
+/** A read marker's position: the last `seq` read (0: nothing yet). */
+export const ReadSeq = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
 /** `PUT /api/chat/rooms/{room_id}/read`: the last `seq` the caller has read (above the head: the head). */
 export class MarkReadRequest extends Schema.Class<MarkReadRequest>("MarkReadRequest")({
-  seq: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+  seq: ReadSeq
 }) {}
 
 /** A read marker as stored after a move (it never moves back), and what is left unread after it. */
@@ -146,6 +149,21 @@ export class ReadMarker extends Schema.Class<ReadMarker>("ReadMarker")({
   seq: Schema.Int,
   unread: Schema.Int
 }) {}
+
+/**
+ * `PATCH /api/chat/rooms/{room_id}/messages/{msg_id}`: the message's new text. Only its author
+ * edits a message; the edit is an event of the room's stream (`kind: "edit"`), idempotent by
+ * `client_msg_id` like a send.
+ */
+export class EditMessageRequest extends Schema.Class<EditMessageRequest>("EditMessageRequest")({
+  text: MessageText,
+  client_msg_id: Schema.optionalKey(ClientMsgId)
+}) {}
+
+/** `DELETE /api/chat/rooms/{room_id}/messages/{msg_id}`: `client_msg_id` makes a retry safe. */
+export const DeleteMessageQuery = Schema.Struct({
+  client_msg_id: Schema.optionalKey(ClientMsgId)
+})
 
 export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({
   messages: Schema.Array(MessageView),

@@ -6,7 +6,7 @@
  * client-sent `from` is ignored: the sender is always the authenticated user.
  */
 import { Schema } from "effect"
-import { ClientMsgId, MarkReadRequest, MessageText, MessageView, ReadMarker } from "./chat.ts"
+import { ClientMsgId, MessageText, MessageView, ReadMarker, ReadSeq } from "./chat.ts"
 import { MessageId, RoomId, UserId } from "./ids.ts"
 import { SearchPage, SearchRequest } from "./search.ts"
 
@@ -35,6 +35,26 @@ export const SendMessage = Schema.Struct({
   id: Schema.optionalKey(EventId),
   to: RoomId,
   payload: Schema.Struct({ text: MessageText, client_msg_id: Schema.optionalKey(ClientMsgId) })
+})
+
+/**
+ * Edits the sender's message `msg_id` of the room. Stored as an event of the room's stream
+ * (delivered as a `chat.message` with `kind: "edit"`), acked like `chat.message` with the
+ * event's `msg_id` and `seq`.
+ */
+export const EditMessage = Schema.Struct({
+  type: Schema.Literal("chat.edit"),
+  id: Schema.optionalKey(EventId),
+  to: RoomId,
+  payload: Schema.Struct({ msg_id: MessageId, text: MessageText, client_msg_id: Schema.optionalKey(ClientMsgId) })
+})
+
+/** Deletes message `msg_id` (its author, the room's owner or admins, a site admin); like `chat.edit`. */
+export const DeleteMessage = Schema.Struct({
+  type: Schema.Literal("chat.delete"),
+  id: Schema.optionalKey(EventId),
+  to: RoomId,
+  payload: Schema.Struct({ msg_id: MessageId, client_msg_id: Schema.optionalKey(ClientMsgId) })
 })
 
 /** Subscribe (if not yet), replay every message after `after` in order, then continue live. */
@@ -70,7 +90,8 @@ export const MarkRead = Schema.Struct({
   type: Schema.Literal("read.mark"),
   id: Schema.optionalKey(EventId),
   to: RoomId,
-  payload: MarkReadRequest
+  // A plain struct (not the HTTP body's class): clients build frames from plain objects.
+  payload: Schema.Struct({ seq: ReadSeq })
 })
 
 /**
@@ -90,6 +111,8 @@ export const ClientEvent = Schema.Union([
   Subscribe,
   Unsubscribe,
   SendMessage,
+  EditMessage,
+  DeleteMessage,
   Resume,
   TypingStart,
   TypingStop,
@@ -103,6 +126,8 @@ export const clientEventTypes: ReadonlyArray<ClientEvent["type"]> = [
   "channel.subscribe",
   "channel.unsubscribe",
   "chat.message",
+  "chat.edit",
+  "chat.delete",
   "channel.resume",
   "typing.start",
   "typing.stop",
@@ -137,7 +162,10 @@ export const AckEvent = Schema.Struct({
     /** The event acknowledged. */
     of: Schema.String,
     room_id: Schema.optionalKey(RoomId),
-    /** For `chat.message`: the stored message's id and position; sent only after it is stored. */
+    /**
+     * For `chat.message`, `chat.edit` and `chat.delete`: the stored event's id and position;
+     * sent only after it is stored.
+     */
     msg_id: Schema.optionalKey(MessageId),
     seq: Schema.optionalKey(Schema.Number),
     /** For `channel.resume`: how many stored messages were replayed before going live. */

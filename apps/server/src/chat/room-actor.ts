@@ -16,6 +16,7 @@
  * the room's shard.
  */
 import {
+  type MessageId,
   type MessageView,
   MessageView as MessageViewSchema,
   makeTimeUuidClock,
@@ -44,13 +45,17 @@ import {
 import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
 import { Broker } from "../realtime/broker.ts"
 import { toMessageView } from "../views/chat.ts"
+import { type Change, type ChangeRefused, changed, heldMessages, refusal } from "./message-changes.ts"
 
 export interface SendRequest {
   readonly roomId: RoomId
   readonly userId: UserId
   readonly username: string
+  /** The message's text; an edit's new text; "" for a delete. */
   readonly text: string
   readonly clientMsgId: string | null
+  /** An edit or delete of an earlier message instead of a message: checked by the actor. */
+  readonly change?: Change | undefined
 }
 
 export interface RoomActorOptions {
@@ -70,7 +75,7 @@ export interface RoomActorOptions {
 
 interface Command {
   readonly request: SendRequest
-  readonly reply: Deferred.Deferred<MessageView, ServiceUnavailable>
+  readonly reply: Deferred.Deferred<MessageView, ServiceUnavailable | ChangeRefused>
   /** The sender's span (a WebSocket frame, an HTTP request, a forward), when spans are exported. */
   readonly span: Tracer.AnySpan | undefined
 }
@@ -126,9 +131,14 @@ export class RoomActors extends Context.Service<
      * Puts the send in the room's mailbox now, in call order, and returns the wait for its
      * stored message: callers that pipeline sends keep their order without waiting for each ack.
      */
-    readonly submit: (request: SendRequest) => Effect.Effect<Effect.Effect<MessageView, ServiceUnavailable>, Overloaded>
-    /** Stores, broadcasts and returns the message; a retried `clientMsgId` returns the original. */
-    readonly send: (request: SendRequest) => Effect.Effect<MessageView, Overloaded | ServiceUnavailable>
+    readonly submit: (
+      request: SendRequest
+    ) => Effect.Effect<Effect.Effect<MessageView, ServiceUnavailable | ChangeRefused>, Overloaded>
+    /**
+     * Stores, broadcasts and returns the message (or edit, or delete: refused with
+     * `ChangeRefused` by the rules of `message-changes.ts`); a retried `clientMsgId` returns the original.
+     */
+    readonly send: (request: SendRequest) => Effect.Effect<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>
     /**
      * The room may have been written by another node since this one last did (its cluster
      * shard moved away and back): the next write claims the room first, which also fences
@@ -172,6 +182,7 @@ export class RoomActors extends Context.Service<
           return Effect.gen(function* () {
             const clock = makeTimeUuidClock()
             const recent = new Map<string, MessageView>()
+            const held = heldMessages()
             let lastSeq = 0
             /** This actor's claim on the room: storage refuses its writes once another claims. */
             let epoch = 0
@@ -199,6 +210,7 @@ export class RoomActors extends Context.Service<
               epoch = head.epoch
               lastSeq = head.lastSeq
               if (head.lastId !== null) clock.advancePast(head.lastId)
+              held.clear()
               synced = true
               generation++
               return head.repaired.map(toMessageView)
@@ -280,6 +292,68 @@ export class RoomActors extends Context.Service<
                 return { repaired, looked }
               })
 
+            /**
+             * The batch's new sends as records, in order. An edit or delete is checked against
+             * its target as this actor holds it (stored or changed by it, or earlier in this
+             * batch), else as storage has it (read now, for edits and deletes only): refused,
+             * it takes no `seq`. `targets` holds every message the batch adds or changes, as it
+             * will stand once stored.
+             */
+            const entries = (fresh: ReadonlyArray<Command>, now: number) =>
+              Effect.gen(function* () {
+                const unknown = new Set<MessageId>()
+                for (const c of fresh) {
+                  const target = c.request.change?.targetId
+                  if (target !== undefined && held.get(target) === undefined) unknown.add(target)
+                }
+                const found = new Map<MessageId, MessageRecord>()
+                yield* Effect.forEach(
+                  unknown,
+                  (id) =>
+                    Effect.map(messages.find(roomId, id), (m) => {
+                      if (Option.isSome(m)) found.set(id, m.value)
+                    }),
+                  { concurrency: "unbounded", discard: true }
+                )
+                const targets = new Map<MessageId, MessageRecord>()
+                const accepted: Array<Command> = []
+                const records: Array<MessageRecord> = []
+                const refused = new Map<Command, ChangeRefused>()
+                for (const c of fresh) {
+                  const { change } = c.request
+                  const target =
+                    change === undefined
+                      ? undefined
+                      : (targets.get(change.targetId) ?? held.get(change.targetId) ?? found.get(change.targetId))
+                  if (change !== undefined) {
+                    const refuse = refusal(target, c.request.userId, change)
+                    if (refuse !== undefined) {
+                      refused.set(c, refuse)
+                      continue
+                    }
+                  }
+                  const record: MessageRecord = {
+                    roomId,
+                    id: clock.next(now) as MessageId,
+                    seq: lastSeq + 1 + records.length,
+                    userId: c.request.userId,
+                    username: c.request.username,
+                    text: change?.kind === "delete" ? "" : c.request.text,
+                    clientMsgId: c.request.clientMsgId,
+                    createdAt: now,
+                    ...plainMessage,
+                    ...(change === undefined
+                      ? {}
+                      : { kind: change.kind, targetId: change.targetId, targetPartition: target!.partition })
+                  }
+                  accepted.push(c)
+                  records.push(record)
+                  if (change === undefined) targets.set(record.id, record)
+                  else targets.set(change.targetId, changed(target!, record))
+                }
+                return { accepted, records, targets, refused }
+              })
+
             /** Stores the batch's new sends in one write, then broadcasts, then answers every send. */
             const commit = (
               batch: ReadonlyArray<Command>,
@@ -311,20 +385,11 @@ export class RoomActors extends Context.Service<
                   return true
                 })
                 const now = yield* Clock.currentTimeMillis
-                const records: Array<MessageRecord> = fresh.map((c, i) => ({
-                  roomId,
-                  id: clock.next(now) as MessageRecord["id"],
-                  seq: lastSeq + 1 + i,
-                  userId: c.request.userId,
-                  username: c.request.username,
-                  text: c.request.text,
-                  clientMsgId: c.request.clientMsgId,
-                  createdAt: now,
-                  ...plainMessage
-                }))
+                const { accepted, records, targets, refused } = yield* entries(fresh, now)
                 if (records.length > 0) {
                   yield* messages.append(roomId, records, { epoch, afterSeq: lastSeq })
                   lastSeq += records.length
+                  held.keep(targets.values())
                   yield* Metric.update(stored, records.length)
                   yield* Metric.update(batchSize, records.length)
                 }
@@ -342,11 +407,17 @@ export class RoomActors extends Context.Service<
                     Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause))
                   )
                 }
-                const viewOf = new Map(fresh.map((c, i) => [c, views[i]!] as const))
+                const outcomes = new Map<Command, Exit.Exit<MessageView, ChangeRefused>>([
+                  ...accepted.map((c, i) => [c, Exit.succeed(views[i]!)] as const),
+                  ...[...refused].map(([c, e]) => [c, Exit.fail(e)] as const)
+                ])
                 batch.forEach((command, i) => {
                   const key = keyOf(command)
-                  const view = originals[i] ?? viewOf.get(firstOfKey.get(key!) ?? command)!
-                  Deferred.doneUnsafe(command.reply, Exit.succeed(view))
+                  const original = originals[i]
+                  Deferred.doneUnsafe(
+                    command.reply,
+                    original !== undefined ? Exit.succeed(original) : outcomes.get(firstOfKey.get(key!) ?? command)!
+                  )
                 })
               })
 
@@ -489,7 +560,7 @@ export class RoomActors extends Context.Service<
         }
 
         const offer = (request: SendRequest, span: Tracer.AnySpan | undefined) => {
-          const reply = Deferred.makeUnsafe<MessageView, ServiceUnavailable>()
+          const reply = Deferred.makeUnsafe<MessageView, ServiceUnavailable | ChangeRefused>()
           if (!enqueue({ request, reply, span })) {
             return Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
           }

@@ -1,6 +1,9 @@
 import {
+  Forbidden,
+  MessageId,
   type MessageView,
   MessageView as MessageViewSchema,
+  NotFound,
   Overloaded,
   type RoomId,
   ServiceUnavailable,
@@ -24,6 +27,7 @@ import {
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
+import type { ChangeRefused } from "./message-changes.ts"
 import { RoomActors, type SendRequest } from "./room-actor.ts"
 
 /**
@@ -41,7 +45,10 @@ export class RoomRouter extends Context.Service<
      */
     readonly submit: (
       request: SendRequest
-    ) => Effect.Effect<Effect.Effect<MessageView, Overloaded | ServiceUnavailable>, Overloaded | ServiceUnavailable>
+    ) => Effect.Effect<
+      Effect.Effect<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>,
+      Overloaded | ServiceUnavailable
+    >
   }
 >()("parley/server/chat/RoomRouter") {
   /** One node: straight into the local actor's mailbox. */
@@ -84,7 +91,16 @@ export class RoomRouter extends Context.Service<
               user_id: request.userId,
               username: request.username,
               text: request.text,
-              client_msg_id: request.clientMsgId
+              client_msg_id: request.clientMsgId,
+              ...(request.change === undefined
+                ? {}
+                : {
+                    change: {
+                      kind: request.change.kind,
+                      target_id: request.change.targetId,
+                      moderator: request.change.moderator
+                    }
+                  })
             }))
           })
           .pipe(
@@ -119,9 +135,7 @@ export class RoomRouter extends Context.Service<
                   const outcome = outcomes[i]
                   Deferred.doneUnsafe(
                     reply,
-                    outcome === undefined || "failed" in outcome
-                      ? Exit.fail(outcome?.failed === "overloaded" ? new Overloaded() : noOwner())
-                      : Exit.succeed(outcome)
+                    outcome === undefined || "failed" in outcome ? Exit.fail(failureOf(outcome)) : Exit.succeed(outcome)
                   )
                 })
             })
@@ -143,7 +157,7 @@ export class RoomRouter extends Context.Service<
         submit: (request) =>
           Effect.gen(function* () {
             const span = traced ? yield* callerSpan : undefined
-            const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable>()
+            const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>()
             const room = waiting.get(request.roomId)
             const now = yield* Clock.currentTimeMillis
             if (room === undefined) {
@@ -164,7 +178,7 @@ export class RoomRouter extends Context.Service<
 
 interface Forward {
   readonly request: SendRequest
-  readonly reply: Deferred.Deferred<MessageView, Overloaded | ServiceUnavailable>
+  readonly reply: Deferred.Deferred<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>
   /** The sender's span, when spans are exported. */
   readonly span: Tracer.AnySpan | undefined
 }
@@ -195,8 +209,37 @@ const noOwner = () => new ServiceUnavailable({ retryAfterSeconds })
 /** A send's answer, one per message of a batch: the stored message, or why it was refused. */
 const SendOutcome = Schema.Union([
   MessageViewSchema,
-  Schema.Struct({ failed: Schema.Literals(["overloaded", "service_unavailable"]) })
+  Schema.Struct({ failed: Schema.Literals(["overloaded", "service_unavailable"]) }),
+  // An edit or delete refused by the owner's actor, with the message its sender sees.
+  Schema.Struct({ failed: Schema.Literals(["not_found", "forbidden"]), message: Schema.String })
 ])
+type Failed = Exclude<typeof SendOutcome.Type, MessageView>
+
+const failureOf = (outcome: Failed | undefined): Overloaded | ServiceUnavailable | ChangeRefused => {
+  switch (outcome?.failed) {
+    case "overloaded":
+      return new Overloaded()
+    case "not_found":
+      return new NotFound({ error: { code: "not_found", message: outcome.message } })
+    case "forbidden":
+      return new Forbidden({ error: { code: "forbidden", message: outcome.message } })
+    default:
+      return noOwner()
+  }
+}
+
+const outcomeOf = (e: Overloaded | ServiceUnavailable | ChangeRefused): Failed => {
+  switch (e._tag) {
+    case "Overloaded":
+      return { failed: "overloaded" }
+    case "NotFound":
+      return { failed: "not_found", message: e.error.message }
+    case "Forbidden":
+      return { failed: "forbidden", message: e.error.message }
+    default:
+      return { failed: "service_unavailable" }
+  }
+}
 
 export const Send = Rpc.make("Send", {
   payload: {
@@ -205,7 +248,15 @@ export const Send = Rpc.make("Send", {
         user_id: UserId,
         username: Schema.String,
         text: Schema.String,
-        client_msg_id: Schema.NullOr(Schema.String)
+        client_msg_id: Schema.NullOr(Schema.String),
+        /** An edit or delete (see `message-changes.ts`), checked by the owner's actor. */
+        change: Schema.optionalKey(
+          Schema.Struct({
+            kind: Schema.Literals(["edit", "delete"]),
+            target_id: MessageId,
+            moderator: Schema.Boolean
+          })
+        )
       })
     )
   },
@@ -235,21 +286,18 @@ export const RoomEntityLive = RoomEntity.toLayer(
                 userId: m.user_id,
                 username: m.username,
                 text: m.text,
-                clientMsgId: m.client_msg_id
+                clientMsgId: m.client_msg_id,
+                change:
+                  m.change === undefined
+                    ? undefined
+                    : { kind: m.change.kind, targetId: m.change.target_id, moderator: m.change.moderator }
               })
             )
           )
           return yield* Effect.forEach(waits, (wait): Effect.Effect<typeof SendOutcome.Type> => {
-            const stored: Effect.Effect<MessageView, Overloaded | ServiceUnavailable> = Result.isFailure(wait)
-              ? Effect.fail(wait.failure)
-              : wait.success
-            return stored.pipe(
-              Effect.catch((e) =>
-                Effect.succeed({
-                  failed: e._tag === "Overloaded" ? ("overloaded" as const) : ("service_unavailable" as const)
-                })
-              )
-            )
+            const stored: Effect.Effect<MessageView, Overloaded | ServiceUnavailable | ChangeRefused> =
+              Result.isFailure(wait) ? Effect.fail(wait.failure) : wait.success
+            return stored.pipe(Effect.catch((e) => Effect.succeed(outcomeOf(e))))
           })
         })
     })

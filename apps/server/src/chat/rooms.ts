@@ -65,6 +65,17 @@ export class ChatRooms extends Context.Service<
       caller: UserId,
       roomId: RoomId
     ) => Effect.Effect<RoomRecord, Forbidden | NotFound | ServiceUnavailable>
+    /**
+     * Whether the caller may edit or delete messages in the room, before the room's actor
+     * checks the message itself (`message-changes.ts`): refused like a send (archived, not a
+     * member; a site admin deletes without being one). `moderator`: may delete others'
+     * messages (the room's owner or an admin, or a site admin).
+     */
+    readonly changeable: (
+      caller: { readonly id: UserId; readonly siteAdmin: boolean },
+      roomId: RoomId,
+      kind: "edit" | "delete"
+    ) => Effect.Effect<{ readonly moderator: boolean }, Forbidden | NotFound | ServiceUnavailable>
     readonly join: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomView, NotFound | ServiceUnavailable>
     /** The room as the caller sees it, with their unread count, marker and the last message. */
     readonly view: (caller: UserId, roomId: RoomId) => Effect.Effect<RoomView, NotFound | ServiceUnavailable>
@@ -226,6 +237,17 @@ export class ChatRooms extends Context.Service<
             return yield* forbidden("this room is archived: its history stays, new messages are refused")
           if (found.role === null) return yield* forbidden("join the room before posting in it")
           return found.room
+        }, unavailable),
+
+        changeable: Effect.fn("ChatRooms.changeable")(function* (caller, roomId, kind) {
+          const found = yield* access(caller.id, roomId)
+          if (found.room.archived) {
+            return yield* forbidden("this room is archived: its messages can no longer be edited or deleted")
+          }
+          if (found.role === null && !(kind === "delete" && caller.siteAdmin)) {
+            return yield* forbidden("join the room before changing its messages")
+          }
+          return { moderator: caller.siteAdmin || found.role === "owner" || found.role === "admin" }
         }, unavailable),
 
         join: Effect.fn("ChatRooms.join")(function* (caller, roomId) {

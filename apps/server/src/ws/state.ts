@@ -97,6 +97,8 @@ export interface ConnectionEnv {
 export interface ConnectionUser {
   readonly id: UserId
   readonly username: string
+  /** A site admin (as of the upgrade): may delete any message. */
+  readonly siteAdmin: boolean
 }
 
 /**
@@ -186,7 +188,7 @@ export class ConnectionState implements OpenConnection, InboundHost {
     this.socket = socket
     this.userId = caller.userId
     this.sessionId = caller.sessionId
-    this.user = { id: caller.userId, username: caller.username }
+    this.user = { id: caller.userId, username: caller.username, siteAdmin: caller.user.role === "admin" }
     this.authenticatedAt = authenticatedAt
     this.expiresAt = expiresAt
   }

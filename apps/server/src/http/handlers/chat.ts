@@ -66,6 +66,48 @@ export const ChatHandlers = HttpApiBuilder.group(
           )
         })
       )
+      .handle("editMessage", ({ params, payload }) =>
+        Effect.gen(function* () {
+          const user = yield* caller
+          yield* limits.message(user.id)
+          const { moderator } = yield* rooms.changeable(
+            { id: user.id, siteAdmin: user.role === "admin" },
+            params.room_id,
+            "edit"
+          )
+          return yield* Effect.flatten(
+            router.submit({
+              roomId: params.room_id,
+              userId: user.id,
+              username: user.username,
+              text: payload.text,
+              clientMsgId: payload.client_msg_id ?? null,
+              change: { kind: "edit", targetId: params.msg_id, moderator }
+            })
+          )
+        })
+      )
+      .handle("deleteMessage", ({ params, query }) =>
+        Effect.gen(function* () {
+          const user = yield* caller
+          yield* limits.message(user.id)
+          const { moderator } = yield* rooms.changeable(
+            { id: user.id, siteAdmin: user.role === "admin" },
+            params.room_id,
+            "delete"
+          )
+          return yield* Effect.flatten(
+            router.submit({
+              roomId: params.room_id,
+              userId: user.id,
+              username: user.username,
+              text: "",
+              clientMsgId: query.client_msg_id ?? null,
+              change: { kind: "delete", targetId: params.msg_id, moderator }
+            })
+          )
+        })
+      )
       .handle("listMessages", ({ params, query }) =>
         Effect.flatMap(caller, (user) => rooms.history(user.id, params.room_id, query))
       )

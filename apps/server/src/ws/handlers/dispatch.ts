@@ -8,7 +8,7 @@ import type { RoomAccessResult } from "../../chat/rooms.ts"
 import { decodeFrame, frameId } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
-import { sendMessage } from "./messages.ts"
+import { changeMessage, sendMessage } from "./messages.ts"
 import { ackWithOnline, listOnline } from "./presence.ts"
 import { markRead } from "./read-markers.ts"
 import { search } from "./search.ts"
@@ -64,6 +64,9 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
       )
     case "chat.message":
       return sendMessage(conn, event)
+    case "chat.edit":
+    case "chat.delete":
+      return changeMessage(conn, event)
     case "typing.start":
     case "typing.stop":
       return typing(conn, event)

@@ -1,7 +1,7 @@
-/** `chat.message`: checked, handed to the room's actor, acknowledged once stored. */
-import type { RoomId, SendMessage } from "@parley/domain"
+/** `chat.message`, `chat.edit`, `chat.delete`: checked, handed to the room's actor, acknowledged once stored. */
+import type { DeleteMessage, EditMessage, MessageView, RoomId, SendMessage } from "@parley/domain"
 import { Cause, Clock, Effect, Option } from "effect"
-import { EventError, toEventError } from "../errors.ts"
+import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 
 /**
@@ -25,19 +25,15 @@ export const mayPost = Effect.fnUntraced(function* (conn: ConnectionState, roomI
 
 const unacknowledged = new EventError({ code: "internal", message: "the send was not acknowledged; retry it" })
 
-export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, event: typeof SendMessage.Type) {
-  const { env } = conn
-  yield* env.limits.message(conn.userId)
-  yield* mayPost(conn, event.to)
-  const stored = yield* env.router.submit({
-    roomId: event.to,
-    userId: conn.userId,
-    username: conn.user.username,
-    text: event.payload.text,
-    clientMsgId: event.payload.client_msg_id ?? null
-  })
-  // Queued in order; the ack follows once stored, while later frames are read on. The ack
-  // belongs to the connection: it is dropped if the connection closes first.
+/**
+ * Queued in order; the ack follows once stored, while later frames are read on. The ack
+ * belongs to the connection: it is dropped if the connection closes first.
+ */
+const ackWhenStored = (
+  conn: ConnectionState,
+  event: { readonly type: string; readonly id?: string },
+  stored: Effect.Effect<MessageView, RoomFailure>
+) =>
   conn.fork(
     stored.pipe(
       Effect.matchCauseEffect({
@@ -49,4 +45,40 @@ export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, e
       })
     )
   )
+
+/**
+ * An edit or delete: the room's rules first (`ChatRooms.changeable`), then the room's actor,
+ * which checks the message itself; acked like a send, with the stored event's id and `seq`.
+ */
+export const changeMessage = Effect.fnUntraced(function* (
+  conn: ConnectionState,
+  event: typeof EditMessage.Type | typeof DeleteMessage.Type
+) {
+  const { env } = conn
+  const kind = event.type === "chat.edit" ? "edit" : "delete"
+  yield* env.limits.message(conn.userId)
+  const { moderator } = yield* env.rooms.changeable({ id: conn.userId, siteAdmin: conn.user.siteAdmin }, event.to, kind)
+  const stored = yield* env.router.submit({
+    roomId: event.to,
+    userId: conn.userId,
+    username: conn.user.username,
+    text: "text" in event.payload ? event.payload.text : "",
+    clientMsgId: event.payload.client_msg_id ?? null,
+    change: { kind, targetId: event.payload.msg_id, moderator }
+  })
+  ackWhenStored(conn, event, stored)
+})
+
+export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, event: typeof SendMessage.Type) {
+  const { env } = conn
+  yield* env.limits.message(conn.userId)
+  yield* mayPost(conn, event.to)
+  const stored = yield* env.router.submit({
+    roomId: event.to,
+    userId: conn.userId,
+    username: conn.user.username,
+    text: event.payload.text,
+    clientMsgId: event.payload.client_msg_id ?? null
+  })
+  ackWhenStored(conn, event, stored)
 })

@@ -1,0 +1,4 @@
+import { editsSuite } from "./edits.suite.ts"
+import { cassandraRedisBackend } from "./support/server.ts"
+
+editsSuite(cassandraRedisBackend)

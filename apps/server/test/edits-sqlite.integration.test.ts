@@ -1,0 +1,4 @@
+import { editsSuite } from "./edits.suite.ts"
+import { sqliteBackend } from "./support/server.ts"
+
+editsSuite(sqliteBackend)
