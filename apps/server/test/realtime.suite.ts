@@ -127,6 +127,93 @@ export const realtimeSuite = (backend: Backend, options: { readonly twoNodes: bo
       for (const socket of [...subscribers, ...wsSenders]) socket.close()
     })
 
+    it("K senders x M messages with edits and deletes mixed in: one order equal to storage; after resume the same final state everywhere", async () => {
+      const K = 3
+      const M = 30
+      const owner = await account(a.url, "own")
+      const roomId = await createRoom(a.url, owner)
+      const senders = await Promise.all(Array.from({ length: K }, () => account(a.url, "snd")))
+      await Promise.all(senders.map((s) => join_(a.url, s.token, roomId)))
+      const subscribers: Array<TestSocket> = []
+      for (let i = 0; i < 4; i++) {
+        const user = await account(a.url, "sub")
+        const socket = await connect((i % 2 === 0 ? a : b).url, { token: user.token, roomId })
+        await socket.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+        subscribers.push(socket)
+      }
+      // One more subscriber drops out midway and resumes after what it saw.
+      const leaver = await account(a.url, "lvr")
+      const early = await connect(b.url, { token: leaver.token, roomId })
+      await early.next((e) => e.type === "ack" && e.payload.of === "channel.subscribe")
+
+      // Each sender pipelines its messages; on each message's ack it edits every third one and
+      // deletes every fourth (after the edit when both), so changes interleave with messages.
+      const sockets = await Promise.all(senders.map((s, k) => connect((k % 2 === 0 ? b : a).url, { token: s.token })))
+      let changes = 0
+      sockets.forEach((socket, k) => {
+        socket.ws.on("message", (data) => {
+          const event = JSON.parse(data.toString())
+          if (event.type !== "ack" || event.payload.of !== "chat.message") return
+          const i = Number(event.id.split("-")[1])
+          const target = event.payload.msg_id
+          if (i % 3 === 0) {
+            socket.send({
+              type: "chat.edit",
+              id: `e${k}-${i}`,
+              to: roomId,
+              payload: { msg_id: target, text: `s${k}-${i}*` }
+            })
+          }
+          if (i % 4 === 0)
+            socket.send({ type: "chat.delete", id: `d${k}-${i}`, to: roomId, payload: { msg_id: target } })
+        })
+        for (let i = 0; i < M; i++) {
+          if (i % 3 === 0) changes++
+          if (i % 4 === 0) changes++
+          socket.send({ type: "chat.message", id: `${k}-${i}`, to: roomId, payload: { text: `s${k}-${i}` } })
+        }
+      })
+      const total = K * M + changes
+      await early.next((e) => e.type === "chat.message" && e.payload.seq >= total / 3, 30_000)
+      early.close()
+      await early.closed
+      const seen = early.messages(roomId)
+      await eventually(() => {
+        for (const socket of sockets) expect(socket.events.filter((e) => e.type === "ack").length).toBe(total / K)
+      })
+      for (const socket of sockets) expect(socket.events.filter((e) => e.type === "error")).toEqual([])
+      const back = await connect(a.url, { token: leaver.token })
+      back.send({ type: "channel.resume", id: "r", to: roomId, after: seen.at(-1).payload.msg_id })
+      await back.next((e) => e.type === "ack" && e.id === "r", 30_000)
+      await eventually(() => {
+        for (const socket of subscribers) expect(socket.messages(roomId).length).toBe(total)
+      })
+
+      const stored = await history(a.url, owner.token, roomId)
+      expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+      const resumed = [...seen, ...back.messages(roomId)]
+      for (const events of [...subscribers.map((s) => s.messages(roomId)), resumed]) {
+        expect(ids(events)).toEqual(ids(stored))
+      }
+      // Every screen folds the events it got into the same state history shows.
+      const fold = (events: ReadonlyArray<any>) => {
+        const state = new Map<string, string>()
+        for (const { payload: m } of events) {
+          if (m.kind === "message") state.set(m.msg_id, m.text)
+          else if (m.kind === "edit") state.set(m.target_id, m.text)
+          else state.set(m.target_id, "(deleted)")
+        }
+        return state
+      }
+      const current = new Map(
+        stored.filter((m) => m.kind === "message").map((m) => [m.msg_id, m.deleted_by === null ? m.text : "(deleted)"])
+      )
+      expect([...current.values()].filter((t) => t === "(deleted)").length).toBe(K * Math.ceil(M / 4))
+      for (const events of [...subscribers.map((s) => s.messages(roomId)), resumed])
+        expect(fold(events)).toEqual(current)
+      for (const socket of [...subscribers, ...sockets, back]) socket.close()
+    })
+
     it("a subscriber that drops out while messages flow resumes with every message exactly once", async () => {
       const perPhase = 100
       const owner = await account(a.url, "own")
