@@ -216,7 +216,11 @@ describe("chat controller", () => {
     // Its ack moves the count; a reconnect does not report the same seq again.
     const [mark] = t.connection.ofType("read.mark")
     t.connection.deliver(
-      serverEvent({ type: "ack", id: mark!.id, payload: { of: "read.mark", room_id: general.room_id, seq: 3, unread: 0 } })
+      serverEvent({
+        type: "ack",
+        id: mark!.id,
+        payload: { of: "read.mark", room_id: general.room_id, seq: 3, unread: 0 }
+      })
     )
     t.connection.drop()
     t.connection.open()

@@ -55,6 +55,10 @@ describe("parley in a terminal (tmux)", () => {
     })
 
   const connected = (screen: string) => screen.includes("● connected")
+  const bobToken = async () =>
+    (await request(server.url, "POST", "/login", { body: { email_or_username: users.bob, password } })).body as {
+      token: string
+    }
 
   beforeAll(async () => {
     if (!hasTmux())
@@ -154,6 +158,39 @@ describe("parley in a terminal (tmux)", () => {
       ).toEqual(positions.filter((p) => p >= 0))
     }
     if (process.env.PARLEY_E2E_SHOW === "1") console.log(tmux.screen("bob"))
+  })
+
+  it("the room list shows how many entries bob has not read; opening the room reads them", async () => {
+    /** The room's line on the list: its unread count (blank when none) before the name. */
+    const lobbyLine = (s: string) => s.split("\n").find((line) => line.includes(`#${roomName}`) && !line.includes("──"))
+    const unreadOf = (s: string) => lobbyLine(s)?.match(/(\d+\+?) #/)?.[1] ?? null
+    // Leaving the room reports what bob read in it: nothing is unread.
+    tmux.type("bob", "/rooms")
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("bob", "the room list, all read", (s) => s.includes("Rooms") && lobbyLine(s) !== undefined)
+    await tmux.waitFor("bob", "no unread count", (s) => unreadOf(s) === null)
+    // Two messages while bob looks at the list; the list as loaded again counts them.
+    for (const content of ["unread one", "unread two"]) {
+      const sent = await request(server.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+        token: aliceToken,
+        body: { content }
+      })
+      expect(sent.status).toBe(201)
+    }
+    tmux.type("bob", "/rooms")
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("bob", "the count of 2", (s) => unreadOf(s) === "2")
+    // Opening the room reads them (read.mark over the socket); back on the list, the count is gone.
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("bob", "the room with the new messages", (s) => connected(s) && s.includes("unread two"))
+    tmux.type("bob", "/rooms")
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("bob", "the list with nothing unread", (s) => lobbyLine(s) !== undefined && unreadOf(s) === null)
+    const listed = await request(server.url, "GET", "/api/chat/rooms", { token: (await bobToken()).token })
+    expect(listed.body.rooms.find((r: { room_id: string }) => r.room_id === roomId)).toMatchObject({ unread: 0 })
+    // Back in the room for what follows.
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("bob", "the room again", (s) => connected(s) && s.includes(`#${roomName}`))
   })
 
   it("ends bob's open parley at once when an admin disables him with parley-admin", async () => {

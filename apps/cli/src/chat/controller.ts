@@ -10,7 +10,7 @@
  * replay repeats, so the log holds each message once.
  */
 import { randomUUID } from "node:crypto"
-import type { ClientEvent, MessageView, RoomView, ServerEvent } from "@parley/domain"
+import type { ClientEvent, RoomView, ServerEvent } from "@parley/domain"
 import { MessageId, MessageText } from "@parley/domain"
 import { Schema } from "effect"
 import { ApiError } from "../shared/http.ts"
@@ -225,6 +225,10 @@ export class ChatController {
         return this.who()
       case "search":
         return this.search(command.words, command.here)
+      case "edit":
+        return this.change("edit", command.text)
+      case "delete":
+        return this.change("delete", "")
       case "retry":
         return this.retry()
       case "logout":
@@ -319,9 +323,7 @@ export class ChatController {
     // Unread counts come with the list (the server keeps each member's read marker).
     const entries: Array<RoomEntry> = [
       ...joined.map((room) => ({ room, joined: true, unread: room.unread, readSeq: room.read_seq })),
-      ...directory
-        .filter((r) => !mine.has(r.room_id))
-        .map((room) => ({ room, joined: false, unread: 0, readSeq: 0 }))
+      ...directory.filter((r) => !mine.has(r.room_id)).map((room) => ({ room, joined: false, unread: 0, readSeq: 0 }))
     ]
     this.dispatch({ type: "rooms/loaded", entries })
   }
@@ -374,6 +376,26 @@ export class ChatController {
       outgoing: { client_msg_id, room_id: room.room_id, text, status: "pending", sent: false }
     })
     this.transmit(client_msg_id)
+  }
+
+  /**
+   * Edits or deletes your newest message in the open room; the server checks it is yours. Its
+   * `chat.message` (kind edit/delete) changes the screen; a refusal comes back as a notice.
+   */
+  private change(kind: "edit" | "delete", text: string) {
+    const room = this.state.room
+    if (room === null) return this.notice("open a room first")
+    if (room.archived) return this.notice("this room is archived: its messages can no longer change")
+    const mine = this.state.messages.findLast((m) => m.user_id === this.state.me.user_id && m.deleted_by === null)
+    if (mine === undefined) return this.notice(`no message of yours here to ${kind}`)
+    if (kind === "edit" && !isValidText(text)) return this.notice("a message is 1 to 4000 characters")
+    const client_msg_id = (this.deps.newId ?? randomUUID)()
+    const sent = this.frame(
+      kind === "edit"
+        ? { type: "chat.edit", to: room.room_id, payload: { msg_id: mine.msg_id, text, client_msg_id } }
+        : { type: "chat.delete", to: room.room_id, payload: { msg_id: mine.msg_id, client_msg_id } }
+    )
+    if (!sent) this.notice("not connected: try again once online")
   }
 
   /** Writes a pending message to the socket (if connected) and starts its ack timer. */

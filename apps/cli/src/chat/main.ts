@@ -73,11 +73,6 @@ const Root = (props: {
           // Closed with 4003: the stored refresh token is dead too, so it is forgotten now.
           { ...handlers, onSignedOut: (error) => handlers.onSignedOut(auth.endSession(error)) }
         ),
-      seen: {
-        get: (room) => props.store.lastSeen(room),
-        // Unread marks are a convenience: a read-only config folder must not stop the chat.
-        mark: (room, msg) => void props.store.markSeen(room, msg).catch(() => {})
-      },
       logout: () => auth.logout(),
       onExit: props.onExit
     })

@@ -14,6 +14,7 @@
  */
 import type { MessageView, PresenceUser as PresenceUserSchema, RoomId, RoomView, ServerEvent } from "@parley/domain"
 import { safeText } from "../shared/safe-text.ts"
+import { applyChange, changeNote } from "./changes.ts"
 import { roomLabel } from "./room-label.ts"
 
 export type PresenceUser = typeof PresenceUserSchema.Type
@@ -176,6 +177,7 @@ const onChatMessage = (state: State, message: MessageView): State => {
   if (state.room === null || message.room_id !== state.room.room_id || message.seq <= state.lastSeq) {
     return outgoing.length === state.outgoing.length ? state : { ...state, outgoing }
   }
+  if (message.kind !== "message") return onChange({ ...state, outgoing }, message)
   const { [message.user_id]: _, ...typing } = state.typing
   const atLiveEnd = state.scrollback !== null && state.scrollback.end === state.messages.length
   return {
@@ -190,8 +192,31 @@ const onChatMessage = (state: State, message: MessageView): State => {
   }
 }
 
+/**
+ * An edit or delete (an entry of the stream, after `lastSeq`): applied to the message it
+ * changes, which the log prints again in its new state (the log is never redrawn).
+ */
+const onChange = (state: State, change: MessageView): State => {
+  const i = state.messages.findIndex((m) => m.msg_id === change.target_id)
+  const updated = i < 0 ? undefined : applyChange(state.messages[i]!, change)
+  return {
+    ...state,
+    lastSeq: change.seq,
+    messages: updated === undefined ? state.messages : state.messages.with(i, updated),
+    log: [
+      ...state.log,
+      updated === undefined
+        ? { key: logKey(), kind: "system", text: changeNote(change), tone: "info" }
+        : messageItem(state, updated)
+    ]
+  }
+}
+
 /** Your read marker moved (your ack, or another session of yours): the room's count follows, never back. */
-const onReadMarker = (state: State, marker: { readonly room_id: string; readonly seq: number; readonly unread: number }) => {
+const onReadMarker = (
+  state: State,
+  marker: { readonly room_id: string; readonly seq: number; readonly unread: number }
+) => {
   let changed = false
   const entries = state.rooms.entries.map((entry) => {
     if (entry.room.room_id !== marker.room_id || marker.seq < entry.readSeq) return entry
@@ -336,13 +361,15 @@ export const reduce = (state: State, action: Action): State => {
     case "rooms/show":
       return { ...state, screen: "rooms", scrollback: null }
     case "room/opened": {
-      const history = [...action.history].sort((a, b) => a.seq - b.seq)
+      // History shows messages in their current state; its edits and deletes only count for `seq`.
+      const entries = [...action.history].sort((a, b) => a.seq - b.seq)
+      const history = entries.filter((m) => m.kind === "message")
       const next: State = {
         ...state,
         screen: "chat",
         room: action.room,
         messages: history,
-        lastSeq: history.at(-1)?.seq ?? 0,
+        lastSeq: entries.at(-1)?.seq ?? 0,
         ...noOnline,
         typing: {},
         scrollback: null,
@@ -403,7 +430,9 @@ export const reduce = (state: State, action: Action): State => {
       if (state.scrollback === null) return state
       // Older pages go in front; anything already held (a page boundary) is not doubled.
       const known = new Set(state.messages.map((m) => m.msg_id))
-      const older = [...action.older].filter((m) => !known.has(m.msg_id)).sort((a, b) => a.seq - b.seq)
+      const older = [...action.older]
+        .filter((m) => m.kind === "message" && !known.has(m.msg_id))
+        .sort((a, b) => a.seq - b.seq)
       return {
         ...state,
         messages: [...older, ...state.messages],
