@@ -115,6 +115,8 @@ export const searchSuite = (backend: Backend) =>
       const alice = await account(server.url, "sa")
       for (const q of ["", "   ", "!?…", "-- --"]) expectError(await search(alice, { q }), 400, "invalid_request")
       expectError(await search(alice, {}), 400, "invalid_request")
+      // Past the schema but without a letter or digit: no word, so nothing holds them all.
+      expect(await found(alice, { q: "😀" })).toEqual([])
       expectError(await search(alice, { q: "x".repeat(201) }), 400, "invalid_request")
       expectError(await search(alice, { q: "hello", limit: "0" }), 400, "invalid_request")
       expectError(await search(alice, { q: "hello", before: "not-an-id" }), 400, "invalid_request")

@@ -6,7 +6,6 @@
  * rooms it is given, so a result can never come from a room the caller cannot read.
  */
 import {
-  InvalidRequest,
   type MessageId,
   type NotFound,
   type RoomId,
@@ -34,10 +33,7 @@ export interface SearchInput {
 export class ChatSearch extends Context.Service<
   ChatSearch,
   {
-    readonly search: (
-      caller: UserId,
-      input: SearchInput
-    ) => Effect.Effect<SearchPage, InvalidRequest | NotFound | ServiceUnavailable>
+    readonly search: (caller: UserId, input: SearchInput) => Effect.Effect<SearchPage, NotFound | ServiceUnavailable>
   }
 >()("parley/server/chat/ChatSearch") {
   static readonly layer = Layer.effect(
@@ -64,11 +60,9 @@ export class ChatSearch extends Context.Service<
       return ChatSearch.of({
         search: Effect.fn("ChatSearch.search")(function* (caller, input) {
           const terms = queryTerms(input.q)
-          if (terms.length === 0) {
-            return yield* new InvalidRequest({
-              error: { code: "invalid_request", message: "q must hold at least one word (letters or digits)" }
-            })
-          }
+          // `SearchText` refuses blank and punctuation-only text (400); what passes it without
+          // a letter or digit (an emoji alone) holds no word, so no message holds them all.
+          if (terms.length === 0) return new SearchPage({ results: [], next_cursor: null })
           // The room given must be readable by the caller (404 otherwise); else their joined rooms.
           const searched =
             input.room_id === undefined

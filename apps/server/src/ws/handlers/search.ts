@@ -5,19 +5,17 @@
  */
 import type { SearchMessages } from "@parley/domain"
 import { Effect } from "effect"
-import { EventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 
 export const search = (conn: ConnectionState, event: typeof SearchMessages.Type) =>
-  conn.env.search.search(conn.userId, event.payload).pipe(
-    Effect.catchTag("InvalidRequest", (e) =>
-      Effect.fail(new EventError({ code: "invalid_event", message: e.error.message }))
-    ),
-    Effect.flatMap((page) =>
-      conn.reply(
-        event.id === undefined
-          ? { type: "search.results", payload: page }
-          : { type: "search.results", id: event.id, payload: page }
+  conn.env.search
+    .search(conn.userId, event.payload)
+    .pipe(
+      Effect.flatMap((page) =>
+        conn.reply(
+          event.id === undefined
+            ? { type: "search.results", payload: page }
+            : { type: "search.results", id: event.id, payload: page }
+        )
       )
     )
-  )
