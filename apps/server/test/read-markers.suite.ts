@@ -70,6 +70,38 @@ export const readMarkersSuite = (backend: Backend, options: { readonly twoNodes:
       expect(await listed(b, outsider, roomId, "public")).toMatchObject({ unread: 0, read_seq: 0, last_message: last })
     })
 
+    it("the last message is the newest message in its current state, past any run of edits and deletes", async () => {
+      const owner = await account(a.url, "rmown")
+      const reader = await account(a.url, "rmread")
+      const roomId = await createRoom(a.url, owner)
+      await joinRoom(a.url, roomId, reader)
+      const first = await post(roomId, owner, 1)
+      const second = await post(roomId, owner, 1)
+      // Six edits of the older message: more than the first look at the newest entries.
+      for (let i = 1; i <= 6; i++) {
+        const edit = await request(a.url, "PATCH", `/api/chat/rooms/${roomId}/messages/${first.msg_id}`, {
+          token: owner.token,
+          body: { text: `edited ${i}` }
+        })
+        expect(edit.status, JSON.stringify(edit.body)).toBe(200)
+      }
+      // Edits and deletes are entries of the stream: they count as unread activity.
+      expect(await listed(b, reader, roomId)).toMatchObject({
+        unread: 8,
+        last_message: { msg_id: second.msg_id, kind: "message", text: second.text }
+      })
+      const removed = await request(a.url, "DELETE", `/api/chat/rooms/${roomId}/messages/${second.msg_id}`, {
+        token: owner.token
+      })
+      expect(removed.status, JSON.stringify(removed.body)).toBe(200)
+      // The newest message is now a tombstone: shown as it is, deleted, with no text.
+      expect(await listed(b, reader, roomId)).toMatchObject({
+        unread: 9,
+        last_message: { msg_id: second.msg_id, kind: "message", text: "", deleted_by: owner.id }
+      })
+      expect((await mark(a, roomId, reader, 9)).body).toEqual({ room_id: roomId, seq: 9, unread: 0 })
+    })
+
     it("a marker only moves forward, is clamped to the head, and the unread count follows it", async () => {
       const owner = await account(a.url, "rmown")
       const reader = await account(a.url, "rmread")
