@@ -11,6 +11,8 @@ export type Command =
   | { readonly name: "rooms" }
   | { readonly name: "who" }
   | { readonly name: "search"; readonly words: string; readonly here: boolean }
+  | { readonly name: "edit"; readonly text: string }
+  | { readonly name: "delete" }
   | { readonly name: "retry" }
   | { readonly name: "logout" }
   | { readonly name: "help" }
@@ -25,6 +27,8 @@ export const commandHelp: ReadonlyArray<readonly [string, string]> = [
   ["/rooms", "your rooms (with unread counts) and public ones"],
   ["/who", "who is online in this room"],
   ["/search WORDS [--here]", "messages with all these words in your rooms (--here: this room)"],
+  ["/edit NEW TEXT", "replace the text of your last message here (others see it edited)"],
+  ["/delete", "delete your last message here (it shows as deleted)"],
   ["/retry", "send failed messages again (never stored twice)"],
   ["/logout", "sign this device out"],
   ["/help", "keys and commands"],
@@ -77,6 +81,11 @@ export const parseCommand = (line: string): Parsed => {
         ? usage("usage: /search WORDS [--here]")
         : ok({ name: "search", words, here: rest.includes("--here") })
     }
+    case "edit":
+      return arg.length === 0 ? usage("usage: /edit NEW TEXT") : ok({ name: "edit", text: arg })
+    case "delete":
+    case "del":
+      return ok({ name: "delete" })
     case "retry":
       return ok({ name: "retry" })
     case "logout":

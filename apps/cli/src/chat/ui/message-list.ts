@@ -6,6 +6,7 @@
 import type { MessageView } from "@parley/domain"
 import { Box, Static, Text } from "ink"
 import { safeMultiline, safeText } from "../../shared/safe-text.ts"
+import { shownText } from "../changes.ts"
 import type { LogItem } from "../state.ts"
 import { h } from "./h.ts"
 
@@ -32,7 +33,11 @@ export const MessageRow = (props: { readonly message: MessageView; readonly mine
     { flexDirection: "row" },
     h(Text, { dimColor: true }, `${clock(message.created_at)} `),
     h(Text, { bold: true, color: mine ? "white" : userColor(message.user_id) }, `${safeText(message.username)} `),
-    h(Box, { flexGrow: 1, flexShrink: 1 }, h(Text, { wrap: "wrap" }, safeMultiline(message.text)))
+    h(
+      Box,
+      { flexGrow: 1, flexShrink: 1 },
+      h(Text, { wrap: "wrap", dimColor: message.deleted_by !== null }, safeMultiline(shownText(message)))
+    )
   )
 }
 
