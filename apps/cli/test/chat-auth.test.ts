@@ -156,22 +156,28 @@ describe("chat auth session", () => {
     expect(server.ended()).toBe(false)
   })
 
-  it("an unread mark waits for the lock, so it never writes back a token another window just replaced", async () => {
+  it("forgetting a session waits for the lock, so it never writes back a token another window just replaced", async () => {
     const { server, store, auth, env } = await setup()
-    let marked: Promise<void> = Promise.resolve()
+    let forgotten: Promise<void> = Promise.resolve()
     // Another window holds the lock for a read-modify-write of its own: it reads the file…
     await withFileLock(env, configFileName, async () => {
       const before = readConfigFile(configFileName, env) as Record<string, any>
-      // …this window marks a room seen meanwhile (it must wait, not write now)…
-      marked = store.markSeen("room-1", "msg-1")
+      // …this window forgets another session meanwhile (it must wait, not write now)…
+      forgotten = store.forgetSession("an-old-session")
       await settle()
-      // …and the other window writes what it read with its rotated token.
-      const sessions = { ...before.sessions, [auth.sessionId]: { refresh_token: "refresh-9", saved_at: Date.now() } }
+      // …and the other window writes what it read with its rotated token, and that old session.
+      const sessions = {
+        ...before.sessions,
+        [auth.sessionId]: { refresh_token: "refresh-9", saved_at: Date.now() },
+        "an-old-session": { refresh_token: "refresh-old", saved_at: Date.now() }
+      }
       writeConfigFile(configFileName, { ...before, sessions }, env)
     })
-    await marked
+    await forgotten
     expect(store.refreshToken()).toBe("refresh-9")
-    expect(store.lastSeen("room-1")).toBe("msg-1")
+    expect(Object.keys((readConfigFile(configFileName, env) as Record<string, any>).sessions)).not.toContain(
+      "an-old-session"
+    )
     expect(server.ended()).toBe(false)
   })
 

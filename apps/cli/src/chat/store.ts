@@ -1,8 +1,8 @@
 /**
  * What `parley` remembers between runs, in `chat.json` under the XDG config directory (mode
- * 0600, see config-file.ts): per server, the signed-in user, the session the next run resumes
- * and, per room, the last message seen there (so the room list can mark rooms with new
- * messages); per session, its current refresh token.
+ * 0600, see config-file.ts): per server, the signed-in user and the session the next run
+ * resumes; per session, its current refresh token. (What was read where is the server's: read
+ * markers, the same on every device.)
  *
  * Several `parley` windows of one user share the file, and the file is where a session's
  * refresh token lives: the server rotates it on every refresh and ends the whole session when
@@ -25,9 +25,7 @@ const Account = Schema.Struct({
   username: Schema.String,
   user_id: Schema.String,
   /** The session the next run resumes; its refresh token is in `sessions`. */
-  session_id: Schema.optionalKey(Schema.String),
-  /** room id → msg_id of the newest message shown in that room. */
-  last_seen: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+  session_id: Schema.optionalKey(Schema.String)
 })
 export type Account = typeof Account.Type
 
@@ -180,16 +178,6 @@ export class ConfigStore {
       const { session_id: _, ...rest } = account
       return rest
     })
-  }
-
-  lastSeen(roomId: string): string | undefined {
-    return this.account()?.last_seen?.[roomId]
-  }
-
-  markSeen(roomId: string, msgId: string): Promise<void> {
-    return this.update((account) =>
-      account === undefined ? undefined : { ...account, last_seen: { ...account.last_seen, [roomId]: msgId } }
-    )
   }
 }
 
