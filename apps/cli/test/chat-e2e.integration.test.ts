@@ -193,6 +193,20 @@ describe("parley in a terminal (tmux)", () => {
     await tmux.waitFor("bob", "the room again", (s) => connected(s) && s.includes(`#${roomName}`))
   })
 
+  it("alice edits and then deletes her last message; bob's screen shows each change", async () => {
+    // Alice's newest message in the room is "unread two" (sent over HTTP as her, shown live).
+    await tmux.waitFor("alice", "alice's newest message", (s) => connected(s) && s.includes("unread two"))
+    tmux.type("alice", "/edit unread two, now edited")
+    tmux.key("alice", "Enter")
+    await tmux.waitFor("bob", "the edit", (s) => s.includes(`${users.alice} unread two, now edited (edited)`))
+    tmux.type("alice", "/delete")
+    tmux.key("alice", "Enter")
+    await tmux.waitFor("bob", "the tombstone", (s) => s.includes(`${users.alice} message deleted`))
+    await tmux.waitFor("alice", "her own screen too", (s) => s.includes(`${users.alice} message deleted`))
+    const page = await request(server.url, "GET", `/api/chat/rooms/${roomId}/messages?limit=3`, { token: aliceToken })
+    expect(page.body.messages.map((m: { kind: string }) => m.kind)).toEqual(["delete", "edit", "message"])
+  })
+
   it("ends bob's open parley at once when an admin disables him with parley-admin", async () => {
     const admin = (args: ReadonlyArray<string>, input?: string) =>
       execFileSync(process.execPath, [parleyAdmin, ...args], {
