@@ -20,7 +20,8 @@ const config: RateLimitConfig = {
   refreshPerIp: 1000,
   messagesPerUser: 1000,
   roomsPerUser: 1000,
-  directRoomsPerUser: 1000
+  directRoomsPerUser: 1000,
+  searchesPerUser: 1000
 }
 
 const limits = (overrides: Partial<RateLimitConfig> = {}) =>

@@ -48,8 +48,11 @@ export const searchSuite = (backend: Backend) =>
       return res.body.results.map((r) => r.text)
     }
 
+    /** Searches per user per minute on this server; every test but the limit's stays well under it. */
+    const searchesPerMinute = 20
+
     beforeAll(async () => {
-      server = await startServer(backend)
+      server = await startServer(backend, { RATE_SEARCHES_PER_USER: String(searchesPerMinute) })
     })
     afterAll(async () => {
       await server?.stop()
@@ -122,6 +125,28 @@ export const searchSuite = (backend: Backend) =>
       expectError(await search(alice, { q: "hello", before: "not-an-id" }), 400, "invalid_request")
       const anonymous = await request(server.url, "GET", "/api/chat/search?q=hello")
       expect(anonymous.status).toBe(401)
+    })
+
+    it("limits searches per user over HTTP and WebSocket together (429 with Retry-After, rate_limited)", async () => {
+      const [carol, dave] = [await account(server.url, "sc"), await account(server.url, "sd")]
+      const socket = await connect(server.url, { token: carol.token })
+      try {
+        for (let i = 0; i < searchesPerMinute - 1; i++) expect((await search(carol, { q: `w${i}` })).status).toBe(200)
+        socket.send({ type: "chat.search", id: "last", payload: { q: "hello" } })
+        expect(await socket.next((e) => e.id === "last")).toMatchObject({ type: "search.results" })
+        socket.send({ type: "chat.search", id: "over", payload: { q: "hello" } })
+        expect(await socket.next((e) => e.id === "over")).toMatchObject({
+          type: "error",
+          payload: { code: "rate_limited", message: expect.stringMatching(/^too many searches; retry in \d+ s$/) }
+        })
+        const refused = await search(carol, { q: "hello" })
+        expectError(refused, 429, "rate_limited")
+        expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0)
+        // Per user: another one is not held back.
+        expect((await search(dave, { q: "hello" })).status).toBe(200)
+      } finally {
+        socket.close()
+      }
     })
 
     it("answers chat.search over WebSocket with search.results, and refuses unreadable rooms and blank queries", async () => {

@@ -244,7 +244,7 @@ export class ChatGroup extends HttpApiGroup.make("chat")
     HttpApiEndpoint.get("search", "/api/chat/search", {
       query: SearchQuery,
       success: SearchPage,
-      error: [NotFound, InvalidRequest, ServiceUnavailableResponse]
+      error: [NotFound, InvalidRequest, RateLimitedResponse, ServiceUnavailableResponse]
     })
   )
   .middleware(Authorization) {}

@@ -23,7 +23,9 @@ export const RateLimitConfig = Config.all({
   /** Rooms a user may create per hour. */
   roomsPerUser: Config.Int("RATE_ROOMS_PER_USER").pipe(Config.withDefault(30)),
   /** Direct rooms a user may start per hour (opening an existing one is free). */
-  directRoomsPerUser: Config.Int("RATE_DIRECT_ROOMS_PER_USER").pipe(Config.withDefault(30))
+  directRoomsPerUser: Config.Int("RATE_DIRECT_ROOMS_PER_USER").pipe(Config.withDefault(30)),
+  /** Searches per user per minute, over HTTP and WebSocket together (one reads every joined room). */
+  searchesPerUser: Config.Int("RATE_SEARCHES_PER_USER").pipe(Config.withDefault(30))
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
@@ -49,6 +51,7 @@ export class RateLimits extends Context.Service<
     readonly message: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly room: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly directRoom: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly search: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
   }
 >()("parley/server/ratelimit/RateLimits") {
   /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
@@ -125,7 +128,8 @@ export class RateLimits extends Context.Service<
           refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, "1 minute"),
           message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds"),
           room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour"),
-          directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, "1 hour")
+          directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, "1 hour"),
+          search: (userId) => consume(`search:user:${userId}`, config.searchesPerUser, "1 minute")
         })
       })
     )

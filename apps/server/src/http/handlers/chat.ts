@@ -24,7 +24,9 @@ export const ChatHandlers = HttpApiBuilder.group(
         Effect.flatMap(caller, (user) => Effect.andThen(limits.room(user.id), rooms.create(user.id, payload)))
       )
       .handle("listRooms", ({ query }) => Effect.flatMap(caller, (user) => rooms.list(user.id, query)))
-      .handle("search", ({ query }) => Effect.flatMap(caller, (user) => search.search(user.id, query)))
+      .handle("search", ({ query }) =>
+        Effect.flatMap(caller, (user) => Effect.andThen(limits.search(user.id), search.search(user.id, query)))
+      )
       .handle("openDirectRoom", ({ payload }) =>
         Effect.flatMap(caller, (user) =>
           Effect.flatMap(
