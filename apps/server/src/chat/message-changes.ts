@@ -36,8 +36,11 @@ export const refusal = (
   return undefined
 }
 
-/** How many messages an actor holds for checking changes without a read (newest kept). */
-const heldKept = 4096
+/**
+ * How many messages an actor holds for checking changes without a read (newest kept): people
+ * edit what they just sent; older targets cost one read. Kept small: every active room holds them.
+ */
+const heldKept = 256
 
 /**
  * The messages an actor stored or changed recently, in their current state: a change to one

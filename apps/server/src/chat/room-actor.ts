@@ -348,8 +348,9 @@ export class RoomActors extends Context.Service<
                   }
                   accepted.push(c)
                   records.push(record)
-                  if (change === undefined) targets.set(record.id, record)
-                  else targets.set(change.targetId, changed(target!, record))
+                  // The entry itself too: a change of an edit or delete entry is refused without a read.
+                  targets.set(record.id, record)
+                  if (change !== undefined) targets.set(change.targetId, changed(target!, record))
                 }
                 return { accepted, records, targets, refused }
               })
