@@ -311,6 +311,9 @@ const onEvent = (state: State, event: ServerEvent, now: number): State => {
     }
     case "pong":
       return state
+    // `/search` asks over HTTP; parley sends no `chat.search`, so a results frame is not its own.
+    case "search.results":
+      return state
   }
 }
 
