@@ -23,6 +23,8 @@ import { termShard } from "./search-index.ts"
 const streamPage = 128
 /** Days read per page of a room's `room_search_periods`. */
 const periodsPerRead = 8
+/** Partition starts read per page of `room_buckets` when locating hits (usually one or two). */
+const bucketsPerRead = 8
 /** Rooms searched side by side. */
 const roomConcurrency = 8
 
@@ -112,10 +114,10 @@ export const CassandraSearch = Layer.effect(
         const rs = yield* db.execute(
           "search.buckets",
           `SELECT bucket FROM room_buckets WHERE room_id = ? AND bucket ${inclusive ? "<=" : "<"} ? LIMIT ?`,
-          [uuid(roomId), new Date(below), periodsPerRead]
+          [uuid(roomId), new Date(below), bucketsPerRead]
         )
         starts.push(...rs.rows.map((row) => epochMs(row, "bucket")))
-        if (rs.rows.length < periodsPerRead || starts.at(-1)! <= oldest) break
+        if (rs.rows.length < bucketsPerRead || starts.at(-1)! <= oldest) break
         below = starts.at(-1)!
         inclusive = false
       }
