@@ -22,11 +22,11 @@ import {
 import { type MembershipRecord, Messages, type RoomRecord, Rooms as RoomStore, Users } from "@parley/storage"
 import { Clock, Context, Effect, type Exit, Layer, Option } from "effect"
 import { historyPage } from "../history/reader.ts"
-import { moveReadMarker, readingOf, roomHead } from "./reading.ts"
 import { Broker } from "../realtime/broker.ts"
 import { Revocations } from "../realtime/revocations.ts"
 import { unavailable } from "../storage-errors.ts"
 import { toMemberView, toMessageView, toRoomView } from "../views/chat.ts"
+import { moveReadMarker, readingOf, roomHead } from "./reading.ts"
 
 /** A private room is "not found" to outsiders, so its existence does not leak. */
 const hidden = () => new NotFound({ error: { code: "not_found", message: "no such room" } })

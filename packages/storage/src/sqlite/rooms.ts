@@ -77,8 +77,7 @@ export const queries = {
     WHERE r.visibility = 'public' AND r.room_key > ? ORDER BY r.room_key LIMIT ?`,
   listAll: `SELECT ${roomColumns} FROM rooms r WHERE r.room_key > ? ORDER BY r.room_key LIMIT ?`,
   archive: "UPDATE rooms SET archived = 1 WHERE room_id = ?",
-  markRead:
-    "UPDATE room_members SET read_seq = MAX(read_seq, ?) WHERE room_id = ? AND user_id = ? RETURNING read_seq",
+  markRead: "UPDATE room_members SET read_seq = MAX(read_seq, ?) WHERE room_id = ? AND user_id = ? RETURNING read_seq",
   readMarker: "SELECT read_seq FROM room_members WHERE room_id = ? AND user_id = ?",
   deleteMessages: "DELETE FROM room_messages WHERE room_id = ?",
   deleteMembers: "DELETE FROM room_members WHERE room_id = ?",
