@@ -136,7 +136,12 @@ export const chatHttpSuite = (backend: Backend) =>
         created_by: owner.id,
         created_at: expect.stringMatching(isoDate),
         role: "owner",
-        archived: false
+        archived: false,
+        kind: "room",
+        peer: null,
+        unread: 0,
+        read_seq: 0,
+        last_message: null
       })
       expect(isTimeUuid(open.body.room_id)).toBe(true)
       const padded = await call<Room>("POST", "/api/chat/rooms", { token: owner.token, body: { name: "  random  " } })
