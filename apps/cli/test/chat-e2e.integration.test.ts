@@ -207,6 +207,37 @@ describe("parley in a terminal (tmux)", () => {
     expect(page.body.messages.map((m: { kind: string }) => m.kind)).toEqual(["delete", "edit", "message"])
   })
 
+  it("/dm: alice opens a direct room with bob and writes; bob finds it as @alice and answers in it", async () => {
+    tmux.type("alice", `/dm ${users.bob}`)
+    tmux.key("alice", "Enter")
+    await tmux.waitFor("alice", "the direct room", (s) => connected(s) && s.includes(`── @${users.bob} ──`))
+    tmux.type("alice", "psst, just you and me")
+    tmux.key("alice", "Enter")
+    await tmux.waitFor(
+      "alice",
+      "her message stored",
+      (s) => s.includes("psst, just you and me") && !s.includes("sending")
+    )
+
+    tmux.type("bob", "/rooms")
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("bob", "the direct room in his list, named by alice", (s) => s.includes(`@${users.alice}`))
+    tmux.type("bob", `/dm @${users.alice}`)
+    tmux.key("bob", "Enter")
+    await tmux.waitFor(
+      "bob",
+      "the same room with alice's message",
+      (s) => connected(s) && s.includes(`── @${users.alice} ──`) && s.includes(`${users.alice} psst, just you and me`)
+    )
+    tmux.type("bob", "got it")
+    tmux.key("bob", "Enter")
+    await tmux.waitFor("alice", "bob's answer, live", (s) => s.includes(`${users.bob} got it`))
+    const direct = (await request(server.url, "GET", "/api/chat/rooms", { token: aliceToken })).body.rooms.filter(
+      (r: { kind: string }) => r.kind === "direct"
+    )
+    expect(direct.map((r: { name: string }) => r.name)).toEqual([users.bob])
+  })
+
   it("ends bob's open parley at once when an admin disables him with parley-admin", async () => {
     const admin = (args: ReadonlyArray<string>, input?: string) =>
       execFileSync(process.execPath, [parleyAdmin, ...args], {
