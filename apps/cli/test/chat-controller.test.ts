@@ -254,6 +254,14 @@ describe("chat controller", () => {
     expect(t.controller.getState().log.at(-1)).toMatchObject({ text: "nobody is online here (yet)" })
   })
 
+  it("parley --room @carol starts in the direct room with carol", async () => {
+    const t = makeController()
+    t.controller.start("@carol")
+    await settle(() => t.controller.getState().room !== null)
+    expect(t.controller.getState().room).toMatchObject({ kind: "direct", name: "carol" })
+    expect(t.api.direct.size).toBe(1)
+  })
+
   it("shows the room list with one line of explanation when the room asked for at start does not exist", async () => {
     const t = setup()
     t.controller.start("missing")

@@ -249,6 +249,10 @@ export class ChatController {
   }
 
   private async join(nameOrId: string) {
+    // `@bob` (`/join @bob`, `parley --room @bob`) is the direct room with bob, as `/dm bob`.
+    if (nameOrId.startsWith("@") && nameOrId.length > 1) {
+      return this.enter(await this.deps.api.openDirect(nameOrId.slice(1)), true)
+    }
     const wanted = nameOrId.replace(/^#/, "").toLowerCase()
     const matches = (room: RoomView) => room.room_id === wanted || room.name.toLowerCase() === wanted
     const mine = (await this.deps.api.joinedRooms()).find(matches)
