@@ -118,10 +118,6 @@ export class MessageView extends Schema.Class<MessageView>("MessageView")({
   msg_id: MessageId,
   /** Per-room position: 1, 2, 3, … without gaps, in storage order. */
   seq: Schema.Number,
-  /** `edit` / `delete`: an event changing the message `target_id`; `message`: a message. */
-  kind: MessageKind,
-  /** Edits and deletes: the message they change; null for a message. */
-  target_id: Schema.NullOr(MessageId),
   /** The author (of a message), or who edited or deleted (of an edit or delete). */
   user_id: UserId,
   username: Schema.String,
@@ -129,6 +125,11 @@ export class MessageView extends Schema.Class<MessageView>("MessageView")({
   text: Schema.String,
   client_msg_id: Schema.NullOr(Schema.String),
   created_at: Schema.String,
+  // Added with edits (issue 12), after the fields clients already read in this order.
+  /** `edit` / `delete`: an event changing the message `target_id`; `message`: a message. */
+  kind: MessageKind,
+  /** Edits and deletes: the message they change; null for a message. */
+  target_id: Schema.NullOr(MessageId),
   /** A message's latest edit (ISO 8601), or null if never edited. */
   edited_at: Schema.NullOr(Schema.String),
   /** Who deleted a message (its tombstone keeps `seq` and `msg_id`), or null. */

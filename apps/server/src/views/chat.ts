@@ -49,13 +49,13 @@ export const toMessageView = (m: MessageRecord) =>
     room_id: m.roomId,
     msg_id: m.id,
     seq: m.seq,
-    kind: m.kind,
-    target_id: m.targetId,
     user_id: m.userId,
     username: m.username,
     text: m.text,
     client_msg_id: m.clientMsgId,
     created_at: iso(m.createdAt),
+    kind: m.kind,
+    target_id: m.targetId,
     edited_at: m.editedAt === null ? null : iso(m.editedAt),
     deleted_by: m.deletedBy
   })
