@@ -68,6 +68,9 @@ export const readMarkersSuite = (backend: Backend, options: { readonly twoNodes:
       // The public directory shows what is said in a room, not what the caller has read.
       const outsider = await account(a.url, "rmout")
       expect(await listed(b, outsider, roomId, "public")).toMatchObject({ unread: 0, read_seq: 0, last_message: last })
+      // Joining answers with everything unread: a new member has read nothing yet.
+      const joined = await request(b.url, "POST", `/api/chat/rooms/${roomId}/join`, { token: outsider.token })
+      expect(joined.body).toMatchObject({ role: "member", unread: 5, read_seq: 0, last_message: last })
     })
 
     it("the last message is the newest message in its current state, past any run of edits and deletes", async () => {

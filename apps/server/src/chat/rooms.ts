@@ -153,6 +153,18 @@ export class ChatRooms extends Context.Service<
         return { room: room.value, role } satisfies RoomAccess
       })
 
+      /** The room as the caller sees it, with their reading of it: its head, and their marker if a member. */
+      const withReading = Effect.fnUntraced(function* (caller: UserId, found: RoomAccess) {
+        const [head, marker] = yield* Effect.all(
+          [
+            roomHead(messages, found.room.id),
+            found.role === null ? Effect.succeedNone : store.readMarker(found.room.id, caller)
+          ],
+          { concurrency: 2 }
+        )
+        return toRoomView(found.room, found.role, caller, readingOf(head, Option.getOrNull(marker)))
+      })
+
       const manager = Effect.fn("ChatRooms.manager")(function* (caller: UserId, roomId: RoomId) {
         const found = yield* access(caller, roomId)
         if (found.room.direct !== undefined) return yield* fixedMembers()
@@ -212,12 +224,7 @@ export class ChatRooms extends Context.Service<
         access: (caller, roomId) => unavailable(access(caller, roomId)),
 
         view: Effect.fn("ChatRooms.view")(function* (caller, roomId) {
-          const found = yield* access(caller, roomId)
-          const [head, marker] = yield* Effect.all(
-            [roomHead(messages, roomId), found.role === null ? Effect.succeedNone : store.readMarker(roomId, caller)],
-            { concurrency: 2 }
-          )
-          return toRoomView(found.room, found.role, caller, readingOf(head, Option.getOrNull(marker)))
+          return yield* withReading(caller, yield* access(caller, roomId))
         }, unavailable),
 
         markRead: Effect.fn("ChatRooms.markRead")(function* (caller, roomId, seq, origin) {
@@ -252,10 +259,11 @@ export class ChatRooms extends Context.Service<
 
         join: Effect.fn("ChatRooms.join")(function* (caller, roomId) {
           const found = yield* access(caller, roomId)
-          if (found.role !== null) return toRoomView(found.room, found.role, caller)
+          if (found.role !== null) return yield* withReading(caller, found)
           const now = yield* Clock.currentTimeMillis
           yield* store.putMember({ roomId, userId: caller, role: "member", joinedAt: now })
-          return toRoomView(found.room, "member", caller)
+          // A new member has read nothing yet: everything in the room is unread.
+          return yield* withReading(caller, { room: found.room, role: "member" })
         }, unavailable),
 
         leave: Effect.fn("ChatRooms.leave")(function* (caller, roomId) {
