@@ -21,7 +21,8 @@ const config: RateLimitConfig = {
   messagesPerUser: 1000,
   roomsPerUser: 1000,
   directRoomsPerUser: 1000,
-  searchesPerUser: 1000
+  searchesPerUser: 1000,
+  readMarksPerUser: 1000
 }
 
 const limits = (overrides: Partial<RateLimitConfig> = {}) =>

@@ -10,6 +10,9 @@ import { request } from "./support/http.ts"
 import { type Backend, type RunningServer, startAnotherNode, startServer } from "./support/server.ts"
 import { type Account, account, connect, createRoom, joinRoom, login, type TestSocket } from "./support/ws.ts"
 
+/** Low enough to reach in a test, above what any other case here spends for one user. */
+const marksPerMinute = 10
+
 export const readMarkersSuite = (backend: Backend, options: { readonly twoNodes: boolean }) =>
   describe(`read markers and unread counts (${backend.name}${options.twoNodes ? ", two nodes" : ""})`, () => {
     let a: RunningServer
@@ -17,7 +20,10 @@ export const readMarkersSuite = (backend: Backend, options: { readonly twoNodes:
     const sockets: Array<TestSocket> = []
 
     beforeAll(async () => {
-      a = await startServer(backend, { RATE_MESSAGES_PER_USER: "100000" })
+      a = await startServer(backend, {
+        RATE_MESSAGES_PER_USER: "100000",
+        RATE_READ_MARKS_PER_USER: String(marksPerMinute)
+      })
       b = options.twoNodes ? await startAnotherNode(backend, a) : a
     })
     afterAll(async () => {
@@ -152,6 +158,30 @@ export const readMarkersSuite = (backend: Backend, options: { readonly twoNodes:
       expect((await sock.next((e) => e.id === "hid")).payload.code).toBe("forbidden")
       sock.send({ type: "read.mark", id: "bad", to: publicRoom, payload: { seq: -2 } })
       expect((await sock.next((e) => e.id === "bad")).payload.code).toBe("invalid_event")
+    })
+
+    it("more than RATE_READ_MARKS_PER_USER moves a minute, over HTTP and WebSocket together: 429 / rate_limited", async () => {
+      const owner = await account(a.url, "rmown")
+      const reader = await account(a.url, "rmread")
+      const roomId = await createRoom(a.url, owner)
+      await joinRoom(a.url, roomId, reader)
+      await post(roomId, owner, 1)
+      const sock = await open(b, reader.token)
+      for (let i = 0; i < marksPerMinute; i++) {
+        if (i % 2 === 0) expect((await mark(i % 4 === 0 ? a : b, roomId, reader, 1)).status).toBe(200)
+        else {
+          sock.send({ type: "read.mark", id: `ok${i}`, to: roomId, payload: { seq: 1 } })
+          expect((await sock.next((e) => e.id === `ok${i}`)).type).toBe("ack")
+        }
+      }
+      const refused = await mark(a, roomId, reader, 1)
+      expect(refused.status).toBe(429)
+      expect(refused.body.error.code).toBe("rate_limited")
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0)
+      sock.send({ type: "read.mark", id: "over", to: roomId, payload: { seq: 1 } })
+      expect((await sock.next((e) => e.id === "over")).payload).toMatchObject({ code: "rate_limited" })
+      // Another user is not held back.
+      expect((await mark(b, roomId, owner, 1)).status).toBe(200)
     })
 
     it(`a move over the WebSocket reaches the user's other session live${options.twoNodes ? " on the other node" : ""}, not the mover`, async () => {

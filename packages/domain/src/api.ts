@@ -232,7 +232,7 @@ export class ChatGroup extends HttpApiGroup.make("chat")
       params: inRoom,
       payload: MarkReadRequest,
       success: ReadMarker,
-      error: [...roomErrors, NotMember]
+      error: [...roomErrors, NotMember, RateLimitedResponse]
     }),
     HttpApiEndpoint.get("listMessages", "/api/chat/rooms/:room_id/messages", {
       params: inRoom,

@@ -25,7 +25,9 @@ export const RateLimitConfig = Config.all({
   /** Direct rooms a user may start per hour (opening an existing one is free). */
   directRoomsPerUser: Config.Int("RATE_DIRECT_ROOMS_PER_USER").pipe(Config.withDefault(30)),
   /** Searches per user per minute, over HTTP and WebSocket together (one reads every joined room). */
-  searchesPerUser: Config.Int("RATE_SEARCHES_PER_USER").pipe(Config.withDefault(30))
+  searchesPerUser: Config.Int("RATE_SEARCHES_PER_USER").pipe(Config.withDefault(30)),
+  /** Read-marker moves per user per minute, HTTP and WebSocket together (each one is a Cassandra LWT). */
+  readMarksPerUser: Config.Int("RATE_READ_MARKS_PER_USER").pipe(Config.withDefault(120))
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
@@ -52,6 +54,7 @@ export class RateLimits extends Context.Service<
     readonly room: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly directRoom: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly search: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    readonly readMark: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
   }
 >()("parley/server/ratelimit/RateLimits") {
   /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
@@ -129,7 +132,8 @@ export class RateLimits extends Context.Service<
           message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds"),
           room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour"),
           directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, "1 hour"),
-          search: (userId) => consume(`search:user:${userId}`, config.searchesPerUser, "1 minute")
+          search: (userId) => consume(`search:user:${userId}`, config.searchesPerUser, "1 minute"),
+          readMark: (userId) => consume(`read-mark:user:${userId}`, config.readMarksPerUser, "1 minute")
         })
       })
     )

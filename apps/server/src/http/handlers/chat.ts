@@ -37,7 +37,9 @@ export const ChatHandlers = HttpApiBuilder.group(
       )
       .handle("getRoom", ({ params }) => Effect.flatMap(caller, (user) => rooms.view(user.id, params.room_id)))
       .handle("markRead", ({ params, payload }) =>
-        Effect.flatMap(caller, (user) => rooms.markRead(user.id, params.room_id, payload.seq, null))
+        Effect.flatMap(caller, (user) =>
+          Effect.andThen(limits.readMark(user.id), rooms.markRead(user.id, params.room_id, payload.seq, null))
+        )
       )
       .handle("joinRoom", ({ params }) => Effect.flatMap(caller, (user) => rooms.join(user.id, params.room_id)))
       .handle("leaveRoom", ({ params }) => Effect.flatMap(caller, (user) => rooms.leave(user.id, params.room_id)))

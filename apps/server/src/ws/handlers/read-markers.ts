@@ -9,7 +9,13 @@ import { EventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 
 export const markRead = (conn: ConnectionState, event: typeof MarkRead.Type) =>
-  conn.env.rooms.markRead(conn.userId, event.to, event.payload.seq, conn.connId).pipe(
+  conn.env.limits.readMark(conn.userId).pipe(
+    Effect.catchTag("RateLimited", (e) =>
+      Effect.fail(
+        new EventError({ code: "rate_limited", message: `too many read markers; retry in ${e.retryAfterSeconds} s` })
+      )
+    ),
+    Effect.andThen(conn.env.rooms.markRead(conn.userId, event.to, event.payload.seq, conn.connId)),
     Effect.catchTag("NotMember", (e) => Effect.fail(new EventError({ code: "not_member", message: e.error.message }))),
     Effect.flatMap((marker) =>
       conn.ack(event.id, { of: event.type, room_id: marker.room_id, seq: marker.seq, unread: marker.unread })
