@@ -3,6 +3,7 @@ import { usernameKey } from "../users.ts"
 import { clientIdShard } from "./client-ids.ts"
 import type { MigrationHook } from "./migrate.ts"
 import { qualify } from "./qualify.ts"
+import { indexStoredMessages008 } from "./search-backfill.ts"
 import { utcDayKey } from "./totals.ts"
 
 /**
@@ -122,5 +123,6 @@ const scan = async (
 /** The code steps of migrations, by version. */
 export const migrationHooks: ReadonlyMap<number, MigrationHook> = new Map([
   [3, backfill003],
-  [5, copyClientIds005]
+  [5, copyClientIds005],
+  [8, indexStoredMessages008]
 ])

@@ -1,0 +1,177 @@
+/**
+ * Migration 008's backfill (`cql/008_search.cql`, "Upgrading"): the term index entries of
+ * every message stored before the index existed, written by the same writer as a live append
+ * (`search-index.ts`), so an upgraded keyspace's history is found like new messages.
+ *
+ * It walks the `rooms` table page by page, each room's message partitions (every key in
+ * `room_buckets`, which lists pre-005 windows and 005 partitions alike, plus any partition
+ * reached through `room_heads.next_bucket` or a partition's static `next_bucket` but not
+ * listed yet: a crash between a rollover and its `room_buckets` row leaves one such until the
+ * next claim), and pages through each partition, indexing the rows that are messages (null
+ * kind), not deleted, with their current text. An edit needs no entry of its own: its target
+ * row already holds the text it set.
+ *
+ * Safe to repeat and to run on two starting nodes at once: index rows are keys without
+ * values, so writing one again changes nothing. Memory is one page per room in flight.
+ */
+import type { RoomId } from "@parley/domain"
+import cassandra from "cassandra-driver"
+import { Duration, Effect, Schedule } from "effect"
+import { StorageError } from "../errors.ts"
+import type { MessageRecord } from "../messages.ts"
+import type { CassandraClient, Params } from "./client.ts"
+import { epochMs, rowColumns, toMessage } from "./message-rows.ts"
+import type { MigrationHook } from "./migrate.ts"
+import { qualify } from "./qualify.ts"
+import { searchIndexWriter } from "./search-index.ts"
+
+type Db = CassandraClient["Service"]
+
+/** Rows per read, of `rooms`, `room_buckets` and a message partition alike. */
+const pageRows = 500
+/** Rooms indexed side by side: each has one page of writes in flight (a few dozen batches). */
+const roomsAtOnce = 4
+/** A progress line every this many rooms. */
+const logEvery = 100
+/** A migration waits for no user: a bulk write under load may take long, and a timeout ends the start. */
+const hookTimeout = Duration.seconds(30)
+
+/**
+ * The storage client's interface over the migrator's driver: no circuit breaker (nothing to
+ * fail fast for) and a long timeout; tables qualified with the keyspace as the client does.
+ */
+const hookDb = (driver: cassandra.Client, keyspace: string): Db => {
+  const options = (extra?: cassandra.QueryOptions) => ({
+    prepare: true,
+    readTimeout: Duration.toMillis(hookTimeout),
+    ...extra
+  })
+  const execute = (operation: string, query: string, params: Params = [], extra?: cassandra.QueryOptions) =>
+    Effect.tryPromise({
+      try: () => driver.execute(qualify(keyspace, query), [...params], options(extra)),
+      catch: (cause) => new StorageError({ operation, cause })
+    })
+  const batch = (
+    operation: string,
+    queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
+    extra?: cassandra.QueryOptions
+  ) =>
+    Effect.tryPromise({
+      try: () =>
+        driver.batch(
+          queries.map((q) => ({ query: qualify(keyspace, q.query), params: [...q.params] })),
+          options(extra)
+        ),
+      catch: (cause) => new StorageError({ operation, cause })
+    })
+  return { execute, batch, executeUnguarded: execute, batchUnguarded: batch, requestTimeout: hookTimeout }
+}
+
+/** Every row of a query, one page at a time: `f` finishes with a page before the next is read. */
+const eachPage = (
+  db: Db,
+  operation: string,
+  query: string,
+  params: Params,
+  f: (rows: ReadonlyArray<cassandra.types.Row>) => Effect.Effect<unknown, StorageError>
+) =>
+  Effect.gen(function* () {
+    let pageState: string | undefined
+    do {
+      const page = yield* db.executeUnguarded(operation, query, params, {
+        fetchSize: pageRows,
+        ...(pageState === undefined ? {} : { pageState })
+      })
+      yield* f(page.rows)
+      pageState = page.pageState ?? undefined
+    } while (pageState !== undefined)
+  })
+
+/**
+ * A row with a message in it. A partition whose head was set up but which holds no message
+ * (a poisoned successor, `cql/005_head_in_partition.cql`) reads as one row of statics only.
+ */
+const holdsMessage = (row: cassandra.types.Row) =>
+  ["msg_id", "seq", "user_id", "content", "created_at"].every((c) => row.get(c) !== null && row.get(c) !== undefined)
+
+const nullableMs = (row: cassandra.types.Row, column: string) =>
+  row.get(column) === null || row.get(column) === undefined ? null : epochMs(row, column)
+
+/** Indexes one room's messages, partition by partition; the number indexed. */
+const indexRoom = (db: Db, write: ReturnType<typeof searchIndexWriter>, roomId: RoomId) =>
+  Effect.gen(function* () {
+    const room = cassandra.types.Uuid.fromString(roomId)
+    const partitions: Array<number> = []
+    const known = new Set<number>()
+    const add = (bucket: number | null) => {
+      if (bucket === null || known.has(bucket)) return
+      known.add(bucket)
+      partitions.push(bucket)
+    }
+    yield* eachPage(
+      db,
+      "search.backfill.buckets",
+      "SELECT bucket FROM room_buckets WHERE room_id = ?",
+      [room],
+      (rows) =>
+        Effect.sync(() => {
+          for (const row of rows) add(epochMs(row, "bucket"))
+        })
+    )
+    const head = yield* db.executeUnguarded(
+      "search.backfill.head",
+      "SELECT next_bucket FROM room_heads WHERE room_id = ?",
+      [room]
+    )
+    if (head.rows[0] !== undefined) add(nullableMs(head.rows[0], "next_bucket"))
+
+    let indexed = 0
+    for (let i = 0; i < partitions.length; i++) {
+      yield* eachPage(
+        db,
+        "search.backfill.messages",
+        `SELECT next_bucket, ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?`,
+        [room, new Date(partitions[i]!)],
+        (rows) => {
+          // A static column: the same on every row of the partition, the successor once sealed.
+          if (rows[0] !== undefined) add(nullableMs(rows[0], "next_bucket"))
+          const messages: Array<MessageRecord> = rows
+            .filter(holdsMessage)
+            .map((row) => toMessage(roomId, row))
+            .filter((m) => m.kind === "message" && m.deletedBy === null)
+          indexed += messages.length
+          return write(roomId, messages).pipe(Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 4 }))
+        }
+      )
+    }
+    return indexed
+  })
+
+const indexStoredMessages = (db: Db) =>
+  Effect.gen(function* () {
+    const write = searchIndexWriter(db)
+    const started = Date.now()
+    const done = { rooms: 0, messages: 0 }
+    const progress = () =>
+      `${done.rooms} rooms, ${done.messages} messages in ${((Date.now() - started) / 1000).toFixed(1)} s`
+    yield* Effect.logInfo("search index (migration 008): indexing the messages already stored")
+    yield* eachPage(db, "search.backfill.rooms", "SELECT room_id, name FROM rooms", [], (rows) =>
+      Effect.forEach(
+        // A room without a name is a leftover of a deleted one (rooms.ts): nothing to find there.
+        rows.filter((row) => row.get("name") !== null),
+        (row) =>
+          Effect.flatMap(indexRoom(db, write, row.get("room_id").toString() as RoomId), (messages) => {
+            done.rooms++
+            done.messages += messages
+            return done.rooms % logEvery === 0
+              ? Effect.logInfo(`search index (migration 008): ${progress()}`)
+              : Effect.void
+          }),
+        { concurrency: roomsAtOnce, discard: true }
+      )
+    )
+    yield* Effect.logInfo(`search index (migration 008): done, ${progress()}`)
+  })
+
+export const indexStoredMessages008: MigrationHook = (client, keyspace) =>
+  Effect.runPromise(indexStoredMessages(hookDb(client, keyspace)))

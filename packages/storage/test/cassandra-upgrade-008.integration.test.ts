@@ -1,0 +1,245 @@
+/**
+ * An existing deployment upgrading to migration 008 (message search): a keyspace at version 7
+ * with history written the way version 7 wrote it (no term index: its tables did not exist),
+ * then the storage layer started on it. Migration 008's hook must index that history
+ * (`cassandra/search-backfill.ts`), or search would silently miss everything sent before the
+ * upgrade: old messages are found by their current words, a deleted one never, and a second
+ * run (another node starting) changes nothing.
+ */
+import { copyFileSync, mkdtempSync, readdirSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, layer } from "@effect/vitest"
+import { type MessageId, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
+import cassandra from "cassandra-driver"
+import { Context, Duration, Effect, Layer } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import { CassandraClient, qualify } from "../src/cassandra/client.ts"
+import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
+import { CassandraMessages } from "../src/cassandra/messages.ts"
+import { createKeyspace, defaultMigrationsDir, migrate } from "../src/cassandra/migrate.ts"
+import { periodOf, termShard } from "../src/cassandra/search-index.ts"
+import {
+  CassandraConfig,
+  CassandraStorage,
+  type MessageRecord,
+  MessageSearch,
+  Messages,
+  plainMessage
+} from "../src/index.ts"
+import { messageTerms } from "../src/search-terms.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
+
+const keyspace = `parley_up8_${Date.now().toString(36)}`
+const windowMs = 60_000
+const day = 86_400_000
+const settings = Effect.runSync(
+  Effect.map(CassandraConfig, (config) => ({
+    ...config,
+    keyspace,
+    messageBucket: Duration.millis(windowMs),
+    // Four engineers share the node: the setup's thousands of writes must not trip 1 s timeouts.
+    requestTimeout: Duration.seconds(10)
+  }))
+)
+const sender = crypto.randomUUID() as UserId
+const deleter = crypto.randomUUID() as UserId
+/** A UTC day start two days back: room A's history spans two days and several partitions. */
+const t0 = Math.floor((Date.now() - 2 * day) / day) * day + 3_600_000
+const roomA = timeUuidFrom(t0 - 3_600_000, 0) as RoomId
+const roomB = timeUuidFrom(t0 - 3_600_000, 1) as RoomId
+/** Written as version 4 wrote it (fixed windows, no head in the partitions): 005 left it so. */
+const roomOld = timeUuidFrom(t0 - 3_600_000, 2) as RoomId
+
+const message = (roomId: RoomId, at: number, seq: number, text: string): MessageRecord => ({
+  roomId,
+  id: timeUuidFrom(at, 0) as MessageId,
+  seq,
+  userId: sender,
+  username: "old",
+  text,
+  clientMsgId: null,
+  createdAt: at,
+  ...plainMessage
+})
+
+// Room A: three partitions over two days, one message edited (its target in an older
+// partition), one deleted.
+const a1 = message(roomA, t0, 1, "alpha apple")
+const a2 = message(roomA, t0 + 61_000, 2, "alpha banana")
+const a3 = message(roomA, t0 + day, 3, "alpha cherry")
+const editA1: MessageRecord = {
+  ...message(roomA, t0 + day + 1000, 4, "alpha avocado"),
+  kind: "edit",
+  targetId: a1.id
+}
+const deleteA2: MessageRecord = {
+  ...message(roomA, t0 + day + 2000, 5, ""),
+  userId: deleter,
+  kind: "delete",
+  targetId: a2.id
+}
+/** Room B: enough messages for several pages of every read, over three partitions; `bN` is message N's own word. */
+const manyB = 3000
+const roomBMessages = Array.from({ length: manyB }, (_, i) => message(roomB, t0 + i * 50, i + 1, `beta b${i + 1}`))
+const oldRoomMessages = [0, 1, 61].map((s, i) => message(roomOld, t0 + s * 1000, i + 1, `gamma old${i + 1}`))
+
+let client: cassandra.Client
+
+/** Appends as a version-7 node did: everything but the term index, whose tables did not exist. */
+const version7Messages = Effect.gen(function* () {
+  const real = yield* CassandraClient.make(client, settings)
+  const withoutIndex = CassandraClient.of({
+    ...real,
+    batchUnguarded: (operation, queries, options) =>
+      operation.startsWith("messages.append.search")
+        ? Effect.succeed(undefined as unknown as cassandra.types.ResultSet) // the writer discards it
+        : real.batchUnguarded(operation, queries, options)
+  })
+  const context = yield* Layer.build(
+    CassandraMessages(windowMs).pipe(Layer.provide(Layer.succeed(CassandraClient, withoutIndex)))
+  )
+  return Context.get(context, Messages)
+})
+
+beforeAll(async () => {
+  const options = { contactPoints: [...settings.contactPoints], localDataCenter: settings.localDataCenter }
+  const admin = new cassandra.Client(options)
+  await Effect.runPromise(createKeyspace(admin, settings))
+  await admin.shutdown()
+  client = new cassandra.Client({ ...options, keyspace })
+  const upToSeven = mkdtempSync(join(tmpdir(), "parley-cql-"))
+  for (const file of readdirSync(defaultMigrationsDir).filter((f) => /^00[1-7]_/.test(f))) {
+    copyFileSync(join(defaultMigrationsDir, file), join(upToSeven, file))
+  }
+  await Effect.runPromise(migrate(client, keyspace, upToSeven))
+  const run = (query: string, params: Array<unknown>) =>
+    client.execute(qualify(keyspace, query), params, { prepare: true })
+  for (const [room, name] of [
+    [roomA, "a"],
+    [roomB, "b"],
+    [roomOld, "old"]
+  ] as const) {
+    await run("INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, ?, 'public', ?, ?)", [
+      room,
+      name,
+      sender,
+      new Date(t0 - 3_600_000)
+    ])
+  }
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const messages = yield* version7Messages
+        for (const m of [a1, a2, a3, editA1, deleteA2]) yield* appendAsOwner(messages, roomA, [m])
+        for (let i = 0; i < manyB; i += 100) yield* appendAsOwner(messages, roomB, roomBMessages.slice(i, i + 100))
+      })
+    )
+  )
+  // Room B's newest partition as a crash right after its rollover left it: committed, not yet
+  // listed in room_buckets (the next claim lists it; the migration runs before any claim).
+  const newest = (await run("SELECT bucket FROM room_buckets WHERE room_id = ? LIMIT 1", [roomB])).rows[0]!
+  await run("DELETE FROM room_buckets WHERE room_id = ? AND bucket = ?", [roomB, newest.get("bucket")])
+  for (const m of oldRoomMessages) {
+    const window = new Date(Math.floor(m.createdAt / windowMs) * windowMs)
+    await run(`INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      roomOld,
+      window,
+      ...messageValues(m)
+    ])
+    await run("INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)", [roomOld, window])
+  }
+}, 600_000)
+
+afterAll(async () => {
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 120_000 })
+  } finally {
+    await client.shutdown()
+  }
+})
+
+/** Every entry of the term index, sorted: the keyspace is this test's own. */
+const indexEntries = async () => {
+  const entries: Array<string> = []
+  let pageState: string | undefined
+  do {
+    const page = await client.execute(
+      qualify(keyspace, "SELECT room_id, period, shard, term, msg_id FROM room_search_terms"),
+      [],
+      { prepare: true, fetchSize: 5000, ...(pageState === undefined ? {} : { pageState }) }
+    )
+    for (const row of page.rows) {
+      entries.push(
+        [
+          row.get("room_id"),
+          (row.get("period") as Date).getTime(),
+          row.get("shard"),
+          row.get("term"),
+          row.get("msg_id")
+        ]
+          .map(String)
+          .join(" ")
+      )
+    }
+    pageState = page.pageState ?? undefined
+  } while (pageState !== undefined)
+  return entries.sort()
+}
+
+/** The entries a live append writes for these messages as they stand now. */
+const expectedEntries = (messages: ReadonlyArray<MessageRecord>) =>
+  messages
+    .flatMap((m) =>
+      messageTerms(m.text).map((term) => [m.roomId, periodOf(m.id), termShard(term), term, m.id].map(String).join(" "))
+    )
+    .sort()
+
+/** Starting the storage on the keyspace applies 008 (and its hook), 009 and 010. */
+const storage = CassandraStorage.services(settings).pipe(
+  Layer.provideMerge(CassandraClient.layer(settings)),
+  Layer.orDie
+)
+
+const texts = (rooms: ReadonlyArray<RoomId>, terms: ReadonlyArray<string>, limit = 100) =>
+  Effect.flatMap(MessageSearch, (search) =>
+    Effect.map(search.search({ rooms, terms, before: null, limit }), (hits) => hits.map((m) => m.text))
+  )
+
+layer(storage, { timeout: 600_000 })("cassandra: migration 008 on existing messages", (it) => {
+  it.effect("messages stored before the index are found by their current words, a deleted one never", () =>
+    Effect.gen(function* () {
+      // Exactly the entries a live append of each message's current text writes: none for the
+      // deleted one, none of the edited one's old words, one per word of every other message,
+      // the unlisted partition's too (checked before a claim lists it).
+      const current = [{ ...a1, text: editA1.text }, a3, ...roomBMessages, ...oldRoomMessages]
+      assert.deepStrictEqual(yield* Effect.promise(indexEntries), expectedEntries(current))
+
+      yield* Effect.flatMap(Messages, (messages) => messages.claim(roomB))
+      assert.deepStrictEqual(yield* texts([roomA], ["alpha"]), ["alpha cherry", "alpha avocado"])
+      assert.deepStrictEqual(yield* texts([roomA], ["avocado"]), ["alpha avocado"])
+      assert.deepStrictEqual(yield* texts([roomA], ["apple"]), [])
+      assert.deepStrictEqual(yield* texts([roomA], ["banana"]), [])
+      assert.deepStrictEqual(yield* texts([roomOld], ["gamma"]), ["gamma old3", "gamma old2", "gamma old1"])
+      for (const n of [1, 500, 501, 1234, manyB]) {
+        assert.deepStrictEqual(yield* texts([roomB], [`b${n}`]), [`beta b${n}`])
+      }
+      assert.deepStrictEqual(yield* texts([roomA, roomB, roomOld], ["beta"], 3), [
+        `beta b${manyB}`,
+        `beta b${manyB - 1}`,
+        `beta b${manyB - 2}`
+      ])
+    })
+  )
+
+  it.effect("running 008's hook again (a second node starting) changes nothing", () =>
+    Effect.gen(function* () {
+      const before = yield* Effect.promise(indexEntries)
+      const db = yield* CassandraClient
+      yield* db.execute("test", "DELETE FROM schema_migrations WHERE version = 8")
+      yield* migrate(client, keyspace)
+      assert.deepStrictEqual(yield* Effect.promise(indexEntries), before)
+      assert.deepStrictEqual(yield* texts([roomA], ["alpha"]), ["alpha cherry", "alpha avocado"])
+    })
+  )
+})
