@@ -214,9 +214,10 @@ export const readMarkersSuite = (backend: Backend, options: { readonly twoNodes:
       }
       expect(await listed(b, phone, roomId)).toMatchObject({ unread: 0, read_seq: 7 })
 
-      // A move backwards moves nothing and tells no one.
+      // A move backwards, or to where the marker is, moves nothing and tells no one.
       onLaptop.send({ type: "read.mark", id: "back", to: roomId, payload: { seq: 3 } })
       expect((await onLaptop.next((e) => e.id === "back")).payload).toMatchObject({ seq: 7, unread: 0 })
+      expect((await mark(b, roomId, reader, 7)).body).toEqual({ room_id: roomId, seq: 7, unread: 0 })
       // A later move from the same node is the barrier: one node's news reaches the others in order.
       await post(roomId, owner, 1)
       expect((await mark(a, roomId, reader, 8)).body).toEqual({ room_id: roomId, seq: 8, unread: 0 })

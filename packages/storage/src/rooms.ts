@@ -34,6 +34,12 @@ export interface MembershipRecord {
   readonly joinedAt: number
 }
 
+/** A read marker after `Rooms.markRead`: where it is, and whether that call moved it there. */
+export interface ReadMarkerMove {
+  readonly seq: number
+  readonly moved: boolean
+}
+
 /**
  * A page of at most `limit` results in ascending key order; `next` is the key to continue
  * after when more may follow, else null.
@@ -93,14 +99,15 @@ export class Rooms extends Context.Service<
     >
     /**
      * Moves a member's read marker (the last `seq` they have read) forward to `seq`; a lower
-     * `seq` leaves it where it is. Returns the marker after the call, or none when the user is
-     * not a member (nothing is written). The caller clamps `seq` to the room's head.
+     * `seq` leaves it where it is. Returns the marker after the call and whether this call moved
+     * it, or none when the user is not a member (nothing is written). The caller clamps `seq` to
+     * the room's head.
      */
     readonly markRead: (
       roomId: RoomId,
       userId: UserId,
       seq: number
-    ) => Effect.Effect<Option.Option<number>, StorageError>
+    ) => Effect.Effect<Option.Option<ReadMarkerMove>, StorageError>
     /** A member's read marker (0 when never set); none when not a member. */
     readonly readMarker: (roomId: RoomId, userId: UserId) => Effect.Effect<Option.Option<number>, StorageError>
     /** Every room, private ones too (for operators), oldest first, after `after`. */

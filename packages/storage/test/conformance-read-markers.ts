@@ -23,11 +23,15 @@ export const readMarkersConformance = (it: Vitest.MethodsNonLive<Rooms>) =>
         const { rooms, room, user } = yield* roomWithMember
         assert.deepStrictEqual(yield* rooms.readMarker(room.id, user), Option.some(0))
         assert.deepStrictEqual(yield* listedMarker(rooms, user), [0])
-        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 5), Option.some(5))
-        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 3), Option.some(5))
-        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 5), Option.some(5))
+        const moved = (seq: number) => Option.some({ seq, moved: true })
+        const stayed = (seq: number) => Option.some({ seq, moved: false })
+        // 0 is where a marker starts: nothing moves (an empty room's head is 0).
+        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 0), stayed(0))
+        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 5), moved(5))
+        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 3), stayed(5))
+        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 5), stayed(5))
         assert.deepStrictEqual(yield* rooms.readMarker(room.id, user), Option.some(5))
-        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 9), Option.some(9))
+        assert.deepStrictEqual(yield* rooms.markRead(room.id, user, 9), moved(9))
         assert.deepStrictEqual(yield* rooms.readMarker(room.id, user), Option.some(9))
         assert.deepStrictEqual(yield* listedMarker(rooms, user), [9])
         // Each member has their own.
@@ -43,10 +47,15 @@ export const readMarkersConformance = (it: Vitest.MethodsNonLive<Rooms>) =>
         const answers = yield* Effect.forEach(seqs, (seq) => rooms.markRead(room.id, user, seq), {
           concurrency: "unbounded"
         })
-        // Every answer is at least what was asked: the marker never went back below a move.
+        // Every answer is at least what was asked: the marker never went back below a move; a
+        // call that moved it says so, and its answer is what it asked.
         answers.forEach((answer, i) => {
-          assert.isAtLeast(Option.getOrThrow(answer), seqs[i]!)
+          const { seq, moved } = Option.getOrThrow(answer)
+          assert.isAtLeast(seq, seqs[i]!)
+          if (moved) assert.strictEqual(seq, seqs[i])
         })
+        // The move to 12 that landed first said it moved; the highest other asks stayed.
+        assert.isTrue(answers.some((answer, i) => seqs[i] === 12 && Option.getOrThrow(answer).moved))
         assert.deepStrictEqual(yield* rooms.readMarker(room.id, user), Option.some(12))
       })
     )

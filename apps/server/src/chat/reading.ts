@@ -76,11 +76,11 @@ export const moveReadMarker = Effect.fnUntraced(function* (
   if (Option.isNone(stored)) return yield* notMember()
   const marker = new ReadMarker({
     room_id: room.id,
-    seq: stored.value,
-    unread: Math.max(0, head.seq - stored.value)
+    seq: stored.value.seq,
+    unread: Math.max(0, head.seq - stored.value.seq)
   })
-  // Above the target: another move got further first, and told everyone then.
-  if (stored.value === target) {
+  // Not moved: it was already there or further (whoever moved it told everyone then).
+  if (stored.value.moved) {
     yield* services.revocations.publish({ kind: "read_marker", user_id: caller, origin, marker })
   }
   return marker

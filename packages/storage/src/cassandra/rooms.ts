@@ -7,7 +7,7 @@ import { type MembershipRecord, type RoomRecord, Rooms } from "../rooms.ts"
 import { CassandraClient, type Params, uuid } from "./client.ts"
 import { directColumns, directOf, directRooms, directValues } from "./direct-rooms.ts"
 import { pageSkipping } from "./paging.ts"
-import { moveReadMarker, readSeqOf } from "./read-markers.ts"
+import { moveReadMarker, readMarker, readSeqOf } from "./read-markers.ts"
 import { archiveRoom, deleteRoom } from "./room-removal.ts"
 import { bumpTotal } from "./totals.ts"
 
@@ -225,20 +225,7 @@ export const CassandraRooms = Layer.effect(
           (row) => toListedRoom(row)
         ),
       markRead: moveReadMarker(db),
-      readMarker: (roomId, userId) =>
-        db
-          .execute("rooms.readMarker", "SELECT role, read_seq FROM rooms_by_user WHERE user_id = ? AND room_id = ?", [
-            uuid(userId),
-            uuid(roomId)
-          ])
-          .pipe(
-            Effect.map((rs) =>
-              Option.map(
-                Option.filter(Option.fromNullishOr(rs.first()), (row) => row.get("role") !== null),
-                (row) => readSeqOf(row) ?? 0
-              )
-            )
-          ),
+      readMarker: readMarker(db),
       archive: archiveRoom(db, get),
       delete: deleteRoom(db)
     })

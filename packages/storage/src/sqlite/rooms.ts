@@ -77,7 +77,8 @@ export const queries = {
     WHERE r.visibility = 'public' AND r.room_key > ? ORDER BY r.room_key LIMIT ?`,
   listAll: `SELECT ${roomColumns} FROM rooms r WHERE r.room_key > ? ORDER BY r.room_key LIMIT ?`,
   archive: "UPDATE rooms SET archived = 1 WHERE room_id = ?",
-  markRead: "UPDATE room_members SET read_seq = MAX(read_seq, ?) WHERE room_id = ? AND user_id = ? RETURNING read_seq",
+  markRead:
+    "UPDATE room_members SET read_seq = ? WHERE room_id = ? AND user_id = ? AND read_seq < ? RETURNING read_seq",
   readMarker: "SELECT read_seq FROM room_members WHERE room_id = ? AND user_id = ?",
   deleteMessages: "DELETE FROM room_messages WHERE room_id = ?",
   deleteMembers: "DELETE FROM room_members WHERE room_id = ?",
@@ -180,14 +181,17 @@ export const SqliteRooms = Layer.effect(
         db
           .all<RoomRow>("rooms.listAll", queries.listAll, after === null ? "" : timeUuidKey(after), limit + 1)
           .pipe(Effect.map((rows) => toPage(rows.map(toRoom), limit, (r) => r.id))),
-      // One statement: the max is taken against the stored marker, so two racing calls cannot move it back.
+      // The condition is checked against the stored marker by the write itself (BEGIN IMMEDIATE): racing calls cannot move it back.
       markRead: (roomId, userId, seq) =>
         db
-          .transaction(
-            "rooms.markRead",
-            (tx) => tx.prepare(queries.markRead).get(seq, roomId, userId) as { read_seq: number } | undefined
-          )
-          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), (r) => r.read_seq))),
+          .transaction("rooms.markRead", (tx) => {
+            const moved = tx.prepare(queries.markRead).get(seq, roomId, userId, seq) as { read_seq: number } | undefined
+            if (moved !== undefined) return { seq: moved.read_seq, moved: true }
+            // Not moved (already there or further), or not a member: the stored marker, in the same transaction.
+            const stored = tx.prepare(queries.readMarker).get(roomId, userId) as { read_seq: number } | undefined
+            return stored === undefined ? undefined : { seq: stored.read_seq, moved: false }
+          })
+          .pipe(Effect.map(Option.fromUndefinedOr)),
       readMarker: (roomId, userId) =>
         db
           .get<{ readonly read_seq: number }>("rooms.readMarker", queries.readMarker, roomId, userId)
