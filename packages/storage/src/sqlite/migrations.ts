@@ -150,7 +150,7 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
     name: "read_markers",
     // A member's read marker: the last seq of the room they have read, on their membership row
     // (so listing one's rooms reads it for free, and leaving the room drops it). It only moves
-    // forward: Rooms.markRead writes MAX(read_seq, ?). 0 = nothing read yet.
+    // forward: Rooms.markRead updates it only WHERE read_seq < the new one. 0 = nothing read yet.
     sql: `
       ALTER TABLE room_members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
     `
