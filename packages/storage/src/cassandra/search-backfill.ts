@@ -173,5 +173,12 @@ const indexStoredMessages = (db: Db) =>
     yield* Effect.logInfo(`search index (migration 008): done, ${progress()}`)
   })
 
-export const indexStoredMessages008: MigrationHook = (client, keyspace) =>
-  Effect.runPromise(indexStoredMessages(hookDb(client, keyspace)))
+/**
+ * The hook itself. A function declaration, initialised before any module runs: this module
+ * reaches `client.ts` (through `search-index.ts`), which imports the migrator and so
+ * `backfill.ts`, whose table of hooks names this while the cycle is still loading.
+ */
+export function indexStoredMessages008(client: cassandra.Client, keyspace: string): Promise<void> {
+  return Effect.runPromise(indexStoredMessages(hookDb(client, keyspace)))
+}
+indexStoredMessages008 satisfies MigrationHook
