@@ -37,6 +37,14 @@ const logEvery = 100
 const hookTimeout = Duration.seconds(30)
 
 /**
+ * Each request tried again a few times (all the hook's reads and writes are safe to repeat):
+ * one timeout on a busy node must not end a start that has already indexed most of the
+ * history (a failed start begins again from zero).
+ */
+const retried = <A>(attempt: Effect.Effect<A, StorageError>) =>
+  Effect.retry(attempt, { schedule: Schedule.exponential("200 millis"), times: 4 })
+
+/**
  * The storage client's interface over the migrator's driver: no circuit breaker (nothing to
  * fail fast for) and a long timeout; tables qualified with the keyspace as the client does.
  */
@@ -50,7 +58,7 @@ const hookDb = (driver: cassandra.Client, keyspace: string): Db => {
     Effect.tryPromise({
       try: () => driver.execute(qualify(keyspace, query), [...params], options(extra)),
       catch: (cause) => new StorageError({ operation, cause })
-    })
+    }).pipe(retried)
   const batch = (
     operation: string,
     queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
@@ -63,7 +71,7 @@ const hookDb = (driver: cassandra.Client, keyspace: string): Db => {
           options(extra)
         ),
       catch: (cause) => new StorageError({ operation, cause })
-    })
+    }).pipe(retried)
   return { execute, batch, executeUnguarded: execute, batchUnguarded: batch, requestTimeout: hookTimeout }
 }
 
@@ -140,7 +148,7 @@ const indexRoom = (db: Db, write: ReturnType<typeof searchIndexWriter>, roomId: 
             .map((row) => toMessage(roomId, row))
             .filter((m) => m.kind === "message" && m.deletedBy === null)
           indexed += messages.length
-          return write(roomId, messages).pipe(Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 4 }))
+          return write(roomId, messages)
         }
       )
     }
