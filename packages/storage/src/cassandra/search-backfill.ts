@@ -33,7 +33,7 @@ const pageRows = 500
 const roomsAtOnce = 4
 /** A progress line every this many rooms. */
 const logEvery = 100
-/** A migration waits for no user: a bulk write under load may take long, and a timeout ends the start. */
+/** A migration waits for no user: a bulk write under load may take long, and failing it costs a retry. */
 const hookTimeout = Duration.seconds(30)
 
 /**
