@@ -141,7 +141,7 @@ describe("chat controller", () => {
     await settle(() => said().length >= 3)
     expect(t.api.searches).toEqual([{ words: "deploy", roomId: undefined }])
     expect(said()).toEqual([
-      'search "deploy": 2 newest',
+      'search "deploy": 2 messages, newest first',
       expect.stringMatching(/^#ops {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}alice: Deploy done/),
       expect.stringMatching(/^#general {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}bob: deploy friday$/)
     ])

@@ -281,20 +281,22 @@ export class ChatController {
     const room = this.state.room
     if (here && room === null) return this.notice("open a room first, or search all your rooms without --here")
     const page = await this.deps.api.search(words, here ? room?.room_id : undefined)
-    const names = new Map(this.state.rooms.entries.map((e) => [e.room.room_id as string, e.room.name]))
-    if (room !== null) names.set(room.room_id, room.name)
-    const where = here && room !== null ? ` in #${room.name}` : ""
+    const rooms = new Map(this.state.rooms.entries.map((e) => [e.room.room_id as string, e.room]))
+    if (room !== null) rooms.set(room.room_id, room)
+    const where = here && room !== null ? ` in ${roomLabel(room)}` : ""
     const more = page.next_cursor === null ? "" : " (more exist: add words to narrow it)"
+    const count = page.results.length
     this.dispatch({
       type: "system",
       text:
-        page.results.length === 0
+        count === 0
           ? `search "${words}"${where}: no messages`
-          : `search "${words}"${where}: ${page.results.length} newest${more}`
+          : `search "${words}"${where}: ${count} ${count === 1 ? "message" : "messages"}, newest first${more}`
     })
     for (const m of page.results) {
-      const name = names.get(m.room_id) ?? m.room_id.slice(0, 8)
-      this.dispatch({ type: "system", text: `#${name}  ${when(m.created_at)}  ${m.username}: ${m.text}` })
+      const found = rooms.get(m.room_id)
+      const label = found === undefined ? `#${m.room_id.slice(0, 8)}` : roomLabel(found)
+      this.dispatch({ type: "system", text: `${label}  ${when(m.created_at)}  ${m.username}: ${m.text}` })
     }
   }
 
