@@ -1,4 +1,4 @@
-import { Api, CurrentUser } from "@parley/domain"
+import { Api, CurrentUser, type MessageId, type RoomId } from "@parley/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { DirectRooms } from "../../chat/direct-rooms.ts"
@@ -18,6 +18,33 @@ export const ChatHandlers = HttpApiBuilder.group(
     const router = yield* RoomRouter
     const limits = yield* RateLimits
     const caller = Effect.map(CurrentUser, (c) => c.user)
+
+    /** An edit or a delete: an entry of the room's stream, through its actor like a send. */
+    const change = (
+      kind: "edit" | "delete",
+      target: { readonly room_id: RoomId; readonly msg_id: MessageId },
+      text: string,
+      clientMsgId: string | undefined
+    ) =>
+      Effect.gen(function* () {
+        const user = yield* caller
+        yield* limits.message(user.id)
+        const { moderator } = yield* rooms.changeable(
+          { id: user.id, siteAdmin: user.role === "admin" },
+          target.room_id,
+          kind
+        )
+        return yield* Effect.flatten(
+          router.submit({
+            roomId: target.room_id,
+            userId: user.id,
+            username: user.username,
+            text,
+            clientMsgId: clientMsgId ?? null,
+            change: { kind, targetId: target.msg_id, moderator }
+          })
+        )
+      })
 
     return handlers
       .handle("createRoom", ({ payload }) =>
@@ -70,48 +97,8 @@ export const ChatHandlers = HttpApiBuilder.group(
           )
         })
       )
-      .handle("editMessage", ({ params, payload }) =>
-        Effect.gen(function* () {
-          const user = yield* caller
-          yield* limits.message(user.id)
-          const { moderator } = yield* rooms.changeable(
-            { id: user.id, siteAdmin: user.role === "admin" },
-            params.room_id,
-            "edit"
-          )
-          return yield* Effect.flatten(
-            router.submit({
-              roomId: params.room_id,
-              userId: user.id,
-              username: user.username,
-              text: payload.text,
-              clientMsgId: payload.client_msg_id ?? null,
-              change: { kind: "edit", targetId: params.msg_id, moderator }
-            })
-          )
-        })
-      )
-      .handle("deleteMessage", ({ params, query }) =>
-        Effect.gen(function* () {
-          const user = yield* caller
-          yield* limits.message(user.id)
-          const { moderator } = yield* rooms.changeable(
-            { id: user.id, siteAdmin: user.role === "admin" },
-            params.room_id,
-            "delete"
-          )
-          return yield* Effect.flatten(
-            router.submit({
-              roomId: params.room_id,
-              userId: user.id,
-              username: user.username,
-              text: "",
-              clientMsgId: query.client_msg_id ?? null,
-              change: { kind: "delete", targetId: params.msg_id, moderator }
-            })
-          )
-        })
-      )
+      .handle("editMessage", ({ params, payload }) => change("edit", params, payload.text, payload.client_msg_id))
+      .handle("deleteMessage", ({ params, query }) => change("delete", params, "", query.client_msg_id))
       .handle("listMessages", ({ params, query }) =>
         Effect.flatMap(caller, (user) => rooms.history(user.id, params.room_id, query))
       )
