@@ -164,63 +164,15 @@ client-id copy, no bucket index): the floor any storage design pays. "Speed vs. 
 | path | in flight | msg/s | µs/msg | speed vs. INSERT |
 | --- | --- | --- | --- | --- |
 ${cassandraResults.map(writeRow).join("\n")}
-
-## Fencing cost (issue 9): the Cassandra write path before and after
-
-The design measured here was replaced in issue 10 (migration 005: the head in the newest message
-partition, rows and head in one conditional batch; \`docs/chat-core.md\`); the realtime section
-below has the current hot-room numbers. Kept as the record of what fencing cost at the time.
-
-Recorded once, not rewritten by \`pnpm bench\`: the whole bench run alternately on the code just
-before fencing (commit c137289: one logged batch per group commit) and on the code with it (one
-LWT on the room's head per group commit, then the rows in an unlogged batch), two runs each,
-interleaved, against one Cassandra 5.0 node (\`paxos_variant: v2\`) on the 2-core machine (the first pair with
-nothing else running, the second beside a one-worker mutation-testing run). Each run's driver INSERT is the yardstick for that run.
-
-| in flight | before, msg/s | after, msg/s | before vs. INSERT | after vs. INSERT | after / before |
-| --- | --- | --- | --- | --- | --- |
-| 1 | 334, 192 | 144, 149 | 0.17, 0.21 | 0.09, 0.10 | 0.55 |
-| 64 | 2414, 1394 | 781, 1758 | 0.28, 0.19 | 0.13, 0.17 | 0.65 |
-
-"After / before" is the mean of the two runs' "vs. INSERT" ratios, after over before. Fencing
-costs about half the throughput of one send at a time and a third with 64 in flight: every
-group commit now pays a Paxos round on the head (two round trips with Paxos v2, plus its
-commit) and then the rows' write, one after the other, where it used to send one logged batch.
-The rows cannot go out with the LWT (a conditional batch must stay in one partition) nor
-before it (a deposed owner's rows would land). Operations per group commit, before: one logged
-batch (batchlog write and removal, plus the rows: head, message window(s), bucket index, one
-partition per client id). After: one LWT on the head partition, then one unlogged batch over
-the same partitions minus the head. A claim (actor start, failed write, shard moved) adds one
-SERIAL read and one LWT, and rewrites the last batch if it was pending.
-
-## Event loop under a SQLite write storm (issue 9): SQLite on a worker thread
-
-Recorded once: \`node apps/server/bench/event-loop-sqlite.ts\` (a server on SQLite, WebSocket
-senders over 8 rooms, the server's event-loop delay sampled inside it; then the same storm while
-another process holds the database's write lock), with SQLite in the server's thread and on the
-worker thread the server now uses, alternately, two runs each, on the quiet 2-core machine; the
-load generator shares the two cores.
-
-| storm | SQLite | event-loop p99, ms | slowest ping answer, ms | sends acked in 4 s |
-| --- | --- | --- | --- | --- |
-| 10 senders × 2 in flight | in the server's thread | 35, 32 | 257, 153 | 2701, 3662 |
-| 10 senders × 2 in flight | worker thread | 20, 28 | 57, 97 | 4518, 4585 |
-| 40 senders × 10 in flight | in the server's thread | 93, 108 | 2839, 3197 | 3496, 2829 |
-| 40 senders × 10 in flight | worker thread | 47, 48 | 364, 233 | 12223, 10693 |
-| 40 × 10, write lock held 3 s | in the server's thread | 55, 58 | 2892, 3248 | 488, 447 |
-| 40 × 10, write lock held 3 s | worker thread | 40, 34 | 278, 601 | 2518, 1671 |
-
-Before this issue a held lock froze the server for the lock's whole length (\`busy_timeout\` was a
-synchronous 5 s wait: max delay 3.1–10.3 s). On the worker thread the event loop's p99 stays
-near 20 ms at a moderate storm; under the heavy storm what remains is the server's own work
-(sockets, JSON, fan-out to every subscriber) on a CPU it shares with the load generator, not
-SQLite. The in-process send-path rows above use SQLite in the bench's own thread.
 `
-// The realtime section belongs to `pnpm bench:realtime` (apps/server/bench/realtime): kept as it is.
-const realtime = existsSync(join(root, "BENCHMARKS.md"))
-  ? /<!-- realtime:start[\s\S]*?<!-- realtime:end -->/.exec(readFileSync(join(root, "BENCHMARKS.md"), "utf8"))?.[0]
-  : undefined
-writeFileSync(join(root, "BENCHMARKS.md"), realtime === undefined ? report : `${report}\n${realtime}\n`)
+// Kept as they are: the sections measured once by hand (before/after records of a change) and the
+// realtime section, which belongs to `pnpm bench:realtime` (apps/server/bench/realtime).
+const previous = existsSync(join(root, "BENCHMARKS.md")) ? readFileSync(join(root, "BENCHMARKS.md"), "utf8") : ""
+const kept = [
+  /<!-- recorded:start[\s\S]*?<!-- recorded:end -->/.exec(previous)?.[0],
+  /<!-- realtime:start[\s\S]*?<!-- realtime:end -->/.exec(previous)?.[0]
+].filter((section) => section !== undefined)
+writeFileSync(join(root, "BENCHMARKS.md"), [report, ...kept].join("\n\n") + "\n")
 // The repo's one formatter owns Markdown too; aligned tables keep `pnpm lint` green.
 spawnSync(join(root, "node_modules/.bin/biome"), ["format", "--write", "BENCHMARKS.md"], { cwd: root })
 console.log("wrote BENCHMARKS.md")

@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { EmailRegistered, type MessageId, makeTimeUuidClock, UsernameTaken } from "@parley/domain"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Effect, Exit, Layer, Option, Schedule } from "effect"
 import { afterAll } from "vitest"
 import {
   type MessageRecord,
@@ -15,6 +16,7 @@ import {
   StorageError,
   Users
 } from "../src/index.ts"
+import { backstopCheckpointPages, SqliteDatabase, type SqliteOptions } from "../src/sqlite/database.ts"
 import { layerThread } from "../src/sqlite/worker-layer.ts"
 import { conformance } from "./conformance.ts"
 import { newRoom, newUser, newUserId, unique } from "./fixtures.ts"
@@ -148,6 +150,51 @@ describe("sqlite worker: its thread", () => {
         assert.isTrue(existsSync(`${file}-wal`))
       }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
       assert.isFalse(existsSync(`${file}-wal`))
+    })
+  )
+
+  it.live(
+    "committed pages reach the database file from the background checkpointer, the writer never waiting for it",
+    () =>
+      Effect.gen(function* () {
+        const file = join(dir, "checkpointed.db")
+        const name = unique("ckpt_")
+        // The database file alone, without its WAL: what checkpoints have copied into it so far.
+        const inFileAlone = Effect.try(() => {
+          const copy = join(dir, `${unique("copy_")}.db`)
+          copyFileSync(file, copy)
+          const db = new DatabaseSync(copy, { readOnly: true })
+          try {
+            return db.prepare("SELECT username FROM users WHERE username = ?").get(name) !== undefined
+          } finally {
+            db.close()
+            rmSync(copy)
+          }
+        })
+        yield* Effect.gen(function* () {
+          yield* (yield* Users).create(newUser(name, `${name}@example.com`))
+          // One row is far below any checkpoint the writer would run itself (1,000 pages, or its
+          // backstop): only the checkpointer's thread copies it. A copy taken mid-write may not open.
+          const copied = yield* inFileAlone.pipe(
+            Effect.orElseSucceed(() => false),
+            Effect.repeat({ until: (found) => found, schedule: Schedule.spaced("50 millis") }),
+            Effect.timeoutOption("15 seconds")
+          )
+          assert.deepStrictEqual(copied, Option.some(true))
+        }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
+      })
+  )
+
+  it.effect("the writing connection checkpoints by itself only past the backstop when told another does", () =>
+    Effect.gen(function* () {
+      const setting = (options: SqliteOptions) =>
+        Effect.flatMap(SqliteDatabase, (db) =>
+          db.get<{ wal_autocheckpoint: number }>("test", "PRAGMA wal_autocheckpoint")
+        ).pipe(Effect.provide(SqliteDatabase.layer(join(dir, `${unique("backstop_")}.db`), options)))
+      assert.deepStrictEqual(yield* setting({ checkpointedElsewhere: true }), {
+        wal_autocheckpoint: backstopCheckpointPages
+      })
+      assert.deepStrictEqual(yield* setting({}), { wal_autocheckpoint: 1000 })
     })
   )
 

@@ -78,7 +78,11 @@ export const startParley = async (
   const metricsPort = await freePort()
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "parley-bench-realtime-"))
   const keyspace = `parley_rt_${Date.now().toString(36)}`
-  const started = start(process.execPath, [...serverNodeFlags(), join(root, "apps/server/src/main.ts")], {
+  // `BENCH_SERVER_CPU_PROF=<dir>`: each Parley server writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_SERVER_CPU_PROF
+    ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_SERVER_CPU_PROF]
+    : []
+  const started = start(process.execPath, [...serverNodeFlags(), ...profile, join(root, "apps/server/src/main.ts")], {
     PATH: process.env.PATH ?? "",
     PORT: String(port),
     HOST: "127.0.0.1",

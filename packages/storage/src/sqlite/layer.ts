@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import { StorageHealth } from "../health.ts"
 import { SqliteAudit } from "./audit.ts"
-import { SqliteDatabase } from "./database.ts"
+import { SqliteDatabase, type SqliteOptions } from "./database.ts"
 import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
 import { SqliteSearch } from "./search.ts"
@@ -17,7 +17,7 @@ const SqliteHealth = Layer.effect(
 )
 
 /** Every storage service on one SQLite file (`:memory:` for throwaway tests). */
-export const layer = (filename: string) =>
+export const layer = (filename: string, options?: SqliteOptions) =>
   Layer.mergeAll(
     SqliteUsers,
     SqliteSessions,
@@ -27,6 +27,6 @@ export const layer = (filename: string) =>
     SqliteStats,
     SqliteHealth,
     SqliteSearch
-  ).pipe(Layer.provide(SqliteDatabase.layer(filename)))
+  ).pipe(Layer.provide(SqliteDatabase.layer(filename, options)))
 
 export { layerWorker } from "./worker-layer.ts"

@@ -9,6 +9,8 @@
 import { Worker } from "node:worker_threads"
 import { Context, Effect, Layer, Tracer } from "effect"
 import { StorageError } from "../errors.ts"
+import { checkpointInBackground } from "./checkpoints.ts"
+import type { SqliteOptions } from "./database.ts"
 import type { layer } from "./layer.ts"
 import {
   batcher,
@@ -164,10 +166,14 @@ const tracedCall =
 export const layerThread = (entry: URL, filename: string): Layer.Layer<Services, StorageError> =>
   Layer.effectContext(
     Effect.gen(function* () {
-      const worker = new Worker(entry, { workerData: { filename } })
+      const onDisk = filename !== ":memory:"
+      const options: SqliteOptions = { checkpointedElsewhere: onDisk }
+      const worker = new Worker(entry, { workerData: { filename, options } })
       const connection = connect(worker)
       const shapes = yield* started(worker).pipe(Effect.onError(() => Effect.promise(() => worker.terminate())))
       yield* Effect.addFinalizer(() => stop(worker, connection.isDead))
+      // Once the worker has opened (and migrated) the file, and closed before it is.
+      if (onDisk) yield* checkpointInBackground(filename)
       // When spans are exported (a tracer other than Effect's default), each call is a span
       // named by its operation; otherwise none is made at all.
       const traced = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads"
 import { Cause, Effect, Exit, Layer, Scope } from "effect"
+import type { SqliteOptions } from "./database.ts"
 import { layer } from "./layer.ts"
 import {
   batcher,
@@ -38,10 +39,9 @@ const describe = (key: string, service: Record<string, unknown>): ServiceShape =
   })
 })
 
+const data = workerData as { readonly filename: string; readonly options?: SqliteOptions }
 const scope = Effect.runSync(Scope.make())
-const built = await Effect.runPromiseExit(
-  Layer.buildWithScope(layer((workerData as { filename: string }).filename), scope)
-)
+const built = await Effect.runPromiseExit(Layer.buildWithScope(layer(data.filename, data.options), scope))
 
 if (Exit.isFailure(built)) {
   post({ type: "failed", failure: encodeFailure("sqlite.open", built.cause) })
