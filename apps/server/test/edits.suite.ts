@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminAccount, adminCall } from "./support/admin.ts"
 import { type Reply, request } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
-import { type Account, account, connect, createRoom, joinRoom } from "./support/ws.ts"
+import { type Account, account, connect, createRoom, joinRoom, postMessage } from "./support/ws.ts"
 
 interface View {
   readonly room_id: string
@@ -33,14 +33,7 @@ export const editsSuite = (backend: Backend) =>
   describe(`message edits and deletes (${backend.name})`, () => {
     let server: RunningServer
 
-    const post = async (who: Account, roomId: string, content: string) => {
-      const res = await request(server.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
-        token: who.token,
-        body: { content }
-      })
-      expect(res.status, JSON.stringify(res.body)).toBe(201)
-      return res.body as View
-    }
+    const post = (who: Account, roomId: string, content: string) => postMessage<View>(server.url, who, roomId, content)
     const edit = (who: Account, roomId: string, msgId: string, text: string, clientMsgId?: string) =>
       request<View>(server.url, "PATCH", `/api/chat/rooms/${roomId}/messages/${msgId}`, {
         token: who.token,

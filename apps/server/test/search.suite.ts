@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Reply, request, uniqueName } from "./support/http.ts"
 import { type Backend, type RunningServer, startServer } from "./support/server.ts"
-import { type Account, account, connect, createRoom, joinRoom } from "./support/ws.ts"
+import { type Account, account, connect, createRoom, joinRoom, postMessage } from "./support/ws.ts"
 
 interface Result {
   readonly room_id: string
@@ -32,14 +32,8 @@ export const searchSuite = (backend: Backend) =>
   describe(`message search (${backend.name})`, () => {
     let server: RunningServer
 
-    const post = async (who: Account, roomId: string, content: string) => {
-      const res = await request(server.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
-        token: who.token,
-        body: { content }
-      })
-      expect(res.status, JSON.stringify(res.body)).toBe(201)
-      return res.body as Result
-    }
+    const post = (who: Account, roomId: string, content: string) =>
+      postMessage<Result>(server.url, who, roomId, content)
     const search = (who: Account, query: Record<string, string>) =>
       request<SearchPage>(server.url, "GET", `/api/chat/search?${new URLSearchParams(query)}`, { token: who.token })
     const found = async (who: Account, query: Record<string, string>) => {

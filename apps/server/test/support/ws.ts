@@ -131,6 +131,16 @@ export const createRoom = async (base: string, owner: Account, visibility: "publ
   return res.body.room_id as string
 }
 
+/** Posts a message over HTTP; anything but 201 fails the test with the answer's body. */
+export const postMessage = async <View = any>(base: string, who: Account, roomId: string, content: string) => {
+  const res = await request<View>(base, "POST", `/api/chat/rooms/${roomId}/messages`, {
+    token: who.token,
+    body: { content }
+  })
+  if (res.status !== 201) throw new Error(`post failed: ${res.status} ${JSON.stringify(res.body)}`)
+  return res.body
+}
+
 export const joinRoom = async (base: string, roomId: string, who: Account) => {
   const res = await request(base, "POST", `/api/chat/rooms/${roomId}/join`, { token: who.token })
   if (res.status !== 200) throw new Error(`join failed: ${res.status} ${JSON.stringify(res.body)}`)
