@@ -172,7 +172,13 @@ const kept = [
   /<!-- recorded:start[\s\S]*?<!-- recorded:end -->/.exec(previous)?.[0],
   /<!-- realtime:start[\s\S]*?<!-- realtime:end -->/.exec(previous)?.[0]
 ].filter((section) => section !== undefined)
-writeFileSync(join(root, "BENCHMARKS.md"), [report, ...kept].join("\n\n") + "\n")
+if (previous !== "" && !previous.includes("<!-- recorded:start")) {
+  // Rewriting would drop the hand-recorded sections, which exist nowhere else.
+  throw new Error(
+    "BENCHMARKS.md has no <!-- recorded:start … recorded:end --> block: restore it before running pnpm bench"
+  )
+}
+writeFileSync(join(root, "BENCHMARKS.md"), `${[report, ...kept].join("\n\n")}\n`)
 // The repo's one formatter owns Markdown too; aligned tables keep `pnpm lint` green.
 spawnSync(join(root, "node_modules/.bin/biome"), ["format", "--write", "BENCHMARKS.md"], { cwd: root })
 console.log("wrote BENCHMARKS.md")

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -154,7 +154,7 @@ describe("sqlite worker: its thread", () => {
   )
 
   it.live(
-    "committed pages reach the database file from the background checkpointer, the writer never waiting for it",
+    "committed pages reach the database file from the checkpointer thread, far below the writer's own threshold",
     () =>
       Effect.gen(function* () {
         const file = join(dir, "checkpointed.db")
@@ -168,7 +168,7 @@ describe("sqlite worker: its thread", () => {
             return db.prepare("SELECT username FROM users WHERE username = ?").get(name) !== undefined
           } finally {
             db.close()
-            rmSync(copy)
+            for (const suffix of ["", "-wal", "-shm"]) rmSync(`${copy}${suffix}`, { force: true })
           }
         })
         yield* Effect.gen(function* () {
@@ -185,7 +185,40 @@ describe("sqlite worker: its thread", () => {
       })
   )
 
-  it.effect("the writing connection checkpoints by itself only past the backstop when told another does", () =>
+  it.effect("the worker's writer, told the checkpointer does it, leaves 1,000 pages and more in the WAL", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "backstop.db")
+      yield* Effect.gen(function* () {
+        const messages = yield* Messages
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* messages.claim(roomId)
+        const clock = makeTimeUuidClock()
+        const text = "word ".repeat(20_000)
+        // 60 messages of 100 kB: about 1,500 pages of WAL, past SQLite's own 1,000.
+        for (let seq = 1; seq <= 60; seq++) {
+          const record: MessageRecord = {
+            roomId,
+            id: clock.next(Date.now()) as MessageId,
+            seq,
+            userId: newUserId(),
+            username: "sam",
+            text,
+            clientMsgId: null,
+            createdAt: Date.now(),
+            ...plainMessage
+          }
+          yield* messages.append(roomId, [record], { epoch, afterSeq: seq - 1 })
+        }
+        // With the checkpointer left out, nothing has copied them into the database file.
+        assert.isAbove(statSync(`${file}-wal`).size, 4_000_000)
+        assert.isBelow(statSync(file).size, 1_000_000)
+      }).pipe(
+        Effect.provide(layerThread(new URL("../src/sqlite/worker.ts", import.meta.url), file, { checkpointer: false }))
+      )
+    })
+  )
+
+  it.effect("the writing connection checkpoints by itself only at the backstop when told another does", () =>
     Effect.gen(function* () {
       const setting = (options: SqliteOptions) =>
         Effect.flatMap(SqliteDatabase, (db) =>

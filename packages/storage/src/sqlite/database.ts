@@ -16,12 +16,13 @@ export interface SqliteOptions {
    * Whether another connection checkpoints the WAL (`checkpoints.ts`). SQLite's own
    * checkpoint runs inside the commit that crosses 1,000 pages and syncs the database file
    * there: that commit, and every write queued behind it, waits. With this set, this connection
-   * checkpoints only past `backstopCheckpointPages`, should the other one stop.
+   * checkpoints only at `backstopCheckpointPages`: what lets the WAL start over under writes
+   * that never pause, and what bounds it should the other connection stop.
    */
   readonly checkpointedElsewhere?: boolean | undefined
 }
 
-/** 64 MiB of WAL at the default 4 KiB page: far past what the background checkpointer lets build up. */
+/** 64 MiB of WAL at the default 4 KiB page (see `checkpoints.ts` for when the writer gets there). */
 export const backstopCheckpointPages = 16_384
 
 /** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes: another connection holds a lock. */

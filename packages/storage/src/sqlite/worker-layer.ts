@@ -162,8 +162,15 @@ const tracedCall =
     })
   }
 
-/** The services of the worker started from `entry` (tests start a fake one that misbehaves). */
-export const layerThread = (entry: URL, filename: string): Layer.Layer<Services, StorageError> =>
+/**
+ * The services of the worker started from `entry` (tests start a fake one that misbehaves, or
+ * leave the checkpointer out to see what the writer does alone).
+ */
+export const layerThread = (
+  entry: URL,
+  filename: string,
+  { checkpointer = true }: { readonly checkpointer?: boolean } = {}
+): Layer.Layer<Services, StorageError> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const onDisk = filename !== ":memory:"
@@ -173,7 +180,7 @@ export const layerThread = (entry: URL, filename: string): Layer.Layer<Services,
       const shapes = yield* started(worker).pipe(Effect.onError(() => Effect.promise(() => worker.terminate())))
       yield* Effect.addFinalizer(() => stop(worker, connection.isDead))
       // Once the worker has opened (and migrated) the file, and closed before it is.
-      if (onDisk) yield* checkpointInBackground(filename)
+      if (onDisk && checkpointer) yield* checkpointInBackground(filename)
       // When spans are exported (a tracer other than Effect's default), each call is a span
       // named by its operation; otherwise none is made at all.
       const traced = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer
