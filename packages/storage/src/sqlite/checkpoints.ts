@@ -14,33 +14,24 @@
  * pages instead of per 1,000. When writes pause for a moment, it starts over at the next one.
  */
 import { Worker } from "node:worker_threads"
-import { Deferred, Duration, Effect, Exit, FiberSet } from "effect"
-
-type Round =
-  | { readonly type: "round"; readonly busy: number; readonly log: number; readonly checkpointed: number }
-  | { readonly type: "error"; readonly message: string }
+import { Deferred, Effect, Exit, FiberSet } from "effect"
 
 /** How often the checkpointer runs while the database is open. */
-export const checkpointEvery = Duration.millis(500)
+const checkpointEveryMs = 500
 
 /** Starts the checkpointer of `filename` for the current scope; it stops (and closes its connection) with it. */
-export const checkpointInBackground = (filename: string, every: Duration.Input = checkpointEvery) =>
+export const checkpointInBackground = (filename: string) =>
   Effect.gen(function* () {
     const runFork = yield* FiberSet.makeRuntime()
     const worker = new Worker(new URL("./checkpoint-worker.ts", import.meta.url), {
-      workerData: { filename, everyMs: Duration.toMillis(Duration.fromInputUnsafe(every)) }
+      workerData: { filename, everyMs: checkpointEveryMs }
     })
     // Node says "exit" once: a thread that has already died is not waited for at the end.
     const exited = Deferred.makeUnsafe<void>()
     worker.once("exit", () => Deferred.doneUnsafe(exited, Exit.void))
-    let failing = false
-    worker.on("message", (round: Round) => {
-      // One warning when rounds start failing, not one every round.
-      if (round.type === "error" && !failing) {
-        runFork(Effect.logWarning("WAL checkpoint failed; the writer checkpoints at its backstop", round.message))
-      }
-      failing = round.type === "error"
-    })
+    worker.on("message", (failure: string) =>
+      runFork(Effect.logWarning("WAL checkpoints failing; the writer checkpoints at its backstop", failure))
+    )
     worker.on("error", (cause) =>
       runFork(Effect.logError("the WAL checkpointer stopped; the writer checkpoints at its backstop", cause))
     )

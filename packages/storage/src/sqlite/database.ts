@@ -64,15 +64,6 @@ export const tighten = (filename: string, chmod: (path: string, mode: number) =>
 }
 
 /**
- * One SQLite file opened with `node:sqlite`. Calls are synchronous and short, so they run
- * inline; WAL keeps readers from blocking the writer. They never wait for a lock inside
- * SQLite (`busy_timeout` 0): that wait would be synchronous and freeze the event loop, every
- * socket included, for as long as another process (an admin tool, a backup) holds the lock.
- * A busy call is retried on an Effect schedule instead, the event loop serving everyone else
- * between attempts, and fails with `StorageError` once `busyTimeout` has passed. Reads never
- * wait for a writer (WAL).
- */
-/**
  * What a transaction's body gets: statements prepared once per connection and reused. Preparing
  * compiles the SQL, and an insert into `room_messages` compiles its full-text triggers with it:
  * measured in the worker, five times the cost of running it.
@@ -81,6 +72,15 @@ export interface Transaction {
   readonly prepare: (sql: string) => StatementSync
 }
 
+/**
+ * One SQLite file opened with `node:sqlite`. Calls are synchronous and short, so they run
+ * inline; WAL keeps readers from blocking the writer. They never wait for a lock inside
+ * SQLite (`busy_timeout` 0): that wait would be synchronous and freeze the event loop, every
+ * socket included, for as long as another process (an admin tool, a backup) holds the lock.
+ * A busy call is retried on an Effect schedule instead, the event loop serving everyone else
+ * between attempts, and fails with `StorageError` once `busyTimeout` has passed. Reads never
+ * wait for a writer (WAL).
+ */
 export class SqliteDatabase extends Context.Service<
   SqliteDatabase,
   {
