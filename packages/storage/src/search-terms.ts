@@ -1,6 +1,6 @@
 /**
- * Words of message text, as message search compares them. Cassandra's term index
- * (`cassandra/search-index.ts`) is written and queried with these; SQLite's FTS5 index uses its
+ * Words of message text, as message search compares them. Cassandra's message rows hold these
+ * in `terms` (`cql/011_search_in_rows.cql`), queried with these; SQLite's FTS5 index uses its
  * `unicode61 remove_diacritics 2` tokenizer, which splits and folds the same way for the
  * scripts people type with precomposed letters (Latin, Greek, Cyrillic, CJK):
  *
@@ -9,8 +9,8 @@
  * - a word is a run of letters and digits (Unicode classes L and N); anything else separates;
  * - a word is cut to `maxTermLength` code points.
  *
- * Matching is by whole words, every word of the query (AND); no prefix matching (a prefix
- * could not be looked up in the term index, whose partitions are chosen by a hash of the word).
+ * Matching is by whole words, every word of the query (AND); no prefix matching (Cassandra's
+ * index on `terms` matches whole set elements only).
  */
 
 /** Longer words are cut to this many code points, on both sides of a comparison. */
@@ -18,12 +18,12 @@ export const maxTermLength = 64
 
 /**
  * Distinct words indexed per message on Cassandra: its first ones. A 4,000-character message
- * may hold ~800; the cap bounds the entries a group commit writes (a message's later words are
- * not found there; SQLite indexes them all).
+ * may hold ~800; the cap bounds a row's `terms` and what a group commit adds to the index (a
+ * message's later words are not found there; SQLite indexes them all).
  */
 export const maxTermsPerMessage = 200
 
-/** Distinct words a query may hold: each one is a stream to intersect. */
+/** Distinct words a query may hold: each one is a condition every result must meet. */
 export const maxQueryTerms = 8
 
 const separators = /[^\p{L}\p{N}]+/u

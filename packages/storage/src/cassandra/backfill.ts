@@ -3,7 +3,7 @@ import { usernameKey } from "../users.ts"
 import { clientIdShard } from "./client-ids.ts"
 import type { MigrationHook } from "./migrate.ts"
 import { qualify } from "./qualify.ts"
-import { indexStoredMessages008 } from "./search-backfill.ts"
+import { indexStoredMessages011 } from "./search-backfill.ts"
 import { utcDayKey } from "./totals.ts"
 
 /**
@@ -124,5 +124,6 @@ const scan = async (
 export const migrationHooks: ReadonlyMap<number, MigrationHook> = new Map([
   [3, backfill003],
   [5, copyClientIds005],
-  [8, indexStoredMessages008]
+  // 008's term index is dropped by 011, whose hook gives every stored message its words.
+  [11, indexStoredMessages011]
 ])

@@ -10,6 +10,7 @@ import { type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
 import type cassandra from "cassandra-driver"
 import { Effect, Option } from "effect"
 import { applyChange, type MessageRecord } from "../messages.ts"
+import { messageTerms } from "../search-terms.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { rowColumns, toMessage } from "./message-rows.ts"
 
@@ -40,9 +41,10 @@ export const byTarget = (changes: ReadonlyArray<MessageRecord>) => {
 }
 
 /**
- * The one UPDATE a target's changes (in batch order) make to its row in `bucket`: one
- * statement, since two statements of one batch writing the same cell share a timestamp and
- * Cassandra would keep the greater value, not the later one. As a statement of the commit's
+ * The one UPDATE a target's changes (in batch order) make to its row in `bucket` (its text, the
+ * words it is found by, its edit time, who deleted it): one statement, since two statements of
+ * one batch writing the same cell share a timestamp and Cassandra would keep the greater value,
+ * not the later one. As a statement of the commit's
  * conditional batch it is plain; on its own (an older partition) it is an LWT `IF EXISTS`:
  * its Paxos ballot is newer than every earlier write of that partition (the row's insert,
  * earlier edits), so it wins whatever the clocks, and it never creates a row.
@@ -50,8 +52,10 @@ export const byTarget = (changes: ReadonlyArray<MessageRecord>) => {
 export const targetUpdate = (roomId: RoomId, bucket: number, changes: ReadonlyArray<MessageRecord>, alone: boolean) => {
   const lastEdit = changes.findLast((c) => c.kind === "edit")
   const deleted = changes.find((c) => c.kind === "delete")
-  const set: Array<string> = ["content = ?"]
-  const values: Array<unknown> = [deleted !== undefined ? "" : lastEdit!.text]
+  // The row's search words follow its text (`cql/011_search_in_rows.cql`): none once deleted.
+  const terms = deleted !== undefined ? [] : messageTerms(lastEdit!.text)
+  const set: Array<string> = ["content = ?", "terms = ?"]
+  const values: Array<unknown> = [deleted !== undefined ? "" : lastEdit!.text, terms.length === 0 ? null : terms]
   if (lastEdit !== undefined) {
     set.push("edited_at = ?")
     values.push(new Date(lastEdit.createdAt))

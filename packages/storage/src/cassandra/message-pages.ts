@@ -2,6 +2,7 @@ import { type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
 import { Effect } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
+import { matchesAll } from "../search-terms.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { epochMs, rowColumns, toMessage } from "./message-rows.ts"
 
@@ -70,24 +71,70 @@ export const messagePages = (db: CassandraClient["Service"]) => {
         Effect.map((rs) => rs.rows.filter((row) => row.get("msg_id") !== null).map((row) => toMessage(roomId, row)))
       )
 
+  /** The partitions from the one holding `before` (or the newest) back to the room's first. */
+  const backFrom = (op: string, roomId: RoomId, before: MessageId | null) => (last: number | null) =>
+    bucketStarts(
+      op,
+      roomId,
+      last !== null ? ["<", last] : before !== null ? ["<=", timeUuidMs(before)] : null,
+      false,
+      bucketsPerRead
+    )
+
   const listBefore = (roomId: RoomId, options: { readonly before: MessageId | null; readonly limit: number }) => {
     const { before, limit } = options
     const op = "messages.listBefore"
     return collect(
       {
-        buckets: (last) =>
-          bucketStarts(
-            op,
-            roomId,
-            last !== null ? ["<", last] : before !== null ? ["<=", timeUuidMs(before)] : null,
-            false,
-            bucketsPerRead
-          ),
+        buckets: backFrom(op, roomId, before),
         read: (bucket, n) => messagesIn(op, roomId, bucket, before === null ? null : ["<", before], false, n)
       },
       limit
     )
   }
+
+  /**
+   * Up to `limit` of one partition's messages below `before`, newest first, whose current text
+   * holds every one of `terms`: rows the index on `terms` finds (`cql/011_search_in_rows.cql`),
+   * checked again against their text, read on past any that fail the check.
+   */
+  const matchesIn = Effect.fnUntraced(function* (
+    roomId: RoomId,
+    bucket: number,
+    terms: ReadonlyArray<string>,
+    before: MessageId | null,
+    limit: number
+  ) {
+    const found: Array<MessageRecord> = []
+    let below = before
+    while (found.length < limit) {
+      const wanted = limit - found.length
+      const rs = yield* db.execute(
+        "search.messages",
+        `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${" AND terms CONTAINS ?".repeat(terms.length)}${below === null ? "" : " AND msg_id < ?"} LIMIT ?`,
+        [uuid(roomId), new Date(bucket), ...terms, ...(below === null ? [] : [uuid(below)]), wanted]
+      )
+      const rows = rs.rows.map((row) => toMessage(roomId, row))
+      found.push(...rows.filter((m) => m.kind === "message" && m.deletedBy === null && matchesAll(m.text, terms)))
+      if (rows.length < wanted) break
+      below = rows.at(-1)!.id
+    }
+    return found
+  })
+
+  /** `listBefore` of the messages holding every one of `terms` (search). */
+  const matchingBefore = (
+    roomId: RoomId,
+    terms: ReadonlyArray<string>,
+    options: { readonly before: MessageId | null; readonly limit: number }
+  ) =>
+    collect(
+      {
+        buckets: backFrom("search", roomId, options.before),
+        read: (bucket, n) => matchesIn(roomId, bucket, terms, options.before, n)
+      },
+      options.limit
+    )
 
   const listAfter = Effect.fnUntraced(function* (
     roomId: RoomId,
@@ -113,5 +160,5 @@ export const messagePages = (db: CassandraClient["Service"]) => {
     )
   })
 
-  return { listBefore, listAfter }
+  return { listBefore, listAfter, matchingBefore }
 }

@@ -1,6 +1,7 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import type { MessageRecord } from "../messages.ts"
+import { messageTerms } from "../search-terms.ts"
 
 /** Selected from both `room_messages` and `room_messages_by_client_id`, which share them. */
 export const messageColumns = "msg_id, seq, user_id, username, content, client_msg_id, created_at"
@@ -30,6 +31,19 @@ export const rowValues = (m: MessageRecord) => [
   m.editedAt === null ? cassandra.types.unset : new Date(m.editedAt),
   m.deletedBy === null ? cassandra.types.unset : cassandra.types.Uuid.fromString(m.deletedBy)
 ]
+
+/**
+ * A row's `terms` (`cql/011_search_in_rows.cql`): the words search finds it by, those of its
+ * current text while it is a message; none for a deleted message or an edit or delete entry.
+ */
+export const rowTerms = (m: MessageRecord): ReadonlyArray<string> =>
+  m.kind === "message" && m.deletedBy === null ? messageTerms(m.text) : []
+
+/** `terms` as a bound value: none left unset on an insert, since an empty set writes a tombstone. */
+export const termsValue = (m: MessageRecord) => {
+  const terms = rowTerms(m)
+  return terms.length === 0 ? cassandra.types.unset : terms
+}
 
 const idOrNull = (row: cassandra.types.Row, column: string) =>
   (row.get(column) as { toString(): string } | null | undefined)?.toString() ?? null

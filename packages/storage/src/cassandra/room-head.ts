@@ -18,10 +18,10 @@
  * died in between), it poisons the successor (its epoch set, no head), so that writer's late
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
- * Client ids (`room_client_ids`, see `client-ids.ts`) and search terms (`search-index.ts`) are
- * written beside the commit, in parallel with it; the claim re-indexes the newest batch too.
- * Rows of a refused batch may land there: a lookup trusts an entry only once it has found its
- * message in its partition. Entries are timestamped by the writer's epoch, so a refused
+ * A message row carries its search words (`terms`, `cql/011_search_in_rows.cql`), so the commit
+ * that stores it also makes it findable. Client ids (`room_client_ids`, see `client-ids.ts`) are
+ * written beside the commit, in parallel with it. Rows of a refused batch may land there: a
+ * lookup trusts an entry only once it has found its message in its partition. Entries are timestamped by the writer's epoch, so a refused
  * writer's late entry never overwrites one from a later owner. A crash after the commit can
  * leave the newest batch without its client ids or its partition without its `room_buckets`
  * row: the partition's `batch_from` names that batch until the next claim, which rewrites both
@@ -35,8 +35,7 @@ import { type Claim, type Fence, type MessageRecord, plainMessage } from "../mes
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 import { clientIdShard } from "./client-ids.ts"
 import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
-import { messageColumns, messageValues, rowColumns, rowValues, toMessage } from "./message-rows.ts"
-import { searchIndexWriter } from "./search-index.ts"
+import { messageColumns, messageValues, rowColumns, rowValues, termsValue, toMessage } from "./message-rows.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
@@ -159,8 +158,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       .pipe(Effect.map((rs) => date(rs.first() ?? undefined, "bucket")))
 
   const rowInsert = (roomId: RoomId, bucket: number, m: MessageRecord) => ({
-    query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    params: [uuid(roomId), new Date(bucket), ...rowValues(m)]
+    query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [uuid(roomId), new Date(bucket), ...rowValues(m), termsValue(m)]
   })
 
   /**
@@ -208,9 +207,6 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       { concurrency: "unbounded", discard: true }
     )
   }
-
-  /** The batch's words in the search index (`search-index.ts`), beside the commit like its client ids. */
-  const writeSearchTerms = searchIndexWriter(db)
 
   const writeIndex = (roomId: RoomId, bucket: number) =>
     db.executeUnguarded("messages.append.index", "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)", [
@@ -372,13 +368,9 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     write: Effect.Effect<void, StorageError | StaleWrite>
   ) =>
     Effect.all(
-      [
-        Effect.exit(write),
-        Effect.exit(writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch))),
-        Effect.exit(writeSearchTerms(roomId, records))
-      ],
-      { concurrency: 3 }
-    ).pipe(Effect.flatMap(([committed, ids, terms]) => Effect.andThen(committed, Effect.andThen(ids, terms))))
+      [Effect.exit(write), Effect.exit(writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch)))],
+      { concurrency: 2 }
+    ).pipe(Effect.flatMap(([committed, ids]) => Effect.andThen(committed, ids)))
 
   /**
    * The live head as storage shows it (SERIAL reads), without claiming: the end of the chain.
@@ -490,7 +482,6 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     const batch = yield* lastBatch(roomId, head as Head & { where: { root: false; bucket: number } })
     const bucket = head.where.bucket
     yield* writeClientIds(roomId, () => bucket, batch, clientIdTimestamp(head.epoch ?? 0))
-    yield* writeSearchTerms(roomId, batch)
     yield* writeIndex(roomId, head.where.bucket)
     // Changes to messages of older partitions follow the commit: re-applied (idempotent: this
     // batch is the newest, so they are their targets' latest state).
@@ -514,8 +505,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       "messages.claim.pending",
       [
         ...pending.map((m, i) => ({
-          query: `INSERT INTO room_messages (room_id, bucket, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          params: [room, new Date(m.bucket), ...messageValues(records[i]!)]
+          query: `INSERT INTO room_messages (room_id, bucket, ${messageColumns}, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          params: [room, new Date(m.bucket), ...messageValues(records[i]!), termsValue(records[i]!)]
         })),
         ...[...new Set(pending.map((m) => m.bucket))].map((bucket) => ({
           query: "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)",

@@ -7,7 +7,6 @@ import { type CassandraClient, serialRead, uuid } from "./client.ts"
 import { clientIdShards } from "./client-ids.ts"
 import { deletePairRow, directColumns, directOf } from "./direct-rooms.ts"
 import { roomHead } from "./room-head.ts"
-import { searchShards } from "./search-index.ts"
 import { bumpTotal } from "./totals.ts"
 
 type Db = CassandraClient["Service"]
@@ -259,36 +258,6 @@ export const deleteRoom = (db: Db) =>
           tombstones
         ),
       { concurrency: 8, discard: true }
-    )
-    // The search index (cql/008): each indexed day's shard partitions, then the list of days.
-    yield* eachRow(
-      db,
-      "rooms.delete.searchPeriods",
-      {
-        query: (after) =>
-          `SELECT period FROM room_search_periods WHERE room_id = ?${after ? " AND period < ?" : ""} LIMIT ?`,
-        partition: [rid],
-        key: (row) => row.get("period"),
-        concurrency: 4
-      },
-      (row) =>
-        Effect.forEach(
-          Array.from({ length: searchShards }, (_, shard) => shard),
-          (shard) =>
-            db.executeUnguarded(
-              "rooms.delete.searchTerms",
-              "DELETE FROM room_search_terms WHERE room_id = ? AND period = ? AND shard = ?",
-              [rid, row.get("period"), shard],
-              tombstones
-            ),
-          { concurrency: 8, discard: true }
-        )
-    )
-    yield* db.executeUnguarded(
-      "rooms.delete.searchPeriods",
-      "DELETE FROM room_search_periods WHERE room_id = ?",
-      [rid],
-      tombstones
     )
     yield* db.executeUnguarded("rooms.delete.history", "DELETE FROM room_buckets WHERE room_id = ?", [rid], tombstones)
     // A claim made meanwhile (an actor that was already running) may have recreated the head.

@@ -1,35 +1,38 @@
 /**
- * Migration 008's backfill (`cql/008_search.cql`, "Upgrading"): the term index entries of
- * every message stored before the index existed, written by the same writer as a live append
- * (`search-index.ts`), so an upgraded keyspace's history is found like new messages.
+ * Migration 011's backfill (`cql/011_search_in_rows.cql`): the `terms` of every message stored
+ * before message rows carried them, so an upgraded keyspace's history is found like new
+ * messages. First it waits for the new index to be built over the rows already there.
  *
  * It walks the `rooms` table page by page, each room's message partitions (every key in
  * `room_buckets`, which lists pre-005 windows and 005 partitions alike, plus any partition
  * reached through `room_heads.next_bucket` or a partition's static `next_bucket` but not
  * listed yet: a crash between a rollover and its `room_buckets` row leaves one such until the
- * next claim), and pages through each partition, indexing the rows that are messages (null
- * kind), not deleted, with their current text. An edit needs no entry of its own: its target
- * row already holds the text it set.
+ * next claim), and pages through each partition, giving each row that is a message (null
+ * kind), not deleted and without `terms` the words of its current text. An edit needs nothing
+ * of its own: its target row already holds the text it set.
  *
- * Safe to repeat and to run on two starting nodes at once: index rows are keys without
- * values, so writing one again changes nothing. Memory is one page per room in flight.
+ * Each row's words are written with the write time of its text (`USING TIMESTAMP`), so an edit
+ * or delete made meanwhile, newer by definition, keeps its own words. Safe to repeat and to
+ * run on two starting nodes at once: the same words, at the same time. Memory is one page per
+ * room in flight.
  */
 import type { RoomId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Duration, Effect, Schedule } from "effect"
 import { StorageError } from "../errors.ts"
-import type { MessageRecord } from "../messages.ts"
+import { messageTerms } from "../search-terms.ts"
 import type { CassandraClient, Params } from "./client.ts"
-import { epochMs, rowColumns, toMessage } from "./message-rows.ts"
+import { epochMs } from "./message-rows.ts"
 import type { MigrationHook } from "./migrate.ts"
 import { qualify } from "./qualify.ts"
-import { searchIndexWriter } from "./search-index.ts"
 
 type Db = CassandraClient["Service"]
 
 /** Rows per read, of `rooms`, `room_buckets` and a message partition alike. */
 const pageRows = 500
-/** Rooms indexed side by side: each has one page of writes in flight (a few dozen batches). */
+/** Rows per single-partition batch of `terms` updates. */
+const rowsPerBatch = 100
+/** Rooms indexed side by side: each has one page of writes in flight (a few batches). */
 const roomsAtOnce = 4
 /** A progress line every this many rooms. */
 const logEvery = 100
@@ -105,8 +108,24 @@ const holdsMessage = (row: cassandra.types.Row) =>
 const nullableMs = (row: cassandra.types.Row, column: string) =>
   row.get(column) === null || row.get(column) === undefined ? null : epochMs(row, column)
 
-/** Indexes one room's messages, partition by partition; the number indexed. */
-const indexRoom = (db: Db, write: ReturnType<typeof searchIndexWriter>, roomId: RoomId) =>
+/** The `terms` update of one row, at its text's write time, or none when it needs none. */
+const termsUpdate = (room: cassandra.types.Uuid, bucket: Date, row: cassandra.types.Row) => {
+  if (!holdsMessage(row) || row.get("kind") !== null || row.get("deleted_by") !== null || row.get("terms") !== null) {
+    return []
+  }
+  const terms = messageTerms(row.get("content") as string)
+  return terms.length === 0
+    ? []
+    : [
+        {
+          query: "UPDATE room_messages USING TIMESTAMP ? SET terms = ? WHERE room_id = ? AND bucket = ? AND msg_id = ?",
+          params: [row.get("written"), terms, room, bucket, row.get("msg_id")]
+        }
+      ]
+}
+
+/** Gives one room's messages their words, partition by partition; the number of rows written. */
+const indexRoom = (db: Db, roomId: RoomId) =>
   Effect.gen(function* () {
     const room = cassandra.types.Uuid.fromString(roomId)
     const partitions: Array<number> = []
@@ -135,58 +154,90 @@ const indexRoom = (db: Db, write: ReturnType<typeof searchIndexWriter>, roomId: 
 
     let indexed = 0
     for (let i = 0; i < partitions.length; i++) {
+      const bucket = new Date(partitions[i]!)
       yield* eachPage(
         db,
         "search.backfill.messages",
-        `SELECT next_bucket, ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?`,
-        [room, new Date(partitions[i]!)],
+        "SELECT next_bucket, msg_id, seq, user_id, content, created_at, kind, deleted_by, terms, WRITETIME(content) AS written FROM room_messages WHERE room_id = ? AND bucket = ?",
+        [room, bucket],
         (rows) => {
           // A static column: the same on every row of the partition, the successor once sealed.
           if (rows[0] !== undefined) add(nullableMs(rows[0], "next_bucket"))
-          const messages: Array<MessageRecord> = rows
-            .filter(holdsMessage)
-            .map((row) => toMessage(roomId, row))
-            .filter((m) => m.kind === "message" && m.deletedBy === null)
-          indexed += messages.length
-          return write(roomId, messages)
+          const updates = rows.flatMap((row) => termsUpdate(room, bucket, row))
+          indexed += updates.length
+          return Effect.forEach(
+            Array.from({ length: Math.ceil(updates.length / rowsPerBatch) }, (_, b) =>
+              updates.slice(b * rowsPerBatch, (b + 1) * rowsPerBatch)
+            ),
+            (some) => db.batchUnguarded("search.backfill.terms", some, { logged: false }),
+            { concurrency: 2, discard: true }
+          )
         }
       )
     }
     return indexed
   })
 
-const indexStoredMessages = (db: Db) =>
+/** How long the hook waits for the new index to be built over the rows already stored. */
+const indexBuildWait = Duration.minutes(30)
+
+/**
+ * Until the index on `terms` answers queries: Cassandra builds it in the background over the
+ * rows already stored, and refuses queries on it meanwhile.
+ */
+const indexQueryable = (db: Db, keyspace: string) =>
+  db
+    .executeUnguarded(
+      "search.backfill.index",
+      "SELECT is_queryable FROM system_views.sai_column_indexes WHERE keyspace_name = ? AND index_name = ?",
+      [keyspace, "room_messages_terms"]
+    )
+    .pipe(
+      Effect.flatMap((rs) =>
+        rs.rows[0]?.get("is_queryable") === true
+          ? Effect.void
+          : Effect.fail(new StorageError({ operation: "search.backfill.index", cause: "index still building" }))
+      ),
+      Effect.retry({ schedule: Schedule.spaced("1 second") }),
+      Effect.timeoutOrElse({
+        duration: indexBuildWait,
+        orElse: () =>
+          Effect.fail(new StorageError({ operation: "search.backfill.index", cause: "index not built in time" }))
+      })
+    )
+
+const indexStoredMessages = (db: Db, keyspace: string) =>
   Effect.gen(function* () {
-    const write = searchIndexWriter(db)
+    yield* indexQueryable(db, keyspace)
     const started = Date.now()
     const done = { rooms: 0, messages: 0 }
     const progress = () =>
       `${done.rooms} rooms, ${done.messages} messages in ${((Date.now() - started) / 1000).toFixed(1)} s`
-    yield* Effect.logInfo("search index (migration 008): indexing the messages already stored")
+    yield* Effect.logInfo("search words (migration 011): adding them to the messages already stored")
     yield* eachPage(db, "search.backfill.rooms", "SELECT room_id, name FROM rooms", [], (rows) =>
       Effect.forEach(
         // A room without a name is a leftover of a deleted one (rooms.ts): nothing to find there.
         rows.filter((row) => row.get("name") !== null),
         (row) =>
-          Effect.flatMap(indexRoom(db, write, row.get("room_id").toString() as RoomId), (messages) => {
+          Effect.flatMap(indexRoom(db, row.get("room_id").toString() as RoomId), (messages) => {
             done.rooms++
             done.messages += messages
             return done.rooms % logEvery === 0
-              ? Effect.logInfo(`search index (migration 008): ${progress()}`)
+              ? Effect.logInfo(`search words (migration 011): ${progress()}`)
               : Effect.void
           }),
         { concurrency: roomsAtOnce, discard: true }
       )
     )
-    yield* Effect.logInfo(`search index (migration 008): done, ${progress()}`)
+    yield* Effect.logInfo(`search words (migration 011): done, ${progress()}`)
   })
 
 /**
  * The hook itself. A function declaration, initialised before any module runs: this module
- * reaches `client.ts` (through `search-index.ts`), which imports the migrator and so
- * `backfill.ts`, whose table of hooks names this while the cycle is still loading.
+ * reaches `client.ts`, which imports the migrator and so `backfill.ts`, whose table of hooks
+ * names this while the cycle is still loading.
  */
-export function indexStoredMessages008(client: cassandra.Client, keyspace: string): Promise<void> {
-  return Effect.runPromise(indexStoredMessages(hookDb(client, keyspace)))
+export function indexStoredMessages011(client: cassandra.Client, keyspace: string): Promise<void> {
+  return Effect.runPromise(indexStoredMessages(hookDb(client, keyspace), keyspace))
 }
-indexStoredMessages008 satisfies MigrationHook
+indexStoredMessages011 satisfies MigrationHook

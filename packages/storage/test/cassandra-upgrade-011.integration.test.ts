@@ -1,10 +1,10 @@
 /**
- * An existing deployment upgrading to migration 008 (message search): a keyspace at version 7
- * with history written the way version 7 wrote it (no term index: its tables did not exist),
- * then the storage layer started on it. Migration 008's hook must index that history
- * (`cassandra/search-backfill.ts`), or search would silently miss everything sent before the
- * upgrade: old messages are found by their current words, a deleted one never, and a second
- * run (another node starting) changes nothing.
+ * An existing deployment upgrading to migration 011 (search words in the message rows): a
+ * keyspace at version 10 with history written the way version 10 wrote it (rows without
+ * `terms`: the column did not exist), then the storage layer started on it. Migration 011's
+ * hook must give that history its words (`cassandra/search-backfill.ts`), or search would
+ * silently miss everything sent before the upgrade: old messages are found by their current
+ * words, a deleted one never, and a second run (another node starting) changes nothing.
  */
 import { copyFileSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -14,11 +14,11 @@ import { type MessageId, type RoomId, timeUuidFrom, type UserId } from "@parley/
 import cassandra from "cassandra-driver"
 import { Context, Duration, Effect, Layer } from "effect"
 import { afterAll, beforeAll } from "vitest"
+import type { Params } from "../src/cassandra/client.ts"
 import { CassandraClient, qualify } from "../src/cassandra/client.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { createKeyspace, defaultMigrationsDir, migrate } from "../src/cassandra/migrate.ts"
-import { periodOf, termShard } from "../src/cassandra/search-index.ts"
 import {
   CassandraConfig,
   CassandraStorage,
@@ -30,7 +30,7 @@ import {
 import { messageTerms } from "../src/search-terms.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
 
-const keyspace = `parley_up8_${Date.now().toString(36)}`
+const keyspace = `parley_up11_${Date.now().toString(36)}`
 const windowMs = 60_000
 const day = 86_400_000
 const settings = Effect.runSync(
@@ -86,15 +86,58 @@ const oldRoomMessages = [0, 1, 61].map((s, i) => message(roomOld, t0 + s * 1000,
 
 let client: cassandra.Client
 
-/** Appends as a version-7 node did: everything but the term index, whose tables did not exist. */
-const version7Messages = Effect.gen(function* () {
+/**
+ * A statement as version 10 wrote it: without `terms` (the insert's column and value, the
+ * update's assignment), which that version's rows did not have.
+ */
+const withoutTerms = (query: string, params: Params = []): { query: string; params: Params } => {
+  const insert = /^INSERT INTO room_messages \(([^)]*)\) VALUES \(([^)]*)\)/.exec(query)
+  if (insert !== null) {
+    const columns = insert[1]!.split(",").map((c) => c.trim())
+    const at = columns.indexOf("terms")
+    if (at < 0) return { query, params }
+    const kept = columns.filter((_, i) => i !== at)
+    return {
+      query: query.replace(
+        insert[0],
+        `INSERT INTO room_messages (${kept.join(", ")}) VALUES (${kept.map(() => "?").join(", ")})`
+      ),
+      params: params.filter((_, i) => i !== at)
+    }
+  }
+  const assignment = query.indexOf("terms = ?, ")
+  if (!query.startsWith("UPDATE room_messages SET") || assignment < 0) return { query, params }
+  const at = query.slice(0, assignment).split("?").length - 1
+  return { query: query.replace("terms = ?, ", ""), params: params.filter((_, i) => i !== at) }
+}
+
+/** Appends as a version-10 node did: rows without their words. */
+const version10Messages = Effect.gen(function* () {
   const real = yield* CassandraClient.make(client, settings)
+  const batchOf =
+    (run: typeof real.batch) =>
+    (
+      operation: string,
+      queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
+      options?: cassandra.QueryOptions
+    ) =>
+      run(
+        operation,
+        queries.map((q) => withoutTerms(q.query, q.params)),
+        options
+      )
   const withoutIndex = CassandraClient.of({
     ...real,
-    batchUnguarded: (operation, queries, options) =>
-      operation.startsWith("messages.append.search")
-        ? Effect.succeed(undefined as unknown as cassandra.types.ResultSet) // the writer discards it
-        : real.batchUnguarded(operation, queries, options)
+    execute: (operation, query, params, options) => {
+      const q = withoutTerms(query, params)
+      return real.execute(operation, q.query, q.params, options)
+    },
+    executeUnguarded: (operation, query, params, options) => {
+      const q = withoutTerms(query, params)
+      return real.executeUnguarded(operation, q.query, q.params, options)
+    },
+    batch: batchOf(real.batch),
+    batchUnguarded: batchOf(real.batchUnguarded)
   })
   const context = yield* Layer.build(
     CassandraMessages(windowMs).pipe(Layer.provide(Layer.succeed(CassandraClient, withoutIndex)))
@@ -108,11 +151,11 @@ beforeAll(async () => {
   await Effect.runPromise(createKeyspace(admin, settings))
   await admin.shutdown()
   client = new cassandra.Client({ ...options, keyspace })
-  const upToSeven = mkdtempSync(join(tmpdir(), "parley-cql-"))
-  for (const file of readdirSync(defaultMigrationsDir).filter((f) => /^00[1-7]_/.test(f))) {
-    copyFileSync(join(defaultMigrationsDir, file), join(upToSeven, file))
+  const upToTen = mkdtempSync(join(tmpdir(), "parley-cql-"))
+  for (const file of readdirSync(defaultMigrationsDir).filter((f) => /^0(0\d|10)_/.test(f))) {
+    copyFileSync(join(defaultMigrationsDir, file), join(upToTen, file))
   }
-  await Effect.runPromise(migrate(client, keyspace, upToSeven))
+  await Effect.runPromise(migrate(client, keyspace, upToTen))
   const run = (query: string, params: Array<unknown>) =>
     client.execute(qualify(keyspace, query), params, { prepare: true })
   for (const [room, name] of [
@@ -130,7 +173,7 @@ beforeAll(async () => {
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
-        const messages = yield* version7Messages
+        const messages = yield* version10Messages
         for (const m of [a1, a2, a3, editA1, deleteA2]) yield* appendAsOwner(messages, roomA, [m])
         for (let i = 0; i < manyB; i += 100) yield* appendAsOwner(messages, roomB, roomBMessages.slice(i, i + 100))
       })
@@ -159,43 +202,30 @@ afterAll(async () => {
   }
 })
 
-/** Every entry of the term index, sorted: the keyspace is this test's own. */
+/** Every message row's words, sorted: the keyspace is this test's own. */
 const indexEntries = async () => {
   const entries: Array<string> = []
   let pageState: string | undefined
   do {
-    const page = await client.execute(
-      qualify(keyspace, "SELECT room_id, period, shard, term, msg_id FROM room_search_terms"),
-      [],
-      { prepare: true, fetchSize: 5000, ...(pageState === undefined ? {} : { pageState }) }
-    )
+    const page = await client.execute(qualify(keyspace, "SELECT room_id, msg_id, terms FROM room_messages"), [], {
+      prepare: true,
+      fetchSize: 5000,
+      ...(pageState === undefined ? {} : { pageState })
+    })
     for (const row of page.rows) {
-      entries.push(
-        [
-          row.get("room_id"),
-          (row.get("period") as Date).getTime(),
-          row.get("shard"),
-          row.get("term"),
-          row.get("msg_id")
-        ]
-          .map(String)
-          .join(" ")
-      )
+      const terms = row.get("terms") as ReadonlyArray<string> | null
+      if (terms !== null) entries.push([row.get("room_id"), row.get("msg_id"), [...terms].sort().join(",")].join(" "))
     }
     pageState = page.pageState ?? undefined
   } while (pageState !== undefined)
   return entries.sort()
 }
 
-/** The entries a live append writes for these messages as they stand now. */
+/** The words a live append gives these messages as they stand now. */
 const expectedEntries = (messages: ReadonlyArray<MessageRecord>) =>
-  messages
-    .flatMap((m) =>
-      messageTerms(m.text).map((term) => [m.roomId, periodOf(m.id), termShard(term), term, m.id].map(String).join(" "))
-    )
-    .sort()
+  messages.map((m) => [m.roomId, m.id, [...messageTerms(m.text)].sort().join(",")].join(" ")).sort()
 
-/** Starting the storage on the keyspace applies 008 (and its hook), 009 and 010. */
+/** Starting the storage on the keyspace applies 011 and its hook. */
 const storage = CassandraStorage.services(settings).pipe(
   Layer.provideMerge(CassandraClient.layer(settings)),
   Layer.orDie
@@ -206,12 +236,12 @@ const texts = (rooms: ReadonlyArray<RoomId>, terms: ReadonlyArray<string>, limit
     Effect.map(search.search({ rooms, terms, before: null, limit }), (hits) => hits.map((m) => m.text))
   )
 
-layer(storage, { timeout: 600_000 })("cassandra: migration 008 on existing messages", (it) => {
+layer(storage, { timeout: 600_000 })("cassandra: migration 011 on existing messages", (it) => {
   it.effect("messages stored before the index are found by their current words, a deleted one never", () =>
     Effect.gen(function* () {
-      // Exactly the entries a live append of each message's current text writes: none for the
-      // deleted one, none of the edited one's old words, one per word of every other message,
-      // the unlisted partition's too (checked before a claim lists it).
+      // Exactly the words a live append of each message's current text writes: none for the
+      // deleted one or the edit and delete rows, the edited one's new words, every other
+      // message's, the unlisted partition's too (checked before a claim lists it).
       const current = [{ ...a1, text: editA1.text }, a3, ...roomBMessages, ...oldRoomMessages]
       assert.deepStrictEqual(yield* Effect.promise(indexEntries), expectedEntries(current))
 
@@ -232,28 +262,45 @@ layer(storage, { timeout: 600_000 })("cassandra: migration 008 on existing messa
     })
   )
 
-  it.effect("running 008's hook again (a second node starting) changes nothing", () =>
+  it.effect("running 011's hook again (a second node starting) changes nothing", () =>
     Effect.gen(function* () {
       const before = yield* Effect.promise(indexEntries)
       const db = yield* CassandraClient
-      yield* db.execute("test", "DELETE FROM schema_migrations WHERE version = 8")
+      yield* db.execute("test", "DELETE FROM schema_migrations WHERE version = 11")
       yield* migrate(client, keyspace)
       assert.deepStrictEqual(yield* Effect.promise(indexEntries), before)
       assert.deepStrictEqual(yield* texts([roomA], ["alpha"]), ["alpha cherry", "alpha avocado"])
     })
   )
 
-  it.effect("a node that times out now and then during the pass still indexes everything", () =>
+  it.effect("a node that times out now and then during the pass still gives every message its words", () =>
     Effect.gen(function* () {
+      // More history as version 10 wrote it, in a room of its own.
+      const roomC = timeUuidFrom(t0 - 3_600_000, 3) as RoomId
+      const roomCMessages = Array.from({ length: 300 }, (_, i) =>
+        message(roomC, t0 + i * 400, i + 1, `delta d${i + 1}`)
+      )
+      yield* Effect.promise(() =>
+        client.execute(
+          qualify(
+            keyspace,
+            "INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, 'c', 'public', ?, ?)"
+          ),
+          [roomC, sender, new Date(t0 - 3_600_000)],
+          { prepare: true }
+        )
+      )
+      const old = yield* version10Messages
+      for (let i = 0; i < roomCMessages.length; i += 50)
+        yield* appendAsOwner(old, roomC, roomCMessages.slice(i, i + 50))
       const db = yield* CassandraClient
-      yield* db.execute("test", "TRUNCATE room_search_terms", [], { readTimeout: 120_000 })
-      yield* db.execute("test", "DELETE FROM schema_migrations WHERE version = 8")
+      yield* db.execute("test", "DELETE FROM schema_migrations WHERE version = 11")
       // Every 5th read or batch of the hook gets no answer in time (the migrator's own schema
       // statements are left alone: retrying those is not the hook's job).
       let calls = 0
       let timedOut = 0
       const isHooks = (first: unknown) =>
-        typeof first !== "string" || !/schema_migrations|^\s*(CREATE|ALTER)\b/i.test(first)
+        typeof first !== "string" || !/schema_migrations|^\s*(CREATE|ALTER|DROP)\b/i.test(first)
       const flaky =
         (call: (...args: Array<never>) => Promise<unknown>) =>
         (...args: Array<never>) => {
@@ -267,8 +314,9 @@ layer(storage, { timeout: 600_000 })("cassandra: migration 008 on existing messa
       })
       yield* migrate(flakyClient, keyspace)
       assert.isAbove(timedOut, 5)
-      const current = [{ ...a1, text: editA1.text }, a3, ...roomBMessages, ...oldRoomMessages]
+      const current = [{ ...a1, text: editA1.text }, a3, ...roomBMessages, ...oldRoomMessages, ...roomCMessages]
       assert.deepStrictEqual(yield* Effect.promise(indexEntries), expectedEntries(current))
-    })
+      assert.deepStrictEqual(yield* texts([roomC], ["d123"]), ["delta d123"])
+    }).pipe(Effect.scoped)
   )
 })
