@@ -6,7 +6,7 @@
  * in the same run and alternating round by round, so that both see the same machine.
  *
  * `runCassandraHotRoom` is what `pnpm bench` and `pnpm bench:realtime` call; run this file
- * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...]`.
+ * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N]`.
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
@@ -52,7 +52,20 @@ export interface HotRoomOptions {
   readonly maxBatchBytes?: number
   /** Whether every send carries a `client_msg_id` (the retry key, as clients send it); true by default. */
   readonly clientIds?: boolean
+  /** Words per message (`--words=N`): 2 by default; 30 is about a 200-byte chat line, whose words search indexes. */
+  readonly words?: number
 }
+
+/** A vocabulary for longer texts: 500 distinct made-up words of 3 to 9 letters. */
+const vocabulary = Array.from({ length: 500 }, (_, i) => `v${i.toString(36)}${"abcdefg".slice(0, 1 + (i % 7))}`)
+
+/** Worker `w`'s `i`th text: its own two words, then `words - 2` from the vocabulary. */
+const textOf = (w: number, i: number, words: number) =>
+  [
+    `w${w}`,
+    `m${i}`,
+    ...Array.from({ length: Math.max(0, words - 2) }, (_, k) => vocabulary[(i * 31 + k * 17 + w) % 500]!)
+  ].join(" ")
 
 /** What `pnpm bench` reports per round (the table's "2000 sends per round"). */
 export const cassandraTotal = 2000
@@ -130,7 +143,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
                 roomId,
                 userId: senders[w]!,
                 username: "bench",
-                text: `w${w} m${i}`,
+                text: textOf(w, i, options.words ?? 2),
                 clientMsgId: withIds ? `${r}-${w}-${i}` : null
               })
             )
@@ -215,13 +228,13 @@ export const measureCassandra = (contactPoints: string): Promise<ReadonlyArray<W
   runCassandraHotRoom({ contactPoints, inFlight: [1, 128] })
 
 if (import.meta.main) {
-  const inFlight = process.argv
-    .slice(2)
-    .map(Number)
-    .filter((n) => n > 0)
+  const args = process.argv.slice(2)
+  const inFlight = args.map(Number).filter((n) => n > 0)
+  const words = Number(args.find((a) => a.startsWith("--words="))?.slice("--words=".length) ?? 2)
   const rows = await runCassandraHotRoom({
     contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
-    inFlight: inFlight.length > 0 ? inFlight : [1, 128]
+    inFlight: inFlight.length > 0 ? inFlight : [1, 128],
+    words
   })
   for (const r of rows) {
     console.log(
