@@ -8,7 +8,7 @@ import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Context, Effect, Exit, Layer } from "effect"
-import { CassandraClient } from "../src/cassandra/client.ts"
+import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { CassandraSearch } from "../src/cassandra/search.ts"
 import { type MessageRecord, MessageSearch, Messages, plainMessage, Rooms, StorageError } from "../src/index.ts"
@@ -84,7 +84,7 @@ export const cassandraSearchRepair = (it: Vitest.MethodsNonLive<CassandraClient 
       }).pipe(Effect.scoped)
     )
 
-    it.effect("a deleted room's messages are found no more", () =>
+    it.effect("a deleted room's messages are found no more, and its rows with their words are gone", () =>
       Effect.gen(function* () {
         const rooms = yield* Rooms
         const messages = yield* Messages
@@ -99,8 +99,23 @@ export const cassandraSearchRepair = (it: Vitest.MethodsNonLive<CassandraClient 
           hits.map((m) => m.text)
         )
         assert.deepStrictEqual(yield* found, [word])
+        // The rows themselves, by their words: search also stops at the room's partition list.
+        const db = yield* CassandraClient
+        const bucket = (yield* db.execute("test", "SELECT bucket FROM room_buckets WHERE room_id = ?", [uuid(room.id)]))
+          .first()!
+          .get("bucket") as Date
+        const rows = Effect.map(
+          db.execute("test", "SELECT msg_id FROM room_messages WHERE room_id = ? AND bucket = ? AND terms CONTAINS ?", [
+            uuid(room.id),
+            bucket,
+            word
+          ]),
+          (rs) => rs.rows.length
+        )
+        assert.strictEqual(yield* rows, 1)
         assert.isTrue(yield* rooms.delete(room.id))
         assert.deepStrictEqual(yield* found, [])
+        assert.strictEqual(yield* rows, 0)
       }).pipe(Effect.scoped)
     )
   })

@@ -124,6 +124,6 @@ const scan = async (
 export const migrationHooks: ReadonlyMap<number, MigrationHook> = new Map([
   [3, backfill003],
   [5, copyClientIds005],
-  // 008's term index is dropped by 011, whose hook gives every stored message its words.
+  // 008's term index is replaced by 011's words in the rows (its hook covers every stored message) and dropped by 012.
   [11, indexStoredMessages011]
 ])

@@ -1,4 +1,5 @@
 import { type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
+import type cassandra from "cassandra-driver"
 import { Effect } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
@@ -96,7 +97,8 @@ export const messagePages = (db: CassandraClient["Service"]) => {
   /**
    * Up to `limit` of one partition's messages below `before`, newest first, whose current text
    * holds every one of `terms`: rows the index on `terms` finds (`cql/011_search_in_rows.cql`),
-   * checked again against their text, read on past any that fail the check.
+   * checked again against their text. A read follows its pages (an index read may answer in
+   * short ones) and the next starts below the last row, past any that failed the check.
    */
   const matchesIn = Effect.fnUntraced(function* (
     roomId: RoomId,
@@ -109,17 +111,27 @@ export const messagePages = (db: CassandraClient["Service"]) => {
     let below = before
     while (found.length < limit) {
       const wanted = limit - found.length
-      const rs = yield* db.execute(
-        "search.messages",
-        `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${" AND terms CONTAINS ?".repeat(terms.length)}${below === null ? "" : " AND msg_id < ?"} LIMIT ?`,
-        [uuid(roomId), new Date(bucket), ...terms, ...(below === null ? [] : [uuid(below)]), wanted]
-      )
-      const rows = rs.rows.map((row) => toMessage(roomId, row))
-      found.push(...rows.filter((m) => m.kind === "message" && m.deletedBy === null && matchesAll(m.text, terms)))
-      if (rows.length < wanted) break
-      below = rows.at(-1)!.id
+      let rows = 0
+      let last: MessageId | undefined
+      let pageState: string | undefined
+      do {
+        const rs: cassandra.types.ResultSet = yield* db.execute(
+          "search.messages",
+          `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${" AND terms CONTAINS ?".repeat(terms.length)}${below === null ? "" : " AND msg_id < ?"} LIMIT ?`,
+          [uuid(roomId), new Date(bucket), ...terms, ...(below === null ? [] : [uuid(below)]), wanted],
+          { fetchSize: wanted, ...(pageState === undefined ? {} : { pageState }) }
+        )
+        // A row of statics only (a poisoned partition) has no message.
+        const messages = rs.rows.filter((row) => row.get("msg_id") !== null).map((row) => toMessage(roomId, row))
+        rows += rs.rows.length
+        last = messages.at(-1)?.id ?? last
+        found.push(...messages.filter((m) => m.kind === "message" && m.deletedBy === null && matchesAll(m.text, terms)))
+        pageState = rs.pageState ?? undefined
+      } while (pageState !== undefined && found.length < limit)
+      if (rows < wanted || last === undefined) break
+      below = last
     }
-    return found
+    return found.slice(0, limit)
   })
 
   /** `listBefore` of the messages holding every one of `terms` (search). */

@@ -110,9 +110,9 @@ const nullableMs = (row: cassandra.types.Row, column: string) =>
 
 /** The `terms` update of one row, at its text's write time, or none when it needs none. */
 const termsUpdate = (room: cassandra.types.Uuid, bucket: Date, row: cassandra.types.Row) => {
-  if (!holdsMessage(row) || row.get("kind") !== null || row.get("deleted_by") !== null || row.get("terms") !== null) {
-    return []
-  }
+  // The same rule as a live row's (`rowTerms`): a message (null kind reads as one), not deleted.
+  const isMessage = (row.get("kind") ?? "message") === "message"
+  if (!holdsMessage(row) || !isMessage || row.get("deleted_by") !== null || row.get("terms") !== null) return []
   const terms = messageTerms(row.get("content") as string)
   return terms.length === 0
     ? []
@@ -181,34 +181,47 @@ const indexRoom = (db: Db, roomId: RoomId) =>
 /** How long the hook waits for the new index to be built over the rows already stored. */
 const indexBuildWait = Duration.minutes(30)
 
-/**
- * Until the index on `terms` answers queries: Cassandra builds it in the background over the
- * rows already stored, and refuses queries on it meanwhile.
- */
-const indexQueryable = (db: Db, keyspace: string) =>
-  db
-    .executeUnguarded(
-      "search.backfill.index",
-      "SELECT is_queryable FROM system_views.sai_column_indexes WHERE keyspace_name = ? AND index_name = ?",
-      [keyspace, "room_messages_terms"]
-    )
-    .pipe(
-      Effect.flatMap((rs) =>
-        rs.rows[0]?.get("is_queryable") === true
-          ? Effect.void
-          : Effect.fail(new StorageError({ operation: "search.backfill.index", cause: "index still building" }))
-      ),
-      Effect.retry({ schedule: Schedule.spaced("1 second") }),
-      Effect.timeoutOrElse({
-        duration: indexBuildWait,
-        orElse: () =>
-          Effect.fail(new StorageError({ operation: "search.backfill.index", cause: "index not built in time" }))
-      })
-    )
+/** A node that does not yet list the index as queryable: worth asking again. */
+class IndexNotReady extends Error {}
 
-const indexStoredMessages = (db: Db, keyspace: string) =>
+/**
+ * Until every connected node's index on `terms` answers queries: each builds it in the
+ * background over the rows it already stores, and refuses queries on it meanwhile. The view is
+ * node-local, so each node is asked itself. A node whose view does not list the index yet (its
+ * schema is still arriving) is asked again too; any other failure ends the wait.
+ */
+const indexQueryable = (client: cassandra.Client, db: Db, keyspace: string) =>
+  Effect.forEach(
+    client.getState().getConnectedHosts(),
+    (host) =>
+      db
+        .executeUnguarded(
+          "search.backfill.index",
+          "SELECT is_queryable FROM system_views.sai_column_indexes WHERE keyspace_name = ? AND index_name = ?",
+          [keyspace, "room_messages_terms"],
+          { host }
+        )
+        .pipe(
+          Effect.flatMap((rs) =>
+            rs.rows[0]?.get("is_queryable") === true
+              ? Effect.void
+              : Effect.fail(new IndexNotReady(`${host.address}: the index on terms is not queryable yet`))
+          ),
+          Effect.retry({ while: (e) => e instanceof IndexNotReady, schedule: Schedule.spaced("1 second") }),
+          Effect.timeoutOrElse({
+            duration: indexBuildWait,
+            orElse: () => Effect.fail(new IndexNotReady(`${host.address}: the index on terms was not built in time`))
+          }),
+          Effect.mapError((cause) =>
+            cause instanceof IndexNotReady ? new StorageError({ operation: "search.backfill.index", cause }) : cause
+          )
+        ),
+    { discard: true }
+  )
+
+const indexStoredMessages = (client: cassandra.Client, db: Db, keyspace: string) =>
   Effect.gen(function* () {
-    yield* indexQueryable(db, keyspace)
+    yield* indexQueryable(client, db, keyspace)
     const started = Date.now()
     const done = { rooms: 0, messages: 0 }
     const progress = () =>
@@ -238,6 +251,6 @@ const indexStoredMessages = (db: Db, keyspace: string) =>
  * names this while the cycle is still loading.
  */
 export function indexStoredMessages011(client: cassandra.Client, keyspace: string): Promise<void> {
-  return Effect.runPromise(indexStoredMessages(hookDb(client, keyspace), keyspace))
+  return Effect.runPromise(indexStoredMessages(client, hookDb(client, keyspace), keyspace))
 }
 indexStoredMessages011 satisfies MigrationHook
