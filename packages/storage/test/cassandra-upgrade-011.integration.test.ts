@@ -152,6 +152,17 @@ const version10Messages = Effect.gen(function* () {
   return Context.get(context, Messages)
 })
 
+/** A room's row, as every version writes it. */
+const addRoom = (room: RoomId, name: string) =>
+  client.execute(
+    qualify(
+      keyspace,
+      "INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, ?, 'public', ?, ?)"
+    ),
+    [room, name, sender, new Date(t0 - 3_600_000)],
+    { prepare: true }
+  )
+
 beforeAll(async () => {
   const options = { contactPoints: [...settings.contactPoints], localDataCenter: settings.localDataCenter }
   const admin = new cassandra.Client(options)
@@ -170,12 +181,7 @@ beforeAll(async () => {
     [roomB, "b"],
     [roomOld, "old"]
   ] as const) {
-    await run("INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, ?, 'public', ?, ?)", [
-      room,
-      name,
-      sender,
-      new Date(t0 - 3_600_000)
-    ])
+    await addRoom(room, name)
   }
   await Effect.runPromise(
     Effect.scoped(
@@ -287,16 +293,7 @@ layer(storage, { timeout: 600_000 })("cassandra: migration 011 on existing messa
       const roomCMessages = Array.from({ length: 300 }, (_, i) =>
         message(roomC, t0 + i * 400, i + 1, `delta d${i + 1}`)
       )
-      yield* Effect.promise(() =>
-        client.execute(
-          qualify(
-            keyspace,
-            "INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, 'c', 'public', ?, ?)"
-          ),
-          [roomC, sender, new Date(t0 - 3_600_000)],
-          { prepare: true }
-        )
-      )
+      yield* Effect.promise(() => addRoom(roomC, "c"))
       const old = yield* version10Messages
       for (let i = 0; i < roomCMessages.length; i += 50)
         yield* appendAsOwner(old, roomC, roomCMessages.slice(i, i + 50))
@@ -333,16 +330,7 @@ layer(storage, { timeout: 600_000 })("cassandra: migration 011 on existing messa
       const roomDMessages = Array.from({ length: 20 }, (_, i) =>
         message(roomD, t0 + i * 1000, i + 1, `epsilon e${i + 1}`)
       )
-      yield* Effect.promise(() =>
-        client.execute(
-          qualify(
-            keyspace,
-            "INSERT INTO rooms (room_id, name, visibility, created_by, created_at) VALUES (?, 'd', 'public', ?, ?)"
-          ),
-          [roomD, sender, new Date(t0 - 3_600_000)],
-          { prepare: true }
-        )
-      )
+      yield* Effect.promise(() => addRoom(roomD, "d"))
       yield* appendAsOwner(yield* version10Messages, roomD, roomDMessages)
       const live = yield* Messages
       const db = yield* CassandraClient
