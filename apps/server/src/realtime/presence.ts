@@ -90,12 +90,11 @@ export const makePresence = (store: PresenceStore, options: PresenceOptions) =>
 
     const flush = (roomId: RoomId, changes: ReadonlyArray<PresenceChange>) =>
       Effect.gen(function* () {
-        // A user who came and went within the window (as this node saw it) changed nothing.
+        // Every user who changed, even one who came and went within the window: a subscriber
+        // may have read the list (from the store) in between and hold them, so they go out with
+        // the store's last word, here `left`.
         const changed = new Map<string, OnlineUser>()
-        for (const { user } of changes) {
-          const key = userKey(user.user_id, user.username)
-          if (!changed.delete(key)) changed.set(key, user)
-        }
+        for (const { user } of changes) changed.set(userKey(user.user_id, user.username), user)
         const keys = [...changed.keys()]
         if (keys.length === 0) return
         const state = yield* store.state(roomId, keys)
