@@ -3,18 +3,16 @@
  * rooms and messages in it, then the storage layer started on it (which applies 003 and its
  * backfill), then 003 applied again as a second starting node would.
  */
-import { copyFileSync, mkdtempSync, readdirSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import cassandra from "cassandra-driver"
+import type cassandra from "cassandra-driver"
 import { Effect, Layer, Option } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import { CassandraClient, qualify } from "../src/cassandra/client.ts"
-import { createKeyspace, defaultMigrationsDir, migrate } from "../src/cassandra/migrate.ts"
+import { migrate } from "../src/cassandra/migrate.ts"
 import { CassandraConfig, CassandraStorage, Rooms, StorageStats, Users } from "../src/index.ts"
 import { unique } from "./fixtures.ts"
+import { keyspaceAtVersion } from "./keyspace-at-version.ts"
 
 const keyspace = `parley_mig_${Date.now().toString(36)}`
 const settings = Effect.runSync(Effect.map(CassandraConfig, (config) => ({ ...config, keyspace })))
@@ -35,16 +33,7 @@ let client: cassandra.Client
 
 /** The keyspace as version 2 left it, with rows written the way version 2 wrote them. */
 beforeAll(async () => {
-  const options = { contactPoints: [...settings.contactPoints], localDataCenter: settings.localDataCenter }
-  const admin = new cassandra.Client(options)
-  await Effect.runPromise(createKeyspace(admin, settings))
-  await admin.shutdown()
-  client = new cassandra.Client({ ...options, keyspace })
-  const upToTwo = mkdtempSync(join(tmpdir(), "parley-cql-"))
-  for (const file of readdirSync(defaultMigrationsDir).filter((f) => /^00[12]_/.test(f))) {
-    copyFileSync(join(defaultMigrationsDir, file), join(upToTwo, file))
-  }
-  await Effect.runPromise(migrate(client, keyspace, upToTwo))
+  client = await keyspaceAtVersion(settings, 2)
 
   const run = (query: string, params: Array<unknown>) =>
     client.execute(qualify(keyspace, query), params, { prepare: true })

@@ -5,18 +5,16 @@
  * ids in room_messages_by_client_id), then the storage layer started on it. Nothing stored
  * may be lost: history, newest message and retries read as before, and the room goes on.
  */
-import { copyFileSync, mkdtempSync, readdirSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { type MessageId, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
-import cassandra from "cassandra-driver"
+import type cassandra from "cassandra-driver"
 import { Duration, Effect, Layer, Option } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import { CassandraClient, qualify } from "../src/cassandra/client.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
-import { createKeyspace, defaultMigrationsDir, migrate } from "../src/cassandra/migrate.ts"
+import { migrate } from "../src/cassandra/migrate.ts"
 import { CassandraConfig, CassandraStorage, type MessageRecord, Messages, plainMessage } from "../src/index.ts"
+import { keyspaceAtVersion } from "./keyspace-at-version.ts"
 
 const keyspace = `parley_up5_${Date.now().toString(36)}`
 const windowMs = 60_000
@@ -44,16 +42,7 @@ let client: cassandra.Client
 
 /** The keyspace as version 4 left it, with rows written the way version 4 wrote them. */
 beforeAll(async () => {
-  const options = { contactPoints: [...settings.contactPoints], localDataCenter: settings.localDataCenter }
-  const admin = new cassandra.Client(options)
-  await Effect.runPromise(createKeyspace(admin, settings))
-  await admin.shutdown()
-  client = new cassandra.Client({ ...options, keyspace })
-  const upToFour = mkdtempSync(join(tmpdir(), "parley-cql-"))
-  for (const file of readdirSync(defaultMigrationsDir).filter((f) => /^00[1-4]_/.test(f))) {
-    copyFileSync(join(defaultMigrationsDir, file), join(upToFour, file))
-  }
-  await Effect.runPromise(migrate(client, keyspace, upToFour))
+  client = await keyspaceAtVersion(settings, 4)
   const run = (query: string, params: Array<unknown>) =>
     client.execute(qualify(keyspace, query), params, { prepare: true })
   for (const m of old) {

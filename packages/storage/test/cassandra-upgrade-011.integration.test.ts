@@ -6,9 +6,6 @@
  * silently miss everything sent before the upgrade: old messages are found by their current
  * words, a deleted one never, and a second run (another node starting) changes nothing.
  */
-import { copyFileSync, mkdtempSync, readdirSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { type MessageId, type RoomId, timeUuidFrom, type UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
@@ -18,7 +15,7 @@ import type { Params } from "../src/cassandra/client.ts"
 import { CassandraClient, qualify } from "../src/cassandra/client.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
-import { createKeyspace, defaultMigrationsDir, migrate } from "../src/cassandra/migrate.ts"
+import { migrate } from "../src/cassandra/migrate.ts"
 import {
   CassandraConfig,
   CassandraStorage,
@@ -29,6 +26,7 @@ import {
 } from "../src/index.ts"
 import { messageTerms } from "../src/search-terms.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
+import { keyspaceAtVersion } from "./keyspace-at-version.ts"
 
 const keyspace = `parley_up11_${Date.now().toString(36)}`
 const windowMs = 60_000
@@ -164,16 +162,7 @@ const addRoom = (room: RoomId, name: string) =>
   )
 
 beforeAll(async () => {
-  const options = { contactPoints: [...settings.contactPoints], localDataCenter: settings.localDataCenter }
-  const admin = new cassandra.Client(options)
-  await Effect.runPromise(createKeyspace(admin, settings))
-  await admin.shutdown()
-  client = new cassandra.Client({ ...options, keyspace })
-  const upToTen = mkdtempSync(join(tmpdir(), "parley-cql-"))
-  for (const file of readdirSync(defaultMigrationsDir).filter((f) => /^0(0\d|10)_/.test(f))) {
-    copyFileSync(join(defaultMigrationsDir, file), join(upToTen, file))
-  }
-  await Effect.runPromise(migrate(client, keyspace, upToTen))
+  client = await keyspaceAtVersion(settings, 10)
   const run = (query: string, params: Array<unknown>) =>
     client.execute(qualify(keyspace, query), params, { prepare: true })
   for (const [room, name] of [

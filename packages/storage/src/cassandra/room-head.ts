@@ -21,11 +21,12 @@
  * A message row carries its search words (`terms`, `cql/011_search_in_rows.cql`), so the commit
  * that stores it also makes it findable. Client ids (`room_client_ids`, see `client-ids.ts`) are
  * written beside the commit, in parallel with it. Rows of a refused batch may land there: a
- * lookup trusts an entry only once it has found its message in its partition. Entries are timestamped by the writer's epoch, so a refused
- * writer's late entry never overwrites one from a later owner. A crash after the commit can
- * leave the newest batch without its client ids or its partition without its `room_buckets`
- * row: the partition's `batch_from` names that batch until the next claim, which rewrites both
- * and hands the batch back as `repaired` (its new owner broadcasts it again).
+ * lookup trusts an entry only once it has found its message in its partition. Entries are
+ * timestamped by the writer's epoch, so a refused writer's late entry never overwrites one from
+ * a later owner. A crash after the commit can leave the newest batch without its client ids or
+ * its partition without its `room_buckets` row: the partition's `batch_from` names that batch
+ * until the next claim, which rewrites both and hands the batch back as `repaired` (its new
+ * owner broadcasts it again).
  */
 import { MessageId, type RoomId, timeUuidMicros, timeUuidMs, UserId } from "@parley/domain"
 import type cassandra from "cassandra-driver"

@@ -20,9 +20,8 @@ import type { RoomId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Duration, Effect, Schedule } from "effect"
 import { StorageError } from "../errors.ts"
-import { messageTerms } from "../search-terms.ts"
 import type { CassandraClient, Params } from "./client.ts"
-import { epochMs } from "./message-rows.ts"
+import { epochMs, rowColumns, rowTerms, toMessage } from "./message-rows.ts"
 import type { MigrationHook } from "./migrate.ts"
 import { qualify } from "./qualify.ts"
 
@@ -109,17 +108,16 @@ const nullableMs = (row: cassandra.types.Row, column: string) =>
   row.get(column) === null || row.get(column) === undefined ? null : epochMs(row, column)
 
 /** The `terms` update of one row, at its text's write time, or none when it needs none. */
-const termsUpdate = (room: cassandra.types.Uuid, bucket: Date, row: cassandra.types.Row) => {
-  // The same rule as a live row's (`rowTerms`): a message (null kind reads as one), not deleted.
-  const isMessage = (row.get("kind") ?? "message") === "message"
-  if (!holdsMessage(row) || !isMessage || row.get("deleted_by") !== null || row.get("terms") !== null) return []
-  const terms = messageTerms(row.get("content") as string)
+const termsUpdate = (roomId: RoomId, bucket: Date, row: cassandra.types.Row) => {
+  if (!holdsMessage(row) || row.get("terms") !== null) return []
+  // The words a live write gives the row as it stands (none for an edit, a delete, a deleted message).
+  const terms = rowTerms(toMessage(roomId, row))
   return terms.length === 0
     ? []
     : [
         {
           query: "UPDATE room_messages USING TIMESTAMP ? SET terms = ? WHERE room_id = ? AND bucket = ? AND msg_id = ?",
-          params: [row.get("written"), terms, room, bucket, row.get("msg_id")]
+          params: [row.get("written"), terms, cassandra.types.Uuid.fromString(roomId), bucket, row.get("msg_id")]
         }
       ]
 }
@@ -158,12 +156,12 @@ const indexRoom = (db: Db, roomId: RoomId) =>
       yield* eachPage(
         db,
         "search.backfill.messages",
-        "SELECT next_bucket, msg_id, seq, user_id, content, created_at, kind, deleted_by, terms, WRITETIME(content) AS written FROM room_messages WHERE room_id = ? AND bucket = ?",
+        `SELECT next_bucket, ${rowColumns}, terms, WRITETIME(content) AS written FROM room_messages WHERE room_id = ? AND bucket = ?`,
         [room, bucket],
         (rows) => {
           // A static column: the same on every row of the partition, the successor once sealed.
           if (rows[0] !== undefined) add(nullableMs(rows[0], "next_bucket"))
-          const updates = rows.flatMap((row) => termsUpdate(room, bucket, row))
+          const updates = rows.flatMap((row) => termsUpdate(roomId, bucket, row))
           indexed += updates.length
           return Effect.forEach(
             Array.from({ length: Math.ceil(updates.length / rowsPerBatch) }, (_, b) =>
