@@ -86,6 +86,20 @@ describe("access tokens", () => {
     })
   )
 
+  it.effect("a token checked once is held to the clock on every later use: valid from nbf, refused from exp", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(start)
+      const tokens = yield* tokensWith()
+      const token = yield* sign({ ...validClaims(), nbf: nowSeconds + 60 })
+      assert.strictEqual(yield* refused(tokens.verify(token)), "Unauthorized")
+      yield* TestClock.adjust(Duration.seconds(60))
+      assert.strictEqual((yield* tokens.verify(token)).sid, sessionId)
+      yield* TestClock.adjust(Duration.seconds(840))
+      assert.strictEqual(yield* refused(tokens.verify(token)), "Unauthorized")
+      assert.strictEqual((yield* tokens.verifyIgnoringExpiry(token)).sid, sessionId)
+    })
+  )
+
   it.effect("another issuer's or audience's token is refused, expired or not", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(start)

@@ -25,6 +25,7 @@ const callerWith = (role: "admin" | "user"): Caller => ({
   userId: "00000000-0000-4000-8000-00000000000a" as UserId,
   sessionId: "00000000-0000-4000-8000-00000000000b" as SessionId,
   username: "ada",
+  role,
   user: new UserView({
     id: "00000000-0000-4000-8000-00000000000a" as UserId,
     username: "ada",

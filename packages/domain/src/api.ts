@@ -66,7 +66,7 @@ import {
 } from "./errors.ts"
 import { MessageId, RoomId, SessionId, UserId } from "./ids.ts"
 import { SearchPage, SearchQuery } from "./search.ts"
-import { UserView } from "./user.ts"
+import { type Role, UserView } from "./user.ts"
 
 /** Who is calling: set by the `Authorization` middleware for bearer-protected endpoints. */
 export class CurrentUser extends Context.Service<
@@ -76,6 +76,8 @@ export class CurrentUser extends Context.Service<
     readonly sessionId: SessionId
     /** `user.username`, readable without building the view. */
     readonly username: string
+    /** `user.role`, readable without building the view. */
+    readonly role: Role
     readonly user: UserView
   }
 >()("parley/domain/CurrentUser") {}

@@ -24,6 +24,15 @@ const decodeClaims = Schema.decodeUnknownOption(AccessClaims)
 /** Real tokens are ~300 bytes; refuse anything huge before doing any crypto on it. */
 const maxTokenLength = 4096
 
+/** How many verified tokens are remembered (about 1 KiB each); the oldest goes first. */
+const verifiedCapacity = 10_000
+
+interface Authentic {
+  readonly claims: AccessClaims
+  /** `nbf` in seconds; 0 when the token has none. */
+  readonly notBefore: number
+}
+
 export interface AccessTokenOptions {
   readonly secret: Redacted.Redacted<string>
   readonly previousSecret: Option.Option<Redacted.Redacted<string>>
@@ -64,7 +73,8 @@ export class AccessTokens extends Context.Service<
           return undefined
         }
       }
-      const accepts = (token: string, nowMs: number, ignoreExpiry: boolean) => {
+      /** The claims of an authentic token for this issuer and audience, whatever the time. */
+      const authentic = (token: string): Authentic | undefined => {
         const payload = payloadOf(token)
         if (payload === undefined) return undefined
         const claims = Option.getOrUndefined(decodeClaims(payload))
@@ -72,11 +82,26 @@ export class AccessTokens extends Context.Service<
         if (claims.aud !== options.audience && !(Array.isArray(claims.aud) && claims.aud.includes(options.audience))) {
           return undefined
         }
+        if (payload.nbf !== undefined && typeof payload.nbf !== "number") return undefined
+        return { claims, notBefore: payload.nbf ?? 0 }
+      }
+      // A client presents one token many times (every request, every socket it opens) until it
+      // expires: its signature is checked once. Only authentic tokens are kept, so junk cannot
+      // fill this; the time checks below run on every use.
+      const verified = new Map<string, Authentic>()
+      const accepts = (token: string, nowMs: number, ignoreExpiry: boolean) => {
+        let found = verified.get(token)
+        if (found === undefined) {
+          found = authentic(token)
+          if (found === undefined) return undefined
+          if (verified.size >= verifiedCapacity) verified.delete(verified.keys().next().value!)
+          verified.set(token, found)
+        }
         const now = Math.floor(nowMs / 1000)
         // Only an authentic token (the signature is checked first) is let through when expired.
-        if (!ignoreExpiry && claims.exp <= now) return undefined
-        if (payload.nbf !== undefined && (typeof payload.nbf !== "number" || payload.nbf > now)) return undefined
-        return claims
+        if (!ignoreExpiry && found.claims.exp <= now) return undefined
+        if (found.notBefore > now) return undefined
+        return found.claims
       }
       const verifyWith = (token: string, ignoreExpiry: boolean) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {

@@ -6,6 +6,7 @@ import {
   InvalidRefreshToken,
   type LoginRequest,
   NotFound,
+  type Role,
   type ServiceUnavailable,
   type SessionId,
   SessionView,
@@ -56,12 +57,14 @@ class StoredCaller implements Caller {
   readonly userId: UserId
   readonly sessionId: SessionId
   readonly username: string
+  readonly role: Role
   readonly #record: UserRecord
   #user: UserView | undefined
   constructor(sessionId: SessionId, record: UserRecord) {
     this.userId = record.id
     this.sessionId = sessionId
     this.username = record.username
+    this.role = record.role
     this.#record = record
   }
   get user() {

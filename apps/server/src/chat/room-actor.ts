@@ -92,7 +92,8 @@ const batchSize = Metric.histogram("parley_room_batch_size", {
   boundaries: [1, 2, 4, 8, 16, 32, 64, 128, 256]
 })
 
-const encodeMessage = Schema.encodeSync(MessageViewSchema)
+/** Views this actor built from checked records: their fields are not checked again. */
+const encodeMessage = Schema.encodeSync(MessageViewSchema, { disableChecks: true })
 /** A broadcast stuck longer than this is given up: downstream backfills the gap. */
 const publishTimeout = Duration.seconds(2)
 

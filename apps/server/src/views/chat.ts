@@ -44,21 +44,25 @@ export const toRoomView = (
   })
 }
 
+/** Built from a record that was checked on its way in (a decoded send, a stored row). */
 export const toMessageView = (m: MessageRecord) =>
-  new MessageView({
-    room_id: m.roomId,
-    msg_id: m.id,
-    seq: m.seq,
-    user_id: m.userId,
-    username: m.username,
-    text: m.text,
-    client_msg_id: m.clientMsgId,
-    created_at: iso(m.createdAt),
-    kind: m.kind,
-    target_id: m.targetId,
-    edited_at: m.editedAt === null ? null : iso(m.editedAt),
-    deleted_by: m.deletedBy
-  })
+  new MessageView(
+    {
+      room_id: m.roomId,
+      msg_id: m.id,
+      seq: m.seq,
+      user_id: m.userId,
+      username: m.username,
+      text: m.text,
+      client_msg_id: m.clientMsgId,
+      created_at: iso(m.createdAt),
+      kind: m.kind,
+      target_id: m.targetId,
+      edited_at: m.editedAt === null ? null : iso(m.editedAt),
+      deleted_by: m.deletedBy
+    },
+    { disableChecks: true }
+  )
 
 /** A stored membership as the API shows it, to room admins and to operators alike. */
 export const toMemberView = (m: MembershipRecord) =>

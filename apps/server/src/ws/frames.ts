@@ -77,6 +77,29 @@ export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
 interface Corkable {
   cork(): void
   uncork(): void
+  readonly writableCorked: number
+}
+
+const rawSocket = (socket: FrameSocket) => (socket as { readonly _socket?: Corkable })._socket
+
+/** Sockets held by `holdUntilNextTurn`, released together by one `setImmediate`. */
+const held: Array<Corkable> = []
+const releaseHeld = () => {
+  for (const raw of held) raw.uncork()
+  held.length = 0
+}
+
+/**
+ * Holds the socket's writes until the event loop's next turn. A group commit answers many
+ * sends of one socket in the same turn: their acks then leave in one system call, not one
+ * each. An already held socket (or a fake one) is left as it is.
+ */
+export const holdUntilNextTurn = (socket: FrameSocket): void => {
+  const raw = rawSocket(socket)
+  if (raw === undefined || raw.writableCorked > 0) return
+  raw.cork()
+  if (held.length === 0) setImmediate(releaseHeld)
+  held.push(raw)
 }
 
 /**
@@ -84,7 +107,7 @@ interface Corkable {
  * list after it) leave in one write, not one system call each. A fake socket writes as usual.
  */
 export const corked = (socket: FrameSocket, write: () => void): void => {
-  const raw = (socket as { readonly _socket?: Corkable })._socket
+  const raw = rawSocket(socket)
   raw?.cork()
   try {
     write()

@@ -20,7 +20,7 @@ import type { Typing } from "../realtime/typing.ts"
 import { encodeReplyEvent, eventFrame, type WireEvent } from "./codec.ts"
 import type { Connections, OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
-import { writeText } from "./frames.ts"
+import { holdUntilNextTurn, writeText } from "./frames.ts"
 import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
 import type { Keepalive } from "./keepalive.ts"
 import type { WsMetrics } from "./metrics.ts"
@@ -188,7 +188,7 @@ export class ConnectionState implements OpenConnection, InboundHost {
     this.socket = socket
     this.userId = caller.userId
     this.sessionId = caller.sessionId
-    this.user = { id: caller.userId, username: caller.username, siteAdmin: caller.user.role === "admin" }
+    this.user = { id: caller.userId, username: caller.username, siteAdmin: caller.role === "admin" }
     this.authenticatedAt = authenticatedAt
     this.expiresAt = expiresAt
   }
@@ -255,7 +255,10 @@ export class ConnectionState implements OpenConnection, InboundHost {
 
   /** Encodes one of this connection's own events (through `ServerEvent`) and sends it. */
   reply(event: WireEvent): Effect.Effect<void> {
-    return Effect.map(encodeReplyEvent(event), (frame) => this.send(frame))
+    return Effect.map(encodeReplyEvent(event), (frame) => {
+      holdUntilNextTurn(this.socket)
+      this.send(frame)
+    })
   }
   ack(id: string | undefined, payload: AckPayload): Effect.Effect<void> {
     return this.reply(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })

@@ -73,6 +73,7 @@ export const ada: Caller = {
   userId: "00000000-0000-4000-8000-0000000000ad" as UserId,
   sessionId: "00000000-0000-4000-8000-00000000005e" as SessionId,
   username: "ada",
+  role: "user",
   user: { id: "00000000-0000-4000-8000-0000000000ad", username: "ada" } as UserView
 }
 
