@@ -66,13 +66,16 @@ const recorder = () => {
   const deliveries: Array<Delivery> = []
   const membership: Array<UserId> = []
   const changes: Array<RoomChange> = []
+  /** How many deliveries it had each time it was asked to hold its writes. */
+  const holds: Array<number> = []
   const subscriber: Subscriber = {
     deliver: (_roomId, delivery) => void deliveries.push(delivery),
+    holdWrites: () => void holds.push(deliveries.length),
     membershipChanged: (_roomId, userId) => void membership.push(userId),
     roomChanged: (_roomId, change) => void changes.push(change)
   }
   const seqs = () => deliveries.flatMap((d) => (d.seq === null ? [] : [d.seq]))
-  return { deliveries, membership, changes, subscriber, seqs }
+  return { deliveries, membership, changes, holds, subscriber, seqs }
 }
 
 /** Lets forked fibers run up to their next wait. */
@@ -115,6 +118,28 @@ describe("hub fan-out", () => {
       assert.strictEqual(a.deliveries[1]!.frame, b.deliveries[1]!.frame)
     }).pipe(Effect.provide(layer))
   })
+
+  it.effect(
+    "a broadcast of several messages asks every subscriber to hold its writes first; one of a single message does not",
+    () => {
+      const { layer } = makeWorld()
+      return Effect.gen(function* () {
+        const { hub, roomId, store, publish } = yield* setup
+        const a = recorder()
+        const b = recorder()
+        yield* hub.join(roomId, a.subscriber)
+        yield* hub.join(roomId, b.subscriber)
+        yield* store(1, 2, 3, 4)
+        yield* publish(1)
+        yield* publish(2, 3)
+        yield* publish(4)
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1, 2, 3, 4])
+        assert.deepStrictEqual(a.holds, [1])
+        assert.deepStrictEqual(b.holds, [1])
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
   it.effect(
     "typing goes to everyone but a lone typist; presence diffs and counts to everyone; none carries a seq",

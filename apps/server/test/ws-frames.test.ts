@@ -1,11 +1,12 @@
 /**
  * Broadcast frames: built once per payload, written whole to each socket, and read by a real
  * `ws` client as TEXT frames with the exact payload, at every header size (7-bit, 16-bit and
- * 64-bit lengths); a socket whose sender is busy gets an ordinary text `send`.
+ * 64-bit lengths); a socket whose sender is busy gets an ordinary text `send`; frames held
+ * until the next turn leave in one write, in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket, { WebSocketServer } from "ws"
-import { textFrame, writeText } from "../src/ws/frames.ts"
+import { holdUntilNextTurn, textFrame, writeText } from "../src/ws/frames.ts"
 
 describe("broadcast frames", () => {
   let server: WebSocketServer
@@ -55,5 +56,40 @@ describe("broadcast frames", () => {
     }
     writeText(busy, Buffer.from("{}"))
     expect(sent).toEqual([["{}", { binary: false }]])
+  })
+  it("held until the loop's next turn, leave the socket in one write, in order", async () => {
+    const accepted = new Promise<WebSocket>((r) => server.once("connection", r))
+    const client = new WebSocket(`ws://127.0.0.1:${port}`)
+    const received: Array<string> = []
+    const all = new Promise<void>((done) =>
+      client.on("message", (data) => {
+        received.push(data.toString())
+        if (received.length === 4) done()
+      })
+    )
+    const socket = await accepted
+    // What reaches the TCP handle: one call per system call (`_writev` for a batch).
+    type Write = (...args: Array<any>) => void
+    const tcp = (socket as unknown as { _socket: { _write: Write; _writev: Write } })._socket
+    const handleWrites: Array<number> = []
+    const write = tcp._write.bind(tcp)
+    const writev = tcp._writev.bind(tcp)
+    tcp._write = (...args) => {
+      handleWrites.push(1)
+      write(...args)
+    }
+    tcp._writev = (chunks: Array<unknown>, cb: unknown) => {
+      handleWrites.push(chunks.length)
+      writev(chunks, cb)
+    }
+    holdUntilNextTurn(socket)
+    holdUntilNextTurn(socket)
+    for (const n of [1, 2, 3]) writeText(socket, Buffer.from(`{"n":${n}}`))
+    writeText(socket, "a reply")
+    expect(handleWrites).toEqual([])
+    await all
+    client.close()
+    expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', "a reply"])
+    expect(handleWrites.length).toBe(1)
   })
 })

@@ -41,6 +41,8 @@ export interface Delivery {
 
 export interface Subscriber {
   readonly deliver: (roomId: RoomId, delivery: Delivery) => void
+  /** Several frames are coming in a row: hold them, to be written together on the next turn. */
+  readonly holdWrites?: () => void
   /** `userId`'s membership of the room changed (left, removed). */
   readonly membershipChanged: (roomId: RoomId, userId: UserId) => void
   /** The room was archived or deleted. */
@@ -159,6 +161,9 @@ export class RoomHub extends Context.Service<
        * waits for a backfill. Returns how many messages went out now.
        */
       const deliverMessages = (state: RoomState, roomId: RoomId, event: RoomEvent & { kind: "messages" }): number => {
+        // A batch (many sends stored by one commit, which is when the server is busy) leaves
+        // every socket in one system call instead of one per message.
+        if (event.messages.length > 1) for (const subscriber of state.subscribers) subscriber.holdWrites?.()
         let delivered = 0
         for (let i = 0; i < event.messages.length; i++) {
           const m = event.messages[i]!

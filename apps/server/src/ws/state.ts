@@ -132,6 +132,9 @@ export class Subscription implements Subscriber {
     }
     this.conn.send(delivery.frame)
   }
+  holdWrites(): void {
+    holdUntilNextTurn(this.conn.socket)
+  }
   membershipChanged(roomId: RoomId, userId: UserId): void {
     this.conn.membershipChanged(roomId, userId)
   }
