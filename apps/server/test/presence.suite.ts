@@ -153,6 +153,8 @@ export const presenceSuite = (backend: Backend, options: { readonly twoNodes: bo
       sock.send({ type: "typing.stop", to: roomId })
       await barrier(sock)
       expect(sock.events.filter((e) => e.type === "error")).toEqual([])
+      // The start has gone out (a start and stop inside one window would go out as the stop alone).
+      await watcher.next((e) => e.type === "typing" && e.payload.started.length > 0)
       // Still shown as typing (the stop waits for the interval); closing ends it now.
       sock.close()
       await watcher.next((e) => e.type === "typing" && e.payload.stopped.length > 0)
