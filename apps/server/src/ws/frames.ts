@@ -83,10 +83,12 @@ interface Corkable {
 const rawSocket = (socket: FrameSocket) => (socket as { readonly _socket?: Corkable })._socket
 
 /** Sockets held by `holdUntilNextTurn`, released together by one `setImmediate`. */
-const held: Array<Corkable> = []
+let held: Array<Corkable> = []
 const releaseHeld = () => {
-  for (const raw of held) raw.uncork()
-  held.length = 0
+  // Taken first: a socket held while these uncork waits for a turn of its own, never forgotten corked.
+  const release = held
+  held = []
+  for (const raw of release) raw.uncork()
 }
 
 /**
