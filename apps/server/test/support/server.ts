@@ -150,8 +150,22 @@ const metricsUrlIn = (output: string): string | undefined => {
   return undefined
 }
 
-/** Starts `apps/server/src/main.ts` as its own process and waits until /healthz answers. */
+/**
+ * Starts `apps/server/src/main.ts` as its own process and waits until /healthz answers. Its
+ * ports are picked free here and bound by the child later: meanwhile another process, or the
+ * child's own metrics listener on port 0, may take one. Such a start is tried again on new ports.
+ */
 export const startServer = async (backend: Backend, extraEnv: Record<string, string> = {}): Promise<RunningServer> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(backend, extraEnv)
+    } catch (error) {
+      if (attempt === 3 || extraEnv.PORT !== undefined || !String(error).includes("EADDRINUSE")) throw error
+    }
+  }
+}
+
+const startServerOnce = async (backend: Backend, extraEnv: Record<string, string>): Promise<RunningServer> => {
   const port = extraEnv.PORT ? Number(extraEnv.PORT) : await freePort()
   const env: Record<string, string> = {
     PORT: String(port),
