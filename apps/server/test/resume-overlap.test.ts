@@ -9,8 +9,7 @@ import type { RoomId } from "@parley/domain"
 import { Messages, SqliteStorage } from "@parley/storage"
 import { Effect, Fiber, Latch, Layer } from "effect"
 import { Broker } from "../src/realtime/broker.ts"
-import { receive } from "../src/ws/handlers/dispatch.ts"
-import { fakeSocket, open, stubs, world } from "./support/connection.ts"
+import { arrive, fakeSocket, open, stubs, world } from "./support/connection.ts"
 import { record, storeSeqs, wire } from "./support/message-records.ts"
 
 /** Where the replay's storage read is held: before it reads, or after it read and before it returns. */
@@ -49,10 +48,7 @@ const resumeWithLiveTraffic = (holdAt: HoldAt) =>
       const connection = yield* open(socket)
       yield* storeSeqs(messages, roomId, [1, 2, 3, 4, 5])
       const resuming = yield* Effect.forkChild(
-        receive(
-          connection,
-          JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id })
-        )
+        arrive(connection, JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id }))
       )
       yield* held.await
       // Stored and broadcast while the replay is held, as the room's actor does.

@@ -24,11 +24,11 @@ import { type Account, account, connect, createRoom, joinRoom, type TestSocket }
 const failFastMs = 2000
 const beginningOfTime = "00000000-0000-1000-8000-000000000000"
 const limits = { RATE_MESSAGES_PER_USER: "100000000" }
-/** The shipped timeouts, not the longer one the other suites give Cassandra on a busy machine. */
+/** The shipped timeouts and send deadline, not the longer ones the other suites give Cassandra on a busy machine. */
 const cassandraDefaults: Backend = {
   ...cassandraRedisBackend,
   env: () => {
-    const { CASSANDRA_REQUEST_TIMEOUT: _, ...env } = cassandraRedisBackend.env()
+    const { CASSANDRA_REQUEST_TIMEOUT: _, SEND_DEADLINE: __, ...env } = cassandraRedisBackend.env()
     return env
   }
 }

@@ -19,8 +19,7 @@ import { Presence } from "../src/realtime/presence.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
 import { Connections } from "../src/ws/connections.ts"
 import { connectionOptions, WebSocketConfig } from "../src/ws/endpoint.ts"
-import { receive } from "../src/ws/handlers/dispatch.ts"
-import { ada, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
+import { ada, arrive, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
 import { record, storeSeqs, wire } from "./support/message-records.ts"
 
 const room = "a0000000-0000-1000-8000-000000000001" as RoomId
@@ -122,8 +121,8 @@ describe("closing a connection", () => {
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
-      yield* receive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
-      yield* receive(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
+      yield* arrive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
+      yield* arrive(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
       yield* Deferred.await(submitted)
       // The ack waiting for the store, in the connection's fiber set.
       assert.strictEqual(yield* FiberSet.size(conn.fibers), 1)
@@ -138,6 +137,55 @@ describe("closing a connection", () => {
       assert.strictEqual(socket.pings, 0)
       assert.isFalse(socket.terminated)
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+})
+
+describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
+  const deadline = testOptions.sendDeadlineMs
+  const send = (id: string) => JSON.stringify({ type: "chat.message", id, to: room, payload: { text: id } })
+  const answers = (socket: ReturnType<typeof fakeSocket>) =>
+    socket.frames.filter((f) => f.type !== "presence").map((f) => [f.id, f.type, f.payload?.code])
+
+  it.effect("a send storage has not stored by its deadline is answered service_unavailable then, once", () => {
+    const stored = Deferred.makeUnsafe<any>()
+    // Accepted by the room, stored only when the test says.
+    const router = Layer.succeed(RoomRouter, {
+      submit: () => Effect.succeed(Deferred.await(stored))
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      yield* arrive(conn, send("m"))
+      yield* TestClock.adjust(Duration.millis(deadline - 1))
+      assert.deepStrictEqual(answers(socket), [])
+      yield* TestClock.adjust(Duration.millis(100))
+      assert.deepStrictEqual(answers(socket), [["m", "error", "service_unavailable"]])
+      // Stored after all: the late answer stands, no ack follows it.
+      yield* Deferred.succeed(stored, { room_id: room, msg_id: "x", seq: 1 })
+      yield* TestClock.adjust(Duration.millis(100))
+      assert.deepStrictEqual(answers(socket), [["m", "error", "service_unavailable"]])
+      assert.strictEqual(yield* FiberSet.size(conn.fibers), 0)
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+
+  it.effect("sends queued behind a check that hangs are each answered by their deadline, in order", () => {
+    const router = Layer.succeed(RoomRouter, {
+      submit: () => Effect.die("a send whose check never ended was handed to its room")
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      // Three frames read at once, as a client pipelining sends writes them.
+      for (const id of ["a", "b", "c"]) onFrame(conn, send(id))
+      yield* TestClock.adjust(Duration.millis(deadline - 1))
+      assert.deepStrictEqual(answers(socket), [])
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.deepStrictEqual(answers(socket), [
+        ["a", "error", "service_unavailable"],
+        ["b", "error", "service_unavailable"],
+        ["c", "error", "service_unavailable"]
+      ])
+    }).pipe(Effect.provide(world(Layer.merge(stubs({ rooms: { postable: () => Effect.never } }), router))))
   })
 })
 
@@ -218,7 +266,7 @@ describe("the default limits", () => {
       const conn = yield* open(socket, {}, options)
       for (let i = 0; i < options.maxSubscriptions; i++) {
         const roomId = crypto.randomUUID() as RoomId
-        yield* receive(
+        yield* arrive(
           conn,
           JSON.stringify({ type: "channel.resume", id: `r${i}`, to: roomId, after: record(roomId, 1).id })
         )
@@ -242,10 +290,10 @@ describe("channel.resume on a socket already subscribed", () => {
       const socket = fakeSocket()
       const conn = yield* open(socket)
       // Subscribed first (or a resume whose read failed): live messages 6 and 7 arrive.
-      yield* receive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: roomId }))
+      yield* arrive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: roomId }))
       yield* storeSeqs(messages, roomId, [6, 7])
       yield* broker.publish(roomId, { kind: "messages", messages: [6, 7].map((s) => wire(roomId, s)) })
-      yield* receive(conn, JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id }))
+      yield* arrive(conn, JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id }))
       const sent = socket.frames.filter((f) => f.type === "chat.message").map((f) => f.payload.seq)
       // The ones it had get sent again; a client drops a seq it already has.
       assert.deepStrictEqual(sent, [6, 7, 3, 4, 5, 6, 7])
@@ -275,11 +323,11 @@ describe("channel.resume on a socket already subscribed", () => {
       const socket = fakeSocket()
       const conn = yield* open(socket)
       const resume = JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 2).id })
-      yield* receive(conn, resume)
+      yield* arrive(conn, resume)
       assert.strictEqual(socket.frames.find((f) => f.type === "error")?.payload.code, "service_unavailable")
       yield* storeSeqs(messages, roomId, [6, 7])
       yield* broker.publish(roomId, { kind: "messages", messages: [6, 7].map((s) => wire(roomId, s)) })
-      yield* receive(conn, resume)
+      yield* arrive(conn, resume)
       const sent = socket.frames.filter((f) => f.type === "chat.message").map((f) => f.payload.seq)
       assert.deepStrictEqual(sent, [6, 7, 3, 4, 5, 6, 7])
     }).pipe(Effect.provide(world(stubs({}), storage)))

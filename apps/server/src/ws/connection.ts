@@ -8,7 +8,8 @@
  */
 import type { RoomId } from "@parley/domain"
 import { Messages } from "@parley/storage"
-import { Clock, Effect, Exit, FiberSet } from "effect"
+import { Clock, Effect, Exit, FiberSet, Option } from "effect"
+import { Redis } from "effect/persistence"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
@@ -25,6 +26,7 @@ import { overflow, receive, subscribeFromUrl } from "./handlers/dispatch.ts"
 import { endSubscription, leaveAll, revalidate } from "./handlers/subscriptions.ts"
 import { Keepalive } from "./keepalive.ts"
 import { makeWsMetrics } from "./metrics.ts"
+import { SendDeadlines } from "./send-deadlines.ts"
 import { type ConnectionEnv, type ConnectionOptions, ConnectionState, type WsSocket } from "./state.ts"
 
 export interface Accepted {
@@ -78,7 +80,8 @@ export const onFrame = (conn: ConnectionState, text: string | null) => {
   // A peer that sends is alive, whether or not its pong made it through yet: frames are handled
   // as they are read, so a pong queued behind a long burst reaches us late.
   conn.alive = true
-  if (!conn.inbound.offerFrame(receive(conn, text))) overflow(conn, text)
+  const arrivedAt = conn.env.clock.currentTimeMillisUnsafe()
+  if (!conn.inbound.offerFrame(receive(conn, text, arrivedAt))) overflow(conn, text)
 }
 
 /**
@@ -136,12 +139,17 @@ export const attach = (ws: WebSocket, conn: ConnectionState) => {
   ws.resume()
 }
 
+/** How often open acks are checked against their deadlines: how late past it a late answer may come. */
+const deadlineTickMs = 100
+
 /** The node's share of every connection: services, options, a runtime; closed with the scope. */
 export const makeConnectionEnv = (options: ConnectionOptions) =>
   Effect.gen(function* () {
     const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
     const keepalive = new Keepalive()
     yield* Effect.forkScoped(keepalive.run(options.sweepMs, runFork))
+    const deadlines = new SendDeadlines()
+    yield* Effect.forkScoped(deadlines.run(deadlineTickMs))
     const env: ConnectionEnv = {
       options,
       accounts: yield* Accounts,
@@ -158,6 +166,9 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       traced: yield* tracingOn,
       runFork: (effect) => runFork(effect),
       keepalive,
+      deadlines,
+      clock: yield* Clock.Clock,
+      sharedLimits: Option.isSome(yield* Effect.serviceOption(Redis.Redis)),
       connections: yield* Connections,
       revalidate,
       endSubscription

@@ -10,6 +10,7 @@ import { Clock, Config, Duration, Effect, Fiber, Layer, Option, Result, Schema }
 import { type WebSocket, WebSocketServer } from "ws"
 import { AccessTokens } from "../auth/access-tokens.ts"
 import { Accounts } from "../auth/accounts.ts"
+import { SendDeadlineConfig } from "../chat/send-deadline.ts"
 import { HttpServerInstance } from "../http/node-server.ts"
 import { securityHeaders } from "../http/request-context.ts"
 import { webSocketPath } from "../http/route-table.ts"
@@ -39,6 +40,7 @@ export const WebSocketConfig = Config.all({
   subscribeWindow: Config.Duration("WS_SUBSCRIBE_WINDOW").pipe(Config.withDefault(Duration.seconds(10))),
   /** How long a connection reuses a "may post in this room" answer; news of a change clears it sooner. */
   postCheckTtl: Config.Duration("WS_POST_CHECK_TTL").pipe(Config.withDefault(Duration.seconds(10))),
+  sendDeadline: SendDeadlineConfig,
   /** Browser origins allowed to connect; `*` allows any. Clients that send no Origin are not browsers. */
   allowedOrigins: Config.String("WS_ALLOWED_ORIGINS").pipe(
     Config.withDefault(""),
@@ -55,6 +57,7 @@ export type WebSocketConfig = Config.Success<typeof WebSocketConfig>
 export const connectionOptions = (config: WebSocketConfig): ConnectionOptions => ({
   maxBufferedBytes: config.maxBufferedBytes,
   postCheckTtlMs: Duration.toMillis(config.postCheckTtl),
+  sendDeadlineMs: Duration.toMillis(config.sendDeadline),
   maxSubscriptions: config.maxSubscriptions,
   subscribeRate: config.subscribeRate,
   subscribeWindowMs: Duration.toMillis(config.subscribeWindow),

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto"
 import { CloseCode, type ReadMarker, type RoomId, type SessionId, type UserId } from "@parley/domain"
 import type { Messages } from "@parley/storage"
-import { Effect, Exit, type Fiber, FiberSet, Metric, Scope } from "effect"
+import { type Clock, Effect, Exit, type Fiber, FiberSet, Metric, Scope } from "effect"
 import type { Accounts, Caller } from "../auth/accounts.ts"
 import type { RoomRouter } from "../chat/room-router.ts"
 import type { ChatRooms } from "../chat/rooms.ts"
@@ -24,6 +24,7 @@ import { holdUntilNextTurn, writeText } from "./frames.ts"
 import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
 import type { Keepalive } from "./keepalive.ts"
 import type { WsMetrics } from "./metrics.ts"
+import type { SendDeadlines } from "./send-deadlines.ts"
 
 /** `WebSocket.OPEN` */
 const open = 1
@@ -51,6 +52,8 @@ export interface ConnectionOptions {
   readonly maxBufferedBytes: number
   /** A room's "may post here" answer is reused for this long (see `handlers/messages.ts`). */
   readonly postCheckTtlMs: number
+  /** A send is answered within this long of its frame's arrival (`chat/send-deadline.ts`). */
+  readonly sendDeadlineMs: number
   /** A peer that has not answered the previous ping by the next one is dropped. */
   readonly pingIntervalMs: number
   /** How often the session is re-checked (revoked, account disabled). */
@@ -83,6 +86,12 @@ export interface ConnectionEnv {
   readonly metrics: WsMetrics
   /** The node's connection timers (pings, re-checks, expiry). */
   readonly keepalive: Keepalive
+  /** The node's open acks, answered at their deadline if storage has not answered by then. */
+  readonly deadlines: SendDeadlines
+  /** Read when a frame arrives, outside any fiber. */
+  readonly clock: Clock.Clock
+  /** Rate limits are counted in Redis: a send's check is a round trip, which may hang. */
+  readonly sharedLimits: boolean
   /** The node's registry of open sockets (revocations reach them through it). */
   readonly connections: Connections["Service"]
   /** Forks with the node's services; the caller adds the fiber to a connection's set. */
@@ -217,9 +226,11 @@ export class ConnectionState implements OpenConnection, InboundHost {
     return this.fiberSet
   }
   /** Runs `effect` in this connection's fiber set: it ends when the connection does (or never starts, once closed). */
-  fork(effect: Effect.Effect<unknown, unknown>): void {
-    if (this.closed) return
-    FiberSet.addUnsafe(this.fibers, this.env.runFork(effect))
+  fork(effect: Effect.Effect<unknown, unknown>): Fiber.Fiber<unknown, unknown> | undefined {
+    if (this.closed) return undefined
+    const fiber = this.env.runFork(effect)
+    FiberSet.addUnsafe(this.fibers, fiber)
+    return fiber
   }
   /** Interrupts the connection's fibers, and waits until they have ended. */
   closeFibers(): Effect.Effect<void> {

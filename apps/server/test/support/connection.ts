@@ -6,7 +6,7 @@
  */
 import type { SessionId, UserId, UserView } from "@parley/domain"
 import { type Messages, SqliteStorage } from "@parley/storage"
-import { Duration, Effect, Layer } from "effect"
+import { Clock, Duration, Effect, Layer } from "effect"
 import type { Accounts, Caller } from "../../src/auth/accounts.ts"
 import { Accounts as AccountsService } from "../../src/auth/accounts.ts"
 import { RoomRouter } from "../../src/chat/room-router.ts"
@@ -20,11 +20,13 @@ import { Revocations } from "../../src/realtime/revocations.ts"
 import { Typing } from "../../src/realtime/typing.ts"
 import { type Accepted, makeConnectionEnv, openConnection } from "../../src/ws/connection.ts"
 import { Connections } from "../../src/ws/connections.ts"
-import type { ConnectionOptions, WsSocket } from "../../src/ws/state.ts"
+import { receive } from "../../src/ws/handlers/dispatch.ts"
+import type { ConnectionOptions, ConnectionState, WsSocket } from "../../src/ws/state.ts"
 
 export const testOptions: ConnectionOptions = {
   maxBufferedBytes: 1 << 20,
   postCheckTtlMs: 10_000,
+  sendDeadlineMs: 1500,
   pingIntervalMs: 30_000,
   reauthIntervalMs: 60_000,
   closeGraceMs: 2000,
@@ -34,6 +36,10 @@ export const testOptions: ConnectionOptions = {
   subscribeRate: 100,
   subscribeWindowMs: 10_000
 }
+
+/** A client frame arriving now (the test's clock) and answered: what `onFrame` queues, run in place. */
+export const arrive = (conn: ConnectionState, frame: string | null) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => receive(conn, frame, now))
 
 /** A socket that is open until closed, and records what the server did to it. */
 export interface FakeSocket extends WsSocket {

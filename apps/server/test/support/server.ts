@@ -68,6 +68,9 @@ export const cassandraRedisBackend: Backend = {
       REDIS_URL: redisUrl,
       // Fail fast when the node stalls, so the outage test sees errors within seconds.
       CASSANDRA_REQUEST_TIMEOUT: "3 seconds",
+      // Room for that timeout on a machine busy with Cassandra and parallel suites (the stall
+      // test runs with the shipped deadline).
+      SEND_DEADLINE: "10 seconds",
       PARLEY_DATA_DIR: mkdtempSync(join(tmpdir(), "parley-http-"))
     }
   },

@@ -1,10 +1,11 @@
 import { Api, CurrentUser, type MessageId, type RoomId } from "@parley/domain"
-import { Effect } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { DirectRooms } from "../../chat/direct-rooms.ts"
 import { RoomRouter } from "../../chat/room-router.ts"
 import { ChatRooms } from "../../chat/rooms.ts"
 import { ChatSearch } from "../../chat/search.ts"
+import { before, SendDeadlineConfig } from "../../chat/send-deadline.ts"
 import { RateLimits } from "../../ratelimit/limits.ts"
 
 /** Rooms, membership and messages; the rules are in `ChatRooms`, the ordering in the room actor behind `RoomRouter`. */
@@ -18,6 +19,10 @@ export const ChatHandlers = HttpApiBuilder.group(
     const router = yield* RoomRouter
     const limits = yield* RateLimits
     const caller = Effect.map(CurrentUser, (c) => c.user)
+    const deadlineMs = Duration.toMillis(yield* SendDeadlineConfig)
+    /** A send is answered within the deadline from its arrival (`chat/send-deadline.ts`). */
+    const inTime = <A, E, R>(send: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => before(now + deadlineMs)(send))
 
     /** An edit or a delete: an entry of the room's stream, through its actor like a send. */
     const change = (
@@ -44,7 +49,7 @@ export const ChatHandlers = HttpApiBuilder.group(
             change: { kind, targetId: target.msg_id, moderator }
           })
         )
-      })
+      }).pipe(inTime)
 
     return handlers
       .handle("createRoom", ({ payload }) =>
@@ -95,7 +100,7 @@ export const ChatHandlers = HttpApiBuilder.group(
               clientMsgId: payload.client_msg_id ?? null
             })
           )
-        })
+        }).pipe(inTime)
       )
       .handle("editMessage", ({ params, payload }) => change("edit", params, payload.text, payload.client_msg_id))
       .handle("deleteMessage", ({ params, query }) => change("delete", params, "", query.client_msg_id))

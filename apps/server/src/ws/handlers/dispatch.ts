@@ -41,7 +41,11 @@ const subscribeAllowed = (conn: ConnectionState) =>
     )
   })
 
-const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, RoomFailure | EventError> => {
+const handle = (
+  conn: ConnectionState,
+  event: ClientEvent,
+  arrivedAt: number
+): Effect.Effect<void, RoomFailure | EventError> => {
   switch (event.type) {
     case "ping":
       return conn.reply(event.id === undefined ? { type: "pong" } : { type: "pong", id: event.id })
@@ -63,10 +67,10 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
         )
       )
     case "chat.message":
-      return sendMessage(conn, event)
+      return sendMessage(conn, event, arrivedAt + conn.env.options.sendDeadlineMs)
     case "chat.edit":
     case "chat.delete":
-      return changeMessage(conn, event)
+      return changeMessage(conn, event, arrivedAt + conn.env.options.sendDeadlineMs)
     case "typing.start":
     case "typing.stop":
       return typing(conn, event)
@@ -82,8 +86,8 @@ const handle = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void, 
 const internal = new EventError({ code: "internal", message: "internal error" })
 
 /** The answer to one decoded event: its handler's, or the error it failed with. */
-const answer = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void> =>
-  handle(conn, event).pipe(Effect.catch((e) => conn.error(event.id, toEventError(e))))
+const answer = (conn: ConnectionState, event: ClientEvent, arrivedAt: number): Effect.Effect<void> =>
+  handle(conn, event, arrivedAt).pipe(Effect.catch((e) => conn.error(event.id, toEventError(e))))
 
 /** Span names per event type, made once. */
 const spanNames = new Map(clientEventTypes.map((type) => [type, `ws ${type}`]))
@@ -104,16 +108,21 @@ const attributesOf = (conn: ConnectionState, event: ClientEvent) => {
  * actor, storage, the broker and the deliveries). A frame has no HTTP request id: its
  * `request_id` is the connection's id (unique across nodes), and `ws.event_id` the client's `id`.
  */
-const traced = (conn: ConnectionState, event: ClientEvent): Effect.Effect<void> =>
-  Effect.withSpan(answer(conn, event), spanNames.get(event.type) ?? "ws event", {
+const traced = (conn: ConnectionState, event: ClientEvent, arrivedAt: number): Effect.Effect<void> =>
+  Effect.withSpan(answer(conn, event, arrivedAt), spanNames.get(event.type) ?? "ws event", {
     kind: "server",
     attributes: attributesOf(conn, event),
     captureStackTrace: false
   })
 
-/** Decodes one frame (`null`: a binary one) and answers it: an `ack`, a `pong` or an `error`, never silence. */
-export const receive = (conn: ConnectionState, data: string | null): Effect.Effect<void> =>
-  Effect.flatMap(decodeFrame(data), (event) => (conn.env.traced ? traced(conn, event) : answer(conn, event))).pipe(
+/**
+ * Decodes one frame (`null`: a binary one) that arrived at `arrivedAt` (epoch ms) and answers
+ * it: an `ack`, a `pong` or an `error`, never silence.
+ */
+export const receive = (conn: ConnectionState, data: string | null, arrivedAt: number): Effect.Effect<void> =>
+  Effect.flatMap(decodeFrame(data), (event) =>
+    conn.env.traced ? traced(conn, event, arrivedAt) : answer(conn, event, arrivedAt)
+  ).pipe(
     Effect.catch((e) => conn.error(frameId(data), e)),
     Effect.catchDefect((defect) =>
       Effect.andThen(

@@ -1,7 +1,9 @@
 /** `chat.message`, `chat.edit`, `chat.delete`: checked, handed to the room's actor, acknowledged once stored. */
 import type { DeleteMessage, EditMessage, MessageView, RoomId, SendMessage } from "@parley/domain"
 import { Cause, Clock, Effect, Option } from "effect"
+import { before, lateSend } from "../../chat/send-deadline.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
+import type { PendingAck } from "../send-deadlines.ts"
 import type { ConnectionState } from "../state.ts"
 
 /**
@@ -27,24 +29,52 @@ const unacknowledged = new EventError({ code: "internal", message: "the send was
 
 /**
  * Queued in order; the ack follows once stored, while later frames are read on. The ack
- * belongs to the connection: it is dropped if the connection closes first.
+ * belongs to the connection: it is dropped if the connection closes first. Not stored by
+ * `deadlineAt`, the send is answered `service_unavailable` then (`SendDeadlines`).
  */
 const ackWhenStored = (
   conn: ConnectionState,
   event: { readonly type: string; readonly id?: string },
-  stored: Effect.Effect<MessageView, RoomFailure>
-) =>
-  conn.fork(
+  stored: Effect.Effect<MessageView, RoomFailure>,
+  deadlineAt: number
+) => {
+  const pending: PendingAck = {
+    deadlineAt,
+    answered: false,
+    fiber: undefined,
+    late: () => conn.fork(conn.error(event.id, toEventError(lateSend)))
+  }
+  const answer = <A>(reply: Effect.Effect<A>) =>
+    Effect.suspend(() => {
+      if (pending.answered) return Effect.void
+      pending.answered = true
+      return reply
+    })
+  pending.fiber = conn.fork(
     stored.pipe(
       Effect.matchCauseEffect({
         onFailure: (cause) => {
           const failure = Cause.findErrorOption(cause)
-          return conn.error(event.id, Option.isSome(failure) ? toEventError(failure.value) : unacknowledged)
+          return answer(conn.error(event.id, Option.isSome(failure) ? toEventError(failure.value) : unacknowledged))
         },
-        onSuccess: (m) => conn.ack(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq })
+        onSuccess: (m) =>
+          answer(conn.ack(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq }))
       })
     )
   )
+  conn.env.deadlines.add(pending)
+}
+
+/**
+ * The checks before a send is handed to its room, bounded by its deadline. Without Redis and
+ * with "may post" remembered they cannot wait on anything, and skip the timeout's cost.
+ */
+const checked = (conn: ConnectionState, roomId: RoomId, deadlineAt: number, checks: Effect.Effect<void, RoomFailure>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (now >= deadlineAt) return Effect.fail(lateSend)
+    const local = !conn.env.sharedLimits && (conn.mayPostUntil?.get(roomId) ?? 0) > now
+    return local ? checks : before(deadlineAt)(checks)
+  })
 
 /**
  * An edit or delete: the room's rules first (`ChatRooms.changeable`), then the room's actor,
@@ -52,12 +82,17 @@ const ackWhenStored = (
  */
 export const changeMessage = Effect.fnUntraced(function* (
   conn: ConnectionState,
-  event: typeof EditMessage.Type | typeof DeleteMessage.Type
+  event: typeof EditMessage.Type | typeof DeleteMessage.Type,
+  deadlineAt: number
 ) {
   const { env } = conn
   const kind = event.type === "chat.edit" ? "edit" : "delete"
-  yield* env.limits.message(conn.userId)
-  const { moderator } = yield* env.rooms.changeable({ id: conn.userId, siteAdmin: conn.user.siteAdmin }, event.to, kind)
+  const { moderator } = yield* before(deadlineAt)(
+    Effect.andThen(
+      env.limits.message(conn.userId),
+      env.rooms.changeable({ id: conn.userId, siteAdmin: conn.user.siteAdmin }, event.to, kind)
+    )
+  )
   const stored = yield* env.router.submit({
     roomId: event.to,
     userId: conn.userId,
@@ -66,13 +101,16 @@ export const changeMessage = Effect.fnUntraced(function* (
     clientMsgId: event.payload.client_msg_id ?? null,
     change: { kind, targetId: event.payload.msg_id, moderator }
   })
-  ackWhenStored(conn, event, stored)
+  ackWhenStored(conn, event, stored, deadlineAt)
 })
 
-export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, event: typeof SendMessage.Type) {
+export const sendMessage = Effect.fnUntraced(function* (
+  conn: ConnectionState,
+  event: typeof SendMessage.Type,
+  deadlineAt: number
+) {
   const { env } = conn
-  yield* env.limits.message(conn.userId)
-  yield* mayPost(conn, event.to)
+  yield* checked(conn, event.to, deadlineAt, Effect.andThen(env.limits.message(conn.userId), mayPost(conn, event.to)))
   const stored = yield* env.router.submit({
     roomId: event.to,
     userId: conn.userId,
@@ -80,5 +118,5 @@ export const sendMessage = Effect.fnUntraced(function* (conn: ConnectionState, e
     text: event.payload.text,
     clientMsgId: event.payload.client_msg_id ?? null
   })
-  ackWhenStored(conn, event, stored)
+  ackWhenStored(conn, event, stored, deadlineAt)
 })
