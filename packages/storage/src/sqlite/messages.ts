@@ -50,6 +50,9 @@ export const queries = {
   head: "SELECT epoch, last_seq FROM room_heads WHERE room_id = ?",
   moveHead: "UPDATE room_heads SET last_seq = ? WHERE room_id = ?",
   insert: `INSERT INTO room_messages (${columns}, msg_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  // A new message's word index (migrations 7 and 10): its document id, then its text under it.
+  indexDoc: "INSERT INTO message_search_docs (room_id, msg_key) VALUES (?, ?)",
+  indexText: "INSERT INTO message_search (rowid, content) VALUES (?, ?)",
   find: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key = ?`,
   // An edit's or delete's change to its target (applyChange), in the append's transaction.
   editTarget: "UPDATE room_messages SET content = ?, edited_at = ? WHERE room_id = ? AND msg_key = ?",
@@ -91,9 +94,12 @@ export const SqliteMessages = Layer.effect(
             if (head === undefined || head.epoch !== fence.epoch) return "deposed" as const
             if (head.last_seq !== fence.afterSeq) return "stale head" as const
             const insert = tx.prepare(queries.insert)
+            const indexDoc = tx.prepare(queries.indexDoc)
+            const indexText = tx.prepare(queries.indexText)
             const editTarget = tx.prepare(queries.editTarget)
             const deleteTarget = tx.prepare(queries.deleteTarget)
             for (const m of messages) {
+              const key = timeUuidKey(m.id)
               insert.run(
                 roomId,
                 m.id,
@@ -107,9 +113,12 @@ export const SqliteMessages = Layer.effect(
                 m.targetId,
                 m.editedAt,
                 m.deletedBy,
-                timeUuidKey(m.id)
+                key
               )
-              // The target may be earlier in this batch: its row is already inserted above.
+              if (m.kind === "message" && m.deletedBy === null) {
+                indexText.run(indexDoc.run(roomId, key).lastInsertRowid, m.text)
+              }
+              // The target may be earlier in this batch: its row is already inserted (and indexed) above.
               if (m.kind === "edit" && m.targetId !== null) {
                 editTarget.run(m.text, m.createdAt, roomId, timeUuidKey(m.targetId))
               } else if (m.kind === "delete" && m.targetId !== null) {
