@@ -22,15 +22,15 @@ interface World {
   readonly gate: Latch.Latch
   /** Opens when an append has reached storage (and waits at the gate, if closed). */
   readonly entered: Latch.Latch
-  /** Opens when a `findByClientMsgId` has been answered. */
+  /** Opens when a `findByClientMsgIds` has been answered. */
   readonly looked: Latch.Latch
   readonly state: {
     next: Array<Outcome>
     /** The texts of every append that stored, one entry per write. */
     writes: Array<ReadonlyArray<string>>
-    /** `findByClientMsgId` calls: a retry answered from memory makes none. */
+    /** Client ids looked up in storage: a retry answered from memory adds none. */
     reads: number
-    /** How many of the next `findByClientMsgId` calls fail (a storage error). */
+    /** How many of the next `findByClientMsgIds` calls fail (a storage error). */
     failLookups: number
     claims: number
     /** The next claim reports the room's newest row as repaired (as Cassandra does after a crash). */
@@ -63,16 +63,16 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
         const real = yield* Messages
         return Messages.of({
           ...real,
-          findByClientMsgId: (...args: Parameters<typeof real.findByClientMsgId>) => {
-            state.reads++
+          findByClientMsgIds: (roomId, keys) => {
+            state.reads += keys.length
             if (state.failLookups > 0) {
               state.failLookups--
               return Effect.andThen(
                 looked.open,
-                Effect.fail(new StorageError({ operation: "findByClientMsgId", cause: new Error("timeout") }))
+                Effect.fail(new StorageError({ operation: "findByClientMsgIds", cause: new Error("timeout") }))
               )
             }
-            return Effect.tap(real.findByClientMsgId(...args), () => looked.open)
+            return Effect.tap(real.findByClientMsgIds(roomId, keys), () => looked.open)
           },
           claim: (roomId) =>
             Effect.gen(function* () {

@@ -70,6 +70,16 @@ export const applyChange = (target: MessageRecord, change: MessageRecord): Messa
  * that late write (it is refused) or, if it landed first, repairs its batch and continues
  * after it; either way no `seq` is given twice.
  */
+/** A sender's client id, which names at most one stored message of a room. */
+export interface ClientMsgKey {
+  readonly userId: UserId
+  readonly clientMsgId: string
+}
+
+/** Each key once (a retry may share a group commit with its first attempt). */
+export const distinctClientMsgKeys = (keys: ReadonlyArray<ClientMsgKey>): ReadonlyArray<ClientMsgKey> =>
+  keys.length < 2 ? keys : [...new Map(keys.map((k) => [`${k.userId}/${k.clientMsgId}`, k])).values()]
+
 export interface Fence {
   readonly epoch: number
   readonly afterSeq: number
@@ -139,6 +149,14 @@ export class Messages extends Context.Service<
       userId: UserId,
       clientMsgId: string
     ) => Effect.Effect<Option.Option<MessageRecord>, StorageError>
+    /**
+     * `findByClientMsgId` for many senders' ids of one room at once (a group commit's retries
+     * check), in one round trip: the messages found, in no particular order.
+     */
+    readonly findByClientMsgIds: (
+      roomId: RoomId,
+      keys: ReadonlyArray<ClientMsgKey>
+    ) => Effect.Effect<ReadonlyArray<MessageRecord>, StorageError>
     /** The room's newest stored message (for readers; a writer takes the head with `claim`). */
     readonly latest: (roomId: RoomId) => Effect.Effect<Option.Option<MessageRecord>, StorageError>
     /**

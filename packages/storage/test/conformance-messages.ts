@@ -118,6 +118,22 @@ export const messagesConformance = (it: Vitest.MethodsNonLive<Messages>) =>
         assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(roomId, bob, "a-1")))
         assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(roomId, alice, "a-3")))
         assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(otherRoom, alice, "a-1")))
+        // Many at once: only what is stored, for that sender in that room; a key twice, once.
+        const bySeq = (ms: ReadonlyArray<MessageRecord>) => [...ms].sort((a, b) => a.seq - b.seq)
+        const many = yield* messages.findByClientMsgIds(roomId, [
+          { userId: alice, clientMsgId: "a-2" },
+          { userId: bob, clientMsgId: "a-1" },
+          { userId: alice, clientMsgId: "a-3" },
+          { userId: bob, clientMsgId: "b-1" },
+          { userId: alice, clientMsgId: "a-1" },
+          { userId: alice, clientMsgId: "a-1" }
+        ])
+        assert.deepStrictEqual(bySeq(many), [first[0]!, first[2]!, second[1]!])
+        assert.deepStrictEqual(
+          yield* messages.findByClientMsgIds(otherRoom, [{ userId: alice, clientMsgId: "a-1" }]),
+          []
+        )
+        assert.deepStrictEqual(yield* messages.findByClientMsgIds(roomId, []), [])
         assert.deepStrictEqual(yield* messages.listAfter(roomId, { after: null, limit: 10 }), [...first, ...second])
       })
     )

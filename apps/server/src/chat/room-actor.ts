@@ -238,23 +238,28 @@ export class RoomActors extends Context.Service<
              */
             const lookup = (batch: ReadonlyArray<Command>): Effect.Effect<Looked, StorageError> => {
               const asOf = generation
-              return Effect.map(
-                Effect.forEach(
-                  batch,
-                  (command): Effect.Effect<Option.Option<Original>, StorageError> => {
-                    const key = keyOf(command)
-                    if (key === null) return Effect.succeedNone
-                    const cached = recent.get(key)
-                    if (cached !== undefined) return Effect.succeedSome({ view: cached, stored: false })
-                    const { userId, clientMsgId } = command.request
-                    return Effect.map(messages.findByClientMsgId(roomId, userId, clientMsgId!), (found) =>
-                      Option.map(found, (record) => ({ view: toMessageView(record), stored: true }))
-                    )
-                  },
-                  { concurrency: "unbounded" }
-                ),
-                (originals) => ({ generation: asOf, originals: new Map(batch.map((c, i) => [c, originals[i]!])) })
-              )
+              const originals = new Map<Command, Option.Option<Original>>()
+              const unknown: Array<Command> = []
+              for (const command of batch) {
+                const key = keyOf(command)
+                const cached = key === null ? undefined : recent.get(key)
+                if (key === null) originals.set(command, Option.none())
+                else if (cached !== undefined) originals.set(command, Option.some({ view: cached, stored: false }))
+                else unknown.push(command)
+              }
+              if (unknown.length === 0) return Effect.succeed({ generation: asOf, originals })
+              const keys = unknown.map((c) => ({ userId: c.request.userId, clientMsgId: c.request.clientMsgId! }))
+              return Effect.map(messages.findByClientMsgIds(roomId, keys), (found) => {
+                const byKey = new Map(found.map((record) => [`${record.userId}/${record.clientMsgId}`, record]))
+                for (const command of unknown) {
+                  const record = byKey.get(keyOf(command)!)
+                  originals.set(
+                    command,
+                    record === undefined ? Option.none() : Option.some({ view: toMessageView(record), stored: true })
+                  )
+                }
+                return { generation: asOf, originals }
+              })
             }
 
             /**

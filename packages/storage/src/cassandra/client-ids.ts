@@ -1,11 +1,11 @@
 /**
  * Client-id entries (`room_client_ids`, see `cql/005_head_in_partition.cql`): each room's
  * spread over `clientIdShards` partitions by a hash of (user, client id), so a group commit
- * writes its entries into a few partitions, not one per message, and `findByClientMsgId` is
- * batched: lookups started together (a room actor looks up every send of a batch at once) go
- * out as a few queries per room, side by side, each over a few shards, `shard IN ? AND
- * (user_id, client_msg_id) IN ?`: one read round trip for the batch's retries check (each
- * entry lives in one shard, so it comes back once).
+ * writes its entries into a few partitions, not one per message, and `findByClientMsgIds`
+ * (a room actor looks up every send of a batch at once) goes out as a few queries, side by
+ * side, each over a few shards, `shard IN ? AND (user_id, client_msg_id) IN ?`: one read
+ * round trip for the batch's retries check (each entry lives in one shard, so it comes back
+ * once).
  *
  * An entry naming its partition (`bucket`, written since 005 beside its batch's commit, which
  * may have been refused, see `room-head.ts`) counts only once its message is found there, and
@@ -14,19 +14,11 @@
  */
 import type { RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
-import { Effect, Exit, Option, Request, RequestResolver } from "effect"
+import { Effect, Option } from "effect"
 import type { StorageError } from "../errors.ts"
-import type { MessageRecord } from "../messages.ts"
+import { type ClientMsgKey, distinctClientMsgKeys, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { messageColumns, rowColumns, toMessage } from "./message-rows.ts"
-
-interface FindByClientId extends Request.Request<Option.Option<MessageRecord>, StorageError> {
-  readonly _tag: "FindByClientId"
-  readonly roomId: RoomId
-  readonly userId: UserId
-  readonly clientMsgId: string
-}
-const FindByClientId = Request.tagged<FindByClientId>("FindByClientId")
 
 /** Client ids per query: the IN list stays well inside what a coordinator handles at once. */
 const idsPerQuery = 128
@@ -124,30 +116,14 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
     return found
   })
 
-  const resolver = RequestResolver.make<FindByClientId>((entries) => {
-    const rooms = new Map<RoomId, Array<Request.Entry<FindByClientId>>>()
-    for (const entry of entries) rooms.set(entry.request.roomId, [...(rooms.get(entry.request.roomId) ?? []), entry])
-    return Effect.forEach(
-      rooms,
-      ([roomId, group]) => {
-        const keys = new Map(group.map((e) => [`${e.request.userId}/${e.request.clientMsgId}`, e.request] as const))
-        return Effect.exit(lookup(roomId, [...keys.values()])).pipe(
-          Effect.map((exit) => {
-            for (const entry of group) {
-              entry.completeUnsafe(
-                Exit.map(exit, (found) =>
-                  Option.fromUndefinedOr(found.get(`${entry.request.userId}/${entry.request.clientMsgId}`))
-                )
-              )
-            }
-            return group.length
-          })
-        )
-      },
-      { concurrency: "unbounded", discard: true }
-    )
-  })
-
-  return (roomId: RoomId, userId: UserId, clientMsgId: string) =>
-    Effect.request(FindByClientId({ roomId, userId, clientMsgId }), resolver)
+  return {
+    many: (roomId: RoomId, keys: ReadonlyArray<ClientMsgKey>) =>
+      keys.length === 0
+        ? Effect.succeed([])
+        : Effect.map(lookup(roomId, distinctClientMsgKeys(keys)), (found) => [...found.values()]),
+    one: (roomId: RoomId, userId: UserId, clientMsgId: string) =>
+      Effect.map(lookup(roomId, [{ userId, clientMsgId }]), (found) =>
+        Option.fromUndefinedOr(found.get(`${userId}/${clientMsgId}`))
+      )
+  }
 }

@@ -21,6 +21,7 @@ export const CassandraMessages = (bucketMs: number) =>
       // The day's counter is bookkeeping for operators: acks must not wait for it.
       const count = messageCounter(db, yield* FiberSet.makeRuntime())
       const head = roomHead(db, bucketMs)
+      const clientIds = clientIdLookup(db)
 
       return Messages.of({
         claim: head.claim,
@@ -30,7 +31,8 @@ export const CassandraMessages = (bucketMs: number) =>
             ? Effect.void
             : head.append(roomId, messages, fence).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
         find: head.find,
-        findByClientMsgId: clientIdLookup(db),
+        findByClientMsgId: clientIds.one,
+        findByClientMsgIds: clientIds.many,
         // The head lives in the newest partition: the newest message is the first of the
         // newest window the index lists.
         latest: (roomId) =>

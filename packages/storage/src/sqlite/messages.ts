@@ -1,7 +1,7 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
 import { StaleWrite } from "../errors.ts"
-import { type MessageRecord, Messages } from "../messages.ts"
+import { distinctClientMsgKeys, type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
@@ -58,6 +58,10 @@ export const queries = {
   editTarget: "UPDATE room_messages SET content = ?, edited_at = ? WHERE room_id = ? AND msg_key = ?",
   deleteTarget: "UPDATE room_messages SET content = '', deleted_by = ? WHERE room_id = ? AND msg_key = ?",
   findByClientMsgId: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND user_id = ? AND client_msg_id = ?`,
+  // The keys as one JSON array of [user, client id] pairs; CROSS JOIN keeps json_each outside,
+  // so each pair is one search of room_messages_by_client_id.
+  findByClientMsgIds: `SELECT ${columns.replace(/(^|, )/g, "$1m.")} FROM json_each(?) AS k CROSS JOIN room_messages AS m
+    WHERE m.room_id = ? AND m.user_id = k.value ->> 0 AND m.client_msg_id = k.value ->> 1`,
   latest: `SELECT ${columns} FROM room_messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1`,
   listBefore: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key < ? ORDER BY msg_key DESC LIMIT ?`,
   listAfter: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key > ? ORDER BY msg_key LIMIT ?`
@@ -137,6 +141,17 @@ export const SqliteMessages = Layer.effect(
       find: (roomId, msgId) => one("messages.find", queries.find, roomId, timeUuidKey(msgId)),
       findByClientMsgId: (roomId, userId, clientMsgId) =>
         one("messages.findByClientMsgId", queries.findByClientMsgId, roomId, userId, clientMsgId),
+      findByClientMsgIds: (roomId, keys) =>
+        keys.length === 0
+          ? Effect.succeed([])
+          : db
+              .all<MessageRow>(
+                "messages.findByClientMsgIds",
+                queries.findByClientMsgIds,
+                JSON.stringify(distinctClientMsgKeys(keys).map((k) => [k.userId, k.clientMsgId])),
+                roomId
+              )
+              .pipe(Effect.map((rows) => rows.map(toRecord))),
       latest: (roomId) => one("messages.latest", queries.latest, roomId),
       listBefore: (roomId, { before, limit }) =>
         many("messages.listBefore", queries.listBefore, roomId, before === null ? "g" : timeUuidKey(before), limit),
