@@ -24,6 +24,7 @@ func stampedText(size int) string {
 	b.Grow(size)
 	b.WriteString("~T")
 	ts := now()
+	sent := ts
 	digits := [16]byte{}
 	for i := 15; i >= 0; i-- {
 		digits[i] = byte('0' + ts%10)
@@ -31,8 +32,9 @@ func stampedText(size int) string {
 	}
 	b.Write(digits[:])
 	b.WriteByte('~')
-	if size > stampLen {
-		b.WriteString(strings.Repeat("x", size-stampLen))
+	if size > stampLen+1 {
+		b.WriteByte(' ')
+		b.WriteString(chatText(size-stampLen-1, int(sent)))
 	}
 	return b.String()
 }

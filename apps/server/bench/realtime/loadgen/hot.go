@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,9 +36,9 @@ func hot(p *Proto, o Options, creds *Creds) map[string]any {
 	var firstRefusal atomic.Value
 	var running, measuring atomic.Bool
 	var seq atomic.Int64
-	text := strings.Repeat("h", o.size)
 	send := func(s *sender) {
 		id := int(seq.Add(1))
+		text := chatText(o.size, id)
 		s.mu.Lock()
 		s.sentAt[id] = now()
 		s.mu.Unlock()
