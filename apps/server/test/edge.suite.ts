@@ -166,6 +166,8 @@ export const edgeSuite = (backend: Backend) =>
       expect(text).toMatch(/^# TYPE parley_event_loop_delay_p99_seconds gauge$/m)
       // Written by the main server's WebSocket endpoint: one registry, two listeners.
       expect(text).toMatch(/^parley_ws_outbound_buffered_bytes \d+$/m)
+      // On SQLite, the write-ahead log's size (it holds the migrations' pages at least).
+      if (backend.name === "sqlite") expect(text).toMatch(/^parley_sqlite_wal_bytes [1-9]\d*$/m)
       // The public port does not serve it, and the metrics port serves nothing else.
       expect((await call("GET", "/metrics")).status).toBe(404)
       expect((await fetch(new URL("/healthz", metrics))).status).toBe(404)

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -16,6 +16,7 @@ import {
   StorageError,
   Users
 } from "../src/index.ts"
+import { checkpointInBackground } from "../src/sqlite/checkpoints.ts"
 import { backstopCheckpointPages, SqliteDatabase, type SqliteOptions } from "../src/sqlite/database.ts"
 import { layerThread } from "../src/sqlite/worker-layer.ts"
 import { conformance } from "./conformance.ts"
@@ -183,6 +184,29 @@ describe("sqlite worker: its thread", () => {
           assert.deepStrictEqual(copied, Option.some(true))
         }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
       })
+  )
+
+  it.live("a checkpointer thread that dies is started again, and not once the database is closed", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "restarted.db")
+      const starts = Effect.sync(() =>
+        existsSync(`${file}.starts`) ? readFileSync(`${file}.starts`, "utf8").split("\n").length - 1 : 0
+      )
+      yield* Effect.gen(function* () {
+        yield* checkpointInBackground(file, {
+          entry: new URL("./crashing-checkpointer.ts", import.meta.url),
+          restartAfter: Schedule.spaced("20 millis")
+        })
+        yield* starts.pipe(
+          Effect.repeat({ until: (n) => n >= 3, schedule: Schedule.spaced("20 millis") }),
+          Effect.timeoutOrElse({ duration: "15 seconds", orElse: () => Effect.die("not started again") })
+        )
+      }).pipe(Effect.scoped)
+      // Closed: the thread running then was waited for, and no other may start.
+      const afterClose = yield* starts
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(yield* starts, afterClose)
+    })
   )
 
   it.effect("the worker's writer, told the checkpointer does it, leaves 1,000 pages and more in the WAL", () =>

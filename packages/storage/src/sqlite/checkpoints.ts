@@ -13,35 +13,84 @@
  * a sync) lets it start over: at most 64 MiB of WAL, one sync in the write path per 16,384
  * pages instead of per 1,000. When writes pause for a moment, it starts over at the next one.
  */
+import { statSync } from "node:fs"
 import { Worker } from "node:worker_threads"
-import { Deferred, Effect, Exit, FiberSet } from "effect"
+import { Data, Deferred, Effect, Exit, FiberSet, Metric, Schedule } from "effect"
 
 /** How often the checkpointer runs while the database is open. */
 const checkpointEveryMs = 500
 
-/** Starts the checkpointer of `filename` for the current scope; it stops (and closes its connection) with it. */
-export const checkpointInBackground = (filename: string) =>
-  Effect.gen(function* () {
-    const runFork = yield* FiberSet.makeRuntime()
-    const worker = new Worker(new URL("./checkpoint-worker.ts", import.meta.url), {
-      workerData: { filename, everyMs: checkpointEveryMs }
-    })
+const walBytes = Metric.gauge("parley_sqlite_wal_bytes", {
+  description: "size of the SQLite write-ahead log file in bytes (sampled every 5 s); the writer's backstop is 64 MiB"
+})
+const restarts = Metric.counter("parley_sqlite_checkpointer_restarts_total", {
+  description: "WAL checkpointer threads that died and were started again"
+})
+
+class CheckpointerDied extends Data.TaggedError("CheckpointerDied")<{
+  readonly exitCode: number
+  readonly cause: unknown
+}> {}
+
+/**
+ * One checkpointer thread, from start to death: fails with why it died. Interrupted (the
+ * database closing), it is told to stop, and waited for (at most 5 s, then terminated).
+ */
+const runThread = (entry: URL, filename: string, runFork: (effect: Effect.Effect<void>) => unknown) =>
+  Effect.callback<never, CheckpointerDied>((resume) => {
+    const worker = new Worker(entry, { workerData: { filename, everyMs: checkpointEveryMs } })
+    let cause: unknown
     // Node says "exit" once: a thread that has already died is not waited for at the end.
     const exited = Deferred.makeUnsafe<void>()
-    worker.once("exit", () => Deferred.doneUnsafe(exited, Exit.void))
+    worker.once("exit", (exitCode) => {
+      Deferred.doneUnsafe(exited, Exit.void)
+      resume(Effect.fail(new CheckpointerDied({ exitCode, cause })))
+    })
     worker.on("message", (failure: string) =>
       runFork(Effect.logWarning("WAL checkpoints failing; the writer checkpoints at its backstop", failure))
     )
-    worker.on("error", (cause) =>
-      runFork(Effect.logError("the WAL checkpointer stopped; the writer checkpoints at its backstop", cause))
+    worker.on("error", (error) => {
+      cause = error
+    })
+    return Effect.suspend(() => {
+      worker.postMessage("stop")
+      return Deferred.await(exited)
+    }).pipe(
+      Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.promise(() => worker.terminate()) }),
+      Effect.asVoid
     )
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        worker.postMessage("stop")
-        return Deferred.await(exited)
-      }).pipe(
-        Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.promise(() => worker.terminate()) }),
-        Effect.asVoid
-      )
+  })
+
+/** Between a thread's death and its replacement: 1 s, doubling, at most 30 s. */
+const restartDelays = Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("30 seconds")])
+
+/**
+ * Starts the checkpointer of `filename` for the current scope, and starts it again whenever
+ * its thread dies (meanwhile the writer checkpoints at its backstop); it stops (and closes its
+ * connection) with the scope. The WAL file's size is sampled for `/metrics` meanwhile. `entry`
+ * and `restartAfter` are for tests.
+ */
+export const checkpointInBackground = (
+  filename: string,
+  {
+    entry = new URL("./checkpoint-worker.ts", import.meta.url),
+    restartAfter = restartDelays
+  }: { readonly entry?: URL; readonly restartAfter?: Schedule.Schedule<unknown, CheckpointerDied> } = {}
+) =>
+  Effect.gen(function* () {
+    const runFork = yield* FiberSet.makeRuntime()
+    yield* runThread(entry, filename, runFork).pipe(
+      Effect.tapError((died) =>
+        Effect.andThen(
+          Effect.logError("the WAL checkpointer stopped; starting it again", died),
+          Metric.update(restarts, 1)
+        )
+      ),
+      Effect.retry(restartAfter),
+      Effect.forkScoped
     )
+    const sampleWal = Effect.suspend(() =>
+      Metric.update(walBytes, statSync(`${filename}-wal`, { throwIfNoEntry: false })?.size ?? 0)
+    )
+    yield* sampleWal.pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
   })
