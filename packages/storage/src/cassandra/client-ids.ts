@@ -15,7 +15,6 @@
 import type { RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Effect, Option } from "effect"
-import type { StorageError } from "../errors.ts"
 import { type ClientMsgKey, distinctClientMsgKeys, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { messageColumns, rowColumns, toMessage } from "./message-rows.ts"
