@@ -165,7 +165,12 @@ export const ServerLive = Layer.unwrap(
       AdminHandlers
     ).pipe(Layer.provideMerge(Layer.mergeAll(AuthorizationLive, RequireAdminLive, RequestValidationLive)))
     const routes = HttpApiBuilder.layer(Api, { openapiPath }).pipe(Layer.provide(handlers))
-    const core = Layer.mergeAll(auth, chat, RateLimits.layer(rateLimits), socketsLayer(config, redis))
+    const core = Layer.mergeAll(
+      auth,
+      chat,
+      RateLimits.layer(rateLimits, { shared: Option.isSome(redis) }),
+      socketsLayer(config, redis)
+    )
     const services = Admin.layer.pipe(
       Layer.provideMerge(core),
       Layer.provideMerge(coordination),

@@ -13,6 +13,7 @@ import { Messages, SqliteStorage, StorageError } from "@parley/storage"
 import { ConfigProvider, Deferred, Duration, Effect, Fiber, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
+import { RateLimits } from "../src/ratelimit/limits.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub } from "../src/realtime/hub.ts"
 import { Presence } from "../src/realtime/presence.ts"
@@ -166,6 +167,32 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
       assert.deepStrictEqual(answers(socket), [["m", "error", "service_unavailable"]])
       assert.strictEqual(yield* FiberSet.size(conn.fibers), 0)
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+
+  it.effect("with limits counted in Redis, a check that hangs is cut off even where posting is remembered", () => {
+    let checks = 0
+    const limits = Layer.succeed(RateLimits, {
+      message: () => (++checks === 1 ? Effect.void : Effect.never),
+      shared: true
+    } as unknown as RateLimits["Service"])
+    const router = Layer.succeed(RoomRouter, {
+      submit: () => Effect.succeed(Effect.succeed({ room_id: room, msg_id: "x", seq: 1 }))
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      onFrame(conn, send("first"))
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.deepStrictEqual(answers(socket), [["first", "ack", undefined]])
+      onFrame(conn, send("second"))
+      yield* TestClock.adjust(Duration.millis(deadline - 1))
+      assert.deepStrictEqual(answers(socket), [["first", "ack", undefined]])
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.deepStrictEqual(answers(socket), [
+        ["first", "ack", undefined],
+        ["second", "error", "service_unavailable"]
+      ])
+    }).pipe(Effect.provide(world(Layer.mergeAll(stubs({}), router, limits))))
   })
 
   it.effect("sends queued behind a check that hangs are each answered by their deadline, in order", () => {

@@ -195,7 +195,7 @@ describe("sqlite worker: its thread", () => {
       yield* Effect.gen(function* () {
         yield* checkpointInBackground(file, {
           entry: new URL("./crashing-checkpointer.ts", import.meta.url),
-          restartAfter: Schedule.spaced("20 millis")
+          firstRestartMs: 10
         })
         yield* starts.pipe(
           Effect.repeat({ until: (n) => n >= 3, schedule: Schedule.spaced("20 millis") }),

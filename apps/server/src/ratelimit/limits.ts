@@ -55,10 +55,15 @@ export class RateLimits extends Context.Service<
     readonly directRoom: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly search: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
     readonly readMark: (userId: string) => Effect.Effect<void, RateLimited | ServiceUnavailable>
+    /** Counted in a store the nodes share (Redis): every check is a round trip, which may hang. */
+    readonly shared: boolean
   }
 >()("parley/server/ratelimit/RateLimits") {
-  /** Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes. */
-  static readonly layer = (config: RateLimitConfig) =>
+  /**
+   * Needs a `RateLimiter`: the in-memory store on one node, the Redis store across nodes
+   * (`shared`, which the caller knows: the store does not say).
+   */
+  static readonly layer = (config: RateLimitConfig, { shared = false }: { readonly shared?: boolean } = {}) =>
     Layer.effect(
       RateLimits,
       Effect.gen(function* () {
@@ -133,7 +138,8 @@ export class RateLimits extends Context.Service<
           room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour"),
           directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, "1 hour"),
           search: (userId) => consume(`search:user:${userId}`, config.searchesPerUser, "1 minute"),
-          readMark: (userId) => consume(`read-mark:user:${userId}`, config.readMarksPerUser, "1 minute")
+          readMark: (userId) => consume(`read-mark:user:${userId}`, config.readMarksPerUser, "1 minute"),
+          shared
         })
       })
     )

@@ -8,8 +8,7 @@
  */
 import type { RoomId } from "@parley/domain"
 import { Messages } from "@parley/storage"
-import { Clock, Effect, Exit, FiberSet, Option } from "effect"
-import { Redis } from "effect/persistence"
+import { Clock, Effect, Exit, FiberSet } from "effect"
 import type WebSocket from "ws"
 import { Accounts, type Caller } from "../auth/accounts.ts"
 import { RoomRouter } from "../chat/room-router.ts"
@@ -168,7 +167,6 @@ export const makeConnectionEnv = (options: ConnectionOptions) =>
       keepalive,
       deadlines,
       clock: yield* Clock.Clock,
-      sharedLimits: Option.isSome(yield* Effect.serviceOption(Redis.Redis)),
       connections: yield* Connections,
       revalidate,
       endSubscription

@@ -4,10 +4,12 @@
  * (`service_unavailable`), and its wait is interrupted.
  *
  * One fiber and a queue, not a timer per send: a timeout is a race of two fibers, about 13 µs
- * of a send's CPU; here a send costs one entry. Every deadline is its arrival plus the same
- * budget, so they come due in the order they were added: the queue is looked at from its
- * head when the head is due, at most once per `tickMs` (an answer may be up to that late).
- * With nothing open, the fiber waits for the next send instead of waking.
+ * of a send's CPU; here a send costs one entry. The queue is kept in deadline order: a send
+ * is added once its checks are done, so one that waited longer in its socket's queue may come
+ * due before those added just before it; it is put in place from the tail, which is nearly
+ * always where it goes. The fiber looks at the head when it is due, at most once per `tickMs`
+ * (an answer may be up to that late), and is woken for an entry due before its next look.
+ * With nothing open, it waits for the next send instead of waking.
  */
 import { Clock, Deferred, Effect, Exit, type Fiber } from "effect"
 
@@ -16,7 +18,7 @@ export interface PendingAck {
   readonly deadlineAt: number
   /** Set by whoever answers first: the ack's own fiber, or the deadline. */
   answered: boolean
-  /** The wait for the stored message, interrupted at the deadline. */
+  /** The wait for the stored message, interrupted at the deadline (cleared once answered). */
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Answers the send late (called once, when the deadline wins). */
   readonly late: () => void
@@ -25,28 +27,39 @@ export interface PendingAck {
 export class SendDeadlines {
   private readonly queue: Array<PendingAck> = []
   private head = 0
-
-  /** Completed by `add` when the fiber waits on an empty queue. */
+  /** When the fiber looks next (epoch ms), and how to make it look sooner. */
+  private nextLook = Number.POSITIVE_INFINITY
   private wake: Deferred.Deferred<void> | undefined = undefined
 
   add(pending: PendingAck): void {
-    this.queue.push(pending)
-    if (this.wake !== undefined) {
+    const { queue } = this
+    let at = queue.length
+    while (at > this.head && queue[at - 1]!.deadlineAt > pending.deadlineAt) at--
+    if (at === queue.length) queue.push(pending)
+    else queue.splice(at, 0, pending)
+    if (pending.deadlineAt < this.nextLook && this.wake !== undefined) {
+      this.nextLook = Number.NEGATIVE_INFINITY
       Deferred.doneUnsafe(this.wake, Exit.void)
-      this.wake = undefined
     }
   }
 
-  /** Answers every open ack whose deadline has passed. */
-  expire(now: number): void {
+  /** Answers every open ack whose deadline has passed; what went wrong answering any of them. */
+  expire(now: number): Array<unknown> {
     const { queue } = this
+    const errors: Array<unknown> = []
     while (this.head < queue.length && queue[this.head]!.deadlineAt <= now) {
       const pending = queue[this.head]!
       queue[this.head++] = undefined as never
       if (pending.answered) continue
       pending.answered = true
-      pending.fiber?.interruptUnsafe()
-      pending.late()
+      // One answer that throws must not stop the others, nor this fiber.
+      try {
+        pending.fiber?.interruptUnsafe()
+        pending.fiber = undefined
+        pending.late()
+      } catch (error) {
+        errors.push(error)
+      }
     }
     // Drop the answered head once it is most of the array: amortized O(1) per send.
     if (this.head === queue.length) {
@@ -56,18 +69,24 @@ export class SendDeadlines {
       queue.splice(0, this.head)
       this.head = 0
     }
+    return errors
   }
 
   /** Runs until interrupted (with the node's connections). */
   run(tickMs: number): Effect.Effect<never> {
     const once = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      this.expire(now)
+      const errors = this.expire(now)
       const next = this.queue[this.head]
-      if (next === undefined) {
-        this.wake = Deferred.makeUnsafe<void>()
-        return Deferred.await(this.wake)
-      }
-      return Effect.sleep(Math.max(next.deadlineAt - now, tickMs))
+      const wake = Deferred.makeUnsafe<void>()
+      this.wake = wake
+      this.nextLook = next === undefined ? Number.POSITIVE_INFINITY : Math.max(next.deadlineAt, now + tickMs)
+      const wait =
+        next === undefined
+          ? Deferred.await(wake)
+          : Effect.raceFirst(Effect.sleep(this.nextLook - now), Deferred.await(wake))
+      return errors.length === 0
+        ? wait
+        : Effect.andThen(Effect.logError("answering a late send failed", ...errors), wait)
     })
     return Effect.forever(once)
   }

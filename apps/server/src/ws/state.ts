@@ -90,8 +90,6 @@ export interface ConnectionEnv {
   readonly deadlines: SendDeadlines
   /** Read when a frame arrives, outside any fiber. */
   readonly clock: Clock.Clock
-  /** Rate limits are counted in Redis: a send's check is a round trip, which may hang. */
-  readonly sharedLimits: boolean
   /** The node's registry of open sockets (revocations reach them through it). */
   readonly connections: Connections["Service"]
   /** Forks with the node's services; the caller adds the fiber to a connection's set. */

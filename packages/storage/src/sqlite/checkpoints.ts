@@ -15,7 +15,7 @@
  */
 import { statSync } from "node:fs"
 import { Worker } from "node:worker_threads"
-import { Data, Deferred, Effect, Exit, FiberSet, Metric, Schedule } from "effect"
+import { Clock, Data, Deferred, Effect, Exit, FiberSet, Metric, Schedule } from "effect"
 
 /** How often the checkpointer runs while the database is open. */
 const checkpointEveryMs = 500
@@ -38,7 +38,12 @@ class CheckpointerDied extends Data.TaggedError("CheckpointerDied")<{
  */
 const runThread = (entry: URL, filename: string, runFork: (effect: Effect.Effect<void>) => unknown) =>
   Effect.callback<never, CheckpointerDied>((resume) => {
-    const worker = new Worker(entry, { workerData: { filename, everyMs: checkpointEveryMs } })
+    let worker: Worker
+    try {
+      worker = new Worker(entry, { workerData: { filename, everyMs: checkpointEveryMs } })
+    } catch (cause) {
+      return resume(Effect.fail(new CheckpointerDied({ exitCode: -1, cause })))
+    }
     let cause: unknown
     // Node says "exit" once: a thread that has already died is not waited for at the end.
     const exited = Deferred.makeUnsafe<void>()
@@ -61,34 +66,38 @@ const runThread = (entry: URL, filename: string, runFork: (effect: Effect.Effect
     )
   })
 
-/** Between a thread's death and its replacement: 1 s, doubling, at most 30 s. */
-const restartDelays = Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("30 seconds")])
+/** Between a thread's death and its replacement: 1 s, doubling while they keep dying, at most 30 s. */
+const firstRestartMs = 1000
+const maxRestartMs = 30_000
+/** A thread that ran this long was healthy: the next death waits the first delay again. */
+const healthyAfterMs = 60_000
 
 /**
  * Starts the checkpointer of `filename` for the current scope, and starts it again whenever
  * its thread dies (meanwhile the writer checkpoints at its backstop); it stops (and closes its
  * connection) with the scope. The WAL file's size is sampled for `/metrics` meanwhile. `entry`
- * and `restartAfter` are for tests.
+ * and `firstRestartMs` are for tests.
  */
 export const checkpointInBackground = (
   filename: string,
-  {
-    entry = new URL("./checkpoint-worker.ts", import.meta.url),
-    restartAfter = restartDelays
-  }: { readonly entry?: URL; readonly restartAfter?: Schedule.Schedule<unknown, CheckpointerDied> } = {}
+  options: { readonly entry?: URL; readonly firstRestartMs?: number } = {}
 ) =>
   Effect.gen(function* () {
+    const entry = options.entry ?? new URL("./checkpoint-worker.ts", import.meta.url)
+    const first = options.firstRestartMs ?? firstRestartMs
     const runFork = yield* FiberSet.makeRuntime()
-    yield* runThread(entry, filename, runFork).pipe(
-      Effect.tapError((died) =>
-        Effect.andThen(
-          Effect.logError("the WAL checkpointer stopped; starting it again", died),
-          Metric.update(restarts, 1)
-        )
-      ),
-      Effect.retry(restartAfter),
-      Effect.forkScoped
-    )
+    let delay = first
+    const lifetime = Effect.gen(function* () {
+      const started = yield* Clock.currentTimeMillis
+      const died = yield* Effect.flip(runThread(entry, filename, runFork))
+      const lived = (yield* Clock.currentTimeMillis) - started
+      delay = lived >= healthyAfterMs ? first : delay
+      yield* Effect.logError(`the WAL checkpointer stopped; starting it again in ${delay} ms`, died)
+      yield* Metric.update(restarts, 1)
+      yield* Effect.sleep(delay)
+      delay = Math.min(delay * 2, maxRestartMs)
+    })
+    yield* Effect.forkScoped(Effect.forever(lifetime))
     const sampleWal = Effect.suspend(() =>
       Metric.update(walBytes, statSync(`${filename}-wal`, { throwIfNoEntry: false })?.size ?? 0)
     )

@@ -48,6 +48,7 @@ const ackWhenStored = (
     Effect.suspend(() => {
       if (pending.answered) return Effect.void
       pending.answered = true
+      pending.fiber = undefined
       return reply
     })
   pending.fiber = conn.fork(
@@ -72,7 +73,7 @@ const ackWhenStored = (
 const checked = (conn: ConnectionState, roomId: RoomId, deadlineAt: number, checks: Effect.Effect<void, RoomFailure>) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     if (now >= deadlineAt) return Effect.fail(lateSend)
-    const local = !conn.env.sharedLimits && (conn.mayPostUntil?.get(roomId) ?? 0) > now
+    const local = !conn.env.limits.shared && (conn.mayPostUntil?.get(roomId) ?? 0) > now
     return local ? checks : before(deadlineAt)(checks)
   })
 
