@@ -12,6 +12,29 @@ const texts = (state: State) => state.messages.map((m) => m.text)
 const logged = (state: State) => state.log.flatMap((i) => (i.kind === "message" ? [i.message.text] : []))
 
 describe("chat state", () => {
+  it("a read.mark ack heard before the room list loads still counts in it, if the list read the marker before", () => {
+    const listedRoom = makeRoom("listed")
+    const entry = (read_seq: number, unread: number) => ({
+      room: { ...listedRoom, read_seq, unread },
+      joined: true,
+      unread,
+      readSeq: read_seq
+    })
+    const general = listedRoom.room_id
+    // Leaving the room sends read.mark and asks for the list; the ack comes first, the list
+    // (read before the mark was stored) after it.
+    const acked = run(
+      initialState(alice),
+      { type: "rooms/loading" },
+      event({ type: "ack", id: "r1", payload: { of: "read.mark", room_id: general, seq: 5, unread: 0 } })
+    )
+    const listed = run(acked, { type: "rooms/loaded", entries: [entry(2, 3)] })
+    expect(listed.rooms.entries.map((e) => [e.readSeq, e.unread])).toEqual([[5, 0]])
+    // A list that read the marker after it moved (and counts newer messages) is kept as it is.
+    const newer = run(acked, { type: "rooms/loaded", entries: [entry(5, 2)] })
+    expect(newer.rooms.entries.map((e) => [e.readSeq, e.unread])).toEqual([[5, 2]])
+  })
+
   it("holds each message once, in seq order, when a resume replays what was already shown", () => {
     const m3 = makeMessage(room, 3, bob, "three")
     const m4 = makeMessage(room, 4, bob, "four")

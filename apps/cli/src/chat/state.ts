@@ -95,6 +95,16 @@ export interface State {
   readonly scrollback: Scrollback | null
   /** The one line for errors and notices. */
   readonly notice: { readonly text: string; readonly tone: "info" | "error" } | null
+  /**
+   * room id → the newest read marker heard (an ack, another session): a list whose request
+   * read the marker before it moved, and came back after the news, still shows it.
+   */
+  readonly markers: ReadonlyMap<string, ReadMarker>
+}
+
+interface ReadMarker {
+  readonly seq: number
+  readonly unread: number
 }
 
 export type Action =
@@ -148,7 +158,8 @@ export const initialState = (me: Me): State => ({
   ...noOnline,
   typing: {},
   scrollback: null,
-  notice: null
+  notice: null,
+  markers: new Map()
 })
 
 let logCounter = 0
@@ -213,17 +224,27 @@ const onChange = (state: State, change: MessageView): State => {
 }
 
 /** Your read marker moved (your ack, or another session of yours): the room's count follows, never back. */
-const onReadMarker = (
-  state: State,
-  marker: { readonly room_id: string; readonly seq: number; readonly unread: number }
-) => {
+const onReadMarker = (state: State, marker: { readonly room_id: string } & ReadMarker): State => {
+  const heard = state.markers.get(marker.room_id)
+  const markers =
+    heard !== undefined && heard.seq >= marker.seq
+      ? state.markers
+      : new Map(state.markers).set(marker.room_id, { seq: marker.seq, unread: marker.unread })
   let changed = false
   const entries = state.rooms.entries.map((entry) => {
     if (entry.room.room_id !== marker.room_id || marker.seq < entry.readSeq) return entry
     changed = true
     return { ...entry, readSeq: marker.seq, unread: marker.unread }
   })
-  return changed ? { ...state, rooms: { ...state.rooms, entries } } : state
+  return { ...state, markers, rooms: changed ? { ...state.rooms, entries } : state.rooms }
+}
+
+/** A loaded entry, or the marker heard since its request read the room's (the newer of the two). */
+const withMarker = (markers: State["markers"], entry: RoomEntry): RoomEntry => {
+  const marker = markers.get(entry.room.room_id)
+  return entry.joined && marker !== undefined && marker.seq > entry.readSeq
+    ? { ...entry, readSeq: marker.seq, unread: marker.unread }
+    : entry
 }
 
 const onEvent = (state: State, event: ServerEvent, now: number): State => {
@@ -350,7 +371,7 @@ export const reduce = (state: State, action: Action): State => {
       return {
         ...state,
         rooms: {
-          entries: action.entries,
+          entries: action.entries.map((entry) => withMarker(state.markers, entry)),
           loading: false,
           selected: Math.min(state.rooms.selected, Math.max(0, action.entries.length - 1))
         }
