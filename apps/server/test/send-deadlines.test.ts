@@ -17,12 +17,17 @@ const ack = (deadlineAt: number, answeredLate: Array<string>, name: string, late
   late: late ?? (() => answeredLate.push(name))
 })
 
+/** The deadlines' fiber running, and the names of the sends it answered late, in order. */
+const started = Effect.gen(function* () {
+  const deadlines = new SendDeadlines()
+  yield* Effect.forkChild(deadlines.run(tickMs))
+  return { deadlines, late: [] as Array<string> }
+})
+
 describe("send deadlines", () => {
   it.effect("an ack added after one due later is answered at its own deadline", () =>
     Effect.gen(function* () {
-      const deadlines = new SendDeadlines()
-      yield* Effect.forkChild(deadlines.run(tickMs))
-      const late: Array<string> = []
+      const { deadlines, late } = yield* started
       // Its checks took long: added after a send that arrived later, and due before it.
       deadlines.add(ack(3000, late, "arrived later"))
       // The fiber is asleep until 3000 by now: it must be woken for the earlier one.
@@ -39,9 +44,7 @@ describe("send deadlines", () => {
 
   it.effect("an answer that throws does not keep the others from theirs, then or later", () =>
     Effect.gen(function* () {
-      const deadlines = new SendDeadlines()
-      yield* Effect.forkChild(deadlines.run(tickMs))
-      const late: Array<string> = []
+      const { deadlines, late } = yield* started
       deadlines.add(
         ack(1000, late, "throws", () => {
           throw new Error("socket gone")
@@ -58,9 +61,7 @@ describe("send deadlines", () => {
 
   it.effect("an ack answered by its own fiber first is not answered again", () =>
     Effect.gen(function* () {
-      const deadlines = new SendDeadlines()
-      yield* Effect.forkChild(deadlines.run(tickMs))
-      const late: Array<string> = []
+      const { deadlines, late } = yield* started
       const stored = ack(1000, late, "stored in time")
       deadlines.add(stored)
       stored.answered = true

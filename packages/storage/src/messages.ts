@@ -59,6 +59,19 @@ export const applyChange = (target: MessageRecord, change: MessageRecord): Messa
       : stored
 }
 
+/** A sender's client id, which names at most one stored message of a room. */
+export interface ClientMsgKey {
+  readonly userId: UserId
+  readonly clientMsgId: string
+}
+
+/** A key as one string, to find what storage returned by (`user/clientMsgId`). */
+export const clientMsgKeyName = (k: ClientMsgKey): string => `${k.userId}/${k.clientMsgId}`
+
+/** Each key once (a retry may share a group commit with its first attempt). */
+export const distinctClientMsgKeys = (keys: ReadonlyArray<ClientMsgKey>): ReadonlyArray<ClientMsgKey> =>
+  keys.length < 2 ? keys : [...new Map(keys.map((k) => [clientMsgKeyName(k), k])).values()]
+
 /**
  * What a writer shows with every append: the epoch its `claim` returned, and the `seq` of the
  * newest message it knows is stored (0 for an empty room). Storage refuses the append unless
@@ -70,16 +83,6 @@ export const applyChange = (target: MessageRecord, change: MessageRecord): Messa
  * that late write (it is refused) or, if it landed first, repairs its batch and continues
  * after it; either way no `seq` is given twice.
  */
-/** A sender's client id, which names at most one stored message of a room. */
-export interface ClientMsgKey {
-  readonly userId: UserId
-  readonly clientMsgId: string
-}
-
-/** Each key once (a retry may share a group commit with its first attempt). */
-export const distinctClientMsgKeys = (keys: ReadonlyArray<ClientMsgKey>): ReadonlyArray<ClientMsgKey> =>
-  keys.length < 2 ? keys : [...new Map(keys.map((k) => [`${k.userId}/${k.clientMsgId}`, k])).values()]
-
 export interface Fence {
   readonly epoch: number
   readonly afterSeq: number

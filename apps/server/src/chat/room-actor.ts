@@ -25,7 +25,14 @@ import {
   ServiceUnavailable,
   type UserId
 } from "@parley/domain"
-import { type MessageRecord, Messages, plainMessage, type StaleWrite, type StorageError } from "@parley/storage"
+import {
+  clientMsgKeyName,
+  type MessageRecord,
+  Messages,
+  plainMessage,
+  type StaleWrite,
+  type StorageError
+} from "@parley/storage"
 import {
   Cause,
   Clock,
@@ -217,8 +224,10 @@ export class RoomActors extends Context.Service<
               return head.repaired.map(toMessageView)
             })
 
-            const keyOf = (c: Command) =>
-              c.request.clientMsgId === null ? null : `${c.request.userId}/${c.request.clientMsgId}`
+            const keyOf = ({ request }: Command) =>
+              request.clientMsgId === null
+                ? null
+                : clientMsgKeyName({ userId: request.userId, clientMsgId: request.clientMsgId })
 
             /** A retried send's original: `stored` if only storage knew it (so maybe never broadcast). */
             interface Original {
@@ -250,7 +259,12 @@ export class RoomActors extends Context.Service<
               if (unknown.length === 0) return Effect.succeed({ generation: asOf, originals })
               const keys = unknown.map((c) => ({ userId: c.request.userId, clientMsgId: c.request.clientMsgId! }))
               return Effect.map(messages.findByClientMsgIds(roomId, keys), (found) => {
-                const byKey = new Map(found.map((record) => [`${record.userId}/${record.clientMsgId}`, record]))
+                const byKey = new Map(
+                  found.map((record) => [
+                    clientMsgKeyName({ userId: record.userId, clientMsgId: record.clientMsgId! }),
+                    record
+                  ])
+                )
                 for (const command of unknown) {
                   const record = byKey.get(keyOf(command)!)
                   originals.set(

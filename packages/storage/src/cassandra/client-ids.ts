@@ -15,7 +15,7 @@
 import type { RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Effect, Option } from "effect"
-import { type ClientMsgKey, distinctClientMsgKeys, type MessageRecord } from "../messages.ts"
+import { type ClientMsgKey, clientMsgKeyName, distinctClientMsgKeys, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { messageColumns, rowColumns, toMessage } from "./message-rows.ts"
 
@@ -122,7 +122,7 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
         : Effect.map(lookup(roomId, distinctClientMsgKeys(keys)), (found) => [...found.values()]),
     one: (roomId: RoomId, userId: UserId, clientMsgId: string) =>
       Effect.map(lookup(roomId, [{ userId, clientMsgId }]), (found) =>
-        Option.fromUndefinedOr(found.get(`${userId}/${clientMsgId}`))
+        Option.fromUndefinedOr(found.get(clientMsgKeyName({ userId, clientMsgId })))
       )
   }
 }
