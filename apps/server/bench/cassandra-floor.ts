@@ -5,17 +5,19 @@
  * by the storage layer, dropped afterwards), the statements `room-head.ts` and `client-ids.ts`
  * send for a group commit of one message:
  *
- * - the INSERT of one `room_messages` row (the driver's yardstick);
+ * - the INSERT of one `room_messages` row (the driver's yardstick), and the same with the row's
+ *   search terms (`terms`, which the table's Storage-Attached Index adds on each insert);
  * - the client-id lookup of one send (`room_client_ids`, one shard, one key);
  * - the commit: ONE conditional batch on the room's live partition, the head's move
- *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row (a Paxos round);
+ *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row with its terms (a Paxos round);
  * - the client-id entry's write (an unlogged batch of one, sent beside the commit).
  *
- * Rounds alternate the statements so that all see the same machine; p50/p99 over all rounds.
+ * Every row holds the same text, 30 words (about a 200-byte chat line). Rounds alternate the
+ * statements so that all see the same machine; p50/p99 over all rounds.
  *
  *   node apps/server/bench/cassandra-floor.ts     (CASSANDRA_CONTACT_POINTS, default 127.0.0.1:9042)
  */
-import { CassandraStorage } from "@parley/storage"
+import { CassandraStorage, messageTerms } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Effect, Layer } from "effect"
 import { benchKeyspaceConfig } from "./cassandra-node.ts"
@@ -65,20 +67,31 @@ export const runCassandraFloor = async (options: {
       [room, bucket],
       prepared
     )
-    const row = (s: number) => ({
-      query:
-        "INSERT INTO room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      params: [room, bucket, TimeUuid.now(), s, user, "bench", "x".repeat(200), `c${n++}`, new Date()]
+    const text = Array.from({ length: 30 }, (_, i) => `w${(i * 7919).toString(36)}`).join(" ")
+    const terms = messageTerms(text)
+    const row = (s: number, withTerms: boolean) => ({
+      query: `INSERT INTO room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at${withTerms ? ", terms" : ""}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?${withTerms ? ", ?" : ""})`,
+      params: [
+        room,
+        bucket,
+        TimeUuid.now(),
+        s,
+        user,
+        "bench",
+        text,
+        `c${n++}`,
+        new Date(),
+        ...(withTerms ? [terms] : [])
+      ]
     })
+    // Another partition than the head's, as the hot-room bench's driver rows are.
+    const insert = (withTerms: boolean) => () => {
+      const r = row(0, withTerms)
+      return client.execute(r.query, [TimeUuid.now(), ...r.params.slice(1)], prepared)
+    }
     const statements: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
-      // Another partition than the head's, as the hot-room bench's driver rows are.
-      [
-        "INSERT one message row",
-        () => {
-          const r = row(0)
-          return client.execute(r.query, [TimeUuid.now(), ...r.params.slice(1)], prepared)
-        }
-      ],
+      ["INSERT one message row", insert(false)],
+      ["INSERT one message row + its terms", insert(true)],
       [
         "client-id lookup (one key)",
         () =>
@@ -98,7 +111,7 @@ export const runCassandraFloor = async (options: {
                   "UPDATE room_messages SET last_seq = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
                 params: [seq + 1, seq + 1, room, bucket, 1, seq]
               },
-              row(seq + 1)
+              row(seq + 1, true)
             ],
             prepared
           )

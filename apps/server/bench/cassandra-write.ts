@@ -1,16 +1,19 @@
 /**
  * The Cassandra write path, a hot room: the room actor storing sends on a real node (group
  * commit into `Messages.append`, every send with a `client_msg_id`), next to its ceiling, the
- * driver doing single-row INSERTs into `room_messages` (the same table, the same columns) with
- * the same number in flight and nothing else. Both in one fresh keyspace, dropped afterwards,
- * in the same run and alternating round by round, so that both see the same machine.
+ * driver doing single-row INSERTs into `room_messages` (the same table, the same columns, the
+ * same texts) with the same number in flight and nothing else. The driver runs twice: without
+ * `terms` (the issue's yardstick: nothing for search to index) and with them (the row Parley
+ * stores, whose words the table's Storage-Attached Index adds on every insert). All in one
+ * fresh keyspace, dropped afterwards, in the same run and alternating round by round, so that
+ * all see the same machine.
  *
  * `runCassandraHotRoom` is what `pnpm bench` and `pnpm bench:realtime` call; run this file
  * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N]`.
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
-import { CassandraStorage } from "@parley/storage"
+import { CassandraStorage, messageTerms } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Duration, Effect, Layer } from "effect"
 import { RoomActors } from "../src/chat/room-actor.ts"
@@ -35,8 +38,10 @@ export interface HotRoomRow extends WriteResult {
   /** Ack latency of one send, median and 99th percentile over all timed rounds, in ms. */
   readonly latencyP50Ms: number
   readonly latencyP99Ms: number
-  /** This path's msg/s over the driver's, at the same concurrency (1 for the driver). */
+  /** This path's msg/s over the plain driver's, at the same concurrency (1 for that driver). */
   readonly vsDriver: number
+  /** The same over the driver writing `terms` too (the row Parley stores). */
+  readonly vsIndexedDriver: number
 }
 
 export interface HotRoomOptions {
@@ -66,6 +71,10 @@ const textOf = (w: number, i: number, words: number) =>
     `m${i}`,
     ...Array.from({ length: Math.max(0, words - 2) }, (_, k) => vocabulary[(i * 31 + k * 17 + w) % 500]!)
   ].join(" ")
+
+/** The driver's two paths: the row alone, and the row with the search terms Parley stores. */
+export const plainDriver = "driver INSERT, one row"
+export const indexedDriver = "driver INSERT, one row + terms"
 
 /** What `pnpm bench` reports per round (the table's "2000 sends per round"). */
 export const cassandraTotal = 2000
@@ -151,35 +160,36 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         }
         yield* Effect.promise(() => client.connect())
         // The ceiling: one prepared single-row INSERT per message into the same table, with the
-        // same columns: no head, no client-id entry, no index row, no condition.
-        const insert = `INSERT INTO ${keyspace}.room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+        // same columns and texts: no head, no client-id entry, no condition; with `terms` or without.
         const insertOptions = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
-        const driverRound: Round = (inFlight, count) => {
-          const roomId = cassandra.types.TimeUuid.now()
-          const bucket = new Date(Date.now())
-          let seq = 0
-          const r = roundNo++
-          return pool(inFlight, count, (w, i) =>
-            client.execute(
-              insert,
-              [
+        const driverRound =
+          (withTerms: boolean): Round =>
+          (inFlight, count) => {
+            const insert = `INSERT INTO ${keyspace}.room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at${withTerms ? ", terms" : ""}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?${withTerms ? ", ?" : ""})`
+            const roomId = cassandra.types.TimeUuid.now()
+            const bucket = new Date(Date.now())
+            let seq = 0
+            const r = roundNo++
+            return pool(inFlight, count, (w, i) => {
+              const text = textOf(w, i, options.words ?? 2)
+              const row = [
                 roomId,
                 bucket,
                 clock.next(Date.now()),
                 ++seq,
                 cassandra.types.Uuid.fromString(senders[w]!),
                 "bench",
-                `w${w} m${i}`,
+                text,
                 withIds ? `${r}-${w}-${i}` : null,
                 new Date()
-              ],
-              insertOptions
-            )
-          )
-        }
+              ]
+              return client.execute(insert, withTerms ? [...row, messageTerms(text)] : row, insertOptions)
+            })
+          }
         const paths = [
           ["actor on Cassandra", actorRound],
-          ["driver INSERT, one row", driverRound]
+          [plainDriver, driverRound(false)],
+          [indexedDriver, driverRound(true)]
         ] as const
         for (const inFlight of inFlights) {
           const count = messagesAt(inFlight)
@@ -195,7 +205,8 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
               t.latencies.push(...latencies)
             }
           }
-          const driverRate = median(timed.get("driver INSERT, one row")!.samples)
+          const driverRate = median(timed.get(plainDriver)!.samples)
+          const indexedRate = median(timed.get(indexedDriver)!.samples)
           for (const [path] of paths) {
             const t = timed.get(path)!
             const perSecond = median(t.samples)
@@ -210,7 +221,8 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
               samples: t.samples,
               latencyP50Ms: percentile(t.latencies, 0.5),
               latencyP99Ms: percentile(t.latencies, 0.99),
-              vsDriver: perSecond / driverRate
+              vsDriver: perSecond / driverRate,
+              vsIndexedDriver: perSecond / indexedRate
             })
           }
         }
@@ -238,7 +250,7 @@ if (import.meta.main) {
   })
   for (const r of rows) {
     console.log(
-      `${r.path.padEnd(24)} in flight ${String(r.inFlight).padStart(3)}: ${r.perSecond.toFixed(0).padStart(6)} msg/s, p50 ${r.latencyP50Ms.toFixed(2)} ms, p99 ${r.latencyP99Ms.toFixed(2)} ms, ${r.vsDriver.toFixed(2)}x driver`
+      `${r.path.padEnd(30)} in flight ${String(r.inFlight).padStart(3)}: ${r.perSecond.toFixed(0).padStart(6)} msg/s, p50 ${r.latencyP50Ms.toFixed(2)} ms, p99 ${r.latencyP99Ms.toFixed(2)} ms, ${r.vsDriver.toFixed(2)}x driver, ${r.vsIndexedDriver.toFixed(2)}x driver + terms`
     )
   }
   console.log(JSON.stringify(rows))

@@ -97,7 +97,9 @@ const cassandraRow = (results: Results, path: RegExp, inFlight: number): Record<
     (r) => r.inFlight === inFlight && typeof r.path === "string" && path.test(r.path) && r.perSecond
   )
 }
-const driverRow = (results: Results, inFlight: number) => cassandraRow(results, /driver/i, inFlight)
+const driverRow = (results: Results, inFlight: number) => cassandraRow(results, /^driver INSERT, one row$/, inFlight)
+/** The driver writing the row with its search terms, as Parley stores it (runs before that had none). */
+const indexedDriverRow = (results: Results, inFlight: number) => cassandraRow(results, /driver .*\+ terms/, inFlight)
 
 export const markdownSection = (results: Results, files: { json: string; chart: string }) => {
   const { meta, servers } = results
@@ -194,16 +196,20 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
     `One room, senders keeping N sends in flight (${shapes.map((s) => `${s.senders} socket${s.senders > 1 ? "s" : ""} × ${s.inflight}`).join(", ")}), 200-byte`,
     `messages, ${plan.hot.duration} after ${plan.hot.warm} of warm-up (on Cassandra, after the driver bench and one`,
     "Parley pass unrecorded: a node just started is several times slower for minutes); an ack means stored (group commit). The raw",
-    "driver row is `cassandra-driver` inserting single rows into the same table shape on the same node",
-    "(`apps/server/bench/cassandra-write.ts`), the ceiling any Cassandra design pays.",
+    "driver rows are `cassandra-driver` inserting single rows into the same table on the same node",
+    "(`apps/server/bench/cassandra-write.ts`), the ceiling any Cassandra design pays: first the row alone",
+    "(the issue's yardstick), then the row as Parley stores it, with the words search finds it by (`terms`,",
+    "which the table's Storage-Attached Index adds to on every insert, `cql/011_search_in_rows.cql`).",
+    "The in-process and driver rows write 30 words a message, about the generator's 200 bytes.",
     "",
     `| | ${inFlights.map((n) => `${n} in flight`).join(" | ")} |`,
     `| --- | ${inFlights.map(() => "---").join(" | ")} |`,
     `| raw driver inserts/s | ${inFlights.map((n) => num(driverRow(results, n)?.perSecond, 0)).join(" | ")} |`,
+    `| raw driver inserts/s, the row with its search terms | ${inFlights.map((n) => num(indexedDriverRow(results, n)?.perSecond, 0)).join(" | ")} |`,
     `| Parley on Cassandra, acked msg/s | ${inFlights
       .map(
         (n, i) =>
-          `${num(hotCell("parleyCassandra", i), 0)} (${ratio(hotCell("parleyCassandra", i), driverRow(results, n)?.perSecond)} driver)`
+          `${num(hotCell("parleyCassandra", i), 0)} (${ratio(hotCell("parleyCassandra", i), driverRow(results, n)?.perSecond)} driver, ${ratio(hotCell("parleyCassandra", i), indexedDriverRow(results, n)?.perSecond)} driver with terms)`
       )
       .join(" | ")} |`,
     `| Parley on SQLite, acked msg/s | ${inFlights.map((_, i) => num(hotCell("parley", i), 0)).join(" | ")} |`,
@@ -275,9 +281,10 @@ const floorTable = (results: Results): Array<string> => {
   return [
     "",
     "The statements of one send on the same node, alone and one at a time (`apps/server/bench/cassandra-floor.ts`,",
-    "on the project's tables): what a fenced, deduplicated append cannot go below. The commit is the",
-    "conditional batch that moves the head and stores the row, a Paxos round; the lookup and the client-id",
-    "entry are what deduplicating retries adds (the lookup before the commit, the entry beside it).",
+    "on the project's tables, every row holding the same 30 words): what a fenced, deduplicated append",
+    "cannot go below. The commit is the conditional batch that moves the head and stores the row with its",
+    "search terms, a Paxos round; the lookup and the client-id entry are what deduplicating retries adds",
+    "(the lookup before the commit, the entry beside it).",
     "",
     "| statement, one in flight | per second | p50, ms | p99, ms | p50 ÷ the insert's |",
     "| --- | --- | --- | --- | --- |",
@@ -359,6 +366,23 @@ const goalsTable = (results: Results): Array<string> => {
   check(
     "one in flight on Cassandra: ack (p50, over the WebSocket) within 3× a raw single insert (p50)",
     div(servers.parleyCassandra?.hot?.[inFlights.indexOf(1)]?.ackLatency?.p50Ms, driverRow(results, 1)?.latencyP50Ms),
+    (v) => `${v.toFixed(2)}×`,
+    (v) => v <= 3
+  )
+  // The same two, against the driver writing the row Parley stores (with its search terms):
+  // not the issue's yardstick, which has nothing to index, but what a design keeping search pays.
+  check(
+    `(the same, against the driver writing the row with its search terms) at ${most} in flight`,
+    div(servers.parleyCassandra?.hot?.[inFlights.indexOf(most)]?.perSecond, indexedDriverRow(results, most)?.perSecond),
+    (v) => `${v.toFixed(2)}×`,
+    (v) => v >= 0.5
+  )
+  check(
+    "(the same, against the driver writing the row with its search terms) one in flight, ack p50 within 3×",
+    div(
+      servers.parleyCassandra?.hot?.[inFlights.indexOf(1)]?.ackLatency?.p50Ms,
+      indexedDriverRow(results, 1)?.latencyP50Ms
+    ),
     (v) => `${v.toFixed(2)}×`,
     (v) => v <= 3
   )

@@ -267,8 +267,8 @@ try {
 }
 
 /**
- * The raw cassandra-driver's single-row inserts into the same table shape, and the room actor
- * in-process, from the Cassandra bench's export (`runCassandraHotRoom`, `../cassandra-write.ts`).
+ * The raw cassandra-driver's single-row inserts into the same table shape (without and with the
+ * search terms Parley's rows carry), and the room actor in-process, from the Cassandra bench's export (`runCassandraHotRoom`, `../cassandra-write.ts`).
  */
 async function driverCeiling(contactPoints: string): Promise<unknown> {
   const bench = (await import("../cassandra-write.ts")) as Record<string, unknown>
@@ -278,6 +278,7 @@ async function driverCeiling(contactPoints: string): Promise<unknown> {
         inFlight: ReadonlyArray<number>
         rounds: number
         messages: (inFlight: number) => number
+        words: number
       }) => Promise<unknown>)
     | undefined
   if (typeof measure !== "function")
@@ -285,7 +286,8 @@ async function driverCeiling(contactPoints: string): Promise<unknown> {
   const inFlight = plan.hot.shapes.map((s) => s.senders * s.inflight)
   console.log(`  cassandra-driver and room actor, ${inFlight.join(" and ")} in flight`)
   try {
-    return await measure({ contactPoints, inFlight, ...plan.driver })
+    // 30 words of a few letters: about the 200 bytes of words the generator's hot room sends.
+    return await measure({ contactPoints, inFlight, ...plan.driver, words: 30 })
   } catch (error) {
     return { error: String(error) }
   }
