@@ -13,6 +13,7 @@ import { Messages, SqliteStorage, StorageError } from "@parley/storage"
 import { ConfigProvider, Deferred, Duration, Effect, Fiber, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
+import type { RoomAccess } from "../src/chat/rooms.ts"
 import { RateLimits } from "../src/ratelimit/limits.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub } from "../src/realtime/hub.ts"
@@ -214,6 +215,44 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
       ])
     }).pipe(Effect.provide(world(Layer.merge(stubs({ rooms: { postable: () => Effect.never } }), router))))
   })
+
+  it.effect(
+    "a send queued behind a subscribe that hangs is answered by its deadline and never reaches its room",
+    () => {
+      const access = Deferred.makeUnsafe<void>()
+      let submitted = 0
+      const router = Layer.succeed(RoomRouter, {
+        submit: () =>
+          Effect.sync(() => ++submitted).pipe(Effect.as(Effect.succeed({ room_id: room, msg_id: "x", seq: 1 })))
+      } as unknown as RoomRouter["Service"])
+      // The subscribe's access read answers only when the test says (a stalled storage read).
+      const rooms = { access: () => Effect.as(Deferred.await(access), {} as RoomAccess) }
+      return Effect.gen(function* () {
+        const socket = fakeSocket()
+        const conn = yield* open(socket)
+        onFrame(conn, JSON.stringify({ type: "channel.subscribe", id: "sub", to: room }))
+        yield* TestClock.adjust(Duration.millis(1))
+        onFrame(conn, send("m"))
+        onFrame(conn, JSON.stringify({ type: "ping", id: "p" }))
+        yield* TestClock.adjust(Duration.millis(deadline - 1))
+        assert.deepStrictEqual(answers(socket), [])
+        yield* TestClock.adjust(Duration.millis(100))
+        assert.deepStrictEqual(answers(socket), [["m", "error", "service_unavailable"]])
+        // The subscribe ends: the frames behind it run in order, the answered send skipped.
+        yield* Deferred.succeed(access, undefined)
+        yield* TestClock.adjust(Duration.millis(1))
+        assert.deepStrictEqual(
+          socket.frames.filter((f) => f.type !== "presence").map((f) => [f.id, f.type]),
+          [
+            ["m", "error"],
+            ["sub", "ack"],
+            ["p", "pong"]
+          ]
+        )
+        assert.strictEqual(submitted, 0)
+      }).pipe(Effect.provide(world(Layer.merge(stubs({ rooms }), router))))
+    }
+  )
 })
 
 describe("the ?room_id= subscribe", () => {
@@ -281,6 +320,25 @@ describe("a connection's inbound queue", () => {
         socket.frames.map((f) => [f.id, f.type, f.payload?.code]),
         Array.from({ length: 10 }, (_, i) => [`p${testOptions.inbound.frames + i}`, "error", "rate_limited"])
       )
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+
+  it.effect("sends refused for a full queue are not answered again at their deadline; queued ones are, once", () => {
+    const router = Layer.succeed(RoomRouter, { submit: () => Effect.never } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      const frames = testOptions.inbound.frames
+      // The first runs and hangs; `frames` more wait behind it; two more find the queue full.
+      for (let i = 0; i <= frames + 2; i++) {
+        onFrame(conn, JSON.stringify({ type: "chat.message", id: `m${i}`, to: room, payload: { text: "hi" } }))
+      }
+      yield* TestClock.adjust(Duration.millis(testOptions.sendDeadlineMs + 200))
+      const byId = new Map<string, Array<string>>()
+      for (const f of socket.frames) byId.set(f.id, [...(byId.get(f.id) ?? []), f.payload?.code])
+      assert.deepStrictEqual(byId.get(`m${frames + 1}`), ["rate_limited"])
+      assert.deepStrictEqual(byId.get(`m${frames + 2}`), ["rate_limited"])
+      for (let i = 1; i <= frames; i++) assert.deepStrictEqual(byId.get(`m${i}`), ["service_unavailable"])
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
   })
 })

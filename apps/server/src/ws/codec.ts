@@ -28,6 +28,18 @@ export const decodeFrame = (data: string | null): Effect.Effect<ClientEvent, Eve
     ? Effect.fail(new EventError({ code: "invalid_event", message: "frames must be JSON text, not binary" }))
     : Effect.mapError(decodeEvent(data), (error) => explain(data, error.issue))
 
+const decodeNow = Schema.decodeUnknownOption(Schema.fromJsonString(ClientEvent))
+
+/**
+ * The frame, when it decodes to a send (a message, an edit, a delete), else none. Synchronous,
+ * for the rare frame still queued at its send deadline (`handlers/dispatch.ts`).
+ */
+export const sendFrame = (data: string | null) =>
+  Option.filter(
+    data === null ? Option.none() : decodeNow(data),
+    (event) => event.type === "chat.message" || event.type === "chat.edit" || event.type === "chat.delete"
+  )
+
 /** The `id` of a frame that failed to decode, when it has a usable one, so errors can be matched. */
 export const frameId = (data: string | null): string | undefined => {
   if (data === null) return undefined

@@ -21,7 +21,7 @@ import { RoomHub } from "../realtime/hub.ts"
 import { Presence } from "../realtime/presence.ts"
 import { Typing } from "../realtime/typing.ts"
 import { Connections } from "./connections.ts"
-import { overflow, receive, subscribeFromUrl } from "./handlers/dispatch.ts"
+import { overflow, queuedFrame, subscribeFromUrl } from "./handlers/dispatch.ts"
 import { endSubscription, leaveAll, revalidate } from "./handlers/subscriptions.ts"
 import { Keepalive } from "./keepalive.ts"
 import { makeWsMetrics } from "./metrics.ts"
@@ -80,7 +80,9 @@ export const onFrame = (conn: ConnectionState, text: string | null) => {
   // as they are read, so a pong queued behind a long burst reaches us late.
   conn.alive = true
   const arrivedAt = conn.env.clock.currentTimeMillisUnsafe()
-  if (!conn.inbound.offerFrame(receive(conn, text, arrivedAt))) overflow(conn, text)
+  // Refused before anything is registered for it: one answer per frame.
+  if (conn.inbound.full) overflow(conn, text)
+  else conn.inbound.offerFrame(queuedFrame(conn, text, arrivedAt, conn.inbound.busy))
 }
 
 /**

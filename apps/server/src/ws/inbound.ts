@@ -38,9 +38,14 @@ export class Inbound {
     this.host = host
   }
 
+  /** Whether `frames` items already wait: a client frame offered now is refused. */
+  get full(): boolean {
+    return this.items.length >= this.capacity.frames
+  }
+
   /** Queues a client frame; `false` when `frames` items already wait (the caller answers "slow down"). */
   offerFrame(item: Effect.Effect<void>): boolean {
-    if (this.items.length >= this.capacity.frames) return false
+    if (this.full) return false
     this.push(item)
     return true
   }
@@ -51,9 +56,14 @@ export class Inbound {
     else this.push(item)
   }
 
-  /** Items waiting, including the one running. */
+  /** Items waiting, not counting the one running. */
   get size(): number {
     return this.items.length
+  }
+
+  /** Whether an item is running or waiting: one offered now would wait for it. */
+  get busy(): boolean {
+    return this.running
   }
 
   private push(item: Effect.Effect<void>) {

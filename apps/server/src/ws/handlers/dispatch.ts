@@ -3,9 +3,10 @@
  * with exactly one `ack`, `pong` or `error`.
  */
 import { type ClientEvent, clientEventTypes, type RoomId } from "@parley/domain"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import type { RoomAccessResult } from "../../chat/rooms.ts"
-import { decodeFrame, frameId } from "../codec.ts"
+import { lateSend } from "../../chat/send-deadline.ts"
+import { decodeFrame, frameId, sendFrame } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 import { changeMessage, sendMessage } from "./messages.ts"
@@ -133,6 +134,41 @@ export const receive = (conn: ConnectionState, data: string | null, arrivedAt: n
       )
     )
   )
+
+/**
+ * What the connection's inbound queue runs for a frame that arrived at `arrivedAt`. A frame
+ * that has to wait (`waits`: another is running) may wait on one that hangs: a subscribe whose
+ * storage read stalls holds the queue for as long as that read's own timeout. A send must be
+ * answered by its deadline all the same, so such a frame is also handed to the node's
+ * deadlines: still queued at its deadline and a send, it is answered `service_unavailable`
+ * there and never handed to its room; its turn then passes. Any other frame keeps its place.
+ */
+export const queuedFrame = (
+  conn: ConnectionState,
+  data: string | null,
+  arrivedAt: number,
+  waits: boolean
+): Effect.Effect<void> => {
+  if (!waits) return receive(conn, data, arrivedAt)
+  let state: "queued" | "running" | "answered" = "queued"
+  conn.env.deadlines.add({
+    deadlineAt: arrivedAt + conn.env.options.sendDeadlineMs,
+    answered: false,
+    fiber: undefined,
+    late: () => {
+      if (state !== "queued") return
+      const send = sendFrame(data)
+      if (Option.isNone(send)) return
+      state = "answered"
+      conn.fork(conn.error(send.value.id, toEventError(lateSend)))
+    }
+  })
+  return Effect.suspend(() => {
+    if (state === "answered") return Effect.void
+    state = "running"
+    return receive(conn, data, arrivedAt)
+  })
+}
 
 /** The answer to a frame that found the inbound queue full: still one answer per frame. */
 export const overflow = (conn: ConnectionState, data: string | null) =>
