@@ -151,22 +151,27 @@ export const queuedFrame = (
 ): Effect.Effect<void> => {
   if (!waits) return receive(conn, data, arrivedAt)
   let state: "queued" | "running" | "answered" = "queued"
+  // The entry stays in the deadline queue until its deadline: it keeps the text only while queued.
+  let queued: string | null = data
   conn.env.deadlines.add({
     deadlineAt: arrivedAt + conn.env.options.sendDeadlineMs,
     answered: false,
     fiber: undefined,
     late: () => {
       if (state !== "queued") return
-      const send = sendFrame(data)
+      const send = sendFrame(queued)
       if (Option.isNone(send)) return
       state = "answered"
+      queued = null
       conn.fork(conn.error(send.value.id, toEventError(lateSend)))
     }
   })
   return Effect.suspend(() => {
     if (state === "answered") return Effect.void
     state = "running"
-    return receive(conn, data, arrivedAt)
+    const frame = queued
+    queued = null
+    return receive(conn, frame, arrivedAt)
   })
 }
 
