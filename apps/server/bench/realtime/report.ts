@@ -12,8 +12,10 @@ import { root } from "./tools.ts"
 export interface Results {
   readonly meta: Record<string, any>
   readonly servers: Record<string, Record<string, any>>
-  /** Fan-out latency again at one rate, every server in turn per round (`plan.latencyRounds`). */
+  /** Fan-out latency (and CPU per delivery) again at one rate, every server in turn per round (`plan.latencyRounds`). */
   readonly latencyRounds?: Record<string, ReadonlyArray<Record<string, any>>> | undefined
+  /** The join storm again, every server in turn per round: each round's `measuredJoins`. */
+  readonly joinRounds?: Record<string, ReadonlyArray<Record<string, any>>> | undefined
   readonly cassandraDriver: unknown
   /** The statements of one send, one at a time (`../cassandra-floor.ts`). */
   readonly cassandraFloor?: unknown
@@ -53,21 +55,47 @@ const median = (xs: ReadonlyArray<number>) => {
   return sorted.length === 0 ? undefined : sorted[Math.floor((sorted.length - 1) / 2)]
 }
 
-/** A server's p99s over the latency rounds, and their median (the lower middle for an even count). */
-const roundP99s = (results: Results, key: string) => {
-  const p99s = (results.latencyRounds?.[key] ?? [])
-    .map((l) => l.p99Ms)
-    .filter((v): v is number => typeof v === "number")
-  return { p99s, median: median(p99s) }
+/** One measure of a server over some rounds (its value per round, where it has one) and their median (the lower middle for an even count). */
+const overRounds = (
+  rounds: Record<string, ReadonlyArray<Record<string, any>>> | undefined,
+  key: string,
+  field: string
+) => {
+  const values = (rounds?.[key] ?? []).map((l) => l[field]).filter((v): v is number => typeof v === "number")
+  return { values, median: median(values) }
+}
+const roundP99s = (results: Results, key: string) => overRounds(results.latencyRounds, key, "p99Ms")
+const roundCpus = (results: Results, key: string) => overRounds(results.latencyRounds, key, "cpuPerDeliveryUs")
+const roundJoins = (results: Results, key: string) => overRounds(results.joinRounds, key, "perSecond")
+
+const names = new Map<string, string>([["parley", "Parley"], ...peers])
+
+/** One table of rounds: each round's value per server, in the order they ran, and the median. */
+const perRound = (
+  rounds: Record<string, ReadonlyArray<Record<string, any>>>,
+  field: string,
+  unit: string,
+  digits: number
+): Array<string> => {
+  const count = Math.max(...Object.values(rounds).map((r) => r.length))
+  return [
+    `| server | ${Array.from({ length: count }, (_, i) => `round ${i + 1}, ${unit}`).join(" | ")} | median, ${unit} |`,
+    `| --- | ${Array.from({ length: count }, () => "---").join(" | ")} | --- |`,
+    ...Object.entries(rounds).map(([key, list]) => {
+      const { median } = overRounds(rounds, key, field)
+      return `| ${names.get(key) ?? key} | ${Array.from({ length: count }, (_, i) => num(list[i]?.[field], digits)).join(" | ")} | ${num(median, digits)} |`
+    })
+  ]
 }
 
-/** The rounds' table: each round's p99 per server, in the order they ran, and the median. */
+/** The rounds' tables: the fan-out's p99 and CPU per delivery at one rate, and the join storm. */
 const roundsTable = (results: Results): Array<string> => {
   const rounds = results.latencyRounds
   const plan = results.meta.plan
   if (rounds === undefined || Object.keys(rounds).length === 0) return []
   const count = Math.max(...Object.values(rounds).map((r) => r.length))
-  const names = new Map<string, string>([["parley", "Parley"], ...peers])
+  const withCpu = Object.keys(rounds).some((key) => roundCpus(results, key).median !== undefined)
+  const joins = results.joinRounds
   return [
     "",
     `### p99 send→deliver at ${plan.latencyRounds.rate} msg/s, ${count} rounds taking the servers in turn`,
@@ -75,14 +103,22 @@ const roundsTable = (results: Results): Array<string> => {
     `The same fan-out (${plan.fanout.subs} subscribers, ${plan.latencyRounds.duration} after ${plan.latencyRounds.warm} of warm-up), run again after`,
     "every server's scenarios above: each round starts each server afresh, one after the other, so that",
     "a burst of background load on the shared machine lands on one round rather than on one server.",
-    "One window's p99 moves a lot from run to run; the goal below is judged on the medians.",
+    `One window's numbers move a lot from run to run; the goals below at ${plan.latencyRounds.rate} msg/s are judged on the medians.`,
     "",
-    `| server | ${Array.from({ length: count }, (_, i) => `round ${i + 1}, ms`).join(" | ")} | median, ms |`,
-    `| --- | ${Array.from({ length: count }, () => "---").join(" | ")} | --- |`,
-    ...Object.entries(rounds).map(([key, list]) => {
-      const { median } = roundP99s(results, key)
-      return `| ${names.get(key) ?? key} | ${Array.from({ length: count }, (_, i) => num(list[i]?.p99Ms)).join(" | ")} | ${num(median)} |`
-    })
+    ...perRound(rounds, "p99Ms", "ms", 1),
+    ...(withCpu
+      ? ["", `Server CPU per delivery in the same rounds:`, "", ...perRound(rounds, "cpuPerDeliveryUs", "µs", 2)]
+      : []),
+    ...(joins === undefined || Object.keys(joins).length === 0
+      ? []
+      : [
+          "",
+          `### Joins into a room holding ${plan.join.prefill}, ${Math.max(...Object.values(joins).map((r) => r.length))} rounds taking the servers in turn`,
+          "",
+          `The join storm again (the next ${plan.join.joins} joins after ${plan.join.prefill}), after the rounds above, on fresh processes; the join goal is judged on the medians.`,
+          "",
+          ...perRound(joins, "perSecond", "joins/s", 0)
+        ])
   ]
 }
 
@@ -325,29 +361,35 @@ const goalsTable = (results: Results): Array<string> => {
     (v) => `${v.toFixed(2)}×`,
     (v) => v <= 2
   )
+  const joinsInRounds = roundJoins(results, "parley").median !== undefined
   check(
-    `${plan.join.prefill + plan.join.joins} sockets join one room at ≥ 0.8× Socket.IO's rate (joins after the first ${plan.join.prefill})`,
-    div(p.join?.measuredJoins?.perSecond, servers.sio?.join?.measuredJoins?.perSecond),
+    `${plan.join.prefill + plan.join.joins} sockets join one room at ≥ 0.8× Socket.IO's rate (joins after the first ${plan.join.prefill}${joinsInRounds ? `; medians of the ${roundJoins(results, "parley").values.length} rounds` : ""})`,
+    joinsInRounds
+      ? div(roundJoins(results, "parley").median, roundJoins(results, "sio").median)
+      : div(p.join?.measuredJoins?.perSecond, servers.sio?.join?.measuredJoins?.perSecond),
     (v) => `${v.toFixed(2)}×`,
     (v) => v >= 0.8
   )
   for (const rate of plan.fanout.rates as Array<number>) {
-    const cpu = phase(p, rate)?.cpuPerDeliveryUs
+    const cpuInRounds = rate === plan.latencyRounds?.rate && roundCpus(results, "parley").median !== undefined
+    const cpuOf = (key: string) =>
+      cpuInRounds ? roundCpus(results, key).median : phase(servers[key] ?? {}, rate)?.cpuPerDeliveryUs
+    const fromRounds = cpuInRounds ? ` (medians of the ${roundCpus(results, "parley").values.length} rounds)` : ""
     check(
-      `CPU per delivery at ${rate} msg/s ≤ 0.9× Socket.IO`,
-      div(cpu, phase(servers.sio ?? {}, rate)?.cpuPerDeliveryUs),
+      `CPU per delivery at ${rate} msg/s ≤ 0.9× Socket.IO${fromRounds}`,
+      div(cpuOf("parley"), cpuOf("sio")),
       (v) => `${v.toFixed(2)}×`,
       (v) => v <= 0.9
     )
     check(
-      `CPU per delivery at ${rate} msg/s ≤ 1.2× raw \`ws\``,
-      div(cpu, phase(servers.ws ?? {}, rate)?.cpuPerDeliveryUs),
+      `CPU per delivery at ${rate} msg/s ≤ 1.2× raw \`ws\`${fromRounds}`,
+      div(cpuOf("parley"), cpuOf("ws")),
       (v) => `${v.toFixed(2)}×`,
       (v) => v <= 1.2
     )
     const inRounds = rate === plan.latencyRounds?.rate && roundP99s(results, "parley").median !== undefined
     check(
-      `p99 send→deliver at ${rate} msg/s ≤ Socket.IO's${inRounds ? ` (medians of the ${roundP99s(results, "parley").p99s.length} rounds)` : ""}`,
+      `p99 send→deliver at ${rate} msg/s ≤ Socket.IO's${inRounds ? ` (medians of the ${roundP99s(results, "parley").values.length} rounds)` : ""}`,
       inRounds
         ? div(roundP99s(results, "parley").median, roundP99s(results, "sio").median)
         : div(phase(p, rate)?.latency?.p99Ms, phase(servers.sio ?? {}, rate)?.latency?.p99Ms),

@@ -106,6 +106,9 @@ const measureServer = async (
   return out
 }
 
+/** The join storm's options, the same in the main pass and in the rounds. */
+const joinOptions = () => ({ prefill: plan.join.prefill, joins: plan.join.joins, first: plan.join.first })
+
 /** Connects, the join storm, fan-out, on one process. Sockets close between scenarios. */
 const common = async (target: Target, creds?: string) => {
   const out: ServerResults = {}
@@ -114,11 +117,7 @@ const common = async (target: Target, creds?: string) => {
   await pause()
   out.connectInRoom = await run(target, creds, "connect", { n: plan.connect, room: true })
   await pause()
-  out.join = await run(target, creds, "join", {
-    prefill: plan.join.prefill,
-    joins: plan.join.joins,
-    first: plan.join.first
-  })
+  out.join = await run(target, creds, "join", joinOptions())
   await pause()
   out.fanout = await run(target, creds, "fanout", {
     subs: plan.fanout.subs,
@@ -152,7 +151,28 @@ const latencyRounds = async () => {
         run(t, creds, "fanout", { subs: plan.fanout.subs, rates: String(rate), duration, warm, drain })
       )
       const phase = (result.phases as Array<Scenario> | undefined)?.find((p) => p.rate === rate)
-      out[key] = [...(out[key] ?? []), phase?.latency ?? { error: result.error ?? "no phase" }]
+      out[key] = [
+        ...(out[key] ?? []),
+        phase?.latency === undefined
+          ? { error: result.error ?? "no phase" }
+          : { ...(phase.latency as Scenario), cpuPerDeliveryUs: phase.cpuPerDeliveryUs }
+      ]
+    }
+  }
+  return out
+}
+
+/**
+ * The join storm again, in rounds like `latencyRounds`: a join rate is one short window, and
+ * the goal compares two servers' rates. Each server's `measuredJoins` per round.
+ */
+const joinRounds = async () => {
+  const out: Record<string, Array<Scenario>> = {}
+  for (let round = 1; round <= plan.latencyRounds.rounds; round++) {
+    console.log(`join round ${round} of ${plan.latencyRounds.rounds} (every server in turn):`)
+    for (const { key, start, creds } of inTurn) {
+      const result = await fresh(start, (t) => run(t, creds, "join", joinOptions()))
+      out[key] = [...(out[key] ?? []), (result.measuredJoins as Scenario | undefined) ?? { error: result.error }]
     }
   }
   return out
@@ -190,6 +210,7 @@ const servers: Record<string, ServerResults> = {}
 let cassandraDriver: unknown
 let cassandraFloor: unknown
 let rounds: Record<string, Array<Scenario>> | undefined
+let joins: Record<string, Array<Scenario>> | undefined
 try {
   if (wanted("parley")) {
     // Accounts are made once, on a first process; every later one reopens the same SQLite file.
@@ -232,6 +253,7 @@ try {
   if (wanted("centrifugo")) servers.centrifugo = await measureServer("centrifugo", "Centrifugo", startCentrifugo)
   if (plan.latencyRounds.rounds > 0 && inTurn.length > 1) {
     rounds = await latencyRounds()
+    joins = await joinRounds()
   }
   if (wanted("cassandra")) {
     const node = cassandraNode(root)
@@ -314,6 +336,7 @@ const results = {
   },
   servers,
   latencyRounds: rounds,
+  joinRounds: joins,
   cassandraDriver,
   cassandraFloor
 }
