@@ -248,16 +248,19 @@ export class RoomActors extends Context.Service<
             const lookup = (batch: ReadonlyArray<Command>): Effect.Effect<Looked, StorageError> => {
               const asOf = generation
               const originals = new Map<Command, Option.Option<Original>>()
-              const unknown: Array<Command> = []
+              const unknown: Array<readonly [Command, string]> = []
               for (const command of batch) {
                 const key = keyOf(command)
                 const cached = key === null ? undefined : recent.get(key)
                 if (key === null) originals.set(command, Option.none())
                 else if (cached !== undefined) originals.set(command, Option.some({ view: cached, stored: false }))
-                else unknown.push(command)
+                else unknown.push([command, key])
               }
               if (unknown.length === 0) return Effect.succeed({ generation: asOf, originals })
-              const keys = unknown.map((c) => ({ userId: c.request.userId, clientMsgId: c.request.clientMsgId! }))
+              const keys = unknown.map(([{ request }]) => ({
+                userId: request.userId,
+                clientMsgId: request.clientMsgId!
+              }))
               return Effect.map(messages.findByClientMsgIds(roomId, keys), (found) => {
                 const byKey = new Map(
                   found.map((record) => [
@@ -265,8 +268,8 @@ export class RoomActors extends Context.Service<
                     record
                   ])
                 )
-                for (const command of unknown) {
-                  const record = byKey.get(keyOf(command)!)
+                for (const [command, key] of unknown) {
+                  const record = byKey.get(key)
                   originals.set(
                     command,
                     record === undefined ? Option.none() : Option.some({ view: toMessageView(record), stored: true })
