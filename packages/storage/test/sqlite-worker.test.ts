@@ -154,6 +154,65 @@ describe("sqlite worker: its thread", () => {
     })
   )
 
+  it.effect("a user's point read is answered on this thread, from a file the worker migrated", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "read-here.db")
+      const user = yield* Effect.gen(function* () {
+        const name = unique("here_")
+        return yield* (yield* Users).create(newUser(name, `${name}@example.com`))
+      }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
+      // This worker never answers `findById` (nor anything else the test asks): only a read made
+      // on this thread comes back, and it finds what the real worker wrote.
+      const dying = layerThread(new URL("./dying-sqlite-worker.ts", import.meta.url), file, { checkpointer: false })
+      const found = yield* Effect.gen(function* () {
+        const users = yield* Users
+        const found = yield* users.findById(user.id)
+        // Ends the stand-in's thread, so that closing the layer does not wait for it.
+        yield* Effect.flip(users.findByUsername("crash"))
+        return found
+      }).pipe(Effect.provide(dying), Effect.timeout("10 seconds"))
+      assert.deepStrictEqual(found, Option.some(user))
+    })
+  )
+
+  it.effect("a point read on this thread sees the write the worker answered just before it", () =>
+    Effect.gen(function* () {
+      const users = yield* Users
+      const rooms = yield* Rooms
+      const name = unique("fresh_")
+      const user = yield* users.create(newUser(name, `${name}@example.com`))
+      assert.deepStrictEqual(yield* users.findById(user.id), Option.some(user))
+      const room = newRoom(user.id)
+      yield* rooms.create(room)
+      assert.deepStrictEqual(yield* rooms.get(room.id), Option.some(room))
+      yield* rooms.putMember({ roomId: room.id, userId: user.id, role: "owner", joinedAt: 1 })
+      assert.strictEqual(Option.getOrNull(yield* rooms.membership(room.id, user.id))?.role, "owner")
+      yield* rooms.removeMember(room.id, user.id)
+      assert.isTrue(Option.isNone(yield* rooms.membership(room.id, user.id)))
+    }).pipe(Effect.provide(SqliteStorage.layerWorker(join(dir, "fresh.db"))))
+  )
+
+  it.effect("the read-only connection refuses a write with StorageError and stores nothing", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "read-only.db")
+      const name = unique("ro_")
+      yield* Effect.gen(function* () {
+        yield* (yield* Users).create(newUser(name, `${name}@example.com`))
+      }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
+      const refused = yield* Effect.gen(function* () {
+        const db = yield* SqliteDatabase
+        return yield* Effect.flip(db.run("test.delete", "DELETE FROM users WHERE username = ?", name))
+      }).pipe(Effect.provide(SqliteDatabase.layer(file, { readOnly: true })))
+      assert.instanceOf(refused, StorageError)
+      const kept = new DatabaseSync(file, { readOnly: true })
+      try {
+        assert.isDefined(kept.prepare("SELECT 1 FROM users WHERE username = ?").get(name))
+      } finally {
+        kept.close()
+      }
+    })
+  )
+
   it.live(
     "committed pages reach the database file from the checkpointer thread, far below the writer's own threshold",
     () =>

@@ -20,6 +20,11 @@ export interface SqliteOptions {
    * that never pause, and what bounds it should the other connection stop.
    */
   readonly checkpointedElsewhere?: boolean | undefined
+  /**
+   * Opens an existing, migrated file for reading only (`worker-layer.ts`'s point reads on the
+   * server's thread): no migration, no pragma that writes; a write fails with `StorageError`.
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /** 64 MiB of WAL at the default 4 KiB page (see `checkpoints.ts` for when the writer gets there). */
@@ -111,6 +116,8 @@ export class SqliteDatabase extends Context.Service<
         const db = yield* Effect.acquireRelease(
           Effect.try({
             try: () => {
+              // busy_timeout stays 0 (the default): see the class comment.
+              if (options.readOnly === true) return new DatabaseSync(filename, { readOnly: true })
               const onDisk = filename !== ":memory:"
               const tightened = () => {
                 for (const path of tighten(filename)) refused.add(path)

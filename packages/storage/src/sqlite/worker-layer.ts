@@ -9,9 +9,15 @@
 import { Worker } from "node:worker_threads"
 import { Context, Effect, Layer, Tracer } from "effect"
 import { StorageError } from "../errors.ts"
+import { Rooms } from "../rooms.ts"
+import { Sessions } from "../sessions.ts"
+import { Users } from "../users.ts"
 import { checkpointInBackground } from "./checkpoints.ts"
-import type { SqliteOptions } from "./database.ts"
+import { SqliteDatabase, type SqliteOptions } from "./database.ts"
 import type { layer } from "./layer.ts"
+import { SqliteRooms } from "./rooms.ts"
+import { SqliteSessions } from "./sessions.ts"
+import { SqliteUsers } from "./users.ts"
 import {
   batcher,
   type Call,
@@ -151,16 +157,58 @@ const stop = (worker: Worker, isDead: () => boolean) =>
     Effect.asVoid
   )
 
+const withCallSpan = <A, E>(effect: Effect.Effect<A, E>, operation: string) =>
+  Effect.withSpan(effect, `sqlite ${operation}`, {
+    kind: "client",
+    attributes: { "db.system.name": "sqlite", "db.operation.name": operation },
+    captureStackTrace: false
+  })
+
 const tracedCall =
   (call: ReturnType<typeof connect>["call"]): ReturnType<typeof connect>["call"] =>
-  (service, member, args) => {
-    const operation = `${shortName(service)}.${member}`
-    return Effect.withSpan(call(service, member, args), `sqlite ${operation}`, {
-      kind: "client",
-      attributes: { "db.system.name": "sqlite", "db.operation.name": operation },
-      captureStackTrace: false
-    })
+  (service, member, args) =>
+    withCallSpan(call(service, member, args), `${shortName(service)}.${member}`)
+
+/**
+ * The point reads every request makes (an HTTP request's user and session; a WebSocket upgrade's
+ * user, session, room and membership), answered on this thread by a read-only connection of its
+ * own. Each is one primary-key lookup of some 15 µs, where a trip to the worker costs a
+ * structured clone each way and a wake-up of both threads: a join into a room costs 6% less
+ * server CPU this way (BENCHMARKS.md, "SQLite point reads on the server's thread"). WAL lets this
+ * connection read while the worker writes, never waiting, and a read sees every write the
+ * worker had answered before it began. Everything else, writes and longer reads, goes to the
+ * worker.
+ */
+const readsHere: ReadonlyArray<readonly [key: string, members: ReadonlyArray<string>]> = [
+  [Users.key, ["findById"]],
+  [Sessions.key, ["get"]],
+  [Rooms.key, ["get", "membership"]]
+]
+
+/** The services `readsHere` takes its reads from, on a read-only connection to the migrated file. */
+const readers = (filename: string) =>
+  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms).pipe(
+    Layer.provide(SqliteDatabase.layer(filename, { readOnly: true }))
+  )
+
+/** Replaces the proxies' members named in `readsHere` by the same reads on this thread. */
+const readOnThisThread = (
+  services: Map<string, Record<string, unknown>>,
+  local: Context.Context<never>,
+  traced: boolean
+) => {
+  for (const [key, members] of readsHere) {
+    const proxy = services.get(key)
+    const here = local.mapUnsafe.get(key) as Record<string, (...args: Array<unknown>) => Effect.Effect<unknown>>
+    if (proxy === undefined || here === undefined) continue
+    for (const member of members) {
+      const read = here[member]!
+      proxy[member] = traced
+        ? (...args: Array<unknown>) => withCallSpan(read(...args), `${shortName(key)}.${member}`)
+        : read
+    }
   }
+}
 
 /**
  * The services of the worker started from `entry` (tests start a fake one that misbehaves, or
@@ -185,7 +233,11 @@ export const layerThread = (
       // named by its operation; otherwise none is made at all.
       const traced = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer
       const call = traced ? tracedCall(connection.call) : connection.call
-      return Context.makeUnsafe<Services>(new Map(shapes.map((shape) => [shape.key, proxy(call, shape)])))
+      const services = new Map(shapes.map((shape) => [shape.key, proxy(call, shape)]))
+      // A file the worker has opened and migrated (`:memory:` is the worker's alone). Closed
+      // before the worker is (finalizers run last added first), so the WAL goes with it.
+      if (onDisk) readOnThisThread(services, yield* Layer.build(readers(filename)), traced)
+      return Context.makeUnsafe<Services>(services)
     })
   )
 
