@@ -27,7 +27,7 @@ const waitFor = (done: (max: number | undefined, p99: number | undefined) => boo
 describe("event-loop delay metrics", () => {
   it.live("a 300 ms block of the event loop shows in the window's max", () =>
     Effect.gen(function* () {
-      yield* Layer.build(layerEventLoopMetrics({ tick: Duration.millis(5), window: Duration.seconds(1) }))
+      yield* Layer.build(layerEventLoopMetrics({ resolution: Duration.millis(5), window: Duration.seconds(1) }))
       // A first window is reported: the gauges exist.
       yield* waitFor((max) => max !== undefined)
       const started = Date.now()

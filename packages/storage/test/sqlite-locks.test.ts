@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { SqliteDatabase, tighten } from "../src/sqlite/database.ts"
 
 const mode = (path: string) => statSync(path).mode & 0o777
@@ -68,6 +69,32 @@ describe("sqlite: a database locked by another connection", () => {
       if (Exit.isFailure(exit)) assert.include(String(exit.cause), "StorageError")
       assert.isAbove(read!.n, 0)
     }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "once a write has waited out busyTimeout, the next fails at once; a free lock lets one through at once",
+    () =>
+      Effect.gen(function* () {
+        const filename = join(yield* folder, "parley.db")
+        const db = yield* Layer.build(SqliteDatabase.layer(filename, { busyTimeout: "100 millis" }))
+        const write = Effect.provideContext(insert, db)
+        const release = holdLock(filename)
+        const first = yield* Effect.forkChild(Effect.exit(write))
+        // Past busyTimeout, within the breaker's 500 ms.
+        yield* TestClock.adjust("150 millis")
+        assert.isTrue(Exit.isFailure(yield* Fiber.join(first)))
+        // The breaker is open: no retries, no wait on the clock.
+        const second = yield* Effect.forkChild(Effect.exit(write))
+        yield* Effect.yieldNow
+        const refused = second.pollUnsafe()
+        assert.isDefined(refused, "the second write is answered without waiting")
+        assert.isTrue(refused !== undefined && Exit.isSuccess(refused) && Exit.isFailure(refused.value))
+        // The lock is free again: the first try of a write goes through, breaker or not.
+        release()
+        const third = yield* Effect.forkChild(write)
+        yield* Effect.yieldNow
+        assert.deepStrictEqual(third.pollUnsafe(), Exit.succeed(1))
+      }).pipe(Effect.scoped)
   )
 })
 
