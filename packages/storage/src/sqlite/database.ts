@@ -189,19 +189,21 @@ export class SqliteDatabase extends Context.Service<
         // The first try runs at once, outside the schedule and the breaker: with the lock free,
         // the common case, a read then costs half as much and a write 30 µs less. Only a call
         // that found the lock held goes on to them (a busy try changes nothing, so it may repeat).
-        const firstTry =
-          <A>(slow: (operation: string, f: () => A) => Effect.Effect<A, StorageError>) =>
-          (operation: string, f: () => A): Effect.Effect<A, StorageError> =>
-            Effect.suspend(() => {
-              try {
-                return Effect.succeed(f())
-              } catch (cause) {
-                const error = new StorageError({ operation, cause })
-                return isBusy(error) ? slow(operation, f) : Effect.fail(error)
-              }
-            })
-        const attempt = <A>(operation: string, f: () => A) => firstTry<A>(retried)(operation, f)
-        const write = <A>(operation: string, f: () => A) => firstTry<A>(retriedBehindBreaker)(operation, f)
+        const firstTry = <A>(
+          operation: string,
+          f: () => A,
+          slow: (operation: string, f: () => A) => Effect.Effect<A, StorageError>
+        ): Effect.Effect<A, StorageError> =>
+          Effect.suspend(() => {
+            try {
+              return Effect.succeed(f())
+            } catch (cause) {
+              const error = new StorageError({ operation, cause })
+              return isBusy(error) ? slow(operation, f) : Effect.fail(error)
+            }
+          })
+        const attempt = <A>(operation: string, f: () => A) => firstTry(operation, f, retried)
+        const write = <A>(operation: string, f: () => A) => firstTry(operation, f, retriedBehindBreaker)
         return SqliteDatabase.of({
           run: (operation, sql, ...params) => write(operation, () => Number(prepare(sql).run(...params).changes)),
           get: (operation, sql, ...params) => attempt(operation, () => prepare(sql).get(...params) as any),
