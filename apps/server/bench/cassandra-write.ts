@@ -65,7 +65,7 @@ export interface HotRoomOptions {
 const vocabulary = Array.from({ length: 500 }, (_, i) => `v${i.toString(36)}${"abcdefg".slice(0, 1 + (i % 7))}`)
 
 /** Worker `w`'s `i`th text: its own two words, then `words - 2` from the vocabulary. */
-const textOf = (w: number, i: number, words: number) =>
+export const textOf = (w: number, i: number, words: number) =>
   [
     `w${w}`,
     `m${i}`,

@@ -34,6 +34,12 @@ export interface MembershipRecord {
   readonly joinedAt: number
 }
 
+/** A room, and one user's membership of it (none when not a member). */
+export interface RoomWithMembership {
+  readonly room: RoomRecord
+  readonly membership: Option.Option<MembershipRecord>
+}
+
 /** A read marker after `Rooms.markRead`: where it is, and whether that call moved it there. */
 export interface ReadMarkerMove {
   readonly seq: number
@@ -74,6 +80,15 @@ export class Rooms extends Context.Service<
       roomId: RoomId,
       userId: UserId
     ) => Effect.Effect<Option.Option<MembershipRecord>, StorageError>
+    /**
+     * The room and `userId`'s membership of it, as `get` and `membership` would answer, in one
+     * read where the store can join them (SQLite): every upgrade into a room and every
+     * access check asks for both. None when there is no such room.
+     */
+    readonly getWithMembership: (
+      roomId: RoomId,
+      userId: UserId
+    ) => Effect.Effect<Option.Option<RoomWithMembership>, StorageError>
     /**
      * Adds or updates a member (both directions). The room must exist (the caller read it to
      * authorize the change); otherwise this fails with StorageError.

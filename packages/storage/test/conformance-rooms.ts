@@ -88,6 +88,41 @@ export const roomsConformance = (it: Vitest.MethodsNonLive<Rooms>) =>
       })
     )
 
+    it.effect("reads a room with one user's membership: owner, member, promoted, removed, stranger, no room", () =>
+      Effect.gen(function* () {
+        const rooms = yield* Rooms
+        const owner = newUserId()
+        const room = newRoom(owner, "private")
+        yield* rooms.create(room)
+        const other = newRoom(owner, "public")
+        yield* rooms.create(other)
+        const user = newUserId()
+        const read = (id: RoomId, who: UserId) =>
+          Effect.map(
+            rooms.getWithMembership(id, who),
+            Option.map(({ room, membership }) => ({ room, membership }))
+          )
+        const ownership: MembershipRecord = { roomId: room.id, userId: owner, role: "owner", joinedAt: room.createdAt }
+        assert.deepStrictEqual(yield* read(room.id, owner), Option.some({ room, membership: Option.some(ownership) }))
+        assert.deepStrictEqual(yield* read(room.id, user), Option.some({ room, membership: Option.none() }))
+
+        const member: MembershipRecord = { roomId: room.id, userId: user, role: "member", joinedAt: room.createdAt + 5 }
+        yield* rooms.putMember(member)
+        assert.deepStrictEqual(yield* read(room.id, user), Option.some({ room, membership: Option.some(member) }))
+        // A membership of another room is not this one's.
+        assert.deepStrictEqual(yield* read(other.id, user), Option.some({ room: other, membership: Option.none() }))
+        yield* rooms.putMember({ ...member, role: "admin" })
+        assert.deepStrictEqual(
+          yield* read(room.id, user),
+          Option.some({ room, membership: Option.some({ ...member, role: "admin" as const }) })
+        )
+        yield* rooms.removeMember(room.id, user)
+        assert.deepStrictEqual(yield* read(room.id, user), Option.some({ room, membership: Option.none() }))
+
+        assert.isTrue(Option.isNone(yield* read(newRoom(owner).id, owner)))
+      })
+    )
+
     it.effect("refuses a member for a room that does not exist", () =>
       Effect.gen(function* () {
         const rooms = yield* Rooms

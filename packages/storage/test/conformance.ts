@@ -212,6 +212,47 @@ export const conformance = <E>(backend: string, storage: Layer.Layer<Services, E
         })
       )
 
+      it.effect("reads a user with one of their sessions: current, rotated, revoked, another's, none, no user", () =>
+        Effect.gen(function* () {
+          const sessions = yield* Sessions
+          const users = yield* Users
+          const user = yield* withUser
+          const other = yield* withUser
+          const mine = newSession(user.id, hash())
+          const theirs = newSession(other.id, hash())
+          yield* sessions.create(mine)
+          yield* sessions.create(theirs)
+          const read = (id: UserId, sessionId: SessionId) =>
+            Effect.map(
+              users.findWithSession(id, sessionId),
+              Option.map(({ user, session }) => ({ user, session }))
+            )
+          assert.deepStrictEqual(yield* read(user.id, mine.id), Option.some({ user, session: Option.some(mine) }))
+          // Another user's session, or none at all, reads as no session of this user.
+          assert.deepStrictEqual(yield* read(user.id, theirs.id), Option.some({ user, session: Option.none() }))
+          assert.deepStrictEqual(
+            yield* read(user.id, crypto.randomUUID() as SessionId),
+            Option.some({ user, session: Option.none() })
+          )
+          assert.isTrue(Option.isNone(yield* read(crypto.randomUUID() as UserId, mine.id)))
+
+          // What it reads is what `get` reads, after a rotation and a revocation too.
+          const now = mine.createdAt + 500
+          assert.isTrue(yield* sessions.rotate({ session: mine, fromHash: mine.currentHash, toHash: hash(), now }))
+          assert.deepStrictEqual(
+            yield* read(user.id, mine.id),
+            Option.some({ user, session: yield* sessions.get(mine.id) })
+          )
+          yield* sessions.revoke(mine.id)
+          const revoked = Option.getOrThrow(yield* read(user.id, mine.id)).session
+          assert.isTrue(Option.getOrThrow(revoked).revoked)
+          assert.deepStrictEqual(revoked, yield* sessions.get(mine.id))
+          // A disabled user is still read, as disabled (the caller refuses it).
+          assert.isTrue(yield* users.update(user.id, { disabled: true }, now))
+          assert.isTrue(Option.getOrThrow(yield* read(user.id, mine.id)).user.disabled)
+        })
+      )
+
       it.effect("of 20 concurrent rotations of one token exactly one succeeds", () =>
         Effect.gen(function* () {
           const sessions = yield* Sessions

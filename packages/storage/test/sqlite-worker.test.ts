@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { EmailRegistered, type MessageId, makeTimeUuidClock, UsernameTaken } from "@parley/domain"
+import { EmailRegistered, type MessageId, makeTimeUuidClock, type SessionId, UsernameTaken } from "@parley/domain"
 import { Effect, Exit, Layer, Option, Schedule } from "effect"
 import { afterAll } from "vitest"
 import {
@@ -154,24 +154,43 @@ describe("sqlite worker: its thread", () => {
     })
   )
 
-  it.effect("a user's point read is answered on this thread, from a file the worker migrated", () =>
+  it.effect("an upgrade's point reads are answered on this thread, from a file the worker migrated", () =>
     Effect.gen(function* () {
       const file = join(dir, "read-here.db")
-      const user = yield* Effect.gen(function* () {
+      const { user, room } = yield* Effect.gen(function* () {
         const name = unique("here_")
-        return yield* (yield* Users).create(newUser(name, `${name}@example.com`))
+        const user = yield* (yield* Users).create(newUser(name, `${name}@example.com`))
+        const room = newRoom(user.id)
+        yield* (yield* Rooms).create(room)
+        return { user, room }
       }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
-      // This worker never answers `findById` (nor anything else the test asks): only a read made
+      // This worker never answers a read (nor anything else the test asks): only a read made
       // on this thread comes back, and it finds what the real worker wrote.
       const dying = layerThread(new URL("./dying-sqlite-worker.ts", import.meta.url), file, { checkpointer: false })
       const found = yield* Effect.gen(function* () {
         const users = yield* Users
-        const found = yield* users.findById(user.id)
+        const rooms = yield* Rooms
+        const found = {
+          user: yield* users.findById(user.id),
+          withSession: Option.map(
+            yield* users.findWithSession(user.id, crypto.randomUUID() as SessionId),
+            (f) => f.user
+          ),
+          room: yield* rooms.get(room.id),
+          membership: Option.map(yield* rooms.membership(room.id, user.id), (m) => m.role),
+          withMembership: Option.map(yield* rooms.getWithMembership(room.id, user.id), (f) => f.room)
+        }
         // Ends the stand-in's thread, so that closing the layer does not wait for it.
         yield* Effect.flip(users.findByUsername("crash"))
         return found
       }).pipe(Effect.provide(dying), Effect.timeout("10 seconds"))
-      assert.deepStrictEqual(found, Option.some(user))
+      assert.deepStrictEqual(found, {
+        user: Option.some(user),
+        withSession: Option.some(user),
+        room: Option.some(room),
+        membership: Option.some("owner"),
+        withMembership: Option.some(room)
+      })
     })
   )
 
@@ -187,8 +206,14 @@ describe("sqlite worker: its thread", () => {
       assert.deepStrictEqual(yield* rooms.get(room.id), Option.some(room))
       yield* rooms.putMember({ roomId: room.id, userId: user.id, role: "owner", joinedAt: 1 })
       assert.strictEqual(Option.getOrNull(yield* rooms.membership(room.id, user.id))?.role, "owner")
+      const role = Effect.map(
+        rooms.getWithMembership(room.id, user.id),
+        (found) => Option.getOrNull(Option.getOrThrow(found).membership)?.role
+      )
+      assert.strictEqual(yield* role, "owner")
       yield* rooms.removeMember(room.id, user.id)
       assert.isTrue(Option.isNone(yield* rooms.membership(room.id, user.id)))
+      assert.isUndefined(yield* role)
     }).pipe(Effect.provide(SqliteStorage.layerWorker(join(dir, "fresh.db"))))
   )
 

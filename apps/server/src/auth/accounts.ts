@@ -307,15 +307,13 @@ export class Accounts extends Context.Service<
         })
 
         const authenticateSession = Effect.fnUntraced(function* (userId: UserId, sessionId: SessionId) {
-          const [user, session] = yield* Effect.all([users.findById(userId), sessions.get(sessionId)], {
-            concurrency: 2
-          })
+          const found = yield* users.findWithSession(userId, sessionId)
           const now = yield* Clock.currentTimeMillis
-          if (Option.isNone(user) || user.value.disabled) return yield* new Unauthorized()
-          if (Option.isNone(session) || session.value.userId !== userId || !isLive(session.value, now)) {
-            return yield* new Unauthorized()
-          }
-          return new StoredCaller(sessionId, user.value)
+          if (Option.isNone(found) || found.value.user.disabled) return yield* new Unauthorized()
+          // `session` is none for another user's session too.
+          const { user, session } = found.value
+          if (Option.isNone(session) || !isLive(session.value, now)) return yield* new Unauthorized()
+          return new StoredCaller(sessionId, user)
         })
 
         return Accounts.of({

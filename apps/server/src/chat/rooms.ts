@@ -144,13 +144,12 @@ export class ChatRooms extends Context.Service<
         // Every room id is a TIMEUUID; any other UUID names no room (and Cassandra's
         // `timeuuid` columns would refuse it with an error, not an empty answer).
         if (!isTimeUuid(roomId)) return yield* hidden()
-        const [room, membership] = yield* Effect.all([store.get(roomId), store.membership(roomId, caller)], {
-          concurrency: 2
-        })
-        if (Option.isNone(room)) return yield* hidden()
+        const found = yield* store.getWithMembership(roomId, caller)
+        if (Option.isNone(found)) return yield* hidden()
+        const { room, membership } = found.value
         const role = Option.match(membership, { onNone: () => null, onSome: (m) => m.role })
-        if (room.value.visibility === "private" && role === null) return yield* hidden()
-        return { room: room.value, role } satisfies RoomAccess
+        if (room.visibility === "private" && role === null) return yield* hidden()
+        return { room, role } satisfies RoomAccess
       })
 
       /** The room as the caller sees it, with their reading of it: its head, and their marker if a member. */

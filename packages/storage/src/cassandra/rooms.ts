@@ -123,6 +123,15 @@ export const CassandraRooms = Layer.effect(
           )
         )
 
+    const membership = (roomId: RoomId, userId: UserId) =>
+      db
+        .execute(
+          "rooms.membership",
+          "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id = ?",
+          [uuid(roomId), uuid(userId)]
+        )
+        .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toMember)))
+
     /** A page of a listing table after the cursor; rows without a room are skipped. */
     const listing = <A>(
       operation: string,
@@ -163,14 +172,12 @@ export const CassandraRooms = Layer.effect(
           .pipe(Effect.andThen(bumpTotal(db, "rooms", 1))),
       get,
       ...direct,
-      membership: (roomId, userId) =>
-        db
-          .execute(
-            "rooms.membership",
-            "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id = ?",
-            [uuid(roomId), uuid(userId)]
-          )
-          .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toMember))),
+      membership,
+      // Two partitions: both read at once.
+      getWithMembership: (roomId, userId) =>
+        Effect.map(Effect.all([get(roomId), membership(roomId, userId)], { concurrency: 2 }), ([room, member]) =>
+          Option.map(room, (found) => ({ room: found, membership: member }))
+        ),
       putMember: Effect.fn("Rooms.putMember")(function* (member) {
         const room = yield* get(member.roomId)
         if (Option.isNone(room)) {

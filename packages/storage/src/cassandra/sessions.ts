@@ -26,6 +26,12 @@ const toRecord = (row: cassandra.types.Row): SessionRecord => ({
   ...rotationOf(row)
 })
 
+/** One session by id (its row expires with it: no row once expired). */
+export const readSession = (db: CassandraClient["Service"], id: SessionId, options?: cassandra.QueryOptions) =>
+  db
+    .execute("sessions.get", `SELECT ${readColumns} FROM sessions WHERE session_id = ?`, [uuid(id)], options)
+    .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord)))
+
 /** Every row of a session expires with it (TTL in whole seconds, at least 1). */
 const ttlUntil = (expiresAt: number, now: number) => Math.max(1, Math.ceil((expiresAt - now) / 1000))
 
@@ -34,10 +40,7 @@ export const CassandraSessions = Layer.effect(
   Effect.gen(function* () {
     const db = yield* CassandraClient
 
-    const get = (id: SessionId, options?: cassandra.QueryOptions) =>
-      db
-        .execute("sessions.get", `SELECT ${readColumns} FROM sessions WHERE session_id = ?`, [uuid(id)], options)
-        .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toRecord)))
+    const get = (id: SessionId, options?: cassandra.QueryOptions) => readSession(db, id, options)
 
     const insertToken = (hash: string, s: SessionRecord, now: number) => ({
       query: "INSERT INTO refresh_tokens (token_hash, session_id, user_id) VALUES (?, ?, ?) USING TTL ?",

@@ -6,6 +6,7 @@ import { keyBounds } from "../text-keys.ts"
 import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
 import { CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 import { pageSkipping } from "./paging.ts"
+import { readSession } from "./sessions.ts"
 import { bumpTotal } from "./totals.ts"
 
 /** The single partition of `user_directory` (see `cql/003_admin.cql`). */
@@ -172,6 +173,14 @@ export const CassandraUsers = Layer.effect(
         return user
       }),
       findById,
+      // Two partitions: both read at once.
+      findWithSession: (id, sessionId) =>
+        Effect.map(Effect.all([findById(id), readSession(db, sessionId)], { concurrency: 2 }), ([user, session]) =>
+          Option.map(user, (found) => ({
+            user: found,
+            session: Option.filter(session, (s) => s.userId === found.id)
+          }))
+        ),
       list: ({ prefix, after, limit }) => {
         const key = prefix === null ? "" : usernameKey(prefix)
         return pageSkipping({

@@ -1,7 +1,7 @@
 import type { MemberRole, RoomId, UserId, Visibility } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
 import { toPage } from "../page.ts"
-import { directPair, type MembershipRecord, type RoomRecord, Rooms } from "../rooms.ts"
+import { directPair, type MembershipRecord, type RoomRecord, Rooms, type RoomWithMembership } from "../rooms.ts"
 import { SqliteDatabase } from "./database.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
@@ -50,6 +50,28 @@ const toMember = (row: MemberRow): MembershipRecord => ({
   joinedAt: row.joined_at
 })
 
+/** A room row with the asked user's membership columns, null when not a member. */
+interface RoomMemberRow extends RoomRow {
+  readonly member_id: string | null
+  readonly member_role: string | null
+  readonly member_joined_at: number | null
+}
+
+const toRoomWithMembership = (row: RoomMemberRow): RoomWithMembership => ({
+  room: toRoom(row),
+  membership:
+    row.member_id === null
+      ? Option.none()
+      : Option.some(
+          toMember({
+            room_id: row.room_id,
+            user_id: row.member_id,
+            role: row.member_role!,
+            joined_at: row.member_joined_at!
+          })
+        )
+})
+
 const roomColumns =
   "r.room_id, r.name, r.visibility, r.created_by, r.created_at, r.archived, r.direct_low, r.direct_low_name, r.direct_high, r.direct_high_name"
 
@@ -68,6 +90,8 @@ export const queries = {
   putMember: `INSERT INTO room_members (room_id, user_id, room_key, role, joined_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role, joined_at = excluded.joined_at`,
   membership: "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id = ?",
+  getWithMembership: `SELECT ${roomColumns}, m.user_id AS member_id, m.role AS member_role, m.joined_at AS member_joined_at
+    FROM rooms r LEFT JOIN room_members m ON m.room_id = r.room_id AND m.user_id = ? WHERE r.room_id = ?`,
   removeMember: "DELETE FROM room_members WHERE room_id = ? AND user_id = ?",
   listMembers:
     "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id > ? ORDER BY user_id LIMIT ?",
@@ -147,6 +171,10 @@ export const SqliteRooms = Layer.effect(
         db
           .get<MemberRow>("rooms.membership", queries.membership, roomId, userId)
           .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toMember))),
+      getWithMembership: (roomId, userId) =>
+        db
+          .get<RoomMemberRow>("rooms.getWithMembership", queries.getWithMembership, userId, roomId)
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRoomWithMembership))),
       // A missing room fails the foreign key, which is the StorageError the interface promises.
       putMember: (member) => db.run("rooms.putMember", queries.putMember, ...memberParams(member)).pipe(Effect.asVoid),
       removeMember: (roomId, userId) =>

@@ -3,7 +3,7 @@ import { Effect, Layer, Option } from "effect"
 import { type SessionRecord, Sessions } from "../sessions.ts"
 import { SqliteDatabase } from "./database.ts"
 
-interface SessionRow {
+export interface SessionRow {
   readonly id: string
   readonly user_id: string
   readonly current_hash: string
@@ -17,7 +17,7 @@ interface SessionRow {
   readonly rotated_at: number | null
 }
 
-const toRecord = (row: SessionRow): SessionRecord => ({
+export const toSessionRecord = (row: SessionRow): SessionRecord => ({
   id: row.id as SessionId,
   userId: row.user_id as UserId,
   currentHash: row.current_hash,
@@ -33,7 +33,7 @@ const toRecord = (row: SessionRow): SessionRecord => ({
 })
 
 const columns = "id, user_id, current_hash, created_at, last_used_at, expires_at, revoked, user_agent, ip"
-const readColumns = `${columns}, previous_hash, rotated_at`
+export const readColumns = `${columns}, previous_hash, rotated_at`
 
 export const SqliteSessions = Layer.effect(
   Sessions,
@@ -60,7 +60,7 @@ export const SqliteSessions = Layer.effect(
       get: (id) =>
         db
           .get<SessionRow>("sessions.get", `SELECT ${readColumns} FROM sessions WHERE id = ?`, id)
-          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toRecord))),
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toSessionRecord))),
       findByTokenHash: (hash) =>
         db
           .get<{ session_id: string; user_id: string; expires_at: number }>(
@@ -96,7 +96,7 @@ export const SqliteSessions = Layer.effect(
             `SELECT ${readColumns} FROM sessions WHERE user_id = ? ORDER BY created_at DESC`,
             userId
           )
-          .pipe(Effect.map((rows) => rows.map(toRecord)))
+          .pipe(Effect.map((rows) => rows.map(toSessionRecord)))
     })
   })
 )

@@ -3,8 +3,9 @@ import { EmailRegistered, type Role, type UserId, UsernameTaken } from "@parley/
 import { Effect, Layer, Option } from "effect"
 import { toPage } from "../page.ts"
 import { prefixRange } from "../text-keys.ts"
-import { emailKey, type UserRecord, Users, usernameKey } from "../users.ts"
+import { emailKey, type UserRecord, Users, type UserWithSession, usernameKey } from "../users.ts"
 import { SqliteDatabase } from "./database.ts"
+import { type SessionRow, readColumns as sessionColumnList, toSessionRecord } from "./sessions.ts"
 
 interface UserRow {
   readonly id: string
@@ -32,8 +33,24 @@ const toRecord = (row: UserRow): UserRecord => ({
 
 const columns = "id, username, email, password_hash, role, disabled, created_at, updated_at"
 
-/** The listings, both answered from the unique index on `username_key` (the query-plan test checks). */
+/** The session's columns as `findWithSession` selects them, each prefixed `s_`. */
+const sessionColumns = sessionColumnList.split(", ")
+const prefixedSessionColumns = sessionColumns.map((c) => `s.${c} AS s_${c}`).join(", ")
+
+const toUserWithSession = (row: UserRow & Record<string, unknown>): UserWithSession => {
+  if (row.s_id === null) return { user: toRecord(row), session: Option.none() }
+  const session: Record<string, unknown> = {}
+  for (const c of sessionColumns) session[c] = row[`s_${c}`]
+  return { user: toRecord(row), session: Option.some(toSessionRecord(session as unknown as SessionRow)) }
+}
+
+/** The listings, from the unique index on `username_key`, and the user with a session, by keys (the query-plan test checks). */
 export const queries = {
+  findWithSession: `SELECT ${columns
+    .split(", ")
+    .map((c) => `u.${c}`)
+    .join(", ")}, ${prefixedSessionColumns}
+    FROM users u LEFT JOIN sessions s ON s.id = ? AND s.user_id = u.id WHERE u.id = ?`,
   listUsers: `SELECT ${columns}, username_key FROM users WHERE username_key > ? ORDER BY username_key LIMIT ?`,
   searchUsers: `SELECT ${columns}, username_key FROM users
     WHERE username_key >= ? AND username_key > ? AND username_key < ? ORDER BY username_key LIMIT ?`
@@ -80,6 +97,10 @@ export const SqliteUsers = Layer.effect(
         return user
       }),
       findById: (id) => findOne("users.findById", "id", id),
+      findWithSession: (id, sessionId) =>
+        db
+          .get<UserRow & Record<string, unknown>>("users.findWithSession", queries.findWithSession, sessionId, id)
+          .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toUserWithSession))),
       list: ({ prefix, after, limit }) => {
         const key = prefix === null ? "" : usernameKey(prefix)
         const range = prefixRange(key)

@@ -170,19 +170,20 @@ const tracedCall =
     withCallSpan(call(service, member, args), `${shortName(service)}.${member}`)
 
 /**
- * The point reads every request makes (an HTTP request's user and session; a WebSocket upgrade's
- * user, session, room and membership), answered on this thread by a read-only connection of its
- * own. Each is one primary-key lookup of some 15 µs, where a trip to the worker costs a
- * structured clone each way and a wake-up of both threads: a join into a room costs 6% less
- * server CPU this way (BENCHMARKS.md, "SQLite point reads on the server's thread"). WAL lets this
+ * The point reads every request makes (an HTTP request's user with its session; a WebSocket
+ * upgrade's, and its room with the user's membership: one joined statement each), answered on
+ * this thread by a read-only connection of its own. Each is a primary-key lookup of some 15 µs,
+ * where a trip to the worker costs a structured clone each way and a wake-up of both threads: a
+ * join into a room costs 6% less server CPU this way (BENCHMARKS.md, "SQLite point reads on the
+ * server's thread"). `get`, `membership` and `findById` stay for their other callers. WAL lets this
  * connection read while the worker writes, never waiting, and a read sees every write the
  * worker had answered before it began. Everything else, writes and longer reads, goes to the
  * worker.
  */
 const readsHere: ReadonlyArray<readonly [key: string, members: ReadonlyArray<string>]> = [
-  [Users.key, ["findById"]],
+  [Users.key, ["findById", "findWithSession"]],
   [Sessions.key, ["get"]],
-  [Rooms.key, ["get", "membership"]]
+  [Rooms.key, ["get", "membership", "getWithMembership"]]
 ]
 
 /** The services `readsHere` takes its reads from, on a read-only connection to the migrated file. */
