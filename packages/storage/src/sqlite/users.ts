@@ -33,23 +33,22 @@ const toRecord = (row: UserRow): UserRecord => ({
 
 const columns = "id, username, email, password_hash, role, disabled, created_at, updated_at"
 
-/** The session's columns as `findWithSession` selects them, each prefixed `s_`. */
-const sessionColumns = sessionColumnList.split(", ")
-const prefixedSessionColumns = sessionColumns.map((c) => `s.${c} AS s_${c}`).join(", ")
+/** The session's columns as `findWithSession` selects them, each under an `s_` alias. */
+const sessionAliases = sessionColumnList.split(", ").map((c) => [c, `s_${c}`] as const)
 
-const toUserWithSession = (row: UserRow & Record<string, unknown>): UserWithSession => {
+/** A user's row with one session's columns beside it (all null when there is no such session of theirs). */
+type UserSessionRow = UserRow & { readonly [alias: `s_${string}`]: unknown }
+
+const toUserWithSession = (row: UserSessionRow): UserWithSession => {
   if (row.s_id === null) return { user: toRecord(row), session: Option.none() }
   const session: Record<string, unknown> = {}
-  for (const c of sessionColumns) session[c] = row[`s_${c}`]
+  for (const [column, alias] of sessionAliases) session[column] = row[alias]
   return { user: toRecord(row), session: Option.some(toSessionRecord(session as unknown as SessionRow)) }
 }
 
 /** The listings, from the unique index on `username_key`, and the user with a session, by keys (the query-plan test checks). */
 export const queries = {
-  findWithSession: `SELECT ${columns
-    .split(", ")
-    .map((c) => `u.${c}`)
-    .join(", ")}, ${prefixedSessionColumns}
+  findWithSession: `SELECT ${columns.replace(/(^|, )/g, "$1u.")}, ${sessionAliases.map(([c, alias]) => `s.${c} AS ${alias}`).join(", ")}
     FROM users u LEFT JOIN sessions s ON s.id = ? AND s.user_id = u.id WHERE u.id = ?`,
   listUsers: `SELECT ${columns}, username_key FROM users WHERE username_key > ? ORDER BY username_key LIMIT ?`,
   searchUsers: `SELECT ${columns}, username_key FROM users
@@ -99,7 +98,7 @@ export const SqliteUsers = Layer.effect(
       findById: (id) => findOne("users.findById", "id", id),
       findWithSession: (id, sessionId) =>
         db
-          .get<UserRow & Record<string, unknown>>("users.findWithSession", queries.findWithSession, sessionId, id)
+          .get<UserSessionRow>("users.findWithSession", queries.findWithSession, sessionId, id)
           .pipe(Effect.map((row) => Option.map(Option.fromUndefinedOr(row), toUserWithSession))),
       list: ({ prefix, after, limit }) => {
         const key = prefix === null ? "" : usernameKey(prefix)
