@@ -3,8 +3,8 @@
  * commit into `Messages.append`, every send with a `client_msg_id`), next to its ceiling, the
  * driver doing single-row INSERTs into `room_messages` (the same table, the same columns, the
  * same texts) with the same number in flight and nothing else. The driver runs twice: without
- * `terms` (the issue's yardstick: nothing for search to index) and with them (the row Parley
- * stores, whose words the table's Storage-Attached Index adds on every insert). All in one
+ * `terms` (the issue's yardstick: nothing for search to index) and with them as Parley stores
+ * them (once per group commit, which the table's Storage-Attached Index adds). All in one
  * fresh keyspace, dropped afterwards, in the same run and alternating round by round, so that
  * all see the same machine.
  *
@@ -72,7 +72,11 @@ export const textOf = (w: number, i: number, words: number) =>
     ...Array.from({ length: Math.max(0, words - 2) }, (_, k) => vocabulary[(i * 31 + k * 17 + w) % 500]!)
   ].join(" ")
 
-/** The driver's two paths: the row alone, and the row with the search terms Parley stores. */
+/**
+ * The driver's two paths: the row alone, and the rows with the search words as Parley stores
+ * them (`cql/013_search_per_batch.cql`): once per group commit, which at N in flight holds about
+ * N messages, so every Nth row carries the words of N texts and the others none.
+ */
 export const plainDriver = "driver INSERT, one row"
 export const indexedDriver = "driver INSERT, one row + terms"
 
@@ -171,7 +175,8 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
             let seq = 0
             const r = roundNo++
             return pool(inFlight, count, (w, i) => {
-              const text = textOf(w, i, options.words ?? 2)
+              const words = options.words ?? 2
+              const text = textOf(w, i, words)
               const row = [
                 roomId,
                 bucket,
@@ -183,7 +188,19 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
                 withIds ? `${r}-${w}-${i}` : null,
                 new Date()
               ]
-              return client.execute(insert, withTerms ? [...row, messageTerms(text)] : row, insertOptions)
+              if (!withTerms) return client.execute(insert, row, insertOptions)
+              // The words of the group commit this row would end: this text and the N - 1 others in flight.
+              const terms =
+                seq % inFlight !== 0
+                  ? null
+                  : [
+                      ...new Set(
+                        Array.from({ length: inFlight }, (_, k) =>
+                          messageTerms(textOf((w + k) % inFlight, i, words))
+                        ).flat()
+                      )
+                    ]
+              return client.execute(insert, [...row, terms ?? cassandra.types.unset], insertOptions)
             })
           }
         const paths = [

@@ -1,7 +1,8 @@
 /**
- * Search words on Cassandra live in the message rows (cql/011_search_in_rows.cql), on the real
- * node: an edit of a message in an older partition must move the words it is found by with
- * its text, also when the update after the commit was cut off (the writer died) and the next
+ * Search words on Cassandra live in the message rows, one set per group commit on its last row
+ * (cql/011_search_in_rows.cql, cql/013_search_per_batch.cql), on the real node: a commit's
+ * messages are all found by that one set; an edit of a message in an older partition must move
+ * the words it is found by with its text, also when the update after the commit was cut off (the writer died) and the next
  * claim re-applies it; a deleted room's messages are found no more.
  */
 import { assert, describe, type Vitest } from "@effect/vitest"
@@ -81,6 +82,35 @@ export const cassandraSearchRepair = (it: Vitest.MethodsNonLive<CassandraClient 
         yield* messages.claim(roomId)
         assert.deepStrictEqual(yield* found(after), [`${after} one`])
         assert.deepStrictEqual(yield* found(before), [])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a group commit's words are indexed once, on its last row, and find every message", () =>
+      Effect.gen(function* () {
+        const messages = yield* Messages
+        const search = Context.get(yield* Layer.build(CassandraSearch), MessageSearch)
+        const roomId = newRoom(newUserId()).id
+        const word = unique("chunk").replaceAll("-", "")
+        const clock = makeTimeUuidClock()
+        const batch = Array.from({ length: 5 }, (_, i) =>
+          message(roomId, clock.next(Date.now()) as MessageId, i + 1, `${word} number ${i}`)
+        )
+        yield* appendAsOwner(messages, roomId, batch)
+        const db = yield* CassandraClient
+        const bucket = (yield* db.execute("test", "SELECT bucket FROM room_buckets WHERE room_id = ?", [uuid(roomId)]))
+          .first()!
+          .get("bucket") as Date
+        const indexed = (yield* db.execute(
+          "test",
+          "SELECT msg_id, terms_from FROM room_messages WHERE room_id = ? AND bucket = ? AND terms CONTAINS ?",
+          [uuid(roomId), bucket, word]
+        )).rows.map((row) => [row.get("msg_id").toString(), row.get("terms_from")?.toString()])
+        assert.deepStrictEqual(indexed, [[batch[4]!.id, batch[0]!.id]])
+        const found = yield* search.search({ rooms: [roomId], terms: [word], before: null, limit: 10 })
+        assert.deepStrictEqual(
+          found.map((m) => m.id),
+          batch.map((m) => m.id).reverse()
+        )
       }).pipe(Effect.scoped)
     )
 

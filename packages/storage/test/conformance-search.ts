@@ -112,6 +112,67 @@ export const searchConformance = (it: Vitest.MethodsNonLive<Messages | MessageSe
       })
     )
 
+    it.effect("pages through the matches of one large group commit, cursors falling inside it", () =>
+      Effect.gen(function* () {
+        const messages = yield* Messages
+        const roomId = newRoom(newUserId()).id
+        const w = word("bulk")
+        const s = stream(roomId)
+        const now = Date.now() - day
+        // More rows than Cassandra indexes together (`cql/013_search_per_batch.cql`), one append.
+        const all = Array.from({ length: 150 }, (_, i) => s.message(now + i, i % 3 === 1 ? `other ${i}` : `${w} ${i}`))
+        yield* appendAsOwner(messages, roomId, all)
+        const later = [s.message(now + 200, `${w} later`), s.message(now + 201, "not this one")]
+        yield* appendAsOwner(messages, roomId, later)
+        const hits = [...all, ...later].filter((m) => m.text.startsWith(w)).reverse()
+        for (const limit of [7, 1, 40, 200]) {
+          const found: Array<MessageRecord> = []
+          let before: MessageId | null = null
+          for (let n = 0; n < 200; n++) {
+            const page: ReadonlyArray<MessageRecord> = yield* search({ rooms: [roomId], q: w, before, limit })
+            found.push(...page)
+            if (page.length < limit) break
+            before = page.at(-1)!.id
+          }
+          assert.deepStrictEqual(ids(found), ids(hits), `pages of ${limit}`)
+        }
+        // A cursor on a message that does not match, inside the commit.
+        assert.deepStrictEqual(
+          ids(yield* search({ rooms: [roomId], q: w, before: all[100]!.id, limit: 5 })),
+          ids(hits.filter((m) => m.seq < all[100]!.seq).slice(0, 5))
+        )
+      })
+    )
+
+    it.effect("a message edited inside a group commit is found once, in its place", () =>
+      Effect.gen(function* () {
+        const messages = yield* Messages
+        const roomId = newRoom(newUserId()).id
+        const w = word("once")
+        const s = stream(roomId)
+        const now = Date.now() - day
+        const [m1, m2, m3, m4] = [
+          s.message(now, `${w} first`),
+          s.message(now + 1, "second"),
+          s.message(now + 2, "third"),
+          s.message(now + 3, "fourth")
+        ]
+        yield* appendAsOwner(messages, roomId, [m1, m2, m3])
+        yield* appendAsOwner(messages, roomId, [m4])
+        yield* appendAsOwner(messages, roomId, [
+          s.edit(now + 10, m2, `second ${w}`),
+          s.edit(now + 11, m3, `third ${w}`),
+          s.edit(now + 12, m4, `fourth ${w}`)
+        ])
+        assert.deepStrictEqual(
+          ids(yield* search({ rooms: [roomId], q: w, before: null, limit: 10 })),
+          ids([m4, m3, m2, m1])
+        )
+        assert.deepStrictEqual(ids(yield* search({ rooms: [roomId], q: w, before: m3.id, limit: 10 })), ids([m2, m1]))
+        assert.deepStrictEqual(ids(yield* search({ rooms: [roomId], q: "first", before: null, limit: 10 })), ids([m1]))
+      })
+    )
+
     it.effect("searches only the rooms given, merged newest first", () =>
       Effect.gen(function* () {
         const messages = yield* Messages

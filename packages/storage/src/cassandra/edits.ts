@@ -41,21 +41,26 @@ export const byTarget = (changes: ReadonlyArray<MessageRecord>) => {
 }
 
 /**
- * The one UPDATE a target's changes (in batch order) make to its row in `bucket` (its text, the
- * words it is found by, its edit time, who deleted it): one statement, since two statements of
+ * The one UPDATE a target's changes (in batch order) make to its row in `bucket` (its text, its
+ * edit time, who deleted it, the words of its new text): one statement, since two statements of
  * one batch writing the same cell share a timestamp and Cassandra would keep the greater value,
- * not the later one. As a statement of the commit's
- * conditional batch it is plain; on its own (an older partition) it is an LWT `IF EXISTS`:
- * its Paxos ballot is newer than every earlier write of that partition (the row's insert,
- * earlier edits), so it wins whatever the clocks, and it never creates a row.
+ * not the later one. The words are added to the row's `terms`, never replaced
+ * (`cql/013_search_per_batch.cql`): the row may end a chunk and hold its other messages' words
+ * too; a delete adds none. As a statement of the commit's conditional batch it is plain; on its
+ * own (an older partition) it is an LWT `IF EXISTS`: its Paxos ballot is newer than every
+ * earlier write of that partition (the row's insert, earlier edits), so it wins whatever the
+ * clocks, and it never creates a row.
  */
 export const targetUpdate = (roomId: RoomId, bucket: number, changes: ReadonlyArray<MessageRecord>, alone: boolean) => {
   const lastEdit = changes.findLast((c) => c.kind === "edit")
   const deleted = changes.find((c) => c.kind === "delete")
-  // The row's search words follow its text (`cql/011_search_in_rows.cql`): none once deleted.
-  const terms = deleted !== undefined ? [] : messageTerms(lastEdit!.text)
-  const set: Array<string> = ["content = ?", "terms = ?"]
-  const values: Array<unknown> = [deleted !== undefined ? "" : lastEdit!.text, terms.length === 0 ? null : terms]
+  const set: Array<string> = ["content = ?"]
+  const values: Array<unknown> = [deleted !== undefined ? "" : lastEdit!.text]
+  const words = deleted !== undefined ? [] : messageTerms(lastEdit!.text)
+  if (words.length > 0) {
+    set.push("terms = terms + ?")
+    values.push(words)
+  }
   if (lastEdit !== undefined) {
     set.push("edited_at = ?")
     values.push(new Date(lastEdit.createdAt))

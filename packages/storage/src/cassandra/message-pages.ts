@@ -1,11 +1,11 @@
-import { type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
+import { compareTimeUuid, type MessageId, type RoomId, timeUuidMs } from "@parley/domain"
 import type cassandra from "cassandra-driver"
 import { Effect } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
 import { matchesAll } from "../search-terms.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { epochMs, rowColumns, toMessage } from "./message-rows.ts"
+import { epochMs, rowColumns, termsChunk, toMessage } from "./message-rows.ts"
 
 /** Bucket-index rows fetched per read: a page usually needs one or two windows. */
 const bucketsPerRead = 8
@@ -96,18 +96,57 @@ export const messagePages = (db: CassandraClient["Service"]) => {
 
   /**
    * Up to `limit` of one partition's messages below `before`, newest first, whose current text
-   * holds every one of `terms`: rows the index on `terms` finds (`cql/011_search_in_rows.cql`),
-   * checked again against their text. A read follows its pages (an index read may answer in
-   * short ones) and the next starts below the last row, past any that failed the check.
+   * holds every one of `terms` (`cql/013_search_per_batch.cql`): the index on `terms` finds the
+   * rows ending a matching chunk (or standing alone), each chunk's rows are read as one range,
+   * and each message is checked against its text. `straddle` (the first partition of a page with
+   * a cursor) first reads the chunk holding the cursor, which ends at or after it, where the
+   * index read below the cursor does not look.
    */
   const matchesIn = Effect.fnUntraced(function* (
     roomId: RoomId,
     bucket: number,
     terms: ReadonlyArray<string>,
     before: MessageId | null,
-    limit: number
+    limit: number,
+    straddle: boolean
   ) {
     const found: Array<MessageRecord> = []
+    const seen = new Set<string>()
+    const keep = (rows: ReadonlyArray<cassandra.types.Row>) => {
+      for (const row of rows) {
+        const m = toMessage(roomId, row)
+        if (seen.has(m.id) || (before !== null && compareTimeUuid(m.id, before) >= 0)) continue
+        seen.add(m.id)
+        if (m.kind === "message" && m.deletedBy === null && matchesAll(m.text, terms)) found.push(m)
+      }
+    }
+    /** A found row's chunk, newest first: the row alone, or the range it ends. */
+    const chunkOf = (row: cassandra.types.Row) => {
+      const from = row.get("terms_from") as cassandra.types.TimeUuid | null
+      return from === null
+        ? Effect.succeed([row])
+        : db
+            .execute(
+              "search.chunk",
+              `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id >= ? AND msg_id <= ?`,
+              [uuid(roomId), new Date(bucket), from, row.get("msg_id")],
+              { fetchSize: termsChunk + 1 }
+            )
+            .pipe(Effect.map((rs) => rs.rows))
+    }
+    if (straddle && before !== null) {
+      const rs: cassandra.types.ResultSet = yield* db.execute(
+        "search.straddle",
+        "SELECT msg_id, terms_from, terms FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id >= ? ORDER BY msg_id ASC LIMIT ?",
+        [uuid(roomId), new Date(bucket), uuid(before), termsChunk]
+      )
+      const end = rs.rows.find((row) => row.get("terms_from") !== null)
+      const from = end?.get("terms_from") as cassandra.types.TimeUuid | undefined
+      const words = new Set<string>((end?.get("terms") as ReadonlyArray<string> | null | undefined) ?? [])
+      if (from !== undefined && compareTimeUuid(from.toString(), before) < 0 && terms.every((t) => words.has(t))) {
+        keep(yield* chunkOf(end!))
+      }
+    }
     let below = before
     while (found.length < limit) {
       const wanted = limit - found.length
@@ -117,15 +156,18 @@ export const messagePages = (db: CassandraClient["Service"]) => {
       do {
         const rs: cassandra.types.ResultSet = yield* db.execute(
           "search.messages",
-          `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${" AND terms CONTAINS ?".repeat(terms.length)}${below === null ? "" : " AND msg_id < ?"} LIMIT ?`,
+          `SELECT ${rowColumns}, terms_from FROM room_messages WHERE room_id = ? AND bucket = ?${" AND terms CONTAINS ?".repeat(terms.length)}${below === null ? "" : " AND msg_id < ?"} LIMIT ?`,
           [uuid(roomId), new Date(bucket), ...terms, ...(below === null ? [] : [uuid(below)]), wanted],
           { fetchSize: wanted, ...(pageState === undefined ? {} : { pageState }) }
         )
         // A row of statics only (a poisoned partition) has no message.
-        const messages = rs.rows.filter((row) => row.get("msg_id") !== null).map((row) => toMessage(roomId, row))
+        for (const row of rs.rows) {
+          if (row.get("msg_id") === null) continue
+          last = row.get("msg_id").toString() as MessageId
+          keep(yield* chunkOf(row))
+          if (found.length >= limit) break
+        }
         rows += rs.rows.length
-        last = messages.at(-1)?.id ?? last
-        found.push(...messages.filter((m) => m.kind === "message" && m.deletedBy === null && matchesAll(m.text, terms)))
         pageState = rs.pageState ?? undefined
       } while (pageState !== undefined && found.length < limit)
       if (rows < wanted || last === undefined) break
@@ -139,14 +181,21 @@ export const messagePages = (db: CassandraClient["Service"]) => {
     roomId: RoomId,
     terms: ReadonlyArray<string>,
     options: { readonly before: MessageId | null; readonly limit: number }
-  ) =>
-    collect(
+  ) => {
+    // Only the partition holding the cursor can hold the chunk around it: the first one read.
+    let first = true
+    return collect(
       {
         buckets: backFrom("search", roomId, options.before),
-        read: (bucket, n) => matchesIn(roomId, bucket, terms, options.before, n)
+        read: (bucket, n) => {
+          const straddle = first
+          first = false
+          return matchesIn(roomId, bucket, terms, options.before, n, straddle)
+        }
       },
       options.limit
     )
+  }
 
   const listAfter = Effect.fnUntraced(function* (
     roomId: RoomId,

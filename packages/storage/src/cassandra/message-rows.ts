@@ -45,6 +45,27 @@ export const termsValue = (m: MessageRecord) => {
   return terms.length === 0 ? cassandra.types.unset : terms
 }
 
+/** Rows indexed together by their last one (`cql/013_search_per_batch.cql`). */
+export const termsChunk = 128
+
+/**
+ * The `terms` and `terms_from` values of a group commit's rows, in order (`cql/013`): the rows
+ * in chunks of at most `termsChunk`, each chunk's last row holding its messages' words and its
+ * first id (none for a chunk of one), the other rows nothing (unset, so no tombstone).
+ */
+export const chunkSearchValues = (rows: ReadonlyArray<MessageRecord>): ReadonlyArray<readonly [unknown, unknown]> =>
+  rows.map((_, i) => {
+    const ends = i === rows.length - 1 || i % termsChunk === termsChunk - 1
+    if (!ends) return [cassandra.types.unset, cassandra.types.unset]
+    const first = i - (i % termsChunk)
+    const words = new Set<string>()
+    for (let k = first; k <= i; k++) for (const word of rowTerms(rows[k]!)) words.add(word)
+    return [
+      words.size === 0 ? cassandra.types.unset : [...words],
+      first === i ? cassandra.types.unset : cassandra.types.Uuid.fromString(rows[first]!.id)
+    ]
+  })
+
 const idOrNull = (row: cassandra.types.Row, column: string) =>
   (row.get(column) as { toString(): string } | null | undefined)?.toString() ?? null
 

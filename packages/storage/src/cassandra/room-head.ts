@@ -18,8 +18,8 @@
  * died in between), it poisons the successor (its epoch set, no head), so that writer's late
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
- * A message row carries its search words (`terms`, `cql/011_search_in_rows.cql`), so the commit
- * that stores it also makes it findable. Client ids (`room_client_ids`, see `client-ids.ts`) are
+ * The commit also writes what search finds its messages by (the words of each chunk of its rows,
+ * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable. Client ids (`room_client_ids`, see `client-ids.ts`) are
  * written beside the commit, in parallel with it. Rows of a refused batch may land there: a
  * lookup trusts an entry only once it has found its message in its partition. Entries are
  * timestamped by the writer's epoch, so a refused writer's late entry never overwrites one from
@@ -36,7 +36,15 @@ import { type Claim, type Fence, type MessageRecord, plainMessage } from "../mes
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
 import { clientIdShard } from "./client-ids.ts"
 import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
-import { messageColumns, messageValues, rowColumns, rowValues, termsValue, toMessage } from "./message-rows.ts"
+import {
+  chunkSearchValues,
+  messageColumns,
+  messageValues,
+  rowColumns,
+  rowValues,
+  termsValue,
+  toMessage
+} from "./message-rows.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
@@ -158,10 +166,14 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
       .execute("messages.head.index", "SELECT bucket FROM room_buckets WHERE room_id = ? LIMIT 1", [uuid(roomId)])
       .pipe(Effect.map((rs) => date(rs.first() ?? undefined, "bucket")))
 
-  const rowInsert = (roomId: RoomId, bucket: number, m: MessageRecord) => ({
-    query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    params: [uuid(roomId), new Date(bucket), ...rowValues(m), termsValue(m)]
-  })
+  /** A group commit's row inserts, its chunks' search words on their last rows (`cql/013_search_per_batch.cql`). */
+  const rowInserts = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>) => {
+    const search = chunkSearchValues(records)
+    return records.map((m, i) => ({
+      query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}, terms, terms_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      params: [uuid(roomId), new Date(bucket), ...rowValues(m), ...search[i]!]
+    }))
+  }
 
   /**
    * The batch's client-id entries, each naming the partition of its message (a lookup reads
@@ -290,7 +302,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
           "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
         params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket), fence.epoch, fence.afterSeq]
       },
-      ...records.map((m) => rowInsert(roomId, bucket, m)),
+      ...rowInserts(roomId, bucket, records),
       ...targets
     ])
     return conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
@@ -338,7 +350,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
             ...(poisonedBy === null ? [] : [poisonedBy])
           ]
         },
-        ...records.map((m) => rowInsert(roomId, bucket, m))
+        ...rowInserts(roomId, bucket, records)
       ])
     const applied = headMoved(last, fence)
     return attempt(null).pipe(
