@@ -2,13 +2,44 @@
  * Cassandra's client-id entries (`room_client_ids`) at the sizes of a busy room's group
  * commit: they hold no text (a lookup reads the message from the partition they name) and go
  * out in as many unlogged batches as Cassandra's multi-partition batch limit (50 KiB) needs.
+ * And the filter of the keys a room may hold (`client-id-filter.ts`), which spares a room
+ * actor the lookup of a key no one stored: filled from every stored entry, it must hold each
+ * of them (a key it lacks would be stored twice).
  */
+
+/** `n` messages with client ids, from 8 senders, appended in batches of 50 under one claim. */
+const stored = (n: number) =>
+  Effect.gen(function* () {
+    const messages = yield* Messages
+    const roomId = newRoom(newUserId()).id
+    const { epoch } = yield* messages.claim(roomId)
+    const clock = makeTimeUuidClock()
+    const users = Array.from({ length: 8 }, newUserId)
+    const records: Array<MessageRecord> = Array.from({ length: n }, (_, i) => ({
+      roomId,
+      id: clock.next(Date.now()) as MessageId,
+      seq: i + 1,
+      userId: users[i % users.length]!,
+      username: "sender",
+      text: `text ${i}`,
+      clientMsgId: crypto.randomUUID(),
+      createdAt: Date.now(),
+      ...plainMessage
+    }))
+    for (let i = 0; i < n; i += 50) {
+      yield* messages.append(roomId, records.slice(i, i + 50), { epoch, afterSeq: i })
+    }
+    return { roomId, users, keys: records.map((m) => ({ userId: m.userId, clientMsgId: m.clientMsgId! })) }
+  })
+
 import { assert, describe, type Vitest } from "@effect/vitest"
-import { type MessageId, makeTimeUuidClock } from "@parley/domain"
-import { Effect, Option } from "effect"
-import type { CassandraClient } from "../src/cassandra/client.ts"
-import { type MessageRecord, Messages, plainMessage } from "../src/index.ts"
-import { newRoom, newUserId } from "./fixtures.ts"
+import { type MessageId, makeTimeUuidClock, type RoomId, type UserId } from "@parley/domain"
+import { Context, Effect, FiberSet, Layer, Option } from "effect"
+import { CassandraClient } from "../src/cassandra/client.ts"
+import { clientIdFilters } from "../src/cassandra/client-id-filter.ts"
+import { CassandraMessages } from "../src/cassandra/messages.ts"
+import { type ClientMsgKey, type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
+import { newRoom, newUserId, testMessageBucketMs } from "./fixtures.ts"
 
 export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
   describe("cassandra: client ids of a large group commit", () => {
@@ -41,5 +72,140 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         assert.deepStrictEqual(found, records.map(Option.some))
         assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(roomId, users[0]!, "0-".padEnd(64, "x"))))
       })
+    )
+  })
+
+/** One message with a client id, a second after the messages `stored` wrote. */
+const sentLater = (roomId: RoomId, seq: number, userId: UserId, clientMsgId: string): MessageRecord => ({
+  roomId,
+  id: makeTimeUuidClock().next(Date.now() + 1000) as MessageId,
+  seq,
+  userId,
+  username: "sender",
+  text: `message ${seq}`,
+  clientMsgId,
+  createdAt: Date.now(),
+  ...plainMessage
+})
+
+/**
+ * A node's Cassandra `Messages` (a layer of its own, so a filter of its own), and a wait for the
+ * fill of a room's filter: until it is done, a lookup of a key no one stored goes out (a round
+ * trip each, which paces the loop under the test clock); once done, nothing does.
+ */
+const storageNode = Effect.gen(function* () {
+  const real = yield* CassandraClient
+  let lookups = 0
+  const counting = CassandraClient.of({
+    ...real,
+    execute: (operation, query, params, options) => {
+      if (operation === "messages.findByClientMsgId") lookups++
+      return real.execute(operation, query, params, options)
+    }
+  })
+  const messages = Context.get(
+    yield* Layer.build(
+      CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, counting)))
+    ),
+    Messages
+  )
+  const asked = (roomId: RoomId, key: ClientMsgKey) =>
+    Effect.suspend(() => {
+      const before = lookups
+      return Effect.map(messages.findByClientMsgIds(roomId, [key]), () => lookups - before)
+    })
+  const filled = (roomId: RoomId, neverStored: ClientMsgKey) =>
+    Effect.map(asked(roomId, neverStored).pipe(Effect.repeat({ until: (n) => n === 0, times: 10_000 })), (n) =>
+      assert.strictEqual(n, 0, "the filter was never filled")
+    )
+  return { messages, filled }
+})
+
+export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
+  describe("cassandra: the filter of a room's client ids", () => {
+    it.effect("filled from every stored entry, page by page: holds each stored key, few new ones", () =>
+      Effect.gen(function* () {
+        const { roomId, users, keys } = yield* stored(600)
+        // Pages of 16 rows: every shard partition of the room is read over several pages.
+        const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime(), 16)
+        filters.claimed(roomId)
+        // Sent while it fills: kept as well.
+        const sending = { userId: users[0]!, clientMsgId: "sent-while-filling" }
+        filters.adding(roomId, [sending])
+        assert.isTrue(yield* filters.filled(roomId))
+        assert.deepStrictEqual(filters.mayHold(roomId, keys), keys)
+        assert.deepStrictEqual(filters.mayHold(roomId, [sending]), [sending])
+        const fresh = Array.from({ length: 2000 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
+        // About 1 in 100 is a false positive; a filter that ruled nothing out would pass all.
+        assert.isBelow(filters.mayHold(roomId, fresh).length, 100)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a fill that fails leaves every key to be looked up", () =>
+      Effect.gen(function* () {
+        const { roomId, keys } = yield* stored(10)
+        const real = yield* CassandraClient
+        const failing = CassandraClient.of({
+          ...real,
+          execute: (operation, query, params, options) =>
+            operation === "messages.clientIdFilter"
+              ? Effect.fail(new StorageError({ operation, cause: new Error("test: node unreachable") }))
+              : real.execute(operation, query, params, options)
+        })
+        const filters = clientIdFilters(failing, yield* FiberSet.makeRuntime())
+        filters.claimed(roomId)
+        assert.isFalse(yield* filters.filled(roomId))
+        const fresh = [{ userId: keys[0]!.userId, clientMsgId: "never-stored" }]
+        assert.deepStrictEqual(filters.mayHold(roomId, [...keys, ...fresh]), [...keys, ...fresh])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "once a new claim's filter is filled, lookups go out only for keys it may hold, and find each stored one",
+      () =>
+        Effect.gen(function* () {
+          const { roomId, users, keys } = yield* stored(200)
+          // A restarted actor's storage (a new layer, so a new filter).
+          const node = yield* storageNode
+          const messages = node.messages
+          const { epoch } = yield* messages.claim(roomId)
+          const fresh = Array.from({ length: 20 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
+          yield* node.filled(roomId, fresh[0]!)
+          const found = yield* messages.findByClientMsgIds(roomId, [...keys, ...fresh])
+          assert.sameMembers(
+            found.map((m) => `${m.userId}/${m.clientMsgId}`),
+            keys.map((k) => `${k.userId}/${k.clientMsgId}`)
+          )
+          // A key this claim stores from now on is held too: its retry is found.
+          const later = sentLater(roomId, 201, users[0]!, "stored-after-the-fill")
+          yield* messages.append(roomId, [later], { epoch, afterSeq: 200 })
+          const retry = { userId: later.userId, clientMsgId: later.clientMsgId! }
+          assert.deepStrictEqual(
+            (yield* messages.findByClientMsgIds(roomId, [retry])).map((m) => m.id),
+            [later.id]
+          )
+        }).pipe(Effect.scoped)
+    )
+
+    it.effect("a new claim after another node's starts a new filter, holding what that node stored", () =>
+      Effect.gen(function* () {
+        const { roomId, users } = yield* stored(20)
+        const here = yield* storageNode
+        const there = yield* storageNode
+        const probe = { userId: users[0]!, clientMsgId: "never-stored" }
+        yield* here.messages.claim(roomId)
+        yield* here.filled(roomId, probe)
+        // The room moves to another node, which stores a message; then it comes back here.
+        const { epoch } = yield* there.messages.claim(roomId)
+        const moved = sentLater(roomId, 21, users[1]!, "stored-elsewhere")
+        yield* there.messages.append(roomId, [moved], { epoch, afterSeq: 20 })
+        yield* here.messages.claim(roomId)
+        yield* here.filled(roomId, probe)
+        const retry = { userId: moved.userId, clientMsgId: moved.clientMsgId! }
+        assert.deepStrictEqual(
+          (yield* here.messages.findByClientMsgIds(roomId, [retry])).map((m) => m.id),
+          [moved.id]
+        )
+      }).pipe(Effect.scoped)
     )
   })

@@ -4,7 +4,7 @@ import { Duration, Effect, Layer } from "effect"
 import { afterAll } from "vitest"
 import { CassandraClient } from "../src/cassandra/client.ts"
 import { CassandraConfig, CassandraStorage } from "../src/index.ts"
-import { cassandraClientIds } from "./cassandra-client-ids.ts"
+import { cassandraClientIdFilter, cassandraClientIds } from "./cassandra-client-ids.ts"
 import { cassandraDirectRooms } from "./cassandra-direct-rooms.ts"
 import { cassandraEditRepair } from "./cassandra-edit-repair.ts"
 import { cassandraFencing } from "./cassandra-fencing.ts"
@@ -37,6 +37,7 @@ const withClient = Layer.unwrap(
 layer(withClient, { timeout: 120_000 })((it) => {
   cassandraLeftovers(it)
   cassandraClientIds(it)
+  cassandraClientIdFilter(it)
   cassandraEditRepair(it)
   cassandraSearchRepair(it)
   cassandraDirectRooms(it)

@@ -1,6 +1,7 @@
 import { Effect, FiberSet, Layer, Option } from "effect"
 import { Messages } from "../messages.ts"
 import { CassandraClient } from "./client.ts"
+import { clientIdFilters } from "./client-id-filter.ts"
 import { clientIdLookup } from "./client-ids.ts"
 import { messagePages } from "./message-pages.ts"
 import { roomHead } from "./room-head.ts"
@@ -19,20 +20,31 @@ export const CassandraMessages = (bucketMs: number) =>
       const db = yield* CassandraClient
       const pages = messagePages(db)
       // The day's counter is bookkeeping for operators: acks must not wait for it.
-      const count = messageCounter(db, yield* FiberSet.makeRuntime())
+      const background = yield* FiberSet.makeRuntime()
+      const count = messageCounter(db, background)
       const head = roomHead(db, bucketMs)
       const clientIds = clientIdLookup(db)
+      const filters = clientIdFilters(db, background)
 
       return Messages.of({
-        claim: head.claim,
+        claim: (roomId) => Effect.tap(head.claim(roomId), () => Effect.sync(() => filters.claimed(roomId))),
         // The day's counter follows the stored batch (see `totals.ts`), in the background.
         append: (roomId, messages, fence) =>
           messages.length === 0
             ? Effect.void
-            : head.append(roomId, messages, fence).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
+            : Effect.suspend(() => {
+                filters.adding(
+                  roomId,
+                  messages.flatMap((m) =>
+                    m.clientMsgId === null ? [] : [{ userId: m.userId, clientMsgId: m.clientMsgId }]
+                  )
+                )
+                return head.append(roomId, messages, fence)
+              }).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
         find: head.find,
         findByClientMsgId: clientIds.one,
-        findByClientMsgIds: clientIds.many,
+        // Only the room's owner asks, after its claim: what its filter rules out is new.
+        findByClientMsgIds: (roomId, keys) => clientIds.many(roomId, filters.mayHold(roomId, keys)),
         // The head lives in the newest partition: the newest message is the first of the
         // newest window the index lists.
         latest: (roomId) =>
