@@ -128,7 +128,7 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
         const { roomId, users, keys } = yield* stored(600)
         // Pages of 16 rows: every shard partition of the room is read over several pages.
         const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime(), 16)
-        filters.claimed(roomId)
+        filters.claimed(roomId, 1)
         // Sent while it fills: kept as well.
         const sending = { userId: users[0]!, clientMsgId: "sent-while-filling" }
         filters.adding(roomId, [sending])
@@ -138,6 +138,20 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
         const fresh = Array.from({ length: 2000 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
         // About 1 in 100 is a false positive; a filter that ruled nothing out would pass all.
         assert.isBelow(filters.mayHold(roomId, fresh).length, 100)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("an earlier claim's filter never replaces a later one's (claims returning out of order)", () =>
+      Effect.gen(function* () {
+        const { roomId, users } = yield* stored(10)
+        const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime())
+        filters.claimed(roomId, 7)
+        // The later owner's key, sent before the earlier claim's filter would start.
+        const owners = { userId: users[0]!, clientMsgId: "the-later-owner-sends" }
+        filters.adding(roomId, [owners])
+        filters.claimed(roomId, 6)
+        assert.isTrue(yield* filters.filled(roomId))
+        assert.deepStrictEqual(filters.mayHold(roomId, [owners]), [owners])
       }).pipe(Effect.scoped)
     )
 
@@ -153,7 +167,7 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
               : real.execute(operation, query, params, options)
         })
         const filters = clientIdFilters(failing, yield* FiberSet.makeRuntime())
-        filters.claimed(roomId)
+        filters.claimed(roomId, 1)
         assert.isFalse(yield* filters.filled(roomId))
         const fresh = [{ userId: keys[0]!.userId, clientMsgId: "never-stored" }]
         assert.deepStrictEqual(filters.mayHold(roomId, [...keys, ...fresh]), [...keys, ...fresh])

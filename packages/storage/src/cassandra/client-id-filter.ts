@@ -2,35 +2,40 @@
  * Which retry keys (user, client id) a room MAY hold, so that a room actor's group commit asks
  * Cassandra only about those: a sender's new key, nearly every key, is known to be new without
  * a read. Reading the client-id entries of every send costs a Cassandra node about as much as
- * writing them (BENCHMARKS.md, "Retry keys checked in memory").
+ * writing them (BENCHMARKS.md, "Search words per group commit, retry keys checked in memory").
  *
- * A room's filter belongs to the claim that built it, in this process. `claimed` starts it
- * empty and fills it in the background from every entry stored (`room_client_ids`, all shards,
- * read after the claim, so also the entries the claim repaired); `adding` puts each key in it
- * BEFORE the append that stores it is sent, so an append whose outcome is unknown is counted
- * too. Until the read has finished, or if it failed or the room holds more keys than
- * `maxKeys`, every key is looked up as before. A key the filter lacks was stored by no
- * one before the claim and by this claim's owner not at all; only another owner's claim since
- * could have stored it, and that claim fences every later write of this one, so the key can
- * never be stored twice. A key the filter holds may be a false positive (about 1 in 100): it is
- * looked up.
+ * A room's filter belongs to the claim that built it, in this process: `claimed` starts it
+ * empty for the claim's epoch (a later epoch replaces it, an earlier one never does) and fills
+ * it in the background from every entry stored (`room_client_ids`, all shards, read after the
+ * claim, so also the entries the claim repaired); `adding` puts each key in it BEFORE the
+ * append that stores it is sent, so an append whose outcome is unknown is counted too. Until
+ * the read has finished, or if it failed or the room holds more than `maxKeys` keys, every key
+ * is looked up as before. A key the filter lacks was stored by no one before the claim and by
+ * this claim's owner not at all; only a later claim could have stored it, and that claim
+ * fences every later write of this one, so the key can never be stored twice. A key the filter
+ * holds may be a false positive (under 1 in 50): it is looked up.
  */
 import type { RoomId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit, Semaphore } from "effect"
 import { type ClientMsgKey, clientMsgKeyName } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { clientIdShards } from "./client-ids.ts"
 
-/** Above this many stored keys, a room keeps being looked up (its filter would pass ~2.4 MB). */
+/** Above this many stored keys, a room keeps being looked up (its filter would pass ~6 MB). */
 export const maxKeys = 2_000_000
 
-/** Rooms whose filters are kept; the least recently claimed beyond it are looked up again. */
+/** Rooms whose filters are kept (and rooms known too large); the least recently claimed go. */
 const maxRooms = 10_000
 
-/** Hashes per key: the best count for a 1 % false-positive rate at 9.6 bits a key. */
-const hashes = 7
-const bitsPerKey = 9.6
+/** Fills running at once in a process: a node taking many rooms over reads them a few at a time. */
+const fillsAtOnce = 4
+
+/**
+ * False positives of the first filter; each next one, twice as large, halves it, so that
+ * however many a room needs, a new key passes them all at under twice this rate.
+ */
+const firstFalsePositives = 0.01
 
 const fnv1a = (key: string, seed: number) => {
   let hash = seed
@@ -45,21 +50,26 @@ const fnv1a = (key: string, seed: number) => {
   return hash >>> 0
 }
 
-/** A Bloom filter for up to `capacity` keys; `full` once it holds that many. */
+/** A Bloom filter for up to `capacity` keys at `falsePositives`; `full` once it holds that many. */
 class Bloom {
   readonly capacity: number
+  readonly falsePositives: number
   private readonly bits: Uint32Array
   private readonly size: number
+  private readonly hashes: number
   private count = 0
-  constructor(capacity: number) {
+  constructor(capacity: number, falsePositives: number) {
     this.capacity = capacity
-    this.size = Math.max(64, Math.ceil(capacity * bitsPerKey))
+    this.falsePositives = falsePositives
+    // The textbook optimum: ln(1/p) / ln(2)² bits a key, log2(1/p) hashes.
+    this.size = Math.max(64, Math.ceil((capacity * Math.log(1 / falsePositives)) / Math.LN2 ** 2))
+    this.hashes = Math.max(1, Math.round(Math.log2(1 / falsePositives)))
     this.bits = new Uint32Array(Math.ceil(this.size / 32))
   }
   private positions(key: string) {
     const h1 = fnv1a(key, 0x811c9dc5)
     const h2 = fnv1a(key, 0x01000193) | 1
-    return Array.from({ length: hashes }, (_, i) => ((h1 + Math.imul(i, h2)) >>> 0) % this.size)
+    return Array.from({ length: this.hashes }, (_, i) => ((h1 + Math.imul(i, h2)) >>> 0) % this.size)
   }
   add(key: string) {
     for (const p of this.positions(key)) this.bits[p >>> 5]! |= 1 << (p & 31)
@@ -75,10 +85,11 @@ class Bloom {
 
 /** Filters that grow: a new one, twice as large, once the newest is full. */
 class Keys {
-  private readonly layers = [new Bloom(1024)]
+  private readonly layers = [new Bloom(1024, firstFalsePositives)]
   private total = 0
   add(key: string) {
-    if (this.layers.at(-1)!.full) this.layers.push(new Bloom(this.layers.at(-1)!.capacity * 2))
+    const last = this.layers.at(-1)!
+    if (last.full) this.layers.push(new Bloom(last.capacity * 2, last.falsePositives / 2))
     this.layers.at(-1)!.add(key)
     this.total++
   }
@@ -91,6 +102,8 @@ class Keys {
 }
 
 interface RoomKeys {
+  /** The claim's epoch. */
+  readonly epoch: number
   readonly keys: Keys
   ready: boolean
   /** Whether the fill completed (false: failed or too many keys, so every key is looked up). */
@@ -103,12 +116,24 @@ export const clientIdFilters = (
   pageSize = 5000
 ) => {
   const rooms = new Map<RoomId, RoomKeys>()
+  /** Rooms found past `maxKeys` (keys are never removed): no fill reads them again. */
+  const tooLarge = new Set<RoomId>()
+  const fills = Semaphore.makeUnsafe(fillsAtOnce)
 
-  /** Every key stored in the room, all shards, into `state` (given up past `maxKeys`). */
+  /** The newest of a bounded set, by use. */
+  const keep = <A>(set: Map<RoomId, A> | Set<RoomId>) => {
+    if (set.size > maxRooms) set.delete(set.keys().next().value!)
+  }
+
+  /**
+   * Every key stored in the room, all shards, into `state`: true once done, false past
+   * `maxKeys`, or when a later claim's filter replaced this one (its fill stops reading).
+   */
   const fill = Effect.fnUntraced(function* (roomId: RoomId, state: RoomKeys) {
     for (let shard = 0; shard < clientIdShards; shard++) {
       let pageState: string | undefined
       do {
+        if (rooms.get(roomId) !== state) return false
         const rs: cassandra.types.ResultSet = yield* db.execute(
           "messages.clientIdFilter",
           "SELECT user_id, client_msg_id FROM room_client_ids WHERE room_id = ? AND shard = ?",
@@ -120,7 +145,11 @@ export const clientIdFilters = (
             clientMsgKeyName({ userId: row.get("user_id").toString(), clientMsgId: row.get("client_msg_id") })
           )
         }
-        if (state.keys.size > maxKeys) return false
+        if (state.keys.size > maxKeys) {
+          tooLarge.add(roomId)
+          keep(tooLarge)
+          return false
+        }
         pageState = rs.pageState ?? undefined
       } while (pageState !== undefined)
     }
@@ -128,24 +157,34 @@ export const clientIdFilters = (
   })
 
   return {
-    /** A new claim on the room: a new filter, filled in the background. */
-    claimed: (roomId: RoomId) => {
-      const state: RoomKeys = { keys: new Keys(), ready: false, filled: Deferred.makeUnsafe<boolean>() }
+    /**
+     * A claim on the room, with its epoch: a new filter, filled in the background, unless a
+     * later claim's is already here (two actors of the room in this process, whose claims
+     * returned out of order: the earlier one is fenced and its filter would miss the later
+     * owner's keys).
+     */
+    claimed: (roomId: RoomId, epoch: number) => {
+      const current = rooms.get(roomId)
+      if (current !== undefined && current.epoch > epoch) return
       rooms.delete(roomId)
+      if (tooLarge.has(roomId)) return
+      const state: RoomKeys = { epoch, keys: new Keys(), ready: false, filled: Deferred.makeUnsafe<boolean>() }
       rooms.set(roomId, state)
-      if (rooms.size > maxRooms) rooms.delete(rooms.keys().next().value!)
+      keep(rooms)
       run(
-        fill(roomId, state).pipe(
-          // A room too large, or a failed read: this claim keeps looking every key up.
-          Effect.orElseSucceed(() => false),
-          Effect.flatMap((complete) =>
-            Effect.sync(() => {
-              if (complete) state.ready = true
-              else if (rooms.get(roomId) === state) rooms.delete(roomId)
-              Deferred.doneUnsafe(state.filled, Exit.succeed(complete))
-            })
+        fills
+          .withPermits(1)(fill(roomId, state))
+          .pipe(
+            // A failed read: this claim keeps looking every key up.
+            Effect.orElseSucceed(() => false),
+            Effect.flatMap((complete) =>
+              Effect.sync(() => {
+                if (complete) state.ready = true
+                else if (rooms.get(roomId) === state) rooms.delete(roomId)
+                Deferred.doneUnsafe(state.filled, Exit.succeed(complete))
+              })
+            )
           )
-        )
       )
     },
     /** Keys about to be stored (before their append is sent). */

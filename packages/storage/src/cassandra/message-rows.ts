@@ -33,13 +33,17 @@ export const rowValues = (m: MessageRecord) => [
 ]
 
 /**
- * A row's `terms` (`cql/011_search_in_rows.cql`): the words search finds it by, those of its
- * current text while it is a message; none for a deleted message or an edit or delete entry.
+ * A message's words for search (`cql/011_search_in_rows.cql`, `cql/013_search_per_batch.cql`):
+ * those of its current text while it is a message; none for a deleted message or an edit or
+ * delete entry.
  */
 export const rowTerms = (m: MessageRecord): ReadonlyArray<string> =>
   m.kind === "message" && m.deletedBy === null ? messageTerms(m.text) : []
 
-/** `terms` as a bound value: none left unset on an insert, since an empty set writes a tombstone. */
+/**
+ * A message's words as a bound `terms` of its own row (rows written as 011 wrote them: a root's
+ * pending batch from before 005); none left unset, since an empty set writes a tombstone.
+ */
 export const termsValue = (m: MessageRecord) => {
   const terms = rowTerms(m)
   return terms.length === 0 ? cassandra.types.unset : terms

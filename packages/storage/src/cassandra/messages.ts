@@ -27,7 +27,8 @@ export const CassandraMessages = (bucketMs: number) =>
       const filters = clientIdFilters(db, background)
 
       return Messages.of({
-        claim: (roomId) => Effect.tap(head.claim(roomId), () => Effect.sync(() => filters.claimed(roomId))),
+        claim: (roomId) =>
+          Effect.tap(head.claim(roomId), (claim) => Effect.sync(() => filters.claimed(roomId, claim.epoch))),
         // The day's counter follows the stored batch (see `totals.ts`), in the background.
         append: (roomId, messages, fence) =>
           messages.length === 0

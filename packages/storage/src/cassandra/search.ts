@@ -1,10 +1,12 @@
 /**
- * Message search on Cassandra (`cql/011_search_in_rows.cql`): every message row holds the words
- * of its current text (`terms`), under a Storage-Attached Index. A room's partitions are read
- * newest first, as history is (`message-pages.ts`), each asked for its newest rows holding every
- * word below the cursor (`terms CONTAINS ? AND ...`), which the partition's index answers
- * without scanning it. An edited message is found by its new words only, a deleted one never:
- * the update that changes a row's text changes its words with it.
+ * Message search on Cassandra (`cql/013_search_per_batch.cql`, after `cql/011_search_in_rows.cql`):
+ * the words of each run of at most 128 rows of a group commit are one set (`terms`) on the run's
+ * last row, under a Storage-Attached Index; an edit adds its new words to its target's row. A
+ * room's partitions are read newest first, as history is (`message-pages.ts`), each asked for
+ * its newest rows holding every word below the cursor (`terms CONTAINS ? AND ...`), which the
+ * partition's index answers without scanning it; each run found is read, and each message in
+ * it checked against its current text, so an edited message is found by its new words only
+ * and a deleted one never.
  */
 import { compareTimeUuid } from "@parley/domain"
 import { Effect, Layer } from "effect"
