@@ -31,10 +31,16 @@ export const MessageText = Schema.String.check(
   Schema.isMaxCodePoints(4000, { message: "message must be at most 4000 characters" })
 )
 
-/** Chosen by the client to make a send idempotent: a retry with the same id is stored once. */
+/**
+ * Chosen by the client to make a send idempotent: a retry with the same id is stored once. Valid
+ * Unicode only: a lone surrogate (which JSON's `\ud800` escape can carry) is stored as U+FFFD, so
+ * the retry would no longer match what was stored, and would be stored again.
+ */
 export const ClientMsgId = Schema.String.check(
   Schema.isMinCodePoints(1, { message: "client_msg_id must not be empty" }),
-  Schema.isMaxCodePoints(64, { message: "client_msg_id must be at most 64 characters" })
+  Schema.isMaxCodePoints(64, { message: "client_msg_id must be at most 64 characters" }),
+  // Escapes, not the characters: the pattern goes into /openapi.json as text.
+  Schema.isPattern(/^[^\ud800-\udfff]*$/u, { message: "client_msg_id must be valid Unicode (no lone surrogate)" })
 )
 
 export class CreateRoomRequest extends Schema.Class<CreateRoomRequest>("CreateRoomRequest")({

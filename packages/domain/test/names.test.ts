@@ -1,7 +1,7 @@
 import { Schema, SchemaIssue } from "effect"
 import { describe, expect, it } from "vitest"
 import { SignupRequest } from "../src/auth.ts"
-import { CreateRoomRequest } from "../src/chat.ts"
+import { ClientMsgId, CreateRoomRequest } from "../src/chat.ts"
 
 const firstIssue = (schema: Schema.Top, input: unknown) => {
   const result = Schema.decodeUnknownResult(schema as any)(input)
@@ -32,5 +32,15 @@ describe("names refuse control and formatting characters", () => {
     expect(
       firstIssue(SignupRequest, { username: "ada_l-1.x", email: "ada@example.com", password: "secret12" })
     ).toBeNull()
+  })
+})
+
+describe("client_msg_id is valid Unicode", () => {
+  it("a lone surrogate is refused with a clear message; any other character, emoji included, passes", () => {
+    // Stored as U+FFFD, a lone surrogate would no longer match its own retry.
+    for (const id of ["\ud800", "a\udc00b", "x\ud83d"]) {
+      expect(firstIssue(ClientMsgId, id), JSON.stringify(id)).toMatch(/client_msg_id must be valid Unicode/)
+    }
+    for (const id of ["a", "😀", "client-1/été", "日本"]) expect(firstIssue(ClientMsgId, id), id).toBeNull()
   })
 })
