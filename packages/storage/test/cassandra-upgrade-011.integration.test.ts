@@ -85,35 +85,36 @@ const oldRoomMessages = [0, 1, 61].map((s, i) => message(roomOld, t0 + s * 1000,
 let client: cassandra.Client
 
 /**
- * A statement as version 10 wrote it: without `terms` (the insert's column and value, the
- * update's assignment), which that version's rows did not have.
+ * A statement as version 10 wrote it: without `terms` and `terms_from` (the insert's columns
+ * and values, the update's assignment), which that version's rows did not have.
  */
 const withoutTerms = (query: string, params: Params = []): { query: string; params: Params } => {
   const rewritten = stripTerms(query, params)
   // A statement this does not know how to strip would write words and void the test.
-  if (/\bterms\b/.test(rewritten.query)) throw new Error(`test: cannot write without terms: ${query}`)
+  if (/\bterms(_from)?\b/.test(rewritten.query)) throw new Error(`test: cannot write without terms: ${query}`)
   return rewritten
 }
+
+const searchColumns = new Set(["terms", "terms_from"])
 
 const stripTerms = (query: string, params: Params): { query: string; params: Params } => {
   const insert = /^INSERT INTO room_messages \(([^)]*)\) VALUES \(([^)]*)\)/.exec(query)
   if (insert !== null) {
     const columns = insert[1]!.split(",").map((c) => c.trim())
-    const at = columns.indexOf("terms")
-    if (at < 0) return { query, params }
-    const kept = columns.filter((_, i) => i !== at)
+    const kept = columns.filter((c) => !searchColumns.has(c))
     return {
       query: query.replace(
         insert[0],
         `INSERT INTO room_messages (${kept.join(", ")}) VALUES (${kept.map(() => "?").join(", ")})`
       ),
-      params: params.filter((_, i) => i !== at)
+      params: params.filter((_, i) => !searchColumns.has(columns[i] ?? ""))
     }
   }
-  const assignment = query.indexOf("terms = ?, ")
-  if (!query.startsWith("UPDATE room_messages SET") || assignment < 0) return { query, params }
-  const at = query.slice(0, assignment).split("?").length - 1
-  return { query: query.replace("terms = ?, ", ""), params: params.filter((_, i) => i !== at) }
+  // An edit's words: `terms = ?` (011) or `terms = terms + ?` (013), one bound value either way.
+  const assignment = /terms = (?:terms \+ )?\?, /.exec(query)
+  if (!query.startsWith("UPDATE room_messages SET") || assignment === null) return { query, params }
+  const at = query.slice(0, assignment.index).split("?").length - 1
+  return { query: query.replace(assignment[0], ""), params: params.filter((_, i) => i !== at) }
 }
 
 /** Appends as a version-10 node did: rows without their words. */
