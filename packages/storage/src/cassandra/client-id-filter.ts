@@ -66,22 +66,28 @@ class Bloom {
     this.hashes = Math.max(1, Math.round(Math.log2(1 / falsePositives)))
     this.bits = new Uint32Array(Math.ceil(this.size / 32))
   }
-  private positions(key: string) {
-    const h1 = fnv1a(key, 0x811c9dc5)
-    const h2 = fnv1a(key, 0x01000193) | 1
-    return Array.from({ length: this.hashes }, (_, i) => ((h1 + Math.imul(i, h2)) >>> 0) % this.size)
-  }
-  add(key: string) {
-    for (const p of this.positions(key)) this.bits[p >>> 5]! |= 1 << (p & 31)
+  /** Double hashing: the key's `i`th bit is h1 + i·h2 (both from `hashesOf`, computed once per key). */
+  add(h1: number, h2: number) {
+    for (let i = 0; i < this.hashes; i++) {
+      const p = ((h1 + Math.imul(i, h2)) >>> 0) % this.size
+      this.bits[p >>> 5]! |= 1 << (p & 31)
+    }
     this.count++
   }
-  has(key: string) {
-    return this.positions(key).every((p) => (this.bits[p >>> 5]! & (1 << (p & 31))) !== 0)
+  has(h1: number, h2: number) {
+    for (let i = 0; i < this.hashes; i++) {
+      const p = ((h1 + Math.imul(i, h2)) >>> 0) % this.size
+      if ((this.bits[p >>> 5]! & (1 << (p & 31))) === 0) return false
+    }
+    return true
   }
   get full() {
     return this.count >= this.capacity
   }
 }
+
+/** A key's two hashes, shared by every filter it is put in or looked for in. */
+const hashesOf = (key: string) => [fnv1a(key, 0x811c9dc5), fnv1a(key, 0x01000193) | 1] as const
 
 /** Filters that grow: a new one, twice as large, once the newest is full. */
 class Keys {
@@ -90,11 +96,13 @@ class Keys {
   add(key: string) {
     const last = this.layers.at(-1)!
     if (last.full) this.layers.push(new Bloom(last.capacity * 2, last.falsePositives / 2))
-    this.layers.at(-1)!.add(key)
+    const [h1, h2] = hashesOf(key)
+    this.layers.at(-1)!.add(h1, h2)
     this.total++
   }
   has(key: string) {
-    return this.layers.some((layer) => layer.has(key))
+    const [h1, h2] = hashesOf(key)
+    return this.layers.some((layer) => layer.has(h1, h2))
   }
   get size() {
     return this.total

@@ -19,8 +19,9 @@
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
  * The commit also writes what search finds its messages by (the words of each chunk of its rows,
- * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable. Client ids (`room_client_ids`, see `client-ids.ts`) are
- * written beside the commit, in parallel with it. Rows of a refused batch may land there: a
+ * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable.
+ * Client ids (`room_client_ids`, see `client-ids.ts`) are written beside the commit, in
+ * parallel with it. Rows of a refused batch may land there: a
  * lookup trusts an entry only once it has found its message in its partition. Entries are
  * timestamped by the writer's epoch, so a refused writer's late entry never overwrites one from
  * a later owner. A crash after the commit can leave the newest batch without its client ids or
