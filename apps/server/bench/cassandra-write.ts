@@ -16,7 +16,7 @@ import { makeTimeUuidClock } from "@parley/domain"
 import { CassandraStorage, messageTerms } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Duration, Effect, Layer } from "effect"
-import { RoomActors } from "../src/chat/room-actor.ts"
+import { defaultMaxBatchBytes, RoomActors } from "../src/chat/room-actor.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { benchKeyspaceConfig } from "./cassandra-node.ts"
 
@@ -53,7 +53,7 @@ export interface HotRoomOptions {
   /** Messages per round; by default max(2000, 40 × in flight). */
   readonly messages?: (inFlight: number) => number
   readonly localDataCenter?: string
-  /** The actor's `maxBatchBytes` (the server's default, 40 KiB, unless given). */
+  /** The actor's `maxBatchBytes` (the server's default, `defaultMaxBatchBytes`, unless given). */
   readonly maxBatchBytes?: number
   /** Whether every send carries a `client_msg_id` (the retry key, as clients send it); true by default. */
   readonly clientIds?: boolean
@@ -149,7 +149,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
   const actors = RoomActors.layer({
     mailboxCapacity: 100_000,
     maxBatch: 128,
-    maxBatchBytes: options.maxBatchBytes ?? 40 * 1024,
+    maxBatchBytes: options.maxBatchBytes ?? defaultMaxBatchBytes,
     idleTimeout: Duration.minutes(1)
   }).pipe(Layer.provide(Broker.layerMemory), Layer.provide(CassandraStorage.layer(config)))
   try {

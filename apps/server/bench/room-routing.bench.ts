@@ -14,7 +14,7 @@ import type { RoomId, UserId } from "@parley/domain"
 import { SqliteStorage } from "@parley/storage"
 import { Duration, Effect, Layer } from "effect"
 import { MessageStorage, RunnerHealth, RunnerStorage, Runners, Sharding, ShardingConfig } from "effect/cluster"
-import { RoomActors } from "../src/chat/room-actor.ts"
+import { defaultMaxBatchBytes, RoomActors } from "../src/chat/room-actor.ts"
 import { RoomEntityLive, RoomRouter } from "../src/chat/room-router.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { cassandraNode } from "./cassandra-node.ts"
@@ -52,7 +52,7 @@ const measure = (path: string, router: Layer.Layer<RoomRouter, never, RoomActors
         RoomActors.layer({
           mailboxCapacity: 100_000,
           maxBatch: 128,
-          maxBatchBytes: 40 * 1024,
+          maxBatchBytes: defaultMaxBatchBytes,
           idleTimeout: Duration.minutes(1)
         })
       ),

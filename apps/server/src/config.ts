@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path"
 import { DataDir, StorageKind } from "@parley/storage"
 import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { defaultMaxBatchBytes } from "./chat/room-actor.ts"
 import { TrustProxy } from "./http/client-info.ts"
 
 /** HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2). */
@@ -53,8 +54,8 @@ export const ServerConfig = Config.all({
   roomMailboxCapacity: Config.Int("ROOM_MAILBOX_CAPACITY").pipe(Config.withDefault(1024)),
   /** The most messages one room stores in one write (group commit). */
   roomMaxBatch: Config.Int("ROOM_MAX_BATCH").pipe(Config.withDefault(128)),
-  /** The most (estimated) bytes in one such write; Cassandra's default batch limit is 50 KiB. */
-  roomMaxBatchBytes: Config.Int("ROOM_MAX_BATCH_BYTES").pipe(Config.withDefault(40 * 1024)),
+  /** The most (estimated) bytes in one such write (see `defaultMaxBatchBytes`). */
+  roomMaxBatchBytes: Config.Int("ROOM_MAX_BATCH_BYTES").pipe(Config.withDefault(defaultMaxBatchBytes)),
   /** A room actor idle this long stops. */
   roomIdleTimeout: Config.Duration("ROOM_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
   /** With Redis: nodes with the same name form one cluster and share rooms. */

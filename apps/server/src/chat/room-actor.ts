@@ -65,16 +65,21 @@ export interface SendRequest {
   readonly change?: Change | undefined
 }
 
+/**
+ * The server's bound on one write's bytes. On Cassandra the rows go in one single-partition
+ * batch, which `batch_size_fail_threshold` (50 KiB) does not apply to; the bound keeps one Paxos
+ * round (and one request) from carrying megabytes of 4,000-character texts. 128 KiB holds a full
+ * batch (`ROOM_MAX_BATCH`, 128) of sends costing up to 1 KiB each: at 40 KiB, 128 sends of 200-byte
+ * texts went out as two writes, each paying its own Paxos round (BENCHMARKS.md, issue 10).
+ */
+export const defaultMaxBatchBytes = 128 * 1024
+
 export interface RoomActorOptions {
   /** Sends waiting per room beyond which new ones are refused with `overloaded`. */
   readonly mailboxCapacity: number
   /** The most messages stored in one write. */
   readonly maxBatch: number
-  /**
-   * The most bytes (estimated) in one write. On Cassandra the rows go in one single-partition
-   * batch, which `batch_size_fail_threshold` does not apply to; the bound keeps one Paxos
-   * round (and one request) from carrying megabytes.
-   */
+  /** The most bytes (estimated, see `writeCost`) in one write: `defaultMaxBatchBytes` unless configured. */
   readonly maxBatchBytes: number
   /** An actor with nothing to do for this long stops; the next send starts a new one. */
   readonly idleTimeout: Duration.Duration
