@@ -35,8 +35,9 @@ const stored = (n: number) =>
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId, type UserId } from "@parley/domain"
 import { Context, Effect, FiberSet, Layer, Option } from "effect"
-import { CassandraClient } from "../src/cassandra/client.ts"
+import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { clientIdFilters } from "../src/cassandra/client-id-filter.ts"
+import { clientIdShard, clientIdShards, writeShardOf } from "../src/cassandra/client-ids.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type ClientMsgKey, type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs } from "./fixtures.ts"
@@ -71,6 +72,61 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         )
         assert.deepStrictEqual(found, records.map(Option.some))
         assert.isTrue(Option.isNone(yield* messages.findByClientMsgId(roomId, users[0]!, "0-".padEnd(64, "x"))))
+      })
+    )
+
+    it.effect("a room's entries are written into its 8 write shards (0, 4, ..., 28), not all 32", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const { roomId } = yield* stored(128)
+        const rs = yield* db.execute("test", "SELECT shard FROM room_client_ids WHERE room_id = ? AND shard IN ?", [
+          uuid(roomId),
+          Array.from({ length: clientIdShards }, (_, shard) => shard)
+        ])
+        const shards = [...new Set(rs.rows.map((row) => row.get("shard") as number))].sort((a, b) => a - b)
+        assert.strictEqual(rs.rows.length, 128)
+        assert.deepStrictEqual(shards, [0, 4, 8, 12, 16, 20, 24, 28])
+      })
+    )
+
+    it.effect("an entry written before the write shards, in its key's own shard, is still found", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const messages = yield* Messages
+        const { roomId, keys } = yield* stored(50)
+        // Keys whose own shard is not a write shard: moved there, as entries were written before.
+        const moved = keys.filter((k) => clientIdShard(k.userId, k.clientMsgId) % 4 !== 0)
+        assert.isAbove(moved.length, 10)
+        for (const k of moved) {
+          const key = [uuid(roomId), writeShardOf(k.userId, k.clientMsgId), uuid(k.userId), k.clientMsgId]
+          const entry = yield* db.execute(
+            "test",
+            "SELECT msg_id, seq, created_at, bucket FROM room_client_ids WHERE room_id = ? AND shard = ? AND user_id = ? AND client_msg_id = ?",
+            key
+          )
+          const row = entry.first()!
+          yield* db.execute(
+            "test",
+            "DELETE FROM room_client_ids WHERE room_id = ? AND shard = ? AND user_id = ? AND client_msg_id = ?",
+            key
+          )
+          yield* db.execute(
+            "test",
+            "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+              uuid(roomId),
+              clientIdShard(k.userId, k.clientMsgId),
+              uuid(k.userId),
+              k.clientMsgId,
+              row.get("msg_id"),
+              row.get("seq"),
+              row.get("created_at"),
+              row.get("bucket")
+            ]
+          )
+        }
+        const found = yield* messages.findByClientMsgIds(roomId, keys)
+        assert.deepStrictEqual(found.map((m) => m.clientMsgId).sort(), keys.map((k) => k.clientMsgId).sort())
       })
     )
   })

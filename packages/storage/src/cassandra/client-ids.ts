@@ -1,11 +1,16 @@
 /**
  * Client-id entries (`room_client_ids`, see `cql/005_head_in_partition.cql`): each room's
- * spread over `clientIdShards` partitions by a hash of (user, client id), so a group commit
- * writes its entries into a few partitions, not one per message, and `findByClientMsgIds`
- * (a room actor looks up every send of a batch at once) goes out as a few queries, side by
- * side, each over a few shards, `shard IN ? AND (user_id, client_msg_id) IN ?`: one read
- * round trip for the batch's retries check (each entry lives in one shard, so it comes back
- * once).
+ * spread over shard partitions by a hash of (user, client id), so a group commit writes its
+ * entries into a few partitions, not one per message, and `findByClientMsgIds` (a room actor
+ * looks up a batch's sends at once) goes out as a few queries, side by side, each over a few
+ * shards, `shard IN ? AND (user_id, client_msg_id) IN ?`: one read round trip for the batch's
+ * retries check (each entry lives in one shard, so it comes back once).
+ *
+ * Entries are written into `writeShards` (8) of the `clientIdShards` (32) partitions: a group
+ * commit of 64 keys wrote into about 27 partitions, each one more mutation for the node to
+ * apply, flush and compact, and the entries were a third of what a node spent per message
+ * (issue 10). Entries written before went into all 32, so a key is looked for in both its
+ * shards: its hash's own (`clientIdShard`) and the write shard that hash falls in (`writeShardOf`).
  *
  * An entry naming its partition (`bucket`, written since 005 beside its batch's commit, which
  * may have been refused, see `room-head.ts`) counts only once its message is found there, and
@@ -22,14 +27,16 @@ import { messageColumns, rowColumns, toMessage } from "./message-rows.ts"
 /** Client ids per query: the IN list stays well inside what a coordinator handles at once. */
 const idsPerQuery = 128
 
-/** Shard partitions per query: each reads every key of its query (see `lookup`). */
-const shardsPerQuery = 4
+/** Partitions per room that may hold entries: every one is read by the filter's fill and removed with the room. */
+export const clientIdShards = 32
 
 /**
- * Partitions per room. 32 keeps a room with 10 million messages sent with a client id under
- * ~35 MB per partition, and a batch of 128 touching at most 32 partitions.
+ * Partitions per room written since issue 10: 0, 4, ..., 28. 8 keep a room with 10 million
+ * messages sent with a client id at about 1.25 million entries (keys, ids, no text) per
+ * partition, and a batch of 128 touching at most 8 partitions.
  */
-export const clientIdShards = 32
+const writeShards = 8
+const shardsPerWriteShard = clientIdShards / writeShards
 
 /** FNV-1a over "user/clientId": stable across processes and versions. */
 export const clientIdShard = (userId: string, clientMsgId: string) => {
@@ -40,6 +47,12 @@ export const clientIdShard = (userId: string, clientMsgId: string) => {
     hash = Math.imul(hash, 0x01000193) >>> 0
   }
   return hash % clientIdShards
+}
+
+/** The partition an entry is written to: the first of the four that `clientIdShard`'s value falls among. */
+export const writeShardOf = (userId: string, clientMsgId: string) => {
+  const shard = clientIdShard(userId, clientMsgId)
+  return shard - (shard % shardsPerWriteShard)
 }
 
 const keyOf = (row: cassandra.types.Row) => `${row.get("user_id")}/${row.get("client_msg_id")}`
@@ -53,28 +66,23 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
     roomId: RoomId,
     keys: ReadonlyArray<{ readonly userId: UserId; readonly clientMsgId: string }>
   ) {
-    // Keys grouped by shard, a few shards per query. One query over every shard
-    // (`shard IN <all> AND (user_id, client_msg_id) IN <all>`) makes Cassandra look each key up
-    // in each shard, 32 times the reads; one query per shard costs 32 requests per batch.
-    const byShard = new Map<number, Array<{ readonly userId: UserId; readonly clientMsgId: string }>>()
+    // Keys grouped by write shard, one query per group: it names the write shard and the
+    // keys' own shards among its four (`shard IN ?` looks every key up in every shard named, so
+    // at most four reads a key). One query over every shard would be 32 reads a key.
+    const byWriteShard = new Map<number, Array<{ readonly userId: UserId; readonly clientMsgId: string }>>()
     for (const k of keys) {
-      const shard = clientIdShard(k.userId, k.clientMsgId)
-      byShard.set(shard, [...(byShard.get(shard) ?? []), k])
+      const shard = writeShardOf(k.userId, k.clientMsgId)
+      byWriteShard.set(shard, [...(byWriteShard.get(shard) ?? []), k])
     }
     const rows = (yield* Effect.forEach(
-      chunks([...byShard], shardsPerQuery).flatMap((group) =>
-        chunks(
-          group.flatMap(([, some]) => some),
-          idsPerQuery
-        )
-      ),
-      (some) =>
+      [...byWriteShard].flatMap(([shard, some]) => chunks(some, idsPerQuery).map((keys) => ({ shard, keys }))),
+      ({ shard, keys: some }) =>
         db.execute(
           "messages.findByClientMsgId",
           `SELECT ${messageColumns}, bucket FROM room_client_ids WHERE room_id = ? AND shard IN ? AND (user_id, client_msg_id) IN ?`,
           [
             uuid(roomId),
-            [...new Set(some.map((k) => clientIdShard(k.userId, k.clientMsgId)))],
+            [...new Set([shard, ...some.map((k) => clientIdShard(k.userId, k.clientMsgId))])],
             some.map((k) => new cassandra.types.Tuple(uuid(k.userId), k.clientMsgId))
           ]
         ),

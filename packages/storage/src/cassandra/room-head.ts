@@ -35,7 +35,7 @@ import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { StaleWrite, StorageError } from "../errors.ts"
 import { type Claim, type Fence, type MessageRecord, plainMessage } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
-import { clientIdShard } from "./client-ids.ts"
+import { writeShardOf } from "./client-ids.ts"
 import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
 import {
   chunkSearchValues,
@@ -205,7 +205,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
           "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         params: [
           room,
-          clientIdShard(m.userId, m.clientMsgId),
+          writeShardOf(m.userId, m.clientMsgId),
           uuid(m.userId),
           m.clientMsgId,
           uuid(m.id),
