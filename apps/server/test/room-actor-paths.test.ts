@@ -24,6 +24,8 @@ interface World {
   readonly entered: Latch.Latch
   /** Opens when a `findByClientMsgIds` has been answered. */
   readonly looked: Latch.Latch
+  /** Opens when an actor has released its claim. */
+  readonly released: Latch.Latch
   readonly state: {
     next: Array<Outcome>
     /** The texts of every append that stored, one entry per write. */
@@ -33,6 +35,9 @@ interface World {
     /** How many of the next `findByClientMsgIds` calls fail (a storage error). */
     failLookups: number
     claims: number
+    /** The epoch of every claim, and of every release, in order. */
+    claimed: Array<number>
+    releases: Array<number>
     /** The next claim reports the room's newest row as repaired (as Cassandra does after a crash). */
     repairNext: boolean
     /** Publishing fails ("fails") or never ends ("hangs"). */
@@ -47,12 +52,15 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
     const gate = yield* Latch.make(true)
     const entered = yield* Latch.make(false)
     const looked = yield* Latch.make(false)
+    const released = yield* Latch.make(false)
     const state: World["state"] = {
       next: [],
       writes: [],
       reads: 0,
       failLookups: 0,
       claims: 0,
+      claimed: [],
+      releases: [],
       repairNext: false,
       broker: "ok",
       publishes: []
@@ -78,10 +86,16 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
             Effect.gen(function* () {
               state.claims++
               const head = yield* real.claim(roomId)
+              state.claimed.push(head.epoch)
               if (!state.repairNext) return head
               state.repairNext = false
               return { ...head, repaired: Option.toArray(yield* real.latest(roomId)) }
             }),
+          release: (roomId, epoch) =>
+            Effect.andThen(
+              Effect.sync(() => state.releases.push(epoch)),
+              Effect.andThen(real.release(roomId, epoch), released.open)
+            ),
           append: (roomId, batch, fence) =>
             Effect.gen(function* () {
               yield* entered.open
@@ -121,13 +135,13 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
       maxBatchBytes: options.maxBatchBytes ?? 40 * 1024,
       idleTimeout: Duration.minutes(1)
     }).pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
-    return { gate, entered, looked, state, actors }
+    return { gate, entered, looked, released, state, actors }
   })
 
 const withWorld = <A, E>(options: { maxBatchBytes?: number }, body: (world: World) => Effect.Effect<A, E, Messages>) =>
   Effect.gen(function* () {
-    const { gate, entered, looked, state, actors } = yield* makeWorld(options)
-    return yield* Effect.flatMap(RoomActors, (a) => body({ actors: a, gate, entered, looked, state })).pipe(
+    const { gate, entered, looked, released, state, actors } = yield* makeWorld(options)
+    return yield* Effect.flatMap(RoomActors, (a) => body({ actors: a, gate, entered, looked, released, state })).pipe(
       Effect.provide(actors),
       Effect.scoped
     )
@@ -544,6 +558,25 @@ describe("room actor paths", () => {
   })
 
   describe("retire and forget", () => {
+    it.effect("a stopping actor releases its latest claim, idle or retired (storage drops what it kept for it)", () =>
+      withWorld({}, ({ actors, state, released }) =>
+        Effect.gen(function* () {
+          const r = room()
+          assert.strictEqual((yield* actors.send(send(r, "one"))).seq, 1)
+          assert.deepStrictEqual(state.releases, [])
+          yield* TestClock.adjust("1 minute")
+          yield* released.await
+          assert.deepStrictEqual(state.releases, [state.claimed.at(-1)!])
+          yield* released.close
+          assert.strictEqual((yield* actors.send(send(r, "two"))).seq, 2)
+          yield* actors.retire(r)
+          yield* released.await
+          assert.strictEqual(state.claimed.length, 2)
+          assert.deepStrictEqual(state.releases, state.claimed)
+        })
+      )
+    )
+
     it.effect("retire and forget of a room with no actor do nothing", () =>
       withWorld({}, ({ actors }) =>
         Effect.gen(function* () {

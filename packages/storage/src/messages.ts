@@ -118,6 +118,12 @@ export class Messages extends Context.Service<
      */
     readonly claim: (roomId: RoomId) => Effect.Effect<Claim, StorageError>
     /**
+     * The claim of `epoch` is done with the room in this process (its actor stopped): what
+     * storage keeps in memory for it goes (Cassandra: the room's client-id filter). A later
+     * claim's is kept. The next claim builds its own.
+     */
+    readonly release: (roomId: RoomId, epoch: number) => Effect.Effect<void>
+    /**
      * Stores a batch of one room's messages (a group commit) with their `clientMsgId`
      * entries and the room's head, all or nothing, if `fence` still holds: its epoch is the
      * room's newest claim and its `afterSeq` the room's newest stored `seq`; otherwise it
@@ -127,8 +133,9 @@ export class Messages extends Context.Service<
      * The caller guarantees that no `clientMsgId` is already stored for its (room, user):
      * the room actor asks `findByClientMsgId` first. A duplicate is a caller bug; SQLite
      * fails the whole batch, Cassandra (which cannot check without a read) overwrites the
-     * entry. Keep batches small: Cassandra refuses a batch above `batch_size_fail_threshold`
-     * (50 KiB by default).
+     * entry. Keep batches bounded (the room actor's `maxBatchBytes`): on Cassandra the rows go in
+     * one single-partition batch, past which `batch_size_fail_threshold` does not apply, but
+     * which one Paxos round carries whole.
      *
      * An edit or delete in the batch also updates its target's row (`applyChange`) in the same
      * write, or in the batch itself if the target is in it. The caller has checked that the

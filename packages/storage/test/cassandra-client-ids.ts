@@ -174,7 +174,7 @@ const storageNode = Effect.gen(function* () {
     Effect.map(asked(roomId, neverStored).pipe(Effect.repeat({ until: (n) => n === 0, times: 10_000 })), (n) =>
       assert.strictEqual(n, 0, "the filter was never filled")
     )
-  return { messages, filled }
+  return { messages, filled, asked }
 })
 
 export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
@@ -209,6 +209,25 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
         assert.isTrue(yield* filters.filled(roomId))
         assert.deepStrictEqual(filters.mayHold(roomId, [owners]), [owners])
       }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "a released claim's filter goes (every key looked up again); an earlier claim's release keeps a later one's",
+      () =>
+        Effect.gen(function* () {
+          const { roomId, users } = yield* stored(10)
+          const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime())
+          filters.claimed(roomId, 3)
+          assert.isTrue(yield* filters.filled(roomId))
+          const fresh = Array.from({ length: 200 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
+          // In use, the filter rules nearly all of them out (about 1 in 100 passes).
+          assert.isBelow(filters.mayHold(roomId, fresh).length, 50)
+          filters.released(roomId, 2)
+          assert.isBelow(filters.mayHold(roomId, fresh).length, 50)
+          filters.released(roomId, 3)
+          assert.deepStrictEqual(filters.mayHold(roomId, fresh), fresh)
+          assert.isFalse(yield* filters.filled(roomId))
+        }).pipe(Effect.scoped)
     )
 
     it.effect("a fill that fails leaves every key to be looked up", () =>
@@ -254,6 +273,10 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
             (yield* messages.findByClientMsgIds(roomId, [retry])).map((m) => m.id),
             [later.id]
           )
+          // Released (its actor stopped), the filter is gone: a new key is looked up again.
+          assert.strictEqual(yield* node.asked(roomId, fresh[0]!), 0)
+          yield* messages.release(roomId, epoch)
+          assert.strictEqual(yield* node.asked(roomId, fresh[0]!), 1)
         }).pipe(Effect.scoped)
     )
 

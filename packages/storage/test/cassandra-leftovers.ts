@@ -6,7 +6,7 @@ import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, type RoomId, timeUuidFrom, timeUuidMs } from "@parley/domain"
 import { Effect, Option } from "effect"
 import { CassandraClient, uuid } from "../src/cassandra/client.ts"
-import { clientIdShard } from "../src/cassandra/client-ids.ts"
+import { writeShardOf } from "../src/cassandra/client-ids.ts"
 import { Messages, plainMessage, Rooms, StorageStats, Users, usernameKey } from "../src/index.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
 import { farFuture, newRoom, newUser, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
@@ -113,7 +113,7 @@ export const cassandraLeftovers = (
         yield* db.execute(
           "test",
           "DELETE FROM room_client_ids WHERE room_id = ? AND shard = ? AND user_id = ? AND client_msg_id = ?",
-          [rid, clientIdShard(owner, "c1"), uuid(owner), "c1"]
+          [rid, writeShardOf(owner, "c1"), uuid(owner), "c1"]
         )
         const before = yield* stats.counts(0)
 

@@ -192,6 +192,8 @@ export class RoomActors extends Context.Service<
           /** The write being prepared or committed, and the writes taken after it: failed if the actor stops. */
           let current: ReadonlyArray<Command> = []
           let taken: Array<ReadonlyArray<Command>> = []
+          /** The epoch of this actor's latest claim, released when it stops. */
+          let claimed: number | undefined
           return Effect.gen(function* () {
             const clock = makeTimeUuidClock()
             const recent = new Map<string, MessageView>()
@@ -221,6 +223,7 @@ export class RoomActors extends Context.Service<
             const claim = Effect.gen(function* () {
               const head = yield* messages.claim(roomId)
               epoch = head.epoch
+              claimed = head.epoch
               lastSeq = head.lastSeq
               if (head.lastId !== null) clock.advancePast(head.lastId)
               held.clear()
@@ -570,7 +573,7 @@ export class RoomActors extends Context.Service<
                 failAll(current)
                 failAll(taken.flat())
                 closeMailbox(mailbox)
-              })
+              }).pipe(Effect.andThen(claimed === undefined ? Effect.void : messages.release(roomId, claimed)))
             ),
             Effect.annotateLogs({ room_id: roomId })
           )

@@ -13,7 +13,8 @@
  * is looked up as before. A key the filter lacks was stored by no one before the claim and by
  * this claim's owner not at all; only a later claim could have stored it, and that claim
  * fences every later write of this one, so the key can never be stored twice. A key the filter
- * holds may be a false positive (under 1 in 50): it is looked up.
+ * holds may be a false positive (under 1 in 50): it is looked up. `released` drops a claim's
+ * filter when its actor stops (the next claim builds its own), so only running rooms keep one.
  */
 import type { RoomId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
@@ -194,6 +195,10 @@ export const clientIdFilters = (
             )
           )
       )
+    },
+    /** The claim of `epoch` is done with the room here: its filter goes (its fill stops); a later claim's stays. */
+    released: (roomId: RoomId, epoch: number) => {
+      if (rooms.get(roomId)?.epoch === epoch) rooms.delete(roomId)
     },
     /** Keys about to be stored (before their append is sent). */
     adding: (roomId: RoomId, keys: ReadonlyArray<ClientMsgKey>) => {

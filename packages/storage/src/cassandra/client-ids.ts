@@ -4,7 +4,8 @@
  * entries into a few partitions, not one per message, and `findByClientMsgIds` (a room actor
  * looks up a batch's sends at once) goes out as a few queries, side by side, each over a few
  * shards, `shard IN ? AND (user_id, client_msg_id) IN ?`: one read round trip for the batch's
- * retries check (each entry lives in one shard, so it comes back once).
+ * retries check. A key may come back twice (below: a claim's repair rewrites into the write
+ * shard an entry written before into its own), both naming the same message: found once.
  *
  * Entries are written into `writeShards` (8) of the `clientIdShards` (32) partitions: a group
  * commit of 64 keys wrote into about 27 partitions, each one more mutation for the node to

@@ -29,6 +29,7 @@ export const CassandraMessages = (bucketMs: number) =>
       return Messages.of({
         claim: (roomId) =>
           Effect.tap(head.claim(roomId), (claim) => Effect.sync(() => filters.claimed(roomId, claim.epoch))),
+        release: (roomId, epoch) => Effect.sync(() => filters.released(roomId, epoch)),
         // The day's counter follows the stored batch (see `totals.ts`), in the background.
         append: (roomId, messages, fence) =>
           messages.length === 0

@@ -153,6 +153,8 @@ export const SqliteMessages = Layer.effect(
               )
               .pipe(Effect.map((rows) => rows.map(toRecord))),
       latest: (roomId) => one("messages.latest", queries.latest, roomId),
+      // Nothing is kept in memory per claim.
+      release: () => Effect.void,
       listBefore: (roomId, { before, limit }) =>
         many("messages.listBefore", queries.listBefore, roomId, before === null ? "g" : timeUuidKey(before), limit),
       listAfter: (roomId, { after, limit }) =>
