@@ -192,15 +192,16 @@ export class RoomActors extends Context.Service<
           /** The write being prepared or committed, and the writes taken after it: failed if the actor stops. */
           let current: ReadonlyArray<Command> = []
           let taken: Array<ReadonlyArray<Command>> = []
-          /** The epoch of this actor's latest claim, released when it stops. */
-          let claimed: number | undefined
+          /**
+           * This actor's claim on the room (0 before its first): storage refuses its writes once
+           * another claims, and it is released when the actor stops.
+           */
+          let epoch = 0
           return Effect.gen(function* () {
             const clock = makeTimeUuidClock()
             const recent = new Map<string, MessageView>()
             const held = heldMessages()
             let lastSeq = 0
-            /** This actor's claim on the room: storage refuses its writes once another claims. */
-            let epoch = 0
             // False until the room is claimed, and again after a failed write, whose outcome
             // may be unknown: the next batch claims again and continues from what storage says.
             let synced = false
@@ -223,7 +224,6 @@ export class RoomActors extends Context.Service<
             const claim = Effect.gen(function* () {
               const head = yield* messages.claim(roomId)
               epoch = head.epoch
-              claimed = head.epoch
               lastSeq = head.lastSeq
               if (head.lastId !== null) clock.advancePast(head.lastId)
               held.clear()
@@ -573,7 +573,7 @@ export class RoomActors extends Context.Service<
                 failAll(current)
                 failAll(taken.flat())
                 closeMailbox(mailbox)
-              }).pipe(Effect.andThen(claimed === undefined ? Effect.void : messages.release(roomId, claimed)))
+              }).pipe(Effect.andThen(epoch === 0 ? Effect.void : messages.release(roomId, epoch)))
             ),
             Effect.annotateLogs({ room_id: roomId })
           )

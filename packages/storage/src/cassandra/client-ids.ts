@@ -73,7 +73,9 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
     const byWriteShard = new Map<number, Array<{ readonly userId: UserId; readonly clientMsgId: string }>>()
     for (const k of keys) {
       const shard = writeShardOf(k.userId, k.clientMsgId)
-      byWriteShard.set(shard, [...(byWriteShard.get(shard) ?? []), k])
+      const group = byWriteShard.get(shard)
+      if (group === undefined) byWriteShard.set(shard, [k])
+      else group.push(k)
     }
     const rows = (yield* Effect.forEach(
       [...byWriteShard].flatMap(([shard, some]) => chunks(some, idsPerQuery).map((keys) => ({ shard, keys }))),
