@@ -5,6 +5,7 @@ import {
   type MessageRecord,
   MessageSearch,
   Messages,
+  matchesAll,
   plainMessage,
   queryTerms,
   type SearchQuery
@@ -141,6 +142,42 @@ export const searchConformance = (it: Vitest.MethodsNonLive<Messages | MessageSe
           ids(yield* search({ rooms: [roomId], q: w, before: all[100]!.id, limit: 5 })),
           ids(hits.filter((m) => m.seq < all[100]!.seq).slice(0, 5))
         )
+      })
+    )
+
+    it.effect("many group commits found in one read: results newest first, pages cut anywhere", () =>
+      Effect.gen(function* () {
+        const messages = yield* Messages
+        const roomId = newRoom(newUserId()).id
+        const [a, b] = [word("wave"), word("crest")]
+        const s = stream(roomId)
+        const now = Date.now() - day
+        // 20 group commits close together: on Cassandra, 20 chunks of one partition that the index
+        // finds by either word and by both (read several at once, `message-pages.ts`), while
+        // only every third commit has a message holding both.
+        const commits = Array.from({ length: 20 }, (_, c) => [
+          s.message(now + c * 10, c % 3 === 0 ? `${a} and ${b} ${c}` : `${a} ${c}`),
+          s.message(now + c * 10 + 1, `${b} ${c}`),
+          s.message(now + c * 10 + 2, `${a} again ${c}`)
+        ])
+        for (const commit of commits) yield* appendAsOwner(messages, roomId, commit)
+        for (const q of [a, `${a} ${b}`]) {
+          const hits = commits
+            .flat()
+            .filter((m) => matchesAll(m.text, queryTerms(q)))
+            .reverse()
+          for (const limit of [1, 4, 7, 100]) {
+            const found: Array<MessageRecord> = []
+            let before: MessageId | null = null
+            for (let n = 0; n < 100; n++) {
+              const page: ReadonlyArray<MessageRecord> = yield* search({ rooms: [roomId], q, before, limit })
+              found.push(...page)
+              if (page.length < limit) break
+              before = page.at(-1)!.id
+            }
+            assert.deepStrictEqual(ids(found), ids(hits), `"${q}", pages of ${limit}`)
+          }
+        }
       })
     )
 

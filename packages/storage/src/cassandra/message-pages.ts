@@ -10,6 +10,9 @@ import { epochMs, rowColumns, termsChunk, toMessage } from "./message-rows.ts"
 /** Bucket-index rows fetched per read: a page usually needs one or two windows. */
 const bucketsPerRead = 8
 
+/** Search chunks read side by side at most (each at most `termsChunk` rows). */
+const chunkReadsAtOnce = 8
+
 /** One direction through a room's non-empty buckets (`room_buckets`), never an empty window. */
 interface Walk {
   /** The next bucket starts in walk order after `last`, or the first ones when null. */
@@ -161,11 +164,21 @@ export const messagePages = (db: CassandraClient["Service"]) => {
           { fetchSize: wanted, ...(pageState === undefined ? {} : { pageState }) }
         )
         // A row of statics only (a poisoned partition) has no message.
-        for (const row of rs.rows) {
-          if (row.get("msg_id") === null) continue
-          last = row.get("msg_id").toString() as MessageId
-          keep(yield* chunkOf(row))
-          if (found.length >= limit) break
+        const ends = rs.rows.filter((row) => row.get("msg_id") !== null)
+        // Chunks are read in waves of 1, 2, 4, ... side by side and kept in order: a page that
+        // the first chunk fills reads one, a query whose words share chunks but rarely a
+        // message (most chunks found hold no result) does not wait for each read in turn.
+        for (
+          let i = 0, wave = 1;
+          i < ends.length && found.length < limit;
+          wave = Math.min(wave * 2, chunkReadsAtOnce)
+        ) {
+          const reading = ends.slice(i, i + wave)
+          const chunks = yield* Effect.forEach(reading, chunkOf, { concurrency: reading.length })
+          for (let k = 0; k < reading.length && found.length < limit; k++, i++) {
+            last = reading[k]!.get("msg_id").toString() as MessageId
+            keep(chunks[k]!)
+          }
         }
         rows += rs.rows.length
         pageState = rs.pageState ?? undefined
