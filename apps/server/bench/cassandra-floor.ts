@@ -10,7 +10,9 @@
  * - the client-id lookup of one send (`room_client_ids`, one shard, one key);
  * - the commit: ONE conditional batch on the room's live partition, the head's move
  *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row with its terms (a Paxos round);
- * - the client-id entry's write (an unlogged batch of one, sent beside the commit).
+ *   and the same without the terms (what the Paxos round costs on its own);
+ * - the client-id entry's write (an unlogged batch of one, sent beside the commit);
+ * - the commit and the entry side by side: what a send alone waits for at the node.
  *
  * Every row holds the same text, 30 words (about a 200-byte chat line). Rounds alternate the
  * statements so that all see the same machine; p50/p99 over all rounds.
@@ -89,6 +91,32 @@ export const runCassandraFloor = async (options: {
       const r = row(0, withTerms)
       return client.execute(r.query, [TimeUuid.now(), ...r.params.slice(1)], prepared)
     }
+    const commit = async (withTerms: boolean) => {
+      const rs = await client.batch(
+        [
+          {
+            query:
+              "UPDATE room_messages SET last_seq = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+            params: [seq + 1, seq + 1, room, bucket, 1, seq]
+          },
+          row(seq + 1, withTerms)
+        ],
+        prepared
+      )
+      if (!rs.wasApplied()) throw new Error("the head moved under the floor bench")
+      seq++
+    }
+    const entry = () =>
+      client.batch(
+        [
+          {
+            query:
+              "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            params: [room, n % 32, user, `c${n++}`, TimeUuid.now(), n, new Date(), bucket]
+          }
+        ],
+        { ...prepared, logged: false }
+      )
     const statements: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
       ["INSERT one message row", insert(false)],
       ["INSERT one message row + its terms", insert(true)],
@@ -101,38 +129,10 @@ export const runCassandraFloor = async (options: {
             prepared
           )
       ],
-      [
-        "commit: head move + row, one conditional batch",
-        async () => {
-          const rs = await client.batch(
-            [
-              {
-                query:
-                  "UPDATE room_messages SET last_seq = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
-                params: [seq + 1, seq + 1, room, bucket, 1, seq]
-              },
-              row(seq + 1, true)
-            ],
-            prepared
-          )
-          if (!rs.wasApplied()) throw new Error("the head moved under the floor bench")
-          seq++
-        }
-      ],
-      [
-        "client-id entry (unlogged batch of one)",
-        () =>
-          client.batch(
-            [
-              {
-                query:
-                  "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                params: [room, n % 32, user, `c${n++}`, TimeUuid.now(), n, new Date(), bucket]
-              }
-            ],
-            { ...prepared, logged: false }
-          )
-      ]
+      ["commit: head move + row, one conditional batch", () => commit(true)],
+      ["the same commit, the row without its terms", () => commit(false)],
+      ["client-id entry (unlogged batch of one)", entry],
+      ["commit and client-id entry side by side", () => Promise.all([commit(true), entry()])]
     ]
     const latencies = new Map(statements.map(([name]) => [name, [] as Array<number>]))
     const rates = new Map(statements.map(([name]) => [name, [] as Array<number>]))
