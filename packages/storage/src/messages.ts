@@ -78,10 +78,10 @@ export const distinctClientMsgKeys = (keys: ReadonlyArray<ClientMsgKey>): Readon
  * both still hold, so a deposed writer or one continuing from a stale head stores nothing.
  *
  * After any failed append the writer must `claim` again before its next one: a failed
- * append's outcome may be unknown, and on Cassandra a head LWT that timed out may still be
+ * append's outcome may be unknown, and on Cassandra a commit that timed out may still be
  * queued at the coordinator and apply after the failure was reported. The new claim deposes
- * that late write (it is refused) or, if it landed first, repairs its batch and continues
- * after it; either way no `seq` is given twice.
+ * that late write (it is refused, or shadowed: never read) or, if it landed first, repairs its
+ * batch and continues after it; either way no `seq` is given twice.
  */
 export interface Fence {
   readonly epoch: number
@@ -114,13 +114,16 @@ export class Messages extends Context.Service<
     /**
      * Makes the caller the room's only writer: bumps the room's owner epoch, so appends of
      * any earlier claim fail with `StaleWrite` "deposed" from now on, and returns the head to
-     * continue from. A room's actor claims when it starts and after a failed write.
+     * continue from. A room's actor claims when it starts and after a failed write. On
+     * Cassandra, a claim of a room whose owner in another process holds a lease waits for it
+     * to run out first (`CASSANDRA_ROOM_LEASE`, `cql/014_room_lease.cql`).
      */
     readonly claim: (roomId: RoomId) => Effect.Effect<Claim, StorageError>
     /**
      * The claim of `epoch` is done with the room in this process (its actor stopped): what
-     * storage keeps in memory for it goes (Cassandra: the room's client-id filter). A later
-     * claim's is kept. The next claim builds its own.
+     * storage keeps in memory for it goes (Cassandra: the room's client-id filter), and on
+     * Cassandra its lease ends, so the next claim need not wait for it. A later claim's is kept.
+     * The next claim builds its own.
      */
     readonly release: (roomId: RoomId, epoch: number) => Effect.Effect<void>
     /**
@@ -135,7 +138,7 @@ export class Messages extends Context.Service<
      * fails the whole batch, Cassandra (which cannot check without a read) overwrites the
      * entry. Keep batches bounded (the room actor's `maxBatchBytes`): on Cassandra the rows go in
      * one single-partition batch, past which `batch_size_fail_threshold` does not apply, but
-     * which one Paxos round carries whole.
+     * which one mutation (or one Paxos round, when it opens a partition) carries whole.
      *
      * An edit or delete in the batch also updates its target's row (`applyChange`) in the same
      * write, or in the batch itself if the target is in it. The caller has checked that the

@@ -8,7 +8,7 @@
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId, timeUuidMs } from "@parley/domain"
 import cassandra from "cassandra-driver"
-import { Context, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as TestClock from "effect/testing/TestClock"
 import {
   CassandraClient,
@@ -20,6 +20,7 @@ import {
 import { clientIdShard } from "../src/cassandra/client-ids.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
+import type { LeaseOptions } from "../src/cassandra/room-head.ts"
 import { type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
 
@@ -30,18 +31,27 @@ interface Hooks {
   ) => Effect.Effect<cassandra.types.ResultSet, StorageError>
   /** Fails every write that completes a commit (client ids, index row), as if the node died after it. */
   failRows?: boolean
+  /** Runs once right after the next claim's LWT, before the claim writes anything else. */
+  afterClaim?: Effect.Effect<void>
 }
 
 const timedOut = (operation: string) =>
   new StorageError({ operation, cause: new cassandra.errors.OperationTimedOutError("test: no answer in time") })
 
 /** Cassandra's `Messages` on the real client, through a driver the test steers. */
-const hookedMessages = (hooks: Hooks) =>
+const hookedMessages = (hooks: Hooks, leases?: LeaseOptions) =>
   Effect.gen(function* () {
     const real = yield* CassandraClient
     const afterCommit = ["messages.append.clientIds", "messages.append.index"]
     const hooked = CassandraClient.of({
       ...real,
+      execute: (operation, query, params, options) => {
+        const after = hooks.afterClaim
+        if (operation !== "messages.claim" || after === undefined)
+          return real.execute(operation, query, params, options)
+        delete hooks.afterClaim
+        return Effect.tap(real.execute(operation, query, params, options), () => after)
+      },
       batch: (operation, queries, options) => {
         const run = real.batch(operation, queries, options)
         const head = hooks.head
@@ -58,12 +68,14 @@ const hookedMessages = (hooks: Hooks) =>
           ? Effect.fail(timedOut(operation))
           : real.executeUnguarded(operation, query, params, options)
     })
-    return yield* messagesOn(hooked)
+    return yield* messagesOn(hooked, leases)
   })
 
-const messagesOn = (client: CassandraClient["Service"]) =>
+const messagesOn = (client: CassandraClient["Service"], leases?: LeaseOptions) =>
   Effect.map(
-    Layer.build(CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, client)))),
+    Layer.build(
+      CassandraMessages(testMessageBucketMs, leases).pipe(Layer.provide(Layer.succeed(CassandraClient, client)))
+    ),
     (context) => Context.get(context, Messages)
   )
 
@@ -129,6 +141,9 @@ const following = (last: MessageRecord, count: number): Array<MessageRecord> => 
   }))
 }
 
+/** Short enough that a test waits it out in well under a second. */
+const shortLease: LeaseOptions = { lease: 300, skew: 50 }
+
 const history = (messages: Messages["Service"], roomId: RoomId) =>
   messages.listAfter(roomId, { after: null, limit: 100 })
 
@@ -148,7 +163,7 @@ export const cassandraFencing = (
       }).pipe(Effect.scoped, TestClock.withLive)
     )
 
-    it.effect("a head LWT that timed out in the driver and opened the breaker is still settled as applied", () =>
+    it.effect("a commit that timed out in the driver and opened the breaker is still settled as applied", () =>
       Effect.gen(function* () {
         const reader = yield* messagesOn(yield* CassandraClient)
         let silence = false
@@ -156,7 +171,8 @@ export const cassandraFencing = (
           settings,
           (query) => silence && (query.includes("system.local") || query.includes("room_messages SET last_seq"))
         )
-        const messages = yield* messagesOn(client)
+        // A lease longer than the 4 s the withheld commit waits: it is answered within it.
+        const messages = yield* messagesOn(client, { lease: 60_000, skew: 250 })
         const roomId = newRoom(newUserId()).id
         const { epoch } = yield* messages.claim(roomId)
         // The room's first append opens its first partition; the next one, in the same
@@ -247,6 +263,87 @@ export const cassandraFencing = (
         assert.isFalse(landed.wasApplied())
         assert.deepStrictEqual(yield* history(messages, roomId), next)
         assert.deepStrictEqual((yield* messages.claim(roomId)).lastId, next[2]!.id)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a commit held past its owner's lease that lands after another node claimed is never read", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const a = yield* hookedMessages(hooks, shortLease)
+        const b = yield* hookedMessages({}, shortLease)
+        const roomId = newRoom(newUserId()).id
+        const first = yield* a.claim(roomId)
+        const opening = batch(roomId, 0, 1)
+        yield* a.append(roomId, opening, { epoch: first.epoch, afterSeq: 0 })
+        // A's next commit is sent, but reaches Cassandra only after B has taken the room over.
+        let held: Effect.Effect<cassandra.types.ResultSet, StorageError> | undefined
+        hooks.head = (real) =>
+          Effect.suspend(() => {
+            held = real
+            return Effect.fail(timedOut("messages.append.commit"))
+          })
+        const late = following(opening[0]!, 2)
+        assert.strictEqual(
+          (yield* Effect.flip(a.append(roomId, late, { epoch: first.epoch, afterSeq: 1 })))._tag,
+          "StorageError"
+        )
+        // B waits out A's lease, claims and stores seq 2 and 3 itself.
+        const owner = yield* b.claim(roomId)
+        assert.deepStrictEqual([owner.lastSeq, owner.lastId], [1, opening[0]!.id])
+        const next = following(opening[0]!, 2)
+        yield* b.append(roomId, next, { epoch: owner.epoch, afterSeq: 1 })
+        yield* held!
+        assert.deepStrictEqual(yield* history(b, roomId), [...opening, ...next])
+        assert.deepStrictEqual((yield* b.claim(roomId)).lastId, next[1]!.id)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "a node taking a room over waits out the owner's lease: the owner acknowledges nothing it then shadows",
+      () =>
+        Effect.gen(function* () {
+          const a = yield* hookedMessages({}, shortLease)
+          const hooks: Hooks = {}
+          const b = yield* hookedMessages(hooks, shortLease)
+          const roomId = newRoom(newUserId()).id
+          const first = yield* a.claim(roomId)
+          const opening = batch(roomId, 0, 1)
+          yield* a.append(roomId, opening, { epoch: first.epoch, afterSeq: 0 })
+          // A sends a commit right after B's LWT, before B shadows what follows the head it read.
+          const sent = following(opening[0]!, 1)
+          let outcome: Exit.Exit<void, unknown> | undefined
+          hooks.afterClaim = Effect.map(
+            Effect.exit(a.append(roomId, sent, { epoch: first.epoch, afterSeq: 1 })),
+            (exit) => {
+              outcome = exit
+            }
+          )
+          const owner = yield* b.claim(roomId)
+          // B waited A's lease out: A renews first, which is refused, so it acknowledges nothing.
+          const refused = Exit.isFailure(outcome!) ? Cause.squash(outcome.cause) : undefined
+          assert.strictEqual((refused as { reason?: string } | undefined)?.reason, "deposed")
+          assert.deepStrictEqual([owner.lastSeq, yield* history(b, roomId)], [1, opening])
+        }).pipe(Effect.scoped)
+    )
+
+    it.effect("an owner whose commit is answered after its lease ran out does not acknowledge it", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const messages = yield* hookedMessages(hooks, shortLease)
+        const roomId = newRoom(newUserId()).id
+        const first = yield* messages.claim(roomId)
+        const opening = batch(roomId, 0, 1)
+        yield* messages.append(roomId, opening, { epoch: first.epoch, afterSeq: 0 })
+        // The commit lands, but its answer comes back after the lease has run out.
+        hooks.head = (real) =>
+          Effect.tap(real, () => Effect.promise(() => new Promise((r) => setTimeout(r, shortLease.lease + 100))))
+        const slow = following(opening[0]!, 1)
+        const failed = yield* Effect.flip(messages.append(roomId, slow, { epoch: first.epoch, afterSeq: 1 }))
+        assert.include(String(failed.cause), "lease ran out")
+        // Stored all the same (an unknown outcome): the next claim continues after it, once.
+        const again = yield* messages.claim(roomId)
+        assert.deepStrictEqual([again.lastSeq, again.repaired], [2, slow])
+        assert.deepStrictEqual(yield* history(messages, roomId), [...opening, ...slow])
       }).pipe(Effect.scoped)
     )
 

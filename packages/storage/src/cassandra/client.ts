@@ -17,6 +17,16 @@ const queryOptions = {
   serialConsistency: cassandra.types.consistencies.localSerial
 }
 
+const durationOfAtLeast = (ms: number, name: string) =>
+  Config.schema(
+    Schema.DurationFromString.check(
+      Schema.makeFilter((d) => Duration.isFinite(d) && Duration.toMillis(d) >= ms, {
+        expected: `a finite duration of at least ${ms} millisecond${ms === 1 ? "" : "s"}`
+      })
+    ),
+    name
+  )
+
 export const CassandraConfig = Config.all({
   contactPoints: Config.String("CASSANDRA_CONTACT_POINTS").pipe(
     Config.withDefault("127.0.0.1:9042"),
@@ -39,20 +49,24 @@ export const CassandraConfig = Config.all({
    * The time window of one `room_messages` partition. Size it so a busy room's window stays
    * well under ~100 MB; changing it later is safe (see `cql/002_chat.cql`).
    */
-  messageBucket: Config.schema(
-    Schema.DurationFromString.check(
-      Schema.makeFilter((d) => Duration.isFinite(d) && Duration.toMillis(d) >= 1, {
-        expected: "a finite duration of at least 1 millisecond"
-      })
-    ),
-    "CASSANDRA_MESSAGE_BUCKET"
-  ).pipe(Config.withDefault(Duration.days(10))),
+  messageBucket: durationOfAtLeast(1, "CASSANDRA_MESSAGE_BUCKET").pipe(Config.withDefault(Duration.days(10))),
   /**
    * How long one request may wait for the cluster before it fails (503 to the user). Writes
    * that time out have an unknown outcome; callers resolve them (LWT read-back, the room
    * actor's resync). Short, so a stalled node costs a user at most this long.
    */
   requestTimeout: Config.Duration("CASSANDRA_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),
+  /**
+   * How long a room's owner may append without a Paxos round (`cql/014_room_lease.cql`): it
+   * renews the lease by one when less than half is left. A node taking over a room whose owner
+   * died waits this long at most (plus `maxClockSkew`), so it bounds failover.
+   */
+  roomLease: durationOfAtLeast(100, "CASSANDRA_ROOM_LEASE").pipe(Config.withDefault(Duration.seconds(1))),
+  /**
+   * How far apart the clocks of Parley's nodes may be. A lease is waited out this much longer,
+   * and a deposed owner's late writes are shadowed only if its clock was no further ahead.
+   */
+  maxClockSkew: Config.Duration("CASSANDRA_MAX_CLOCK_SKEW").pipe(Config.withDefault(Duration.millis(250))),
   /** After a request timed out, how long every request fails at once before one probes the cluster again. */
   retryAfter: Config.Duration("CASSANDRA_RETRY_AFTER").pipe(Config.withDefault(Duration.millis(500))),
   username: Config.option(Config.String("CASSANDRA_USERNAME")),

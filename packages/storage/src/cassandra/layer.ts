@@ -25,7 +25,10 @@ export const services = (config: CassandraConfig) =>
     CassandraUsers,
     CassandraSessions,
     CassandraRooms,
-    CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket))),
+    CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket)), {
+      lease: Duration.toMillis(config.roomLease),
+      skew: Duration.toMillis(config.maxClockSkew)
+    }),
     CassandraAudit,
     CassandraStats,
     CassandraHealth,

@@ -4,7 +4,7 @@ import { CassandraClient } from "./client.ts"
 import { clientIdFilters } from "./client-id-filter.ts"
 import { clientIdLookup } from "./client-ids.ts"
 import { messagePages } from "./message-pages.ts"
-import { roomHead } from "./room-head.ts"
+import { type LeaseOptions, roomHead } from "./room-head.ts"
 import { messageCounter } from "./totals.ts"
 
 /**
@@ -13,7 +13,7 @@ import { messageCounter } from "./totals.ts"
  * message lies at or after its partition's start and before the next one's, whatever the
  * window size was when it was written (see `room-head.ts` and `cql/005_head_in_partition.cql`).
  */
-export const CassandraMessages = (bucketMs: number) =>
+export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions) =>
   Layer.effect(
     Messages,
     Effect.gen(function* () {
@@ -22,14 +22,18 @@ export const CassandraMessages = (bucketMs: number) =>
       // The day's counter is bookkeeping for operators: acks must not wait for it.
       const background = yield* FiberSet.makeRuntime()
       const count = messageCounter(db, background)
-      const head = roomHead(db, bucketMs)
+      const head = roomHead(db, bucketMs, leases)
       const clientIds = clientIdLookup(db)
       const filters = clientIdFilters(db, background)
 
       return Messages.of({
         claim: (roomId) =>
           Effect.tap(head.claim(roomId), (claim) => Effect.sync(() => filters.claimed(roomId, claim.epoch))),
-        release: (roomId, epoch) => Effect.sync(() => filters.released(roomId, epoch)),
+        release: (roomId, epoch) =>
+          Effect.andThen(
+            Effect.sync(() => filters.released(roomId, epoch)),
+            head.release(roomId, epoch)
+          ),
         // The day's counter follows the stored batch (see `totals.ts`), in the background.
         append: (roomId, messages, fence) =>
           messages.length === 0

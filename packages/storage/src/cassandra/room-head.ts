@@ -1,11 +1,15 @@
 /**
- * A room's head on Cassandra and the append it fences (see `cql/005_head_in_partition.cql`).
+ * A room's head on Cassandra and the append it fences (see `cql/005_head_in_partition.cql` and
+ * `cql/014_room_lease.cql`).
  *
  * The head (owner epoch, newest `seq` and id) lives in STATIC columns of the room's newest
- * `room_messages` partition, so a group commit is ONE conditional batch on one partition: the
- * head's move `IF epoch = <the writer's> AND last_seq = <the seq it continues from>` and the
- * message rows, applied together by one Paxos round or not at all. No batchlog, no second
- * write the commit depends on.
+ * `room_messages` partition, so a group commit is ONE single-partition batch: the head's move
+ * and the message rows, applied together or not at all. No batchlog, no second write the commit
+ * depends on. The owner's epoch is fenced by Paxos only when it changes hands (a claim, a
+ * rollover) and once per half lease: in between, the owner holds a LEASE and commits with plain
+ * writes, acknowledged only if Cassandra answered within the lease. A claim from another process
+ * waits the lease out, then shadows anything the deposed owner's late writes could add (a range
+ * tombstone above the head it read, timestamped above them).
  *
  * Partitions form a chain: `room_heads` (the root, where every room starts and where heads
  * written before this version live) names the room's first partition in `next_bucket`, each
@@ -116,6 +120,10 @@ interface Head {
   readonly base: number | null
   /** The root: a batch written before 005 whose rows may be missing. */
   readonly pending: string | null
+  /** Partitions: the owner's lease (wall-clock ms), `cql/014_room_lease.cql`. */
+  readonly leaseUntil: number | null
+  /** Partitions: WRITETIME(last_seq), µs: plain writes of the head go above it. */
+  readonly written: number | null
 }
 
 /** What this process knows of a room's live head since its own claim or append. */
@@ -124,16 +132,57 @@ interface Live {
   readonly where: Where
   readonly base: number
   readonly lastMs: number
+  readonly lastSeq: number
+  /** Wall-clock ms: plain commits on `where` are sent and acknowledged only before it. */
+  readonly leaseUntil: number
+  /** µs: the newest LWT write on `where`, which plain writes must go above. */
+  readonly floor: number
 }
 const liveKept = 10_000
 
-export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
+/**
+ * Per client: every `roomHead` on one client (the room actors' `Messages`, a room deletion) shares
+ * what this process claimed, so a claim here deposes an earlier one here at once, without waiting
+ * for its lease.
+ */
+const livesByClient = new WeakMap<object, Map<RoomId, Live>>()
+
+export interface LeaseOptions {
+  /** ms an owner may append with plain writes after its last LWT on the head. */
+  readonly lease: number
+  /** ms the nodes' clocks may differ by: another node's lease is waited out this much longer. */
+  readonly skew: number
+}
+export const defaultLease: LeaseOptions = { lease: 1000, skew: 250 }
+
+/**
+ * Write timestamps of plain writes, µs: the wall clock, strictly rising within this process (so a
+ * claim here is above every write sent here before it) and above `floor`.
+ */
+let lastTimestamp = 0
+const writeTimestamp = (floor: number) => {
+  lastTimestamp = Math.max(Date.now() * 1000, lastTimestamp + 1, floor + 1)
+  return lastTimestamp
+}
+
+/**
+ * Waits on the wall clock, not Effect's: a lease runs out in the time Cassandra and the other
+ * nodes see, also under a test's `TestClock`.
+ */
+const wallSleep = (ms: number) =>
+  Effect.callback<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), ms)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+export const roomHead = (db: CassandraClient["Service"], bucketMs: number, leases: LeaseOptions = defaultLease) => {
   const edits = roomEdits(db)
-  const live = new Map<RoomId, Live>()
+  const lives = livesByClient.get(db) ?? new Map<RoomId, Live>()
+  livesByClient.set(db, lives)
   const remember = (roomId: RoomId, l: Live) => {
-    live.delete(roomId)
-    live.set(roomId, l)
-    if (live.size > liveKept) live.delete(live.keys().next().value!)
+    lives.delete(roomId)
+    lives.set(roomId, l)
+    if (lives.size > liveKept) lives.delete(lives.keys().next().value!)
   }
 
   const headOf = (where: Where, row: cassandra.types.Row | undefined): Head | undefined =>
@@ -147,12 +196,14 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
           next: date(row, "next_bucket"),
           batchFrom: where.root ? null : long(row, "batch_from"),
           base: where.root ? null : long(row, "base_seq"),
-          pending: where.root ? ((row.get("pending") as string | null) ?? null) : null
+          pending: where.root ? ((row.get("pending") as string | null) ?? null) : null,
+          leaseUntil: where.root ? null : date(row, "lease_until"),
+          written: where.root ? null : long(row, "written")
         }
 
   const rootQuery = "SELECT epoch, last_seq, last_msg_id, next_bucket, pending FROM room_heads WHERE room_id = ?"
   const partQuery =
-    "SELECT epoch, last_seq, last_msg_id, next_bucket, batch_from, base_seq FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1"
+    "SELECT epoch, last_seq, last_msg_id, next_bucket, batch_from, base_seq, lease_until, WRITETIME(last_seq) AS written FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1"
   const readAt = (operation: string, roomId: RoomId, where: Where, unguarded = false) => {
     const run = unguarded ? db.executeUnguarded : db.execute
     return (
@@ -286,28 +337,86 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     head?.epoch === fence.epoch && head.lastId === last.id
 
   /**
-   * The common case: the batch and the head's move in one conditional batch on the live
-   * partition, with the updates of this partition's messages that the batch edits or deletes.
+   * The common case, under the owner's lease: the head's move, the batch and the updates of this
+   * partition's messages that it edits or deletes, in one unlogged batch on the live partition,
+   * no condition (`cql/014_room_lease.cql`). A timeout is settled by reading the head back; a
+   * write that has not landed by then may still land, so the append fails and the actor claims,
+   * which shadows it.
    */
   const commit = (
     roomId: RoomId,
     bucket: number,
     records: ReadonlyArray<MessageRecord>,
     fence: Fence,
-    targets: ReadonlyArray<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>
+    targets: ReadonlyArray<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>,
+    timestamp: number
   ) => {
     const last = records.at(-1)!
-    const write = db.batch("messages.append.commit", [
-      {
-        query:
-          "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
-        params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket), fence.epoch, fence.afterSeq]
-      },
-      ...rowInserts(roomId, bucket, records),
-      ...targets
-    ])
-    return conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
+    const write = db.batch(
+      "messages.append.commit",
+      [
+        {
+          query:
+            "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ? WHERE room_id = ? AND bucket = ?",
+          params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket)]
+        },
+        ...rowInserts(roomId, bucket, records),
+        ...targets
+      ],
+      { logged: false, timestamp }
+    )
+    return write.pipe(
+      Effect.asVoid,
+      Effect.catchIf(
+        (e): e is StorageError => e._tag === "StorageError" && isUnknownOutcome(e),
+        (e) => settle(roomId, part(bucket), fence, e, headMoved(last, fence), () => true)
+      )
+    )
   }
+
+  /**
+   * Renews the owner's lease on its live partition once less than half is left: one LWT every
+   * half lease while the room is busy, which also tells a deposed owner (it does not apply).
+   */
+  const leased = Effect.fnUntraced(function* (roomId: RoomId, known: Live, fence: Fence) {
+    const now = Date.now()
+    if (known.leaseUntil - now > leases.lease / 2 || known.where.root) return known
+    const where = known.where
+    const renewed = yield* conditional(
+      roomId,
+      where,
+      fence,
+      db.execute(
+        "messages.append.lease",
+        "UPDATE room_messages SET lease_until = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND next_bucket = null",
+        [new Date(now + leases.lease), uuid(roomId), new Date(where.bucket), fence.epoch]
+      ),
+      (head) => head?.epoch === fence.epoch && head.leaseUntil === now + leases.lease,
+      () => true
+    ).pipe(Effect.as({ ...known, leaseUntil: now + leases.lease }))
+    remember(roomId, renewed)
+    return renewed
+  })
+
+  /**
+   * A commit is acknowledged only if Cassandra answered it within the lease (a node claiming the
+   * room waits the lease out, so it then reads the commit) and no later claim in this process
+   * deposed its writer meanwhile.
+   */
+  const acknowledgeable = (roomId: RoomId, known: Live, fence: Fence) =>
+    Effect.suspend((): Effect.Effect<void, StorageError | StaleWrite> => {
+      const now = lives.get(roomId)
+      if (now !== undefined && now.epoch !== fence.epoch) return Effect.fail(refusal(roomId, fence, now.epoch))
+      if (Date.now() >= known.leaseUntil) {
+        return Effect.fail(
+          new StorageError({
+            operation: "messages.append",
+            cause: new Error("the room's lease ran out before the commit was answered; its outcome is unknown")
+          })
+        )
+      }
+      return Effect.void
+    })
 
   /** Seals the live head (root or partition) naming its successor; only its owner can. */
   const seal = (roomId: RoomId, where: Where, next: number, fence: Fence) =>
@@ -334,14 +443,21 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
    * yet. A successor poisoned by a claim (an epoch, no head) is taken only by a writer whose
    * epoch is at least the poisoner's, i.e. one that sealed its predecessor after that claim.
    */
-  const initialise = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
+  const initialise = (
+    roomId: RoomId,
+    bucket: number,
+    records: ReadonlyArray<MessageRecord>,
+    fence: Fence,
+    leaseUntil: number
+  ) => {
     const last = records.at(-1)!
     const attempt = (poisonedBy: number | null) =>
       db.batch("messages.append.commit", [
         {
-          query: `UPDATE room_messages SET epoch = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ? WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
+          query: `UPDATE room_messages SET epoch = ?, lease_until = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ? WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
           params: [
             fence.epoch,
+            new Date(leaseUntil),
             last.seq,
             uuid(last.id),
             records[0]!.seq,
@@ -410,8 +526,18 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     return { head: head as Head | undefined, where: head.where }
   })
 
+  /** WRITETIME(last_seq) of a partition, µs: the Paxos timestamp of the LWT that wrote its head. */
+  const lwtWritten = (roomId: RoomId, bucket: number) =>
+    db
+      .executeUnguarded(
+        "messages.append.written",
+        "SELECT WRITETIME(last_seq) AS written FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
+        [uuid(roomId), new Date(bucket)]
+      )
+      .pipe(Effect.map((rs) => long(rs.first() ?? undefined, "written") ?? 0))
+
   const append = Effect.fnUntraced(function* (roomId: RoomId, records: ReadonlyArray<MessageRecord>, fence: Fence) {
-    let known = live.get(roomId)
+    let known = lives.get(roomId)
     if (known === undefined || known.epoch !== fence.epoch) {
       const { head, where } = yield* locate(roomId, "messages.append.locate")
       if (head === undefined || head.epoch !== fence.epoch || head.next !== null || head.lastSeq !== fence.afterSeq) {
@@ -421,9 +547,14 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
         epoch: fence.epoch,
         where,
         base: head.base ?? 0,
-        lastMs: head.lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(head.lastId)
+        lastMs: head.lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(head.lastId),
+        lastSeq: head.lastSeq ?? 0,
+        leaseUntil: head.leaseUntil ?? 0,
+        floor: head.written ?? 0
       }
     }
+    // The head's seq is no longer checked by Cassandra: this process knows it since its claim.
+    if (known.lastSeq !== fence.afterSeq) return yield* refusal(roomId, fence, fence.epoch)
     const firstMs = timeUuidMs(records[0]!.id)
     const lastMs = timeUuidMs(records.at(-1)!.id)
     const where = known.where
@@ -449,8 +580,11 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
         c.targetPartition !== undefined ? c.targetPartition === bucket : timeUuidMs(c.targetId!) >= bucket
       )
       const inHere = byTarget(here).map((changes) => targetUpdate(roomId, bucket, changes, false))
-      yield* withClientIds(roomId, bucket, records, fence, commit(roomId, bucket, rows, fence, inHere))
-      remember(roomId, { ...known, lastMs })
+      const held = yield* leased(roomId, known, fence)
+      const timestamp = writeTimestamp(held.floor)
+      yield* withClientIds(roomId, bucket, records, fence, commit(roomId, bucket, rows, fence, inHere, timestamp))
+      yield* acknowledgeable(roomId, held, fence)
+      remember(roomId, { ...held, lastMs, lastSeq: records.at(-1)!.seq })
       yield* edits.applyElsewhere(
         roomId,
         outside.filter((c) => !here.includes(c))
@@ -459,9 +593,18 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     }
     const next = firstMs
     yield* seal(roomId, where, next, fence)
-    yield* withClientIds(roomId, next, records, fence, initialise(roomId, next, rows, fence))
+    const leaseUntil = Date.now() + leases.lease
+    yield* withClientIds(roomId, next, records, fence, initialise(roomId, next, rows, fence, leaseUntil))
     yield* writeIndex(roomId, next)
-    remember(roomId, { epoch: fence.epoch, where: part(next), base: fence.afterSeq, lastMs })
+    remember(roomId, {
+      epoch: fence.epoch,
+      where: part(next),
+      base: fence.afterSeq,
+      lastMs,
+      lastSeq: records.at(-1)!.seq,
+      leaseUntil,
+      floor: yield* lwtWritten(roomId, next)
+    })
     yield* edits.applyElsewhere(roomId, outside)
   })
 
@@ -534,8 +677,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     return records
   })
 
-  /** The claim's LWT on a live head: a new epoch, the newest batch settled. */
-  const takeOver = (roomId: RoomId, head: Head | undefined, where: Where) => {
+  /** The claim's LWT on a live head: a new epoch and its lease, if nothing moved since the read. */
+  const takeOver = (roomId: RoomId, head: Head | undefined, where: Where, leaseUntil: number) => {
     const epoch = head?.epoch ?? null
     const lastSeq = head?.lastSeq ?? null
     return (
@@ -547,8 +690,16 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
           )
         : db.execute(
             "messages.claim",
-            "UPDATE room_messages SET epoch = ?, batch_from = null WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
-            [(epoch ?? 0) + 1, uuid(roomId), new Date(where.bucket), epoch, lastSeq]
+            "UPDATE room_messages SET epoch = ?, lease_until = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null AND lease_until = ?",
+            [
+              (epoch ?? 0) + 1,
+              new Date(leaseUntil),
+              uuid(roomId),
+              new Date(where.bucket),
+              epoch,
+              lastSeq,
+              head?.leaseUntil == null ? null : new Date(head.leaseUntil)
+            ]
           )
     ).pipe(Effect.map((rs) => rs.wasApplied()))
   }
@@ -558,7 +709,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
    * the two steps. Poison the successor with the new epoch, so that writer's initialisation
    * is refused, then reopen the sealed head under that epoch. False if anything moved meanwhile.
    */
-  const abortRollover = (roomId: RoomId, sealed: Head) =>
+  const abortRollover = (roomId: RoomId, sealed: Head, leaseUntil: number) =>
     Effect.gen(function* () {
       const epoch = (sealed.epoch ?? 0) + 1
       const successor = sealed.next!
@@ -583,8 +734,16 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
             )
           : db.execute(
               "messages.claim.reopen",
-              "UPDATE room_messages SET next_bucket = null, epoch = ?, batch_from = null WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = ?",
-              [epoch, uuid(roomId), new Date(sealed.where.bucket), sealed.epoch, sealed.lastSeq, new Date(successor)]
+              "UPDATE room_messages SET next_bucket = null, epoch = ?, lease_until = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = ?",
+              [
+                epoch,
+                new Date(leaseUntil),
+                uuid(roomId),
+                new Date(sealed.where.bucket),
+                sealed.epoch,
+                sealed.lastSeq,
+                new Date(successor)
+              ]
             )
       ).pipe(Effect.map((rs) => rs.wasApplied()))
       return reopened
@@ -592,33 +751,104 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
 
   const claimOnce = Effect.fnUntraced(function* (roomId: RoomId) {
     const { head, where } = yield* locate(roomId, "messages.head")
+    if (
+      head !== undefined &&
+      head.next === null &&
+      head.leaseUntil !== null &&
+      lives.get(roomId)?.epoch !== head.epoch
+    ) {
+      // Another process's lease: wait it out, then read the head again (it may have been renewed).
+      const left = head.leaseUntil + leases.skew - Date.now()
+      if (left > 0) return yield* wallSleep(left).pipe(Effect.as(Option.none<Claim>()))
+    }
+    const leaseUntil = Date.now() + leases.lease
     if (head !== undefined && head.next !== null) {
       // The walk stopped at a seal whose successor has no head.
       const repaired = yield* repair(roomId, head)
-      if (!(yield* abortRollover(roomId, head))) return Option.none<Claim>()
-      return Option.some(claimed(roomId, head, where, repaired))
+      if (!(yield* abortRollover(roomId, head, leaseUntil))) return Option.none<Claim>()
+      return Option.some(yield* claimed(roomId, head, where, repaired, leaseUntil))
     }
     const repaired = where.root ? yield* repairPending(roomId, head?.pending ?? null) : yield* repair(roomId, head!)
-    if (!(yield* takeOver(roomId, head, where))) return Option.none<Claim>()
-    return Option.some(claimed(roomId, head, where, repaired))
+    if (!(yield* takeOver(roomId, head, where, leaseUntil))) return Option.none<Claim>()
+    return Option.some(yield* claimed(roomId, head, where, repaired, leaseUntil))
   })
 
-  const claimed = (
+  /**
+   * After a claim's LWT on a partition: the rows after the head it read are deleted and the head
+   * written again, above every write of the deposed owner (sent before its lease ran out, which
+   * the claim waited for, or earlier in this process) and every LWT write of the partition. So a
+   * write of the deposed owner that lands after this is never read (`cql/014_room_lease.cql`).
+   */
+  const shadowLateWrites = (roomId: RoomId, head: Head, bucket: number) => {
+    // Not above the old lease itself: the claim waited it out (the clock is past it), or it was
+    // this process's (whose timestamps rise), and a timestamp ahead of the clock would win over
+    // later writes stamped by Cassandra's clock (an edit's LWT, a deletion).
+    const timestamp = writeTimestamp(head.written ?? 0)
+    const keys = [uuid(roomId), new Date(bucket)]
+    return db
+      .batchUnguarded(
+        "messages.claim.shadow",
+        [
+          ...(head.lastId === null
+            ? []
+            : [
+                {
+                  query: "DELETE FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id > ?",
+                  params: [...keys, uuid(head.lastId as MessageId)]
+                }
+              ]),
+          {
+            query:
+              "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = null WHERE room_id = ? AND bucket = ?",
+            params: [head.lastSeq, head.lastId === null ? null : uuid(head.lastId as MessageId), ...keys]
+          }
+        ],
+        { logged: false, timestamp }
+      )
+      .pipe(Effect.as(timestamp))
+  }
+
+  const claimed = Effect.fnUntraced(function* (
     roomId: RoomId,
     head: Head | undefined,
     where: Where,
-    repaired: ReadonlyArray<MessageRecord>
-  ): Claim => {
+    repaired: ReadonlyArray<MessageRecord>,
+    leaseUntil: number
+  ) {
     const epoch = (head?.epoch ?? 0) + 1
     const lastId = (head?.lastId as MessageId | null | undefined) ?? null
-    remember(roomId, {
+    const known: Live = {
       epoch,
       where,
       base: head?.base ?? 0,
-      lastMs: lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(lastId)
+      lastMs: lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(lastId),
+      lastSeq: head?.lastSeq ?? 0,
+      leaseUntil,
+      floor: 0
+    }
+    // Known here before the shadowing write: if it fails, the next claim needs no wait for our lease.
+    remember(roomId, known)
+    if (!where.root) remember(roomId, { ...known, floor: yield* shadowLateWrites(roomId, head!, where.bucket) })
+    return { epoch, lastSeq: head?.lastSeq ?? 0, lastId, repaired } satisfies Claim
+  })
+
+  /**
+   * The claim of `epoch` is done in this process (its actor stopped): its lease ends now, so
+   * the next claim, here or elsewhere, waits only for the clocks' skew. Best effort.
+   */
+  const release = (roomId: RoomId, epoch: number) =>
+    Effect.suspend(() => {
+      const known = lives.get(roomId)
+      if (known === undefined || known.epoch !== epoch || known.where.root) return Effect.void
+      remember(roomId, { ...known, leaseUntil: 0 })
+      return db
+        .executeUnguarded(
+          "messages.release",
+          "UPDATE room_messages SET lease_until = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND next_bucket = null",
+          [new Date(), uuid(roomId), new Date(known.where.bucket), epoch]
+        )
+        .pipe(Effect.ignore)
     })
-    return { epoch, lastSeq: head?.lastSeq ?? 0, lastId, repaired }
-  }
 
   const claim = Effect.fn("Messages.claim")(function* (roomId: RoomId) {
     for (let attempt = 1; ; attempt++) {
@@ -640,5 +870,5 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number) => {
     }
   })
 
-  return { append, claim, find: edits.find }
+  return { append, claim, release, find: edits.find }
 }
