@@ -96,6 +96,31 @@ const clientIdEntryBytes = 200
 /** Entries per unlogged batch stay under this, well inside Cassandra's 50 KiB default limit. */
 const clientIdBatchBytes = 32 * 1024
 
+/** A commit takes its client-id entries in its own request up to this many messages and text bytes. */
+const entriesInCommitMax = 4
+const entriesInCommitText = 2048
+
+type Statement = { readonly query: string; readonly params: ReadonlyArray<unknown> }
+
+const clientIdInsert =
+  "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+/** A message's client-id entry in the partition `bucket`; with `timestamp`, its own (in a batch with another). */
+const clientIdEntry = (roomId: RoomId, m: MessageRecord, bucket: number, timestamp?: number): Statement => ({
+  query: timestamp === undefined ? clientIdInsert : `${clientIdInsert} USING TIMESTAMP ?`,
+  params: [
+    uuid(roomId),
+    writeShardOf(m.userId, m.clientMsgId!),
+    uuid(m.userId),
+    m.clientMsgId,
+    uuid(m.id),
+    m.seq,
+    new Date(m.createdAt),
+    new Date(bucket),
+    ...(timestamp === undefined ? [] : [timestamp])
+  ]
+})
+
 const long = (row: cassandra.types.Row | undefined, column: string): number | null =>
   (row?.get(column) as cassandra.types.Long | null | undefined)?.toNumber() ?? null
 const date = (row: cassandra.types.Row | undefined, column: string): number | null =>
@@ -240,8 +265,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     records: ReadonlyArray<MessageRecord>,
     timestamp: number
   ) => {
-    const room = uuid(roomId)
-    const chunks: Array<Array<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>> = []
+    const chunks: Array<Array<Statement>> = []
     let bytes = Number.POSITIVE_INFINITY
     for (const m of records) {
       if (m.clientMsgId === null) continue
@@ -251,26 +275,30 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         bytes = 0
       }
       bytes += cost
-      chunks.at(-1)!.push({
-        query:
-          "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        params: [
-          room,
-          writeShardOf(m.userId, m.clientMsgId),
-          uuid(m.userId),
-          m.clientMsgId,
-          uuid(m.id),
-          m.seq,
-          new Date(m.createdAt),
-          new Date(bucketOf(m))
-        ]
-      })
+      chunks.at(-1)!.push(clientIdEntry(roomId, m, bucketOf(m)))
     }
     return Effect.forEach(
       chunks,
       (entries) => db.batchUnguarded("messages.append.clientIds", entries, { logged: false, timestamp }),
       { concurrency: "unbounded", discard: true }
     )
+  }
+
+  /**
+   * A small commit's client-id entries, to go in the commit's own request (their timestamp in
+   * the statement, the commit's in the batch): one request instead of two for a send alone.
+   * Only when the batch stays under Cassandra's warning size for a batch over several partitions
+   * (`batch_size_warn_threshold`, 5 KiB); larger commits send them beside it.
+   */
+  const entriesInCommit = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
+    if (records.length > entriesInCommitMax) return []
+    let text = 0
+    for (const m of records) text += Buffer.byteLength(m.text)
+    if (text > entriesInCommitText) return []
+    return records.flatMap((m) => {
+      if (m.clientMsgId === null) return []
+      return [clientIdEntry(roomId, m, bucket, clientIdTimestamp(fence.epoch))]
+    })
   }
 
   const writeIndex = (roomId: RoomId, bucket: number) =>
@@ -348,8 +376,9 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     bucket: number,
     records: ReadonlyArray<MessageRecord>,
     fence: Fence,
-    targets: ReadonlyArray<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>,
-    timestamp: number
+    targets: ReadonlyArray<Statement>,
+    timestamp: number,
+    entries: ReadonlyArray<Statement>
   ) => {
     const last = records.at(-1)!
     const write = db.batch(
@@ -361,15 +390,24 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
           params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket)]
         },
         ...rowInserts(roomId, bucket, records),
-        ...targets
+        ...targets,
+        ...entries
       ],
       { logged: false, timestamp }
     )
+    // Settled as applied, the head's partition is known to have it, the entries' are not: they
+    // are written again (the same values and timestamp).
+    const entriesAgain =
+      entries.length === 0 ? Effect.void : writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch))
     return write.pipe(
       Effect.asVoid,
       Effect.catchIf(
         (e): e is StorageError => e._tag === "StorageError" && isUnknownOutcome(e),
-        (e) => settle(roomId, part(bucket), fence, e, headMoved(last, fence), () => true)
+        (e) =>
+          Effect.andThen(
+            settle(roomId, part(bucket), fence, e, headMoved(last, fence), () => true),
+            entriesAgain
+          )
       )
     )
   }
@@ -582,7 +620,9 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       const inHere = byTarget(here).map((changes) => targetUpdate(roomId, bucket, changes, false))
       const held = yield* leased(roomId, known, fence)
       const timestamp = writeTimestamp(held.floor)
-      yield* withClientIds(roomId, bucket, records, fence, commit(roomId, bucket, rows, fence, inHere, timestamp))
+      const entries = entriesInCommit(roomId, bucket, records, fence)
+      const write = commit(roomId, bucket, rows, fence, inHere, timestamp, entries)
+      yield* entries.length > 0 ? write : withClientIds(roomId, bucket, records, fence, write)
       yield* acknowledgeable(roomId, held, fence)
       remember(roomId, { ...held, lastMs, lastSeq: records.at(-1)!.seq })
       yield* edits.applyElsewhere(
