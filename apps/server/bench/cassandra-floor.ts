@@ -8,11 +8,15 @@
  * - the INSERT of one `room_messages` row (the driver's yardstick), and the same with the row's
  *   search terms (`terms`, which the table's Storage-Attached Index adds on each insert);
  * - the client-id lookup of one send (`room_client_ids`, one shard, one key);
- * - the commit: ONE conditional batch on the room's live partition, the head's move
- *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row with its terms (a Paxos round);
- *   and the same without the terms (what the Paxos round costs on its own);
- * - the client-id entry's write (an unlogged batch of one, sent beside the commit);
- * - the commit and the entry side by side: what a send alone waits for at the node.
+ * - the commit under the owner's lease (`cql/014_room_lease.cql`): ONE plain batch, the head's move,
+ *   the row with its terms and the send's client-id entry (with its own timestamp): what a send
+ *   alone waits for at the node;
+ * - the commit before 014: ONE conditional batch on the room's live partition, the head's move
+ *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row with its terms (a Paxos round,
+ *   which a room still pays to open a partition or change hands); and the same without the terms
+ *   (what the Paxos round costs on its own);
+ * - the client-id entry's write (an unlogged batch of one), and the conditional commit with it side
+ *   by side (what a send alone waited for before 014).
  *
  * Every row holds the same text, 30 words (about a 200-byte chat line). Rounds alternate the
  * statements so that all see the same machine; p50/p99 over all rounds.
@@ -106,6 +110,28 @@ export const runCassandraFloor = async (options: {
       if (!rs.wasApplied()) throw new Error("the head moved under the floor bench")
       seq++
     }
+    // In a partition of its own: the conditional commits' Paxos timestamps must not meet plain ones.
+    const leaseBucket = new Date(bucket.getTime() + 1)
+    let leaseSeq = 0
+    const leased = () => {
+      leaseSeq++
+      const r = row(leaseSeq, true)
+      return client.batch(
+        [
+          {
+            query: "UPDATE room_messages SET last_seq = ?, batch_from = ? WHERE room_id = ? AND bucket = ?",
+            params: [leaseSeq, leaseSeq, room, leaseBucket]
+          },
+          { query: r.query, params: [room, leaseBucket, ...r.params.slice(2)] },
+          {
+            query:
+              "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+            params: [room, n % 32, user, `c${n++}`, TimeUuid.now(), n, new Date(), bucket, 2 ** 50 + 1]
+          }
+        ],
+        { ...prepared, logged: false }
+      )
+    }
     const entry = () =>
       client.batch(
         [
@@ -129,10 +155,11 @@ export const runCassandraFloor = async (options: {
             prepared
           )
       ],
-      ["commit: head move + row, one conditional batch", () => commit(true)],
+      ["lease commit: head move + row + client-id entry, one batch", leased],
+      ["commit before 014: head move + row, one conditional batch", () => commit(true)],
       ["the same commit, the row without its terms", () => commit(false)],
       ["client-id entry (unlogged batch of one)", entry],
-      ["commit and client-id entry side by side", () => Promise.all([commit(true), entry()])]
+      ["conditional commit and client-id entry side by side", () => Promise.all([commit(true), entry()])]
     ]
     const latencies = new Map(statements.map(([name]) => [name, [] as Array<number>]))
     const rates = new Map(statements.map(([name]) => [name, [] as Array<number>]))
