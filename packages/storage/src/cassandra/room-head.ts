@@ -443,8 +443,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
    */
   const acknowledgeable = (roomId: RoomId, known: Live, fence: Fence) =>
     Effect.suspend((): Effect.Effect<void, StorageError | StaleWrite> => {
-      const now = lives.get(roomId)
-      if (now !== undefined && now.epoch !== fence.epoch) return Effect.fail(refusal(roomId, fence, now.epoch))
+      const latest = lives.get(roomId)
+      if (latest !== undefined && latest.epoch !== fence.epoch) return Effect.fail(refusal(roomId, fence, latest.epoch))
       if (Date.now() >= known.leaseUntil) {
         return Effect.fail(
           new StorageError({
