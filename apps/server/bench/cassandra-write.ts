@@ -9,7 +9,7 @@
  * all see the same machine.
  *
  * `runCassandraHotRoom` is what `pnpm bench` and `pnpm bench:realtime` call; run this file
- * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N]`.
+ * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N] [--gap=ms] [--messages=N]`.
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
@@ -59,6 +59,12 @@ export interface HotRoomOptions {
   readonly clientIds?: boolean
   /** Words per message (`--words=N`): 2 by default; 30 is about a 200-byte chat line, whose words search indexes. */
   readonly words?: number
+  /**
+   * ms each worker waits after an ack before its next send (`--gap=N`, none by default): a
+   * quiet room, where a send finds the room's lease half or wholly run out (compare with
+   * `CASSANDRA_ROOM_LEASE`). Only latencies then mean anything, not msg/s.
+   */
+  readonly gapMs?: number
 }
 
 /** A vocabulary for longer texts: 500 distinct made-up words of 3 to 9 letters. */
@@ -84,13 +90,14 @@ export const indexedDriver = "driver INSERT, one row + terms"
 export const cassandraTotal = 2000
 const defaultMessages = (inFlight: number) => Math.max(cassandraTotal, 40 * inFlight)
 
-/** `count` calls of `one`, `inFlight` at a time, each worker in order; the latency of each call. */
-const pool = async (inFlight: number, count: number, one: (w: number, i: number) => Promise<unknown>) => {
+/** `count` calls of `one`, `inFlight` at a time, each worker in order, `gapMs` apart; the latency of each call. */
+const pool = async (inFlight: number, count: number, one: (w: number, i: number) => Promise<unknown>, gapMs = 0) => {
   const latencies: Array<number> = []
   const perWorker = Math.ceil(count / inFlight)
   await Promise.all(
     Array.from({ length: inFlight }, async (_, w) => {
       for (let i = 0; i < perWorker; i++) {
+        if (gapMs > 0 && i > 0) await new Promise((resolve) => setTimeout(resolve, gapMs))
         const started = performance.now()
         await one(w, i)
         latencies.push(performance.now() - started)
@@ -165,16 +172,20 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         const actorRound: Round = (inFlight, count) => {
           const roomId = clock.next(Date.now()) as RoomId
           const r = roundNo++
-          return pool(inFlight, count, (w, i) =>
-            Effect.runPromise(
-              room.send({
-                roomId,
-                userId: senders[w]!,
-                username: "bench",
-                text: textOf(w, i, options.words ?? 2),
-                clientMsgId: withIds ? `${r}-${w}-${i}` : null
-              })
-            )
+          return pool(
+            inFlight,
+            count,
+            (w, i) =>
+              Effect.runPromise(
+                room.send({
+                  roomId,
+                  userId: senders[w]!,
+                  username: "bench",
+                  text: textOf(w, i, options.words ?? 2),
+                  clientMsgId: withIds ? `${r}-${w}-${i}` : null
+                })
+              ),
+            options.gapMs
           )
         }
         yield* Effect.promise(() => client.connect())
@@ -189,24 +200,29 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
             const bucket = new Date(Date.now())
             let seq = 0
             const r = roundNo++
-            return pool(inFlight, count, (w, i) => {
-              const words = options.words ?? 2
-              const text = textOf(w, i, words)
-              const row = [
-                roomId,
-                bucket,
-                clock.next(Date.now()),
-                ++seq,
-                cassandra.types.Uuid.fromString(senders[w]!),
-                "bench",
-                text,
-                withIds ? `${r}-${w}-${i}` : null,
-                new Date()
-              ]
-              if (!withTerms) return client.execute(insert, row, insertOptions)
-              const terms = seq % inFlight === 0 ? commitWords(inFlight, i, words) : cassandra.types.unset
-              return client.execute(insert, [...row, terms], insertOptions)
-            })
+            return pool(
+              inFlight,
+              count,
+              (w, i) => {
+                const words = options.words ?? 2
+                const text = textOf(w, i, words)
+                const row = [
+                  roomId,
+                  bucket,
+                  clock.next(Date.now()),
+                  ++seq,
+                  cassandra.types.Uuid.fromString(senders[w]!),
+                  "bench",
+                  text,
+                  withIds ? `${r}-${w}-${i}` : null,
+                  new Date()
+                ]
+                if (!withTerms) return client.execute(insert, row, insertOptions)
+                const terms = seq % inFlight === 0 ? commitWords(inFlight, i, words) : cassandra.types.unset
+                return client.execute(insert, [...row, terms], insertOptions)
+              },
+              options.gapMs
+            )
           }
         const paths = [
           ["actor on Cassandra", actorRound],
@@ -265,11 +281,14 @@ export const measureCassandra = (contactPoints: string): Promise<ReadonlyArray<W
 if (import.meta.main) {
   const args = process.argv.slice(2)
   const inFlight = args.map(Number).filter((n) => n > 0)
-  const words = Number(args.find((a) => a.startsWith("--words="))?.slice("--words=".length) ?? 2)
+  const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  const messages = flag("messages")
   const rows = await runCassandraHotRoom({
     contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
     inFlight: inFlight.length > 0 ? inFlight : [1, 128],
-    words
+    words: Number(flag("words") ?? 2),
+    gapMs: Number(flag("gap") ?? 0),
+    ...(messages === undefined ? {} : { messages: () => Number(messages) })
   })
   for (const r of rows) {
     console.log(

@@ -33,6 +33,8 @@ interface Hooks {
   failRows?: boolean
   /** Runs once right after the next claim's LWT, before the claim writes anything else. */
   afterClaim?: Effect.Effect<void>
+  /** When set, every request's operation name is added to it, in order. */
+  seen?: Array<string>
 }
 
 const timedOut = (operation: string) =>
@@ -46,6 +48,7 @@ const hookedMessages = (hooks: Hooks, leases?: LeaseOptions) =>
     const hooked = CassandraClient.of({
       ...real,
       execute: (operation, query, params, options) => {
+        hooks.seen?.push(operation)
         const after = hooks.afterClaim
         if (operation !== "messages.claim" || after === undefined)
           return real.execute(operation, query, params, options)
@@ -53,20 +56,25 @@ const hookedMessages = (hooks: Hooks, leases?: LeaseOptions) =>
         return Effect.tap(real.execute(operation, query, params, options), () => after)
       },
       batch: (operation, queries, options) => {
+        hooks.seen?.push(operation)
         const run = real.batch(operation, queries, options)
         const head = hooks.head
         if (operation !== "messages.append.commit" || head === undefined) return run
         delete hooks.head
         return head(run)
       },
-      batchUnguarded: (operation, queries, options) =>
-        afterCommit.includes(operation) && hooks.failRows === true
+      batchUnguarded: (operation, queries, options) => {
+        hooks.seen?.push(operation)
+        return afterCommit.includes(operation) && hooks.failRows === true
           ? Effect.fail(timedOut(operation))
-          : real.batchUnguarded(operation, queries, options),
-      executeUnguarded: (operation, query, params, options) =>
-        afterCommit.includes(operation) && hooks.failRows === true
+          : real.batchUnguarded(operation, queries, options)
+      },
+      executeUnguarded: (operation, query, params, options) => {
+        hooks.seen?.push(operation)
+        return afterCommit.includes(operation) && hooks.failRows === true
           ? Effect.fail(timedOut(operation))
           : real.executeUnguarded(operation, query, params, options)
+      }
     })
     return yield* messagesOn(hooked, leases)
   })
@@ -146,6 +154,21 @@ const shortLease: LeaseOptions = { lease: 300, skew: 50 }
 
 const history = (messages: Messages["Service"], roomId: RoomId) =>
   messages.listAfter(roomId, { after: null, limit: 100 })
+
+/** Waits on the wall clock, which leases run on (also under a test's `TestClock`). */
+const pause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+/** The lease the partition holding `first` stores (wall-clock ms). */
+const storedLease = (roomId: RoomId, first: MessageRecord) =>
+  Effect.gen(function* () {
+    const db = yield* CassandraClient
+    const rs = yield* db.execute(
+      "test.lease",
+      "SELECT lease_until FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
+      [uuid(roomId), new Date(timeUuidMs(first.id))]
+    )
+    return (rs.first()!.get("lease_until") as Date).getTime()
+  })
 
 export const cassandraFencing = (
   it: Vitest.MethodsNonLive<CassandraClient>,
@@ -344,6 +367,88 @@ export const cassandraFencing = (
         const again = yield* messages.claim(roomId)
         assert.deepStrictEqual([again.lastSeq, again.repaired], [2, slow])
         assert.deepStrictEqual(yield* history(messages, roomId), [...opening, ...slow])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("after a pause, one conditional commit stores the send and renews the lease: no renewal before it", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const messages = yield* hookedMessages(hooks, shortLease)
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* messages.claim(roomId)
+        const opening = batch(roomId, 0, 1)
+        yield* messages.append(roomId, opening, { epoch, afterSeq: 0 })
+        const busy = following(opening[0]!, 1)
+        yield* messages.append(roomId, busy, { epoch, afterSeq: 1 })
+        // The room goes quiet past its lease and the clocks' skew.
+        yield* pause(shortLease.lease + shortLease.skew + 50)
+        hooks.seen = []
+        const before = Date.now()
+        const quiet = following(busy[0]!, 1)
+        yield* messages.append(roomId, quiet, { epoch, afterSeq: 2 })
+        assert.deepStrictEqual(
+          hooks.seen.filter((op) => op.startsWith("messages.append") && op !== "messages.append.clientIds"),
+          ["messages.append.commit"]
+        )
+        assert.isAtLeast(yield* storedLease(roomId, opening[0]!), before + shortLease.lease)
+        // The next commit right after it is a plain one, above the conditional one's timestamp
+        // (read back first): the head it writes is the one read.
+        hooks.seen = []
+        const burst = following(quiet[0]!, 2)
+        yield* messages.append(roomId, burst, { epoch, afterSeq: 3 })
+        assert.include(hooks.seen, "messages.append.written")
+        assert.notInclude(hooks.seen, "messages.append.lease")
+        assert.deepStrictEqual(yield* history(messages, roomId), [...opening, ...busy, ...quiet, ...burst])
+        const again = yield* messages.claim(roomId)
+        assert.deepStrictEqual([again.lastSeq, again.lastId], [5, burst[1]!.id])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a commit within the clocks' skew of the last plain write renews the lease by its own LWT first", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        // A skew longer than the lease: the renewal falls due while the last plain write is
+        // recent enough that a Paxos round's timestamp might not be above it.
+        const messages = yield* hookedMessages(hooks, { lease: 300, skew: 2000 })
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* messages.claim(roomId)
+        const opening = batch(roomId, 0, 1)
+        yield* messages.append(roomId, opening, { epoch, afterSeq: 0 })
+        const plain = following(opening[0]!, 1)
+        yield* messages.append(roomId, plain, { epoch, afterSeq: 1 })
+        yield* pause(200)
+        hooks.seen = []
+        const next = following(plain[0]!, 1)
+        yield* messages.append(roomId, next, { epoch, afterSeq: 2 })
+        assert.deepStrictEqual(
+          hooks.seen.filter((op) => op === "messages.append.lease" || op === "messages.append.commit"),
+          ["messages.append.lease", "messages.append.commit"]
+        )
+        assert.deepStrictEqual(yield* history(messages, roomId), [...opening, ...plain, ...next])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("an owner's commit after a pause, once another node claimed the room, is refused and never read", () =>
+      Effect.gen(function* () {
+        const a = yield* hookedMessages({}, shortLease)
+        const b = yield* hookedMessages({}, shortLease)
+        const roomId = newRoom(newUserId()).id
+        const first = yield* a.claim(roomId)
+        const opening = batch(roomId, 0, 1)
+        yield* a.append(roomId, opening, { epoch: first.epoch, afterSeq: 0 })
+        const busy = following(opening[0]!, 1)
+        yield* a.append(roomId, busy, { epoch: first.epoch, afterSeq: 1 })
+        // B waits A's lease out and takes the room over without storing anything: only the
+        // epoch tells A's next commit (at the head it knows) apart.
+        const owner = yield* b.claim(roomId)
+        assert.strictEqual(owner.lastSeq, 2)
+        const late = following(busy[0]!, 1)
+        const failed = yield* Effect.flip(a.append(roomId, late, { epoch: first.epoch, afterSeq: 2 }))
+        assert.deepStrictEqual([failed._tag, "reason" in failed ? failed.reason : null], ["StaleWrite", "deposed"])
+        assert.deepStrictEqual(yield* history(b, roomId), [...opening, ...busy])
+        const next = following(busy[0]!, 1)
+        yield* b.append(roomId, next, { epoch: owner.epoch, afterSeq: 2 })
+        assert.deepStrictEqual(yield* history(b, roomId), [...opening, ...busy, ...next])
       }).pipe(Effect.scoped)
     )
 

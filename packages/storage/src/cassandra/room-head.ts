@@ -7,9 +7,10 @@
  * and the message rows, applied together or not at all. No batchlog, no second write the commit
  * depends on. The owner's epoch is fenced by Paxos only when it changes hands (a claim, a
  * rollover) and once per half lease: in between, the owner holds a LEASE and commits with plain
- * writes, acknowledged only if Cassandra answered within the lease. A claim from another process
- * waits the lease out, then shadows anything the deposed owner's late writes could add (a range
- * tombstone above the head it read, timestamped above them).
+ * writes, acknowledged only if Cassandra answered within the lease. A busy room renews the lease
+ * by an LWT of its own; a quiet one with its next commit, as one conditional batch. A claim from
+ * another process waits the lease out, then shadows anything the deposed owner's late writes
+ * could add (a range tombstone above the head it read, timestamped above them).
  *
  * Partitions form a chain: `room_heads` (the root, where every room starts and where heads
  * written before this version live) names the room's first partition in `next_bucket`, each
@@ -160,8 +161,13 @@ interface Live {
   readonly lastSeq: number
   /** Wall-clock ms: plain commits on `where` are sent and acknowledged only before it. */
   readonly leaseUntil: number
-  /** µs: the newest LWT write on `where`, which plain writes must go above. */
-  readonly floor: number
+  /**
+   * µs: the newest LWT write of the head on `where`, which plain writes must go above; null
+   * after a renewing commit, until the next plain commit reads it (`lwtWritten`).
+   */
+  readonly floor: number | null
+  /** µs: the timestamp of the newest plain write of the head on `where` (0: none). */
+  readonly lastPlain: number
 }
 const liveKept = 10_000
 
@@ -413,12 +419,67 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
   }
 
   /**
+   * A commit that also renews the lease (`mayRenewInCommit`): the head's move, the lease and the
+   * rows in one conditional batch, fenced by Paxos like a claim (`IF epoch AND last_seq AND
+   * next_bucket = null`), so it needs no lease to be acknowledged. Its writes carry the round's
+   * timestamp, unknown here: the next plain commit reads it back first (`floor` null). Client-id
+   * entries go beside it (a conditional batch holds one partition).
+   */
+  const renewingCommit = (
+    roomId: RoomId,
+    bucket: number,
+    records: ReadonlyArray<MessageRecord>,
+    fence: Fence,
+    targets: ReadonlyArray<Statement>,
+    leaseUntil: number
+  ) => {
+    const last = records.at(-1)!
+    const write = db.batch("messages.append.commit", [
+      {
+        query:
+          "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?, lease_until = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+        params: [
+          last.seq,
+          uuid(last.id),
+          records[0]!.seq,
+          new Date(leaseUntil),
+          uuid(roomId),
+          new Date(bucket),
+          fence.epoch,
+          fence.afterSeq
+        ]
+      },
+      ...rowInserts(roomId, bucket, records),
+      ...targets
+    ])
+    return withClientIds(
+      roomId,
+      bucket,
+      records,
+      fence,
+      conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
+    )
+  }
+
+  /** Whether the lease has half or less left, so the next commit renews it first (or with it). */
+  const renewalDue = (known: Live, now: number) => known.leaseUntil - now <= leases.lease / 2
+
+  /**
+   * Whether a commit may renew the lease itself, as one conditional batch: only once the head's
+   * last plain write is older than the clocks' skew, so that the Paxos round's timestamp (the
+   * coordinator's clock) is above it and the head it writes wins. In a quiet room that is every
+   * commit after a pause; a busy room renews by `leased` and goes on with plain writes.
+   */
+  const mayRenewInCommit = (known: Live, now: number) =>
+    !known.where.root && renewalDue(known, now) && known.lastPlain < (now - leases.skew) * 1000
+
+  /**
    * Renews the owner's lease on its live partition once less than half is left: one LWT every
    * half lease while the room is busy, which also tells a deposed owner (it does not apply).
    */
   const leased = Effect.fnUntraced(function* (roomId: RoomId, known: Live, fence: Fence) {
     const now = Date.now()
-    if (known.leaseUntil - now > leases.lease / 2 || known.where.root) return known
+    if (!renewalDue(known, now) || known.where.root) return known
     const where = known.where
     const renewed = yield* conditional(
       roomId,
@@ -436,25 +497,34 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     return renewed
   })
 
+  /** Refuses an acknowledgement once a later claim in this process deposed the writer. */
+  const deposedHere = (roomId: RoomId, fence: Fence) =>
+    Effect.suspend((): Effect.Effect<void, StaleWrite> => {
+      const latest = lives.get(roomId)
+      return latest !== undefined && latest.epoch !== fence.epoch
+        ? Effect.fail(refusal(roomId, fence, latest.epoch))
+        : Effect.void
+    })
+
   /**
    * A commit is acknowledged only if Cassandra answered it within the lease (a node claiming the
    * room waits the lease out, so it then reads the commit) and no later claim in this process
    * deposed its writer meanwhile.
    */
   const acknowledgeable = (roomId: RoomId, known: Live, fence: Fence) =>
-    Effect.suspend((): Effect.Effect<void, StorageError | StaleWrite> => {
-      const latest = lives.get(roomId)
-      if (latest !== undefined && latest.epoch !== fence.epoch) return Effect.fail(refusal(roomId, fence, latest.epoch))
-      if (Date.now() >= known.leaseUntil) {
-        return Effect.fail(
-          new StorageError({
-            operation: "messages.append",
-            cause: new Error("the room's lease ran out before the commit was answered; its outcome is unknown")
-          })
-        )
-      }
-      return Effect.void
-    })
+    Effect.andThen(
+      deposedHere(roomId, fence),
+      Effect.suspend(() =>
+        Date.now() >= known.leaseUntil
+          ? Effect.fail(
+              new StorageError({
+                operation: "messages.append",
+                cause: new Error("the room's lease ran out before the commit was answered; its outcome is unknown")
+              })
+            )
+          : Effect.void
+      )
+    )
 
   /** Seals the live head (root or partition) naming its successor; only its owner can. */
   const seal = (roomId: RoomId, where: Where, next: number, fence: Fence) =>
@@ -588,7 +658,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         lastMs: head.lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(head.lastId),
         lastSeq: head.lastSeq ?? 0,
         leaseUntil: head.leaseUntil ?? 0,
-        floor: head.written ?? 0
+        floor: head.written ?? 0,
+        lastPlain: head.written ?? 0
       }
     }
     // The head's seq is no longer checked by Cassandra: this process knows it since its claim.
@@ -618,13 +689,22 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         c.targetPartition !== undefined ? c.targetPartition === bucket : timeUuidMs(c.targetId!) >= bucket
       )
       const inHere = byTarget(here).map((changes) => targetUpdate(roomId, bucket, changes, false))
-      const held = yield* leased(roomId, known, fence)
-      const timestamp = writeTimestamp(held.floor)
-      const entries = entriesInCommit(roomId, bucket, records, fence)
-      const write = commit(roomId, bucket, rows, fence, inHere, timestamp, entries)
-      yield* entries.length > 0 ? write : withClientIds(roomId, bucket, records, fence, write)
-      yield* acknowledgeable(roomId, held, fence)
-      remember(roomId, { ...held, lastMs, lastSeq: records.at(-1)!.seq })
+      const now = Date.now()
+      if (mayRenewInCommit(known, now)) {
+        const leaseUntil = now + leases.lease
+        yield* renewingCommit(roomId, bucket, rows, fence, inHere, leaseUntil)
+        yield* deposedHere(roomId, fence)
+        remember(roomId, { ...known, lastMs, lastSeq: records.at(-1)!.seq, leaseUntil, floor: null })
+      } else {
+        const held = yield* leased(roomId, known, fence)
+        const floor = held.floor ?? (yield* lwtWritten(roomId, bucket))
+        const timestamp = writeTimestamp(floor)
+        const entries = entriesInCommit(roomId, bucket, records, fence)
+        const write = commit(roomId, bucket, rows, fence, inHere, timestamp, entries)
+        yield* entries.length > 0 ? write : withClientIds(roomId, bucket, records, fence, write)
+        yield* acknowledgeable(roomId, held, fence)
+        remember(roomId, { ...held, lastMs, lastSeq: records.at(-1)!.seq, floor, lastPlain: timestamp })
+      }
       yield* edits.applyElsewhere(
         roomId,
         outside.filter((c) => !here.includes(c))
@@ -643,7 +723,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       lastMs,
       lastSeq: records.at(-1)!.seq,
       leaseUntil,
-      floor: yield* lwtWritten(roomId, next)
+      floor: yield* lwtWritten(roomId, next),
+      lastPlain: 0
     })
     yield* edits.applyElsewhere(roomId, outside)
   })
@@ -864,11 +945,15 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       lastMs: lastId === null ? Number.NEGATIVE_INFINITY : timeUuidMs(lastId),
       lastSeq: head?.lastSeq ?? 0,
       leaseUntil,
-      floor: 0
+      floor: 0,
+      lastPlain: head?.written ?? 0
     }
     // Known here before the shadowing write: if it fails, the next claim needs no wait for our lease.
     remember(roomId, known)
-    if (!where.root) remember(roomId, { ...known, floor: yield* shadowLateWrites(roomId, head!, where.bucket) })
+    if (!where.root) {
+      const shadowed = yield* shadowLateWrites(roomId, head!, where.bucket)
+      remember(roomId, { ...known, floor: shadowed, lastPlain: shadowed })
+    }
     return { epoch, lastSeq: head?.lastSeq ?? 0, lastId, repaired } satisfies Claim
   })
 
