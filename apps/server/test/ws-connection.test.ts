@@ -418,3 +418,67 @@ describe("channel.resume on a socket already subscribed", () => {
     }).pipe(Effect.provide(world(stubs({}), storage)))
   })
 })
+
+describe("a connection's acks on the socket", () => {
+  /** A fake socket over a corkable stream: records, for each frame, whether it was held when sent. */
+  const corkingSocket = () => {
+    const socket = fakeSocket()
+    const held: Array<boolean> = []
+    const raw = {
+      writableCorked: 0,
+      cork() {
+        raw.writableCorked++
+      },
+      uncork() {
+        raw.writableCorked--
+      }
+    }
+    const send = socket.send.bind(socket)
+    Object.assign(socket, {
+      _socket: raw,
+      send: (data: string | Buffer) => {
+        held.push(raw.writableCorked > 0)
+        send(data)
+      }
+    })
+    return { socket, held, raw }
+  }
+  const send = (id: string) => JSON.stringify({ type: "chat.message", id, to: room, payload: { text: id } })
+  const view = { room_id: room, msg_id: "x", seq: 1 }
+  const acks = (socket: ReturnType<typeof fakeSocket>) => socket.frames.filter((f) => f.type === "ack").map((f) => f.id)
+
+  it.effect("a lone send's ack is written at once, not held for the loop's next turn", () => {
+    const router = Layer.succeed(RoomRouter, {
+      submit: () => Effect.succeed(Effect.succeed(view))
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const { socket, held } = corkingSocket()
+      const conn = yield* open(socket)
+      onFrame(conn, send("m"))
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.deepStrictEqual(acks(socket), ["m"])
+      assert.deepStrictEqual(held, [false])
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+
+  it.effect("sends answered together (a group commit) have their acks held, to leave in one write", () => {
+    const stored = Deferred.makeUnsafe<typeof view>()
+    const router = Layer.succeed(RoomRouter, {
+      submit: () => Effect.succeed(Deferred.await(stored))
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const { socket, held, raw } = corkingSocket()
+      const conn = yield* open(socket)
+      for (const id of ["a", "b", "c"]) onFrame(conn, send(id))
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.strictEqual(conn.unanswered, 3)
+      yield* Deferred.succeed(stored, view)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.deepStrictEqual(acks(socket), ["a", "b", "c"])
+      assert.deepStrictEqual(held, [true, true, true])
+      // Released on the loop's next turn.
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      assert.strictEqual(raw.writableCorked, 0)
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+})

@@ -184,6 +184,8 @@ export class ConnectionState implements OpenConnection, InboundHost {
   /** The current window of subscribe/unsubscribe requests: when it began (epoch ms), how many so far. */
   subscribeWindowStart = 0
   subscribeCount = 0
+  /** Sends handed to a room and not answered yet (`handlers/messages.ts`). */
+  unanswered = 0
   /** Answered the last ping. */
   alive = true
   /** Nothing more is read or run for this socket (closing, revoked, given up). */
@@ -268,7 +270,10 @@ export class ConnectionState implements OpenConnection, InboundHost {
   /** Encodes one of this connection's own events (through `ServerEvent`) and sends it. */
   reply(event: WireEvent): Effect.Effect<void> {
     return Effect.map(encodeReplyEvent(event), (frame) => {
-      holdUntilNextTurn(this.socket)
+      // Held while more answers are coming (sends of this connection still unanswered, which a
+      // group commit answers in the same turn, or frames waiting to be handled): they then leave
+      // in one system call. The last or only one leaves at once, not after the turn's other work.
+      if (this.unanswered > 0 || (this.inboundQueue?.size ?? 0) > 0) holdUntilNextTurn(this.socket)
       this.send(frame)
     })
   }

@@ -38,17 +38,22 @@ const ackWhenStored = (
   stored: Effect.Effect<MessageView, RoomFailure>,
   deadlineAt: number
 ) => {
+  conn.unanswered++
   const pending: PendingAck = {
     deadlineAt,
     answered: false,
     fiber: undefined,
-    late: () => conn.fork(conn.error(event.id, toEventError(lateSend)))
+    late: () => {
+      conn.unanswered--
+      conn.fork(conn.error(event.id, toEventError(lateSend)))
+    }
   }
   const answer = <A>(reply: Effect.Effect<A>) =>
     Effect.suspend(() => {
       if (pending.answered) return Effect.void
       pending.answered = true
       pending.fiber = undefined
+      conn.unanswered--
       return reply
     })
   pending.fiber = conn.fork(
