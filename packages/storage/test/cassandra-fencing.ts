@@ -21,7 +21,8 @@ import { clientIdShard } from "../src/cassandra/client-ids.ts"
 import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import type { LeaseOptions } from "../src/cassandra/room-head.ts"
-import { type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
+import { CassandraRooms } from "../src/cassandra/rooms.ts"
+import { type MessageRecord, Messages, plainMessage, Rooms, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs, unique } from "./fixtures.ts"
 
 interface Hooks {
@@ -35,6 +36,8 @@ interface Hooks {
   afterClaim?: Effect.Effect<void>
   /** When set, every request's operation name is added to it, in order. */
   seen?: Array<string>
+  /** Unguarded requests of these operations are answered this many ms late. */
+  late?: Record<string, number>
 }
 
 const timedOut = (operation: string) =>
@@ -71,9 +74,10 @@ const hookedMessages = (hooks: Hooks, leases?: LeaseOptions) =>
       },
       executeUnguarded: (operation, query, params, options) => {
         hooks.seen?.push(operation)
-        return afterCommit.includes(operation) && hooks.failRows === true
-          ? Effect.fail(timedOut(operation))
-          : real.executeUnguarded(operation, query, params, options)
+        if (afterCommit.includes(operation) && hooks.failRows === true) return Effect.fail(timedOut(operation))
+        const late = hooks.late?.[operation]
+        const run = real.executeUnguarded(operation, query, params, options)
+        return late === undefined ? run : Effect.tap(run, () => pause(late))
       }
     })
     return yield* messagesOn(hooked, leases)
@@ -154,6 +158,17 @@ const shortLease: LeaseOptions = { lease: 300, skew: 50 }
 
 const history = (messages: Messages["Service"], roomId: RoomId) =>
   messages.listAfter(roomId, { after: null, limit: 100 })
+
+/** A room claimed through `hooks` with its first message stored: a partition holding its head. */
+const openedRoom = (hooks: Hooks, leases: LeaseOptions) =>
+  Effect.gen(function* () {
+    const messages = yield* hookedMessages(hooks, leases)
+    const roomId = newRoom(newUserId()).id
+    const { epoch } = yield* messages.claim(roomId)
+    const opening = batch(roomId, 0, 1)
+    yield* messages.append(roomId, opening, { epoch, afterSeq: 0 })
+    return { messages, roomId, epoch, opening }
+  })
 
 /** Waits on the wall clock, which leases run on (also under a test's `TestClock`). */
 const pause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -373,11 +388,7 @@ export const cassandraFencing = (
     it.effect("after a pause, one conditional commit stores the send and renews the lease: no renewal before it", () =>
       Effect.gen(function* () {
         const hooks: Hooks = {}
-        const messages = yield* hookedMessages(hooks, shortLease)
-        const roomId = newRoom(newUserId()).id
-        const { epoch } = yield* messages.claim(roomId)
-        const opening = batch(roomId, 0, 1)
-        yield* messages.append(roomId, opening, { epoch, afterSeq: 0 })
+        const { messages, roomId, epoch, opening } = yield* openedRoom(hooks, shortLease)
         const busy = following(opening[0]!, 1)
         yield* messages.append(roomId, busy, { epoch, afterSeq: 1 })
         // The room goes quiet past its lease and the clocks' skew.
@@ -404,16 +415,60 @@ export const cassandraFencing = (
       }).pipe(Effect.scoped)
     )
 
+    it.effect("a commit whose lease runs out before it is sent (a slow read before it) is not sent", () =>
+      Effect.gen(function* () {
+        const hooks: Hooks = {}
+        const { messages, roomId, epoch, opening } = yield* openedRoom(hooks, shortLease)
+        yield* pause(shortLease.lease + shortLease.skew + 50)
+        // After a pause: a renewing commit, so the next plain one reads the floor first.
+        const quiet = following(opening[0]!, 1)
+        yield* messages.append(roomId, quiet, { epoch, afterSeq: 1 })
+        // That read answers only after the lease has run out.
+        hooks.late = { "messages.append.written": shortLease.lease + 50 }
+        hooks.seen = []
+        const failed = yield* Effect.flip(messages.append(roomId, following(quiet[0]!, 1), { epoch, afterSeq: 2 }))
+        assert.include(String(failed.cause), "nothing was sent")
+        assert.notInclude(hooks.seen, "messages.append.commit")
+        assert.deepStrictEqual(yield* history(messages, roomId), [...opening, ...quiet])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "a room's deletion waits out its owner's lease by the configured skew, as a claim from an actor does",
+      () =>
+        Effect.gen(function* () {
+          const leases: LeaseOptions = { lease: 300, skew: 700 }
+          const owner = yield* hookedMessages({}, leases)
+          const client = yield* CassandraClient
+          const claimsSentAt: Array<number> = []
+          const watched = CassandraClient.of({
+            ...client,
+            execute: (operation, query, params, options) => {
+              if (operation === "messages.claim") claimsSentAt.push(Date.now())
+              return client.execute(operation, query, params, options)
+            }
+          })
+          const rooms = Context.get(
+            yield* Layer.build(CassandraRooms(leases).pipe(Layer.provide(Layer.succeed(CassandraClient, watched)))),
+            Rooms
+          )
+          const room = newRoom(newUserId())
+          yield* rooms.create(room)
+          const { epoch } = yield* owner.claim(room.id)
+          const opening = batch(room.id, 0, 1)
+          yield* owner.append(room.id, opening, { epoch, afterSeq: 0 })
+          const leaseUntil = yield* storedLease(room.id, opening[0]!)
+          assert.isTrue(yield* rooms.delete(room.id))
+          assert.isAtLeast(claimsSentAt[0]!, leaseUntil + leases.skew)
+        }).pipe(Effect.scoped)
+    )
+
     it.effect("a commit within the clocks' skew of the last plain write renews the lease by its own LWT first", () =>
       Effect.gen(function* () {
         const hooks: Hooks = {}
         // A skew longer than the lease: the renewal falls due while the last plain write is
         // recent enough that a Paxos round's timestamp might not be above it.
-        const messages = yield* hookedMessages(hooks, { lease: 300, skew: 2000 })
-        const roomId = newRoom(newUserId()).id
-        const { epoch } = yield* messages.claim(roomId)
-        const opening = batch(roomId, 0, 1)
-        yield* messages.append(roomId, opening, { epoch, afterSeq: 0 })
+        const { messages, roomId, epoch, opening } = yield* openedRoom(hooks, { lease: 300, skew: 2000 })
         const plain = following(opening[0]!, 1)
         yield* messages.append(roomId, plain, { epoch, afterSeq: 1 })
         yield* pause(200)

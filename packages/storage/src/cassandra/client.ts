@@ -63,8 +63,10 @@ export const CassandraConfig = Config.all({
    */
   roomLease: durationOfAtLeast(100, "CASSANDRA_ROOM_LEASE").pipe(Config.withDefault(Duration.seconds(1))),
   /**
-   * How far apart the clocks of Parley's nodes may be. A lease is waited out this much longer,
-   * and a deposed owner's late writes are shadowed only if its clock was no further ahead.
+   * How far apart the clocks of Parley's nodes and of the Cassandra nodes they write to may be.
+   * A lease is waited out this much longer, a deposed owner's late writes are shadowed only if its
+   * clock was no further ahead, and a quiet room's renewing commit (a Paxos round, stamped by the
+   * coordinator's clock) must land above the owner's last plain write.
    */
   maxClockSkew: Config.Duration("CASSANDRA_MAX_CLOCK_SKEW").pipe(Config.withDefault(Duration.millis(250))),
   /** After a request timed out, how long every request fails at once before one probes the cluster again. */

@@ -20,20 +20,19 @@ const CassandraHealth = Layer.effect(
 )
 
 /** Every storage service, on a `CassandraClient` provided by the caller (tests reuse the client). */
-export const services = (config: CassandraConfig) =>
-  Layer.mergeAll(
+export const services = (config: CassandraConfig) => {
+  const leases = { lease: Duration.toMillis(config.roomLease), skew: Duration.toMillis(config.maxClockSkew) }
+  return Layer.mergeAll(
     CassandraUsers,
     CassandraSessions,
-    CassandraRooms,
-    CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket)), {
-      lease: Duration.toMillis(config.roomLease),
-      skew: Duration.toMillis(config.maxClockSkew)
-    }),
+    CassandraRooms(leases),
+    CassandraMessages(Math.floor(Duration.toMillis(config.messageBucket)), leases),
     CassandraAudit,
     CassandraStats,
     CassandraHealth,
     CassandraSearch
   )
+}
 
 /** Every storage service on Cassandra/ScyllaDB; migrates the keyspace on start. */
 export const layer = (config: CassandraConfig) => services(config).pipe(Layer.provide(CassandraClient.layer(config)))

@@ -497,6 +497,24 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     return renewed
   })
 
+  /**
+   * A plain commit goes out only within the lease, its timestamp below the lease's end: a claim
+   * elsewhere may begin once the lease has run out, and its shadowing write must be above every
+   * write this owner sent. Checked right before sending, since the renewal or the read of the
+   * floor before it may have taken that long. Nothing was sent: the actor claims again.
+   */
+  const sendable = (held: Live, timestamp: number) =>
+    Effect.suspend(() =>
+      Date.now() < held.leaseUntil && timestamp < held.leaseUntil * 1000
+        ? Effect.void
+        : Effect.fail(
+            new StorageError({
+              operation: "messages.append",
+              cause: new Error("the room's lease ran out before the commit could be sent; nothing was sent")
+            })
+          )
+    )
+
   /** Refuses an acknowledgement once a later claim in this process deposed the writer. */
   const deposedHere = (roomId: RoomId, fence: Fence) =>
     Effect.suspend((): Effect.Effect<void, StaleWrite> => {
@@ -699,6 +717,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         const held = yield* leased(roomId, known, fence)
         const floor = held.floor ?? (yield* lwtWritten(roomId, bucket))
         const timestamp = writeTimestamp(floor)
+        yield* sendable(held, timestamp)
         const entries = entriesInCommit(roomId, bucket, records, fence)
         const write = commit(roomId, bucket, rows, fence, inHere, timestamp, entries)
         yield* entries.length > 0 ? write : withClientIds(roomId, bucket, records, fence, write)

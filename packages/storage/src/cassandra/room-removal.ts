@@ -6,7 +6,7 @@ import type { RoomRecord } from "../rooms.ts"
 import { type CassandraClient, serialRead, uuid } from "./client.ts"
 import { clientIdShards } from "./client-ids.ts"
 import { deletePairRow, directColumns, directOf } from "./direct-rooms.ts"
-import { roomHead } from "./room-head.ts"
+import { type LeaseOptions, roomHead } from "./room-head.ts"
 import { bumpTotal } from "./totals.ts"
 
 type Db = CassandraClient["Service"]
@@ -147,7 +147,8 @@ const removeHead = (db: Db, rid: cassandra.types.Uuid) =>
  * The head (`room_heads`) goes first, before the history, so that no append lands after it. A delete that failed halfway finds the room row still there, so
  * repeating it finishes the job.
  */
-export const deleteRoom = (db: Db) =>
+/** `leases`: the deployment's, so that the deletion's claim waits another node's lease out as an actor's would. */
+export const deleteRoom = (db: Db, leases: LeaseOptions) =>
   Effect.fn("Rooms.delete")(function* (id: RoomId) {
     const rid = uuid(id)
     const row = (yield* db.execute(
@@ -181,7 +182,7 @@ export const deleteRoom = (db: Db) =>
     yield* db.execute("rooms.delete.members", "DELETE FROM room_members WHERE room_id = ?", [rid])
     // Since 005 the live head is in the newest partition: a claim fences it (every running
     // actor is deposed), then the root goes as before.
-    yield* roomHead(db, 1).claim(id)
+    yield* roomHead(db, 1, leases).claim(id)
     const newest = yield* removeHead(db, rid)
     // Appends are timestamped by their newest message id (room-head.ts), which the writing
     // node's clock may have put ahead of this one: a tombstone older than a write would not

@@ -8,6 +8,7 @@ import { CassandraClient, type Params, uuid } from "./client.ts"
 import { directColumns, directOf, directRooms, directValues } from "./direct-rooms.ts"
 import { pageSkipping } from "./paging.ts"
 import { moveReadMarker, readMarker, readSeqOf } from "./read-markers.ts"
+import type { LeaseOptions } from "./room-head.ts"
 import { archiveRoom, deleteRoom } from "./room-removal.ts"
 import { bumpTotal } from "./totals.ts"
 
@@ -102,139 +103,146 @@ const restrictAfter = (query: string, key: string, cursor: string | null, params
     ? { query: `${query} LIMIT ?`, params }
     : { query: `${query} AND ${key} > ? LIMIT ?`, params: [...params, uuid(cursor)] }
 
-export const CassandraRooms = Layer.effect(
-  Rooms,
-  Effect.gen(function* () {
-    const db = yield* CassandraClient
+export const CassandraRooms = (leases: LeaseOptions) =>
+  Layer.effect(
+    Rooms,
+    Effect.gen(function* () {
+      const db = yield* CassandraClient
 
-    /** A room marked `deleting`, or a bare row without a name, is gone (see `room-removal.ts`). */
-    const get = (id: RoomId) =>
-      db
-        .execute(
-          "rooms.get",
-          `SELECT room_id, name, visibility, created_by, created_at, archived, deleting, ${directColumns} FROM rooms WHERE room_id = ?`,
-          [uuid(id)]
-        )
-        .pipe(
-          Effect.map((rs) =>
-            Option.flatMap(Option.fromNullishOr(rs.first()), (row) =>
-              row.get("deleting") === true ? Option.none() : Option.fromUndefinedOr(toListedRoom(row))
+      /** A room marked `deleting`, or a bare row without a name, is gone (see `room-removal.ts`). */
+      const get = (id: RoomId) =>
+        db
+          .execute(
+            "rooms.get",
+            `SELECT room_id, name, visibility, created_by, created_at, archived, deleting, ${directColumns} FROM rooms WHERE room_id = ?`,
+            [uuid(id)]
+          )
+          .pipe(
+            Effect.map((rs) =>
+              Option.flatMap(Option.fromNullishOr(rs.first()), (row) =>
+                row.get("deleting") === true ? Option.none() : Option.fromUndefinedOr(toListedRoom(row))
+              )
             )
           )
-        )
 
-    const membership = (roomId: RoomId, userId: UserId) =>
-      db
-        .execute(
-          "rooms.membership",
-          "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id = ?",
-          [uuid(roomId), uuid(userId)]
-        )
-        .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toMember)))
+      const membership = (roomId: RoomId, userId: UserId) =>
+        db
+          .execute(
+            "rooms.membership",
+            "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ? AND user_id = ?",
+            [uuid(roomId), uuid(userId)]
+          )
+          .pipe(Effect.map((rs) => Option.map(Option.fromNullishOr(rs.first()), toMember)))
 
-    /** A page of a listing table after the cursor; rows without a room are skipped. */
-    const listing = <A>(
-      operation: string,
-      base: string,
-      key: string,
-      params: Params,
-      options: { readonly after: RoomId | null; readonly limit: number },
-      decode: (row: cassandra.types.Row) => A | undefined,
-      keyOf: (row: cassandra.types.Row) => RoomId = (row) => row.get("room_id").toString() as RoomId
-    ) =>
-      pageSkipping({
-        after: options.after,
-        limit: options.limit,
-        read: (cursor: RoomId | null, n) => {
-          const q = restrictAfter(base, key, cursor, params)
-          return db.execute(operation, q.query, [...q.params, n]).pipe(Effect.map((rs) => rs.rows))
-        },
-        keyOf,
-        decode: (rows) => Effect.succeed(rows.map(decode))
+      /** A page of a listing table after the cursor; rows without a room are skipped. */
+      const listing = <A>(
+        operation: string,
+        base: string,
+        key: string,
+        params: Params,
+        options: { readonly after: RoomId | null; readonly limit: number },
+        decode: (row: cassandra.types.Row) => A | undefined,
+        keyOf: (row: cassandra.types.Row) => RoomId = (row) => row.get("room_id").toString() as RoomId
+      ) =>
+        pageSkipping({
+          after: options.after,
+          limit: options.limit,
+          read: (cursor: RoomId | null, n) => {
+            const q = restrictAfter(base, key, cursor, params)
+            return db.execute(operation, q.query, [...q.params, n]).pipe(Effect.map((rs) => rs.rows))
+          },
+          keyOf,
+          decode: (rows) => Effect.succeed(rows.map(decode))
+        })
+
+      const direct = directRooms(db, {
+        get,
+        writes: (room) =>
+          roomWrites(
+            room,
+            room.direct.map((user) => ({ roomId: room.id, userId: user.id, role: "member", joinedAt: room.createdAt }))
+          )
       })
 
-    const direct = directRooms(db, {
-      get,
-      writes: (room) =>
-        roomWrites(
-          room,
-          room.direct.map((user) => ({ roomId: room.id, userId: user.id, role: "member", joinedAt: room.createdAt }))
-        )
-    })
-
-    return Rooms.of({
-      create: (room) =>
-        db
-          .batch(
-            "rooms.create",
-            roomWrites(room, [{ roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }])
-          )
-          .pipe(Effect.andThen(bumpTotal(db, "rooms", 1))),
-      get,
-      ...direct,
-      membership,
-      // Two partitions: both read at once.
-      getWithMembership: (roomId, userId) =>
-        Effect.map(Effect.all([get(roomId), membership(roomId, userId)], { concurrency: 2 }), ([room, member]) =>
-          Option.map(room, (found) => ({ room: found, membership: member }))
-        ),
-      putMember: Effect.fn("Rooms.putMember")(function* (member) {
-        const room = yield* get(member.roomId)
-        if (Option.isNone(room)) {
-          return yield* new StorageError({ operation: "rooms.putMember", cause: new Error("no such room") })
-        }
-        yield* db.batch("rooms.putMember", memberWrites(room.value, member))
-      }),
-      removeMember: (roomId, userId) =>
-        db.batch("rooms.removeMember", [
-          { query: "DELETE FROM room_members WHERE room_id = ? AND user_id = ?", params: [uuid(roomId), uuid(userId)] },
-          { query: "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?", params: [uuid(userId), uuid(roomId)] }
-        ]),
-      listMembers: (roomId, options) => {
-        const q = restrictAfter(
-          "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ?",
-          "user_id",
-          options.after,
-          [uuid(roomId)]
-        )
-        return db
-          .execute("rooms.listMembers", q.query, [...q.params, options.limit + 1])
-          .pipe(Effect.map((rs) => toPage(rs.rows.map(toMember), options.limit, (m) => m.userId)))
-      },
-      listForUser: (userId, options) =>
-        listing(
-          "rooms.listForUser",
-          `SELECT room_id, role, name, visibility, created_by, created_at, archived, read_seq, ${directColumns} FROM rooms_by_user WHERE user_id = ?`,
-          "room_id",
-          [uuid(userId)],
-          options,
-          (row) => {
-            const room = toListedRoom(row)
-            return room && { room, role: row.get("role") as MemberRole, readSeq: readSeqOf(row) ?? 0 }
+      return Rooms.of({
+        create: (room) =>
+          db
+            .batch(
+              "rooms.create",
+              roomWrites(room, [{ roomId: room.id, userId: room.createdBy, role: "owner", joinedAt: room.createdAt }])
+            )
+            .pipe(Effect.andThen(bumpTotal(db, "rooms", 1))),
+        get,
+        ...direct,
+        membership,
+        // Two partitions: both read at once.
+        getWithMembership: (roomId, userId) =>
+          Effect.map(Effect.all([get(roomId), membership(roomId, userId)], { concurrency: 2 }), ([room, member]) =>
+            Option.map(room, (found) => ({ room: found, membership: member }))
+          ),
+        putMember: Effect.fn("Rooms.putMember")(function* (member) {
+          const room = yield* get(member.roomId)
+          if (Option.isNone(room)) {
+            return yield* new StorageError({ operation: "rooms.putMember", cause: new Error("no such room") })
           }
-        ),
-      listPublic: (options) =>
-        listing(
-          "rooms.listPublic",
-          "SELECT room_id, name, created_by, created_at, archived FROM public_rooms WHERE directory = ?",
-          "room_id",
-          [directory],
-          options,
-          (row) => toListedRoom(row, "public")
-        ),
-      listAll: (options) =>
-        listing(
-          "rooms.listAll",
-          `SELECT room_id, name, visibility, created_by, created_at, archived, ${directColumns} FROM all_rooms WHERE directory = ?`,
-          "room_id",
-          [directory],
-          options,
-          (row) => toListedRoom(row)
-        ),
-      markRead: moveReadMarker(db),
-      readMarker: readMarker(db),
-      archive: archiveRoom(db, get),
-      delete: deleteRoom(db)
+          yield* db.batch("rooms.putMember", memberWrites(room.value, member))
+        }),
+        removeMember: (roomId, userId) =>
+          db.batch("rooms.removeMember", [
+            {
+              query: "DELETE FROM room_members WHERE room_id = ? AND user_id = ?",
+              params: [uuid(roomId), uuid(userId)]
+            },
+            {
+              query: "DELETE FROM rooms_by_user WHERE user_id = ? AND room_id = ?",
+              params: [uuid(userId), uuid(roomId)]
+            }
+          ]),
+        listMembers: (roomId, options) => {
+          const q = restrictAfter(
+            "SELECT room_id, user_id, role, joined_at FROM room_members WHERE room_id = ?",
+            "user_id",
+            options.after,
+            [uuid(roomId)]
+          )
+          return db
+            .execute("rooms.listMembers", q.query, [...q.params, options.limit + 1])
+            .pipe(Effect.map((rs) => toPage(rs.rows.map(toMember), options.limit, (m) => m.userId)))
+        },
+        listForUser: (userId, options) =>
+          listing(
+            "rooms.listForUser",
+            `SELECT room_id, role, name, visibility, created_by, created_at, archived, read_seq, ${directColumns} FROM rooms_by_user WHERE user_id = ?`,
+            "room_id",
+            [uuid(userId)],
+            options,
+            (row) => {
+              const room = toListedRoom(row)
+              return room && { room, role: row.get("role") as MemberRole, readSeq: readSeqOf(row) ?? 0 }
+            }
+          ),
+        listPublic: (options) =>
+          listing(
+            "rooms.listPublic",
+            "SELECT room_id, name, created_by, created_at, archived FROM public_rooms WHERE directory = ?",
+            "room_id",
+            [directory],
+            options,
+            (row) => toListedRoom(row, "public")
+          ),
+        listAll: (options) =>
+          listing(
+            "rooms.listAll",
+            `SELECT room_id, name, visibility, created_by, created_at, archived, ${directColumns} FROM all_rooms WHERE directory = ?`,
+            "room_id",
+            [directory],
+            options,
+            (row) => toListedRoom(row)
+          ),
+        markRead: moveReadMarker(db),
+        readMarker: readMarker(db),
+        archive: archiveRoom(db, get),
+        delete: deleteRoom(db, leases)
+      })
     })
-  })
-)
+  )
