@@ -25,9 +25,10 @@
  *
  * The commit also writes what search finds its messages by (the words of each chunk of its rows,
  * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable.
- * Client ids (`room_client_ids`, see `client-ids.ts`) are written beside the commit, in
- * parallel with it. Rows of a refused batch may land there: a
- * lookup trusts an entry only once it has found its message in its partition. Entries are
+ * Client ids (`room_client_ids`, read by `client-ids.ts`, written by `client-id-writes.ts`) go
+ * beside the commit, in parallel with it (a small commit carries them in its own request).
+ * Rows of a refused batch may land there: a lookup trusts an entry only once it has found its
+ * message in its partition. Entries are
  * timestamped by the writer's epoch, so a refused writer's late entry never overwrites one from
  * a later owner. A crash after the commit can leave the newest batch without its client ids or
  * its partition without its `room_buckets` row: the partition's `batch_from` names that batch
@@ -40,7 +41,7 @@ import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { StaleWrite, StorageError } from "../errors.ts"
 import { type Claim, type Fence, type MessageRecord, plainMessage } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, serialRead, uuid } from "./client.ts"
-import { writeShardOf } from "./client-ids.ts"
+import { clientIdTimestamp, clientIdWriter, entriesInCommit } from "./client-id-writes.ts"
 import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
 import {
   chunkSearchValues,
@@ -82,45 +83,7 @@ export const maxPartitionMessages = 100_000
 /** Partitions followed by one walk before it gives up (a chain longer than that is a bug). */
 const maxWalk = 10_000
 
-/**
- * Write timestamps of client-id entries: above none of the clock-based ones (deletes, entries
- * written before 005, which stay authoritative) and rising with the writer's epoch, so that an
- * entry of a refused (older) writer can never overwrite a later owner's.
- */
-const clientIdTimestamp = (epoch: number) => 2 ** 50 + epoch
-
-/**
- * A client-id entry's size in a batch, beside its client id: keys, id, seq, time, partition
- * and per-cell overhead (about 150 bytes measured in Cassandra's batch-size warnings), rounded up.
- */
-const clientIdEntryBytes = 200
-/** Entries per unlogged batch stay under this, well inside Cassandra's 50 KiB default limit. */
-const clientIdBatchBytes = 32 * 1024
-
-/** A commit takes its client-id entries in its own request up to this many messages and text bytes. */
-const entriesInCommitMax = 4
-const entriesInCommitText = 2048
-
 type Statement = { readonly query: string; readonly params: ReadonlyArray<unknown> }
-
-const clientIdInsert =
-  "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-
-/** A message's client-id entry in the partition `bucket`; with `timestamp`, its own (in a batch with another). */
-const clientIdEntry = (roomId: RoomId, m: MessageRecord, bucket: number, timestamp?: number): Statement => ({
-  query: timestamp === undefined ? clientIdInsert : `${clientIdInsert} USING TIMESTAMP ?`,
-  params: [
-    uuid(roomId),
-    writeShardOf(m.userId, m.clientMsgId!),
-    uuid(m.userId),
-    m.clientMsgId,
-    uuid(m.id),
-    m.seq,
-    new Date(m.createdAt),
-    new Date(bucket),
-    ...(timestamp === undefined ? [] : [timestamp])
-  ]
-})
 
 const long = (row: cassandra.types.Row | undefined, column: string): number | null =>
   (row?.get(column) as cassandra.types.Long | null | undefined)?.toNumber() ?? null
@@ -258,54 +221,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     }))
   }
 
-  /**
-   * The batch's client-id entries, each naming the partition of its message (a lookup reads
-   * the message there, so an entry holds only its keys, id, seq and partition: no text),
-   * grouped into their rooms' shard partitions. An unlogged batch over several partitions is
-   * refused above Cassandra's `batch_size_fail_threshold` (50 KiB), so a large batch's entries
-   * go out in several, in parallel. Past the circuit breaker, like everything that completes a commit.
-   */
-  const writeClientIds = (
-    roomId: RoomId,
-    bucketOf: (m: MessageRecord) => number,
-    records: ReadonlyArray<MessageRecord>,
-    timestamp: number
-  ) => {
-    const chunks: Array<Array<Statement>> = []
-    let bytes = Number.POSITIVE_INFINITY
-    for (const m of records) {
-      if (m.clientMsgId === null) continue
-      const cost = Buffer.byteLength(m.clientMsgId) + clientIdEntryBytes
-      if (bytes + cost > clientIdBatchBytes) {
-        chunks.push([])
-        bytes = 0
-      }
-      bytes += cost
-      chunks.at(-1)!.push(clientIdEntry(roomId, m, bucketOf(m)))
-    }
-    return Effect.forEach(
-      chunks,
-      (entries) => db.batchUnguarded("messages.append.clientIds", entries, { logged: false, timestamp }),
-      { concurrency: "unbounded", discard: true }
-    )
-  }
-
-  /**
-   * A small commit's client-id entries, to go in the commit's own request (their timestamp in
-   * the statement, the commit's in the batch): one request instead of two for a send alone.
-   * Only when the batch stays under Cassandra's warning size for a batch over several partitions
-   * (`batch_size_warn_threshold`, 5 KiB); larger commits send them beside it.
-   */
-  const entriesInCommit = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, fence: Fence) => {
-    if (records.length > entriesInCommitMax) return []
-    let text = 0
-    for (const m of records) text += Buffer.byteLength(m.text)
-    if (text > entriesInCommitText) return []
-    return records.flatMap((m) => {
-      if (m.clientMsgId === null) return []
-      return [clientIdEntry(roomId, m, bucket, clientIdTimestamp(fence.epoch))]
-    })
-  }
+  const writeClientIds = clientIdWriter(db)
 
   const writeIndex = (roomId: RoomId, bucket: number) =>
     db.executeUnguarded("messages.append.index", "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)", [
@@ -718,7 +634,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         const floor = held.floor ?? (yield* lwtWritten(roomId, bucket))
         const timestamp = writeTimestamp(floor)
         yield* sendable(held, timestamp)
-        const entries = entriesInCommit(roomId, bucket, records, fence)
+        const entries = entriesInCommit(roomId, bucket, records, fence.epoch)
         const write = commit(roomId, bucket, rows, fence, inHere, timestamp, entries)
         yield* entries.length > 0 ? write : withClientIds(roomId, bucket, records, fence, write)
         yield* acknowledgeable(roomId, held, fence)
