@@ -126,7 +126,7 @@ interface Live {
   readonly leaseUntil: number
   /**
    * µs: the newest LWT write of the head on `where`, which plain writes must go above; null
-   * after a renewing commit, until the next plain commit reads it (`lwtWritten`).
+   * after an initialisation or a renewing commit, until the next plain commit reads it (`lwtWritten`).
    */
   readonly floor: number | null
   /** µs: the timestamp of the newest plain write of the head on `where` (0: none). */
@@ -387,7 +387,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
    * commit after a pause; a busy room renews by `leased` and goes on with plain writes.
    */
   const mayRenewInCommit = (known: Live, now: number) =>
-    !known.where.root && renewalDue(known, now) && known.lastPlain < (now - leases.skew) * 1000
+    renewalDue(known, now) && known.lastPlain < (now - leases.skew) * 1000
 
   /**
    * Renews the owner's lease on its live partition once less than half is left: one LWT every
@@ -413,6 +413,9 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     return renewed
   })
 
+  const leaseRanOut = (when: string) =>
+    new StorageError({ operation: "messages.append", cause: new Error(`the room's lease ran out ${when}`) })
+
   /**
    * A plain commit goes out only within the lease, its timestamp below the lease's end: a claim
    * elsewhere may begin once the lease has run out, and its shadowing write must be above every
@@ -423,12 +426,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     Effect.suspend(() =>
       Date.now() < held.leaseUntil && timestamp < held.leaseUntil * 1000
         ? Effect.void
-        : Effect.fail(
-            new StorageError({
-              operation: "messages.append",
-              cause: new Error("the room's lease ran out before the commit could be sent; nothing was sent")
-            })
-          )
+        : Effect.fail(leaseRanOut("before the commit could be sent; nothing was sent"))
     )
 
   /** Refuses an acknowledgement once a later claim in this process deposed the writer. */
@@ -450,12 +448,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       deposedHere(roomId, fence),
       Effect.suspend(() =>
         Date.now() >= known.leaseUntil
-          ? Effect.fail(
-              new StorageError({
-                operation: "messages.append",
-                cause: new Error("the room's lease ran out before the commit was answered; its outcome is unknown")
-              })
-            )
+          ? Effect.fail(leaseRanOut("before the commit was answered; its outcome is unknown"))
           : Effect.void
       )
     )
@@ -658,7 +651,8 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       lastMs,
       lastSeq: records.at(-1)!.seq,
       leaseUntil,
-      floor: yield* lwtWritten(roomId, next),
+      // Read by the next plain commit, if one comes: not on this commit's way to its ack.
+      floor: null,
       lastPlain: 0
     })
     yield* edits.applyElsewhere(roomId, outside)
