@@ -1,31 +1,37 @@
 /**
  * Cassandra's client-id entries (`room_client_ids`) at the sizes of a busy room's group
  * commit: they hold no text (a lookup reads the message from the partition they name) and go
- * out in as many unlogged batches as Cassandra's multi-partition batch limit (50 KiB) needs.
+ * out in one unlogged batch per shard partition (none over several: Cassandra warns of those).
  * And the filter of the keys a room may hold (`client-id-filter.ts`), which spares a room
  * actor the lookup of a key no one stored: filled from every stored entry, it must hold each
  * of them (a key it lacks would be stored twice).
  */
 
+/** A new room's first `n` messages, each with a client id, from 8 senders. */
+const withClientIds = (n: number) => {
+  const roomId = newRoom(newUserId()).id
+  const clock = makeTimeUuidClock()
+  const users = Array.from({ length: 8 }, newUserId)
+  const records: Array<MessageRecord> = Array.from({ length: n }, (_, i) => ({
+    roomId,
+    id: clock.next(Date.now()) as MessageId,
+    seq: i + 1,
+    userId: users[i % users.length]!,
+    username: "sender",
+    text: `text ${i}`,
+    clientMsgId: crypto.randomUUID(),
+    createdAt: Date.now(),
+    ...plainMessage
+  }))
+  return { roomId, users, records }
+}
+
 /** `n` messages with client ids, from 8 senders, appended in batches of 50 under one claim. */
 const stored = (n: number) =>
   Effect.gen(function* () {
     const messages = yield* Messages
-    const roomId = newRoom(newUserId()).id
+    const { roomId, users, records } = withClientIds(n)
     const { epoch } = yield* messages.claim(roomId)
-    const clock = makeTimeUuidClock()
-    const users = Array.from({ length: 8 }, newUserId)
-    const records: Array<MessageRecord> = Array.from({ length: n }, (_, i) => ({
-      roomId,
-      id: clock.next(Date.now()) as MessageId,
-      seq: i + 1,
-      userId: users[i % users.length]!,
-      username: "sender",
-      text: `text ${i}`,
-      clientMsgId: crypto.randomUUID(),
-      createdAt: Date.now(),
-      ...plainMessage
-    }))
     for (let i = 0; i < n; i += 50) {
       yield* messages.append(roomId, records.slice(i, i + 50), { epoch, afterSeq: i })
     }
@@ -86,6 +92,49 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         const shards = [...new Set(rs.rows.map((row) => row.get("shard") as number))].sort((a, b) => a - b)
         assert.strictEqual(rs.rows.length, 128)
         assert.deepStrictEqual(shards, [0, 4, 8, 12, 16, 20, 24, 28])
+      })
+    )
+
+    it.effect("a group commit's entries go out one batch per shard partition, none over several partitions", () =>
+      Effect.gen(function* () {
+        // A batch over several partitions is a WARN line in Cassandra's log for every group
+        // commit of 20 sends or more (`batch_size_warn_threshold`, 5 KiB); one per partition is not.
+        const real = yield* CassandraClient
+        const batches: Array<ReadonlyArray<{ readonly params: ReadonlyArray<unknown> }>> = []
+        const recording = CassandraClient.of({
+          ...real,
+          batchUnguarded: (operation, queries, options) => {
+            if (operation === "messages.append.clientIds") batches.push(queries)
+            return real.batchUnguarded(operation, queries, options)
+          }
+        })
+        const messages = Context.get(
+          yield* Layer.build(
+            CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, recording)))
+          ),
+          Messages
+        )
+        const { roomId, records } = withClientIds(128)
+        const { epoch } = yield* messages.claim(roomId)
+        yield* messages.append(roomId, records, { epoch, afterSeq: 0 })
+        const shardsOf = batches.map((batch) => [...new Set(batch.map((q) => q.params[1]))])
+        assert.deepStrictEqual(
+          shardsOf.map((shards) => shards.length),
+          batches.map(() => 1)
+        )
+        assert.deepStrictEqual(
+          shardsOf.flat().sort((a, b) => Number(a) - Number(b)),
+          [0, 4, 8, 12, 16, 20, 24, 28]
+        )
+        assert.strictEqual(
+          batches.reduce((n, batch) => n + batch.length, 0),
+          128
+        )
+        const found = yield* messages.findByClientMsgIds(
+          roomId,
+          records.map((m) => ({ userId: m.userId, clientMsgId: m.clientMsgId! }))
+        )
+        assert.strictEqual(found.length, 128)
       })
     )
 

@@ -17,14 +17,6 @@ type Statement = { readonly query: string; readonly params: ReadonlyArray<unknow
  */
 export const clientIdTimestamp = (epoch: number) => 2 ** 50 + epoch
 
-/**
- * A client-id entry's size in a batch, beside its client id: keys, id, seq, time, partition
- * and per-cell overhead (about 150 bytes measured in Cassandra's batch-size warnings), rounded up.
- */
-const clientIdEntryBytes = 200
-/** Entries per unlogged batch stay under this, well inside Cassandra's 50 KiB default limit. */
-const clientIdBatchBytes = 32 * 1024
-
 /** A commit takes its client-id entries in its own request up to this many messages and text bytes. */
 const entriesInCommitMax = 4
 const entriesInCommitText = 2048
@@ -50,10 +42,12 @@ const clientIdEntry = (roomId: RoomId, m: MessageRecord, bucket: number, timesta
 
 /**
  * The batch's client-id entries, each naming the partition of its message (a lookup reads
- * the message there, so an entry holds only its keys, id, seq and partition: no text),
- * grouped into their rooms' shard partitions. An unlogged batch over several partitions is
- * refused above Cassandra's `batch_size_fail_threshold` (50 KiB), so a large batch's entries
- * go out in several, in parallel. Past the circuit breaker, like everything that completes a commit.
+ * the message there, so an entry holds only its keys, id, seq and partition: no text): one
+ * unlogged batch per shard partition, in parallel. A batch over several partitions is a
+ * warning in Cassandra's log above `batch_size_warn_threshold` (5 KiB: every group commit of
+ * 20 sends or more) and refused above `batch_size_fail_threshold` (50 KiB); a batch on one
+ * partition is neither, and goes straight to that partition's replicas. Past the circuit
+ * breaker, like everything that completes a commit.
  */
 export const clientIdWriter =
   (db: CassandraClient["Service"]) =>
@@ -63,20 +57,17 @@ export const clientIdWriter =
     records: ReadonlyArray<MessageRecord>,
     timestamp: number
   ) => {
-    const chunks: Array<Array<Statement>> = []
-    let bytes = Number.POSITIVE_INFINITY
+    const byShard = new Map<number, Array<Statement>>()
     for (const m of records) {
       if (m.clientMsgId === null) continue
-      const cost = Buffer.byteLength(m.clientMsgId) + clientIdEntryBytes
-      if (bytes + cost > clientIdBatchBytes) {
-        chunks.push([])
-        bytes = 0
-      }
-      bytes += cost
-      chunks.at(-1)!.push(clientIdEntry(roomId, m, bucketOf(m)))
+      const entry = clientIdEntry(roomId, m, bucketOf(m))
+      const shard = entry.params[1] as number
+      const entries = byShard.get(shard)
+      if (entries === undefined) byShard.set(shard, [entry])
+      else entries.push(entry)
     }
     return Effect.forEach(
-      chunks,
+      byShard.values(),
       (entries) => db.batchUnguarded("messages.append.clientIds", entries, { logged: false, timestamp }),
       { concurrency: "unbounded", discard: true }
     )
