@@ -9,7 +9,7 @@
  * all see the same machine.
  *
  * `runCassandraHotRoom` is what `pnpm bench` and `pnpm bench:realtime` call; run this file
- * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N] [--gap=ms] [--messages=N]`.
+ * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N] [--gap=ms] [--messages=N | --seconds=N]`.
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
@@ -52,6 +52,12 @@ export interface HotRoomOptions {
   readonly rounds?: number
   /** Messages per round; by default max(2000, 40 × in flight). */
   readonly messages?: (inFlight: number) => number
+  /**
+   * Seconds each timed round runs instead (`--seconds=N`): as long as the hot room's rounds over
+   * the WebSocket, so that the driver's rate includes what a node pays over time (memtable
+   * flushes, compaction), not a burst of a fraction of a second.
+   */
+  readonly seconds?: number
   readonly localDataCenter?: string
   /** The actor's `maxBatchBytes` (the server's default, `defaultMaxBatchBytes`, unless given). */
   readonly maxBatchBytes?: number
@@ -90,13 +96,17 @@ export const indexedDriver = "driver INSERT, one row + terms"
 export const cassandraTotal = 2000
 const defaultMessages = (inFlight: number) => Math.max(cassandraTotal, 40 * inFlight)
 
-/** `count` calls of `one`, `inFlight` at a time, each worker in order, `gapMs` apart; the latency of each call. */
-const pool = async (inFlight: number, count: number, one: (w: number, i: number) => Promise<unknown>, gapMs = 0) => {
+/** How long a round runs: a number of calls, or until a time (`performance.now()`, ms). */
+type Extent = { readonly count: number } | { readonly until: number }
+
+/** Calls of `one`, `inFlight` at a time, each worker in order, `gapMs` apart; the latency of each call. */
+const pool = async (inFlight: number, extent: Extent, one: (w: number, i: number) => Promise<unknown>, gapMs = 0) => {
   const latencies: Array<number> = []
-  const perWorker = Math.ceil(count / inFlight)
+  const perWorker = "count" in extent ? Math.ceil(extent.count / inFlight) : Number.POSITIVE_INFINITY
+  const until = "until" in extent ? extent.until : Number.POSITIVE_INFINITY
   await Promise.all(
     Array.from({ length: inFlight }, async (_, w) => {
-      for (let i = 0; i < perWorker; i++) {
+      for (let i = 0; i < perWorker && performance.now() < until; i++) {
         if (gapMs > 0 && i > 0) await new Promise((resolve) => setTimeout(resolve, gapMs))
         const started = performance.now()
         await one(w, i)
@@ -128,8 +138,8 @@ const commitWords = (inFlight: number, i: number, words: number) => {
   return terms
 }
 
-/** A path under test: one round of `count` messages at `inFlight`, on a fresh room each time. */
-type Round = (inFlight: number, count: number) => Promise<ReadonlyArray<number>>
+/** A path under test: one round at `inFlight`, on a fresh room each time. */
+type Round = (inFlight: number, extent: Extent) => Promise<ReadonlyArray<number>>
 
 interface Timed {
   readonly samples: Array<number>
@@ -169,12 +179,12 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         const senders = Array.from({ length: Math.max(...inFlights) }, () => crypto.randomUUID() as UserId)
         let roundNo = 0
         // The actor: the path every send takes, one `Messages.append` per group commit.
-        const actorRound: Round = (inFlight, count) => {
+        const actorRound: Round = (inFlight, extent) => {
           const roomId = clock.next(Date.now()) as RoomId
           const r = roundNo++
           return pool(
             inFlight,
-            count,
+            extent,
             (w, i) =>
               Effect.runPromise(
                 room.send({
@@ -194,7 +204,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         const insertOptions = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
         const driverRound =
           (withTerms: boolean): Round =>
-          (inFlight, count) => {
+          (inFlight, extent) => {
             const insert = `INSERT INTO ${keyspace}.room_messages (room_id, bucket, msg_id, seq, user_id, username, content, client_msg_id, created_at${withTerms ? ", terms" : ""}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?${withTerms ? ", ?" : ""})`
             const roomId = cassandra.types.TimeUuid.now()
             const bucket = new Date(Date.now())
@@ -202,7 +212,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
             const r = roundNo++
             return pool(
               inFlight,
-              count,
+              extent,
               (w, i) => {
                 const words = options.words ?? 2
                 const text = textOf(w, i, words)
@@ -232,16 +242,19 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         for (const inFlight of inFlights) {
           const count = messagesAt(inFlight)
           const timed = new Map<string, Timed>(paths.map(([path]) => [path, { samples: [], latencies: [] }]))
-          for (let i = 0; i < Math.ceil(count / inFlight); i++) commitWords(inFlight, i, options.words ?? 2)
-          for (const [, round] of paths) yield* Effect.promise(() => round(inFlight, Math.min(count, 400)))
+          // Enough commits' words for a timed round at 30,000 inserts/s; later ones are computed as they come.
+          const commits = Math.ceil((options.seconds === undefined ? count : options.seconds * 30_000) / inFlight)
+          for (let i = 0; i < commits; i++) commitWords(inFlight, i, options.words ?? 2)
+          for (const [, round] of paths) yield* Effect.promise(() => round(inFlight, { count: Math.min(count, 400) }))
           for (let r = 0; r < rounds; r++) {
             for (const [path, round] of paths) {
               const started = performance.now()
-              const latencies = yield* Effect.promise(() => round(inFlight, count))
+              const extent = options.seconds === undefined ? { count } : { until: started + options.seconds * 1000 }
+              const latencies = yield* Effect.promise(() => round(inFlight, extent))
               const ms = performance.now() - started
               const t = timed.get(path)!
               t.samples.push((latencies.length / ms) * 1000)
-              t.latencies.push(...latencies)
+              for (const latency of latencies) t.latencies.push(latency)
             }
           }
           const driverRate = median(timed.get(plainDriver)!.samples)
@@ -253,7 +266,7 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
               storage: "cassandra",
               path,
               inFlight,
-              messages: count,
+              messages: options.seconds === undefined ? count : Math.round(t.latencies.length / rounds),
               rounds,
               perSecond,
               usPerMessage: 1_000_000 / perSecond,
@@ -283,12 +296,14 @@ if (import.meta.main) {
   const inFlight = args.map(Number).filter((n) => n > 0)
   const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
   const messages = flag("messages")
+  const seconds = flag("seconds")
   const rows = await runCassandraHotRoom({
     contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
     inFlight: inFlight.length > 0 ? inFlight : [1, 128],
     words: Number(flag("words") ?? 2),
     gapMs: Number(flag("gap") ?? 0),
-    ...(messages === undefined ? {} : { messages: () => Number(messages) })
+    ...(messages === undefined ? {} : { messages: () => Number(messages) }),
+    ...(seconds === undefined ? {} : { seconds: Number(seconds) })
   })
   for (const r of rows) {
     console.log(

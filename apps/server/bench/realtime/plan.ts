@@ -42,8 +42,11 @@ export interface Plan {
     readonly shapes: ReadonlyArray<{ readonly senders: number; readonly inflight: number }>
   }
   readonly history: { readonly readers: number; readonly duration: string }
-  /** the Cassandra bench's raw-driver ceiling: timed rounds (median reported), messages per round */
-  readonly driver: { readonly rounds: number; readonly messages: (inFlight: number) => number }
+  /**
+   * the Cassandra hot room: turns of the raw driver's rounds (as long as `hot.duration`) and a
+   * Parley pass, on the same node (medians reported, `cassandra-turns.ts`)
+   */
+  readonly driver: { readonly turns: number }
   readonly login: { readonly clients: number; readonly duration: string }
   /** the most one load-generator scenario may take before it is stopped and reported as timed out */
   readonly scenarioTimeoutMs: number
@@ -71,7 +74,7 @@ export const quick: Plan = {
     ]
   },
   history: { readers: 8, duration: "3s" },
-  driver: { rounds: 1, messages: (inFlight) => Math.max(300, 20 * inFlight) },
+  driver: { turns: 1 },
   login: { clients: 8, duration: "6s" },
   scenarioTimeoutMs: 120_000
 }
@@ -97,7 +100,7 @@ export const full: Plan = {
     ]
   },
   history: { readers: 8, duration: "10s" },
-  driver: { rounds: 3, messages: (inFlight) => Math.max(2000, 40 * inFlight) },
+  driver: { turns: 3 },
   login: { clients: 16, duration: "20s" },
   scenarioTimeoutMs: 600_000
 }

@@ -17,6 +17,10 @@ export interface Results {
   /** The join storm again, every server in turn per round: each round's `measuredJoins`. */
   readonly joinRounds?: Record<string, ReadonlyArray<Record<string, any>>> | undefined
   readonly cassandraDriver: unknown
+  /** The driver's rounds and Parley's passes, turn by turn, whose medians `cassandraDriver` and the hot room hold. */
+  readonly cassandraTurns?:
+    | ReadonlyArray<{ readonly driver: unknown; readonly parley: ReadonlyArray<Record<string, any>> }>
+    | undefined
   /** The statements of one send, one at a time (`../cassandra-floor.ts`). */
   readonly cassandraFloor?: unknown
 }
@@ -137,6 +141,15 @@ const driverRow = (results: Results, inFlight: number) => cassandraRow(results, 
 /** The driver writing the rows with their search words, as Parley stores them (runs before that had none). */
 const indexedDriverRow = (results: Results, inFlight: number) => cassandraRow(results, /driver .*\+ terms/, inFlight)
 
+/** Parley's acked msg/s over the plain driver's inserts/s in each turn, at `inFlight` (shape `i`). */
+const turnRatios = (results: Results, inFlight: number, i: number) => {
+  const turns = results.cassandraTurns ?? []
+  const ratios = turns.map((turn) =>
+    ratio(turn.parley[i]?.perSecond, driverRow({ ...results, cassandraDriver: turn.driver }, inFlight)?.perSecond)
+  )
+  return ratios.length === 0 ? "–" : ratios.join(", ")
+}
+
 export const markdownSection = (results: Results, files: { json: string; chart: string }) => {
   const { meta, servers } = results
   const plan = meta.plan
@@ -230,8 +243,9 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
     "### Hot room: acked messages per second",
     "",
     `One room, senders keeping N sends in flight (${shapes.map((s) => `${s.senders} socket${s.senders > 1 ? "s" : ""} × ${s.inflight}`).join(", ")}), 200-byte`,
-    `messages, ${plan.hot.duration} after ${plan.hot.warm} of warm-up (on Cassandra, after the driver bench and one`,
-    "Parley pass unrecorded: a node just started is several times slower for minutes); an ack means stored (group commit). The raw",
+    `messages, ${plan.hot.duration} after ${plan.hot.warm} of warm-up; an ack means stored (group commit). On Cassandra, after the driver bench and one`,
+    "Parley pass unrecorded (a node just started is several times slower for minutes), the driver's rounds and a Parley pass take",
+    `turns on the same node, each round as long as Parley's (${plan.driver?.turns ?? 1} turn${plan.driver?.turns === 1 ? "" : "s"}; medians, each turn's ratio below). The raw`,
     "driver rows are `cassandra-driver` inserting single rows into the same table on the same node",
     "(`apps/server/bench/cassandra-write.ts`), the ceiling any Cassandra design pays: first the row alone",
     "(the issue's yardstick), then the rows as Parley stores them, with the words search finds them by",
@@ -249,6 +263,7 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
           `${num(hotCell("parleyCassandra", i), 0)} (${ratio(hotCell("parleyCassandra", i), driverRow(results, n)?.perSecond)} driver, ${ratio(hotCell("parleyCassandra", i), indexedDriverRow(results, n)?.perSecond)} driver with terms)`
       )
       .join(" | ")} |`,
+    `| Parley ÷ driver, each turn | ${inFlights.map((n, i) => turnRatios(results, n, i)).join(" | ")} |`,
     `| Parley on SQLite, acked msg/s | ${inFlights.map((_, i) => num(hotCell("parley", i), 0)).join(" | ")} |`,
     `| room actor in-process on Cassandra (no network, no socket), msg/s | ${inFlights
       .map((n) => num(cassandraRow(results, /actor/i, n)?.perSecond, 0))

@@ -18,6 +18,7 @@ import { join } from "node:path"
 import { runCassandraFloor } from "../cassandra-floor.ts"
 import { cassandraNode } from "../cassandra-node.ts"
 import { makeAccounts } from "./accounts.ts"
+import { driverOverTurns, parleyOverTurns, type Turn } from "./cassandra-turns.ts"
 import { latencyChart } from "./chart.ts"
 import { full, type Plan, quick } from "./plan.ts"
 import { markdownSection, writeBenchmarks } from "./report.ts"
@@ -68,6 +69,9 @@ const run = async (
   console.log(`    ${((Date.now() - began) / 1000).toFixed(1)} s${result.error ? `: ${result.error}` : ""}`)
   return result
 }
+
+/** A Go duration of the plan ("10s") in seconds. */
+const seconds = (duration: string) => Number(duration.replace(/s$/, ""))
 
 /** Starts a server, runs `body` against it, always stops it. */
 const fresh = async <A>(start: () => Promise<Target>, body: (t: Target) => Promise<A>) => {
@@ -208,6 +212,7 @@ if (wanted("centrifugo")) buildCentrifugo()
 const work = mkdtempSync(join(tmpdir(), "parley-bench-rt-"))
 const servers: Record<string, ServerResults> = {}
 let cassandraDriver: unknown
+let cassandraTurns: ReadonlyArray<Turn> | undefined
 let cassandraFloor: unknown
 let rounds: Record<string, Array<Scenario>> | undefined
 let joins: Record<string, Array<Scenario>> | undefined
@@ -260,20 +265,28 @@ try {
     try {
       // A node just started runs its first minutes of writes several times slower while its
       // JIT warms (seen at one in flight: 75, then 120, then 250 acked/s): the driver and actor
-      // bench runs once unrecorded first, then Parley gets one unrecorded pass of its own.
+      // bench runs once unrecorded first, then Parley gets one unrecorded pass of its own. Then
+      // the driver and Parley take turns (`cassandra-turns.ts`).
       console.log("warming the Cassandra node (driver and actor bench, not recorded):")
       await driverCeiling(node.contactPoints)
-      console.log("Parley on Cassandra:")
-      servers.parleyCassandra = await fresh(
+      console.log("Parley on Cassandra, taking turns with the driver:")
+      cassandraTurns = await fresh(
         () => startParley({ kind: "cassandra", contactPoints: node.contactPoints }),
         async (t) => {
           const accounts = await makeAccounts(t.base, Math.max(...plan.hot.shapes.map((s) => s.senders)), work)
           console.log("  warm-up pass (not recorded):")
           await hot(t, accounts.file)
-          return { hot: await hot(t, accounts.file) }
+          const turns: Array<Turn> = []
+          for (let turn = 1; turn <= plan.driver.turns; turn++) {
+            console.log(`  turn ${turn} of ${plan.driver.turns}:`)
+            const driver = await driverCeiling(node.contactPoints)
+            turns.push({ driver, parley: await hot(t, accounts.file) })
+          }
+          return turns
         }
       )
-      cassandraDriver = await driverCeiling(node.contactPoints)
+      servers.parleyCassandra = { hot: parleyOverTurns(cassandraTurns) }
+      cassandraDriver = driverOverTurns(cassandraTurns)
       console.log("  the statements of one send, one at a time (cassandra-floor.ts)")
       cassandraFloor = await runCassandraFloor({
         contactPoints: node.contactPoints,
@@ -299,7 +312,7 @@ async function driverCeiling(contactPoints: string): Promise<unknown> {
         contactPoints: string
         inFlight: ReadonlyArray<number>
         rounds: number
-        messages: (inFlight: number) => number
+        seconds: number
         words: number
       }) => Promise<unknown>)
     | undefined
@@ -309,7 +322,7 @@ async function driverCeiling(contactPoints: string): Promise<unknown> {
   console.log(`  cassandra-driver and room actor, ${inFlight.join(" and ")} in flight`)
   try {
     // 30 words of a few letters: about the 200 bytes of words the generator's hot room sends.
-    return await measure({ contactPoints, inFlight, ...plan.driver, words: 30 })
+    return await measure({ contactPoints, inFlight, rounds: 1, seconds: seconds(plan.hot.duration), words: 30 })
   } catch (error) {
     return { error: String(error) }
   }
@@ -338,6 +351,7 @@ const results = {
   latencyRounds: rounds,
   joinRounds: joins,
   cassandraDriver,
+  cassandraTurns,
   cassandraFloor
 }
 const dir = join(import.meta.dirname, "results")
