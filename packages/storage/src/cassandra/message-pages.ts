@@ -69,7 +69,7 @@ export const messagePages = (db: CassandraClient["Service"]) => {
         `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ?${cursor ? ` AND msg_id ${cursor[0]} ?` : ""}${ascending ? " ORDER BY msg_id ASC" : ""} LIMIT ?`,
         [uuid(roomId), new Date(bucket), ...(cursor ? [uuid(cursor[1])] : []), limit]
       )
-      // A partition with a head but no message (a poisoned successor, see room-head.ts) reads
+      // A partition with a head but no message (a poisoned successor, see room-claim.ts) reads
       // as one row of nulls.
       .pipe(
         Effect.map((rs) => rs.rows.filter((row) => row.get("msg_id") !== null).map((row) => toMessage(roomId, row)))
