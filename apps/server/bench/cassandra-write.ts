@@ -242,8 +242,10 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         for (const inFlight of inFlights) {
           const count = messagesAt(inFlight)
           const timed = new Map<string, Timed>(paths.map(([path]) => [path, { samples: [], latencies: [] }]))
-          // Enough commits' words for a timed round at 30,000 inserts/s; later ones are computed as they come.
-          const commits = Math.ceil((options.seconds === undefined ? count : options.seconds * 30_000) / inFlight)
+          // Enough commits' words for a timed round at 30,000 inserts/s, or 8,000 per send in flight
+          // (one in flight does 2-5,000 here): later ones are computed as they come.
+          const perSecond = Math.min(30_000, 8_000 * inFlight)
+          const commits = Math.ceil((options.seconds === undefined ? count : options.seconds * perSecond) / inFlight)
           for (let i = 0; i < commits; i++) commitWords(inFlight, i, options.words ?? 2)
           for (const [, round] of paths) yield* Effect.promise(() => round(inFlight, { count: Math.min(count, 400) }))
           for (let r = 0; r < rounds; r++) {
