@@ -9,13 +9,22 @@ import { ConfigProvider, Effect } from "effect"
 
 export interface CassandraNode {
   readonly contactPoints: string
+  /**
+   * The node's process id, when it runs on this machine: the one started here, or a given
+   * node's `CASSANDRA_PID` (as `tools/cassandra/start-cassandra.sh` prints it). The bench then
+   * reports the node's CPU per message next to the writer's.
+   */
+  readonly pid?: number
   /** Stops the node if this process started it; a node given by the environment is left alone. */
   readonly stop: () => void
 }
 
 export const cassandraNode = (root: string): CassandraNode => {
   const given = process.env.CASSANDRA_CONTACT_POINTS
-  if (given !== undefined && given.length > 0) return { contactPoints: given, stop: () => {} }
+  if (given !== undefined && given.length > 0) {
+    const pid = Number(process.env.CASSANDRA_PID)
+    return { contactPoints: given, stop: () => {}, ...(pid > 0 ? { pid } : {}) }
+  }
   const tools = join(root, "tools/cassandra")
   console.log("starting a Cassandra node for the bench (CASSANDRA_CONTACT_POINTS is unset)")
   const started = spawnSync("bash", [join(tools, "start-cassandra.sh")], {
@@ -34,7 +43,8 @@ export const cassandraNode = (root: string): CassandraNode => {
   const stop = () => {
     spawnSync("bash", [join(tools, "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR!], { stdio: "inherit" })
   }
-  return { contactPoints: exports.CASSANDRA_CONTACT_POINTS, stop }
+  const pid = Number(exports.CASSANDRA_PID)
+  return { contactPoints: exports.CASSANDRA_CONTACT_POINTS, stop, ...(pid > 0 ? { pid } : {}) }
 }
 
 /**

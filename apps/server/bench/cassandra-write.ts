@@ -9,7 +9,8 @@
  * all see the same machine.
  *
  * `runCassandraHotRoom` is what `pnpm bench` and `pnpm bench:realtime` call; run this file
- * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N] [--gap=ms] [--messages=N | --seconds=N]`.
+ * directly for a quick look: `node apps/server/bench/cassandra-write.ts [inFlight...] [--words=N] [--gap=ms] [--messages=N | --seconds=N]`
+ * (with `CASSANDRA_PID` set, the node's CPU per message too).
  */
 import type { RoomId, UserId } from "@parley/domain"
 import { makeTimeUuidClock } from "@parley/domain"
@@ -19,6 +20,7 @@ import { Duration, Effect, Layer } from "effect"
 import { defaultMaxBatchBytes, RoomActors } from "../src/chat/room-actor.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { benchKeyspaceConfig } from "./cassandra-node.ts"
+import { cpuMs } from "./profile/harness.ts"
 
 export interface WriteResult {
   readonly path: string
@@ -42,6 +44,10 @@ export interface HotRoomRow extends WriteResult {
   readonly vsDriver: number
   /** The same over the driver writing `terms` too (the row Parley stores). */
   readonly vsIndexedDriver: number
+  /** CPU of this process (the driver's client, or the actor and its senders) per message, µs: median over the rounds. */
+  readonly cpuUsPerMessage: number
+  /** CPU of the Cassandra node's process per message, µs (median), when its pid is known (`nodePid`). */
+  readonly nodeCpuUsPerMessage?: number
 }
 
 export interface HotRoomOptions {
@@ -71,6 +77,11 @@ export interface HotRoomOptions {
    * `CASSANDRA_ROOM_LEASE`). Only latencies then mean anything, not msg/s.
    */
   readonly gapMs?: number
+  /**
+   * The Cassandra node's process id, when it runs on this machine (`CASSANDRA_PID`): each row
+   * then reports the node's CPU per message too, so that a path's cost on the node shows.
+   */
+  readonly nodePid?: number
 }
 
 /** A vocabulary for longer texts: 500 distinct made-up words of 3 to 9 letters. */
@@ -144,6 +155,14 @@ type Round = (inFlight: number, extent: Extent) => Promise<ReadonlyArray<number>
 interface Timed {
   readonly samples: Array<number>
   readonly latencies: Array<number>
+  /** CPU µs per message of each round: this process's, and the node's (when its pid is known). */
+  readonly cpu: Array<number>
+  readonly nodeCpu: Array<number>
+}
+
+const processCpuMs = () => {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
 }
 
 /**
@@ -241,7 +260,9 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
         ] as const
         for (const inFlight of inFlights) {
           const count = messagesAt(inFlight)
-          const timed = new Map<string, Timed>(paths.map(([path]) => [path, { samples: [], latencies: [] }]))
+          const timed = new Map<string, Timed>(
+            paths.map(([path]) => [path, { samples: [], latencies: [], cpu: [], nodeCpu: [] }])
+          )
           // Enough commits' words for a timed round at 30,000 inserts/s, or 8,000 per send in flight
           // (one in flight does 2-5,000 here): later ones are computed as they come.
           const perSecond = Math.min(30_000, 8_000 * inFlight)
@@ -251,11 +272,17 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
           for (let r = 0; r < rounds; r++) {
             for (const [path, round] of paths) {
               const started = performance.now()
+              const cpuBefore = processCpuMs()
+              const nodeBefore = options.nodePid === undefined ? 0 : cpuMs(options.nodePid)
               const extent = options.seconds === undefined ? { count } : { until: started + options.seconds * 1000 }
               const latencies = yield* Effect.promise(() => round(inFlight, extent))
               const ms = performance.now() - started
               const t = timed.get(path)!
               t.samples.push((latencies.length / ms) * 1000)
+              t.cpu.push(((processCpuMs() - cpuBefore) * 1000) / latencies.length)
+              if (options.nodePid !== undefined) {
+                t.nodeCpu.push(((cpuMs(options.nodePid) - nodeBefore) * 1000) / latencies.length)
+              }
               for (const latency of latencies) t.latencies.push(latency)
             }
           }
@@ -276,7 +303,9 @@ export const runCassandraHotRoom = async (options: HotRoomOptions): Promise<Read
               latencyP50Ms: percentile(t.latencies, 0.5),
               latencyP99Ms: percentile(t.latencies, 0.99),
               vsDriver: perSecond / driverRate,
-              vsIndexedDriver: perSecond / indexedRate
+              vsIndexedDriver: perSecond / indexedRate,
+              cpuUsPerMessage: median(t.cpu),
+              ...(t.nodeCpu.length === 0 ? {} : { nodeCpuUsPerMessage: median(t.nodeCpu) })
             })
           }
         }
@@ -303,13 +332,14 @@ if (import.meta.main) {
     contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
     inFlight: inFlight.length > 0 ? inFlight : [1, 128],
     words: Number(flag("words") ?? 2),
+    ...(process.env.CASSANDRA_PID === undefined ? {} : { nodePid: Number(process.env.CASSANDRA_PID) }),
     gapMs: Number(flag("gap") ?? 0),
     ...(messages === undefined ? {} : { messages: () => Number(messages) }),
     ...(seconds === undefined ? {} : { seconds: Number(seconds) })
   })
   for (const r of rows) {
     console.log(
-      `${r.path.padEnd(30)} in flight ${String(r.inFlight).padStart(3)}: ${r.perSecond.toFixed(0).padStart(6)} msg/s, p50 ${r.latencyP50Ms.toFixed(2)} ms, p99 ${r.latencyP99Ms.toFixed(2)} ms, ${r.vsDriver.toFixed(2)}x driver, ${r.vsIndexedDriver.toFixed(2)}x driver + terms`
+      `${r.path.padEnd(30)} in flight ${String(r.inFlight).padStart(3)}: ${r.perSecond.toFixed(0).padStart(6)} msg/s, p50 ${r.latencyP50Ms.toFixed(2)} ms, p99 ${r.latencyP99Ms.toFixed(2)} ms, ${r.vsDriver.toFixed(2)}x driver, ${r.vsIndexedDriver.toFixed(2)}x driver + terms, CPU ${r.cpuUsPerMessage.toFixed(1)} µs/msg here${r.nodeCpuUsPerMessage === undefined ? "" : ` + ${r.nodeCpuUsPerMessage.toFixed(1)} on the node`}`
     )
   }
   console.log(JSON.stringify(rows))

@@ -18,6 +18,12 @@ export interface Turn {
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
 
+/** `{ [field]: median }` over the rows that have the field; nothing when none has it (an older run). */
+const medianOf = (rows: ReadonlyArray<Row>, field: string) => {
+  const values = rows.map((r) => r[field]).filter((v): v is number => typeof v === "number")
+  return values.length === 0 ? {} : { [field]: median(values) }
+}
+
 const rowsOf = (turn: Turn): ReadonlyArray<Row> => (Array.isArray(turn.driver) ? (turn.driver as Array<Row>) : [])
 
 /**
@@ -39,7 +45,9 @@ export const driverOverTurns = (turns: ReadonlyArray<Turn>): unknown => {
       perSecond,
       usPerMessage: 1_000_000 / perSecond,
       latencyP50Ms: median(rows.map((r) => r.latencyP50Ms)),
-      latencyP99Ms: median(rows.map((r) => r.latencyP99Ms))
+      latencyP99Ms: median(rows.map((r) => r.latencyP99Ms)),
+      ...medianOf(rows, "cpuUsPerMessage"),
+      ...medianOf(rows, "nodeCpuUsPerMessage")
     }
   })
   const rate = (path: RegExp, inFlight: number) =>

@@ -274,6 +274,7 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
   if (!Array.isArray(results.cassandraDriver) && results.cassandraDriver !== undefined) {
     push("", `Raw driver: ${JSON.stringify(results.cassandraDriver)}`)
   }
+  push(...cpuTable(results, inFlights))
   push(...floorTable(results))
 
   push(...goalsTable(results))
@@ -327,6 +328,43 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
 }
 
 /** What each statement of one send costs alone, one at a time, next to the raw insert. */
+/** "here + node = both" in µs, or "–" when the node's share was not measured. */
+const cpuCell = (here: unknown, node: unknown) =>
+  typeof here === "number" && typeof node === "number"
+    ? `${num(here, 0)} + ${num(node, 0)} = ${num(here + node, 0)}`
+    : "–"
+
+/**
+ * CPU per stored message, in the writer's process and on the Cassandra node, for each path of
+ * the hot room: on this machine the node, the writer and the generator share two cores, so a
+ * path's rate follows what a message costs both. Only when the node's process was known.
+ */
+const cpuTable = (results: Results, inFlights: ReadonlyArray<number>): Array<string> => {
+  const parley = results.servers.parleyCassandra?.hot as Array<Record<string, any>> | undefined
+  if (!parley?.some((r) => typeof r.storeCpuPerMessageUs === "number")) return []
+  const path = (label: string, pattern: RegExp) =>
+    `| ${label} | ${inFlights
+      .map((n) => {
+        const r = cassandraRow(results, pattern, n)
+        return cpuCell(r?.cpuUsPerMessage, r?.nodeCpuUsPerMessage)
+      })
+      .join(" | ")} |`
+  return [
+    "",
+    "CPU per stored message, µs, on the same node in the same turns (medians): the writer's process (the",
+    "driver's client, the in-process actor with its senders, or Parley's server) + the Cassandra node's",
+    "(utime + stime of its JVM from `/proc`) = both. The node, the writer and the load generator share the",
+    "machine's two cores, so a path's rate follows what a message costs both.",
+    "",
+    `| path | ${inFlights.map((n) => `${n} in flight`).join(" | ")} |`,
+    `| --- | ${inFlights.map(() => "---").join(" | ")} |`,
+    path("raw driver INSERT, the row alone", /^driver INSERT, one row$/),
+    path("raw driver INSERT, the row with its search words", /driver .*\+ terms/),
+    path("room actor in-process", /actor/i),
+    `| Parley over the WebSocket | ${inFlights.map((_, i) => cpuCell(parley[i]?.cpuPerMessageUs, parley[i]?.storeCpuPerMessageUs)).join(" | ")} |`
+  ]
+}
+
 const floorTable = (results: Results): Array<string> => {
   const rows = results.cassandraFloor
   if (!Array.isArray(rows)) return rows === undefined ? [] : ["", `Statements alone: ${JSON.stringify(rows)}`]

@@ -182,7 +182,8 @@ const joinRounds = async () => {
   return out
 }
 
-const hot = async (target: Target, creds: string) => {
+/** The hot room, each shape of `plan.hot.shapes`; with `storePid` (Cassandra's), the node's CPU per message too. */
+const hot = async (target: Target, creds: string, storePid?: number) => {
   const rows: Array<Scenario> = []
   for (const shape of plan.hot.shapes) {
     rows.push(
@@ -190,7 +191,8 @@ const hot = async (target: Target, creds: string) => {
         senders: shape.senders,
         inflight: shape.inflight,
         duration: plan.hot.duration,
-        warm: plan.hot.warm
+        warm: plan.hot.warm,
+        ...(storePid === undefined ? {} : { "store-pid": storePid })
       })
     )
   }
@@ -268,19 +270,19 @@ try {
       // bench runs once unrecorded first, then Parley gets one unrecorded pass of its own. Then
       // the driver and Parley take turns (`cassandra-turns.ts`).
       console.log("warming the Cassandra node (driver and actor bench, not recorded):")
-      await driverCeiling(node.contactPoints)
+      await driverCeiling(node.contactPoints, node.pid)
       console.log("Parley on Cassandra, taking turns with the driver:")
       cassandraTurns = await fresh(
         () => startParley({ kind: "cassandra", contactPoints: node.contactPoints }),
         async (t) => {
           const accounts = await makeAccounts(t.base, Math.max(...plan.hot.shapes.map((s) => s.senders)), work)
           console.log("  warm-up pass (not recorded):")
-          await hot(t, accounts.file)
+          await hot(t, accounts.file, node.pid)
           const turns: Array<Turn> = []
           for (let turn = 1; turn <= plan.driver.turns; turn++) {
             console.log(`  turn ${turn} of ${plan.driver.turns}:`)
-            const driver = await driverCeiling(node.contactPoints)
-            turns.push({ driver, parley: await hot(t, accounts.file) })
+            const driver = await driverCeiling(node.contactPoints, node.pid)
+            turns.push({ driver, parley: await hot(t, accounts.file, node.pid) })
           }
           return turns
         }
@@ -305,7 +307,7 @@ try {
  * The raw cassandra-driver's single-row inserts into the same table shape (without and with the
  * search terms Parley's rows carry), and the room actor in-process, from the Cassandra bench's export (`runCassandraHotRoom`, `../cassandra-write.ts`).
  */
-async function driverCeiling(contactPoints: string): Promise<unknown> {
+async function driverCeiling(contactPoints: string, nodePid: number | undefined): Promise<unknown> {
   const bench = (await import("../cassandra-write.ts")) as Record<string, unknown>
   const measure = bench.runCassandraHotRoom as
     | ((options: {
@@ -314,6 +316,7 @@ async function driverCeiling(contactPoints: string): Promise<unknown> {
         rounds: number
         seconds: number
         words: number
+        nodePid?: number
       }) => Promise<unknown>)
     | undefined
   if (typeof measure !== "function")
@@ -322,7 +325,14 @@ async function driverCeiling(contactPoints: string): Promise<unknown> {
   console.log(`  cassandra-driver and room actor, ${inFlight.join(" and ")} in flight`)
   try {
     // 30 words of a few letters: about the 200 bytes of words the generator's hot room sends.
-    return await measure({ contactPoints, inFlight, rounds: 1, seconds: seconds(plan.hot.duration), words: 30 })
+    return await measure({
+      contactPoints,
+      inFlight,
+      rounds: 1,
+      seconds: seconds(plan.hot.duration),
+      words: 30,
+      ...(nodePid === undefined ? {} : { nodePid })
+    })
   } catch (error) {
     return { error: String(error) }
   }

@@ -92,10 +92,12 @@ func hot(p *Proto, o Options, creds *Creds) map[string]any {
 	}
 	time.Sleep(o.warm)
 	m := startMeter(o.pid)
+	storeBefore := cpuMs(o.storePid)
 	measuring.Store(true)
 	time.Sleep(o.duration)
 	measuring.Store(false)
 	server, gen := m.Stop()
+	store := cpuMs(o.storePid) - storeBefore
 	running.Store(false)
 	time.Sleep(500 * time.Millisecond)
 	n := acked.Load()
@@ -106,6 +108,10 @@ func hot(p *Proto, o Options, creds *Creds) map[string]any {
 	}
 	if n > 0 {
 		r["cpuPerMessageUs"] = round3(server * 1000 / float64(n))
+		if o.storePid != "" {
+			r["storeCpuMs"] = store
+			r["storeCpuPerMessageUs"] = round3(store * 1000 / float64(n))
+		}
 	}
 	if v := firstRefusal.Load(); v != nil {
 		r["firstRefusal"] = v

@@ -16,7 +16,7 @@ import (
 )
 
 type Options struct {
-	proto, base, metrics, pid, scenario                                   string
+	proto, base, metrics, pid, storePid, scenario                         string
 	n, workers, prefill, joins, subs, size, inFlight, senders, firstJoins int
 	room                                                                  bool
 	rates                                                                 []int
@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&o.base, "base", "", "server base URL, e.g. http://127.0.0.1:8080")
 	flag.StringVar(&o.metrics, "metrics", "", "Parley's /metrics URL, on its own listener (METRICS_PORT); the login scenario reads it")
 	flag.StringVar(&o.pid, "pid", "", "server process id (CPU and memory from /proc)")
+	flag.StringVar(&o.storePid, "store-pid", "", "hot: the storage node's process id (Cassandra's JVM), whose CPU per message is reported too")
 	flag.StringVar(&o.scenario, "scenario", "", "idle | connect | join | fanout | hot | history | login")
 	flag.StringVar(&credsPath, "creds", "", "Parley accounts and room (JSON written by run.ts)")
 	flag.IntVar(&o.n, "n", 1000, "sockets (idle, connect)")
