@@ -27,6 +27,7 @@ import { CassandraStorage, messageTerms } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Effect, Layer } from "effect"
 import { benchKeyspaceConfig } from "./cassandra-node.ts"
+import { cpuMs } from "./profile/harness.ts"
 
 export interface FloorRow {
   readonly statement: string
@@ -35,6 +36,8 @@ export interface FloorRow {
   readonly p99Ms: number
   /** p50 over the INSERT's p50. */
   readonly vsInsert: number
+  /** CPU of the node's process per statement, µs (median over the rounds), when its pid is given. */
+  readonly nodeCpuUs?: number
 }
 
 const percentile = (xs: ReadonlyArray<number>, p: number) => {
@@ -46,6 +49,8 @@ export const runCassandraFloor = async (options: {
   readonly contactPoints: string
   readonly perRound?: number
   readonly rounds?: number
+  /** The node's process id, when it runs on this machine: each statement's CPU on the node too. */
+  readonly nodePid?: number
 }): Promise<ReadonlyArray<FloorRow>> => {
   const perRound = options.perRound ?? 1000
   const rounds = options.rounds ?? 3
@@ -163,10 +168,13 @@ export const runCassandraFloor = async (options: {
     ]
     const latencies = new Map(statements.map(([name]) => [name, [] as Array<number>]))
     const rates = new Map(statements.map(([name]) => [name, [] as Array<number>]))
+    const nodeCpu = new Map(statements.map(([name]) => [name, [] as Array<number>]))
+    const { nodePid } = options
     for (let round = 0; round <= rounds; round++) {
       for (const [name, run] of statements) {
         const took: Array<number> = []
         const began = performance.now()
+        const nodeBefore = nodePid === undefined ? 0 : cpuMs(nodePid)
         for (let i = 0; i < perRound; i++) {
           const t = performance.now()
           await run()
@@ -176,6 +184,7 @@ export const runCassandraFloor = async (options: {
         if (round === 0) continue
         latencies.get(name)!.push(...took)
         rates.get(name)!.push((perRound / (performance.now() - began)) * 1000)
+        if (nodePid !== undefined) nodeCpu.get(name)!.push(((cpuMs(nodePid) - nodeBefore) * 1000) / perRound)
       }
     }
     const insertP50 = percentile(latencies.get(statements[0]![0])!, 0.5)
@@ -186,7 +195,8 @@ export const runCassandraFloor = async (options: {
         perSecond: percentile(rates.get(statement)!, 0.5),
         p50Ms: percentile(l, 0.5),
         p99Ms: percentile(l, 0.99),
-        vsInsert: percentile(l, 0.5) / insertP50
+        vsInsert: percentile(l, 0.5) / insertP50,
+        ...(nodePid === undefined ? {} : { nodeCpuUs: percentile(nodeCpu.get(statement)!, 0.5) })
       }
     })
   } finally {
@@ -196,10 +206,13 @@ export const runCassandraFloor = async (options: {
 }
 
 if (import.meta.main) {
-  const rows = await runCassandraFloor({ contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042" })
+  const rows = await runCassandraFloor({
+    contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
+    ...(process.env.CASSANDRA_PID === undefined ? {} : { nodePid: Number(process.env.CASSANDRA_PID) })
+  })
   for (const r of rows) {
     console.log(
-      `${r.statement.padEnd(48)} ${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ${r.vsInsert.toFixed(2)}x the insert`
+      `${r.statement.padEnd(48)} ${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ${r.vsInsert.toFixed(2)}x the insert${r.nodeCpuUs === undefined ? "" : `, ${r.nodeCpuUs.toFixed(0)} µs of the node's CPU`}`
     )
   }
 }

@@ -376,13 +376,14 @@ const floorTable = (results: Results): Array<string> => {
     "batch moving the head and storing the row with its search terms and its client-id entry (the lookup",
     "before it is what deduplicating retries adds, and the filter of known keys mostly spares). The",
     "conditional batch is the commit before 014 (a Paxos round; without the terms, the round on its own),",
-    "which a room still pays when it opens a partition or changes hands.",
+    "which a room still pays when it opens a partition or changes hands. The node's CPU is its JVM's",
+    "utime + stime per statement, when the node runs on this machine.",
     "",
-    "| statement, one in flight | per second | p50, ms | p99, ms | p50 ÷ the insert's |",
-    "| --- | --- | --- | --- | --- |",
+    "| statement, one in flight | per second | p50, ms | p99, ms | p50 ÷ the insert's | node's CPU, µs |",
+    "| --- | --- | --- | --- | --- | --- |",
     ...(rows as Array<Record<string, any>>).map(
       (r) =>
-        `| ${r.statement} | ${num(r.perSecond, 0)} | ${num(r.p50Ms, 2)} | ${num(r.p99Ms, 2)} | ${num(r.vsInsert, 2)}× |`
+        `| ${r.statement} | ${num(r.perSecond, 0)} | ${num(r.p50Ms, 2)} | ${num(r.p99Ms, 2)} | ${num(r.vsInsert, 2)}× | ${num(r.nodeCpuUs, 0)} |`
     )
   ]
 }

@@ -293,7 +293,8 @@ try {
       cassandraFloor = await runCassandraFloor({
         contactPoints: node.contactPoints,
         perRound: plan.mode === "quick" ? 300 : 1000,
-        rounds: plan.mode === "quick" ? 1 : 3
+        rounds: plan.mode === "quick" ? 1 : 3,
+        ...(node.pid === undefined ? {} : { nodePid: node.pid })
       }).catch((error) => ({ error: String(error) }))
     } finally {
       node.stop()
