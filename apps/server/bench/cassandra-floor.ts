@@ -26,7 +26,7 @@
 import { CassandraStorage, messageTerms } from "@parley/storage"
 import cassandra from "cassandra-driver"
 import { Effect, Layer } from "effect"
-import { benchKeyspaceConfig } from "./cassandra-node.ts"
+import { benchKeyspaceConfig, nodePidFrom } from "./cassandra-node.ts"
 import { cpuMs } from "./profile/harness.ts"
 
 export interface FloorRow {
@@ -208,7 +208,7 @@ export const runCassandraFloor = async (options: {
 if (import.meta.main) {
   const rows = await runCassandraFloor({
     contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
-    ...(process.env.CASSANDRA_PID === undefined ? {} : { nodePid: Number(process.env.CASSANDRA_PID) })
+    ...nodePidFrom(process.env.CASSANDRA_PID)
   })
   for (const r of rows) {
     console.log(

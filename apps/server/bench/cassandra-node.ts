@@ -3,6 +3,7 @@
  * throwaway node started with `tools/cassandra/start-cassandra.sh` and stopped afterwards.
  */
 import { spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { CassandraConfig } from "@parley/storage"
 import { ConfigProvider, Effect } from "effect"
@@ -19,11 +20,31 @@ export interface CassandraNode {
   readonly stop: () => void
 }
 
+/**
+ * A Cassandra node's process id from `CASSANDRA_PID` (or the start script's output), if that
+ * process runs here and is a Cassandra node: a stale or wrong id is left out, not read.
+ */
+export const cassandraPid = (value: string | undefined): number | undefined => {
+  const pid = Number(value)
+  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("CassandraDaemon") ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** `{ nodePid }` for a bench's options when `value` names a Cassandra node running here, else nothing. */
+export const nodePidFrom = (value: string | undefined) => {
+  const pid = cassandraPid(value)
+  return pid === undefined ? {} : { nodePid: pid }
+}
+
 export const cassandraNode = (root: string): CassandraNode => {
   const given = process.env.CASSANDRA_CONTACT_POINTS
   if (given !== undefined && given.length > 0) {
-    const pid = Number(process.env.CASSANDRA_PID)
-    return { contactPoints: given, stop: () => {}, ...(pid > 0 ? { pid } : {}) }
+    const pid = cassandraPid(process.env.CASSANDRA_PID)
+    return { contactPoints: given, stop: () => {}, ...(pid === undefined ? {} : { pid }) }
   }
   const tools = join(root, "tools/cassandra")
   console.log("starting a Cassandra node for the bench (CASSANDRA_CONTACT_POINTS is unset)")
@@ -43,8 +64,8 @@ export const cassandraNode = (root: string): CassandraNode => {
   const stop = () => {
     spawnSync("bash", [join(tools, "stop-cassandra.sh"), exports.CASSANDRA_RUN_DIR!], { stdio: "inherit" })
   }
-  const pid = Number(exports.CASSANDRA_PID)
-  return { contactPoints: exports.CASSANDRA_CONTACT_POINTS, stop, ...(pid > 0 ? { pid } : {}) }
+  const pid = cassandraPid(exports.CASSANDRA_PID)
+  return { contactPoints: exports.CASSANDRA_CONTACT_POINTS, stop, ...(pid === undefined ? {} : { pid }) }
 }
 
 /**

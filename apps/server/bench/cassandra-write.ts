@@ -19,7 +19,7 @@ import cassandra from "cassandra-driver"
 import { Duration, Effect, Layer } from "effect"
 import { defaultMaxBatchBytes, RoomActors } from "../src/chat/room-actor.ts"
 import { Broker } from "../src/realtime/broker.ts"
-import { benchKeyspaceConfig } from "./cassandra-node.ts"
+import { benchKeyspaceConfig, nodePidFrom } from "./cassandra-node.ts"
 import { cpuMs } from "./profile/harness.ts"
 
 export interface WriteResult {
@@ -332,7 +332,7 @@ if (import.meta.main) {
     contactPoints: process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042",
     inFlight: inFlight.length > 0 ? inFlight : [1, 128],
     words: Number(flag("words") ?? 2),
-    ...(process.env.CASSANDRA_PID === undefined ? {} : { nodePid: Number(process.env.CASSANDRA_PID) }),
+    ...nodePidFrom(process.env.CASSANDRA_PID),
     gapMs: Number(flag("gap") ?? 0),
     ...(messages === undefined ? {} : { messages: () => Number(messages) }),
     ...(seconds === undefined ? {} : { seconds: Number(seconds) })
