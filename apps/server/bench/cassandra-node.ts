@@ -25,13 +25,18 @@ export interface CassandraNode {
  * process runs here and is a Cassandra node: a stale or wrong id is left out, not read.
  */
 export const cassandraPid = (value: string | undefined): number | undefined => {
+  if (value === undefined || value === "") return undefined
   const pid = Number(value)
-  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  let cassandra = false
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("CassandraDaemon") ? pid : undefined
+    cassandra =
+      Number.isInteger(pid) && pid > 0 && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("CassandraDaemon")
   } catch {
-    return undefined
+    // No such process here.
   }
+  if (!cassandra)
+    console.warn(`CASSANDRA_PID=${value} is not a Cassandra node running here: the node's CPU is not reported`)
+  return cassandra ? pid : undefined
 }
 
 /** `{ nodePid }` for a bench's options when `value` names a Cassandra node running here, else nothing. */

@@ -327,11 +327,10 @@ export const markdownSection = (results: Results, files: { json: string; chart: 
   return lines.join("\n")
 }
 
-/** What each statement of one send costs alone, one at a time, next to the raw insert. */
-/** "here + node = both" in µs, or "–" when the node's share was not measured. */
+/** "here + node = both" in µs (the sum of the rounded parts), or "–" when the node's share was not measured. */
 const cpuCell = (here: unknown, node: unknown) =>
   typeof here === "number" && typeof node === "number"
-    ? `${num(here, 0)} + ${num(node, 0)} = ${num(here + node, 0)}`
+    ? `${num(here, 0)} + ${num(node, 0)} = ${num(Math.round(here) + Math.round(node), 0)}`
     : "–"
 
 /**
@@ -351,10 +350,13 @@ const cpuTable = (results: Results, inFlights: ReadonlyArray<number>): Array<str
       .join(" | ")} |`
   return [
     "",
-    "CPU per stored message, µs, on the same node in the same turns (medians): the writer's process (the",
-    "driver's client, the in-process actor with its senders, or Parley's server) + the Cassandra node's",
-    "(utime + stime of its JVM from `/proc`) = both. The node, the writer and the load generator share the",
-    "machine's two cores, so a path's rate follows what a message costs both.",
+    "CPU per stored message, µs, on the same node in the same turns: the writer's process (the driver's",
+    "client, the in-process actor with its senders, or Parley's server) + the Cassandra node's (utime +",
+    "stime of its JVM from `/proc`) = both; the driver's and the actor's rows are medians over the turns,",
+    "Parley's is its turn with the median rate. The node and the writer (and, over the WebSocket, the load",
+    "generator) share the machine's two cores, so a path's rate follows what a message costs both. The",
+    "node's share is what it did during the round, including flushes and compactions that earlier rounds",
+    "left behind: the paths run in a fixed order, so read it as a rough split, not to the microsecond.",
     "",
     `| path | ${inFlights.map((n) => `${n} in flight`).join(" | ")} |`,
     `| --- | ${inFlights.map(() => "---").join(" | ")} |`,
@@ -365,6 +367,7 @@ const cpuTable = (results: Results, inFlights: ReadonlyArray<number>): Array<str
   ]
 }
 
+/** What each statement of one send costs alone, one at a time, next to the raw insert. */
 const floorTable = (results: Results): Array<string> => {
   const rows = results.cassandraFloor
   if (!Array.isArray(rows)) return rows === undefined ? [] : ["", `Statements alone: ${JSON.stringify(rows)}`]
@@ -377,7 +380,8 @@ const floorTable = (results: Results): Array<string> => {
     "before it is what deduplicating retries adds, and the filter of known keys mostly spares). The",
     "conditional batch is the commit before 014 (a Paxos round; without the terms, the round on its own),",
     "which a room still pays when it opens a partition or changes hands. The node's CPU is its JVM's",
-    "utime + stime per statement, when the node runs on this machine.",
+    "utime + stime per statement, when the node runs on this machine (each INSERT opens a partition of",
+    "its own, the commits write into one; background work of an earlier statement may land in a later one's).",
     "",
     "| statement, one in flight | per second | p50, ms | p99, ms | p50 ÷ the insert's | node's CPU, µs |",
     "| --- | --- | --- | --- | --- | --- |",

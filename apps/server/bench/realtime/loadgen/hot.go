@@ -92,12 +92,13 @@ func hot(p *Proto, o Options, creds *Creds) map[string]any {
 	}
 	time.Sleep(o.warm)
 	m := startMeter(o.pid)
-	storeBefore := cpuMs(o.storePid)
+	storeBefore, storeRead := readCpuMs(o.storePid)
 	measuring.Store(true)
 	time.Sleep(o.duration)
 	measuring.Store(false)
 	server, gen := m.Stop()
-	store := cpuMs(o.storePid) - storeBefore
+	storeAfter, storeReadAfter := readCpuMs(o.storePid)
+	store, storeKnown := storeAfter-storeBefore, storeRead && storeReadAfter
 	running.Store(false)
 	time.Sleep(500 * time.Millisecond)
 	n := acked.Load()
@@ -108,7 +109,8 @@ func hot(p *Proto, o Options, creds *Creds) map[string]any {
 	}
 	if n > 0 {
 		r["cpuPerMessageUs"] = round3(server * 1000 / float64(n))
-		if o.storePid != "" {
+		// Left out when the storage node's process could not be read (no pid, or gone).
+		if storeKnown {
 			r["storeCpuMs"] = store
 			r["storeCpuPerMessageUs"] = round3(store * 1000 / float64(n))
 		}

@@ -13,15 +13,24 @@ const ticksPerSecond = 100
 
 // CPU time (user + system, all threads) of a process in milliseconds, from /proc/<pid>/stat.
 func cpuMs(pid string) float64 {
+	ms, _ := readCpuMs(pid)
+	return ms
+}
+
+// The same, and whether it could be read (false for no pid, or a process that is gone).
+func readCpuMs(pid string) (float64, bool) {
+	if pid == "" {
+		return 0, false
+	}
 	data, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	// The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
 	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) * 1000 / ticksPerSecond
+	return (utime + stime) * 1000 / ticksPerSecond, true
 }
 
 // Resident set size of a process in KiB, from /proc/<pid>/status.
