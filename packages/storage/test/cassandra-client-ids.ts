@@ -1,10 +1,11 @@
 /**
- * Cassandra's client-id entries (`room_client_ids`) at the sizes of a busy room's group
- * commit: they hold no text (a lookup reads the message from the partition they name) and go
- * out in one unlogged batch per shard partition (none over several: Cassandra warns of those).
- * And the filter of the keys a room may hold (`client-id-filter.ts`), which spares a room
- * actor the lookup of a key no one stored: filled from every stored entry, it must hold each
- * of them (a key it lacks would be stored twice).
+ * Where a retried send finds its original on Cassandra (`cql/015_keys_in_rows.cql`): the keys stay
+ * in the message rows, summed up per chunk of 1024 rows in the partition's statics by the commit
+ * that fills it (or the seal that ends the partition), so a new claim finds every stored key from
+ * the chunks and the rows since the last one, and a chunk past the head (a refused commit's) is
+ * never trusted. And the entries written before (`room_client_ids`), still read, behind the filter
+ * of the keys they hold (`client-id-filter.ts`): filled from every entry, it must hold each of them
+ * (a key it lacks would be stored twice).
  */
 
 /** A new room's first `n` messages, each with a client id, from 8 senders. */
@@ -40,13 +41,62 @@ const stored = (n: number) =>
 
 import { assert, describe, type Vitest } from "@effect/vitest"
 import { type MessageId, makeTimeUuidClock, type RoomId, type UserId } from "@parley/domain"
+import cassandra from "cassandra-driver"
 import { Context, Effect, FiberSet, Layer, Option } from "effect"
 import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { clientIdFilters } from "../src/cassandra/client-id-filter.ts"
 import { clientIdShard, clientIdShards, writeShardOf } from "../src/cassandra/client-ids.ts"
+import { decodeChunk, encodeChunk } from "../src/cassandra/key-chunks.ts"
+import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type ClientMsgKey, type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs } from "./fixtures.ts"
+
+const keyName = (k: { readonly userId: string; readonly clientMsgId: string | null }) => `${k.userId}/${k.clientMsgId}`
+
+/** The room's partitions, oldest first. */
+const partitions = (roomId: RoomId) =>
+  Effect.gen(function* () {
+    const db = yield* CassandraClient
+    const rs = yield* db.execute("test", "SELECT bucket FROM room_buckets WHERE room_id = ?", [uuid(roomId)])
+    return rs.rows.map((row) => (row.get("bucket") as Date).getTime()).sort((a, b) => a - b)
+  })
+
+/** The chunks stored in the room's first partition. */
+const storedChunks = (roomId: RoomId) =>
+  Effect.gen(function* () {
+    const db = yield* CassandraClient
+    const [bucket] = yield* partitions(roomId)
+    const rs = yield* db.execute(
+      "test",
+      "SELECT key_chunks FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
+      [uuid(roomId), new Date(bucket!)]
+    )
+    const stored = (rs.first()?.get("key_chunks") as Record<string, Buffer> | null) ?? {}
+    return Object.entries(stored).map(([first, value]) => decodeChunk(bucket!, Number(first), value))
+  })
+
+/**
+ * `n` messages of a new room as a node before 015 left them: not in rows, only as entries carrying
+ * the message (as 005 copied them), half in the key's own shard, half in its write shard.
+ */
+const legacyEntries = (n: number) =>
+  Effect.gen(function* () {
+    const db = yield* CassandraClient
+    const { roomId, records } = withClientIds(n)
+    yield* Effect.forEach(records, (m, i) =>
+      db.execute(
+        "test",
+        `INSERT INTO room_client_ids (room_id, shard, ${messageColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          uuid(roomId),
+          i % 2 === 0 ? clientIdShard(m.userId, m.clientMsgId!) : writeShardOf(m.userId, m.clientMsgId!),
+          ...messageValues(m)
+        ]
+      )
+    )
+    return { roomId, records, users: [...new Set(records.map((m) => m.userId))] }
+  })
 
 export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
   describe("cassandra: client ids of a large group commit", () => {
@@ -81,102 +131,111 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
       })
     )
 
-    it.effect("a room's entries are written into its 8 write shards (0, 4, ..., 28), not all 32", () =>
+    it.effect("keys stay in their rows: no entries; a chunk is closed by the commit that fills 1024 rows", () =>
       Effect.gen(function* () {
         const db = yield* CassandraClient
-        const { roomId } = yield* stored(128)
-        const rs = yield* db.execute("test", "SELECT shard FROM room_client_ids WHERE room_id = ? AND shard IN ?", [
-          uuid(roomId),
-          Array.from({ length: clientIdShards }, (_, shard) => shard)
-        ])
-        const shards = [...new Set(rs.rows.map((row) => row.get("shard") as number))].sort((a, b) => a - b)
-        assert.strictEqual(rs.rows.length, 128)
-        assert.deepStrictEqual(shards, [0, 4, 8, 12, 16, 20, 24, 28])
+        const { roomId } = yield* stored(1100)
+        const entries = yield* db.execute(
+          "test",
+          "SELECT shard FROM room_client_ids WHERE room_id = ? AND shard IN ?",
+          [uuid(roomId), Array.from({ length: clientIdShards }, (_, shard) => shard)]
+        )
+        assert.strictEqual(entries.rowLength, 0)
+        const chunks = yield* storedChunks(roomId)
+        // 21 commits of 50 reach 1050 rows: the 21st closes them, the last 50 stay open.
+        assert.deepStrictEqual(
+          chunks.map((c) => [c.firstSeq, c.lastSeq, c.prints.length]),
+          [[1, 1050, 1050]]
+        )
       })
     )
 
-    it.effect("a group commit's entries go out one batch per shard partition, none over several partitions", () =>
-      Effect.gen(function* () {
-        // A batch over several partitions is a WARN line in Cassandra's log for every group
-        // commit of 20 sends or more (`batch_size_warn_threshold`, 5 KiB); one per partition is not.
-        const real = yield* CassandraClient
-        const batches: Array<ReadonlyArray<{ readonly params: ReadonlyArray<unknown> }>> = []
-        const recording = CassandraClient.of({
-          ...real,
-          batchUnguarded: (operation, queries, options) => {
-            if (operation === "messages.append.clientIds") batches.push(queries)
-            return real.batchUnguarded(operation, queries, options)
-          }
-        })
-        const messages = Context.get(
-          yield* Layer.build(
-            CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, recording)))
-          ),
-          Messages
-        )
-        const { roomId, records } = withClientIds(128)
-        const { epoch } = yield* messages.claim(roomId)
-        yield* messages.append(roomId, records, { epoch, afterSeq: 0 })
-        const shardsOf = batches.map((batch) => [...new Set(batch.map((q) => q.params[1]))])
-        assert.deepStrictEqual(
-          shardsOf.map((shards) => shards.length),
-          batches.map(() => 1)
-        )
-        assert.deepStrictEqual(
-          shardsOf.flat().sort((a, b) => Number(a) - Number(b)),
-          [0, 4, 8, 12, 16, 20, 24, 28]
-        )
-        assert.strictEqual(
-          batches.reduce((n, batch) => n + batch.length, 0),
-          128
-        )
-        const found = yield* messages.findByClientMsgIds(
-          roomId,
-          records.map((m) => ({ userId: m.userId, clientMsgId: m.clientMsgId! }))
-        )
-        assert.strictEqual(found.length, 128)
-      })
+    it.effect(
+      "a new claim finds every stored key, in a closed chunk or the open one, and reads nothing for a new key",
+      () =>
+        Effect.gen(function* () {
+          const { roomId, users, keys } = yield* stored(1100)
+          const node = yield* storageNode
+          yield* node.messages.claim(roomId)
+          const fresh = Array.from({ length: 200 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
+          const before = node.reads()
+          const found = yield* node.messages.findByClientMsgIds(roomId, [...keys, ...fresh])
+          assert.sameMembers(found.map(keyName), keys.map(keyName))
+          const none = node.reads()
+          yield* node.messages.findByClientMsgIds(roomId, fresh)
+          assert.isAbove(none.range - before.range, 0)
+          assert.strictEqual(node.reads().range - none.range, 0)
+          assert.strictEqual(node.reads().rows - none.rows, 0)
+        }).pipe(Effect.scoped)
     )
 
-    it.effect("an entry written before the write shards, in its key's own shard, is still found", () =>
+    it.effect("a partition's open chunk is closed by the seal that ends it; each key is found after", () =>
       Effect.gen(function* () {
-        const db = yield* CassandraClient
         const messages = yield* Messages
-        const { roomId, keys } = yield* stored(50)
-        // Keys whose own shard is not a write shard: moved there, as entries were written before.
-        const moved = keys.filter((k) => clientIdShard(k.userId, k.clientMsgId) % 4 !== 0)
-        assert.isAbove(moved.length, 10)
-        for (const k of moved) {
-          const key = [uuid(roomId), writeShardOf(k.userId, k.clientMsgId), uuid(k.userId), k.clientMsgId]
-          const entry = yield* db.execute(
-            "test",
-            "SELECT msg_id, seq, created_at, bucket FROM room_client_ids WHERE room_id = ? AND shard = ? AND user_id = ? AND client_msg_id = ?",
-            key
-          )
-          const row = entry.first()!
-          yield* db.execute(
-            "test",
-            "DELETE FROM room_client_ids WHERE room_id = ? AND shard = ? AND user_id = ? AND client_msg_id = ?",
-            key
-          )
-          yield* db.execute(
-            "test",
-            "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-              uuid(roomId),
-              clientIdShard(k.userId, k.clientMsgId),
-              uuid(k.userId),
-              k.clientMsgId,
-              row.get("msg_id"),
-              row.get("seq"),
-              row.get("created_at"),
-              row.get("bucket")
-            ]
-          )
+        const { roomId, users, keys } = yield* stored(30)
+        const { epoch } = yield* messages.claim(roomId)
+        // A second later: the next window, a new partition.
+        const later = sentLater(roomId, 31, users[0]!, "in-the-next-partition")
+        yield* messages.append(roomId, [later], { epoch, afterSeq: 30 })
+        const first = yield* storedChunks(roomId)
+        assert.deepStrictEqual(
+          first.map((c) => [c.firstSeq, c.lastSeq, c.prints.length]),
+          [[1, 30, 30]]
+        )
+        const node = yield* storageNode
+        yield* node.messages.claim(roomId)
+        const retries = [...keys, { userId: later.userId, clientMsgId: later.clientMsgId! }]
+        assert.sameMembers(
+          (yield* node.messages.findByClientMsgIds(roomId, retries)).map(keyName),
+          retries.map(keyName)
+        )
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a chunk past the head (a refused commit's) is never read: the rows it claims to sum up are", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const { roomId, keys } = yield* stored(100)
+        const [bucket] = yield* partitions(roomId)
+        // What a deposed owner's late commit would leave: a chunk of rows 1..120, of other keys.
+        const refused = {
+          bucket: bucket!,
+          firstSeq: 1,
+          lastSeq: 120,
+          firstId: makeTimeUuidClock().next(Date.now()),
+          lastId: makeTimeUuidClock().next(Date.now() + 1),
+          prints: new Uint32Array([1, 2, 3])
         }
-        const found = yield* messages.findByClientMsgIds(roomId, keys)
-        assert.deepStrictEqual(found.map((m) => m.clientMsgId).sort(), keys.map((k) => k.clientMsgId).sort())
-      })
+        yield* db.execute(
+          "test",
+          "UPDATE room_messages USING TIMESTAMP 1 SET key_chunks[?] = ? WHERE room_id = ? AND bucket = ?",
+          [cassandra.types.Long.fromNumber(1), encodeChunk(refused), uuid(roomId), new Date(bucket!)]
+        )
+        const node = yield* storageNode
+        yield* node.messages.claim(roomId)
+        assert.sameMembers((yield* node.messages.findByClientMsgIds(roomId, keys)).map(keyName), keys.map(keyName))
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "entries written before keys moved into the rows (in a key's own shard or its write shard) are still found",
+      () =>
+        Effect.gen(function* () {
+          const { roomId, records } = yield* legacyEntries(40)
+          const node = yield* storageNode
+          yield* node.messages.claim(roomId)
+          const keys = records.map((m) => ({ userId: m.userId, clientMsgId: m.clientMsgId! }))
+          const found = yield* node.messages.findByClientMsgIds(roomId, keys)
+          assert.sameMembers(
+            found.map((m) => m.id),
+            records.map((m) => m.id)
+          )
+          const one = records[7]!
+          assert.deepStrictEqual(
+            yield* node.messages.findByClientMsgId(roomId, one.userId, one.clientMsgId!),
+            Option.some(one)
+          )
+        }).pipe(Effect.scoped)
     )
   })
 
@@ -194,17 +253,22 @@ const sentLater = (roomId: RoomId, seq: number, userId: UserId, clientMsgId: str
 })
 
 /**
- * A node's Cassandra `Messages` (a layer of its own, so a filter of its own), and a wait for the
- * fill of a room's filter: until it is done, a lookup of a key no one stored goes out (a round
- * trip each, which paces the loop under the test clock); once done, nothing does.
+ * A node's Cassandra `Messages` (a layer of its own, so keys and a filter of its own), a wait for
+ * the fill of a room's filter of entries: until it is done, a lookup of a key no one stored goes
+ * out (a round trip each, which paces the loop under the test clock); once done, nothing does.
+ * And the count of candidate reads of its keys.
  */
 const storageNode = Effect.gen(function* () {
   const real = yield* CassandraClient
   let lookups = 0
+  let ranges = 0
+  let openRows = 0
   const counting = CassandraClient.of({
     ...real,
     execute: (operation, query, params, options) => {
       if (operation === "messages.findByClientMsgId") lookups++
+      if (operation === "messages.keys.range") ranges++
+      if (operation === "messages.keys.rows") openRows++
       return real.execute(operation, query, params, options)
     }
   })
@@ -214,6 +278,8 @@ const storageNode = Effect.gen(function* () {
     ),
     Messages
   )
+  /** Reads of candidate rows so far: of closed chunks (`range`), of the open chunk (`rows`). */
+  const reads = () => ({ range: ranges, rows: openRows })
   const asked = (roomId: RoomId, key: ClientMsgKey) =>
     Effect.suspend(() => {
       const before = lookups
@@ -223,23 +289,20 @@ const storageNode = Effect.gen(function* () {
     Effect.map(asked(roomId, neverStored).pipe(Effect.repeat({ until: (n) => n === 0, times: 10_000 })), (n) =>
       assert.strictEqual(n, 0, "the filter was never filled")
     )
-  return { messages, filled, asked }
+  return { messages, filled, asked, reads }
 })
 
 export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
   describe("cassandra: the filter of a room's client ids", () => {
     it.effect("filled from every stored entry, page by page: holds each stored key, few new ones", () =>
       Effect.gen(function* () {
-        const { roomId, users, keys } = yield* stored(600)
+        const { roomId, users, records } = yield* legacyEntries(600)
+        const keys = records.map((m) => ({ userId: m.userId, clientMsgId: m.clientMsgId! }))
         // Pages of 16 rows: every shard partition of the room is read over several pages.
         const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime(), 16)
         filters.claimed(roomId, 1)
-        // Sent while it fills: kept as well.
-        const sending = { userId: users[0]!, clientMsgId: "sent-while-filling" }
-        filters.adding(roomId, [sending])
         assert.isTrue(yield* filters.filled(roomId))
         assert.deepStrictEqual(filters.mayHold(roomId, keys), keys)
-        assert.deepStrictEqual(filters.mayHold(roomId, [sending]), [sending])
         const fresh = Array.from({ length: 2000 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
         // About 1 in 100 is a false positive; a filter that ruled nothing out would pass all.
         assert.isBelow(filters.mayHold(roomId, fresh).length, 100)
@@ -248,15 +311,18 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
 
     it.effect("an earlier claim's filter never replaces a later one's (claims returning out of order)", () =>
       Effect.gen(function* () {
-        const { roomId, users } = yield* stored(10)
+        const { roomId, users } = yield* legacyEntries(10)
         const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime())
         filters.claimed(roomId, 7)
-        // The later owner's key, sent before the earlier claim's filter would start.
-        const owners = { userId: users[0]!, clientMsgId: "the-later-owner-sends" }
-        filters.adding(roomId, [owners])
         filters.claimed(roomId, 6)
         assert.isTrue(yield* filters.filled(roomId))
-        assert.deepStrictEqual(filters.mayHold(roomId, [owners]), [owners])
+        const fresh = Array.from({ length: 200 }, (_, i) => ({ userId: users[i % 8]!, clientMsgId: `new-${i}` }))
+        // The earlier claim's release leaves the filter in use (it is the later claim's)...
+        filters.released(roomId, 6)
+        assert.isBelow(filters.mayHold(roomId, fresh).length, 50)
+        // ...which the later claim's release drops.
+        filters.released(roomId, 7)
+        assert.deepStrictEqual(filters.mayHold(roomId, fresh), fresh)
       }).pipe(Effect.scoped)
     )
 
@@ -264,7 +330,7 @@ export const cassandraClientIdFilter = (it: Vitest.MethodsNonLive<CassandraClien
       "a released claim's filter goes (every key looked up again); an earlier claim's release keeps a later one's",
       () =>
         Effect.gen(function* () {
-          const { roomId, users } = yield* stored(10)
+          const { roomId, users } = yield* legacyEntries(10)
           const filters = clientIdFilters(yield* CassandraClient, yield* FiberSet.makeRuntime())
           filters.claimed(roomId, 3)
           assert.isTrue(yield* filters.filled(roomId))

@@ -1,20 +1,16 @@
 /**
- * Which retry keys (user, client id) a room MAY hold, so that a room actor's group commit asks
- * Cassandra only about those: a sender's new key, nearly every key, is known to be new without
- * a read. Reading the client-id entries of every send costs a Cassandra node about as much as
- * writing them (BENCHMARKS.md, "Search words per group commit, retry keys checked in memory").
+ * Which of the client-id entries written before `cql/015_keys_in_rows.cql` (`room_client_ids`) a
+ * room MAY hold, so that a room actor's group commit asks Cassandra only about those: a sender's
+ * key, nearly every key, is known to be in no entry without a read. Since 015 no entry is written
+ * (a room's newer keys are in its rows, `key-index.ts`), so the entries a room holds are fixed.
  *
  * A room's filter belongs to the claim that built it, in this process: `claimed` starts it
  * empty for the claim's epoch (a later epoch replaces it, an earlier one never does) and fills
- * it in the background from every entry stored (`room_client_ids`, all shards, read after the
- * claim, so also the entries the claim repaired); `adding` puts each key in it BEFORE the
- * append that stores it is sent, so an append whose outcome is unknown is counted too. Until
- * the read has finished, or if it failed or the room holds more than `maxKeys` keys, every key
- * is looked up as before. A key the filter lacks was stored by no one before the claim and by
- * this claim's owner not at all; only a later claim could have stored it, and that claim
- * fences every later write of this one, so the key can never be stored twice. A key the filter
- * holds may be a false positive (under 1 in 50): it is looked up. `released` drops a claim's
- * filter when its actor stops (the next claim builds its own), so only running rooms keep one.
+ * it in the background from every entry stored (all shards). Until the read has finished, or if
+ * it failed or the room holds more than `maxKeys` entries, every key is looked up. A key the
+ * filter lacks is in no entry. A key the filter holds may be a false positive (under 1 in 50):
+ * it is looked up. `released` drops a claim's filter when its actor stops (the next claim builds
+ * its own), so only running rooms keep one.
  */
 import type { RoomId } from "@parley/domain"
 import type cassandra from "cassandra-driver"
@@ -38,7 +34,8 @@ const fillsAtOnce = 4
  */
 const firstFalsePositives = 0.01
 
-const fnv1a = (key: string, seed: number) => {
+/** FNV-1a over `key` from `seed`, mixed so that keys differing in their last characters spread too. */
+export const hash32 = (key: string, seed: number) => {
   let hash = seed
   for (let i = 0; i < key.length; i++) {
     hash ^= key.charCodeAt(i)
@@ -52,7 +49,7 @@ const fnv1a = (key: string, seed: number) => {
 }
 
 /** A Bloom filter for up to `capacity` keys at `falsePositives`; `full` once it holds that many. */
-class Bloom {
+export class Bloom {
   readonly capacity: number
   readonly falsePositives: number
   private readonly bits: Uint32Array
@@ -88,7 +85,7 @@ class Bloom {
 }
 
 /** A key's two hashes, shared by every filter it is put in or looked for in. */
-const hashesOf = (key: string) => [fnv1a(key, 0x811c9dc5), fnv1a(key, 0x01000193) | 1] as const
+const hashesOf = (key: string) => [hash32(key, 0x811c9dc5), hash32(key, 0x01000193) | 1] as const
 
 /** Filters that grow: a new one, twice as large, once the newest is full. */
 class Keys {
@@ -199,11 +196,6 @@ export const clientIdFilters = (
     /** The claim of `epoch` is done with the room here: its filter goes (its fill stops); a later claim's stays. */
     released: (roomId: RoomId, epoch: number) => {
       if (rooms.get(roomId)?.epoch === epoch) rooms.delete(roomId)
-    },
-    /** Keys about to be stored (before their append is sent). */
-    adding: (roomId: RoomId, keys: ReadonlyArray<ClientMsgKey>) => {
-      const state = rooms.get(roomId)
-      if (state !== undefined) for (const key of keys) state.keys.add(clientMsgKeyName(key))
     },
     /** Waits for the room's latest fill: whether its filter is in use (false without one). */
     filled: (roomId: RoomId) => {

@@ -1,10 +1,13 @@
+import type { RoomId } from "@parley/domain"
 import { Effect, FiberSet, Layer, Option } from "effect"
-import { Messages } from "../messages.ts"
+import { type ClientMsgKey, clientMsgKeyName, Messages } from "../messages.ts"
 import { CassandraClient } from "./client.ts"
 import { clientIdFilters } from "./client-id-filter.ts"
 import { clientIdLookup } from "./client-ids.ts"
+import { keyIndexes } from "./key-index.ts"
 import { messagePages } from "./message-pages.ts"
 import { type LeaseOptions, roomHead } from "./room-head.ts"
+import { headStore } from "./room-head-store.ts"
 import { messageCounter } from "./totals.ts"
 
 /**
@@ -22,35 +25,52 @@ export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions) =>
       // The day's counter is bookkeeping for operators: acks must not wait for it.
       const background = yield* FiberSet.makeRuntime()
       const count = messageCounter(db, background)
-      const head = roomHead(db, bucketMs, leases)
+      const keys = keyIndexes(db, headStore(db), background)
+      const head = roomHead(db, bucketMs, leases, keys.ofClaim)
+      // Entries written before `cql/015_keys_in_rows.cql`, and the filter of those a room holds.
       const clientIds = clientIdLookup(db)
       const filters = clientIdFilters(db, background)
+      /** Stored messages among `wanted`: in the rows since 015, or in the entries written before. */
+      const findKeys = (roomId: RoomId, wanted: ReadonlyArray<ClientMsgKey>, legacy: ReadonlyArray<ClientMsgKey>) =>
+        Effect.map(
+          Effect.all([keys.find(roomId, wanted), clientIds.many(roomId, legacy)], { concurrency: 2 }),
+          ([found, before]) => {
+            for (const m of before) found.set(clientMsgKeyName({ userId: m.userId, clientMsgId: m.clientMsgId! }), m)
+            return found
+          }
+        )
 
       return Messages.of({
         claim: (roomId) =>
-          Effect.tap(head.claim(roomId), (claim) => Effect.sync(() => filters.claimed(roomId, claim.epoch))),
+          Effect.tap(head.claim(roomId), (claim) =>
+            Effect.sync(() => {
+              filters.claimed(roomId, claim.epoch)
+              keys.claimed(roomId, claim.epoch)
+            })
+          ),
         release: (roomId, epoch) =>
           Effect.andThen(
-            Effect.sync(() => filters.released(roomId, epoch)),
+            Effect.sync(() => {
+              filters.released(roomId, epoch)
+              keys.released(roomId, epoch)
+            }),
             head.release(roomId, epoch)
           ),
         // The day's counter follows the stored batch (see `totals.ts`), in the background.
         append: (roomId, messages, fence) =>
           messages.length === 0
             ? Effect.void
-            : Effect.suspend(() => {
-                filters.adding(
-                  roomId,
-                  messages.flatMap((m) =>
-                    m.clientMsgId === null ? [] : [{ userId: m.userId, clientMsgId: m.clientMsgId }]
-                  )
-                )
-                return head.append(roomId, messages, fence)
-              }).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
+            : head.append(roomId, messages, fence).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
         find: head.find,
-        findByClientMsgId: clientIds.one,
+        findByClientMsgId: (roomId, userId, clientMsgId) => {
+          const key = { userId, clientMsgId }
+          return Effect.map(findKeys(roomId, [key], [key]), (found) =>
+            Option.fromUndefinedOr(found.get(clientMsgKeyName(key)))
+          )
+        },
         // Only the room's owner asks, after its claim: what its filter rules out is new.
-        findByClientMsgIds: (roomId, keys) => clientIds.many(roomId, filters.mayHold(roomId, keys)),
+        findByClientMsgIds: (roomId, wanted) =>
+          Effect.map(findKeys(roomId, wanted, filters.mayHold(roomId, wanted)), (found) => [...found.values()]),
         // The head lives in the newest partition: the newest message is the first of the
         // newest window the index lists.
         latest: (roomId) =>

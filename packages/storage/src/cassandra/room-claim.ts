@@ -12,7 +12,7 @@ import { Effect, Option, Schema } from "effect"
 import { StorageError } from "../errors.ts"
 import { type Claim, type MessageRecord, plainMessage } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, uuid } from "./client.ts"
-import { clientIdTimestamp, clientIdWriter } from "./client-id-writes.ts"
+import { clientIdWriter } from "./client-id-writes.ts"
 import { foldBatch, type roomEdits } from "./edits.ts"
 import { messageColumns, messageValues, rowColumns, termsValue, toMessage } from "./message-rows.ts"
 import { type Head, type HeadStore, type Live, long, type Where } from "./room-head-store.ts"
@@ -80,15 +80,14 @@ export const roomClaim = (
       )
 
   /**
-   * Settles a partition's newest batch before a claim takes the room on: its client ids, the
-   * partition's index row and its changes to messages of older partitions, which its writer
-   * may have died before writing. Idempotent.
+   * Settles a partition's newest batch before a claim takes the room on: the partition's index
+   * row and the batch's changes to messages of older partitions, which its writer may have died
+   * before writing. Idempotent. (Its retry keys are in its rows, `cql/015_keys_in_rows.cql`.)
    */
   const repair = Effect.fnUntraced(function* (roomId: RoomId, head: Head) {
     if (head.where.root || head.batchFrom === null) return []
     const batch = yield* lastBatch(roomId, head as Head & { where: { root: false; bucket: number } })
     const bucket = head.where.bucket
-    yield* writeClientIds(roomId, () => bucket, batch, clientIdTimestamp(head.epoch ?? 0))
     yield* writeIndex(roomId, head.where.bucket)
     // Changes to messages of older partitions follow the commit: re-applied (idempotent: this
     // batch is the newest, so they are their targets' latest state).

@@ -40,12 +40,13 @@
  */
 import type { RoomId } from "@parley/domain"
 import { timeUuidMs } from "@parley/domain"
+import cassandra from "cassandra-driver"
 import { Effect } from "effect"
-import { type StaleWrite, StorageError } from "../errors.ts"
+import { StorageError } from "../errors.ts"
 import type { Fence, MessageRecord } from "../messages.ts"
 import { type CassandraClient, isUnknownOutcome, uuid } from "./client.ts"
-import { clientIdTimestamp, clientIdWriter, entriesInCommit } from "./client-id-writes.ts"
 import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
+import { type Chunk, encodeChunk, type RoomKeys } from "./key-chunks.ts"
 import { chunkSearchValues, rowColumns, rowValues } from "./message-rows.ts"
 import { roomClaim } from "./room-claim.ts"
 import { headStore, long, part, type Statement, type Where } from "./room-head-store.ts"
@@ -56,7 +57,26 @@ export { defaultLease, type LeaseOptions } from "./room-lease.ts"
 /** A partition takes at most this many messages before the next batch opens a new one. */
 export const maxPartitionMessages = 100_000
 
-export const roomHead = (db: CassandraClient["Service"], bucketMs: number, leases: LeaseOptions = defaultLease) => {
+/** The retry keys of a claim (`key-index.ts`), which its appends keep up to date. */
+export type KeysOfClaim = (roomId: RoomId, epoch: number) => Effect.Effect<RoomKeys, StorageError>
+
+const noKeys: KeysOfClaim = () =>
+  Effect.fail(
+    new StorageError({ operation: "messages.append", cause: new Error("no retry keys: appends go through Messages") })
+  )
+
+/** A chunk closed by a write, as the `key_chunks[?] = ?` of the head's statics it goes with. */
+const chunkCell = (chunk: Chunk | undefined) =>
+  chunk === undefined
+    ? { set: "", params: [] }
+    : { set: ", key_chunks[?] = ?", params: [cassandra.types.Long.fromNumber(chunk.firstSeq), encodeChunk(chunk)] }
+
+export const roomHead = (
+  db: CassandraClient["Service"],
+  bucketMs: number,
+  leases: LeaseOptions = defaultLease,
+  keysOf: KeysOfClaim = noKeys
+) => {
   const edits = roomEdits(db)
   const store = headStore(db)
   const { conditional, headMoved, lives, locate, lwtWritten, refusal, remember, settle, writeIndex } = store
@@ -72,8 +92,6 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     }))
   }
 
-  const writeClientIds = clientIdWriter(db)
-
   /**
    * The common case, under the owner's lease: the head's move, the batch and the updates of this
    * partition's messages that it edits or deletes, in one unlogged batch on the live partition,
@@ -88,36 +106,27 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     fence: Fence,
     targets: ReadonlyArray<Statement>,
     timestamp: number,
-    entries: ReadonlyArray<Statement>
+    closing: Chunk | undefined
   ) => {
     const last = records.at(-1)!
+    const cell = chunkCell(closing)
     const write = db.batch(
       "messages.append.commit",
       [
         {
-          query:
-            "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ? WHERE room_id = ? AND bucket = ?",
-          params: [last.seq, uuid(last.id), records[0]!.seq, uuid(roomId), new Date(bucket)]
+          query: `UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?${cell.set} WHERE room_id = ? AND bucket = ?`,
+          params: [last.seq, uuid(last.id), records[0]!.seq, ...cell.params, uuid(roomId), new Date(bucket)]
         },
         ...rowInserts(roomId, bucket, records),
-        ...targets,
-        ...entries
+        ...targets
       ],
       { logged: false, timestamp }
     )
-    // Settled as applied, the head's partition is known to have it, the entries' are not: they
-    // are written again (the same values and timestamp).
-    const entriesAgain =
-      entries.length === 0 ? Effect.void : writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch))
     return write.pipe(
       Effect.asVoid,
       Effect.catchIf(
         (e): e is StorageError => e._tag === "StorageError" && isUnknownOutcome(e),
-        (e) =>
-          Effect.andThen(
-            settle(roomId, part(bucket), fence, e, headMoved(last, fence), () => true),
-            entriesAgain
-          )
+        (e) => settle(roomId, part(bucket), fence, e, headMoved(last, fence), () => true)
       )
     )
   }
@@ -135,18 +144,20 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     records: ReadonlyArray<MessageRecord>,
     fence: Fence,
     targets: ReadonlyArray<Statement>,
-    leaseUntil: number
+    leaseUntil: number,
+    closing: Chunk | undefined
   ) => {
     const last = records.at(-1)!
+    const cell = chunkCell(closing)
     const write = db.batch("messages.append.commit", [
       {
-        query:
-          "UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?, lease_until = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+        query: `UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?, lease_until = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null`,
         params: [
           last.seq,
           uuid(last.id),
           records[0]!.seq,
           new Date(leaseUntil),
+          ...cell.params,
           uuid(roomId),
           new Date(bucket),
           fence.epoch,
@@ -156,18 +167,13 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       ...rowInserts(roomId, bucket, records),
       ...targets
     ])
-    return withClientIds(
-      roomId,
-      bucket,
-      records,
-      fence,
-      conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
-    )
+    return conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
   }
 
   /** Seals the live head (root or partition) naming its successor; only its owner can. */
-  const seal = (roomId: RoomId, where: Where, next: number, fence: Fence) =>
-    conditional(
+  const seal = (roomId: RoomId, where: Where, next: number, fence: Fence, closing: Chunk | undefined) => {
+    const cell = chunkCell(closing)
+    return conditional(
       roomId,
       where,
       fence,
@@ -179,11 +185,12 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
           )
         : db.execute(
             "messages.append.seal",
-            "UPDATE room_messages SET next_bucket = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
-            [new Date(next), uuid(roomId), new Date(where.bucket), fence.epoch, fence.afterSeq]
+            `UPDATE room_messages SET next_bucket = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null`,
+            [new Date(next), ...cell.params, uuid(roomId), new Date(where.bucket), fence.epoch, fence.afterSeq]
           ),
       (head) => head?.epoch === fence.epoch && head.next === next
     )
+  }
 
   /**
    * The successor's first commit: its head (our epoch) and the batch, if nobody initialised it
@@ -195,13 +202,15 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     bucket: number,
     records: ReadonlyArray<MessageRecord>,
     fence: Fence,
-    leaseUntil: number
+    leaseUntil: number,
+    closing: Chunk | undefined
   ) => {
     const last = records.at(-1)!
+    const cell = chunkCell(closing)
     const attempt = (poisonedBy: number | null) =>
       db.batch("messages.append.commit", [
         {
-          query: `UPDATE room_messages SET epoch = ?, lease_until = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ? WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
+          query: `UPDATE room_messages SET epoch = ?, lease_until = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
           params: [
             fence.epoch,
             new Date(leaseUntil),
@@ -209,6 +218,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
             uuid(last.id),
             records[0]!.seq,
             fence.afterSeq,
+            ...cell.params,
             uuid(roomId),
             new Date(bucket),
             ...(poisonedBy === null ? [] : [poisonedBy])
@@ -231,23 +241,6 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         conditional(roomId, part(bucket), fence, write, applied, (head) => head === undefined || head.epoch === null)
     )
   }
-
-  /**
-   * The batch with its client ids, side by side: both must land for the append to succeed.
-   * Neither interrupts the other (a commit already sent lands anyway), and the commit's own
-   * failure is the one reported: a refusal tells the actor it was deposed.
-   */
-  const withClientIds = (
-    roomId: RoomId,
-    bucket: number,
-    records: ReadonlyArray<MessageRecord>,
-    fence: Fence,
-    write: Effect.Effect<void, StorageError | StaleWrite>
-  ) =>
-    Effect.all(
-      [Effect.exit(write), Effect.exit(writeClientIds(roomId, () => bucket, records, clientIdTimestamp(fence.epoch)))],
-      { concurrency: 2 }
-    ).pipe(Effect.flatMap(([committed, ids]) => Effect.andThen(committed, ids)))
 
   const append = Effect.fnUntraced(function* (roomId: RoomId, records: ReadonlyArray<MessageRecord>, fence: Fence) {
     let known = lives.get(roomId)
@@ -288,7 +281,10 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
     // Edits and deletes: targets in the batch are changed in their inserted rows, targets in
     // the partition the batch commits to join its conditional batch, the rest follow it.
     const { rows, outside } = foldBatch(records)
+    const keys = yield* keysOf(roomId, fence.epoch)
     if (!rollover) {
+      keys.addRows(where.bucket, rows)
+      const closing = keys.closeIfFull()
       const bucket = where.bucket
       const here = outside.filter((c) =>
         c.targetPartition !== undefined ? c.targetPartition === bucket : timeUuidMs(c.targetId!) >= bucket
@@ -297,7 +293,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       const now = Date.now()
       if (mayRenewInCommit(known, now)) {
         const leaseUntil = now + leases.lease
-        yield* renewingCommit(roomId, bucket, rows, fence, inHere, leaseUntil)
+        yield* renewingCommit(roomId, bucket, rows, fence, inHere, leaseUntil, closing)
         yield* deposedHere(roomId, fence)
         remember(roomId, { ...known, lastMs, lastSeq: records.at(-1)!.seq, leaseUntil, floor: null })
       } else {
@@ -305,9 +301,7 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
         const floor = held.floor ?? (yield* lwtWritten(roomId, bucket))
         const timestamp = writeTimestamp(floor)
         yield* sendable(held, timestamp)
-        const entries = entriesInCommit(roomId, bucket, records, fence.epoch)
-        const write = commit(roomId, bucket, rows, fence, inHere, timestamp, entries)
-        yield* entries.length > 0 ? write : withClientIds(roomId, bucket, records, fence, write)
+        yield* commit(roomId, bucket, rows, fence, inHere, timestamp, closing)
         yield* acknowledgeable(roomId, held, fence)
         remember(roomId, { ...held, lastMs, lastSeq: records.at(-1)!.seq, floor, lastPlain: timestamp })
       }
@@ -318,9 +312,11 @@ export const roomHead = (db: CassandraClient["Service"], bucketMs: number, lease
       return
     }
     const next = firstMs
-    yield* seal(roomId, where, next, fence)
+    // The sealed partition's open chunk closes with it; the batch opens the successor's.
+    yield* seal(roomId, where, next, fence, where.root ? undefined : keys.close())
+    keys.addRows(next, rows)
     const leaseUntil = Date.now() + leases.lease
-    yield* withClientIds(roomId, next, records, fence, initialise(roomId, next, rows, fence, leaseUntil))
+    yield* initialise(roomId, next, rows, fence, leaseUntil, keys.closeIfFull())
     yield* writeIndex(roomId, next)
     remember(roomId, {
       epoch: fence.epoch,

@@ -1,0 +1,189 @@
+/**
+ * A room's retry keys (user, client id) as this process knows them since its claim, where a
+ * retried send finds its original (`cql/015_keys_in_rows.cql`): the message rows hold their keys,
+ * and each run of `chunkRows` consecutive rows of a partition (a chunk) is summed up, once full,
+ * by a 32-bit print of each key, kept in its partition's static `key_chunks` with the chunk's
+ * first and last ids. A key's print says which chunks may hold it; only those are read.
+ *
+ * `RoomKeys` is one claim's view: the closed chunks of every partition, a Bloom filter over all
+ * their prints (most keys are new and stop there), and the live partition's open chunk (its rows
+ * since its last closed chunk, each key with its message id, read at the claim and added by every
+ * append before it is sent).
+ */
+import type { MessageRecord } from "../messages.ts"
+import { Bloom, hash32 } from "./client-id-filter.ts"
+
+/** Rows per chunk: a print read past a false positive costs a range read of at most this many rows. */
+export const chunkRows = 1024
+
+/** A key's 32-bit print, stable across processes and versions (it is stored). */
+export const keyPrint = (userId: string, clientMsgId: string) => hash32(`${userId}/${clientMsgId}`, 0x9747b28c)
+
+/** The Bloom filter's second hash, derived from the print (all a closed chunk keeps of a key). */
+const secondHash = (print: number) => (Math.imul(print ^ (print >>> 15), 0x2c1b3c6d) >>> 0) | 1
+
+export interface Chunk {
+  /** The partition holding the chunk's rows. */
+  readonly bucket: number
+  readonly firstSeq: number
+  readonly lastSeq: number
+  readonly firstId: string
+  readonly lastId: string
+  /** The prints of its rows' keys, ascending. */
+  readonly prints: Uint32Array
+}
+
+const formatVersion = 1
+const headerBytes = 1 + 8 + 16 + 16 + 4
+
+const uuidBytes = (id: string) => Buffer.from(id.replaceAll("-", ""), "hex")
+const uuidText = (bytes: Buffer) => {
+  const hex = bytes.toString("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** A chunk as its `key_chunks` value (its partition and first seq are the cell's place). */
+export const encodeChunk = (chunk: Chunk): Buffer => {
+  const out = Buffer.allocUnsafe(headerBytes + chunk.prints.length * 4)
+  out.writeUInt8(formatVersion, 0)
+  out.writeDoubleBE(chunk.lastSeq, 1)
+  uuidBytes(chunk.firstId).copy(out, 9)
+  uuidBytes(chunk.lastId).copy(out, 25)
+  out.writeUInt32BE(chunk.prints.length, 41)
+  for (let i = 0; i < chunk.prints.length; i++) out.writeUInt32BE(chunk.prints[i]!, headerBytes + i * 4)
+  return out
+}
+
+/** A stored chunk; an error for a value this version cannot read (written by a newer one). */
+export const decodeChunk = (bucket: number, firstSeq: number, value: Buffer): Chunk => {
+  if (value.length < headerBytes || value.readUInt8(0) !== formatVersion) {
+    throw new Error(`key chunk ${firstSeq} of partition ${bucket}: unknown format`)
+  }
+  const count = value.readUInt32BE(41)
+  if (value.length !== headerBytes + count * 4)
+    throw new Error(`key chunk ${firstSeq} of partition ${bucket}: truncated`)
+  const prints = new Uint32Array(count)
+  for (let i = 0; i < count; i++) prints[i] = value.readUInt32BE(headerBytes + i * 4)
+  return {
+    bucket,
+    firstSeq,
+    lastSeq: value.readDoubleBE(1),
+    firstId: uuidText(value.subarray(9, 25)),
+    lastId: uuidText(value.subarray(25, 41)),
+    prints
+  }
+}
+
+const holds = (prints: Uint32Array, print: number) => {
+  let lo = 0
+  let hi = prints.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const at = prints[mid]!
+    if (at === print) return true
+    if (at < print) lo = mid + 1
+    else hi = mid - 1
+  }
+  return false
+}
+
+/** A row of the open chunk: its key (`user/clientId`, null without one) and print. */
+export interface OpenRow {
+  readonly seq: number
+  readonly id: string
+  readonly key: string | null
+  readonly print: number
+}
+
+export interface Key {
+  readonly userId: string
+  readonly clientMsgId: string
+}
+
+/** Where a key may be: a row of the open chunk (by id), or somewhere in closed chunks. */
+export interface Located<K> {
+  readonly rows: ReadonlyArray<{ readonly key: K; readonly bucket: number; readonly id: string }>
+  readonly ranges: ReadonlyArray<{ readonly key: K; readonly chunk: Chunk }>
+}
+
+export class RoomKeys {
+  private readonly closed: Array<Chunk> = []
+  /** Filters that grow: a new one, twice as large, once the newest is full (as `client-id-filter.ts`). */
+  private readonly bloomLayers = [new Bloom(1024, 0.01)]
+  private openBucket: number | null = null
+  private openRows: Array<OpenRow> = []
+  private readonly openByKey = new Map<string, OpenRow>()
+
+  /** A closed chunk, read at the claim or closed here. */
+  addClosed(chunk: Chunk) {
+    this.closed.push(chunk)
+    for (const print of chunk.prints) {
+      let last = this.bloomLayers.at(-1)!
+      if (last.full) {
+        last = new Bloom(last.capacity * 2, last.falsePositives / 2)
+        this.bloomLayers.push(last)
+      }
+      last.add(print, secondHash(print))
+    }
+  }
+
+  /** Rows stored (or about to be) in `bucket`, the live partition; its open chunk's rows, in seq order. */
+  addRows(bucket: number, rows: ReadonlyArray<Pick<MessageRecord, "seq" | "id" | "userId" | "clientMsgId">>) {
+    if (this.openBucket !== null && this.openBucket !== bucket && this.openRows.length > 0) {
+      throw new Error(`rows for partition ${bucket} while partition ${this.openBucket}'s chunk is open`)
+    }
+    this.openBucket = bucket
+    for (const m of rows) {
+      const row: OpenRow =
+        m.clientMsgId === null
+          ? { seq: m.seq, id: m.id, key: null, print: 0 }
+          : { seq: m.seq, id: m.id, key: `${m.userId}/${m.clientMsgId}`, print: keyPrint(m.userId, m.clientMsgId) }
+      this.openRows.push(row)
+      if (row.key !== null) this.openByKey.set(row.key, row)
+    }
+  }
+
+  /** Rows in the open chunk. */
+  get openSize() {
+    return this.openRows.length
+  }
+
+  /** The open chunk closed (its rows become a closed chunk), to be stored by the write that follows; none if empty. */
+  close(): Chunk | undefined {
+    if (this.openRows.length === 0 || this.openBucket === null) return undefined
+    const rows = this.openRows
+    const prints = new Uint32Array(rows.filter((r) => r.key !== null).map((r) => r.print)).sort()
+    const chunk: Chunk = {
+      bucket: this.openBucket,
+      firstSeq: rows[0]!.seq,
+      lastSeq: rows.at(-1)!.seq,
+      firstId: rows[0]!.id,
+      lastId: rows.at(-1)!.id,
+      prints
+    }
+    this.openRows = []
+    this.openByKey.clear()
+    this.addClosed(chunk)
+    return chunk
+  }
+
+  /** `close` once the open chunk holds `chunkRows` rows or more. */
+  closeIfFull(): Chunk | undefined {
+    return this.openRows.length >= chunkRows ? this.close() : undefined
+  }
+
+  /** Where each key may be stored; a key in neither list was stored by no one. */
+  locate<K extends Key>(keys: ReadonlyArray<K>): Located<K> {
+    const rows: Array<{ key: K; bucket: number; id: string }> = []
+    const ranges: Array<{ key: K; chunk: Chunk }> = []
+    for (const key of keys) {
+      const open = this.openByKey.get(`${key.userId}/${key.clientMsgId}`)
+      if (open !== undefined) rows.push({ key, bucket: this.openBucket!, id: open.id })
+      const print = keyPrint(key.userId, key.clientMsgId)
+      const second = secondHash(print)
+      if (!this.bloomLayers.some((layer) => layer.has(print, second))) continue
+      for (const chunk of this.closed) if (holds(chunk.prints, print)) ranges.push({ key, chunk })
+    }
+    return { rows, ranges }
+  }
+}
