@@ -2,21 +2,18 @@
  * What the statements of one fenced, deduplicated send cost on this Cassandra node, one at a
  * time, next to the raw single-row INSERT that the hot-room goal compares against: the floor of
  * any design that keeps the guarantees. On the project's own tables (a fresh keyspace migrated
- * by the storage layer, dropped afterwards), the statements `room-head.ts` and `client-ids.ts`
- * send for a group commit of one message:
+ * by the storage layer, dropped afterwards), the statements `room-head.ts` sends for a group
+ * commit of one message:
  *
  * - the INSERT of one `room_messages` row (the driver's yardstick), and the same with the row's
  *   search terms (`terms`, which the table's Storage-Attached Index adds on each insert);
- * - the client-id lookup of one send (`room_client_ids`, one shard, one key);
- * - the commit under the owner's lease (`cql/014_room_lease.cql`): ONE plain batch, the head's move,
- *   the row with its terms and the send's client-id entry (with its own timestamp): what a send
- *   alone waits for at the node;
+ * - the commit under the owner's lease (`cql/014_room_lease.cql`): ONE plain batch, the head's move
+ *   and the row with its terms, which also holds the send's retry key (`cql/015_keys_in_rows.cql`;
+ *   a new key needs no read): what a send alone waits for at the node;
  * - the commit before 014: ONE conditional batch on the room's live partition, the head's move
  *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row with its terms (a Paxos round,
  *   which a room still pays to open a partition or change hands); and the same without the terms
- *   (what the Paxos round costs on its own);
- * - the client-id entry's write (an unlogged batch of one), and the conditional commit with it side
- *   by side (what a send alone waited for before 014).
+ *   (what the Paxos round costs on its own).
  *
  * Every row holds the same text, 30 words (about a 200-byte chat line). Rounds alternate the
  * statements so that all see the same machine; p50/p99 over all rounds.
@@ -63,7 +60,7 @@ export const runCassandraFloor = async (options: {
     localDataCenter: config.localDataCenter,
     keyspace
   })
-  const { TimeUuid, Uuid, Tuple } = cassandra.types
+  const { TimeUuid, Uuid } = cassandra.types
   const prepared = { prepare: true, consistency: cassandra.types.consistencies.localQuorum }
   try {
     await client.connect()
@@ -127,44 +124,17 @@ export const runCassandraFloor = async (options: {
             query: "UPDATE room_messages SET last_seq = ?, batch_from = ? WHERE room_id = ? AND bucket = ?",
             params: [leaseSeq, leaseSeq, room, leaseBucket]
           },
-          { query: r.query, params: [room, leaseBucket, ...r.params.slice(2)] },
-          {
-            query:
-              "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-            params: [room, n % 32, user, `c${n++}`, TimeUuid.now(), n, new Date(), bucket, 2 ** 50 + 1]
-          }
+          { query: r.query, params: [room, leaseBucket, ...r.params.slice(2)] }
         ],
         { ...prepared, logged: false }
       )
     }
-    const entry = () =>
-      client.batch(
-        [
-          {
-            query:
-              "INSERT INTO room_client_ids (room_id, shard, user_id, client_msg_id, msg_id, seq, created_at, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            params: [room, n % 32, user, `c${n++}`, TimeUuid.now(), n, new Date(), bucket]
-          }
-        ],
-        { ...prepared, logged: false }
-      )
     const statements: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
       ["INSERT one message row", insert(false)],
       ["INSERT one message row + its terms", insert(true)],
-      [
-        "client-id lookup (one key)",
-        () =>
-          client.execute(
-            "SELECT msg_id, bucket FROM room_client_ids WHERE room_id = ? AND shard IN ? AND (user_id, client_msg_id) IN ?",
-            [room, [n % 32], [new Tuple(user, `c${n++}`)]],
-            prepared
-          )
-      ],
-      ["lease commit: head move + row + client-id entry, one batch", leased],
+      ["lease commit: head move + row, one batch", leased],
       ["commit before 014: head move + row, one conditional batch", () => commit(true)],
-      ["the same commit, the row without its terms", () => commit(false)],
-      ["client-id entry (unlogged batch of one)", entry],
-      ["conditional commit and client-id entry side by side", () => Promise.all([commit(true), entry()])]
+      ["the same commit, the row without its terms", () => commit(false)]
     ]
     const latencies = new Map(statements.map(([name]) => [name, [] as Array<number>]))
     const rates = new Map(statements.map(([name]) => [name, [] as Array<number>]))

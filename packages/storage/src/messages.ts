@@ -96,9 +96,9 @@ export interface Claim {
   readonly lastSeq: number
   readonly lastId: MessageId | null
   /**
-   * The newest batch, whose client-id entries or index row a crash may have cut short
-   * (Cassandra writes them beside the conditional batch that stores the rows). The claim
-   * has (re)written them; the new owner broadcasts the batch again (subscribers drop what
+   * The newest batch, whose index row or changes to older messages a crash may have cut
+   * short (Cassandra writes them after the batch that stores the rows). The claim has
+   * (re)written them; the new owner broadcasts the batch again (subscribers drop what
    * they already have) and answers its retries. Empty on SQLite, where nothing can be missing.
    */
   readonly repaired: ReadonlyArray<MessageRecord>
@@ -128,15 +128,15 @@ export class Messages extends Context.Service<
     readonly release: (roomId: RoomId, epoch: number) => Effect.Effect<void>
     /**
      * Stores a batch of one room's messages (a group commit) with their `clientMsgId`
-     * entries and the room's head, all or nothing, if `fence` still holds: its epoch is the
+     * keys and the room's head, all or nothing, if `fence` still holds: its epoch is the
      * room's newest claim and its `afterSeq` the room's newest stored `seq`; otherwise it
      * fails with `StaleWrite` and stores nothing. Only after this succeeds may any of them
      * be acknowledged. `seq` runs on from `afterSeq + 1` and `id` increases.
      *
      * The caller guarantees that no `clientMsgId` is already stored for its (room, user):
      * the room actor asks `findByClientMsgId` first. A duplicate is a caller bug; SQLite
-     * fails the whole batch, Cassandra (which cannot check without a read) overwrites the
-     * entry. Keep batches bounded (the room actor's `maxBatchBytes`): on Cassandra the rows go in
+     * fails the whole batch, Cassandra (which cannot check without a read) stores both rows,
+     * and a lookup of the key finds one of them. Keep batches bounded (the room actor's `maxBatchBytes`): on Cassandra the rows go in
      * one single-partition batch, past which `batch_size_fail_threshold` does not apply, but
      * which one mutation (or one Paxos round, when it opens a partition) carries whole.
      *

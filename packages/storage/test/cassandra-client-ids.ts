@@ -237,6 +237,44 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
           )
         }).pipe(Effect.scoped)
     )
+
+    it.effect(
+      "a claim whose keys could not be read: lookups read them for themselves, the next append fails, a new claim goes on",
+      () =>
+        Effect.gen(function* () {
+          const { roomId, users, keys } = yield* stored(60)
+          const real = yield* CassandraClient
+          let failing = true
+          const flaky = CassandraClient.of({
+            ...real,
+            execute: (operation, query, params, options) =>
+              failing && operation === "messages.keys.partitions"
+                ? Effect.fail(new StorageError({ operation, cause: new Error("test: node unreachable") }))
+                : real.execute(operation, query, params, options)
+          })
+          const messages = Context.get(
+            yield* Layer.build(
+              CassandraMessages(testMessageBucketMs).pipe(Layer.provide(Layer.succeed(CassandraClient, flaky)))
+            ),
+            Messages
+          )
+          const { epoch } = yield* messages.claim(roomId)
+          // The claim's read fails; the lookup waiting for it with it.
+          yield* Effect.flip(messages.findByClientMsgIds(roomId, keys))
+          failing = false
+          assert.sameMembers((yield* messages.findByClientMsgIds(roomId, keys)).map(keyName), keys.map(keyName))
+          const next = sentLater(roomId, 61, users[0]!, "after-a-failed-read")
+          const refused = yield* Effect.flip(messages.append(roomId, [next], { epoch, afterSeq: 60 }))
+          assert.strictEqual(refused._tag, "StorageError")
+          const again = yield* messages.claim(roomId)
+          yield* messages.append(roomId, [next], { epoch: again.epoch, afterSeq: 60 })
+          const retry = { userId: next.userId, clientMsgId: next.clientMsgId! }
+          assert.deepStrictEqual(
+            (yield* messages.findByClientMsgIds(roomId, [retry])).map((m) => m.id),
+            [next.id]
+          )
+        }).pipe(Effect.scoped)
+    )
   })
 
 /** One message with a client id, a second after the messages `stored` wrote. */

@@ -165,8 +165,10 @@ const addRoom = (room: RoomId, name: string) =>
 beforeAll(async () => {
   client = await keyspaceAtVersion(settings, 10)
   // The stand-in for a version-10 node is today's append without search words, which needs the
-  // lease column of 014 (a real version-10 node appended with LWTs and had none).
+  // lease column of 014 (a real version-10 node appended with LWTs and had none) and the key
+  // chunks of 015 (it kept its keys in entries, which the history here does not use).
   await client.execute(qualify(keyspace, "ALTER TABLE room_messages ADD lease_until timestamp static"))
+  await client.execute(qualify(keyspace, "ALTER TABLE room_messages ADD key_chunks map<bigint, blob> static"))
   const run = (query: string, params: Array<unknown>) =>
     client.execute(qualify(keyspace, query), params, { prepare: true })
   for (const [room, name] of [

@@ -24,16 +24,13 @@
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
  * The commit also writes what search finds its messages by (the words of each chunk of its rows,
- * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable.
- * Client ids (`room_client_ids`, read by `client-ids.ts`, written by `client-id-writes.ts`) go
- * beside the commit, in parallel with it (a small commit carries them in its own request).
- * Rows of a refused batch may land there: a lookup trusts an entry only once it has found its
- * message in its partition. Entries are
- * timestamped by the writer's epoch, so a refused writer's late entry never overwrites one from
- * a later owner. A crash after the commit can leave the newest batch without its client ids or
- * its partition without its `room_buckets` row: the partition's `batch_from` names that batch
- * until the next claim, which rewrites both and hands the batch back as `repaired` (its new
- * owner broadcasts it again).
+ * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable, and
+ * what a retry finds its original by: the keys are in the rows, and the commit that fills a chunk
+ * of 1024 rows (or the seal that ends a partition) stores the chunk's key prints in the head's
+ * statics, in the same write (`cql/015_keys_in_rows.cql`, `key-chunks.ts`). A crash after the
+ * commit can leave a new partition without its `room_buckets` row: the partition's `batch_from`
+ * names the newest batch until the next claim, which rewrites the row and hands the batch back as
+ * `repaired` (its new owner broadcasts it again).
  *
  * This file is the append; the head's reads and what this process knows of the heads it claimed
  * are in `room-head-store.ts`, the lease in `room-lease.ts`, the claim in `room-claim.ts`.
