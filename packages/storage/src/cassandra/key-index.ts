@@ -224,12 +224,14 @@ export const keyIndexes = (
       if (rooms.size > maxRooms) rooms.delete(rooms.keys().next().value!)
       run(
         Effect.exit(load(roomId, live.where, live.lastSeq)).pipe(
-          Effect.map((exit) => {
-            // A failed read is not kept: lookups read for themselves, and the claim's next append
-            // fails (its keys are gone), so its actor claims again and reads them anew.
-            if (exit._tag === "Failure" && rooms.get(roomId)?.keys === keys) rooms.delete(roomId)
-            Deferred.doneUnsafe(keys, exit)
-          })
+          Effect.flatMap((exit) =>
+            Effect.sync(() => {
+              // A failed read is not kept: lookups read for themselves, and the claim's next append
+              // fails (its keys are gone), so its actor claims again and reads them anew.
+              if (exit._tag === "Failure" && rooms.get(roomId)?.keys === keys) rooms.delete(roomId)
+              Deferred.doneUnsafe(keys, exit)
+            })
+          )
         )
       )
     },
