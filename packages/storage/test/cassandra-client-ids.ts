@@ -27,16 +27,25 @@ const withClientIds = (n: number) => {
   return { roomId, users, records }
 }
 
-/** `n` messages with client ids, from 8 senders, appended in batches of 50 under one claim. */
+/** `withClientIds`, every 10th message sent without a client id. */
+const someWithout = (n: number) => {
+  const made = withClientIds(n)
+  return { ...made, records: made.records.map((m, i) => (i % 10 === 9 ? { ...m, clientMsgId: null } : m)) }
+}
+
+/** `n` messages from 8 senders (every 10th without a client id), appended in batches of 50 under one claim. */
 const stored = (n: number) =>
   Effect.gen(function* () {
     const messages = yield* Messages
-    const { roomId, users, records } = withClientIds(n)
+    const { roomId, users, records } = someWithout(n)
     const { epoch } = yield* messages.claim(roomId)
     for (let i = 0; i < n; i += 50) {
       yield* messages.append(roomId, records.slice(i, i + 50), { epoch, afterSeq: i })
     }
-    return { roomId, users, keys: records.map((m) => ({ userId: m.userId, clientMsgId: m.clientMsgId! })) }
+    const keys = records.flatMap((m) =>
+      m.clientMsgId === null ? [] : [{ userId: m.userId, clientMsgId: m.clientMsgId }]
+    )
+    return { roomId, users, keys }
   })
 
 import { assert, describe, type Vitest } from "@effect/vitest"
@@ -131,10 +140,10 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
       })
     )
 
-    it.effect("keys stay in their rows: no entries; a chunk is closed by the commit that fills 1024 rows", () =>
+    it.effect("keys stay in their rows: no entries; a chunk is closed by each commit that fills 1024 rows", () =>
       Effect.gen(function* () {
         const db = yield* CassandraClient
-        const { roomId } = yield* stored(1100)
+        const { roomId } = yield* stored(2200)
         const entries = yield* db.execute(
           "test",
           "SELECT shard FROM room_client_ids WHERE room_id = ? AND shard IN ?",
@@ -142,10 +151,14 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         )
         assert.strictEqual(entries.rowLength, 0)
         const chunks = yield* storedChunks(roomId)
-        // 21 commits of 50 reach 1050 rows: the 21st closes them, the last 50 stay open.
+        // 21 commits of 50 reach 1050 rows: the 21st closes them, the next 21 the next 1050, the
+        // last 100 stay open. A print for each row with a key: 9 in 10.
         assert.deepStrictEqual(
           chunks.map((c) => [c.firstSeq, c.lastSeq, c.prints.length]),
-          [[1, 1050, 1050]]
+          [
+            [1, 1050, 945],
+            [1051, 2100, 945]
+          ]
         )
       })
     )
@@ -166,10 +179,15 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
           assert.isAbove(none.range - before.range, 0)
           assert.strictEqual(node.reads().range - none.range, 0)
           assert.strictEqual(node.reads().rows - none.rows, 0)
+          // One retry alone, of a closed chunk: its row read by itself (the node filtering the chunk's rows).
+          const one = keys[500]!
+          const alone = node.reads()
+          assert.deepStrictEqual((yield* node.messages.findByClientMsgIds(roomId, [one])).map(keyName), [keyName(one)])
+          assert.strictEqual(node.reads().range - alone.range, 1)
         }).pipe(Effect.scoped)
     )
 
-    it.effect("a partition's open chunk is closed by the seal that ends it; each key is found after", () =>
+    it.effect("a partition's open chunk is closed before its seal; each key is found after", () =>
       Effect.gen(function* () {
         const messages = yield* Messages
         const { roomId, users, keys } = yield* stored(30)
@@ -180,7 +198,7 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         const first = yield* storedChunks(roomId)
         assert.deepStrictEqual(
           first.map((c) => [c.firstSeq, c.lastSeq, c.prints.length]),
-          [[1, 30, 30]]
+          [[1, 30, 27]]
         )
         const node = yield* storageNode
         yield* node.messages.claim(roomId)
@@ -215,6 +233,87 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         yield* node.messages.claim(roomId)
         assert.sameMembers((yield* node.messages.findByClientMsgIds(roomId, keys)).map(keyName), keys.map(keyName))
       }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "a live partition without chunks (stored before 015): its rows are read at the claim, then closed in chunks of about 1024",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* CassandraClient
+          const { roomId, users, keys } = yield* stored(2200)
+          const [bucket] = yield* partitions(roomId)
+          yield* db.execute("test", "DELETE key_chunks FROM room_messages WHERE room_id = ? AND bucket = ?", [
+            uuid(roomId),
+            new Date(bucket!)
+          ])
+          const node = yield* storageNode
+          const { epoch } = yield* node.messages.claim(roomId)
+          assert.sameMembers((yield* node.messages.findByClientMsgIds(roomId, keys)).map(keyName), keys.map(keyName))
+          // In the same window: the next commit closes every row read, in chunks of 1024 rows or a little more.
+          const next = {
+            ...sentLater(roomId, 2201, users[0]!, "after-the-upgrade"),
+            id: makeTimeUuidClock().next(bucket! + 1) as MessageId
+          }
+          yield* node.messages.append(roomId, [next], { epoch, afterSeq: 2200 })
+          assert.deepStrictEqual(
+            (yield* storedChunks(roomId)).map((c) => [c.firstSeq, c.lastSeq]),
+            [
+              [1, 1101],
+              [1102, 2201]
+            ]
+          )
+        }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "a chunk closed before a seal lands above a deposed owner's late write of the same chunk, whatever the coordinator's clock",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* CassandraClient
+          const { roomId, users, keys } = yield* stored(30)
+          const [bucket] = yield* partitions(roomId)
+          const where = [uuid(roomId), new Date(bucket!)]
+          // This process's writes stamped ahead of Cassandra's clock (a writer's clock ahead of the
+          // coordinator's, within the skew): the head's last write is a second and a half ahead.
+          const ahead = (Date.now() + 1500) * 1000
+          yield* db.execute(
+            "test",
+            "UPDATE room_messages USING TIMESTAMP ? SET last_seq = 30 WHERE room_id = ? AND bucket = ?",
+            [ahead, ...where]
+          )
+          // A deposed owner's commit that closed rows 1..31 (never acknowledged), landing late: above
+          // Cassandra's clock, below the next claim's writes (which go above the head's).
+          const late = {
+            bucket: bucket!,
+            firstSeq: 1,
+            lastSeq: 31,
+            firstId: makeTimeUuidClock().next(Date.now()),
+            lastId: makeTimeUuidClock().next(Date.now() + 1),
+            prints: new Uint32Array([7])
+          }
+          // The claim here deposes the earlier one at once (the same process): no lease to wait out.
+          const node = yield* storageNode
+          const { epoch } = yield* node.messages.claim(roomId)
+          yield* db.execute(
+            "test",
+            "UPDATE room_messages USING TIMESTAMP ? SET key_chunks[?] = ? WHERE room_id = ? AND bucket = ?",
+            [ahead - 1000, cassandra.types.Long.fromNumber(1), encodeChunk(late), ...where]
+          )
+          // The next window: the open chunk (rows 1..30) closes, the partition is sealed.
+          const later = sentLater(roomId, 31, users[0]!, "in-the-next-partition")
+          yield* node.messages.append(roomId, [later], { epoch, afterSeq: 30 })
+          const other = yield* storageNode
+          yield* other.messages.claim(roomId)
+          const retries = [...keys, { userId: later.userId, clientMsgId: later.clientMsgId! }]
+          assert.sameMembers(
+            (yield* other.messages.findByClientMsgIds(roomId, retries)).map(keyName),
+            retries.map(keyName)
+          )
+          // Writes stamped ahead end here: later tests' plain writes keep to the clock again.
+          yield* Effect.promise(
+            () => new Promise((resolve) => setTimeout(resolve, Math.max(0, ahead / 1000 - Date.now() + 50)))
+          )
+        }).pipe(Effect.scoped)
     )
 
     it.effect(

@@ -87,14 +87,6 @@ const holds = (prints: Uint32Array, print: number) => {
   return false
 }
 
-/** A row of the open chunk: its key (`user/clientId`, null without one) and print. */
-export interface OpenRow {
-  readonly seq: number
-  readonly id: string
-  readonly key: string | null
-  readonly print: number
-}
-
 export interface Key {
   readonly userId: string
   readonly clientMsgId: string
@@ -106,13 +98,71 @@ export interface Located<K> {
   readonly ranges: ReadonlyArray<{ readonly key: K; readonly chunk: Chunk }>
 }
 
+type Row = Pick<MessageRecord, "seq" | "id" | "userId" | "clientMsgId">
+
+/**
+ * The live partition's rows since its last chunk, compactly (a busy room keeps up to `chunkRows`
+ * of them, a partition stored before 015 all of its rows until its next commit): each row's print
+ * (0 without a key), seq and id; a key is found by its print, then checked against its row.
+ */
+class OpenChunk {
+  readonly bucket: number
+  private prints = new Uint32Array(64)
+  private seqs = new Float64Array(64)
+  private ids = Buffer.alloc(64 * 16)
+  size = 0
+  constructor(bucket: number) {
+    this.bucket = bucket
+  }
+  add(m: Row) {
+    if (this.size === this.prints.length) {
+      const grow = <A extends Uint32Array | Float64Array>(a: A, make: (n: number) => A) => {
+        const b = make(a.length * 2)
+        b.set(a)
+        return b
+      }
+      this.prints = grow(this.prints, (n) => new Uint32Array(n))
+      this.seqs = grow(this.seqs, (n) => new Float64Array(n))
+      const ids = Buffer.alloc(this.ids.length * 2)
+      this.ids.copy(ids)
+      this.ids = ids
+    }
+    this.prints[this.size] = m.clientMsgId === null ? 0 : keyPrint(m.userId, m.clientMsgId)
+    this.seqs[this.size] = m.seq
+    uuidBytes(m.id).copy(this.ids, this.size * 16)
+    this.size++
+  }
+  idAt(i: number) {
+    return uuidText(this.ids.subarray(i * 16, i * 16 + 16))
+  }
+  /** Ids of the rows whose print is `print` (a key's print is never 0 only by chance: those rows are checked too). */
+  idsOf(print: number) {
+    const ids: Array<string> = []
+    for (let i = 0; i < this.size; i++) if (this.prints[i] === print) ids.push(this.idAt(i))
+    return ids
+  }
+  /** Rows `from` to `to` (exclusive) as a closed chunk. */
+  slice(from: number, to: number): Chunk {
+    const prints = this.prints
+      .subarray(from, to)
+      .filter((p) => p !== 0)
+      .sort()
+    return {
+      bucket: this.bucket,
+      firstSeq: this.seqs[from]!,
+      lastSeq: this.seqs[to - 1]!,
+      firstId: this.idAt(from),
+      lastId: this.idAt(to - 1),
+      prints
+    }
+  }
+}
+
 export class RoomKeys {
   private readonly closed: Array<Chunk> = []
   /** Filters that grow: a new one, twice as large, once the newest is full (as `client-id-filter.ts`). */
   private readonly bloomLayers = [new Bloom(1024, 0.01)]
-  private openBucket: number | null = null
-  private openRows: Array<OpenRow> = []
-  private readonly openByKey = new Map<string, OpenRow>()
+  private open: OpenChunk | undefined
 
   /** A closed chunk, read at the claim or closed here. */
   addClosed(chunk: Chunk) {
@@ -128,48 +178,34 @@ export class RoomKeys {
   }
 
   /** Rows stored (or about to be) in `bucket`, the live partition; its open chunk's rows, in seq order. */
-  addRows(bucket: number, rows: ReadonlyArray<Pick<MessageRecord, "seq" | "id" | "userId" | "clientMsgId">>) {
-    if (this.openBucket !== null && this.openBucket !== bucket && this.openRows.length > 0) {
-      throw new Error(`rows for partition ${bucket} while partition ${this.openBucket}'s chunk is open`)
+  addRows(bucket: number, rows: ReadonlyArray<Row>) {
+    if (this.open !== undefined && this.open.bucket !== bucket && this.open.size > 0) {
+      throw new Error(`rows for partition ${bucket} while partition ${this.open.bucket}'s chunk is open`)
     }
-    this.openBucket = bucket
-    for (const m of rows) {
-      const row: OpenRow =
-        m.clientMsgId === null
-          ? { seq: m.seq, id: m.id, key: null, print: 0 }
-          : { seq: m.seq, id: m.id, key: `${m.userId}/${m.clientMsgId}`, print: keyPrint(m.userId, m.clientMsgId) }
-      this.openRows.push(row)
-      if (row.key !== null) this.openByKey.set(row.key, row)
-    }
+    if (this.open?.bucket !== bucket) this.open = new OpenChunk(bucket)
+    for (const m of rows) this.open.add(m)
   }
 
-  /** Rows in the open chunk. */
-  get openSize() {
-    return this.openRows.length
-  }
-
-  /** The open chunk closed (its rows become a closed chunk), to be stored by the write that follows; none if empty. */
-  close(): Chunk | undefined {
-    if (this.openRows.length === 0 || this.openBucket === null) return undefined
-    const rows = this.openRows
-    const prints = new Uint32Array(rows.filter((r) => r.key !== null).map((r) => r.print)).sort()
-    const chunk: Chunk = {
-      bucket: this.openBucket,
-      firstSeq: rows[0]!.seq,
-      lastSeq: rows.at(-1)!.seq,
-      firstId: rows[0]!.id,
-      lastId: rows.at(-1)!.id,
-      prints
-    }
-    this.openRows = []
-    this.openByKey.clear()
-    this.addClosed(chunk)
-    return chunk
+  /**
+   * The open chunk closed, to be stored by the write that follows; none if empty. One chunk, or
+   * after an upgrade (a claim read a partition's whole length) as many as hold `chunkRows` rows
+   * each or a little more, so that a retry never reads more than about twice that.
+   */
+  close(): ReadonlyArray<Chunk> {
+    const open = this.open
+    if (open === undefined || open.size === 0) return []
+    const pieces = Math.max(1, Math.floor(open.size / chunkRows))
+    const rows = Math.ceil(open.size / pieces)
+    const chunks: Array<Chunk> = []
+    for (let from = 0; from < open.size; from += rows) chunks.push(open.slice(from, Math.min(open.size, from + rows)))
+    this.open = new OpenChunk(open.bucket)
+    for (const chunk of chunks) this.addClosed(chunk)
+    return chunks
   }
 
   /** `close` once the open chunk holds `chunkRows` rows or more. */
-  closeIfFull(): Chunk | undefined {
-    return this.openRows.length >= chunkRows ? this.close() : undefined
+  closeIfFull(): ReadonlyArray<Chunk> {
+    return (this.open?.size ?? 0) >= chunkRows ? this.close() : []
   }
 
   /** Where each key may be stored; a key in neither list was stored by no one. */
@@ -177,9 +213,9 @@ export class RoomKeys {
     const rows: Array<{ key: K; bucket: number; id: string }> = []
     const ranges: Array<{ key: K; chunk: Chunk }> = []
     for (const key of keys) {
-      const open = this.openByKey.get(`${key.userId}/${key.clientMsgId}`)
-      if (open !== undefined) rows.push({ key, bucket: this.openBucket!, id: open.id })
       const print = keyPrint(key.userId, key.clientMsgId)
+      if (this.open !== undefined)
+        for (const id of this.open.idsOf(print)) rows.push({ key, bucket: this.open.bucket, id })
       const second = secondHash(print)
       if (!this.bloomLayers.some((layer) => layer.has(print, second))) continue
       for (const chunk of this.closed) if (holds(chunk.prints, print)) ranges.push({ key, chunk })

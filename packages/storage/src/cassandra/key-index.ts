@@ -21,8 +21,11 @@ import { date, type HeadStore, long, type Where } from "./room-head-store.ts"
 /** Partitions whose statics are read at once while a room's keys load. */
 const partitionsAtOnce = 8
 
-/** Rooms whose keys are kept; the least recently claimed go (their actors then claim again). */
-const maxRooms = 10_000
+/**
+ * Rooms whose keys are kept: those whose actors run here (an actor that stops releases them). Past
+ * this many the least recently claimed go, and their actors' next append fails and claims again.
+ */
+const maxRooms = 100_000
 
 interface Claimed {
   readonly epoch: number

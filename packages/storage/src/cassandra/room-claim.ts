@@ -16,7 +16,7 @@ import { clientIdWriter } from "./client-id-writes.ts"
 import { foldBatch, type roomEdits } from "./edits.ts"
 import { messageColumns, messageValues, rowColumns, termsValue, toMessage } from "./message-rows.ts"
 import { type Head, type HeadStore, type Live, long, type Where } from "./room-head-store.ts"
-import { type LeaseOptions, writeTimestamp } from "./room-lease.ts"
+import { type LeaseOptions, wallSleep, writeTimestamp } from "./room-lease.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
@@ -38,16 +38,6 @@ const decodePending = Schema.decodeUnknownEffect(PendingBatch)
 
 /** Claims retry while another writer moves the head between the read and the LWT. */
 const claimAttempts = 20
-
-/**
- * Waits on the wall clock, not Effect's: a lease runs out in the time Cassandra and the other
- * nodes see, also under a test's `TestClock`.
- */
-const wallSleep = (ms: number) =>
-  Effect.callback<void>((resume) => {
-    const timer = setTimeout(() => resume(Effect.void), ms)
-    return Effect.sync(() => clearTimeout(timer))
-  })
 
 export const roomClaim = (
   db: CassandraClient["Service"],

@@ -26,8 +26,8 @@
  * The commit also writes what search finds its messages by (the words of each chunk of its rows,
  * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable, and
  * what a retry finds its original by: the keys are in the rows, and the commit that fills a chunk
- * of 1024 rows (or the seal that ends a partition) stores the chunk's key prints in the head's
- * statics, in the same write (`cql/015_keys_in_rows.cql`, `key-chunks.ts`). A crash after the
+ * of 1024 rows stores the chunk's key prints in the head's statics, in the same write (a
+ * partition's last chunk is closed by a plain write of its own before its seal) (`cql/015_keys_in_rows.cql`, `key-chunks.ts`). A crash after the
  * commit can leave a new partition without its `room_buckets` row: the partition's `batch_from`
  * names the newest batch until the next claim, which rewrites the row and hands the batch back as
  * `repaired` (its new owner broadcasts it again).
@@ -46,7 +46,7 @@ import { byTarget, foldBatch, roomEdits, targetUpdate } from "./edits.ts"
 import { type Chunk, encodeChunk, type RoomKeys } from "./key-chunks.ts"
 import { chunkSearchValues, rowColumns, rowValues } from "./message-rows.ts"
 import { roomClaim } from "./room-claim.ts"
-import { headStore, long, part, type Statement, type Where } from "./room-head-store.ts"
+import { headStore, type Live, long, part, type Statement, type Where } from "./room-head-store.ts"
 import { defaultLease, type LeaseOptions, roomLease, writeTimestamp } from "./room-lease.ts"
 
 export { defaultLease, type LeaseOptions } from "./room-lease.ts"
@@ -62,11 +62,11 @@ const noKeys: KeysOfClaim = () =>
     new StorageError({ operation: "messages.append", cause: new Error("no retry keys: appends go through Messages") })
   )
 
-/** A chunk closed by a write, as the `key_chunks[?] = ?` of the head's statics it goes with. */
-const chunkCell = (chunk: Chunk | undefined) =>
-  chunk === undefined
-    ? { set: "", params: [] }
-    : { set: ", key_chunks[?] = ?", params: [cassandra.types.Long.fromNumber(chunk.firstSeq), encodeChunk(chunk)] }
+/** Chunks closed by a write, as `key_chunks[?] = ?` assignments of the head's statics they go with. */
+const chunkCell = (chunks: ReadonlyArray<Chunk>) => ({
+  set: chunks.map(() => ", key_chunks[?] = ?").join(""),
+  params: chunks.flatMap((chunk) => [cassandra.types.Long.fromNumber(chunk.firstSeq), encodeChunk(chunk)])
+})
 
 export const roomHead = (
   db: CassandraClient["Service"],
@@ -103,7 +103,7 @@ export const roomHead = (
     fence: Fence,
     targets: ReadonlyArray<Statement>,
     timestamp: number,
-    closing: Chunk | undefined
+    closing: ReadonlyArray<Chunk>
   ) => {
     const last = records.at(-1)!
     const cell = chunkCell(closing)
@@ -142,7 +142,7 @@ export const roomHead = (
     fence: Fence,
     targets: ReadonlyArray<Statement>,
     leaseUntil: number,
-    closing: Chunk | undefined
+    closing: ReadonlyArray<Chunk>
   ) => {
     const last = records.at(-1)!
     const cell = chunkCell(closing)
@@ -168,9 +168,8 @@ export const roomHead = (
   }
 
   /** Seals the live head (root or partition) naming its successor; only its owner can. */
-  const seal = (roomId: RoomId, where: Where, next: number, fence: Fence, closing: Chunk | undefined) => {
-    const cell = chunkCell(closing)
-    return conditional(
+  const seal = (roomId: RoomId, where: Where, next: number, fence: Fence) =>
+    conditional(
       roomId,
       where,
       fence,
@@ -182,12 +181,40 @@ export const roomHead = (
           )
         : db.execute(
             "messages.append.seal",
-            `UPDATE room_messages SET next_bucket = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null`,
-            [new Date(next), ...cell.params, uuid(roomId), new Date(where.bucket), fence.epoch, fence.afterSeq]
+            "UPDATE room_messages SET next_bucket = ? WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null",
+            [new Date(next), uuid(roomId), new Date(where.bucket), fence.epoch, fence.afterSeq]
           ),
       (head) => head?.epoch === fence.epoch && head.next === next
     )
-  }
+
+  /**
+   * A partition's open chunk, closed before its seal by a plain write under the lease, stamped as
+   * a commit is: above the head's last plain write and so above any late write of a deposed owner
+   * to the same cell (the seal, an LWT on the coordinator's clock, could land below one). Its
+   * outcome unknown, the append fails and the actor claims again (the claim reads the chunk if it
+   * landed, the rows otherwise).
+   */
+  const closeChunks = Effect.fnUntraced(function* (
+    roomId: RoomId,
+    bucket: number,
+    known: Live,
+    fence: Fence,
+    chunks: ReadonlyArray<Chunk>
+  ) {
+    const held = yield* leased(roomId, known, fence)
+    const floor = held.floor ?? (yield* lwtWritten(roomId, bucket))
+    const timestamp = writeTimestamp(floor)
+    yield* sendable(held, timestamp)
+    const cell = chunkCell(chunks)
+    yield* db.execute(
+      "messages.append.chunks",
+      `UPDATE room_messages SET ${cell.set.slice(2)} WHERE room_id = ? AND bucket = ?`,
+      [...cell.params, uuid(roomId), new Date(bucket)],
+      { timestamp }
+    )
+    yield* acknowledgeable(roomId, held, fence)
+    remember(roomId, { ...held, floor, lastPlain: timestamp })
+  })
 
   /**
    * The successor's first commit: its head (our epoch) and the batch, if nobody initialised it
@@ -200,7 +227,7 @@ export const roomHead = (
     records: ReadonlyArray<MessageRecord>,
     fence: Fence,
     leaseUntil: number,
-    closing: Chunk | undefined
+    closing: ReadonlyArray<Chunk>
   ) => {
     const last = records.at(-1)!
     const cell = chunkCell(closing)
@@ -309,8 +336,10 @@ export const roomHead = (
       return
     }
     const next = firstMs
-    // The sealed partition's open chunk closes with it; the batch opens the successor's.
-    yield* seal(roomId, where, next, fence, where.root ? undefined : keys.close())
+    // The partition's open chunk is closed before it is sealed; the batch opens the successor's.
+    const closing = where.root ? [] : keys.close()
+    if (closing.length > 0 && !where.root) yield* closeChunks(roomId, where.bucket, known, fence, closing)
+    yield* seal(roomId, where, next, fence)
     keys.addRows(next, rows)
     const leaseUntil = Date.now() + leases.lease
     yield* initialise(roomId, next, rows, fence, leaseUntil, keys.closeIfFull())

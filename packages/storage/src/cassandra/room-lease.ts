@@ -20,6 +20,18 @@ export interface LeaseOptions {
 export const defaultLease: LeaseOptions = { lease: 1000, skew: 250 }
 
 /**
+ * Waits on the wall clock, not Effect's: a lease runs out in the time Cassandra and the other
+ * nodes see, also under a test's `TestClock`. None for `ms` ≤ 0.
+ */
+export const wallSleep = (ms: number) =>
+  ms <= 0
+    ? Effect.void
+    : Effect.callback<void>((resume) => {
+        const timer = setTimeout(() => resume(Effect.void), ms)
+        return Effect.sync(() => clearTimeout(timer))
+      })
+
+/**
  * Write timestamps of plain writes, µs: the wall clock, strictly rising within this process (so a
  * claim here is above every write sent here before it) and above `floor`.
  */
