@@ -49,7 +49,7 @@ export const hash32 = (key: string, seed: number) => {
 }
 
 /** A Bloom filter for up to `capacity` keys at `falsePositives`; `full` once it holds that many. */
-export class Bloom {
+class Bloom {
   readonly capacity: number
   readonly falsePositives: number
   private readonly bits: Uint32Array
@@ -87,20 +87,27 @@ export class Bloom {
 /** A key's two hashes, shared by every filter it is put in or looked for in. */
 const hashesOf = (key: string) => [hash32(key, 0x811c9dc5), hash32(key, 0x01000193) | 1] as const
 
-/** Filters that grow: a new one, twice as large, once the newest is full. */
-class Keys {
+/**
+ * Filters that grow: a new one, twice as large, once the newest is full. Keys go in as strings
+ * or, where only a hash of them is kept (`key-chunks.ts`), as their two hashes.
+ */
+export class Keys {
   private readonly layers = [new Bloom(1024, firstFalsePositives)]
   private total = 0
-  add(key: string) {
+  addHashes(h1: number, h2: number) {
     const last = this.layers.at(-1)!
     if (last.full) this.layers.push(new Bloom(last.capacity * 2, last.falsePositives / 2))
-    const [h1, h2] = hashesOf(key)
     this.layers.at(-1)!.add(h1, h2)
     this.total++
   }
-  has(key: string) {
-    const [h1, h2] = hashesOf(key)
+  hasHashes(h1: number, h2: number) {
     return this.layers.some((layer) => layer.has(h1, h2))
+  }
+  add(key: string) {
+    this.addHashes(...hashesOf(key))
+  }
+  has(key: string) {
+    return this.hasHashes(...hashesOf(key))
   }
   get size() {
     return this.total

@@ -23,7 +23,7 @@ import cassandra from "cassandra-driver"
 import { Effect, Option } from "effect"
 import { type ClientMsgKey, clientMsgKeyName, distinctClientMsgKeys, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { messageColumns, rowColumns, toMessage } from "./message-rows.ts"
+import { messageColumns, rowsByIds, toMessage } from "./message-rows.ts"
 
 /** Client ids per query: the IN list stays well inside what a coordinator handles at once. */
 const idsPerQuery = 128
@@ -104,10 +104,12 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
       byBucket,
       ([bucket, candidates]) =>
         Effect.map(
-          db.execute(
+          rowsByIds(
+            db,
             "messages.findByClientMsgId.check",
-            `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`,
-            [uuid(roomId), new Date(bucket), candidates.map((row) => row.get("msg_id"))]
+            roomId,
+            bucket,
+            candidates.map((row) => row.get("msg_id"))
           ),
           (rs) => {
             const stored = new Map(

@@ -10,14 +10,15 @@
  * since its last closed chunk, each key with its message id, read at the claim and added by every
  * append before it is sent).
  */
-import type { MessageRecord } from "../messages.ts"
-import { Bloom, hash32 } from "./client-id-filter.ts"
+import { hash32, Keys } from "./client-id-filter.ts"
 
 /** Rows per chunk: a print read past a false positive costs a range read of at most this many rows. */
 export const chunkRows = 1024
 
 /** A key's 32-bit print, stable across processes and versions (it is stored). */
-export const keyPrint = (userId: string, clientMsgId: string) => hash32(`${userId}/${clientMsgId}`, 0x9747b28c)
+export const keyPrint = (userId: string, clientMsgId: string) =>
+  // Never 0: the open chunk marks a row without a key so.
+  hash32(`${userId}/${clientMsgId}`, 0x9747b28c) || 1
 
 /** The Bloom filter's second hash, derived from the print (all a closed chunk keeps of a key). */
 const secondHash = (print: number) => (Math.imul(print ^ (print >>> 15), 0x2c1b3c6d) >>> 0) | 1
@@ -36,7 +37,8 @@ export interface Chunk {
 const formatVersion = 1
 const headerBytes = 1 + 8 + 16 + 16 + 4
 
-const uuidBytes = (id: string) => Buffer.from(id.replaceAll("-", ""), "hex")
+/** Writes a uuid's 16 bytes at `offset` of `into`. */
+const writeUuid = (id: string, into: Buffer, offset: number) => into.write(id.replaceAll("-", ""), offset, 16, "hex")
 const uuidText = (bytes: Buffer) => {
   const hex = bytes.toString("hex")
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
@@ -47,8 +49,8 @@ export const encodeChunk = (chunk: Chunk): Buffer => {
   const out = Buffer.allocUnsafe(headerBytes + chunk.prints.length * 4)
   out.writeUInt8(formatVersion, 0)
   out.writeDoubleBE(chunk.lastSeq, 1)
-  uuidBytes(chunk.firstId).copy(out, 9)
-  uuidBytes(chunk.lastId).copy(out, 25)
+  writeUuid(chunk.firstId, out, 9)
+  writeUuid(chunk.lastId, out, 25)
   out.writeUInt32BE(chunk.prints.length, 41)
   for (let i = 0; i < chunk.prints.length; i++) out.writeUInt32BE(chunk.prints[i]!, headerBytes + i * 4)
   return out
@@ -98,7 +100,13 @@ export interface Located<K> {
   readonly ranges: ReadonlyArray<{ readonly key: K; readonly chunk: Chunk }>
 }
 
-type Row = Pick<MessageRecord, "seq" | "id" | "userId" | "clientMsgId">
+/** What the open chunk keeps of a row (a `MessageRecord` is one). */
+interface Row {
+  readonly seq: number
+  readonly id: string
+  readonly userId: string
+  readonly clientMsgId: string | null
+}
 
 /**
  * The live partition's rows since its last chunk, compactly (a busy room keeps up to `chunkRows`
@@ -129,13 +137,13 @@ class OpenChunk {
     }
     this.prints[this.size] = m.clientMsgId === null ? 0 : keyPrint(m.userId, m.clientMsgId)
     this.seqs[this.size] = m.seq
-    uuidBytes(m.id).copy(this.ids, this.size * 16)
+    writeUuid(m.id, this.ids, this.size * 16)
     this.size++
   }
   idAt(i: number) {
     return uuidText(this.ids.subarray(i * 16, i * 16 + 16))
   }
-  /** Ids of the rows whose print is `print` (a key's print is never 0 only by chance: those rows are checked too). */
+  /** Ids of the rows whose print is `print` (each read and checked: a print may be shared). */
   idsOf(print: number) {
     const ids: Array<string> = []
     for (let i = 0; i < this.size; i++) if (this.prints[i] === print) ids.push(this.idAt(i))
@@ -160,21 +168,14 @@ class OpenChunk {
 
 export class RoomKeys {
   private readonly closed: Array<Chunk> = []
-  /** Filters that grow: a new one, twice as large, once the newest is full (as `client-id-filter.ts`). */
-  private readonly bloomLayers = [new Bloom(1024, 0.01)]
+  /** Every closed chunk's prints, so that a new key, nearly every key, is ruled out at once. */
+  private readonly prints = new Keys()
   private open: OpenChunk | undefined
 
   /** A closed chunk, read at the claim or closed here. */
   addClosed(chunk: Chunk) {
     this.closed.push(chunk)
-    for (const print of chunk.prints) {
-      let last = this.bloomLayers.at(-1)!
-      if (last.full) {
-        last = new Bloom(last.capacity * 2, last.falsePositives / 2)
-        this.bloomLayers.push(last)
-      }
-      last.add(print, secondHash(print))
-    }
+    for (const print of chunk.prints) this.prints.addHashes(print, secondHash(print))
   }
 
   /** Rows stored (or about to be) in `bucket`, the live partition; its open chunk's rows, in seq order. */
@@ -216,8 +217,7 @@ export class RoomKeys {
       const print = keyPrint(key.userId, key.clientMsgId)
       if (this.open !== undefined)
         for (const id of this.open.idsOf(print)) rows.push({ key, bucket: this.open.bucket, id })
-      const second = secondHash(print)
-      if (!this.bloomLayers.some((layer) => layer.has(print, second))) continue
+      if (!this.prints.hasHashes(print, secondHash(print))) continue
       for (const chunk of this.closed) if (holds(chunk.prints, print)) ranges.push({ key, chunk })
     }
     return { rows, ranges }

@@ -15,7 +15,7 @@ import { StorageError } from "../errors.ts"
 import { type ClientMsgKey, clientMsgKeyName, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { type Chunk, decodeChunk, RoomKeys } from "./key-chunks.ts"
-import { rowColumns, toMessage } from "./message-rows.ts"
+import { rowColumns, rowsByIds, toMessage } from "./message-rows.ts"
 import { date, type HeadStore, long, type Where } from "./room-head-store.ts"
 
 /** Partitions whose statics are read at once while a room's keys load. */
@@ -112,7 +112,7 @@ export const keyIndexes = (
           clientMsgId: (row.get("client_msg_id") as string | null) ?? null
         }))
         .filter((row) => row.seq <= lastSeq)
-        .sort((a, b) => a.seq - b.seq) as ReadonlyArray<Pick<MessageRecord, "seq" | "id" | "userId" | "clientMsgId">>
+        .sort((a, b) => a.seq - b.seq)
     )
     return keys
   })
@@ -130,27 +130,25 @@ export const keyIndexes = (
         if (names.has(name)) found.set(name, m)
       }
     }
-    const byBucket = new Map<number, Array<(typeof rows)[number]>>()
-    for (const row of rows) byBucket.set(row.bucket, [...(byBucket.get(row.bucket) ?? []), row])
-    yield* Effect.forEach(
-      byBucket,
-      ([bucket, some]) =>
-        Effect.map(
-          db.execute(
-            "messages.keys.rows",
-            `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`,
-            [uuid(roomId), new Date(bucket), some.map((r) => uuid(r.id))]
-          ),
-          (rs) =>
-            keep(
-              rs,
-              some.map((r) => r.key)
-            )
+    // The open chunk's candidates are all in the live partition: one read.
+    if (rows.length > 0) {
+      keep(
+        yield* rowsByIds(
+          db,
+          "messages.keys.rows",
+          roomId,
+          rows[0]!.bucket,
+          rows.map((r) => uuid(r.id))
         ),
-      { concurrency: "unbounded", discard: true }
-    )
+        rows.map((r) => r.key)
+      )
+    }
     const byChunk = new Map<Chunk, Array<ClientMsgKey>>()
-    for (const { key, chunk } of ranges) byChunk.set(chunk, [...(byChunk.get(chunk) ?? []), key])
+    for (const { key, chunk } of ranges) {
+      const some = byChunk.get(chunk)
+      if (some === undefined) byChunk.set(chunk, [key])
+      else some.push(key)
+    }
     const slice = (chunk: Chunk) => [uuid(roomId), new Date(chunk.bucket), uuid(chunk.firstId), uuid(chunk.lastId)]
     yield* Effect.forEach(
       byChunk,
@@ -177,14 +175,7 @@ export const keyIndexes = (
                 .filter((row) => names.has(`${row.get("user_id")}/${row.get("client_msg_id")}`))
                 .map((row) => row.get("msg_id"))
               if (ids.length === 0) return
-              keep(
-                yield* db.execute(
-                  "messages.keys.rows",
-                  `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`,
-                  [uuid(roomId), new Date(chunk.bucket), ids]
-                ),
-                some
-              )
+              keep(yield* rowsByIds(db, "messages.keys.rows", roomId, chunk.bucket, ids), some)
             }),
       { concurrency: partitionsAtOnce, discard: true }
     )

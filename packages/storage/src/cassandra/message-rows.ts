@@ -2,6 +2,7 @@ import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import type { MessageRecord } from "../messages.ts"
 import { messageTerms } from "../search-terms.ts"
+import { type CassandraClient, uuid } from "./client.ts"
 
 /** Selected from both `room_messages` and `room_messages_by_client_id`, which share them. */
 export const messageColumns = "msg_id, seq, user_id, username, content, client_msg_id, created_at"
@@ -90,3 +91,17 @@ export const toMessage = (roomId: RoomId, row: cassandra.types.Row): MessageReco
   editedAt: (row.get("edited_at") as Date | null | undefined)?.getTime() ?? null,
   deletedBy: idOrNull(row, "deleted_by") as UserId | null
 })
+
+/** The rows `ids` (msg_id values) of one partition, as they stand: what a retry's candidates are checked against. */
+export const rowsByIds = (
+  db: CassandraClient["Service"],
+  operation: string,
+  roomId: RoomId,
+  bucket: number,
+  ids: ReadonlyArray<unknown>
+) =>
+  db.execute(operation, `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`, [
+    uuid(roomId),
+    new Date(bucket),
+    ids
+  ])

@@ -62,11 +62,15 @@ const noKeys: KeysOfClaim = () =>
     new StorageError({ operation: "messages.append", cause: new Error("no retry keys: appends go through Messages") })
   )
 
-/** Chunks closed by a write, as `key_chunks[?] = ?` assignments of the head's statics they go with. */
-const chunkCell = (chunks: ReadonlyArray<Chunk>) => ({
-  set: chunks.map(() => ", key_chunks[?] = ?").join(""),
-  params: chunks.flatMap((chunk) => [cassandra.types.Long.fromNumber(chunk.firstSeq), encodeChunk(chunk)])
-})
+/** Chunks closed by a write, as `key_chunks[?] = ?` assignments (`list`; `set`: to follow others). */
+const chunkCell = (chunks: ReadonlyArray<Chunk>) => {
+  const list = chunks.map(() => "key_chunks[?] = ?").join(", ")
+  return {
+    list,
+    set: list === "" ? "" : `, ${list}`,
+    params: chunks.flatMap((chunk) => [cassandra.types.Long.fromNumber(chunk.firstSeq), encodeChunk(chunk)])
+  }
+}
 
 export const roomHead = (
   db: CassandraClient["Service"],
@@ -208,7 +212,7 @@ export const roomHead = (
     const cell = chunkCell(chunks)
     yield* db.execute(
       "messages.append.chunks",
-      `UPDATE room_messages SET ${cell.set.slice(2)} WHERE room_id = ? AND bucket = ?`,
+      `UPDATE room_messages SET ${cell.list} WHERE room_id = ? AND bucket = ?`,
       [...cell.params, uuid(roomId), new Date(bucket)],
       { timestamp }
     )
@@ -338,7 +342,7 @@ export const roomHead = (
     const next = firstMs
     // The partition's open chunk is closed before it is sealed; the batch opens the successor's.
     const closing = where.root ? [] : keys.close()
-    if (closing.length > 0 && !where.root) yield* closeChunks(roomId, where.bucket, known, fence, closing)
+    if (!where.root && closing.length > 0) yield* closeChunks(roomId, where.bucket, known, fence, closing)
     yield* seal(roomId, where, next, fence)
     keys.addRows(next, rows)
     const leaseUntil = Date.now() + leases.lease
