@@ -106,8 +106,6 @@ const batchSize = Metric.histogram("parley_room_batch_size", {
 
 /** Views this actor built from checked records: their fields are not checked again. */
 const encodeMessage = Schema.encodeSync(MessageViewSchema, { disableChecks: true })
-/** A broadcast stuck longer than this is given up: downstream backfills the gap. */
-const publishTimeout = Duration.seconds(2)
 
 /**
  * What a send adds to a write: its row (text, name, client id and about 200 bytes of keys and
@@ -430,14 +428,11 @@ export class RoomActors extends Context.Service<
                 rebroadcast.forEach(remember)
                 const broadcast = [...rebroadcast, ...views].sort((a, b) => a.seq - b.seq)
                 if (broadcast.length > 0) {
-                  // Stored is what matters for the ack; a lost or stuck broadcast shows up as a
-                  // `seq` gap downstream and is backfilled from storage, so it may not hold up acks.
+                  // Stored is what matters for the ack; a lost broadcast shows up as a `seq` gap
+                  // downstream and is backfilled from storage. A publish never hangs (`Broker`).
                   yield* Effect.suspend(() =>
                     broker.publish(roomId, { kind: "messages", messages: broadcast.map((v) => encodeMessage(v)) })
-                  ).pipe(
-                    Effect.timeout(publishTimeout),
-                    Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause))
-                  )
+                  ).pipe(Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause)))
                 }
                 const outcomes = new Map<Command, Exit.Exit<MessageView, ChangeRefused>>([
                   ...accepted.map((c, i) => [c, Exit.succeed(views[i]!)] as const),
@@ -515,20 +510,36 @@ export class RoomActors extends Context.Service<
                 return looked
               })
 
-            let ahead: Looked | undefined
-            for (;;) {
-              if (taken.length === 0) {
-                const next = yield* Queue.takeBetween(mailbox, 1, options.maxBatch).pipe(
-                  Effect.timeoutOption(options.idleTimeout)
-                )
-                if (Option.isNone(next)) {
-                  // Checked and removed in one synchronous step, so no send can slip into a
-                  // mailbox that nobody will read.
-                  if (Queue.sizeUnsafe(mailbox) > 0) continue
+            /** Since when the actor has waited on an empty mailbox (epoch ms), or `undefined` while it works. */
+            let waitingSince: number | undefined
+            /**
+             * Retires the actor once its mailbox has stayed empty for `idleTimeout`: one sleeping
+             * fiber for the actor's life, where a timeout on every take would race two fibers per
+             * batch. Checked and shut in one synchronous step, so no send can slip into a mailbox
+             * that nobody will read; the take waiting on it then ends.
+             */
+            const idleWatch = Effect.gen(function* () {
+              const idleMs = Duration.toMillis(options.idleTimeout)
+              for (;;) {
+                const quiet = waitingSince === undefined ? 0 : (yield* Clock.currentTimeMillis) - waitingSince
+                if (waitingSince !== undefined && quiet >= idleMs && Queue.sizeUnsafe(mailbox) === 0) {
                   if (mailboxes.get(roomId) === mailbox) mailboxes.delete(roomId)
                   Queue.shutdownUnsafe(mailbox)
                   return
                 }
+                yield* Effect.sleep(Duration.millis(idleMs - quiet))
+              }
+            })
+            yield* Effect.forkChild(idleWatch)
+
+            let ahead: Looked | undefined
+            for (;;) {
+              if (taken.length === 0) {
+                waitingSince = yield* Clock.currentTimeMillis
+                const next = yield* Effect.exit(Queue.takeBetween(mailbox, 1, options.maxBatch))
+                waitingSince = undefined
+                // Shut by `idleWatch`.
+                if (Exit.isFailure(next)) return
                 taken = splitByBytes(next.value, writeCost, options.maxBatchBytes)
               }
               const batch = taken.shift()!

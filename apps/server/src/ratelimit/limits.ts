@@ -31,6 +31,11 @@ export const RateLimitConfig = Config.all({
 })
 export type RateLimitConfig = Config.Success<typeof RateLimitConfig>
 
+// Made once: a window given as a string is parsed again on every check (every message sent).
+const tenSeconds = Duration.seconds(10)
+const oneMinute = Duration.minutes(1)
+const oneHour = Duration.hours(1)
+
 /**
  * One password check that the login limits let through. Its guess is already counted (so
  * parallel guesses cannot slip past the count); a right password gives it back.
@@ -72,7 +77,7 @@ export class RateLimits extends Context.Service<
           Effect.andThen(Effect.logError("rate limit store failed", reason), Effect.fail(new ServiceUnavailable()))
 
         /** Takes `tokens` (negative: gives them back); the count left, or `RateLimited` with its wait. */
-        const take = (key: string, limit: number, window: Duration.Input, tokens = 1) =>
+        const take = (key: string, limit: number, window: Duration.Duration, tokens = 1) =>
           limiter.consume({ key, limit, window, tokens, algorithm: "fixed-window", onExceeded: "fail" }).pipe(
             Effect.map((result) => result.remaining),
             Effect.catchTag(
@@ -87,11 +92,12 @@ export class RateLimits extends Context.Service<
                   : storeFailed(reason)
             )
           )
-        const consume = (key: string, limit: number, window: Duration.Input) => Effect.asVoid(take(key, limit, window))
+        const consume = (key: string, limit: number, window: Duration.Duration) =>
+          Effect.asVoid(take(key, limit, window))
 
         const login = Effect.fn("RateLimits.login")(function* (ip: string, account: string) {
           const window = config.loginWindow
-          yield* take(`login:ip:${ip}`, config.loginPerIp, "1 minute")
+          yield* take(`login:ip:${ip}`, config.loginPerIp, oneMinute)
           const pair = { key: `login:account-ip:${account}:${ip}`, limit: config.loginPerAccountIp }
           const total = { key: `login:account:${account}`, limit: config.loginPerAccount }
           const known = { key: `login:known:${account}:${ip}`, limit: 1 }
@@ -132,13 +138,13 @@ export class RateLimits extends Context.Service<
 
         return RateLimits.of({
           login,
-          signup: (ip) => consume(`signup:ip:${ip}`, config.signupPerIp, "1 hour"),
-          refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, "1 minute"),
-          message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, "10 seconds"),
-          room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, "1 hour"),
-          directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, "1 hour"),
-          search: (userId) => consume(`search:user:${userId}`, config.searchesPerUser, "1 minute"),
-          readMark: (userId) => consume(`read-mark:user:${userId}`, config.readMarksPerUser, "1 minute"),
+          signup: (ip) => consume(`signup:ip:${ip}`, config.signupPerIp, oneHour),
+          refresh: (ip) => consume(`refresh:ip:${ip}`, config.refreshPerIp, oneMinute),
+          message: (userId) => consume(`message:user:${userId}`, config.messagesPerUser, tenSeconds),
+          room: (userId) => consume(`room:user:${userId}`, config.roomsPerUser, oneHour),
+          directRoom: (userId) => consume(`direct:user:${userId}`, config.directRoomsPerUser, oneHour),
+          search: (userId) => consume(`search:user:${userId}`, config.searchesPerUser, oneMinute),
+          readMark: (userId) => consume(`read-mark:user:${userId}`, config.readMarksPerUser, oneMinute),
           shared
         })
       })

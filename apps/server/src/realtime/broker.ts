@@ -49,6 +49,7 @@ export type BrokerError = Redis.RedisError
 export class Broker extends Context.Service<
   Broker,
   {
+    /** Never waits long: at once in memory, within `REDIS_COMMAND_TIMEOUT` on Redis (then it fails). */
     readonly publish: (roomId: RoomId, event: RoomEvent) => Effect.Effect<void, BrokerError>
     /** Listens until the scope closes; resolves once the subscription is live. */
     readonly subscribe: (

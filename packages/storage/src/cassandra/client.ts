@@ -117,7 +117,7 @@ export class CassandraClient extends Context.Service<
   /** The service over a connected driver, with the keyspace qualified into every query. */
   static readonly make = (driver: Driver, config: CassandraConfig) =>
     Effect.gen(function* () {
-      const { guarded, bounded } = yield* failFast(config)
+      const guarded = yield* failFast(config)
       // A group commit sends the same few statements over and over (128 row inserts per batch):
       // each is qualified once, not by a regex per statement per request.
       const qualified = new Map<string, string>()
@@ -130,28 +130,24 @@ export class CassandraClient extends Context.Service<
         return q
       }
       const run = (operation: string, query: string, params: Params, options?: cassandra.QueryOptions) =>
-        Effect.tryPromise({
-          try: () =>
-            driver.execute(
-              inKeyspace(query),
-              params as Array<unknown>,
-              options ? { ...queryOptions, ...options } : queryOptions
-            ),
-          catch: (cause) => new StorageError({ operation, cause })
-        })
+        answered(operation, config.requestTimeout, () =>
+          driver.execute(
+            inKeyspace(query),
+            params as Array<unknown>,
+            options ? { ...queryOptions, ...options } : queryOptions
+          )
+        )
       const runBatch = (
         operation: string,
         queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
         options?: cassandra.QueryOptions
       ) =>
-        Effect.tryPromise({
-          try: () =>
-            driver.batch(
-              queries.map((q) => ({ query: inKeyspace(q.query), params: [...q.params] })),
-              options ? { ...queryOptions, ...options } : queryOptions
-            ),
-          catch: (cause) => new StorageError({ operation, cause })
-        })
+        answered(operation, config.requestTimeout, () =>
+          driver.batch(
+            queries.map((q) => ({ query: inKeyspace(q.query), params: [...q.params] })),
+            options ? { ...queryOptions, ...options } : queryOptions
+          )
+        )
       // When spans are exported (a tracer other than Effect's default), each request is a span
       // named by its operation; otherwise none is made at all.
       const traced = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer
@@ -174,9 +170,9 @@ export class CassandraClient extends Context.Service<
         batch: (operation, queries, options) =>
           span(operation, guarded(operation, runBatch(operation, queries, options)), queries.length),
         executeUnguarded: (operation, query, params = [], options) =>
-          span(operation, bounded(operation, run(operation, query, params, options))),
+          span(operation, run(operation, query, params, options)),
         batchUnguarded: (operation, queries, options) =>
-          span(operation, bounded(operation, runBatch(operation, queries, options)), queries.length),
+          span(operation, runBatch(operation, queries, options), queries.length),
         requestTimeout: config.requestTimeout
       })
     })
@@ -236,29 +232,49 @@ const isSilence = (cause: unknown) => {
  */
 export const silentRequestsToTrip = 2
 
+/**
+ * The driver's answer to one request, or `StorageError` with a `TimeoutError` once `timeout` has
+ * passed without one. One timer, not a race of two fibers: every statement of a send pays this.
+ */
+const answered = <A>(operation: string, timeout: Duration.Duration, request: () => Promise<A>) =>
+  Effect.callback<A, StorageError>((resume) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      settled = true
+      resume(
+        Effect.fail(
+          new StorageError({
+            operation,
+            cause: new Cause.TimeoutError(`Cassandra did not answer within ${Duration.format(timeout)}`)
+          })
+        )
+      )
+    }, Duration.toMillis(timeout))
+    const settle = (outcome: Effect.Effect<A, StorageError>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resume(outcome)
+    }
+    try {
+      request().then(
+        (value) => settle(Effect.succeed(value)),
+        (cause) => settle(Effect.fail(new StorageError({ operation, cause })))
+      )
+    } catch (cause) {
+      settle(Effect.fail(new StorageError({ operation, cause })))
+    }
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
 const failFast = (config: CassandraConfig) =>
   Effect.gen(function* () {
     const breaker = yield* CircuitBreaker.make({
       tripPolicy: CircuitBreaker.consecutive(silentRequestsToTrip),
       openDuration: config.retryAfter
     }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
-    const bounded = <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
+    return <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
       request.pipe(
-        Effect.timeoutOrElse({
-          duration: config.requestTimeout,
-          orElse: () =>
-            Effect.fail(
-              new StorageError({
-                operation,
-                cause: new Cause.TimeoutError(
-                  `Cassandra did not answer within ${Duration.format(config.requestTimeout)}`
-                )
-              })
-            )
-        })
-      )
-    const guarded = <A>(operation: string, request: Effect.Effect<A, StorageError>) =>
-      bounded(operation, request).pipe(
         breaker.execute({
           key: "cassandra",
           classify: (exit) => {
@@ -270,7 +286,6 @@ const failFast = (config: CassandraConfig) =>
         }),
         Effect.catchTag("CircuitBreakerError", (cause) => Effect.fail(new StorageError({ operation, cause })))
       )
-    return { bounded, guarded }
   })
 
 export const uuid = (id: string) => cassandra.types.Uuid.fromString(id)
