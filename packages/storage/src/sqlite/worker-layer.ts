@@ -9,12 +9,14 @@
 import { Worker } from "node:worker_threads"
 import { Context, Effect, Layer, Tracer } from "effect"
 import { StorageError } from "../errors.ts"
+import { Messages } from "../messages.ts"
 import { Rooms } from "../rooms.ts"
 import { Sessions } from "../sessions.ts"
 import { Users } from "../users.ts"
 import { checkpointInBackground } from "./checkpoints.ts"
 import { SqliteDatabase, type SqliteOptions } from "./database.ts"
 import type { layer } from "./layer.ts"
+import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
 import { SqliteSessions } from "./sessions.ts"
 import { SqliteUsers } from "./users.ts"
@@ -171,8 +173,9 @@ const tracedCall =
 
 /**
  * The point reads every request makes (an HTTP request's user with its session; a WebSocket
- * upgrade's, and its room with the user's membership: one joined statement each), answered on
- * this thread by a read-only connection of its own. Each is a primary-key lookup of some 15 µs,
+ * upgrade's, and its room with the user's membership: one joined statement each), and the
+ * lookup of a send's retry key that precedes its write, answered on this thread by a read-only
+ * connection of its own. Each is a primary-key lookup of some 15 µs,
  * where a trip to the worker costs a structured clone each way and a wake-up of both threads: a
  * join into a room costs 6% less server CPU this way (BENCHMARKS.md, "SQLite point reads on the
  * server's thread"). `get`, `membership` and `findById` stay for their other callers. WAL lets this
@@ -183,12 +186,16 @@ const tracedCall =
 const readsHere: ReadonlyArray<readonly [key: string, members: ReadonlyArray<string>]> = [
   [Users.key, ["findById", "findWithSession"]],
   [Sessions.key, ["get"]],
-  [Rooms.key, ["get", "membership", "getWithMembership"]]
+  [Rooms.key, ["get", "membership", "getWithMembership"]],
+  // A room actor's look-up of its batch's retry keys, before every write that has any. One made
+  // while the actor's previous write is still in the worker misses that write; the actor asks its
+  // memory of what it stored again before it writes (`commit` in `room-actor.ts`).
+  [Messages.key, ["findByClientMsgIds"]]
 ]
 
 /** The services `readsHere` takes its reads from, on a read-only connection to the migrated file. */
 const readers = (filename: string) =>
-  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms).pipe(
+  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages).pipe(
     Layer.provide(SqliteDatabase.layer(filename, { readOnly: true }))
   )
 
