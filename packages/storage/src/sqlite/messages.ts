@@ -3,6 +3,7 @@ import { Effect, Layer, Option } from "effect"
 import { StaleWrite } from "../errors.ts"
 import { distinctClientMsgKeys, type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
+import { indexBatchMax, indexDelayMs, indexPending } from "./search-pending.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
 export interface MessageRow {
@@ -52,7 +53,7 @@ export const queries = {
   insert: `INSERT INTO room_messages (${columns}, msg_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   // A new message's word index (migrations 7 and 10): its document id, then its text under it.
   indexDoc: "INSERT INTO message_search_docs (room_id, msg_key) VALUES (?, ?)",
-  indexText: "INSERT INTO message_search (rowid, content) VALUES (?, ?)",
+  indexLater: "INSERT INTO message_search_pending (doc) VALUES (?)",
   find: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key = ?`,
   // An edit's or delete's change to its target (applyChange), in the append's transaction.
   editTarget: "UPDATE room_messages SET content = ?, edited_at = ? WHERE room_id = ? AND msg_key = ?",
@@ -78,6 +79,28 @@ export const SqliteMessages = Layer.effect(
     const many = (operation: string, sql: string, roomId: RoomId, bound: string, limit: number) =>
       db.all<MessageRow>(operation, sql, roomId, bound, limit).pipe(Effect.map((rows) => rows.map(toRecord)))
 
+    // New messages' words go into the search index together, shortly after their commits
+    // (`search-pending.ts`); whatever is still pending when the database closes goes then.
+    let indexTimer: ReturnType<typeof setTimeout> | undefined
+    let unindexed = 0
+    const indexNow = Effect.suspend(() => {
+      clearTimeout(indexTimer)
+      indexTimer = undefined
+      unindexed = 0
+      return indexPending(db)
+    }).pipe(Effect.catchCause((cause) => Effect.logWarning("search index update failed; the next one retries", cause)))
+    const indexSoon = (added: number) => {
+      unindexed += added
+      // A busy room's words go in batches of a bounded size: each one holds the writer that long.
+      if (unindexed >= indexBatchMax) {
+        clearTimeout(indexTimer)
+        indexTimer = setTimeout(() => Effect.runFork(indexNow), 0)
+      } else {
+        indexTimer ??= setTimeout(() => Effect.runFork(indexNow), indexDelayMs)
+      }
+    }
+    yield* Effect.addFinalizer(() => (indexTimer === undefined ? Effect.void : indexNow))
+
     return Messages.of({
       claim: (roomId) =>
         db.transaction("messages.claim", (tx) => {
@@ -87,7 +110,8 @@ export const SqliteMessages = Layer.effect(
         }),
       // One transaction (BEGIN IMMEDIATE, so no other writer runs between the check and the
       // inserts): the fence is checked against the head, then the rows go in (each edit or
-      // delete updating its target's row) and the head moves. A UNIQUE violation (seq, id or
+      // delete updating its target's row, each new message marked pending for the search
+      // index) and the head moves. A UNIQUE violation (seq, id or
       // client id) rolls back the whole batch.
       append: (roomId, messages, fence) => {
         const last = messages.at(-1)
@@ -99,7 +123,7 @@ export const SqliteMessages = Layer.effect(
             if (head.last_seq !== fence.afterSeq) return "stale head" as const
             const insert = tx.prepare(queries.insert)
             const indexDoc = tx.prepare(queries.indexDoc)
-            const indexText = tx.prepare(queries.indexText)
+            const indexLater = tx.prepare(queries.indexLater)
             const editTarget = tx.prepare(queries.editTarget)
             const deleteTarget = tx.prepare(queries.deleteTarget)
             for (const m of messages) {
@@ -120,7 +144,7 @@ export const SqliteMessages = Layer.effect(
                 key
               )
               if (m.kind === "message" && m.deletedBy === null) {
-                indexText.run(indexDoc.run(roomId, key).lastInsertRowid, m.text)
+                indexLater.run(indexDoc.run(roomId, key).lastInsertRowid)
               }
               // The target may be earlier in this batch: its row is already inserted (and indexed) above.
               if (m.kind === "edit" && m.targetId !== null) {
@@ -134,7 +158,9 @@ export const SqliteMessages = Layer.effect(
           })
           .pipe(
             Effect.flatMap((reason) =>
-              reason === null ? Effect.void : Effect.fail(new StaleWrite({ roomId, reason }))
+              reason === null
+                ? Effect.sync(() => indexSoon(messages.length))
+                : Effect.fail(new StaleWrite({ roomId, reason }))
             )
           )
       },

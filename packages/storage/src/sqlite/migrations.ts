@@ -229,5 +229,43 @@ export const migrations: ReadonlyArray<{ readonly version: number; readonly name
     sql: `
       DROP TRIGGER message_search_insert;
     `
+  },
+  {
+    version: 11,
+    name: "search_index_after_commit",
+    // A new message's words go into the index after its commit, many messages at a time
+    // (search-pending.ts): FTS5 writes a segment per transaction and merges its segments inside
+    // the commit that crosses a threshold, so one send's commit in 64 or so carried 13-27 ms of
+    // merging on a large index (BENCHMARKS.md). The append records the message's document as
+    // pending, in its own transaction; search indexes what is pending before it reads. An edit
+    // or delete of a pending message drops it from the pending list (its trigger indexes the
+    // new text itself) and removes from the index only what is in it.
+    sql: `
+      CREATE TABLE message_search_pending (doc INTEGER PRIMARY KEY);
+      DROP TRIGGER message_search_update;
+      CREATE TRIGGER message_search_update AFTER UPDATE OF content, kind, deleted_by ON room_messages
+      BEGIN
+        DELETE FROM message_search WHERE rowid IN
+          (SELECT doc FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key
+            AND doc NOT IN (SELECT doc FROM message_search_pending));
+        DELETE FROM message_search_pending WHERE doc IN
+          (SELECT doc FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key);
+        DELETE FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key;
+        INSERT INTO message_search_docs (room_id, msg_key)
+          SELECT NEW.room_id, NEW.msg_key WHERE NEW.kind = 'message' AND NEW.deleted_by IS NULL;
+        INSERT INTO message_search (rowid, content)
+          SELECT doc, NEW.content FROM message_search_docs WHERE room_id = NEW.room_id AND msg_key = NEW.msg_key;
+      END;
+      DROP TRIGGER message_search_delete;
+      CREATE TRIGGER message_search_delete AFTER DELETE ON room_messages
+      BEGIN
+        DELETE FROM message_search WHERE rowid IN
+          (SELECT doc FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key
+            AND doc NOT IN (SELECT doc FROM message_search_pending));
+        DELETE FROM message_search_pending WHERE doc IN
+          (SELECT doc FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key);
+        DELETE FROM message_search_docs WHERE room_id = OLD.room_id AND msg_key = OLD.msg_key;
+      END;
+    `
   }
 ]

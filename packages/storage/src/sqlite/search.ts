@@ -2,11 +2,13 @@ import { Effect, Layer } from "effect"
 import { MessageSearch } from "../search.ts"
 import { SqliteDatabase } from "./database.ts"
 import { columns, type MessageRow, toRecord } from "./messages.ts"
+import { indexPending } from "./search-pending.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
 /**
  * The FTS5 index of migration 7 holds only messages in their current state (its triggers
- * follow every insert, edit and delete), so a hit needs no re-check. Hits are narrowed to the
+ * follow every edit and delete; new messages are indexed before each search, see
+ * `search-pending.ts`), so a hit needs no re-check. Hits are narrowed to the
  * rooms and the cursor in `message_search_docs` (rooms bound as one JSON array), then joined
  * back to their rows. `msg_key` orders ids as Cassandra does, across rooms too.
  */
@@ -27,20 +29,25 @@ export const SqliteSearch = Layer.effect(
   MessageSearch,
   Effect.gen(function* () {
     const db = yield* SqliteDatabase
+    // What a process that stopped left pending (`search-pending.ts`).
+    yield* indexPending(db)
     return MessageSearch.of({
       search: ({ rooms, terms, before, limit }) =>
         rooms.length === 0 || terms.length === 0
           ? Effect.succeed([])
-          : db
-              .all<MessageRow>(
-                "search.messages",
-                query,
-                matchAll(terms),
-                JSON.stringify(rooms),
-                before === null ? "g" : timeUuidKey(before),
-                limit
-              )
-              .pipe(Effect.map((rows) => rows.map(toRecord)))
+          : indexPending(db).pipe(
+              Effect.andThen(
+                db.all<MessageRow>(
+                  "search.messages",
+                  query,
+                  matchAll(terms),
+                  JSON.stringify(rooms),
+                  before === null ? "g" : timeUuidKey(before),
+                  limit
+                )
+              ),
+              Effect.map((rows) => rows.map(toRecord))
+            )
     })
   })
 )

@@ -1,0 +1,31 @@
+/**
+ * Messages whose words are not in the search index yet (migration 11): an append records each
+ * new message's document in `message_search_pending`, in its own transaction, and its words go
+ * into the FTS5 index later, many messages in one transaction. FTS5 writes one segment per
+ * transaction and merges segments inside the commit that crosses a threshold; indexed one send
+ * at a time, a large index made one commit in 64 or so take 13-27 ms (BENCHMARKS.md). Search
+ * indexes what is pending before it reads, so it finds every stored message all the same, and
+ * opening the database indexes what a stopped process left pending.
+ */
+import type { SqliteDatabase } from "./database.ts"
+
+// CROSS JOIN keeps the pending list outside: with a plain JOIN the planner scanned every message.
+const indexPendingWords = `
+  INSERT INTO message_search (rowid, content)
+  SELECT d.doc, m.content FROM message_search_pending p
+  CROSS JOIN message_search_docs d CROSS JOIN room_messages m
+  WHERE d.doc = p.doc AND m.room_id = d.room_id AND m.msg_key = d.msg_key`
+
+/** Indexes every pending message's words, in one transaction. */
+export const indexPending = (db: SqliteDatabase["Service"]) =>
+  db.transaction("search.index", (tx) => {
+    if (tx.prepare("SELECT 1 FROM message_search_pending LIMIT 1").get() === undefined) return
+    tx.prepare(indexPendingWords).run()
+    tx.prepare("DELETE FROM message_search_pending").run()
+  })
+
+/** How long new messages wait to be indexed together: one FTS5 segment per this, not per send. */
+export const indexDelayMs = 200
+
+/** Messages indexed together at most, once that many wait: a larger batch holds the writer longer. */
+export const indexBatchMax = 512

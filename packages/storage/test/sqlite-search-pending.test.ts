@@ -1,0 +1,115 @@
+/**
+ * New messages' words reach SQLite's search index after their commit, many at a time
+ * (`sqlite/search-pending.ts`): a search still finds every stored message, the pending ones are
+ * indexed a moment later without one, and what a process left pending is indexed when the
+ * database opens again. On a file, in this thread.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { type MessageId, makeTimeUuidClock } from "@parley/domain"
+import { Effect, Layer, Schedule } from "effect"
+import { type MessageRecord, MessageSearch, Messages, plainMessage, SqliteStorage } from "../src/index.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
+import { newRoom, newUserId } from "./fixtures.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "parley-search-pending-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const clock = makeTimeUuidClock()
+const roomId = newRoom(newUserId()).id
+const message = (seq: number, text: string): MessageRecord => ({
+  roomId,
+  id: clock.next(Date.now()) as MessageId,
+  seq,
+  userId: newUserId(),
+  username: "sam",
+  text,
+  clientMsgId: null,
+  createdAt: Date.now(),
+  ...plainMessage
+})
+
+/** Reads the file as another connection would. */
+const peek = <A>(file: string, read: (db: DatabaseSync) => A): A => {
+  const db = new DatabaseSync(file)
+  try {
+    return read(db)
+  } finally {
+    db.close()
+  }
+}
+const pending = (file: string) =>
+  peek(file, (db) => (db.prepare("SELECT count(*) AS n FROM message_search_pending").get() as { n: number }).n)
+
+const found = (word: string) =>
+  Effect.flatMap(MessageSearch, (search) => search.search({ rooms: [roomId], terms: [word], before: null, limit: 10 }))
+
+const withStorage = <A, E>(file: string, body: Effect.Effect<A, E, Messages | MessageSearch>) =>
+  Effect.scoped(Layer.build(SqliteStorage.layer(file)).pipe(Effect.flatMap((context) => Effect.provide(body, context))))
+
+describe("sqlite: search words indexed after the commit", () => {
+  it.live("a search right after the append finds the message; without one it is indexed a moment later", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "soon.db")
+      yield* withStorage(
+        file,
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          yield* appendAsOwner(messages, roomId, [message(1, "quokka one")])
+          assert.strictEqual(pending(file), 1, "waits in the pending list after its commit")
+          assert.deepStrictEqual(
+            (yield* found("quokka")).map((m) => m.text),
+            ["quokka one"]
+          )
+          assert.strictEqual(pending(file), 0, "the search indexed it first")
+
+          yield* appendAsOwner(messages, roomId, [message(2, "wombat two"), message(3, "wombat three")])
+          // No search: the pending list empties on its own, shortly.
+          yield* Effect.sync(() => pending(file)).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n === 0, times: 100 })
+          )
+          assert.strictEqual(pending(file), 0)
+          const indexed = peek(
+            file,
+            (db) =>
+              (
+                db.prepare("SELECT count(*) AS n FROM message_search WHERE message_search MATCH 'wombat'").get() as {
+                  n: number
+                }
+              ).n
+          )
+          assert.strictEqual(indexed, 2)
+        })
+      )
+    })
+  )
+
+  it.live("what a stopped process left pending is indexed when the database opens", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "restart.db")
+      yield* withStorage(
+        file,
+        Effect.flatMap(Messages, (messages) => appendAsOwner(messages, roomId, [message(1, "platypus")]))
+      )
+      // As if the process had died before indexing it: stored, not in the index, pending.
+      peek(file, (db) => {
+        const { doc } = db.prepare("SELECT doc FROM message_search_docs").get() as { doc: number }
+        db.prepare("DELETE FROM message_search WHERE rowid = ?").run(doc)
+        db.prepare("INSERT INTO message_search_pending (doc) VALUES (?)").run(doc)
+      })
+      yield* withStorage(
+        file,
+        Effect.gen(function* () {
+          assert.strictEqual(pending(file), 0, "indexed as the database opened")
+          assert.deepStrictEqual(
+            (yield* found("platypus")).map((m) => m.text),
+            ["platypus"]
+          )
+        })
+      )
+    })
+  )
+})
