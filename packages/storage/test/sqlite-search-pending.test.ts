@@ -112,4 +112,33 @@ describe("sqlite: search words indexed after the commit", () => {
       )
     })
   )
+
+  it.live("a search while another process holds the write lock answers from the index; the new words wait", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "locked.db")
+      yield* withStorage(
+        file,
+        Effect.gen(function* () {
+          const messages = yield* Messages
+          yield* appendAsOwner(messages, roomId, [message(1, "koala first")])
+          assert.deepStrictEqual(
+            (yield* found("koala")).map((m) => m.text),
+            ["koala first"]
+          )
+          yield* appendAsOwner(messages, roomId, [message(2, "koala second")])
+          const other = new DatabaseSync(file)
+          other.exec("BEGIN IMMEDIATE")
+          const answered = yield* found("koala").pipe(Effect.ensuring(Effect.sync(() => other.close())))
+          assert.deepStrictEqual(
+            answered.map((m) => m.text),
+            ["koala first"]
+          )
+          assert.deepStrictEqual(
+            (yield* found("koala")).map((m) => m.text),
+            ["koala second", "koala first"]
+          )
+        })
+      )
+    })
+  )
 })

@@ -1,9 +1,9 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Fiber, Layer, Option } from "effect"
 import { StaleWrite } from "../errors.ts"
 import { distinctClientMsgKeys, type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
-import { indexBatchMax, indexDelayMs, indexPending } from "./search-pending.ts"
+import { indexBatchMax, indexDelayMs, indexPendingOrLog } from "./search-pending.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
 export interface MessageRow {
@@ -83,23 +83,37 @@ export const SqliteMessages = Layer.effect(
     // (`search-pending.ts`); whatever is still pending when the database closes goes then.
     let indexTimer: ReturnType<typeof setTimeout> | undefined
     let unindexed = 0
+    let closed = false
+    /** The timer's run, which may be waiting out another process's write lock. */
+    let indexing: Fiber.Fiber<void> | undefined
     const indexNow = Effect.suspend(() => {
       clearTimeout(indexTimer)
       indexTimer = undefined
       unindexed = 0
-      return indexPending(db)
-    }).pipe(Effect.catchCause((cause) => Effect.logWarning("search index update failed; the next one retries", cause)))
+      return indexPendingOrLog(db)
+    })
     const indexSoon = (added: number) => {
+      if (closed) return // what is pending is indexed at the next opening
       unindexed += added
       // A busy room's words go in batches of a bounded size: each one holds the writer that long.
-      if (unindexed >= indexBatchMax) {
-        clearTimeout(indexTimer)
-        indexTimer = setTimeout(() => Effect.runFork(indexNow), 0)
-      } else {
-        indexTimer ??= setTimeout(() => Effect.runFork(indexNow), indexDelayMs)
-      }
+      if (unindexed >= indexBatchMax) clearTimeout(indexTimer)
+      else if (indexTimer !== undefined) return
+      indexTimer = setTimeout(
+        () => {
+          indexing = Effect.runFork(indexNow)
+        },
+        unindexed >= indexBatchMax ? 0 : indexDelayMs
+      )
+      // Never what keeps a process alive: closing indexes what is pending.
+      indexTimer.unref()
     }
-    yield* Effect.addFinalizer(() => (indexTimer === undefined ? Effect.void : indexNow))
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        const running = indexing === undefined ? Effect.void : Fiber.interrupt(indexing)
+        return Effect.andThen(running, indexTimer === undefined && indexing === undefined ? Effect.void : indexNow)
+      })
+    )
 
     return Messages.of({
       claim: (roomId) =>

@@ -7,6 +7,7 @@
  * indexes what is pending before it reads, so it finds every stored message all the same, and
  * opening the database indexes what a stopped process left pending.
  */
+import { Effect } from "effect"
 import type { SqliteDatabase } from "./database.ts"
 
 // CROSS JOIN keeps the pending list outside: with a plain JOIN the planner scanned every message.
@@ -16,13 +17,28 @@ const indexPendingWords = `
   CROSS JOIN message_search_docs d CROSS JOIN room_messages m
   WHERE d.doc = p.doc AND m.room_id = d.room_id AND m.msg_key = d.msg_key`
 
-/** Indexes every pending message's words, in one transaction. */
+/**
+ * Indexes every pending message's words, in one transaction. With nothing pending it only reads:
+ * no write lock is taken (a search while another process holds it goes on).
+ */
 export const indexPending = (db: SqliteDatabase["Service"]) =>
-  db.transaction("search.index", (tx) => {
-    if (tx.prepare("SELECT 1 FROM message_search_pending LIMIT 1").get() === undefined) return
-    tx.prepare(indexPendingWords).run()
-    tx.prepare("DELETE FROM message_search_pending").run()
-  })
+  Effect.flatMap(db.get("search.pending", "SELECT 1 AS pending FROM message_search_pending LIMIT 1"), (row) =>
+    row === undefined
+      ? Effect.void
+      : db.transaction("search.index", (tx) => {
+          tx.prepare(indexPendingWords).run()
+          tx.prepare("DELETE FROM message_search_pending").run()
+        })
+  )
+
+/**
+ * The same, for a caller that goes on when it fails (a search, a database opening): the words
+ * stay pending, for the next try, and are logged as such.
+ */
+export const indexPendingOrLog = (db: SqliteDatabase["Service"]) =>
+  indexPending(db).pipe(
+    Effect.catchCause((cause) => Effect.logWarning("search index update failed; the words stay pending", cause))
+  )
 
 /** How long new messages wait to be indexed together: one FTS5 segment per this, not per send. */
 export const indexDelayMs = 200

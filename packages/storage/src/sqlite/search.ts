@@ -2,7 +2,7 @@ import { Effect, Layer } from "effect"
 import { MessageSearch } from "../search.ts"
 import { SqliteDatabase } from "./database.ts"
 import { columns, type MessageRow, toRecord } from "./messages.ts"
-import { indexPending } from "./search-pending.ts"
+import { indexPendingOrLog } from "./search-pending.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
 /**
@@ -29,13 +29,15 @@ export const SqliteSearch = Layer.effect(
   MessageSearch,
   Effect.gen(function* () {
     const db = yield* SqliteDatabase
-    // What a process that stopped left pending (`search-pending.ts`).
-    yield* indexPending(db)
+    // What a process that stopped left pending (`search-pending.ts`); failing, the first search tries again.
+    yield* indexPendingOrLog(db)
     return MessageSearch.of({
       search: ({ rooms, terms, before, limit }) =>
         rooms.length === 0 || terms.length === 0
           ? Effect.succeed([])
-          : indexPending(db).pipe(
+          : // Answered from what is indexed if the index cannot be written now (another process
+            // holds the write lock): the words of the last few hundred ms stay pending for a moment.
+            indexPendingOrLog(db).pipe(
               Effect.andThen(
                 db.all<MessageRow>(
                   "search.messages",
