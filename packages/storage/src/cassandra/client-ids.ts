@@ -111,11 +111,9 @@ export const clientIdLookup = (db: CassandraClient["Service"]) => {
             bucket,
             candidates.map((row) => row.get("msg_id"))
           ),
-          (rs) => {
+          (rows) => {
             const stored = new Map(
-              rs.rows
-                .filter((row) => row.get("seq") !== null)
-                .map((row) => [row.get("msg_id").toString(), row] as const)
+              rows.filter((row) => row.get("seq") !== null).map((row) => [row.get("msg_id").toString(), row] as const)
             )
             for (const entry of candidates) {
               const row = stored.get(entry.get("msg_id").toString())

@@ -15,7 +15,7 @@ import { StorageError } from "../errors.ts"
 import { type ClientMsgKey, clientMsgKeyName, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 import { type Chunk, decodeChunk, RoomKeys } from "./key-chunks.ts"
-import { rowColumns, rowsByIds, toMessage } from "./message-rows.ts"
+import { allRows, rowColumns, rowsByIds, toMessage } from "./message-rows.ts"
 import { date, type HeadStore, long, type Where } from "./room-head-store.ts"
 
 /** Partitions whose statics are read at once while a room's keys load. */
@@ -32,8 +32,6 @@ interface Claimed {
   readonly keys: Deferred.Deferred<RoomKeys, StorageError>
 }
 
-const rowsPage = 5000
-
 export const keyIndexes = (
   db: CassandraClient["Service"],
   store: Pick<HeadStore, "lives" | "locate">,
@@ -41,20 +39,8 @@ export const keyIndexes = (
 ) => {
   const rooms = new Map<RoomId, Claimed>()
 
-  /** Every row of a query, page by page. */
-  const allRows = Effect.fnUntraced(function* (operation: string, query: string, params: ReadonlyArray<unknown>) {
-    const rows: Array<cassandra.types.Row> = []
-    let pageState: string | undefined
-    do {
-      const rs: cassandra.types.ResultSet = yield* db.execute(operation, query, params, {
-        fetchSize: rowsPage,
-        ...(pageState === undefined ? {} : { pageState })
-      })
-      rows.push(...rs.rows)
-      pageState = rs.pageState ?? undefined
-    } while (pageState !== undefined)
-    return rows
-  })
+  const allRowsOf = (operation: string, query: string, params: ReadonlyArray<unknown>) =>
+    allRows(db, operation, query, params)
 
   /** A partition's closed chunks that its head covers (a later one is a refused commit's: never read). */
   const closedChunks = (roomId: RoomId, bucket: number, headSeq: number | null) =>
@@ -85,7 +71,7 @@ export const keyIndexes = (
     const keys = new RoomKeys()
     if (where.root) return keys
     const live = where.bucket
-    const indexed = yield* allRows("messages.keys.partitions", "SELECT bucket FROM room_buckets WHERE room_id = ?", [
+    const indexed = yield* allRowsOf("messages.keys.partitions", "SELECT bucket FROM room_buckets WHERE room_id = ?", [
       uuid(roomId)
     ])
     const buckets = new Set([live, ...indexed.map((row) => date(row, "bucket")!)])
@@ -96,7 +82,7 @@ export const keyIndexes = (
     )).flat()
     for (const chunk of chunks) keys.addClosed(chunk)
     const lastClosed: Chunk | undefined = chunks.filter((c) => c.bucket === live).at(-1)
-    const open = yield* allRows(
+    const open = yield* allRowsOf(
       "messages.keys.open",
       `SELECT msg_id, seq, user_id, client_msg_id FROM room_messages WHERE room_id = ? AND bucket = ?${lastClosed === undefined ? "" : " AND msg_id > ?"}`,
       [uuid(roomId), new Date(live), ...(lastClosed === undefined ? [] : [uuid(lastClosed.lastId)])]
@@ -121,9 +107,9 @@ export const keyIndexes = (
   const find = Effect.fnUntraced(function* (roomId: RoomId, keys: RoomKeys, wanted: ReadonlyArray<ClientMsgKey>) {
     const { rows, ranges } = keys.locate(wanted)
     const found = new Map<string, MessageRecord>()
-    const keep = (rs: cassandra.types.ResultSet, among: ReadonlyArray<ClientMsgKey>) => {
+    const keep = (rows: ReadonlyArray<cassandra.types.Row>, among: ReadonlyArray<ClientMsgKey>) => {
       const names = new Set(among.map(clientMsgKeyName))
-      for (const row of rs.rows) {
+      for (const row of rows) {
         if (row.get("seq") === null || row.get("client_msg_id") === null) continue
         const m = toMessage(roomId, row)
         const name = clientMsgKeyName({ userId: m.userId, clientMsgId: m.clientMsgId! })
@@ -155,18 +141,19 @@ export const keyIndexes = (
       ([chunk, some]) =>
         some.length === 1
           ? // One key: its row alone, the node filtering the chunk's rows.
+            // Every page: a filtering read may answer a page short of its match, with more to come.
             Effect.map(
-              db.execute(
+              allRowsOf(
                 "messages.keys.range",
                 `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id >= ? AND msg_id <= ? AND user_id = ? AND client_msg_id = ? ALLOW FILTERING`,
                 [...slice(chunk), uuid(some[0]!.userId), some[0]!.clientMsgId]
               ),
-              (rs) => keep(rs, some)
+              (rows) => keep(rows, some)
             )
           : // Several (a client resending what it sent before a reconnect): the chunk's keys once, then their rows.
             Effect.gen(function* () {
               const names = new Set(some.map(clientMsgKeyName))
-              const rows = yield* allRows(
+              const rows = yield* allRowsOf(
                 "messages.keys.range",
                 "SELECT msg_id, user_id, client_msg_id FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id >= ? AND msg_id <= ?",
                 slice(chunk)

@@ -1,5 +1,6 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
+import { Effect } from "effect"
 import type { MessageRecord } from "../messages.ts"
 import { messageTerms } from "../search-terms.ts"
 import { type CassandraClient, uuid } from "./client.ts"
@@ -93,6 +94,29 @@ export const toMessage = (roomId: RoomId, row: cassandra.types.Row): MessageReco
 })
 
 /** The rows `ids` (msg_id values) of one partition, as they stand: what a retry's candidates are checked against. */
+/** Every row of a query, page by page: a result larger than a page is never cut short. */
+export const allRows = Effect.fnUntraced(function* (
+  db: CassandraClient["Service"],
+  operation: string,
+  query: string,
+  params: ReadonlyArray<unknown>
+) {
+  const rows: Array<cassandra.types.Row> = []
+  let pageState: string | undefined
+  do {
+    const rs: cassandra.types.ResultSet = yield* db.execute(operation, query, params, {
+      fetchSize: rowsPage,
+      ...(pageState === undefined ? {} : { pageState })
+    })
+    rows.push(...rs.rows)
+    pageState = rs.pageState ?? undefined
+  } while (pageState !== undefined)
+  return rows
+})
+
+const rowsPage = 5000
+
+/** The rows of one partition with these ids, all of them (a retry's candidates may be thousands). */
 export const rowsByIds = (
   db: CassandraClient["Service"],
   operation: string,
@@ -100,7 +124,7 @@ export const rowsByIds = (
   bucket: number,
   ids: ReadonlyArray<unknown>
 ) =>
-  db.execute(operation, `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`, [
+  allRows(db, operation, `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id IN ?`, [
     uuid(roomId),
     new Date(bucket),
     ids
