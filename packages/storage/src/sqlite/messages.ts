@@ -107,11 +107,11 @@ export const SqliteMessages = Layer.effect(
       // Never what keeps a process alive: closing indexes what is pending.
       indexTimer.unref()
     }
+    // With nothing pending, `indexNow` is one read.
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
-        const running = indexing === undefined ? Effect.void : Fiber.interrupt(indexing)
-        return Effect.andThen(running, indexTimer === undefined && indexing === undefined ? Effect.void : indexNow)
+        return Effect.andThen(indexing === undefined ? Effect.void : Fiber.interrupt(indexing), indexNow)
       })
     )
 
