@@ -56,7 +56,7 @@ import { CassandraClient, uuid } from "../src/cassandra/client.ts"
 import { clientIdFilters } from "../src/cassandra/client-id-filter.ts"
 import { clientIdShard, clientIdShards, writeShardOf } from "../src/cassandra/client-ids.ts"
 import { decodeChunk, encodeChunk } from "../src/cassandra/key-chunks.ts"
-import { messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
+import { allRows, messageColumns, messageValues } from "../src/cassandra/message-rows.ts"
 import { CassandraMessages } from "../src/cassandra/messages.ts"
 import { type ClientMsgKey, type MessageRecord, Messages, plainMessage, StorageError } from "../src/index.ts"
 import { newRoom, newUserId, testMessageBucketMs } from "./fixtures.ts"
@@ -109,6 +109,26 @@ const legacyEntries = (n: number) =>
 
 export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | Messages>) =>
   describe("cassandra: client ids of a large group commit", () => {
+    it.effect("the key index's reads take every page of a result longer than one", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const { roomId } = yield* stored(12)
+        const [bucket] = yield* partitions(roomId)
+        const where = [uuid(roomId), new Date(bucket!)]
+        const rows = yield* allRows(
+          db,
+          "test",
+          "SELECT seq FROM room_messages WHERE room_id = ? AND bucket = ?",
+          where,
+          5
+        )
+        assert.deepStrictEqual(
+          rows.map((row) => Number(row.get("seq"))),
+          Array.from({ length: 12 }, (_, i) => 12 - i)
+        )
+      })
+    )
+
     it.effect("400 client ids of 64 characters in one append (over 50 KiB of entries): each finds its message", () =>
       Effect.gen(function* () {
         const messages = yield* Messages

@@ -93,19 +93,21 @@ export const toMessage = (roomId: RoomId, row: cassandra.types.Row): MessageReco
   deletedBy: idOrNull(row, "deleted_by") as UserId | null
 })
 
-/** The rows `ids` (msg_id values) of one partition, as they stand: what a retry's candidates are checked against. */
+const rowsPage = 5000
+
 /** Every row of a query, page by page: a result larger than a page is never cut short. */
 export const allRows = Effect.fnUntraced(function* (
   db: CassandraClient["Service"],
   operation: string,
   query: string,
-  params: ReadonlyArray<unknown>
+  params: ReadonlyArray<unknown>,
+  pageSize = rowsPage
 ) {
   const rows: Array<cassandra.types.Row> = []
   let pageState: string | undefined
   do {
     const rs: cassandra.types.ResultSet = yield* db.execute(operation, query, params, {
-      fetchSize: rowsPage,
+      fetchSize: pageSize,
       ...(pageState === undefined ? {} : { pageState })
     })
     rows.push(...rs.rows)
@@ -113,8 +115,6 @@ export const allRows = Effect.fnUntraced(function* (
   } while (pageState !== undefined)
   return rows
 })
-
-const rowsPage = 5000
 
 /** The rows of one partition with these ids, all of them (a retry's candidates may be thousands). */
 export const rowsByIds = (
