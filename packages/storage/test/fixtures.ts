@@ -1,6 +1,6 @@
-import type { RoomId, UserId, Visibility } from "@parley/domain"
+import type { MessageId, RoomId, UserId, Visibility } from "@parley/domain"
 import { makeTimeUuidClock, timeUuidMs } from "@parley/domain"
-import type { RoomRecord, UserRecord } from "../src/index.ts"
+import { type MessageRecord, plainMessage, type RoomRecord, type UserRecord } from "../src/index.ts"
 
 /** Names unique per run, so the suite can share one database with earlier runs. */
 export const unique = (prefix: string) => `${prefix}${crypto.randomUUID().slice(0, 8)}`
@@ -21,6 +21,21 @@ export const newRoom = (
   visibility: Visibility = "private",
   id = roomClock.next(Date.now()) as RoomId
 ): RoomRecord => ({ id, name: unique("room-"), visibility, createdBy, createdAt: timeUuidMs(id), archived: false })
+
+const messageClock = makeTimeUuidClock()
+
+/** A plain message of a new sender, sent now, with no client id. */
+export const newMessage = (roomId: RoomId, seq: number, text = `message ${seq}`): MessageRecord => ({
+  roomId,
+  id: messageClock.next(Date.now()) as MessageId,
+  seq,
+  userId: newUserId(),
+  username: "sam",
+  text,
+  clientMsgId: null,
+  createdAt: Date.now(),
+  ...plainMessage
+})
 
 export const newUser = (username: string, email: string, now = Date.now()): UserRecord => ({
   id: crypto.randomUUID() as UserId,

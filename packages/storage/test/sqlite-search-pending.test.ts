@@ -9,28 +9,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { type MessageId, makeTimeUuidClock } from "@parley/domain"
 import { Effect, Layer, Schedule } from "effect"
-import { type MessageRecord, MessageSearch, Messages, plainMessage, SqliteStorage } from "../src/index.ts"
+import { MessageSearch, Messages, SqliteStorage, type StorageError } from "../src/index.ts"
 import { appendAsOwner } from "./append-as-owner.ts"
-import { newRoom, newUserId } from "./fixtures.ts"
+import { newMessage, newRoom, newUserId } from "./fixtures.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "parley-search-pending-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const clock = makeTimeUuidClock()
 const roomId = newRoom(newUserId()).id
-const message = (seq: number, text: string): MessageRecord => ({
-  roomId,
-  id: clock.next(Date.now()) as MessageId,
-  seq,
-  userId: newUserId(),
-  username: "sam",
-  text,
-  clientMsgId: null,
-  createdAt: Date.now(),
-  ...plainMessage
-})
+const message = (seq: number, text: string) => newMessage(roomId, seq, text)
 
 /** Reads the file as another connection would. */
 const peek = <A>(file: string, read: (db: DatabaseSync) => A): A => {
@@ -47,44 +35,59 @@ const pending = (file: string) =>
 const found = (word: string) =>
   Effect.flatMap(MessageSearch, (search) => search.search({ rooms: [roomId], terms: [word], before: null, limit: 10 }))
 
-const withStorage = <A, E>(file: string, body: Effect.Effect<A, E, Messages | MessageSearch>) =>
-  Effect.scoped(Layer.build(SqliteStorage.layer(file)).pipe(Effect.flatMap((context) => Effect.provide(body, context))))
+const withStorage = <A, E>(
+  file: string,
+  body: Effect.Effect<A, E, Messages | MessageSearch>,
+  storage: (file: string) => Layer.Layer<Messages | MessageSearch, StorageError> = SqliteStorage.layer
+) => Effect.scoped(Layer.build(storage(file)).pipe(Effect.flatMap((context) => Effect.provide(body, context))))
+
+/**
+ * In this thread, and behind the worker, whose server-side appends (`appends-here.ts`) leave
+ * their words for the worker to index.
+ */
+const storages = [
+  ["in this thread", SqliteStorage.layer],
+  ["behind the worker", SqliteStorage.layerWorker]
+] as const
 
 describe("sqlite: search words indexed after the commit", () => {
-  it.live("a search right after the append finds the message; without one it is indexed a moment later", () =>
-    Effect.gen(function* () {
-      const file = join(dir, "soon.db")
-      yield* withStorage(
-        file,
-        Effect.gen(function* () {
-          const messages = yield* Messages
-          yield* appendAsOwner(messages, roomId, [message(1, "quokka one")])
-          assert.strictEqual(pending(file), 1, "waits in the pending list after its commit")
-          assert.deepStrictEqual(
-            (yield* found("quokka")).map((m) => m.text),
-            ["quokka one"]
-          )
-          assert.strictEqual(pending(file), 0, "the search indexed it first")
+  it.live.each(storages)(
+    "%s: a search right after the append finds the message; without one it is indexed a moment later",
+    ([name, storage]) =>
+      Effect.gen(function* () {
+        const file = join(dir, `soon ${name}.db`)
+        yield* withStorage(
+          file,
+          Effect.gen(function* () {
+            const messages = yield* Messages
+            yield* appendAsOwner(messages, roomId, [message(1, "quokka one")])
+            assert.strictEqual(pending(file), 1, "waits in the pending list after its commit")
+            assert.deepStrictEqual(
+              (yield* found("quokka")).map((m) => m.text),
+              ["quokka one"]
+            )
+            assert.strictEqual(pending(file), 0, "the search indexed it first")
 
-          yield* appendAsOwner(messages, roomId, [message(2, "wombat two"), message(3, "wombat three")])
-          // No search: the pending list empties on its own, shortly.
-          yield* Effect.sync(() => pending(file)).pipe(
-            Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n === 0, times: 100 })
-          )
-          assert.strictEqual(pending(file), 0)
-          const indexed = peek(
-            file,
-            (db) =>
-              (
-                db.prepare("SELECT count(*) AS n FROM message_search WHERE message_search MATCH 'wombat'").get() as {
-                  n: number
-                }
-              ).n
-          )
-          assert.strictEqual(indexed, 2)
-        })
-      )
-    })
+            yield* appendAsOwner(messages, roomId, [message(2, "wombat two"), message(3, "wombat three")])
+            // No search: the pending list empties on its own, shortly.
+            yield* Effect.sync(() => pending(file)).pipe(
+              Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n === 0, times: 100 })
+            )
+            assert.strictEqual(pending(file), 0)
+            const indexed = peek(
+              file,
+              (db) =>
+                (
+                  db.prepare("SELECT count(*) AS n FROM message_search WHERE message_search MATCH 'wombat'").get() as {
+                    n: number
+                  }
+                ).n
+            )
+            assert.strictEqual(indexed, 2)
+          }),
+          storage
+        )
+      })
   )
 
   it.live("what a stopped process left pending is indexed when the database opens", () =>

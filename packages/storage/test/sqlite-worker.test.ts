@@ -3,7 +3,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { EmailRegistered, type MessageId, makeTimeUuidClock, type SessionId, UsernameTaken } from "@parley/domain"
+import {
+  EmailRegistered,
+  type MessageId,
+  makeTimeUuidClock,
+  type RoomId,
+  type SessionId,
+  UsernameTaken
+} from "@parley/domain"
 import { Effect, Exit, Layer, Option, Schedule } from "effect"
 import { afterAll } from "vitest"
 import {
@@ -16,11 +23,12 @@ import {
   StorageError,
   Users
 } from "../src/index.ts"
+import { appendHereMax } from "../src/sqlite/appends-here.ts"
 import { checkpointInBackground } from "../src/sqlite/checkpoints.ts"
 import { backstopCheckpointPages, SqliteDatabase, type SqliteOptions } from "../src/sqlite/database.ts"
 import { layerThread } from "../src/sqlite/worker-layer.ts"
 import { conformance } from "./conformance.ts"
-import { newRoom, newUser, newUserId, unique } from "./fixtures.ts"
+import { newMessage, newRoom, newUser, newUserId, unique } from "./fixtures.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "parley-sqlite-worker-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -300,22 +308,10 @@ describe("sqlite worker: its thread", () => {
         const messages = yield* Messages
         const roomId = newRoom(newUserId()).id
         const { epoch } = yield* messages.claim(roomId)
-        const clock = makeTimeUuidClock()
         const text = "word ".repeat(20_000)
         // 60 messages of 100 kB: about 1,500 pages of WAL, past SQLite's own 1,000.
         for (let seq = 1; seq <= 60; seq++) {
-          const record: MessageRecord = {
-            roomId,
-            id: clock.next(Date.now()) as MessageId,
-            seq,
-            userId: newUserId(),
-            username: "sam",
-            text,
-            clientMsgId: null,
-            createdAt: Date.now(),
-            ...plainMessage
-          }
-          yield* messages.append(roomId, [record], { epoch, afterSeq: seq - 1 })
+          yield* messages.append(roomId, [newMessage(roomId, seq, text)], { epoch, afterSeq: seq - 1 })
         }
         // With the checkpointer left out, nothing has copied them into the database file.
         assert.isAbove(statSync(`${file}-wal`).size, 4_000_000)
@@ -350,5 +346,63 @@ describe("sqlite worker: its thread", () => {
       assert.instanceOf(crashing, StorageError)
       assert.instanceOf(yield* Effect.flip(users.findByEmail("after@example.com")), StorageError)
     }).pipe(Effect.provide(layerThread(new URL("./dying-sqlite-worker.ts", import.meta.url), ":memory:")))
+  )
+})
+
+describe("sqlite worker: appends on the server's thread", () => {
+  /** What `refusing-sqlite-worker.ts` answers every append with. */
+  const refusal = "refused by the stand-in"
+  const storedSeqs = (file: string, roomId: RoomId) => {
+    const db = new DatabaseSync(file, { readOnly: true })
+    try {
+      return (
+        db.prepare("SELECT seq FROM room_messages WHERE room_id = ? ORDER BY seq").all(roomId) as Array<{
+          seq: number
+        }>
+      ).map((row) => row.seq)
+    } finally {
+      db.close()
+    }
+  }
+
+  it.effect(
+    "a batch of up to appendHereMax is written here while the worker is idle; a larger one, or one while a call waits on the worker, goes to it",
+    () =>
+      Effect.gen(function* () {
+        const file = join(dir, "append-here.db")
+        const roomId = newRoom(newUserId()).id
+        const { epoch } = yield* Effect.flatMap(Messages, (messages) => messages.claim(roomId)).pipe(
+          Effect.provide(SqliteStorage.layer(file))
+        )
+        // This worker refuses every append it gets and answers nothing else.
+        const refusing = layerThread(new URL("./refusing-sqlite-worker.ts", import.meta.url), file, {
+          checkpointer: false
+        })
+        yield* Effect.gen(function* () {
+          const messages = yield* Messages
+          const small = Array.from({ length: appendHereMax }, (_, i) => newMessage(roomId, i + 1))
+          yield* messages.append(roomId, small, { epoch, afterSeq: 0 })
+          assert.deepStrictEqual(
+            storedSeqs(file, roomId),
+            small.map((m) => m.seq)
+          )
+
+          const large = Array.from({ length: appendHereMax + 1 }, (_, i) => newMessage(roomId, appendHereMax + i + 1))
+          const tooLarge = yield* Effect.flip(messages.append(roomId, large, { epoch, afterSeq: appendHereMax }))
+          assert.include(String(tooLarge.cause), refusal)
+
+          // A call waiting on the worker (never answered): the next append goes there too.
+          yield* Effect.forkChild(Effect.flatMap(Users, (users) => users.findByUsername("waits")))
+          yield* Effect.yieldNow
+          const behind = yield* Effect.flip(
+            messages.append(roomId, [newMessage(roomId, appendHereMax + 1)], { epoch, afterSeq: appendHereMax })
+          )
+          assert.include(String(behind.cause), refusal)
+          assert.deepStrictEqual(
+            storedSeqs(file, roomId),
+            small.map((m) => m.seq)
+          )
+        }).pipe(Effect.scoped, Effect.provide(refusing), Effect.timeout("10 seconds"))
+      })
   )
 })

@@ -5,6 +5,7 @@ import { SqliteDatabase, type SqliteOptions } from "./database.ts"
 import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
 import { SqliteSearch } from "./search.ts"
+import { PendingWords } from "./search-pending.ts"
 import { SqliteSessions } from "./sessions.ts"
 import { SqliteStats } from "./stats.ts"
 import { SqliteUsers } from "./users.ts"
@@ -22,7 +23,8 @@ export const layer = (filename: string, options?: SqliteOptions) =>
     SqliteUsers,
     SqliteSessions,
     SqliteRooms,
-    SqliteMessages,
+    // PendingWords too: the worker offers it, for the appends made on the server's thread.
+    SqliteMessages.pipe(Layer.provideMerge(PendingWords.layer)),
     SqliteAudit,
     SqliteStats,
     SqliteHealth,

@@ -1,9 +1,9 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
-import { Effect, Fiber, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { StaleWrite } from "../errors.ts"
 import { distinctClientMsgKeys, type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
-import { indexBatchMax, indexDelayMs, indexPendingOrLog } from "./search-pending.ts"
+import { PendingWords } from "./search-pending.ts"
 import { timeUuidKey } from "./timeuuid-key.ts"
 
 export interface MessageRow {
@@ -79,41 +79,8 @@ export const SqliteMessages = Layer.effect(
     const many = (operation: string, sql: string, roomId: RoomId, bound: string, limit: number) =>
       db.all<MessageRow>(operation, sql, roomId, bound, limit).pipe(Effect.map((rows) => rows.map(toRecord)))
 
-    // New messages' words go into the search index together, shortly after their commits
-    // (`search-pending.ts`); whatever is still pending when the database closes goes then.
-    let indexTimer: ReturnType<typeof setTimeout> | undefined
-    let unindexed = 0
-    let closed = false
-    /** The timer's run, which may be waiting out another process's write lock. */
-    let indexing: Fiber.Fiber<void> | undefined
-    const indexNow = Effect.suspend(() => {
-      clearTimeout(indexTimer)
-      indexTimer = undefined
-      unindexed = 0
-      return indexPendingOrLog(db)
-    })
-    const indexSoon = (added: number) => {
-      if (closed) return // what is pending is indexed at the next opening
-      unindexed += added
-      // A busy room's words go in batches of a bounded size: each one holds the writer that long.
-      if (unindexed >= indexBatchMax) clearTimeout(indexTimer)
-      else if (indexTimer !== undefined) return
-      indexTimer = setTimeout(
-        () => {
-          indexing = Effect.runFork(indexNow)
-        },
-        unindexed >= indexBatchMax ? 0 : indexDelayMs
-      )
-      // Never what keeps a process alive: closing indexes what is pending.
-      indexTimer.unref()
-    }
-    // With nothing pending, `indexNow` is one read.
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        closed = true
-        return Effect.andThen(indexing === undefined ? Effect.void : Fiber.interrupt(indexing), indexNow)
-      })
-    )
+    // New messages' words go into the search index later, together (`search-pending.ts`).
+    const words = yield* PendingWords
 
     return Messages.of({
       claim: (roomId) =>
@@ -172,9 +139,7 @@ export const SqliteMessages = Layer.effect(
           })
           .pipe(
             Effect.flatMap((reason) =>
-              reason === null
-                ? Effect.sync(() => indexSoon(messages.length))
-                : Effect.fail(new StaleWrite({ roomId, reason }))
+              reason === null ? words.added(messages.length) : Effect.fail(new StaleWrite({ roomId, reason }))
             )
           )
       },

@@ -7,8 +7,8 @@
  * indexes what is pending before it reads, so it finds every stored message all the same, and
  * opening the database indexes what a stopped process left pending.
  */
-import { Effect } from "effect"
-import type { SqliteDatabase } from "./database.ts"
+import { Context, Effect, Fiber, Layer } from "effect"
+import { SqliteDatabase } from "./database.ts"
 
 // CROSS JOIN keeps the pending list outside: with a plain JOIN the planner scanned every message.
 const indexPendingWords = `
@@ -45,3 +45,54 @@ export const indexDelayMs = 200
 
 /** Messages indexed together at most, once that many wait: a larger batch holds the writer longer. */
 export const indexBatchMax = 512
+
+/** What an append says of the messages it left pending, once committed: their words go in soon. */
+export class PendingWords extends Context.Service<
+  PendingWords,
+  { readonly added: (count: number) => Effect.Effect<void> }
+>()("parley/storage/sqlite/PendingWords") {
+  /**
+   * Indexed on this connection, together: `indexDelayMs` after the first, or at once when
+   * `indexBatchMax` wait; whatever is still pending when the database closes goes then.
+   */
+  static readonly layer = Layer.effect(
+    PendingWords,
+    Effect.gen(function* () {
+      const db = yield* SqliteDatabase
+      let indexTimer: ReturnType<typeof setTimeout> | undefined
+      let unindexed = 0
+      let closed = false
+      /** The timer's run, which may be waiting out another process's write lock. */
+      let indexing: Fiber.Fiber<void> | undefined
+      const indexNow = Effect.suspend(() => {
+        clearTimeout(indexTimer)
+        indexTimer = undefined
+        unindexed = 0
+        return indexPendingOrLog(db)
+      })
+      const indexSoon = (added: number) => {
+        if (closed) return // what is pending is indexed at the next opening
+        unindexed += added
+        // A busy room's words go in batches of a bounded size: each one holds the writer that long.
+        if (unindexed >= indexBatchMax) clearTimeout(indexTimer)
+        else if (indexTimer !== undefined) return
+        indexTimer = setTimeout(
+          () => {
+            indexing = Effect.runFork(indexNow)
+          },
+          unindexed >= indexBatchMax ? 0 : indexDelayMs
+        )
+        // Never what keeps a process alive: closing indexes what is pending.
+        indexTimer.unref()
+      }
+      // With nothing pending, `indexNow` is one read.
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          closed = true
+          return Effect.andThen(indexing === undefined ? Effect.void : Fiber.interrupt(indexing), indexNow)
+        })
+      )
+      return PendingWords.of({ added: (count) => Effect.sync(() => indexSoon(count)) })
+    })
+  )
+}

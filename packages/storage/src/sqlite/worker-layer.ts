@@ -4,7 +4,9 @@
  * p99 (every socket waiting). Here a `node:worker_threads` Worker owns the connection and builds
  * the in-thread `layer`; this thread gets the same services as proxies, made from the shapes the
  * worker reports (no list of methods here), whose calls post `{ id, service, member, args }` and
- * resume when the reply with that id comes back.
+ * resume when the reply with that id comes back. A few calls are answered on this thread
+ * instead, where the trip would cost more than the call: point reads (`readsHere`) and a small
+ * append while the worker is idle (`appends-here.ts`).
  */
 import { Worker } from "node:worker_threads"
 import { Context, Effect, Layer, Tracer } from "effect"
@@ -13,11 +15,13 @@ import { Messages } from "../messages.ts"
 import { Rooms } from "../rooms.ts"
 import { Sessions } from "../sessions.ts"
 import { Users } from "../users.ts"
+import { appendHereMax, appendsHere } from "./appends-here.ts"
 import { checkpointInBackground } from "./checkpoints.ts"
 import { SqliteDatabase, type SqliteOptions } from "./database.ts"
 import type { layer } from "./layer.ts"
 import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
+import { PendingWords } from "./search-pending.ts"
 import { SqliteSessions } from "./sessions.ts"
 import { SqliteUsers } from "./users.ts"
 import {
@@ -104,7 +108,12 @@ const connect = (worker: Worker) => {
       return Effect.sync(() => pending.delete(id))
     })
   }
-  return { call, isDead: () => dead !== undefined }
+  return {
+    call,
+    isDead: () => dead !== undefined,
+    /** Alive, and no call of this thread waiting on it. */
+    isIdle: () => dead === undefined && pending.size === 0
+  }
 }
 
 const proxy = (call: ReturnType<typeof connect>["call"], shape: ServiceShape) => {
@@ -195,9 +204,13 @@ const readsHere: ReadonlyArray<readonly [key: string, members: ReadonlyArray<str
 
 /** The services `readsHere` takes its reads from, on a read-only connection to the migrated file. */
 const readers = (filename: string) =>
-  Layer.mergeAll(SqliteUsers, SqliteSessions, SqliteRooms, SqliteMessages).pipe(
-    Layer.provide(SqliteDatabase.layer(filename, { readOnly: true }))
-  )
+  Layer.mergeAll(
+    SqliteUsers,
+    SqliteSessions,
+    SqliteRooms,
+    // A read-only connection appends nothing, so leaves no words pending.
+    SqliteMessages.pipe(Layer.provide(Layer.succeed(PendingWords, PendingWords.of({ added: () => Effect.void }))))
+  ).pipe(Layer.provide(SqliteDatabase.layer(filename, { readOnly: true })))
 
 /** Replaces the proxies' members named in `readsHere` by the same reads on this thread. */
 const readOnThisThread = (
@@ -216,6 +229,31 @@ const readOnThisThread = (
         : read
     }
   }
+}
+
+type Append = Messages["Service"]["append"]
+
+/**
+ * Replaces the proxy's `Messages.append` by one that writes a small batch on this thread while
+ * the worker is idle (`appends-here.ts`), and sends the others to the worker.
+ */
+const appendOnThisThread = (
+  services: Map<string, Record<string, unknown>>,
+  here: Messages["Service"],
+  isIdle: () => boolean,
+  traced: boolean
+) => {
+  const proxy = services.get(Messages.key)
+  if (proxy === undefined) return
+  const viaWorker = proxy.append as Append
+  const onThisThread: Append = traced
+    ? (roomId, messages, fence) => withCallSpan(here.append(roomId, messages, fence), "Messages.append")
+    : here.append
+  const append: Append = (roomId, messages, fence) =>
+    messages.length <= appendHereMax && isIdle()
+      ? onThisThread(roomId, messages, fence)
+      : viaWorker(roomId, messages, fence)
+  proxy.append = append
 }
 
 /**
@@ -244,7 +282,13 @@ export const layerThread = (
       const services = new Map(shapes.map((shape) => [shape.key, proxy(call, shape)]))
       // A file the worker has opened and migrated (`:memory:` is the worker's alone). Closed
       // before the worker is (finalizers run last added first), so the WAL goes with it.
-      if (onDisk) readOnThisThread(services, yield* Layer.build(readers(filename)), traced)
+      if (onDisk) {
+        readOnThisThread(services, yield* Layer.build(readers(filename)), traced)
+        const words = services.get(PendingWords.key) as PendingWords["Service"] | undefined
+        const tell = (count: number) => words?.added(count) ?? Effect.void
+        const here = Context.get(yield* Layer.build(appendsHere(filename, tell)), Messages)
+        appendOnThisThread(services, here, connection.isIdle, traced)
+      }
       return Context.makeUnsafe<Services>(services)
     })
   )
