@@ -309,7 +309,8 @@ describe("sqlite worker: its thread", () => {
         const roomId = newRoom(newUserId()).id
         const { epoch } = yield* messages.claim(roomId)
         const text = "word ".repeat(20_000)
-        // 60 messages of 100 kB: about 1,500 pages of WAL, past SQLite's own 1,000.
+        // 60 messages of 100 kB (too long to be written on the server's thread): about 1,500
+        // pages of WAL, past SQLite's own 1,000.
         for (let seq = 1; seq <= 60; seq++) {
           yield* messages.append(roomId, [newMessage(roomId, seq, text)], { epoch, afterSeq: seq - 1 })
         }
@@ -332,6 +333,8 @@ describe("sqlite worker: its thread", () => {
         wal_autocheckpoint: backstopCheckpointPages
       })
       assert.deepStrictEqual(yield* setting({}), { wal_autocheckpoint: 1000 })
+      // The server's thread's writer (`appends-here.ts`) never checkpoints: no sync on the event loop.
+      assert.deepStrictEqual(yield* setting({ besideWorker: true }), { wal_autocheckpoint: 0 })
     })
   )
 
@@ -366,7 +369,7 @@ describe("sqlite worker: appends on the server's thread", () => {
   }
 
   it.effect(
-    "a batch of up to appendHereMax is written here while the worker is idle; a larger one, or one while a call waits on the worker, goes to it",
+    "a few short new messages are written here while the worker is idle; the worker gets a larger batch, a long text, an edit, a batch behind a waiting call, or one that finds the lock held",
     () =>
       Effect.gen(function* () {
         const file = join(dir, "append-here.db")
@@ -378,31 +381,58 @@ describe("sqlite worker: appends on the server's thread", () => {
         const refusing = layerThread(new URL("./refusing-sqlite-worker.ts", import.meta.url), file, {
           checkpointer: false
         })
+        const { messages: most, chars } = appendHereMax
+        assert.isAtLeast(most, 1)
         yield* Effect.gen(function* () {
           const messages = yield* Messages
-          const small = Array.from({ length: appendHereMax }, (_, i) => newMessage(roomId, i + 1))
-          yield* messages.append(roomId, small, { epoch, afterSeq: 0 })
-          assert.deepStrictEqual(
-            storedSeqs(file, roomId),
-            small.map((m) => m.seq)
-          )
+          const append = (batch: ReadonlyArray<MessageRecord>) =>
+            messages.append(roomId, batch, { epoch, afterSeq: batch[0]!.seq - 1 })
+          const refused = (batch: ReadonlyArray<MessageRecord>) =>
+            Effect.map(Effect.flip(append(batch)), (error) => assert.include(String(error.cause), refusal))
 
-          const large = Array.from({ length: appendHereMax + 1 }, (_, i) => newMessage(roomId, appendHereMax + i + 1))
-          const tooLarge = yield* Effect.flip(messages.append(roomId, large, { epoch, afterSeq: appendHereMax }))
-          assert.include(String(tooLarge.cause), refusal)
+          yield* append([newMessage(roomId, 1)])
+          yield* append(Array.from({ length: most }, (_, i) => newMessage(roomId, i + 2)))
+          const stored = Array.from({ length: most + 1 }, (_, i) => i + 1)
+          assert.deepStrictEqual(storedSeqs(file, roomId), stored)
+
+          const next = most + 2
+          yield* refused(Array.from({ length: most + 1 }, (_, i) => newMessage(roomId, next + i)))
+          yield* refused([newMessage(roomId, next, "x".repeat(chars + 1))])
+          yield* refused([{ ...newMessage(roomId, next, "edited"), kind: "edit", targetId: newMessage(roomId, 1).id }])
+
+          // Another connection holds the write lock: the append is not retried here.
+          const other = new DatabaseSync(file)
+          other.exec("BEGIN IMMEDIATE")
+          yield* refused([newMessage(roomId, next)]).pipe(Effect.ensuring(Effect.sync(() => other.exec("ROLLBACK"))))
+          other.close()
 
           // A call waiting on the worker (never answered): the next append goes there too.
           yield* Effect.forkChild(Effect.flatMap(Users, (users) => users.findByUsername("waits")))
           yield* Effect.yieldNow
-          const behind = yield* Effect.flip(
-            messages.append(roomId, [newMessage(roomId, appendHereMax + 1)], { epoch, afterSeq: appendHereMax })
-          )
-          assert.include(String(behind.cause), refusal)
-          assert.deepStrictEqual(
-            storedSeqs(file, roomId),
-            small.map((m) => m.seq)
-          )
+          yield* refused([newMessage(roomId, next)])
+          assert.deepStrictEqual(storedSeqs(file, roomId), stored)
         }).pipe(Effect.scoped, Effect.provide(refusing), Effect.timeout("10 seconds"))
       })
+  )
+
+  it.effect("one room's appends, here and in the worker by turns, keep their order", () =>
+    Effect.gen(function* () {
+      const file = join(dir, "append-by-turns.db")
+      const roomId = newRoom(newUserId()).id
+      yield* Effect.gen(function* () {
+        const messages = yield* Messages
+        const { epoch } = yield* messages.claim(roomId)
+        let seq = 0
+        for (const size of [1, appendHereMax.messages + 1, 2, appendHereMax.messages + 3, 1]) {
+          const batch = Array.from({ length: size }, () => newMessage(roomId, ++seq))
+          yield* messages.append(roomId, batch, { epoch, afterSeq: batch[0]!.seq - 1 })
+        }
+        const listed = yield* messages.listAfter(roomId, { after: null, limit: 100 })
+        assert.deepStrictEqual(
+          listed.map((m) => m.seq),
+          Array.from({ length: seq }, (_, i) => i + 1)
+        )
+      }).pipe(Effect.provide(SqliteStorage.layerWorker(file)))
+    })
   )
 })

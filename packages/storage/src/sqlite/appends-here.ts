@@ -1,67 +1,61 @@
 /**
- * A room's append written on the server's thread, by a writing connection of its own, while the
- * SQLite worker has nothing to do (`worker-layer.ts`). A trip to the worker costs a structured
- * clone and a wake-up of each thread, more than the write itself: one send at a time, an append
- * in the worker took about 590 µs of CPU and 0.55 ms to its ack, written here 350 µs and 0.28 ms
- * (BENCHMARKS.md, "Appends on the server's thread"). A write of a few rows holds this thread for
- * about 0.1 ms (WAL, `synchronous = NORMAL`: a commit is a write to the WAL, no sync), no longer
- * than the trip it saves. A larger batch, a busy room's group commit, goes to the worker, which
- * writes beside this thread on the other core: that is what a write storm needs (issue 9 §4).
- *
- * The two connections are two writers of one file: SQLite lets one write at a time. Here a busy
- * lock is retried on the event loop, never waited for inside SQLite (`database.ts`). With the
- * worker idle, only its search indexing (below) or another process can hold the lock.
+ * A room's append of one short new message, written on the server's thread by a writing
+ * connection of its own while the SQLite worker has nothing to do (`worker-layer.ts`). A trip to
+ * the worker costs a structured clone and a wake-up of each thread, more than a one-row write: at
+ * one send in flight, through the worker, a send took 650-660 µs of server CPU and 0.59 ms to its
+ * ack; written here, 400-440 µs and 0.33 ms (BENCHMARKS.md, "One send written on the server's
+ * thread"). Such a write holds this thread about 0.1 ms (WAL with `synchronous = NORMAL`: a
+ * commit writes the WAL and syncs nothing). The rest goes to the worker, on the other core:
+ * - a batch of more than one (a busy room's group commit): under load the worker's trips carry
+ *   many calls each, and the server's thread needs its time for the sockets (with batches of up
+ *   to 4 here, a storm of 10 senders over 8 rooms was acknowledged 10% less);
+ * - a long text, an edit or a delete (whose triggers write the search index, where a merge
+ *   takes 13-27 ms now and then, `search-pending.ts`);
+ * - an append made while a call waits on the worker, or one that finds the write lock held (by
+ *   the worker's indexing or another process): it is not retried here, where every room's
+ *   retries would share the event loop, but sent to the worker, having written nothing.
+ * This connection never checkpoints the WAL either (`besideWorker`).
  */
 import { Effect, Layer } from "effect"
+import type { MessageRecord } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
 import { SqliteMessages } from "./messages.ts"
-import { indexDelayMs, PendingWords } from "./search-pending.ts"
+import { batchedSoon, PendingWords } from "./search-pending.ts"
 
-/** The largest batch written here; a larger one goes to the worker. */
-export const appendHereMax = 4
+/** The most messages, and the most characters (UTF-16 units) of text in all, of a batch written here. */
+export const appendHereMax = { messages: 1, chars: 4096 }
+
+/** Whether a batch is one the server's thread may write (given the worker idle). */
+export const smallEnoughHere = (batch: ReadonlyArray<MessageRecord>) => {
+  if (batch.length > appendHereMax.messages) return false
+  let chars = 0
+  for (const m of batch) {
+    if (m.kind !== "message") return false
+    chars += m.text.length
+  }
+  return chars <= appendHereMax.chars
+}
 
 /**
  * The words of messages appended here, left pending by their commits, are indexed by the worker:
- * it is told how many, once per `indexDelayMs` (not once per append, which would be the trip
- * saved). A tell that fails (the worker gone) leaves them pending: a search or the next opening
- * indexes them, and so does the worker's closing.
+ * asked to index, together, `indexDelayMs` after the first or once `indexBatchMax` wait (not once
+ * per append, which would be the trip saved). A request that fails (the worker gone) leaves them
+ * pending: a search or the next opening indexes them, and so does the worker's closing.
  */
-const toldToWorker = (tell: (count: number) => Effect.Effect<unknown, unknown>) =>
+const indexedByWorker = (workerIndex: Effect.Effect<unknown, unknown>) =>
   Layer.effect(
     PendingWords,
     Effect.gen(function* () {
-      let waiting = 0
-      let timer: ReturnType<typeof setTimeout> | undefined
-      let closed = false
-      const flush = () => {
-        timer = undefined
-        const count = waiting
-        waiting = 0
-        Effect.runFork(Effect.ignore(tell(count)))
-      }
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          closed = true
-          clearTimeout(timer)
-        })
-      )
-      return PendingWords.of({
-        added: (count) =>
-          Effect.sync(() => {
-            if (closed) return
-            waiting += count
-            if (timer !== undefined) return
-            timer = setTimeout(flush, indexDelayMs)
-            timer.unref()
-          })
-      })
+      const index = Effect.ignore(workerIndex)
+      const soon = batchedSoon(() => Effect.runFork(index))
+      yield* Effect.addFinalizer(() => Effect.sync(soon.close))
+      return PendingWords.of({ added: (count) => Effect.sync(() => soon.add(count)), index })
     })
   )
 
 /** `Messages` on a writing connection of this thread to the worker's (migrated) file. */
-export const appendsHere = (filename: string, tell: (count: number) => Effect.Effect<unknown, unknown>) =>
+export const appendsHere = (filename: string, workerIndex: Effect.Effect<unknown, unknown>) =>
   SqliteMessages.pipe(
-    Layer.provide(toldToWorker(tell)),
-    // The worker's checkpointer copies the WAL, as for the worker's own connection.
-    Layer.provide(SqliteDatabase.layer(filename, { checkpointedElsewhere: true }))
+    Layer.provide(indexedByWorker(workerIndex)),
+    Layer.provide(SqliteDatabase.layer(filename, { besideWorker: true }))
   )

@@ -25,16 +25,28 @@ export interface SqliteOptions {
    * server's thread): no migration, no pragma that writes; a write fails with `StorageError`.
    */
   readonly readOnly?: boolean | undefined
+  /**
+   * A second writer beside the worker's, on the server's thread (`appends-here.ts`): it never
+   * checkpoints (the worker's connection keeps the backstop) and never retries a busy lock; a
+   * write that finds the lock held fails at once (`isBusy`), having written nothing, for the
+   * caller to send it to the worker instead.
+   */
+  readonly besideWorker?: boolean | undefined
 }
 
 /** 64 MiB of WAL at the default 4 KiB page (see `checkpoints.ts` for when the writer gets there). */
 export const backstopCheckpointPages = 16_384
 
 /** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes: another connection holds a lock. */
-const isBusy = (error: StorageError) => {
+export const isBusy = (error: StorageError) => {
   const code = (error.cause as { errcode?: unknown } | undefined)?.errcode
   return typeof code === "number" && ((code & 0xff) === 5 || (code & 0xff) === 6)
 }
+
+/** What a write beside the worker fails with when the lock is held: SQLITE_BUSY, as `isBusy` reads it. */
+const busyHere = Object.assign(new Error("database is locked (a write beside the worker does not wait)"), {
+  errcode: 5
+})
 
 /** chmod errors that mean "not yours to change" (a mounted volume, a read-only file system). */
 const refusedCodes = new Set(["EPERM", "EACCES", "EROFS"])
@@ -135,7 +147,8 @@ export class SqliteDatabase extends Context.Service<
               )
               migrate(db)
               db.exec("PRAGMA busy_timeout = 0")
-              if (options.checkpointedElsewhere === true)
+              if (options.besideWorker === true) db.exec("PRAGMA wal_autocheckpoint = 0")
+              else if (options.checkpointedElsewhere === true)
                 db.exec(`PRAGMA wal_autocheckpoint = ${backstopCheckpointPages}`)
               if (onDisk) tightened()
               return db
@@ -203,7 +216,14 @@ export class SqliteDatabase extends Context.Service<
             }
           })
         const attempt = <A>(operation: string, f: () => A) => firstTry(operation, f, retried)
-        const write = <A>(operation: string, f: () => A) => firstTry(operation, f, retriedBehindBreaker)
+        const write = <A>(operation: string, f: () => A) =>
+          firstTry(
+            operation,
+            f,
+            options.besideWorker === true
+              ? (operation) => Effect.fail(new StorageError({ operation, cause: busyHere }))
+              : retriedBehindBreaker
+          )
         return SqliteDatabase.of({
           run: (operation, sql, ...params) => write(operation, () => Number(prepare(sql).run(...params).changes)),
           get: (operation, sql, ...params) => attempt(operation, () => prepare(sql).get(...params) as any),

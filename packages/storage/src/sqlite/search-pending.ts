@@ -46,53 +46,80 @@ export const indexDelayMs = 200
 /** Messages indexed together at most, once that many wait: a larger batch holds the writer longer. */
 export const indexBatchMax = 512
 
-/** What an append says of the messages it left pending, once committed: their words go in soon. */
+/**
+ * Runs `flush` together for what is added: `indexDelayMs` after the first count, or at once when
+ * `indexBatchMax` have been added. The timer never keeps a process alive; once `close`d, nothing
+ * more is scheduled.
+ */
+export const batchedSoon = (flush: () => void) => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let waiting = 0
+  let closed = false
+  const reset = () => {
+    clearTimeout(timer)
+    timer = undefined
+    waiting = 0
+  }
+  return {
+    add: (count: number) => {
+      if (closed) return
+      waiting += count
+      // A busy room's words go in batches of a bounded size: each one holds the writer that long.
+      if (waiting >= indexBatchMax) clearTimeout(timer)
+      else if (timer !== undefined) return
+      timer = setTimeout(
+        () => {
+          reset()
+          flush()
+        },
+        waiting >= indexBatchMax ? 0 : indexDelayMs
+      )
+      timer.unref()
+    },
+    /** What was waiting is being flushed by other means. */
+    reset,
+    close: () => {
+      closed = true
+      reset()
+    }
+  }
+}
+
+/** Where an append's new messages' words go once it has committed them pending. */
 export class PendingWords extends Context.Service<
   PendingWords,
-  { readonly added: (count: number) => Effect.Effect<void> }
+  {
+    /** `count` more messages pending, just committed: indexed soon, with others. */
+    readonly added: (count: number) => Effect.Effect<void>
+    /** Indexes what is pending now (the worker offers it to the appends of the server's thread). */
+    readonly index: Effect.Effect<void>
+  }
 >()("parley/storage/sqlite/PendingWords") {
-  /**
-   * Indexed on this connection, together: `indexDelayMs` after the first, or at once when
-   * `indexBatchMax` wait; whatever is still pending when the database closes goes then.
-   */
+  /** Indexed on this connection, `batchedSoon`; whatever is still pending when it closes goes then. */
   static readonly layer = Layer.effect(
     PendingWords,
     Effect.gen(function* () {
       const db = yield* SqliteDatabase
-      let indexTimer: ReturnType<typeof setTimeout> | undefined
-      let unindexed = 0
-      let closed = false
       /** The timer's run, which may be waiting out another process's write lock. */
       let indexing: Fiber.Fiber<void> | undefined
+      const soon = batchedSoon(() => {
+        indexing = Effect.runFork(indexNow)
+      })
       const indexNow = Effect.suspend(() => {
-        clearTimeout(indexTimer)
-        indexTimer = undefined
-        unindexed = 0
+        soon.reset()
         return indexPendingOrLog(db)
       })
-      const indexSoon = (added: number) => {
-        if (closed) return // what is pending is indexed at the next opening
-        unindexed += added
-        // A busy room's words go in batches of a bounded size: each one holds the writer that long.
-        if (unindexed >= indexBatchMax) clearTimeout(indexTimer)
-        else if (indexTimer !== undefined) return
-        indexTimer = setTimeout(
-          () => {
-            indexing = Effect.runFork(indexNow)
-          },
-          unindexed >= indexBatchMax ? 0 : indexDelayMs
-        )
-        // Never what keeps a process alive: closing indexes what is pending.
-        indexTimer.unref()
-      }
       // With nothing pending, `indexNow` is one read.
       yield* Effect.addFinalizer(() =>
         Effect.suspend(() => {
-          closed = true
+          soon.close() // what is pending after this is indexed at the next opening
           return Effect.andThen(indexing === undefined ? Effect.void : Fiber.interrupt(indexing), indexNow)
         })
       )
-      return PendingWords.of({ added: (count) => Effect.sync(() => indexSoon(count)) })
+      return PendingWords.of({ added: (count) => Effect.sync(() => soon.add(count)), index: indexNow })
     })
   )
+
+  /** For a connection that appends nothing (read-only). */
+  static readonly none = Layer.succeed(PendingWords, PendingWords.of({ added: () => Effect.void, index: Effect.void }))
 }

@@ -15,9 +15,9 @@ import { Messages } from "../messages.ts"
 import { Rooms } from "../rooms.ts"
 import { Sessions } from "../sessions.ts"
 import { Users } from "../users.ts"
-import { appendHereMax, appendsHere } from "./appends-here.ts"
+import { appendsHere, smallEnoughHere } from "./appends-here.ts"
 import { checkpointInBackground } from "./checkpoints.ts"
-import { SqliteDatabase, type SqliteOptions } from "./database.ts"
+import { isBusy, SqliteDatabase, type SqliteOptions } from "./database.ts"
 import type { layer } from "./layer.ts"
 import { SqliteMessages } from "./messages.ts"
 import { SqliteRooms } from "./rooms.ts"
@@ -209,7 +209,7 @@ const readers = (filename: string) =>
     SqliteSessions,
     SqliteRooms,
     // A read-only connection appends nothing, so leaves no words pending.
-    SqliteMessages.pipe(Layer.provide(Layer.succeed(PendingWords, PendingWords.of({ added: () => Effect.void }))))
+    SqliteMessages.pipe(Layer.provide(PendingWords.none))
   ).pipe(Layer.provide(SqliteDatabase.layer(filename, { readOnly: true })))
 
 /** Replaces the proxies' members named in `readsHere` by the same reads on this thread. */
@@ -235,7 +235,8 @@ type Append = Messages["Service"]["append"]
 
 /**
  * Replaces the proxy's `Messages.append` by one that writes a small batch on this thread while
- * the worker is idle (`appends-here.ts`), and sends the others to the worker.
+ * the worker is idle (`appends-here.ts`), and sends the others to the worker, as it does one that
+ * finds the write lock held here.
  */
 const appendOnThisThread = (
   services: Map<string, Record<string, unknown>>,
@@ -250,9 +251,16 @@ const appendOnThisThread = (
     ? (roomId, messages, fence) => withCallSpan(here.append(roomId, messages, fence), "Messages.append")
     : here.append
   const append: Append = (roomId, messages, fence) =>
-    messages.length <= appendHereMax && isIdle()
-      ? onThisThread(roomId, messages, fence)
-      : viaWorker(roomId, messages, fence)
+    Effect.suspend(() =>
+      smallEnoughHere(messages) && isIdle()
+        ? onThisThread(roomId, messages, fence).pipe(
+            Effect.catchIf(
+              (error) => error._tag === "StorageError" && isBusy(error),
+              () => viaWorker(roomId, messages, fence)
+            )
+          )
+        : viaWorker(roomId, messages, fence)
+    )
   proxy.append = append
 }
 
@@ -284,9 +292,8 @@ export const layerThread = (
       // before the worker is (finalizers run last added first), so the WAL goes with it.
       if (onDisk) {
         readOnThisThread(services, yield* Layer.build(readers(filename)), traced)
-        const words = services.get(PendingWords.key) as PendingWords["Service"] | undefined
-        const tell = (count: number) => words?.added(count) ?? Effect.void
-        const here = Context.get(yield* Layer.build(appendsHere(filename, tell)), Messages)
+        const workerIndex = (services.get(PendingWords.key) as PendingWords["Service"] | undefined)?.index
+        const here = Context.get(yield* Layer.build(appendsHere(filename, workerIndex ?? Effect.void)), Messages)
         appendOnThisThread(services, here, connection.isIdle, traced)
       }
       return Context.makeUnsafe<Services>(services)
