@@ -1,5 +1,5 @@
 /**
- * A stand-in for `src/sqlite/worker.ts` that offers `Messages` and `Users` and refuses every
+ * A stand-in for `src/sqlite/worker.ts` that offers `Messages`, `Users` and `PendingWords` and refuses every
  * append it is sent (StorageError, "refused by the stand-in"), and never answers anything else:
  * a test sees which appends reach the worker, and can keep a call waiting there.
  */
@@ -31,6 +31,14 @@ port.postMessage({
   type: "ready",
   services: [
     { key: "parley/storage/Messages", members: [{ name: "append", kind: "function" }] },
+    // Offered (never answered) so that appends may be written on the server's thread.
+    {
+      key: "parley/storage/sqlite/PendingWords",
+      members: [
+        { name: "added", kind: "function" },
+        { name: "index", kind: "effect" }
+      ]
+    },
     { key: "parley/storage/Users", members: [{ name: "findByUsername", kind: "function" }] }
   ]
 } satisfies Reply)

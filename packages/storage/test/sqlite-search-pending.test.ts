@@ -68,7 +68,10 @@ describe("sqlite: search words indexed after the commit", () => {
             )
             assert.strictEqual(pending(file), 0, "the search indexed it first")
 
-            yield* appendAsOwner(messages, roomId, [message(2, "wombat two"), message(3, "wombat three")])
+            // One at a time: behind the worker, written on the server's thread, whose words only
+            // the worker's indexing (asked by that thread) takes in.
+            yield* appendAsOwner(messages, roomId, [message(2, "wombat two")])
+            yield* appendAsOwner(messages, roomId, [message(3, "wombat three")])
             // No search: the pending list empties on its own, shortly.
             yield* Effect.sync(() => pending(file)).pipe(
               Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n === 0, times: 100 })

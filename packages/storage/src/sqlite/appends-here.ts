@@ -1,19 +1,22 @@
 /**
  * A room's append of one short new message, written on the server's thread by a writing
- * connection of its own while the SQLite worker has nothing to do (`worker-layer.ts`). A trip to
- * the worker costs a structured clone and a wake-up of each thread, more than a one-row write: at
- * one send in flight, through the worker, a send took 650-660 µs of server CPU and 0.59 ms to its
- * ack; written here, 400-440 µs and 0.33 ms (BENCHMARKS.md, "One send written on the server's
- * thread"). Such a write holds this thread about 0.1 ms (WAL with `synchronous = NORMAL`: a
- * commit writes the WAL and syncs nothing). The rest goes to the worker, on the other core:
+ * connection of its own while no call of this thread waits on the SQLite worker
+ * (`worker-layer.ts`). A trip to the worker costs a structured clone and a wake-up of each
+ * thread, more than a one-row write: at one send in flight, through the worker, a send took
+ * 652-664 µs of server CPU and 0.59-0.60 ms to its ack; written here, 411-439 µs and 0.33-0.35 ms
+ * (BENCHMARKS.md, "One send written on the server's thread"). The write itself holds this thread
+ * about 0.1 ms (a one-message append's body, measured in the worker: "SQLite checkpoints off the
+ * write path"; under WAL with `synchronous = NORMAL` a commit writes the WAL and syncs nothing).
+ * The rest goes to the worker, on the other core:
  * - a batch of more than one (a busy room's group commit): under load the worker's trips carry
  *   many calls each, and the server's thread needs its time for the sockets (with batches of up
  *   to 4 here, a storm of 10 senders over 8 rooms was acknowledged 10% less);
- * - a long text, an edit or a delete (whose triggers write the search index, where a merge
- *   takes 13-27 ms now and then, `search-pending.ts`);
- * - an append made while a call waits on the worker, or one that finds the write lock held (by
- *   the worker's indexing or another process): it is not retried here, where every room's
- *   retries would share the event loop, but sent to the worker, having written nothing.
+ * - a long text: more WAL pages written on the event loop;
+ * - an edit or a delete: its triggers write the search index, where a merge takes 13-27 ms now
+ *   and then (`search-pending.ts`);
+ * - an append that finds the write lock held (by the worker's indexing or another process): it
+ *   is not retried here, where every room's retries would share the event loop, but sent to the
+ *   worker, having written nothing.
  * This connection never checkpoints the WAL either (`besideWorker`).
  */
 import { Effect, Layer } from "effect"
@@ -23,7 +26,7 @@ import { SqliteMessages } from "./messages.ts"
 import { batchedSoon, PendingWords } from "./search-pending.ts"
 
 /** The most messages, and the most characters (UTF-16 units) of text in all, of a batch written here. */
-export const appendHereMax = { messages: 1, chars: 4096 }
+export const appendHereMax = { messages: 1, chars: 4096 } as const
 
 /** Whether a batch is one the server's thread may write (given the worker idle). */
 export const smallEnoughHere = (batch: ReadonlyArray<MessageRecord>) => {

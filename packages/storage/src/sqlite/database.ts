@@ -43,11 +43,6 @@ export const isBusy = (error: StorageError) => {
   return typeof code === "number" && ((code & 0xff) === 5 || (code & 0xff) === 6)
 }
 
-/** What a write beside the worker fails with when the lock is held: SQLITE_BUSY, as `isBusy` reads it. */
-const busyHere = Object.assign(new Error("database is locked (a write beside the worker does not wait)"), {
-  errcode: 5
-})
-
 /** chmod errors that mean "not yours to change" (a mounted volume, a read-only file system). */
 const refusedCodes = new Set(["EPERM", "EACCES", "EROFS"])
 
@@ -205,14 +200,14 @@ export class SqliteDatabase extends Context.Service<
         const firstTry = <A>(
           operation: string,
           f: () => A,
-          slow: (operation: string, f: () => A) => Effect.Effect<A, StorageError>
+          slow: (operation: string, f: () => A, busy: StorageError) => Effect.Effect<A, StorageError>
         ): Effect.Effect<A, StorageError> =>
           Effect.suspend(() => {
             try {
               return Effect.succeed(f())
             } catch (cause) {
               const error = new StorageError({ operation, cause })
-              return isBusy(error) ? slow(operation, f) : Effect.fail(error)
+              return isBusy(error) ? slow(operation, f, error) : Effect.fail(error)
             }
           })
         const attempt = <A>(operation: string, f: () => A) => firstTry(operation, f, retried)
@@ -220,9 +215,7 @@ export class SqliteDatabase extends Context.Service<
           firstTry(
             operation,
             f,
-            options.besideWorker === true
-              ? (operation) => Effect.fail(new StorageError({ operation, cause: busyHere }))
-              : retriedBehindBreaker
+            options.besideWorker === true ? (_operation, _f, busy) => Effect.fail(busy) : retriedBehindBreaker
           )
         return SqliteDatabase.of({
           run: (operation, sql, ...params) => write(operation, () => Number(prepare(sql).run(...params).changes)),
@@ -236,7 +229,9 @@ export class SqliteDatabase extends Context.Service<
                 db.exec("COMMIT")
                 return result
               } catch (error) {
-                db.exec("ROLLBACK")
+                // Some errors (a full disk, an I/O error) end the transaction themselves: a
+                // ROLLBACK then would fail and hide the error.
+                if (db.isTransaction) db.exec("ROLLBACK")
                 throw error
               }
             })

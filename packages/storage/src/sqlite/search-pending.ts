@@ -43,7 +43,11 @@ export const indexPendingOrLog = (db: SqliteDatabase["Service"]) =>
 /** How long new messages wait to be indexed together: one FTS5 segment per this, not per send. */
 export const indexDelayMs = 200
 
-/** Messages indexed together at most, once that many wait: a larger batch holds the writer longer. */
+/**
+ * Once this many messages wait, their words are indexed at once, not after `indexDelayMs`: a
+ * larger batch holds the writer longer. (The worker indexes every pending message, those it was
+ * told of and those the server's thread was, so a batch may reach about twice this.)
+ */
 export const indexBatchMax = 512
 
 /**

@@ -292,9 +292,12 @@ export const layerThread = (
       // before the worker is (finalizers run last added first), so the WAL goes with it.
       if (onDisk) {
         readOnThisThread(services, yield* Layer.build(readers(filename)), traced)
+        // Only a worker that indexes the words left pending here may have appends written here.
         const workerIndex = (services.get(PendingWords.key) as PendingWords["Service"] | undefined)?.index
-        const here = Context.get(yield* Layer.build(appendsHere(filename, workerIndex ?? Effect.void)), Messages)
-        appendOnThisThread(services, here, connection.isIdle, traced)
+        if (workerIndex !== undefined) {
+          const here = Context.get(yield* Layer.build(appendsHere(filename, workerIndex)), Messages)
+          appendOnThisThread(services, here, connection.isIdle, traced)
+        }
       }
       return Context.makeUnsafe<Services>(services)
     })
