@@ -13,9 +13,13 @@ const withClientIds = (n: number) => {
   const roomId = newRoom(newUserId()).id
   const clock = makeTimeUuidClock()
   const users = Array.from({ length: 8 }, newUserId)
+  // Every id in one of the tests' 50 ms partitions: minted at the clock's 1,000 a millisecond from
+  // the window's start, 2,200 take 3 ms. Minted at `Date.now()`, they crossed into the next window
+  // now and then, and a test that takes "the" partition saw part of the room.
+  const windowStart = Math.floor(Date.now() / testMessageBucketMs) * testMessageBucketMs
   const records: Array<MessageRecord> = Array.from({ length: n }, (_, i) => ({
     roomId,
-    id: clock.next(Date.now()) as MessageId,
+    id: clock.next(windowStart) as MessageId,
     seq: i + 1,
     userId: users[i % users.length]!,
     username: "sender",

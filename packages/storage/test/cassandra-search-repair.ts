@@ -92,8 +92,10 @@ export const cassandraSearchRepair = (it: Vitest.MethodsNonLive<CassandraClient 
         const roomId = newRoom(newUserId()).id
         const word = unique("chunk").replaceAll("-", "")
         const clock = makeTimeUuidClock()
+        // One millisecond for all five: the batch never straddles two of the tests' 50 ms partitions.
+        const at = Date.now()
         const batch = Array.from({ length: 5 }, (_, i) =>
-          message(roomId, clock.next(Date.now()) as MessageId, i + 1, `${word} number ${i}`)
+          message(roomId, clock.next(at) as MessageId, i + 1, `${word} number ${i}`)
         )
         yield* appendAsOwner(messages, roomId, batch)
         const db = yield* CassandraClient
