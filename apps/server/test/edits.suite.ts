@@ -179,6 +179,33 @@ export const editsSuite = (backend: Backend) =>
       expect((await history(ada, room)).map((v) => v.seq)).toEqual([1, 2, 3])
     })
 
+    it("over WebSocket: a site admin demoted while connected deletes no more, at once", async () => {
+      const [owner, author] = [await account(server.url, "eq"), await account(server.url, "er")]
+      const [admin, other] = [await adminAccount(backend, server, "et"), await adminAccount(backend, server, "eu")]
+      const room = await createRoom(server.url, owner)
+      await joinRoom(server.url, room, author)
+      const [first, second] = [await post(author, room, "one"), await post(author, room, "two")]
+      const socket = await connect(server.url, { token: admin.token })
+      try {
+        socket.send({ type: "chat.delete", id: "d1", to: room, payload: { msg_id: first.msg_id } })
+        expect((await socket.next((e) => e.id === "d1")).type).toBe("ack")
+        const demoted = await adminCall(server, other, "PUT", `/api/admin/users/${admin.id}/role`, {
+          body: { role: "user" }
+        })
+        expect(demoted.status, JSON.stringify(demoted.body)).toBe(200)
+        socket.send({ type: "chat.delete", id: "d2", to: room, payload: { msg_id: second.msg_id } })
+        const refused = await socket.next((e) => e.id === "d2")
+        expect([refused.type, refused.payload.code]).toEqual(["error", "forbidden"])
+        const messages = (await history(owner, room)).filter((m) => m.kind === "message")
+        expect(messages.map((m) => [m.text, m.deleted_by])).toEqual([
+          ["", admin.id],
+          ["two", null]
+        ])
+      } finally {
+        socket.close()
+      }
+    })
+
     it("over WebSocket: chat.edit and chat.delete are acked with their seq; subscribers get them live, resume replays them", async () => {
       const [ada, bob] = [await account(server.url, "ew"), await account(server.url, "ev")]
       const room = await createRoom(server.url, ada)
@@ -203,6 +230,18 @@ export const editsSuite = (backend: Backend) =>
           payload: { msg_id: sent.payload.msg_id, client_msg_id: "d-1" }
         })
         expect((await a.next((e) => e.type === "ack" && e.id === "d")).payload).toMatchObject({ seq: 3 })
+        // A target that is not (or no longer) a message of the room is `not_found`, as over HTTP.
+        a.send({ type: "chat.edit", id: "gone", to: room, payload: { msg_id: sent.payload.msg_id, text: "again" } })
+        expect((await a.next((e) => e.type === "error" && e.id === "gone")).payload).toEqual({
+          code: "not_found",
+          message: "the message was deleted"
+        })
+        const unknown = "7d0c9e80-0000-1000-8000-000000000001"
+        a.send({ type: "chat.delete", id: "unknown", to: room, payload: { msg_id: unknown } })
+        expect((await a.next((e) => e.type === "error" && e.id === "unknown")).payload).toEqual({
+          code: "not_found",
+          message: "no such message in this room"
+        })
 
         await b.next((e) => e.type === "chat.message" && e.payload.seq === 3)
         expect(b.messages(room).map((e) => [e.payload.seq, e.payload.kind, e.payload.target_id])).toEqual([

@@ -1,5 +1,5 @@
 /** `chat.message`, `chat.edit`, `chat.delete`: checked, handed to the room's actor, acknowledged once stored. */
-import type { DeleteMessage, EditMessage, MessageView, RoomId, SendMessage } from "@parley/domain"
+import type { DeleteMessage, EditMessage, MessageView, RoomId, SendMessage, ServiceUnavailable } from "@parley/domain"
 import { Cause, Clock, Effect, Option } from "effect"
 import { before, lateSend } from "../../chat/send-deadline.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
@@ -26,6 +26,30 @@ export const mayPost = Effect.fnUntraced(function* (conn: ConnectionState, roomI
 })
 
 const unacknowledged = new EventError({ code: "internal", message: "the send was not acknowledged; retry it" })
+
+/**
+ * A send refused by its room's actor. Its room's checks passed before (the sender may change
+ * messages there), so a target that is not a message of the room, or was deleted, is
+ * `not_found` as over HTTP: saying so reveals nothing.
+ */
+const refusedByActor = (failure: RoomFailure): EventError =>
+  failure._tag === "NotFound"
+    ? new EventError({ code: "not_found", message: failure.error.message })
+    : toEventError(failure)
+
+/**
+ * Whether the user is a site admin now. The upgrade's answer is read again from storage by a
+ * socket that had it, for every change that may rest on it: a demotion takes effect at once, as
+ * over HTTP (whose every request reads the role). A promotion waits for the next connection.
+ */
+const siteAdminNow = (conn: ConnectionState): Effect.Effect<boolean, ServiceUnavailable> =>
+  conn.user.siteAdmin
+    ? conn.env.accounts.authenticateSession(conn.userId, conn.sessionId).pipe(
+        Effect.map((caller) => caller.role === "admin"),
+        // A session ended meanwhile: its socket is being closed; the send is no admin's.
+        Effect.catchTag("Unauthorized", () => Effect.succeed(false))
+      )
+    : Effect.succeed(false)
 
 /**
  * Queued in order; the ack follows once stored, while later frames are read on. The ack
@@ -61,7 +85,7 @@ const ackWhenStored = (
       Effect.matchCauseEffect({
         onFailure: (cause) => {
           const failure = Cause.findErrorOption(cause)
-          return answer(conn.error(event.id, Option.isSome(failure) ? toEventError(failure.value) : unacknowledged))
+          return answer(conn.error(event.id, Option.isSome(failure) ? refusedByActor(failure.value) : unacknowledged))
         },
         onSuccess: (m) =>
           answer(conn.ack(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq }))
@@ -96,7 +120,9 @@ export const changeMessage = Effect.fnUntraced(function* (
   const { moderator } = yield* before(deadlineAt)(
     Effect.andThen(
       env.limits.message(conn.userId),
-      env.rooms.changeable({ id: conn.userId, siteAdmin: conn.user.siteAdmin }, event.to, kind)
+      Effect.flatMap(siteAdminNow(conn), (siteAdmin) =>
+        env.rooms.changeable({ id: conn.userId, siteAdmin }, event.to, kind)
+      )
     )
   )
   const stored = yield* env.router.submit({
