@@ -8,9 +8,9 @@
  * the most rooms allowed resumes them all on a new socket.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type RoomId, Unauthorized } from "@parley/domain"
+import { NotFound, type RoomId, Unauthorized } from "@parley/domain"
 import { Messages, SqliteStorage, StorageError } from "@parley/storage"
-import { ConfigProvider, Deferred, Duration, Effect, Fiber, FiberSet, Layer } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { RoomRouter } from "../src/chat/room-router.ts"
 import type { RoomAccess } from "../src/chat/rooms.ts"
@@ -18,6 +18,7 @@ import { RateLimits } from "../src/ratelimit/limits.ts"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub } from "../src/realtime/hub.ts"
 import { Presence } from "../src/realtime/presence.ts"
+import { Revocations } from "../src/realtime/revocations.ts"
 import { onClosed, onFrame } from "../src/ws/connection.ts"
 import { Connections } from "../src/ws/connections.ts"
 import { connectionOptions, WebSocketConfig } from "../src/ws/endpoint.ts"
@@ -303,6 +304,54 @@ describe("the ?room_id= subscribe", () => {
       assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
     }).pipe(Effect.provide(gatedHub), Effect.provide(world(stubs({}))))
   })
+})
+
+describe("a subscribe racing a removal", () => {
+  const removedFrom = () => new NotFound({ error: { code: "not_found", message: "no such room" } })
+
+  it.effect("a member removed while the subscribe reads access is refused, not left subscribed", () => {
+    const reading = Deferred.makeUnsafe<void>()
+    const announced = Deferred.makeUnsafe<void>()
+    let reads = 0
+    // The first read answers "member", once the removal has been announced; any later one knows.
+    const access = () =>
+      Effect.suspend(() =>
+        ++reads === 1
+          ? Effect.andThen(Deferred.succeed(reading, undefined), Effect.as(Deferred.await(announced), {}))
+          : Effect.fail(removedFrom())
+      )
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      const subscribing = yield* Effect.forkChild(
+        arrive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
+      )
+      yield* Deferred.await(reading)
+      yield* (yield* Revocations).publish({ kind: "membership", room_id: room, user_id: ada.userId })
+      yield* Deferred.succeed(announced, undefined)
+      yield* Fiber.join(subscribing)
+      assert.isFalse(conn.subscriptions?.has(room) ?? false)
+      assert.deepStrictEqual(
+        socket.frames.map((f) => [f.type, f.id, f.payload.code]),
+        [["error", "s", "forbidden"]]
+      )
+      assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
+    }).pipe(Effect.provide(world(stubs({ rooms: { access } as any }))))
+  })
+
+  it.effect("the ?room_id= subscribe reads again when a removal came after the upgrade's read", () =>
+    Effect.gen(function* () {
+      // Announced after the upgrade read the room (at `authenticatedAt`), before the socket registered.
+      yield* (yield* Revocations).publish({ kind: "membership", room_id: room, user_id: ada.userId })
+      const socket = fakeSocket()
+      const conn = yield* open(socket, { roomId: room, roomAccess: Exit.succeed({}) as any })
+      assert.isFalse(conn.subscriptions?.has(room) ?? false)
+      assert.deepStrictEqual(
+        socket.frames.map((f) => [f.type, f.payload.code, f.payload.room_id]),
+        [["error", "forbidden", room]]
+      )
+    }).pipe(Effect.provide(world(stubs({ rooms: { access: () => Effect.fail(removedFrom()) } as any }))))
+  )
 })
 
 describe("a connection's inbound queue", () => {

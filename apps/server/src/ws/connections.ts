@@ -44,6 +44,12 @@ export class Connections extends Context.Service<
     readonly countOf: (userId: UserId) => number
     /** Called (synchronously) whenever the count changes. */
     readonly onCountChange: (listener: () => void) => void
+    /**
+     * Whether this node heard, at or after `at` (epoch ms), that the user's place in a room
+     * changed or that a room was archived or deleted: a room's access read before then may be
+     * stale. Remembered as long as revocations are.
+     */
+    readonly roomsChangedSince: (userId: UserId, at: number) => boolean
   }
 >()("parley/server/ws/Connections") {
   static readonly layer = Layer.effect(
@@ -56,6 +62,9 @@ export class Connections extends Context.Service<
       const byUser = new Map<UserId, Set<OpenConnection>>()
       /** Recently heard revocations: session or user id → when this node heard it. */
       const heard = new Map<string, number>()
+      /** Recently heard membership changes: user id → when; and the last room archived or deleted. */
+      const roomNews = new Map<UserId, number>()
+      let lastRoomChange = Number.NEGATIVE_INFINITY
       const countListeners = new Set<() => void>()
 
       const index = <K>(map: Map<K, Set<OpenConnection>>, key: K, connection: OpenConnection) => {
@@ -78,6 +87,10 @@ export class Connections extends Context.Service<
           if (at > now - rememberMs) break
           heard.delete(key)
         }
+        for (const [key, at] of roomNews) {
+          if (at > now - rememberMs) break
+          roomNews.delete(key)
+        }
       }
 
       const revoke = (revocation: Revocation) => {
@@ -88,6 +101,13 @@ export class Connections extends Context.Service<
           return
         }
         if (revocation.kind === "room" || revocation.kind === "membership") {
+          const now = clock.currentTimeMillisUnsafe()
+          forget(now)
+          if (revocation.kind === "room") lastRoomChange = now
+          else {
+            roomNews.delete(revocation.user_id)
+            roomNews.set(revocation.user_id, now)
+          }
           const targets = revocation.kind === "room" ? all : (byUser.get(revocation.user_id) ?? [])
           for (const connection of targets) connection.postingChanged(revocation.room_id)
           return
@@ -127,7 +147,8 @@ export class Connections extends Context.Service<
         countOf: (userId) => byUser.get(userId)?.size ?? 0,
         onCountChange: (listener) => {
           countListeners.add(listener)
-        }
+        },
+        roomsChangedSince: (userId, at) => lastRoomChange >= at || (roomNews.get(userId) ?? -1) >= at
       })
     })
   )

@@ -30,6 +30,8 @@ export const subscribe = Effect.fnUntraced(function* (
       message: `at most ${max} subscriptions per connection; unsubscribe from a room first`
     })
   }
+  // The URL's room was read with the session, from `authenticatedAt`.
+  const readAt = access === null ? env.clock.currentTimeMillisUnsafe() : conn.authenticatedAt
   yield* access ?? env.rooms.access(conn.userId, roomId)
   const existing = conn.subscriptions?.get(roomId)
   if (existing !== undefined) {
@@ -49,6 +51,11 @@ export const subscribe = Effect.fnUntraced(function* (
   )
   // A change for the room's next window, not a broadcast now: see `realtime/presence.ts`.
   yield* env.presence.join(roomId, { connId: conn.connId, userId: conn.userId, username: conn.user.username })
+  // A removal (or the room's end) announced after the read and before the hub had this
+  // subscription reached nobody here: read again, and refuse the subscribe if it no longer holds.
+  if (env.connections.roomsChangedSince(conn.userId, readAt)) {
+    yield* env.rooms.access(conn.userId, roomId).pipe(Effect.tapError(() => unsubscribe(conn, roomId)))
+  }
   return subscription
 })
 
