@@ -306,6 +306,42 @@ describe("the ?room_id= subscribe", () => {
   })
 })
 
+describe("a subscribe's answer and the room's live events", () => {
+  /** Storage whose head read (the hub's, as it opens the room) waits for `gate`. */
+  const slowHead = (gate: Deferred.Deferred<void>) =>
+    Layer.effect(
+      Messages,
+      Effect.gen(function* () {
+        const real = yield* Messages
+        return Messages.of({ ...real, latest: (roomId) => Effect.andThen(Deferred.await(gate), real.latest(roomId)) })
+      })
+    ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
+
+  it.effect("a message broadcast while the subscribe opens the room comes after its ack and the online list", () => {
+    const gate = Deferred.makeUnsafe<void>()
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      const subscribing = yield* Effect.forkChild(
+        arrive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
+      )
+      // The subscription is in the hub, which is still reading the room's head when a message comes.
+      while ((conn.subscriptions?.size ?? 0) === 0) yield* Effect.yieldNow
+      yield* (yield* Broker).publish(room, { kind: "messages", messages: [wire(room, 1)] })
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(subscribing)
+      assert.deepStrictEqual(
+        socket.frames.map((f) => [f.type, f.id ?? f.payload.seq ?? null]),
+        [
+          ["ack", "s"],
+          ["presence", null],
+          ["chat.message", 1]
+        ]
+      )
+    }).pipe(Effect.provide(world(stubs({}), slowHead(gate))))
+  })
+})
+
 describe("a subscribe racing a removal", () => {
   const removedFrom = () => new NotFound({ error: { code: "not_found", message: "no such room" } })
 

@@ -13,7 +13,7 @@ import { changeMessage, sendMessage } from "./messages.ts"
 import { ackWithOnline, listOnline } from "./presence.ts"
 import { markRead } from "./read-markers.ts"
 import { search } from "./search.ts"
-import { resume, subscribe, unsubscribe } from "./subscriptions.ts"
+import { answeredBeforeLive, resume, subscribe, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
 
 /**
@@ -52,8 +52,16 @@ const handle = (
       return conn.reply(event.id === undefined ? { type: "pong" } : { type: "pong", id: event.id })
     case "channel.subscribe":
       return subscribeAllowed(conn).pipe(
-        Effect.andThen(subscribe(conn, event.to, false)),
-        Effect.andThen(ackWithOnline(conn, event.id, { of: event.type, room_id: event.to }, event.to))
+        Effect.andThen(
+          answeredBeforeLive(
+            conn,
+            event.to,
+            Effect.andThen(
+              subscribe(conn, event.to),
+              ackWithOnline(conn, event.id, { of: event.type, room_id: event.to }, event.to)
+            )
+          )
+        )
       )
     case "channel.unsubscribe":
       return subscribeAllowed(conn).pipe(
@@ -62,9 +70,14 @@ const handle = (
       )
     case "channel.resume":
       return subscribeAllowed(conn).pipe(
-        Effect.andThen(resume(conn, event.to, event.after)),
-        Effect.flatMap((replayed) =>
-          ackWithOnline(conn, event.id, { of: event.type, room_id: event.to, replayed }, event.to)
+        Effect.andThen(
+          answeredBeforeLive(
+            conn,
+            event.to,
+            Effect.flatMap(resume(conn, event.to, event.after), (replayed) =>
+              ackWithOnline(conn, event.id, { of: event.type, room_id: event.to, replayed }, event.to)
+            )
+          )
         )
       )
     case "chat.message":
@@ -190,7 +203,11 @@ export const subscribeFromUrl = (
   roomId: RoomId,
   access: RoomAccessResult | null = null
 ): Effect.Effect<void> =>
-  subscribe(conn, roomId, false, access).pipe(
-    Effect.andThen(ackWithOnline(conn, undefined, { of: "channel.subscribe", room_id: roomId }, roomId)),
-    Effect.catch((e) => conn.error(undefined, toEventError(e), roomId))
-  )
+  answeredBeforeLive(
+    conn,
+    roomId,
+    Effect.andThen(
+      subscribe(conn, roomId, access),
+      ackWithOnline(conn, undefined, { of: "channel.subscribe", room_id: roomId }, roomId)
+    )
+  ).pipe(Effect.catch((e) => conn.error(undefined, toEventError(e), roomId)))

@@ -13,13 +13,13 @@ import { EventError } from "../errors.ts"
 import { type ConnectionState, Subscription } from "../state.ts"
 
 /**
- * Listens to a room the user may read; with `replay`, live events wait until released.
- * `access`: storage's answer read already (the URL's room, read with the session), else read now.
+ * Listens to a room the user may read. Its live events wait until `releaseHeld` (the caller
+ * answers first: see `answeredBeforeLive`). `access`: storage's answer read already (the URL's
+ * room, read with the session), else read now.
  */
 export const subscribe = Effect.fnUntraced(function* (
   conn: ConnectionState,
   roomId: RoomId,
-  replay: boolean,
   access: RoomAccessResult | null = null
 ) {
   const { env } = conn
@@ -35,10 +35,10 @@ export const subscribe = Effect.fnUntraced(function* (
   yield* access ?? env.rooms.access(conn.userId, roomId)
   const existing = conn.subscriptions?.get(roomId)
   if (existing !== undefined) {
-    if (replay && existing.replay === null) existing.replay = []
+    existing.replay ??= []
     return existing
   }
-  const subscription = new Subscription(conn, replay)
+  const subscription = new Subscription(conn, true)
   conn.addSubscription(roomId, subscription)
   yield* env.hub.join(roomId, subscription).pipe(
     Effect.tapError((cause) =>
@@ -106,15 +106,27 @@ export const revalidate = (conn: ConnectionState): Effect.Effect<void> =>
     }
   }).pipe(Effect.catchCause((cause) => Effect.logWarning("subscription check failed", cause)))
 
-/** Replays stored messages after `after`, then releases the live events held meanwhile. */
-export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, after: MessageId) {
-  const subscription = yield* subscribe(conn, roomId, true)
-  /** Live delivery resumes whatever happens to the replay: a failed read must not hold it forever. */
-  const release = Effect.sync(() => {
-    const held = subscription.replay ?? []
+/** Lets the room's held live events through, in order (what the socket has is dropped), then live. */
+export const releaseHeld = (conn: ConnectionState, roomId: RoomId) =>
+  Effect.sync(() => {
+    const subscription = conn.subscriptions?.get(roomId)
+    if (subscription === undefined || subscription.replay === null) return
+    const held = subscription.replay
     subscription.replay = null
     for (const delivery of held) subscription.deliver(roomId, delivery)
   })
+
+/**
+ * A subscribe or resume and its answer (`ack`, then `presence`), with the room's live events
+ * held until the answer is written: a live message never comes before the ack that says the
+ * subscription exists. Released whatever happens, so a failure never holds a room's events.
+ */
+export const answeredBeforeLive = <A, E, R>(conn: ConnectionState, roomId: RoomId, effect: Effect.Effect<A, E, R>) =>
+  Effect.ensuring(effect, releaseHeld(conn, roomId))
+
+/** Replays stored messages after `after`; the live events held meanwhile wait for the caller's answer. */
+export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, after: MessageId) {
+  const subscription = yield* subscribe(conn, roomId)
   let replayed = 0
   // Skips only what this replay sent. On a subscription that already had live messages (a
   // plain subscribe before, or a resume whose read failed), those may come again, but what
@@ -130,6 +142,6 @@ export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId
         replayed++
       })
     )
-  ).pipe(Effect.ensuring(release))
+  )
   return replayed
 })
