@@ -1,7 +1,8 @@
 /**
  * `channel.resume` while live messages keep coming: the replay is held (a storage read that
  * waits on a latch), a live broadcast is injected meanwhile, and the connection must send
- * every message once, in `seq` order, with no gap at the seam. One connection on a fake
+ * every message once, in `seq` order, with no gap at the seam; live messages held by the replay
+ * come after its ack (protocol.md: the replay, then the ack, then live). One connection on a fake
  * socket, the real hub and memory broker, SQLite in memory.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -68,9 +69,9 @@ describe("channel.resume overlapping live traffic", () => {
     })
   )
 
-  it.effect("live messages that arrive after the replay read follow it without a gap", () =>
+  it.effect("live messages that arrive after the replay read follow its ack without a gap", () =>
     Effect.gen(function* () {
-      assert.deepStrictEqual(yield* resumeWithLiveTraffic("after-read"), [3, 4, 5, 6, 7, "ack 3"])
+      assert.deepStrictEqual(yield* resumeWithLiveTraffic("after-read"), [3, 4, 5, "ack 3", 6, 7])
     })
   )
 })
