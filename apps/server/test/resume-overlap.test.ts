@@ -10,7 +10,7 @@ import type { RoomId } from "@parley/domain"
 import { Messages, SqliteStorage } from "@parley/storage"
 import { Effect, Fiber, Latch, Layer } from "effect"
 import { Broker } from "../src/realtime/broker.ts"
-import { arrive, fakeSocket, open, stubs, world } from "./support/connection.ts"
+import { arrive, fakeSocket, open, stubs, testOptions, world } from "./support/connection.ts"
 import { record, storeSeqs, wire } from "./support/message-records.ts"
 
 /** Where the replay's storage read is held: before it reads, or after it read and before it returns. */
@@ -73,5 +73,37 @@ describe("channel.resume overlapping live traffic", () => {
     Effect.gen(function* () {
       assert.deepStrictEqual(yield* resumeWithLiveTraffic("after-read"), [3, 4, 5, "ack 3", 6, 7])
     })
+  )
+
+  it.effect(
+    "live messages held past the outbound limit during a replay close the socket (1013), as a slow reader",
+    () =>
+      Effect.gen(function* () {
+        const { gate, held, layer } = yield* makeWorld("before-read")
+        yield* Effect.gen(function* () {
+          const messages = yield* Messages
+          const broker = yield* Broker
+          const roomId = crypto.randomUUID() as RoomId
+          const socket = fakeSocket()
+          const connection = yield* open(socket, {}, { ...testOptions, maxBufferedBytes: 4096 })
+          yield* storeSeqs(messages, roomId, [1, 2])
+          const resuming = yield* Effect.forkChild(
+            arrive(
+              connection,
+              JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 1).id })
+            )
+          )
+          yield* held.await
+          const live = Array.from({ length: 20 }, (_, i) => i + 3)
+          yield* storeSeqs(messages, roomId, live)
+          yield* broker.publish(roomId, { kind: "messages", messages: live.map((s) => wire(roomId, s)) })
+          assert.deepStrictEqual(socket.closedWith, {
+            code: 1013,
+            reason: "too slow: outbound queue full, reconnect and resume"
+          })
+          yield* gate.open
+          yield* Fiber.join(resuming)
+        }).pipe(Effect.provide(layer), Effect.scoped)
+      })
   )
 })

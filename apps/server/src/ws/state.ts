@@ -116,8 +116,10 @@ export class Subscription implements Subscriber {
   readonly conn: ConnectionState
   /** The highest `seq` delivered; later duplicates are dropped. */
   lastSeq = 0
-  /** While `channel.resume` replays history, live events wait here. */
+  /** While `channel.resume` replays history (or a subscribe is answered), live events wait here. */
   replay: Array<Delivery> | null
+  /** The bytes waiting in `replay`: bounded like the socket's own buffer. */
+  heldBytes = 0
   /** Cleared on unsubscribe: an event already on its way is not sent after it. */
   active = true
 
@@ -130,7 +132,11 @@ export class Subscription implements Subscriber {
   deliver(_roomId: RoomId, delivery: Delivery): void {
     if (!this.active || delivery.skipUser === this.conn.userId) return
     if (this.replay !== null) {
-      this.replay.push(delivery)
+      // A long replay into a busy room must not hold an unbounded backlog: past the outbound
+      // limit, the client is told to reconnect and resume, as a slow reader is.
+      this.heldBytes += delivery.frame.length
+      if (this.heldBytes > this.conn.env.options.maxBufferedBytes) this.conn.tooSlow(this.heldBytes)
+      else this.replay.push(delivery)
       return
     }
     if (delivery.seq !== null) {
@@ -253,18 +259,24 @@ export class ConnectionState implements OpenConnection, InboundHost {
   send(frame: string | Buffer): void {
     if (this.closing || this.socket.readyState !== open) return
     if (this.socket.bufferedAmount > this.env.options.maxBufferedBytes) {
-      this.fork(
-        Effect.andThen(
-          Metric.update(slowConsumersClosed, 1),
-          Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
-            Effect.annotateLogs({ user_id: this.userId, buffered_bytes: this.socket.bufferedAmount })
-          )
-        )
-      )
-      this.closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
+      this.tooSlow(this.socket.bufferedAmount)
       return
     }
     writeText(this.socket, frame)
+  }
+
+  /** Closes a connection whose outbound backlog (`bytes`, in the socket or held) is over the limit. */
+  tooSlow(bytes: number): void {
+    if (this.closing) return
+    this.fork(
+      Effect.andThen(
+        Metric.update(slowConsumersClosed, 1),
+        Effect.logWarning("closing a slow consumer (1013): its outbound buffer is full").pipe(
+          Effect.annotateLogs({ user_id: this.userId, buffered_bytes: bytes })
+        )
+      )
+    )
+    this.closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
   }
 
   /** Encodes one of this connection's own events (through `ServerEvent`) and sends it. */

@@ -113,6 +113,7 @@ export const releaseHeld = (conn: ConnectionState, roomId: RoomId) =>
     if (subscription === undefined || subscription.replay === null) return
     const held = subscription.replay
     subscription.replay = null
+    subscription.heldBytes = 0
     for (const delivery of held) subscription.deliver(roomId, delivery)
   })
 
