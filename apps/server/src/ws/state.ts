@@ -116,16 +116,18 @@ export class Subscription implements Subscriber {
   readonly conn: ConnectionState
   /** The highest `seq` delivered; later duplicates are dropped. */
   lastSeq = 0
-  /** While `channel.resume` replays history (or a subscribe is answered), live events wait here. */
-  replay: Array<Delivery> | null
+  /**
+   * Live events wait here until the subscribe or resume that made it is answered (and a
+   * resume's replay sent); `null` once delivery is live.
+   */
+  replay: Array<Delivery> | null = []
   /** The bytes waiting in `replay`: bounded like the socket's own buffer. */
   heldBytes = 0
   /** Cleared on unsubscribe: an event already on its way is not sent after it. */
   active = true
 
-  constructor(conn: ConnectionState, replay: boolean) {
+  constructor(conn: ConnectionState) {
     this.conn = conn
-    this.replay = replay ? [] : null
   }
 
   // Called by the hub, synchronously, once per room event.

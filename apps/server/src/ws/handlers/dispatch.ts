@@ -10,10 +10,10 @@ import { decodeFrame, frameId, sendFrame } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { ConnectionState } from "../state.ts"
 import { changeMessage, sendMessage } from "./messages.ts"
-import { ackWithOnline, listOnline } from "./presence.ts"
+import { listOnline } from "./presence.ts"
 import { markRead } from "./read-markers.ts"
 import { search } from "./search.ts"
-import { answeredBeforeLive, resume, subscribe, unsubscribe } from "./subscriptions.ts"
+import { resume, subscribe, subscribedThenLive, unsubscribe } from "./subscriptions.ts"
 import { typing } from "./typing.ts"
 
 /**
@@ -53,14 +53,10 @@ const handle = (
     case "channel.subscribe":
       return subscribeAllowed(conn).pipe(
         Effect.andThen(
-          answeredBeforeLive(
-            conn,
-            event.to,
-            Effect.andThen(
-              subscribe(conn, event.to),
-              ackWithOnline(conn, event.id, { of: event.type, room_id: event.to }, event.to)
-            )
-          )
+          subscribedThenLive(conn, event.id, event.to, subscribe(conn, event.to), () => ({
+            of: event.type,
+            room_id: event.to
+          }))
         )
       )
     case "channel.unsubscribe":
@@ -71,13 +67,11 @@ const handle = (
     case "channel.resume":
       return subscribeAllowed(conn).pipe(
         Effect.andThen(
-          answeredBeforeLive(
-            conn,
-            event.to,
-            Effect.flatMap(resume(conn, event.to, event.after), (replayed) =>
-              ackWithOnline(conn, event.id, { of: event.type, room_id: event.to, replayed }, event.to)
-            )
-          )
+          subscribedThenLive(conn, event.id, event.to, resume(conn, event.to, event.after), (replayed) => ({
+            of: event.type,
+            room_id: event.to,
+            replayed
+          }))
         )
       )
     case "chat.message":
@@ -203,11 +197,7 @@ export const subscribeFromUrl = (
   roomId: RoomId,
   access: RoomAccessResult | null = null
 ): Effect.Effect<void> =>
-  answeredBeforeLive(
-    conn,
-    roomId,
-    Effect.andThen(
-      subscribe(conn, roomId, access),
-      ackWithOnline(conn, undefined, { of: "channel.subscribe", room_id: roomId }, roomId)
-    )
-  ).pipe(Effect.catch((e) => conn.error(undefined, toEventError(e), roomId)))
+  subscribedThenLive(conn, undefined, roomId, subscribe(conn, roomId, access), () => ({
+    of: "channel.subscribe",
+    room_id: roomId
+  })).pipe(Effect.catch((e) => conn.error(undefined, toEventError(e), roomId)))

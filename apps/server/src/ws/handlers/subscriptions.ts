@@ -10,11 +10,12 @@ import { unavailable } from "../../storage-errors.ts"
 import { toMessageView } from "../../views/chat.ts"
 import { eventFrame } from "../codec.ts"
 import { EventError } from "../errors.ts"
-import { type ConnectionState, Subscription } from "../state.ts"
+import { type AckPayload, type ConnectionState, Subscription } from "../state.ts"
+import { ackWithOnline } from "./presence.ts"
 
 /**
  * Listens to a room the user may read. Its live events wait until `releaseHeld` (the caller
- * answers first: see `answeredBeforeLive`). `access`: storage's answer read already (the URL's
+ * answers first: see `subscribedThenLive`). `access`: storage's answer read already (the URL's
  * room, read with the session), else read now.
  */
 export const subscribe = Effect.fnUntraced(function* (
@@ -38,7 +39,7 @@ export const subscribe = Effect.fnUntraced(function* (
     existing.replay ??= []
     return existing
   }
-  const subscription = new Subscription(conn, true)
+  const subscription = new Subscription(conn)
   conn.addSubscription(roomId, subscription)
   yield* env.hub.join(roomId, subscription).pipe(
     Effect.tapError((cause) =>
@@ -118,12 +119,22 @@ export const releaseHeld = (conn: ConnectionState, roomId: RoomId) =>
   })
 
 /**
- * A subscribe or resume and its answer (`ack`, then `presence`), with the room's live events
- * held until the answer is written: a live message never comes before the ack that says the
- * subscription exists. Released whatever happens, so a failure never holds a room's events.
+ * A subscribe or resume (`subscribing`) answered with an `ack` of `payload` and the online
+ * list, the room's live events held until both are written: a live message never comes before
+ * the ack that says the subscription exists. Released whatever happens, so a failure never
+ * holds a room's events.
  */
-export const answeredBeforeLive = <A, E, R>(conn: ConnectionState, roomId: RoomId, effect: Effect.Effect<A, E, R>) =>
-  Effect.ensuring(effect, releaseHeld(conn, roomId))
+export const subscribedThenLive = <A, E, R>(
+  conn: ConnectionState,
+  id: string | undefined,
+  roomId: RoomId,
+  subscribing: Effect.Effect<A, E, R>,
+  payload: (subscribed: A) => AckPayload
+) =>
+  Effect.ensuring(
+    Effect.flatMap(subscribing, (subscribed) => ackWithOnline(conn, id, payload(subscribed), roomId)),
+    releaseHeld(conn, roomId)
+  )
 
 /** Replays stored messages after `after`; the live events held meanwhile wait for the caller's answer. */
 export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId: RoomId, after: MessageId) {
