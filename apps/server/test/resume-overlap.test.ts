@@ -75,6 +75,41 @@ describe("channel.resume overlapping live traffic", () => {
     })
   )
 
+  it.effect("a resume from the newest message drops that message's broadcast arriving late", () =>
+    Effect.gen(function* () {
+      const { gate, layer } = yield* makeWorld("before-read")
+      yield* gate.open
+      const frames = yield* Effect.gen(function* () {
+        const messages = yield* Messages
+        const broker = yield* Broker
+        const roomId = crypto.randomUUID() as RoomId
+        // Another socket keeps the room open on this node, which has delivered 1 and 2.
+        const watcher = yield* open(fakeSocket())
+        yield* arrive(watcher, JSON.stringify({ type: "channel.subscribe", to: roomId }))
+        yield* storeSeqs(messages, roomId, [1, 2])
+        yield* broker.publish(roomId, { kind: "messages", messages: [1, 2].map((s) => wire(roomId, s)) })
+        // 3 is stored, and reached the client through another node before it reconnected here;
+        // its broadcast to this node comes after the resume.
+        yield* storeSeqs(messages, roomId, [3])
+        const socket = fakeSocket()
+        const connection = yield* open(socket)
+        yield* arrive(
+          connection,
+          JSON.stringify({ type: "channel.resume", id: "r", to: roomId, after: record(roomId, 3).id })
+        )
+        yield* broker.publish(roomId, { kind: "messages", messages: [wire(roomId, 3)] })
+        yield* storeSeqs(messages, roomId, [4])
+        yield* broker.publish(roomId, { kind: "messages", messages: [wire(roomId, 4)] })
+        return socket.frames
+      }).pipe(Effect.provide(layer), Effect.scoped)
+      const sent = frames.filter((f) => f.type === "chat.message" || f.type === "ack")
+      assert.deepStrictEqual(
+        sent.map((f) => (f.type === "ack" ? `ack ${f.payload.replayed}` : f.payload.seq)),
+        ["ack 0", 4]
+      )
+    })
+  )
+
   it.effect(
     "live messages held past the outbound limit during a replay close the socket (1013), as a slow reader",
     () =>

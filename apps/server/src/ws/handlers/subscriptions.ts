@@ -3,7 +3,7 @@
  * re-checks of what a connection may still read.
  */
 import { type MessageId, type RoomId, ServiceUnavailable } from "@parley/domain"
-import { Effect, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import type { RoomAccessResult } from "../../chat/rooms.ts"
 import { historyAfter } from "../../history/reader.ts"
 import { unavailable } from "../../storage-errors.ts"
@@ -155,5 +155,11 @@ export const resume = Effect.fnUntraced(function* (conn: ConnectionState, roomId
       })
     )
   )
+  // Nothing after `after`: the client has the room's newest message, whose broadcast may still
+  // be on its way to this node (it came to the client through another). Its `seq` is the floor.
+  if (replayed === 0) {
+    const known = yield* unavailable(conn.env.messages.find(roomId, after))
+    if (Option.isSome(known) && known.value.seq > subscription.lastSeq) subscription.lastSeq = known.value.seq
+  }
   return replayed
 })
