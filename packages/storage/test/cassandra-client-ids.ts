@@ -289,6 +289,27 @@ export const cassandraClientIds = (it: Vitest.MethodsNonLive<CassandraClient | M
         }).pipe(Effect.scoped)
     )
 
+    it.effect("a chunk missing between two others: the claim reads its rows again, and their keys are found", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const { roomId, keys } = yield* stored(3200)
+        const [bucket] = yield* partitions(roomId)
+        assert.deepStrictEqual(
+          (yield* storedChunks(roomId)).map((c) => c.firstSeq),
+          [1, 1051, 2101]
+        )
+        // What a lost write would leave: rows 1051..2100 summed up by no chunk.
+        yield* db.execute("test", "DELETE key_chunks[?] FROM room_messages WHERE room_id = ? AND bucket = ?", [
+          cassandra.types.Long.fromNumber(1051),
+          uuid(roomId),
+          new Date(bucket!)
+        ])
+        const node = yield* storageNode
+        yield* node.messages.claim(roomId)
+        assert.sameMembers((yield* node.messages.findByClientMsgIds(roomId, keys)).map(keyName), keys.map(keyName))
+      }).pipe(Effect.scoped)
+    )
+
     it.effect(
       "a chunk closed before a seal lands above a deposed owner's late write of the same chunk, whatever the coordinator's clock",
       () =>

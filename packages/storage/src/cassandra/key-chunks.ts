@@ -76,6 +76,25 @@ export const decodeChunk = (bucket: number, firstSeq: number, value: Buffer): Ch
   }
 }
 
+/**
+ * The last of a partition's closed chunks (sorted by first seq) that, from the partition's first
+ * row (`base + 1`), leave no row out: the open chunk starts after it. A chunk missing in the
+ * middle (a write that never landed) would otherwise hide its rows' keys from every claim after;
+ * past a hole, the rows are read again, and chunks that overlap are harmless (a key found twice).
+ */
+export const lastUnbroken = (chunks: ReadonlyArray<Chunk>, base: number): Chunk | undefined => {
+  let next = base + 1
+  let last: Chunk | undefined
+  for (const chunk of chunks) {
+    if (chunk.firstSeq > next) break
+    if (chunk.lastSeq + 1 > next) {
+      next = chunk.lastSeq + 1
+      last = chunk
+    }
+  }
+  return last
+}
+
 const holds = (prints: Uint32Array, print: number) => {
   let lo = 0
   let hi = prints.length - 1

@@ -14,7 +14,7 @@ import { Deferred, Effect } from "effect"
 import { StorageError } from "../errors.ts"
 import { type ClientMsgKey, clientMsgKeyName, type MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { type Chunk, decodeChunk, RoomKeys } from "./key-chunks.ts"
+import { type Chunk, decodeChunk, lastUnbroken, RoomKeys } from "./key-chunks.ts"
 import { allRows, rowColumns, rowsByIds, toMessage } from "./message-rows.ts"
 import { date, type HeadStore, long, type Where } from "./room-head-store.ts"
 
@@ -66,8 +66,8 @@ export const keyIndexes = (
         })
     )
 
-  /** A room's keys as storage holds them, its live head being `where` at `lastSeq`. */
-  const load = Effect.fnUntraced(function* (roomId: RoomId, where: Where, lastSeq: number) {
+  /** A room's keys as storage holds them, its live head being `where` at `lastSeq`, after `base`. */
+  const load = Effect.fnUntraced(function* (roomId: RoomId, where: Where, lastSeq: number, base: number) {
     const keys = new RoomKeys()
     if (where.root) return keys
     const live = where.bucket
@@ -81,7 +81,10 @@ export const keyIndexes = (
       { concurrency: partitionsAtOnce }
     )).flat()
     for (const chunk of chunks) keys.addClosed(chunk)
-    const lastClosed: Chunk | undefined = chunks.filter((c) => c.bucket === live).at(-1)
+    const lastClosed = lastUnbroken(
+      chunks.filter((c) => c.bucket === live),
+      base
+    )
     const open = yield* allRowsOf(
       "messages.keys.open",
       `SELECT msg_id, seq, user_id, client_msg_id FROM room_messages WHERE room_id = ? AND bucket = ?${lastClosed === undefined ? "" : " AND msg_id > ?"}`,
@@ -189,7 +192,7 @@ export const keyIndexes = (
       const claimed = rooms.get(roomId)
       if (claimed !== undefined) return Deferred.await(claimed.keys)
       return Effect.flatMap(store.locate(roomId, "messages.keys.head"), ({ head, where }) =>
-        load(roomId, where, head?.lastSeq ?? 0)
+        load(roomId, where, head?.lastSeq ?? 0, head?.base ?? 0)
       )
     })
 
@@ -204,7 +207,7 @@ export const keyIndexes = (
       rooms.set(roomId, { epoch, keys })
       if (rooms.size > maxRooms) rooms.delete(rooms.keys().next().value!)
       run(
-        Effect.exit(load(roomId, live.where, live.lastSeq)).pipe(
+        Effect.exit(load(roomId, live.where, live.lastSeq, live.base)).pipe(
           Effect.flatMap((exit) =>
             Effect.sync(() => {
               // A failed read is not kept: lookups read for themselves, and the claim's next append
