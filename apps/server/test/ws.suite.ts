@@ -690,6 +690,22 @@ const protocolSuite = (backend: Backend) =>
         await sock.next((e) => e.type === "chat.message" && e.payload.msg_id === live.payload.msg_id)
         expect(sock.messages(roomId).map((e) => e.payload.text)).toEqual(["m2", "m3", "m4", "live"])
       })
+
+      it("resumes from the newest message with nothing to replay, then continues live", async () => {
+        const alice = await account(server.url)
+        const roomId = await createRoom(server.url, alice)
+        const newest = await request(server.url, "POST", `/api/chat/rooms/${roomId}/messages`, {
+          token: alice.token,
+          body: { content: "seen before the reconnect" }
+        })
+        const sock = await open({ token: alice.token })
+        const ack = await call(sock, { type: "channel.resume", to: roomId, after: newest.body.msg_id })
+        expect(ack.payload).toMatchObject({ of: "channel.resume", room_id: roomId, replayed: 0 })
+        const live = await call(sock, { type: "chat.message", to: roomId, payload: { text: "live" } })
+        expect(live.payload.seq).toBe(2)
+        await sock.next((e) => e.type === "chat.message" && e.payload.msg_id === live.payload.msg_id)
+        expect(sock.messages(roomId).map((e) => e.payload.text)).toEqual(["live"])
+      })
     })
 
     describe("malformed frames", () => {
