@@ -9,7 +9,8 @@
  *   search terms (`terms`, which the table's Storage-Attached Index adds on each insert);
  * - the commit under the owner's lease (`cql/014_room_lease.cql`): ONE plain batch, the head's move
  *   and the row with its terms, which also holds the send's retry key (`cql/015_keys_in_rows.cql`;
- *   a new key needs no read): what a send alone waits for at the node;
+ *   a new key needs no read); and the same without the terms, which since
+ *   `cql/016_search_after_ack.cql` follow the ack: what a send alone waits for at the node;
  * - the commit before 014: ONE conditional batch on the room's live partition, the head's move
  *   `IF epoch = ? AND last_seq = ? AND next_bucket = null` and the row with its terms (a Paxos round,
  *   which a room still pays to open a partition or change hands); and the same without the terms
@@ -115,9 +116,9 @@ export const runCassandraFloor = async (options: {
     // In a partition of its own: the conditional commits' Paxos timestamps must not meet plain ones.
     const leaseBucket = new Date(bucket.getTime() + 1)
     let leaseSeq = 0
-    const leased = () => {
+    const leased = (withTerms: boolean) => () => {
       leaseSeq++
-      const r = row(leaseSeq, true)
+      const r = row(leaseSeq, withTerms)
       return client.batch(
         [
           {
@@ -132,7 +133,8 @@ export const runCassandraFloor = async (options: {
     const statements: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
       ["INSERT one message row", insert(false)],
       ["INSERT one message row + its terms", insert(true)],
-      ["lease commit: head move + row, one batch", leased],
+      ["lease commit: head move + row, one batch", leased(true)],
+      ["lease commit, the row without its terms (016)", leased(false)],
       ["commit before 014: head move + row, one conditional batch", () => commit(true)],
       ["the same commit, the row without its terms", () => commit(false)]
     ]

@@ -9,6 +9,7 @@ import { cassandraDirectRooms } from "./cassandra-direct-rooms.ts"
 import { cassandraEditRepair } from "./cassandra-edit-repair.ts"
 import { cassandraFencing } from "./cassandra-fencing.ts"
 import { cassandraLeftovers } from "./cassandra-leftovers.ts"
+import { cassandraSearchAfterAck } from "./cassandra-search-after-ack.ts"
 import { cassandraSearchRepair } from "./cassandra-search-repair.ts"
 import { conformance } from "./conformance.ts"
 import { testMessageBucketMs } from "./fixtures.ts"
@@ -40,6 +41,7 @@ layer(withClient, { timeout: 120_000 })((it) => {
   cassandraClientIdFilter(it)
   cassandraEditRepair(it)
   cassandraSearchRepair(it)
+  cassandraSearchAfterAck(it)
   cassandraDirectRooms(it)
   cassandraFencing(it, Effect.orDie(config))
 })

@@ -5,7 +5,7 @@ import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
 import { matchesAll } from "../search-terms.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { epochMs, rowColumns, termsChunk, toMessage } from "./message-rows.ts"
+import { allRows, epochMs, rowColumns, termsChunk, toMessage } from "./message-rows.ts"
 
 /** Bucket-index rows fetched per read: a page usually needs one or two windows. */
 const bucketsPerRead = 8
@@ -101,8 +101,11 @@ export const messagePages = (db: CassandraClient["Service"]) => {
    * Up to `limit` of one partition's messages below `before`, newest first, whose current text
    * holds every one of `terms` (`cql/013_search_per_batch.cql`): the index on `terms` finds the
    * rows ending a matching chunk (or standing alone), each chunk's rows are read as one range,
-   * and each message is checked against its text. `straddle` (the first partition of a page with
-   * a cursor) first reads the chunk holding the cursor, which ends at or after it, where the
+   * and each message is checked against its text. The first partition of a search (`first`)
+   * may be the live one, whose newest rows may not have their words yet: those after its
+   * `terms_through` are read and checked first (`cql/016_search_after_ack.cql`), before the index
+   * is asked, so that a row indexed in between is found there. With a cursor, the first
+   * partition's chunk holding the cursor is read next: it ends at or after the cursor, where the
    * index read below the cursor does not look.
    */
   const matchesIn = Effect.fnUntraced(function* (
@@ -111,7 +114,7 @@ export const messagePages = (db: CassandraClient["Service"]) => {
     terms: ReadonlyArray<string>,
     before: MessageId | null,
     limit: number,
-    straddle: boolean
+    first: boolean
   ) {
     const found: Array<MessageRecord> = []
     const seen = new Set<string>()
@@ -137,7 +140,8 @@ export const messagePages = (db: CassandraClient["Service"]) => {
             )
             .pipe(Effect.map((rs) => rs.rows))
     }
-    if (straddle && before !== null) {
+    if (first) keep(yield* unindexed(roomId, bucket, before))
+    if (first && before !== null) {
       const rs: cassandra.types.ResultSet = yield* db.execute(
         "search.straddle",
         "SELECT msg_id, terms_from, terms FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id >= ? ORDER BY msg_id ASC LIMIT ?",
@@ -187,6 +191,25 @@ export const messagePages = (db: CassandraClient["Service"]) => {
       below = last
     }
     return found.slice(0, limit)
+  })
+
+  /** A partition's rows after its `terms_through` (below `before`), newest first: none before 016. */
+  const unindexed = Effect.fnUntraced(function* (roomId: RoomId, bucket: number, before: MessageId | null) {
+    const keys = [uuid(roomId), new Date(bucket)]
+    const head = (yield* db.execute(
+      "search.unindexed",
+      "SELECT terms_through, msg_id FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
+      keys
+    )).first()
+    const through = head?.get("terms_through") as cassandra.types.TimeUuid | null | undefined
+    const newest = head?.get("msg_id") as cassandra.types.TimeUuid | null | undefined
+    if (through == null || newest == null || compareTimeUuid(newest.toString(), through.toString()) <= 0) return []
+    return yield* allRows(
+      db,
+      "search.unindexed",
+      `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id > ?${before === null ? "" : " AND msg_id < ?"}`,
+      [...keys, through, ...(before === null ? [] : [uuid(before)])]
+    )
   })
 
   /** `listBefore` of the messages holding every one of `terms` (search). */

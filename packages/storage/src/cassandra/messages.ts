@@ -8,6 +8,7 @@ import { keyIndexes } from "./key-index.ts"
 import { messagePages } from "./message-pages.ts"
 import { type LeaseOptions, roomHead } from "./room-head.ts"
 import { headStore } from "./room-head-store.ts"
+import { searchIndexer, searchLingerMs } from "./search-indexer.ts"
 import { messageCounter } from "./totals.ts"
 
 /**
@@ -15,8 +16,10 @@ import { messageCounter } from "./totals.ts"
  * (`CASSANDRA_MESSAGE_BUCKET`) each. A partition's key is its first message's time, so every
  * message lies at or after its partition's start and before the next one's, whatever the
  * window size was when it was written (see `room-head.ts` and `cql/005_head_in_partition.cql`).
+ * `searchLinger`: ms a commit's rows wait for the next ones before their search words are written
+ * (`search-indexer.ts`).
  */
-export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions) =>
+export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions, searchLinger = searchLingerMs) =>
   Layer.effect(
     Messages,
     Effect.gen(function* () {
@@ -26,7 +29,13 @@ export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions) =>
       const background = yield* FiberSet.makeRuntime()
       const count = messageCounter(db, background)
       const keys = keyIndexes(db, headStore(db), background)
-      const head = roomHead(db, bucketMs, leases, keys.ofClaim)
+      const head = roomHead(
+        db,
+        bucketMs,
+        leases,
+        keys.ofClaim,
+        searchIndexer(db, headStore(db), background, searchLinger)
+      )
       // Entries written before `cql/015_keys_in_rows.cql`, and the filter of those a room holds.
       const clientIds = clientIdLookup(db)
       const filters = clientIdFilters(db, background)

@@ -17,6 +17,7 @@ import { foldBatch, type roomEdits } from "./edits.ts"
 import { messageColumns, messageValues, rowColumns, termsValue, toMessage } from "./message-rows.ts"
 import { type Head, type HeadStore, type Live, long, type Where } from "./room-head-store.ts"
 import { type LeaseOptions, wallSleep, writeTimestamp } from "./room-lease.ts"
+import { reindexTail, type SearchIndexer } from "./search-indexer.ts"
 
 /** A committed batch as heads written before version 005 kept it (`room_heads.pending`). */
 const PendingBatch = Schema.fromJsonString(
@@ -43,7 +44,8 @@ export const roomClaim = (
   db: CassandraClient["Service"],
   leases: LeaseOptions,
   store: HeadStore,
-  edits: ReturnType<typeof roomEdits>
+  edits: ReturnType<typeof roomEdits>,
+  indexer?: SearchIndexer
 ) => {
   const { lives, locate, remember, writeIndex } = store
   const writeClientIds = clientIdWriter(db)
@@ -264,13 +266,19 @@ export const roomClaim = (
       lastSeq: head?.lastSeq ?? 0,
       leaseUntil,
       floor: 0,
-      lastPlain: head?.written ?? 0
+      lastPlain: head?.written ?? 0,
+      wordsLater: head?.termsThrough != null
     }
     // Known here before the shadowing write: if it fails, the next claim needs no wait for our lease.
     remember(roomId, known)
     if (!where.root) {
       const shadowed = yield* shadowLateWrites(roomId, head!, where.bucket)
       remember(roomId, { ...known, floor: shadowed, lastPlain: shadowed })
+      // The words the previous owner had not written yet (a room being deleted needs none).
+      if (indexer !== undefined) {
+        indexer.claimed(roomId, epoch)
+        yield* reindexTail(db, roomId, where.bucket, head!.termsThrough, lastId, writeTimestamp(shadowed))
+      }
     }
     return { epoch, lastSeq: head?.lastSeq ?? 0, lastId, repaired } satisfies Claim
   })

@@ -48,6 +48,8 @@ export interface Head {
   readonly leaseUntil: number | null
   /** Partitions: WRITETIME(last_seq), µs: plain writes of the head go above it. */
   readonly written: number | null
+  /** Partitions: the newest row whose search words are written (`cql/016_search_after_ack.cql`); null before 016. */
+  readonly termsThrough: string | null
 }
 
 /** What this process knows of a room's live head since its own claim or append. */
@@ -66,6 +68,11 @@ export interface Live {
   readonly floor: number | null
   /** µs: the timestamp of the newest plain write of the head on `where` (0: none). */
   readonly lastPlain: number
+  /**
+   * `where` has `terms_through` (`cql/016_search_after_ack.cql`): plain commits there leave their
+   * rows' words to `search-indexer.ts`. Until then a commit writes them itself, and sets it.
+   */
+  readonly wordsLater: boolean
 }
 const liveKept = 10_000
 
@@ -100,12 +107,13 @@ export const headStore = (db: CassandraClient["Service"]) => {
           base: where.root ? null : long(row, "base_seq"),
           pending: where.root ? ((row.get("pending") as string | null) ?? null) : null,
           leaseUntil: where.root ? null : date(row, "lease_until"),
-          written: where.root ? null : long(row, "written")
+          written: where.root ? null : long(row, "written"),
+          termsThrough: where.root ? null : text(row, "terms_through")
         }
 
   const rootQuery = "SELECT epoch, last_seq, last_msg_id, next_bucket, pending FROM room_heads WHERE room_id = ?"
   const partQuery =
-    "SELECT epoch, last_seq, last_msg_id, next_bucket, batch_from, base_seq, lease_until, WRITETIME(last_seq) AS written FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1"
+    "SELECT epoch, last_seq, last_msg_id, next_bucket, batch_from, base_seq, lease_until, terms_through, WRITETIME(last_seq) AS written FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1"
   const readAt = (operation: string, roomId: RoomId, where: Where, unguarded = false) => {
     const run = unguarded ? db.executeUnguarded : db.execute
     return (

@@ -23,8 +23,10 @@
  * died in between), it poisons the successor (its epoch set, no head), so that writer's late
  * initialisation is refused, and reopens the sealed head under its new epoch.
  *
- * The commit also writes what search finds its messages by (the words of each chunk of its rows,
- * on the chunk's last row, `cql/013_search_per_batch.cql`), so a stored message is findable, and
+ * What search finds a message by (the words of each chunk of rows, on the chunk's last row,
+ * `cql/013_search_per_batch.cql`) follows a plain commit about 50 ms later, for every row
+ * committed meanwhile (`search-indexer.ts`, `cql/016_search_after_ack.cql`); search reads the
+ * rows not indexed yet directly, so a stored message is findable at once. The commit writes
  * what a retry finds its original by: the keys are in the rows, and the commit that fills a chunk
  * of 1024 rows stores the chunk's key prints in the head's statics, in the same write (a
  * partition's last chunk is closed by a plain write of its own before its seal) (`cql/015_keys_in_rows.cql`, `key-chunks.ts`). A crash after the
@@ -48,6 +50,7 @@ import { chunkSearchValues, rowColumns, rowValues } from "./message-rows.ts"
 import { roomClaim } from "./room-claim.ts"
 import { headStore, type Live, long, part, type Statement, type Where } from "./room-head-store.ts"
 import { defaultLease, type LeaseOptions, roomLease, writeTimestamp } from "./room-lease.ts"
+import type { SearchIndexer } from "./search-indexer.ts"
 
 export { defaultLease, type LeaseOptions } from "./room-lease.ts"
 
@@ -76,22 +79,39 @@ export const roomHead = (
   db: CassandraClient["Service"],
   bucketMs: number,
   leases: LeaseOptions = defaultLease,
-  keysOf: KeysOfClaim = noKeys
+  keysOf: KeysOfClaim = noKeys,
+  indexer?: SearchIndexer
 ) => {
   const edits = roomEdits(db)
   const store = headStore(db)
   const { conditional, headMoved, lives, locate, lwtWritten, refusal, remember, settle, writeIndex } = store
   const { acknowledgeable, deposedHere, leased, mayRenewInCommit, sendable } = roomLease(db, leases, store)
-  const { claim, release } = roomClaim(db, leases, store, edits)
+  const { claim, release } = roomClaim(db, leases, store, edits, indexer)
 
-  /** A group commit's row inserts, its chunks' search words on their last rows (`cql/013_search_per_batch.cql`). */
-  const rowInserts = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>) => {
+  /**
+   * A group commit's row inserts; with `words`, its chunks' search words on their last rows
+   * (`cql/013_search_per_batch.cql`), else written after the ack (`search-indexer.ts`).
+   */
+  const rowInserts = (roomId: RoomId, bucket: number, records: ReadonlyArray<MessageRecord>, words: boolean) => {
+    if (!words) {
+      return records.map((m) => ({
+        query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        params: [uuid(roomId), new Date(bucket), ...rowValues(m)]
+      }))
+    }
     const search = chunkSearchValues(records)
     return records.map((m, i) => ({
       query: `INSERT INTO room_messages (room_id, bucket, ${rowColumns}, terms, terms_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       params: [uuid(roomId), new Date(bucket), ...rowValues(m), ...search[i]!]
     }))
   }
+
+  /** A commit writing its rows' words names its last row in `terms_through` (`cql/016_search_after_ack.cql`). */
+  const wordsCell = (words: boolean, last: MessageRecord) =>
+    words ? { set: ", terms_through = ?", params: [uuid(last.id)] } : { set: "", params: [] }
+
+  /** Whether a commit on `known`'s partition writes its words itself: not once the indexer does. */
+  const wordsNow = (known: Live) => indexer === undefined || !known.wordsLater
 
   /**
    * The common case, under the owner's lease: the head's move, the batch and the updates of this
@@ -107,18 +127,28 @@ export const roomHead = (
     fence: Fence,
     targets: ReadonlyArray<Statement>,
     timestamp: number,
-    closing: ReadonlyArray<Chunk>
+    closing: ReadonlyArray<Chunk>,
+    words: boolean
   ) => {
     const last = records.at(-1)!
     const cell = chunkCell(closing)
+    const through = wordsCell(words, last)
     const write = db.batch(
       "messages.append.commit",
       [
         {
-          query: `UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?${cell.set} WHERE room_id = ? AND bucket = ?`,
-          params: [last.seq, uuid(last.id), records[0]!.seq, ...cell.params, uuid(roomId), new Date(bucket)]
+          query: `UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?${cell.set}${through.set} WHERE room_id = ? AND bucket = ?`,
+          params: [
+            last.seq,
+            uuid(last.id),
+            records[0]!.seq,
+            ...cell.params,
+            ...through.params,
+            uuid(roomId),
+            new Date(bucket)
+          ]
         },
-        ...rowInserts(roomId, bucket, records),
+        ...rowInserts(roomId, bucket, records, words),
         ...targets
       ],
       { logged: false, timestamp }
@@ -146,26 +176,29 @@ export const roomHead = (
     fence: Fence,
     targets: ReadonlyArray<Statement>,
     leaseUntil: number,
-    closing: ReadonlyArray<Chunk>
+    closing: ReadonlyArray<Chunk>,
+    words: boolean
   ) => {
     const last = records.at(-1)!
     const cell = chunkCell(closing)
+    const through = wordsCell(words, last)
     const write = db.batch("messages.append.commit", [
       {
-        query: `UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?, lease_until = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null`,
+        query: `UPDATE room_messages SET last_seq = ?, last_msg_id = ?, batch_from = ?, lease_until = ?${cell.set}${through.set} WHERE room_id = ? AND bucket = ? IF epoch = ? AND last_seq = ? AND next_bucket = null`,
         params: [
           last.seq,
           uuid(last.id),
           records[0]!.seq,
           new Date(leaseUntil),
           ...cell.params,
+          ...through.params,
           uuid(roomId),
           new Date(bucket),
           fence.epoch,
           fence.afterSeq
         ]
       },
-      ...rowInserts(roomId, bucket, records),
+      ...rowInserts(roomId, bucket, records, words),
       ...targets
     ])
     return conditional(roomId, part(bucket), fence, write, headMoved(last, fence))
@@ -238,7 +271,7 @@ export const roomHead = (
     const attempt = (poisonedBy: number | null) =>
       db.batch("messages.append.commit", [
         {
-          query: `UPDATE room_messages SET epoch = ?, lease_until = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
+          query: `UPDATE room_messages SET epoch = ?, lease_until = ?, last_seq = ?, last_msg_id = ?, batch_from = ?, base_seq = ?, terms_through = ?${cell.set} WHERE room_id = ? AND bucket = ? IF epoch = ${poisonedBy === null ? "null" : "?"} AND last_seq = null`,
           params: [
             fence.epoch,
             new Date(leaseUntil),
@@ -246,13 +279,14 @@ export const roomHead = (
             uuid(last.id),
             records[0]!.seq,
             fence.afterSeq,
+            uuid(last.id),
             ...cell.params,
             uuid(roomId),
             new Date(bucket),
             ...(poisonedBy === null ? [] : [poisonedBy])
           ]
         },
-        ...rowInserts(roomId, bucket, records)
+        ...rowInserts(roomId, bucket, records, true)
       ])
     const applied = headMoved(last, fence)
     return attempt(null).pipe(
@@ -285,7 +319,8 @@ export const roomHead = (
         lastSeq: head.lastSeq ?? 0,
         leaseUntil: head.leaseUntil ?? 0,
         floor: head.written ?? 0,
-        lastPlain: head.written ?? 0
+        lastPlain: head.written ?? 0,
+        wordsLater: head.termsThrough !== null
       }
     }
     // The head's seq is no longer checked by Cassandra: this process knows it since its claim.
@@ -319,20 +354,36 @@ export const roomHead = (
       )
       const inHere = byTarget(here).map((changes) => targetUpdate(roomId, bucket, changes, false))
       const now = Date.now()
+      const words = wordsNow(known)
       if (mayRenewInCommit(known, now)) {
         const leaseUntil = now + leases.lease
-        yield* renewingCommit(roomId, bucket, rows, fence, inHere, leaseUntil, closing)
+        yield* renewingCommit(roomId, bucket, rows, fence, inHere, leaseUntil, closing, words)
         yield* deposedHere(roomId, fence)
-        remember(roomId, { ...known, lastMs, lastSeq: records.at(-1)!.seq, leaseUntil, floor: null })
+        remember(roomId, {
+          ...known,
+          lastMs,
+          lastSeq: records.at(-1)!.seq,
+          leaseUntil,
+          floor: null,
+          wordsLater: indexer !== undefined
+        })
       } else {
         const held = yield* leased(roomId, known, fence)
         const floor = held.floor ?? (yield* lwtWritten(roomId, bucket))
         const timestamp = writeTimestamp(floor)
         yield* sendable(held, timestamp)
-        yield* commit(roomId, bucket, rows, fence, inHere, timestamp, closing)
+        yield* commit(roomId, bucket, rows, fence, inHere, timestamp, closing, words)
         yield* acknowledgeable(roomId, held, fence)
-        remember(roomId, { ...held, lastMs, lastSeq: records.at(-1)!.seq, floor, lastPlain: timestamp })
+        remember(roomId, {
+          ...held,
+          lastMs,
+          lastSeq: records.at(-1)!.seq,
+          floor,
+          lastPlain: timestamp,
+          wordsLater: indexer !== undefined
+        })
       }
+      if (!words) indexer?.add(roomId, fence.epoch, bucket, rows)
       yield* edits.applyElsewhere(
         roomId,
         outside.filter((c) => !here.includes(c))
@@ -343,6 +394,8 @@ export const roomHead = (
     // The partition's open chunk is closed before it is sealed; the batch opens the successor's.
     const closing = where.root ? [] : keys.close()
     if (!where.root && closing.length > 0) yield* closeChunks(roomId, where.bucket, known, fence, closing)
+    // Only the live partition may hold rows without their words (search reads them there).
+    if (!where.root && indexer !== undefined) yield* indexer.flush(roomId)
     yield* seal(roomId, where, next, fence)
     keys.addRows(next, rows)
     const leaseUntil = Date.now() + leases.lease
@@ -357,7 +410,8 @@ export const roomHead = (
       leaseUntil,
       // Read by the next plain commit, if one comes: not on this commit's way to its ack.
       floor: null,
-      lastPlain: 0
+      lastPlain: 0,
+      wordsLater: indexer !== undefined
     })
     yield* edits.applyElsewhere(roomId, outside)
   })

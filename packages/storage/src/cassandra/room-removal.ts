@@ -225,16 +225,17 @@ export const deleteRoom = (db: Db, leases: LeaseOptions) =>
                   )
           ),
           // A partition with a head (005) was written by LWTs, timestamped by Paxos on the
-          // coordinator's clock: its tombstone goes past the newest of them.
+          // coordinator's clock, and its search words by a batch that may follow its last commit
+          // (`terms_through`, 016): its tombstone goes past the newest of them.
           Effect.flatMap(
             db.executeUnguarded(
               "rooms.delete.messages",
-              "SELECT WRITETIME(epoch) AS e, WRITETIME(last_seq) AS s, WRITETIME(next_bucket) AS n FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
+              "SELECT WRITETIME(epoch) AS e, WRITETIME(last_seq) AS s, WRITETIME(next_bucket) AS n, WRITETIME(terms_through) AS t FROM room_messages WHERE room_id = ? AND bucket = ? LIMIT 1",
               [rid, window.get("bucket")]
             ),
             (rs) => {
               const row = rs.first()
-              const written = ["e", "s", "n"].map(
+              const written = ["e", "s", "n", "t"].map(
                 (c) => (row?.get(c) as cassandra.types.Long | null | undefined)?.toNumber() ?? 0
               )
               return db.executeUnguarded(
