@@ -28,18 +28,23 @@ const storageOn = (client: CassandraClient["Service"], searchLinger: number) =>
     (context) => ({ messages: Context.get(context, Messages), search: Context.get(context, MessageSearch) })
   )
 
-/** The real client, except that search-word batches wait at a gate (`reached` once one does). */
+/**
+ * The real client, except that search-word batches wait at a gate (`reached` once one does,
+ * with the `terms_through` it writes).
+ */
 const gatedClient = Effect.gen(function* () {
   const real = yield* CassandraClient
-  const reached = yield* Deferred.make<void>()
+  const reached = yield* Deferred.make<string>()
   const open = yield* Deferred.make<void>()
   const landed = yield* Deferred.make<void>()
+  const through = (queries: ReadonlyArray<{ readonly query: string; readonly params: ReadonlyArray<unknown> }>) =>
+    String(queries.find((q) => q.query.includes("SET terms_through"))?.params[0])
   const client = CassandraClient.of({
     ...real,
     batchUnguarded: (operation, queries, options) =>
       operation !== "search.index"
         ? real.batchUnguarded(operation, queries, options)
-        : Deferred.succeed(reached, undefined).pipe(
+        : Deferred.succeed(reached, through(queries)).pipe(
             Effect.andThen(Deferred.await(open)),
             Effect.andThen(real.batchUnguarded(operation, queries, options)),
             Effect.ensuring(Deferred.succeed(landed, undefined))
@@ -159,6 +164,30 @@ export const cassandraSearchAfterAck = (it: Vitest.MethodsNonLive<CassandraClien
       }).pipe(Effect.scoped)
     )
 
+    it.effect("a process that stops writes the words it holds", () =>
+      Effect.gen(function* () {
+        const db = yield* CassandraClient
+        const roomId = newRoom(newUserId()).id
+        const { bucket, ids } = idsInOneWindow(3)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const { messages } = yield* storageOn(db, never)
+            const head = yield* messages.claim(roomId)
+            for (const [i, id] of ids.entries()) {
+              yield* messages.append(roomId, [message(roomId, id, i + 1, `stopping ${i}`)], {
+                epoch: head.epoch,
+                afterSeq: i
+              })
+            }
+            assert.strictEqual((yield* partition(roomId, bucket)).through, ids[0])
+          })
+        )
+        const stored = yield* partition(roomId, bucket)
+        assert.strictEqual(stored.through, ids[2])
+        assert.strictEqual(stored.rows.get(ids[2]!)!.from, ids[1])
+      })
+    )
+
     it.effect("a rollover writes the old partition's words before it seals it", () =>
       Effect.gen(function* () {
         const db = yield* CassandraClient
@@ -189,7 +218,7 @@ export const cassandraSearchAfterAck = (it: Vitest.MethodsNonLive<CassandraClien
         const db = yield* CassandraClient
         const gate = yield* gatedClient
         // The first owner, a process of its own: its words' write is held, once sent, until the end.
-        const first = yield* storageOn(gate.client, 20)
+        const first = yield* storageOn(gate.client, 300)
         const roomId = newRoom(newUserId()).id
         const word = unique("late").replaceAll("-", "")
         const { bucket, ids } = idsInOneWindow(4)
@@ -197,7 +226,7 @@ export const cassandraSearchAfterAck = (it: Vitest.MethodsNonLive<CassandraClien
         const head = yield* first.messages.claim(roomId)
         for (let i = 0; i < 3; i++) yield* first.messages.append(roomId, [m[i]!], { epoch: head.epoch, afterSeq: i })
         // Its write of rows 2 and 3 is on its way; row 4 waits for the next one.
-        yield* Deferred.await(gate.reached)
+        assert.strictEqual(yield* Deferred.await(gate.reached), ids[2])
         yield* first.messages.append(roomId, [m[3]!], { epoch: head.epoch, afterSeq: 3 })
 
         // Another node takes over (waiting the lease out) and writes rows 2 to 4 as one chunk.

@@ -137,11 +137,14 @@ const version10Messages = Effect.gen(function* () {
       queries: ReadonlyArray<{ readonly query: string; readonly params: Params }>,
       options?: cassandra.QueryOptions
     ) =>
-      run(
-        operation,
-        queries.map((q) => withoutTerms(q.query, q.params)),
-        options
-      )
+      // Words written after the ack (016): version 10 had no such write.
+      operation === "search.index"
+        ? Effect.succeed({ rows: [], wasApplied: () => true } as unknown as cassandra.types.ResultSet)
+        : run(
+            operation,
+            queries.map((q) => withoutTerms(q.query, q.params)),
+            options
+          )
   const withoutIndex = CassandraClient.of({
     ...real,
     execute: (operation, query, params, options) => {

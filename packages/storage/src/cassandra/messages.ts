@@ -1,5 +1,5 @@
 import type { RoomId } from "@parley/domain"
-import { Effect, FiberSet, Layer, Option } from "effect"
+import { Duration, Effect, FiberSet, Layer, Option } from "effect"
 import { type ClientMsgKey, clientMsgKeyName, Messages } from "../messages.ts"
 import { CassandraClient } from "./client.ts"
 import { clientIdFilters } from "./client-id-filter.ts"
@@ -19,6 +19,9 @@ import { messageCounter } from "./totals.ts"
  * `searchLinger`: ms a commit's rows wait for the next ones before their search words are written
  * (`search-indexer.ts`).
  */
+/** At most this long for a stopping process to write the search words it holds. */
+const shutdownFlush = Duration.seconds(2)
+
 export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions, searchLinger = searchLingerMs) =>
   Layer.effect(
     Messages,
@@ -29,13 +32,10 @@ export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions, searc
       const background = yield* FiberSet.makeRuntime()
       const count = messageCounter(db, background)
       const keys = keyIndexes(db, headStore(db), background)
-      const head = roomHead(
-        db,
-        bucketMs,
-        leases,
-        keys.ofClaim,
-        searchIndexer(db, headStore(db), background, searchLinger)
-      )
+      const indexer = searchIndexer(db, headStore(db), background, searchLinger)
+      // A stopping process writes the words it holds: a restart leaves its successor nothing to write.
+      yield* Effect.addFinalizer(() => indexer.flushAll.pipe(Effect.timeout(shutdownFlush), Effect.ignore))
+      const head = roomHead(db, bucketMs, leases, keys.ofClaim, indexer)
       // Entries written before `cql/015_keys_in_rows.cql`, and the filter of those a room holds.
       const clientIds = clientIdLookup(db)
       const filters = clientIdFilters(db, background)

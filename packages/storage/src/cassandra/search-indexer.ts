@@ -102,7 +102,7 @@ export const searchIndexer = (
 ) => {
   const waiting = new Map<RoomId, Waiting>()
   /** One write at a time per room, so `terms_through` only moves forward. */
-  const locks = new Map<RoomId, Semaphore.Semaphore>()
+  const locks = new Map<RoomId, { readonly lock: Semaphore.Semaphore; users: number }>()
   const scheduled = new Set<RoomId>()
 
   /** The words of `rows` and the partition's `terms_through` past them, in one batch. */
@@ -136,14 +136,27 @@ export const searchIndexer = (
         .pipe(Effect.map((rs) => (rs.wasApplied() ? ("written" as const) : ("deposed" as const))))
     })
 
-  const lockOf = (roomId: RoomId) => {
-    let lock = locks.get(roomId)
-    if (lock === undefined) {
-      lock = Semaphore.makeUnsafe(1)
-      locks.set(roomId, lock)
-    }
-    return lock
-  }
+  /**
+   * Runs `effect` holding the room's lock, made on first use and dropped once nobody holds or
+   * waits for it (looked up when run, not when built: a background write is built a window early).
+   */
+  const locked = <A, E>(roomId: RoomId, effect: Effect.Effect<A, E>) =>
+    Effect.suspend(() => {
+      let entry = locks.get(roomId)
+      if (entry === undefined) {
+        entry = { lock: Semaphore.makeUnsafe(1), users: 0 }
+        locks.set(roomId, entry)
+      }
+      const held = entry
+      held.users++
+      return Semaphore.withPermit(held.lock, effect).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (--held.users === 0 && locks.get(roomId) === held) locks.delete(roomId)
+          })
+        )
+      )
+    })
 
   /** Rows not written after a failure wait again, before any added meanwhile. */
   const putBack = (roomId: RoomId, batch: Waiting) => {
@@ -156,8 +169,8 @@ export const searchIndexer = (
 
   /** Writes what waits for `roomId`, after any write already under way, a few chunks per batch. */
   const flush = (roomId: RoomId): Effect.Effect<void, StorageError> =>
-    Semaphore.withPermit(
-      lockOf(roomId),
+    locked(
+      roomId,
       Effect.gen(function* () {
         const batch = waiting.get(roomId)
         if (batch === undefined) return
@@ -165,17 +178,12 @@ export const searchIndexer = (
         const { epoch, bucket, rows } = batch
         for (let from = 0; from < rows.length; from += rowsPerWrite) {
           const outcome = yield* write(roomId, epoch, bucket, rows.slice(from, from + rowsPerWrite)).pipe(
-            Effect.tapError(() => Effect.sync(() => putBack(roomId, { epoch, bucket, rows: rows.slice(from) })))
+            // Failed, a defect or interrupted (the process stopping): the rest waits again.
+            Effect.onError(() => Effect.sync(() => putBack(roomId, { epoch, bucket, rows: rows.slice(from) })))
           )
           if (outcome === "deposed") return
         }
       })
-    ).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (!waiting.has(roomId)) locks.delete(roomId)
-        })
-      )
     )
 
   /** In the background: a window's wait, then the write, again while rows wait (spaced after a failure). */
@@ -185,8 +193,8 @@ export const searchIndexer = (
     run(
       wallSleep(lingerMs).pipe(
         Effect.andThen(flush(roomId)),
-        Effect.catch((error) =>
-          Effect.logWarning("search words not written yet; retrying", error).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("search words not written yet; retrying", cause).pipe(
             Effect.andThen(wallSleep(retrySpacingMs))
           )
         ),
@@ -211,6 +219,16 @@ export const searchIndexer = (
     },
     /** Before a partition is sealed: its words written, so that only a live partition has rows without. */
     flush,
+    /**
+     * When the process stops: every room's waiting words, so that the next owner has nothing
+     * to write (it would, after a crash). What fails is left to that owner.
+     */
+    flushAll: Effect.suspend(() =>
+      Effect.forEach([...waiting.keys()], (roomId) => Effect.catchCause(flush(roomId), () => Effect.void), {
+        concurrency: 8,
+        discard: true
+      })
+    ),
     /** After a claim: its rows are the claim's to write (`reindexTail`), not an earlier owner's here. */
     claimed: (roomId: RoomId, epoch: number) => {
       const before = waiting.get(roomId)
@@ -234,12 +252,19 @@ export const reindexTail = Effect.fnUntraced(function* (
   timestamp: number
 ) {
   if (through === null || lastId === null || compareTimeUuid(lastId, through) <= 0) return
-  const rows = (yield* allRows(
+  const read = yield* allRows(
     db,
     "messages.claim.reindex",
-    `SELECT ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id > ? AND msg_id <= ? ORDER BY msg_id ASC`,
+    `SELECT terms_through, ${rowColumns} FROM room_messages WHERE room_id = ? AND bucket = ? AND msg_id > ? AND msg_id <= ? ORDER BY msg_id ASC`,
     [uuid(roomId), new Date(bucket), uuid(through as MessageId), uuid(lastId as MessageId)]
-  )).map((row) => toMessage(roomId, row))
+  )
+  // As it stands after the take-over (every row carries the partition's statics): a conditional
+  // write of the previous owner may have moved it since the head was read. Its chunks are left
+  // alone, whatever their timestamp (the coordinator's clock), so none overlaps the claim's.
+  const fresh = read[0]?.get("terms_through")?.toString() as string | undefined
+  const rows = read
+    .map((row) => toMessage(roomId, row))
+    .filter((m) => fresh === undefined || compareTimeUuid(m.id, fresh) > 0)
   for (let from = 0; from < rows.length; from += rowsPerWrite) {
     const some = rows.slice(from, from + rowsPerWrite)
     yield* db.batchUnguarded(
