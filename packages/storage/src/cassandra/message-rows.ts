@@ -54,23 +54,40 @@ export const termsValue = (m: MessageRecord) => {
 /** Rows indexed together by their last one (`cql/013_search_per_batch.cql`). */
 export const termsChunk = 128
 
-/**
- * The `terms` and `terms_from` values of a group commit's rows, in order (`cql/013`): the rows
- * in chunks of at most `termsChunk`, each chunk's last row holding its messages' words and its
- * first id (none for a chunk of one), the other rows nothing (unset, so no tombstone).
- */
-export const chunkSearchValues = (rows: ReadonlyArray<MessageRecord>): ReadonlyArray<readonly [unknown, unknown]> =>
-  rows.map((_, i) => {
-    const ends = i === rows.length - 1 || i % termsChunk === termsChunk - 1
-    if (!ends) return [cassandra.types.unset, cassandra.types.unset]
-    const first = i - (i % termsChunk)
+/** A run of consecutive rows indexed by its last one: their indexes and distinct words. */
+export interface SearchChunk {
+  readonly first: number
+  readonly last: number
+  readonly words: ReadonlyArray<string>
+}
+
+/** Consecutive rows in chunks of at most `termsChunk` (`cql/013`), with each chunk's words. */
+export const searchChunks = (rows: ReadonlyArray<MessageRecord>): ReadonlyArray<SearchChunk> => {
+  const chunks: Array<SearchChunk> = []
+  for (let first = 0; first < rows.length; first += termsChunk) {
+    const last = Math.min(first + termsChunk, rows.length) - 1
     const words = new Set<string>()
-    for (let k = first; k <= i; k++) for (const word of rowTerms(rows[k]!)) words.add(word)
-    return [
-      words.size === 0 ? cassandra.types.unset : [...words],
-      first === i ? cassandra.types.unset : cassandra.types.Uuid.fromString(rows[first]!.id)
+    for (let i = first; i <= last; i++) for (const word of rowTerms(rows[i]!)) words.add(word)
+    chunks.push({ first, last, words: [...words] })
+  }
+  return chunks
+}
+
+/**
+ * The `terms` and `terms_from` values of a group commit's rows, in order (`cql/013`): each
+ * chunk's last row holding its messages' words and its first id (none for a chunk of one), the
+ * other rows nothing (unset, so no tombstone).
+ */
+export const chunkSearchValues = (rows: ReadonlyArray<MessageRecord>): ReadonlyArray<readonly [unknown, unknown]> => {
+  const values: Array<readonly [unknown, unknown]> = rows.map(() => [cassandra.types.unset, cassandra.types.unset])
+  for (const { first, last, words } of searchChunks(rows)) {
+    values[last] = [
+      words.length === 0 ? cassandra.types.unset : words,
+      first === last ? cassandra.types.unset : cassandra.types.Uuid.fromString(rows[first]!.id)
     ]
-  })
+  }
+  return values
+}
 
 const idOrNull = (row: cassandra.types.Row, column: string) =>
   (row.get(column) as { toString(): string } | null | undefined)?.toString() ?? null

@@ -11,6 +11,9 @@ import { headStore } from "./room-head-store.ts"
 import { searchIndexer, searchLingerMs } from "./search-indexer.ts"
 import { messageCounter } from "./totals.ts"
 
+/** At most this long for a stopping process to write the search words it holds. */
+const shutdownFlush = Duration.seconds(2)
+
 /**
  * Message history in partitions of at most one `bucketMs`-wide time window
  * (`CASSANDRA_MESSAGE_BUCKET`) each. A partition's key is its first message's time, so every
@@ -19,9 +22,6 @@ import { messageCounter } from "./totals.ts"
  * `searchLinger`: ms a commit's rows wait for the next ones before their search words are written
  * (`search-indexer.ts`).
  */
-/** At most this long for a stopping process to write the search words it holds. */
-const shutdownFlush = Duration.seconds(2)
-
 export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions, searchLinger = searchLingerMs) =>
   Layer.effect(
     Messages,

@@ -365,7 +365,7 @@ export const roomHead = (
           lastSeq: records.at(-1)!.seq,
           leaseUntil,
           floor: null,
-          wordsLater: indexer !== undefined
+          wordsLater: true
         })
       } else {
         const held = yield* leased(roomId, known, fence)
@@ -380,7 +380,7 @@ export const roomHead = (
           lastSeq: records.at(-1)!.seq,
           floor,
           lastPlain: timestamp,
-          wordsLater: indexer !== undefined
+          wordsLater: true
         })
       }
       if (!words) indexer?.add(roomId, fence.epoch, bucket, rows)
@@ -411,7 +411,7 @@ export const roomHead = (
       // Read by the next plain commit, if one comes: not on this commit's way to its ack.
       floor: null,
       lastPlain: 0,
-      wordsLater: indexer !== undefined
+      wordsLater: true
     })
     yield* edits.applyElsewhere(roomId, outside)
   })

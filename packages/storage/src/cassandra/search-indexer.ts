@@ -19,7 +19,7 @@ import { Effect, Semaphore } from "effect"
 import type { StorageError } from "../errors.ts"
 import type { MessageRecord } from "../messages.ts"
 import { type CassandraClient, uuid } from "./client.ts"
-import { allRows, rowColumns, rowTerms, termsChunk, toMessage } from "./message-rows.ts"
+import { allRows, rowColumns, searchChunks, termsChunk, toMessage } from "./message-rows.ts"
 import type { HeadStore, Statement } from "./room-head-store.ts"
 import { wallSleep, writeTimestamp } from "./room-lease.ts"
 
@@ -54,10 +54,7 @@ export const chunkUpdates = (
 ): Array<Statement> => {
   const keys = [uuid(roomId), new Date(bucket)]
   const updates: Array<Statement> = []
-  for (let first = 0; first < rows.length; first += termsChunk) {
-    const last = Math.min(first + termsChunk, rows.length) - 1
-    const words = new Set<string>()
-    for (let i = first; i <= last; i++) for (const word of rowTerms(rows[i]!)) words.add(word)
+  for (const { first, last, words } of searchChunks(rows)) {
     if (clear) {
       for (let i = first; i < last; i++) {
         updates.push({
@@ -66,12 +63,12 @@ export const chunkUpdates = (
         })
       }
     }
-    if (words.size === 0 && !clear) continue
+    if (words.length === 0 && !clear) continue
     const from = first === last ? null : uuid(rows[first]!.id)
     updates.push({
-      query: `UPDATE room_messages SET ${words.size === 0 ? "" : "terms = terms + ?, "}terms_from = ? WHERE room_id = ? AND bucket = ? AND msg_id = ?`,
+      query: `UPDATE room_messages SET ${words.length === 0 ? "" : "terms = terms + ?, "}terms_from = ? WHERE room_id = ? AND bucket = ? AND msg_id = ?`,
       params: [
-        ...(words.size === 0 ? [] : [[...words]]),
+        ...(words.length === 0 ? [] : [words]),
         from === null ? (clear ? null : cassandra.types.unset) : from,
         ...keys,
         uuid(rows[last]!.id)
