@@ -13,7 +13,6 @@ const tickMs = 100
 const ack = (deadlineAt: number, answeredLate: Array<string>, name: string, late?: () => void): PendingAck => ({
   deadlineAt,
   answered: false,
-  fiber: undefined,
   late: late ?? (() => answeredLate.push(name))
 })
 

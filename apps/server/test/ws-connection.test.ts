@@ -3,8 +3,8 @@
  * dropped after one missed ping; a session found revoked at the periodic re-check closes the
  * socket (4003); the access token's expiry closes it at that very millisecond (4001), even
  * months away; a close that the peer does not complete is cut off after the grace period;
- * and closing the connection interrupts every fiber it started (timers, acks, a waiting
- * `?room_id=` subscribe) before it leaves its rooms. With the default limits, a client holding
+ * and closing the connection interrupts every fiber it started (timers, a waiting `?room_id=`
+ * subscribe) before it leaves its rooms, and drops the acks still to come. With the default limits, a client holding
  * the most rooms allowed resumes them all on a new socket.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -26,6 +26,8 @@ import { ada, arrive, fakeSocket, open, stubs, testOptions, world } from "./supp
 import { record, storeSeqs, wire } from "./support/message-records.ts"
 
 const room = "a0000000-0000-1000-8000-000000000001" as RoomId
+/** A room actor's reply to a send (`SendReply`), as these fakes call it: with only the fields an ack reads. */
+type AnyReply = (exit: Exit.Exit<unknown, unknown>) => void
 
 describe("a connection's timers", () => {
   it.effect("a peer that misses one ping is dropped at the next; one that answers stays", () =>
@@ -110,29 +112,26 @@ describe("a connection's timers", () => {
 })
 
 describe("closing a connection", () => {
-  it.effect("interrupts its timers and its pending acks, and leaves its rooms", () => {
-    const interrupted = Deferred.makeUnsafe<void>()
-    const submitted = Deferred.makeUnsafe<void>()
-    // A send that is accepted but never stored: its ack waits for good.
+  it.effect("ends its timers, leaves its rooms, and drops the answers still to come", () => {
+    const submitted = Deferred.makeUnsafe<AnyReply>()
+    // A send that is accepted, and stored only once the connection has closed.
     const router = Layer.succeed(RoomRouter, {
-      submit: () =>
-        Effect.as(
-          Deferred.succeed(submitted, undefined),
-          Effect.onInterrupt(Effect.never, () => Deferred.succeed(interrupted, undefined))
-        )
+      submitWith: (_request: unknown, reply: AnyReply) => Deferred.succeed(submitted, reply)
     } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
       yield* arrive(conn, JSON.stringify({ type: "channel.subscribe", id: "s", to: room }))
       yield* arrive(conn, JSON.stringify({ type: "chat.message", id: "m", to: room, payload: { text: "hi" } }))
-      yield* Deferred.await(submitted)
-      // The ack waiting for the store, in the connection's fiber set.
-      assert.strictEqual(yield* FiberSet.size(conn.fibers), 1)
+      const reply = yield* Deferred.await(submitted)
       assert.strictEqual(conn.subscriptions?.size, 1)
       yield* onClosed(conn)
-      yield* Deferred.await(interrupted)
       assert.strictEqual(conn.subscriptions?.size, 0)
+      reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 }))
+      assert.deepStrictEqual(
+        socket.frames.filter((f) => f.id === "m"),
+        []
+      )
       // Left for real: nobody online in the room any more.
       assert.deepStrictEqual(yield* (yield* Presence).page(room), { online: [], count: 0 })
       // The timers are gone: no ping however long we wait.
@@ -150,10 +149,10 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
     socket.frames.filter((f) => f.type !== "presence").map((f) => [f.id, f.type, f.payload?.code])
 
   it.effect("a send storage has not stored by its deadline is answered service_unavailable then, once", () => {
-    const stored = Deferred.makeUnsafe<any>()
+    let stored: AnyReply | undefined
     // Accepted by the room, stored only when the test says.
     const router = Layer.succeed(RoomRouter, {
-      submit: () => Effect.succeed(Deferred.await(stored))
+      submitWith: (_request: unknown, reply: AnyReply) => Effect.sync(() => (stored = reply))
     } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const socket = fakeSocket()
@@ -164,7 +163,7 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
       yield* TestClock.adjust(Duration.millis(100))
       assert.deepStrictEqual(answers(socket), [["m", "error", "service_unavailable"]])
       // Stored after all: the late answer stands, no ack follows it.
-      yield* Deferred.succeed(stored, { room_id: room, msg_id: "x", seq: 1 })
+      stored!(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 }))
       yield* TestClock.adjust(Duration.millis(100))
       assert.deepStrictEqual(answers(socket), [["m", "error", "service_unavailable"]])
       assert.strictEqual(yield* FiberSet.size(conn.fibers), 0)
@@ -178,7 +177,8 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
       shared: true
     } as unknown as RateLimits["Service"])
     const router = Layer.succeed(RoomRouter, {
-      submit: () => Effect.succeed(Effect.succeed({ room_id: room, msg_id: "x", seq: 1 }))
+      submitWith: (_request: unknown, reply: AnyReply) =>
+        Effect.sync(() => reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 })))
     } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const socket = fakeSocket()
@@ -199,7 +199,7 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
 
   it.effect("sends queued behind a check that hangs are each answered by their deadline, in order", () => {
     const router = Layer.succeed(RoomRouter, {
-      submit: () => Effect.die("a send whose check never ended was handed to its room")
+      submitWith: () => Effect.die("a send whose check never ended was handed to its room")
     } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const socket = fakeSocket()
@@ -223,8 +223,11 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
       const access = Deferred.makeUnsafe<void>()
       let submitted = 0
       const router = Layer.succeed(RoomRouter, {
-        submit: () =>
-          Effect.sync(() => ++submitted).pipe(Effect.as(Effect.succeed({ room_id: room, msg_id: "x", seq: 1 })))
+        submitWith: (_request: unknown, reply: AnyReply) =>
+          Effect.sync(() => {
+            submitted++
+            reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 }))
+          })
       } as unknown as RoomRouter["Service"])
       // The subscribe's access read answers only when the test says (a stalled storage read).
       const rooms = { access: () => Effect.as(Deferred.await(access), {} as RoomAccess) }
@@ -393,7 +396,7 @@ describe("a subscribe racing a removal", () => {
 describe("a connection's inbound queue", () => {
   it.effect("while an event waits, frames beyond the queue are answered rate_limited, each exactly once", () => {
     // A send whose storage never answers: the connection's queue cannot move on.
-    const router = Layer.succeed(RoomRouter, { submit: () => Effect.never } as unknown as RoomRouter["Service"])
+    const router = Layer.succeed(RoomRouter, { submitWith: () => Effect.never } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -409,7 +412,7 @@ describe("a connection's inbound queue", () => {
   })
 
   it.effect("sends refused for a full queue are not answered again at their deadline; queued ones are, once", () => {
-    const router = Layer.succeed(RoomRouter, { submit: () => Effect.never } as unknown as RoomRouter["Service"])
+    const router = Layer.succeed(RoomRouter, { submitWith: () => Effect.never } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -534,7 +537,7 @@ describe("a connection's acks on the socket", () => {
 
   it.effect("a lone send's ack is written at once, not held for the loop's next turn", () => {
     const router = Layer.succeed(RoomRouter, {
-      submit: () => Effect.succeed(Effect.succeed(view))
+      submitWith: (_request: unknown, reply: AnyReply) => Effect.sync(() => reply(Exit.succeed(view)))
     } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const { socket, held } = corkingSocket()
@@ -547,9 +550,10 @@ describe("a connection's acks on the socket", () => {
   })
 
   it.effect("sends answered together (a group commit) have their acks held, to leave in one write", () => {
-    const stored = Deferred.makeUnsafe<typeof view>()
+    // One group commit: the room answers every send at once, when the test says.
+    const replies: Array<AnyReply> = []
     const router = Layer.succeed(RoomRouter, {
-      submit: () => Effect.succeed(Deferred.await(stored))
+      submitWith: (_request: unknown, reply: AnyReply) => Effect.sync(() => replies.push(reply))
     } as unknown as RoomRouter["Service"])
     return Effect.gen(function* () {
       const { socket, held, raw } = corkingSocket()
@@ -557,8 +561,7 @@ describe("a connection's acks on the socket", () => {
       for (const id of ["a", "b", "c"]) onFrame(conn, send(id))
       yield* TestClock.adjust(Duration.millis(1))
       assert.strictEqual(conn.unanswered, 3)
-      yield* Deferred.succeed(stored, view)
-      yield* TestClock.adjust(Duration.millis(1))
+      for (const reply of replies) reply(Exit.succeed(view))
       assert.deepStrictEqual(acks(socket), ["a", "b", "c"])
       assert.deepStrictEqual(held, [true, true, true])
       // Released on the loop's next turn.

@@ -85,9 +85,30 @@ export interface RoomActorOptions {
   readonly idleTimeout: Duration.Duration
 }
 
+/**
+ * Called once with a send's outcome: the stored message, or why it was refused. Called in the
+ * actor's fiber, so it must be quick and must not throw; a WebSocket ack is a callback, not a
+ * fiber waiting per send (about 4 µs of CPU each at thousands of sends a second).
+ */
+export type SendReply<E> = (exit: Exit.Exit<MessageView, E>) => void
+
+/** A `submit` made of a `submitWith`: the returned effect waits for the reply. */
+export const awaitingReply =
+  <Request, E1, E2>(submitWith: (request: Request, reply: SendReply<E2>) => Effect.Effect<void, E1>) =>
+  (request: Request): Effect.Effect<Effect.Effect<MessageView, E2>, E1> =>
+    Effect.suspend(() => {
+      const reply = Deferred.makeUnsafe<MessageView, E2>()
+      return Effect.as(
+        submitWith(request, (exit) => Deferred.doneUnsafe(reply, exit)),
+        Deferred.await(reply)
+      )
+    })
+
 interface Command {
   readonly request: SendRequest
-  readonly reply: Deferred.Deferred<MessageView, ServiceUnavailable | ChangeRefused>
+  readonly reply: SendReply<ServiceUnavailable | ChangeRefused>
+  /** Set by the first answer: a batch refused on its way out may be answered again, in vain. */
+  answered: boolean
   /** The sender's span (a WebSocket frame, an HTTP request, a forward), when spans are exported. */
   readonly span: Tracer.AnySpan | undefined
 }
@@ -145,6 +166,11 @@ export class RoomActors extends Context.Service<
     readonly submit: (
       request: SendRequest
     ) => Effect.Effect<Effect.Effect<MessageView, ServiceUnavailable | ChangeRefused>, Overloaded>
+    /** `submit`, answered through `reply` (once, from the actor's fiber) instead of an effect to wait on. */
+    readonly submitWith: (
+      request: SendRequest,
+      reply: SendReply<ServiceUnavailable | ChangeRefused>
+    ) => Effect.Effect<void, Overloaded>
     /**
      * Stores, broadcasts and returns the message (or edit, or delete: refused with
      * `ChangeRefused` by the rules of `message-changes.ts`); a retried `clientMsgId` returns the original.
@@ -175,8 +201,18 @@ export class RoomActors extends Context.Service<
         const traced = yield* tracingOn
         const mailboxes = new Map<RoomId, Queue.Queue<Command>>()
         const stale = new Set<RoomId>()
+        /** Answers a send once; a reply that throws (a bug of its caller) fails no batch. */
+        const answer = (command: Command, exit: Exit.Exit<MessageView, ServiceUnavailable | ChangeRefused>) => {
+          if (command.answered) return
+          command.answered = true
+          try {
+            command.reply(exit)
+          } catch (defect) {
+            runFork(Effect.logError("answering a send failed", defect))
+          }
+        }
         const failAll = (batch: Iterable<Command>) => {
-          for (const command of batch) Deferred.doneUnsafe(command.reply, Exit.fail(new ServiceUnavailable()))
+          for (const command of batch) answer(command, Exit.fail(new ServiceUnavailable()))
         }
         /** Refuses everything still waiting and closes the mailbox to new sends. */
         const closeMailbox = (mailbox: Queue.Queue<Command>) => {
@@ -441,8 +477,8 @@ export class RoomActors extends Context.Service<
                 batch.forEach((command, i) => {
                   const key = keyOf(command)
                   const original = originals[i]
-                  Deferred.doneUnsafe(
-                    command.reply,
+                  answer(
+                    command,
                     original !== undefined ? Exit.succeed(original) : outcomes.get(firstOfKey.get(key!) ?? command)!
                   )
                 })
@@ -602,20 +638,25 @@ export class RoomActors extends Context.Service<
           return true
         }
 
-        const offer = (request: SendRequest, span: Tracer.AnySpan | undefined) => {
-          const reply = Deferred.makeUnsafe<MessageView, ServiceUnavailable | ChangeRefused>()
-          if (!enqueue({ request, reply, span })) {
-            return Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
-          }
-          return Effect.as(Metric.update(submitted, 1), Deferred.await(reply))
-        }
+        const offer = (
+          request: SendRequest,
+          reply: SendReply<ServiceUnavailable | ChangeRefused>,
+          span: Tracer.AnySpan | undefined
+        ) =>
+          enqueue({ request, reply, answered: false, span })
+            ? Metric.update(submitted, 1)
+            : Effect.andThen(Metric.update(refused, 1), Effect.fail(new Overloaded()))
         // Traced, the sender's span goes with the send, for the write that serves it.
-        const submit = traced
-          ? (request: SendRequest) => Effect.flatMap(callerSpan, (span) => offer(request, span))
-          : (request: SendRequest) => Effect.suspend(() => offer(request, undefined))
+        const submitWith = traced
+          ? (request: SendRequest, reply: SendReply<ServiceUnavailable | ChangeRefused>) =>
+              Effect.flatMap(callerSpan, (span) => offer(request, reply, span))
+          : (request: SendRequest, reply: SendReply<ServiceUnavailable | ChangeRefused>) =>
+              Effect.suspend(() => offer(request, reply, undefined))
+        const submit = awaitingReply(submitWith)
 
         return RoomActors.of({
           submit,
+          submitWith,
           send: (request) => Effect.flatten(submit(request)),
           retire: (roomId) =>
             Effect.sync(() => {

@@ -13,7 +13,6 @@ import {
   Cause,
   Clock,
   Context,
-  Deferred,
   Duration,
   Effect,
   Exit,
@@ -28,7 +27,7 @@ import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
 import type { ChangeRefused } from "./message-changes.ts"
-import { RoomActors, type SendRequest } from "./room-actor.ts"
+import { awaitingReply, RoomActors, type SendReply, type SendRequest } from "./room-actor.ts"
 
 /**
  * Where a send goes: to the one actor that owns its room. On one node that is this node's
@@ -49,12 +48,17 @@ export class RoomRouter extends Context.Service<
       Effect.Effect<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>,
       Overloaded | ServiceUnavailable
     >
+    /** `submit`, answered through `reply` (once) instead of an effect to wait on: no fiber per send. */
+    readonly submitWith: (
+      request: SendRequest,
+      reply: SendReply<Overloaded | ServiceUnavailable | ChangeRefused>
+    ) => Effect.Effect<void, Overloaded | ServiceUnavailable>
   }
 >()("parley/server/chat/RoomRouter") {
   /** One node: straight into the local actor's mailbox. */
   static readonly layerLocal = Layer.effect(
     RoomRouter,
-    Effect.map(RoomActors, (actors) => RoomRouter.of({ submit: actors.submit }))
+    Effect.map(RoomActors, (actors) => RoomRouter.of({ submit: actors.submit, submitWith: actors.submitWith }))
   )
 
   /**
@@ -128,13 +132,12 @@ export class RoomRouter extends Context.Service<
                 // What waits behind this forward would meet the same missing owner, one
                 // forward timeout after another: it is refused now, and retried by its sender.
                 const stuck = [...batch, ...(waiting.get(roomId)?.queue.splice(0) ?? [])]
-                for (const { reply } of stuck) Deferred.doneUnsafe(reply, Exit.fail(error))
+                for (const { reply } of stuck) reply(Exit.fail(error))
               },
               onSuccess: (outcomes) =>
                 batch.forEach(({ reply }, i) => {
                   const outcome = outcomes[i]
-                  Deferred.doneUnsafe(
-                    reply,
+                  reply(
                     outcome === undefined || "failed" in outcome ? Exit.fail(failureOf(outcome)) : Exit.succeed(outcome)
                   )
                 })
@@ -153,32 +156,29 @@ export class RoomRouter extends Context.Service<
           }
         })
 
-      return RoomRouter.of({
-        submit: (request) =>
-          Effect.gen(function* () {
-            const span = traced ? yield* callerSpan : undefined
-            const reply = Deferred.makeUnsafe<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>()
-            const room = waiting.get(request.roomId)
-            const now = yield* Clock.currentTimeMillis
-            if (room === undefined) {
-              waiting.set(request.roomId, { queue: [{ request, reply, span }], forwardSince: now })
-              runFork(drain(request.roomId))
-            } else if (room.queue.length >= maxWaitingPerRoom) {
-              // Full behind a forward that is taking long: the owner is missing, not busy.
-              return yield* now - room.forwardSince >= stalledAfterMs ? noOwner() : new Overloaded()
-            } else {
-              room.queue.push({ request, reply, span })
-            }
-            return Deferred.await(reply)
-          })
-      })
+      const submitWith = (request: SendRequest, reply: SendReply<Overloaded | ServiceUnavailable | ChangeRefused>) =>
+        Effect.gen(function* () {
+          const span = traced ? yield* callerSpan : undefined
+          const room = waiting.get(request.roomId)
+          const now = yield* Clock.currentTimeMillis
+          if (room === undefined) {
+            waiting.set(request.roomId, { queue: [{ request, reply, span }], forwardSince: now })
+            runFork(drain(request.roomId))
+          } else if (room.queue.length >= maxWaitingPerRoom) {
+            // Full behind a forward that is taking long: the owner is missing, not busy.
+            return yield* now - room.forwardSince >= stalledAfterMs ? noOwner() : new Overloaded()
+          } else {
+            room.queue.push({ request, reply, span })
+          }
+        })
+      return RoomRouter.of({ submit: awaitingReply(submitWith), submitWith })
     })
   )
 }
 
 interface Forward {
   readonly request: SendRequest
-  readonly reply: Deferred.Deferred<MessageView, Overloaded | ServiceUnavailable | ChangeRefused>
+  readonly reply: SendReply<Overloaded | ServiceUnavailable | ChangeRefused>
   /** The sender's span, when spans are exported. */
   readonly span: Tracer.AnySpan | undefined
 }

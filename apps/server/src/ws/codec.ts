@@ -9,7 +9,7 @@ import { EventError } from "./errors.ts"
 
 const decodeEvent = Schema.decodeUnknownEffect(Schema.fromJsonString(ClientEvent))
 // A reply is built here from checked values: its shape is checked, its fields' filters are not.
-const encodeReply = Schema.encodeEffect(Schema.fromJsonString(Schema.toEncoded(ServerEvent)), { disableChecks: true })
+const encodeReply = Schema.encodeSync(Schema.fromJsonString(Schema.toEncoded(ServerEvent)), { disableChecks: true })
 const encodeWire = Schema.encodeOption(Schema.fromJsonString(Schema.toEncoded(ServerEvent)))
 const encodeTyped = Schema.encodeSync(Schema.fromJsonString(ServerEvent))
 
@@ -68,8 +68,11 @@ const explain = (data: string, issue: SchemaIssue.Issue): EventError => {
   })
 }
 
-/** One connection's answer (ack, error, pong), encoded in the running fiber. */
-export const encodeReplyEvent = (event: WireEvent): Effect.Effect<string> => Effect.orDie(encodeReply(event))
+/** One connection's answer (ack, error, pong), encoded now; throws only on a bug (a shape the protocol lacks). */
+export const encodeReplyNow = (event: WireEvent): string => encodeReply(event)
+
+/** `encodeReplyNow` as an effect: a failure to encode is a defect. */
+export const encodeReplyEvent = (event: WireEvent): Effect.Effect<string> => Effect.sync(() => encodeReply(event))
 
 /**
  * A broadcast already in wire shape (e.g. messages as the broker carries them), encoded once;

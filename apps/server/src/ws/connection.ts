@@ -1,7 +1,9 @@
 /**
- * Opens one connection on an accepted socket: its scope, its fiber set (inbound worker, acks,
- * timers), its registration with the node's `Connections`, and the `ws` listeners. Closing
- * the socket closes the scope: the fibers are interrupted, then the rooms are left.
+ * Opens one connection on an accepted socket: its scope, its fiber set (inbound worker, a
+ * close's grace timer, late answers), its registration with the node's `Connections`, and the
+ * `ws` listeners. Closing the socket closes the scope: the fibers are interrupted, then the
+ * rooms are left. An ack is no fiber: the room actor's reply writes it, and writes nothing
+ * once the connection is closing.
  *
  * The listeners are shared functions that find their connection on the socket, so a socket
  * costs no closures of its own.

@@ -1,7 +1,7 @@
 /**
  * The node's open acks and their deadlines (`chat/send-deadline.ts`), as one fiber: an ack
  * still waiting for its message to be stored at its deadline is answered there and then
- * (`service_unavailable`), and its wait is interrupted. A frame that had to queue behind
+ * (`service_unavailable`), and a reply from its room coming later is ignored. A frame that had to queue behind
  * another on its socket is an entry too, from its arrival: still queued and a send at its
  * deadline, it is answered the same way (`handlers/dispatch.ts`, `queuedFrame`).
  *
@@ -13,15 +13,13 @@
  * (an answer may be up to that late), and is woken for an entry due before its next look.
  * With nothing open, it waits for the next send instead of waking.
  */
-import { Clock, Deferred, Effect, Exit, type Fiber } from "effect"
+import { Clock, Deferred, Effect, Exit } from "effect"
 
 export interface PendingAck {
   /** Epoch ms. */
   readonly deadlineAt: number
-  /** Set by whoever answers first: the ack's own fiber, or the deadline. */
+  /** Set by whoever answers first: the room actor's reply, or the deadline. */
   answered: boolean
-  /** The wait for the stored message, interrupted at the deadline (cleared once answered). */
-  fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Answers the send late (called once, when the deadline wins). */
   readonly late: () => void
 }
@@ -56,8 +54,6 @@ export class SendDeadlines {
       pending.answered = true
       // One answer that throws must not stop the others, nor this fiber.
       try {
-        pending.fiber?.interruptUnsafe()
-        pending.fiber = undefined
         pending.late()
       } catch (error) {
         errors.push(error)

@@ -17,7 +17,7 @@ import type { Broker, RoomChange } from "../realtime/broker.ts"
 import type { Delivery, RoomHub, Subscriber } from "../realtime/hub.ts"
 import type { Presence } from "../realtime/presence.ts"
 import type { Typing } from "../realtime/typing.ts"
-import { encodeReplyEvent, eventFrame, type WireEvent } from "./codec.ts"
+import { encodeReplyNow, eventFrame, type WireEvent } from "./codec.ts"
 import type { Connections, OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
 import { holdUntilNextTurn, writeText } from "./frames.ts"
@@ -29,7 +29,6 @@ import type { SendDeadlines } from "./send-deadlines.ts"
 /** `WebSocket.OPEN` */
 const open = 1
 
-/** The part of a `ws` WebSocket a connection uses (tests pass a fake). */
 /** Connection ids are this prefix, random per process, and a count. */
 const processPrefix = `${randomBytes(12).toString("hex")}.`
 let connections = 0
@@ -37,6 +36,18 @@ let connections = 0
 /** What an `ack` says it answers. */
 export type AckPayload = Extract<WireEvent, { type: "ack" }>["payload"]
 
+/** The `ack` of the event with this `id` (none: the client gave the event no id). */
+export const ackEvent = (id: string | undefined, payload: AckPayload): WireEvent =>
+  id === undefined ? { type: "ack", payload } : { type: "ack", id, payload }
+
+/** The `error` answering the event with this `id`, naming its room when there is one. */
+export const errorEvent = (id: string | undefined, e: EventError, roomId?: RoomId): WireEvent => {
+  const payload =
+    roomId === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, room_id: roomId }
+  return id === undefined ? { type: "error", payload } : { type: "error", id, payload }
+}
+
+/** The part of a `ws` WebSocket a connection uses (tests pass a fake). */
 export interface WsSocket {
   readonly readyState: number
   readonly bufferedAmount: number
@@ -281,25 +292,26 @@ export class ConnectionState implements OpenConnection, InboundHost {
     this.closeWith(CloseCode.tryAgainLater, "too slow: outbound queue full, reconnect and resume")
   }
 
-  /** Encodes one of this connection's own events (through `ServerEvent`) and sends it. */
+  /**
+   * Encodes one of this connection's own events (through `ServerEvent`) and sends it, now;
+   * throws only on a bug (an event the protocol cannot encode).
+   */
+  replyNow(event: WireEvent): void {
+    const frame = encodeReplyNow(event)
+    // Held while more answers are coming (sends of this connection still unanswered, which a
+    // group commit answers in the same turn, or frames waiting to be handled): they then leave
+    // in one system call. The last or only one leaves at once, not after the turn's other work.
+    if (this.unanswered > 0 || (this.inboundQueue?.size ?? 0) > 0) holdUntilNextTurn(this.socket)
+    this.send(frame)
+  }
   reply(event: WireEvent): Effect.Effect<void> {
-    return Effect.map(encodeReplyEvent(event), (frame) => {
-      // Held while more answers are coming (sends of this connection still unanswered, which a
-      // group commit answers in the same turn, or frames waiting to be handled): they then leave
-      // in one system call. The last or only one leaves at once, not after the turn's other work.
-      if (this.unanswered > 0 || (this.inboundQueue?.size ?? 0) > 0) holdUntilNextTurn(this.socket)
-      this.send(frame)
-    })
+    return Effect.sync(() => this.replyNow(event))
   }
   ack(id: string | undefined, payload: AckPayload): Effect.Effect<void> {
-    return this.reply(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
+    return this.reply(ackEvent(id, payload))
   }
   error(id: string | undefined, e: EventError, roomId?: RoomId): Effect.Effect<void> {
-    const payload =
-      roomId === undefined
-        ? { code: e.code, message: e.message }
-        : { code: e.code, message: e.message, room_id: roomId }
-    return this.reply(id === undefined ? { type: "error", payload } : { type: "error", id, payload })
+    return this.reply(errorEvent(id, e, roomId))
   }
 
   /**

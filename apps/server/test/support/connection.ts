@@ -98,7 +98,10 @@ export const stubs = (overrides: {
       postable: () => Effect.succeed({}),
       ...overrides.rooms
     } as unknown as ChatRooms["Service"]),
-    Layer.succeed(RoomRouter, { submit: () => Effect.die("not used") } as unknown as RoomRouter["Service"]),
+    Layer.succeed(RoomRouter, {
+      submit: () => Effect.die("not used"),
+      submitWith: () => Effect.die("not used")
+    } as unknown as RoomRouter["Service"]),
     Layer.succeed(ChatSearch, { search: () => Effect.die("not used") }),
     Layer.succeed(RateLimits, { message: () => Effect.void } as unknown as RateLimits["Service"]),
     Presence.layerMemory({ window: Duration.millis(200), pageSize: 100, diffLimit: 500 }),

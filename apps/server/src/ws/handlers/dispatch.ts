@@ -163,7 +163,6 @@ export const queuedFrame = (
   conn.env.deadlines.add({
     deadlineAt: arrivedAt + conn.env.options.sendDeadlineMs,
     answered: false,
-    fiber: undefined,
     late: () => {
       if (state !== "queued") return
       const send = sendFrame(queued)

@@ -1,10 +1,12 @@
 /** `chat.message`, `chat.edit`, `chat.delete`: checked, handed to the room's actor, acknowledged once stored. */
-import type { DeleteMessage, EditMessage, MessageView, RoomId, SendMessage, ServiceUnavailable } from "@parley/domain"
-import { Cause, Clock, Effect, Option } from "effect"
+import type { DeleteMessage, EditMessage, RoomId, SendMessage, ServiceUnavailable } from "@parley/domain"
+import { Cause, Clock, Effect, Exit, Option } from "effect"
+import type { Change } from "../../chat/message-changes.ts"
+import type { SendReply, SendRequest } from "../../chat/room-actor.ts"
 import { before, lateSend } from "../../chat/send-deadline.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
 import type { PendingAck } from "../send-deadlines.ts"
-import type { ConnectionState } from "../state.ts"
+import { ackEvent, type ConnectionState, errorEvent } from "../state.ts"
 
 /**
  * Refuses a send to a room that is archived, deleted, or that the user may not post in.
@@ -52,47 +54,56 @@ const siteAdminNow = (conn: ConnectionState): Effect.Effect<boolean, ServiceUnav
     : Effect.succeed(false)
 
 /**
- * Queued in order; the ack follows once stored, while later frames are read on. The ack
- * belongs to the connection: it is dropped if the connection closes first. Not stored by
- * `deadlineAt`, the send is answered `service_unavailable` then (`SendDeadlines`).
+ * Hands the send to its room, in order, and answers it once stored, while later frames are
+ * read on. The answer is the actor's reply (a callback, no fiber per send); once the
+ * connection has closed it is dropped (`send` writes nothing then). Not stored by
+ * `deadlineAt`, the send is answered `service_unavailable` then (`SendDeadlines`), and a
+ * later reply is ignored.
  */
-const ackWhenStored = (
+const submitAcked = (
   conn: ConnectionState,
-  event: { readonly type: string; readonly id?: string },
-  stored: Effect.Effect<MessageView, RoomFailure>,
-  deadlineAt: number
+  event: typeof SendMessage.Type | typeof EditMessage.Type | typeof DeleteMessage.Type,
+  deadlineAt: number,
+  change?: Change
 ) => {
-  conn.unanswered++
+  const request: SendRequest = {
+    roomId: event.to,
+    userId: conn.userId,
+    username: conn.user.username,
+    text: "text" in event.payload ? event.payload.text : "",
+    clientMsgId: event.payload.client_msg_id ?? null,
+    change
+  }
   const pending: PendingAck = {
     deadlineAt,
     answered: false,
-    fiber: undefined,
     late: () => {
       conn.unanswered--
       conn.fork(conn.error(event.id, toEventError(lateSend)))
     }
   }
-  const answer = <A>(reply: Effect.Effect<A>) =>
-    Effect.suspend(() => {
-      if (pending.answered) return Effect.void
-      pending.answered = true
-      pending.fiber = undefined
-      conn.unanswered--
-      return reply
-    })
-  pending.fiber = conn.fork(
-    stored.pipe(
-      Effect.matchCauseEffect({
-        onFailure: (cause) => {
-          const failure = Cause.findErrorOption(cause)
-          return answer(conn.error(event.id, Option.isSome(failure) ? refusedByActor(failure.value) : unacknowledged))
-        },
-        onSuccess: (m) =>
-          answer(conn.ack(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq }))
-      })
-    )
-  )
+  const reply: SendReply<RoomFailure> = (exit) => {
+    if (pending.answered) return
+    pending.answered = true
+    conn.unanswered--
+    if (Exit.isSuccess(exit)) {
+      const m = exit.value
+      conn.replyNow(ackEvent(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq }))
+    } else {
+      const failure = Cause.findErrorOption(exit.cause)
+      conn.replyNow(errorEvent(event.id, Option.isSome(failure) ? refusedByActor(failure.value) : unacknowledged))
+    }
+  }
+  conn.unanswered++
   conn.env.deadlines.add(pending)
+  // Refused at the door (a full mailbox, no owner): the handler's failure is the answer.
+  return Effect.tapError(conn.env.router.submitWith(request, reply), () =>
+    Effect.sync(() => {
+      if (pending.answered) return
+      pending.answered = true
+      conn.unanswered--
+    })
+  )
 }
 
 /**
@@ -125,15 +136,7 @@ export const changeMessage = Effect.fnUntraced(function* (
       )
     )
   )
-  const stored = yield* env.router.submit({
-    roomId: event.to,
-    userId: conn.userId,
-    username: conn.user.username,
-    text: "text" in event.payload ? event.payload.text : "",
-    clientMsgId: event.payload.client_msg_id ?? null,
-    change: { kind, targetId: event.payload.msg_id, moderator }
-  })
-  ackWhenStored(conn, event, stored, deadlineAt)
+  yield* submitAcked(conn, event, deadlineAt, { kind, targetId: event.payload.msg_id, moderator })
 })
 
 export const sendMessage = Effect.fnUntraced(function* (
@@ -143,12 +146,5 @@ export const sendMessage = Effect.fnUntraced(function* (
 ) {
   const { env } = conn
   yield* checked(conn, event.to, deadlineAt, Effect.andThen(env.limits.message(conn.userId), mayPost(conn, event.to)))
-  const stored = yield* env.router.submit({
-    roomId: event.to,
-    userId: conn.userId,
-    username: conn.user.username,
-    text: event.payload.text,
-    clientMsgId: event.payload.client_msg_id ?? null
-  })
-  ackWhenStored(conn, event, stored, deadlineAt)
+  yield* submitAcked(conn, event, deadlineAt)
 })
