@@ -2,7 +2,7 @@ import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import cassandra from "cassandra-driver"
 import { Effect } from "effect"
 import type { MessageRecord } from "../messages.ts"
-import { messageTerms } from "../search-terms.ts"
+import { addMessageTerms, messageTerms } from "../search-terms.ts"
 import { type CassandraClient, uuid } from "./client.ts"
 
 /** Selected from both `room_messages` and `room_messages_by_client_id`, which share them. */
@@ -39,8 +39,9 @@ export const rowValues = (m: MessageRecord) => [
  * those of its current text while it is a message; none for a deleted message or an edit or
  * delete entry.
  */
-export const rowTerms = (m: MessageRecord): ReadonlyArray<string> =>
-  m.kind === "message" && m.deletedBy === null ? messageTerms(m.text) : []
+export const rowTerms = (m: MessageRecord): ReadonlyArray<string> => (hasTerms(m) ? messageTerms(m.text) : [])
+
+const hasTerms = (m: MessageRecord) => m.kind === "message" && m.deletedBy === null
 
 /**
  * A message's words as a bound `terms` of its own row (rows written as 011 wrote them: a root's
@@ -67,7 +68,10 @@ export const searchChunks = (rows: ReadonlyArray<MessageRecord>): ReadonlyArray<
   for (let first = 0; first < rows.length; first += termsChunk) {
     const last = Math.min(first + termsChunk, rows.length) - 1
     const words = new Set<string>()
-    for (let i = first; i <= last; i++) for (const word of rowTerms(rows[i]!)) words.add(word)
+    for (let i = first; i <= last; i++) {
+      const m = rows[i]!
+      if (hasTerms(m)) addMessageTerms(words, m.text)
+    }
     chunks.push({ first, last, words: [...words] })
   }
   return chunks
