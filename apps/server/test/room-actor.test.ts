@@ -104,6 +104,26 @@ describe("room actor", () => {
     )
   )
 
+  it.effect("a reply that throws fails neither the rest of its batch nor the actor", () =>
+    withActors({}, ({ actors, gate }) =>
+      Effect.gen(function* () {
+        const r = room()
+        yield* gate.close
+        const first = yield* Effect.forkChild(actors.send(send(r, "m0")))
+        yield* settle
+        // Answered in the same batch as the next send, from the actor's fiber.
+        yield* actors.submitWith(send(r, "its caller has a bug"), () => {
+          throw new Error("a caller's bug")
+        })
+        const after = yield* actors.submit(send(r, "after it"))
+        yield* gate.open
+        yield* Fiber.join(first)
+        assert.strictEqual((yield* after).seq, 3)
+        assert.strictEqual((yield* actors.send(send(r, "next"))).seq, 4)
+      })
+    )
+  )
+
   it.effect("refuses with Overloaded when the mailbox is full, and loses nothing it accepted", () =>
     withActors({ mailboxCapacity: 3 }, ({ actors, gate }) =>
       Effect.gen(function* () {

@@ -58,7 +58,7 @@ describe("send deadlines", () => {
     })
   )
 
-  it.effect("an ack answered by its own fiber first is not answered again", () =>
+  it.effect("an ack answered by its room's reply first is not answered again", () =>
     Effect.gen(function* () {
       const { deadlines, late } = yield* started
       const stored = ack(1000, late, "stored in time")

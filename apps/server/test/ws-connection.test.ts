@@ -170,6 +170,20 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
   })
 
+  it.effect("a send whose hand-off to its room dies is answered once (internal), not again at its deadline", () => {
+    const router = Layer.succeed(RoomRouter, {
+      submitWith: () => Effect.die("a bug on the way to the room")
+    } as unknown as RoomRouter["Service"])
+    return Effect.gen(function* () {
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      onFrame(conn, send("m"))
+      yield* TestClock.adjust(Duration.millis(deadline + 200))
+      assert.deepStrictEqual(answers(socket), [["m", "error", "internal"]])
+      assert.strictEqual(conn.unanswered, 0)
+    }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
+  })
+
   it.effect("with limits counted in Redis, a check that hangs is cut off even where posting is remembered", () => {
     let checks = 0
     const limits = Layer.succeed(RateLimits, {

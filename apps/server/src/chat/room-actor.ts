@@ -92,6 +92,22 @@ export interface RoomActorOptions {
  */
 export type SendReply<E> = (exit: Exit.Exit<MessageView, E>) => void
 
+/**
+ * Calls `reply`; one that throws (a bug of the caller's) is logged through `runFork`, so that
+ * whoever answers a batch goes on answering the rest of it.
+ */
+export const replyGuarded = <E>(
+  reply: SendReply<E>,
+  exit: Exit.Exit<MessageView, E>,
+  runFork: (effect: Effect.Effect<void>) => unknown
+) => {
+  try {
+    reply(exit)
+  } catch (defect) {
+    runFork(Effect.logError("answering a send failed", defect))
+  }
+}
+
 /** A `submit` made of a `submitWith`: the returned effect waits for the reply. */
 export const awaitingReply =
   <Request, E1, E2>(submitWith: (request: Request, reply: SendReply<E2>) => Effect.Effect<void, E1>) =>
@@ -205,11 +221,7 @@ export class RoomActors extends Context.Service<
         const answer = (command: Command, exit: Exit.Exit<MessageView, ServiceUnavailable | ChangeRefused>) => {
           if (command.answered) return
           command.answered = true
-          try {
-            command.reply(exit)
-          } catch (defect) {
-            runFork(Effect.logError("answering a send failed", defect))
-          }
+          replyGuarded(command.reply, exit, runFork)
         }
         const failAll = (batch: Iterable<Command>) => {
           for (const command of batch) answer(command, Exit.fail(new ServiceUnavailable()))

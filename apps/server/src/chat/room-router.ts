@@ -27,7 +27,7 @@ import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
 import type { ChangeRefused } from "./message-changes.ts"
-import { awaitingReply, RoomActors, type SendReply, type SendRequest } from "./room-actor.ts"
+import { awaitingReply, RoomActors, replyGuarded, type SendReply, type SendRequest } from "./room-actor.ts"
 
 /**
  * Where a send goes: to the one actor that owns its room. On one node that is this node's
@@ -132,13 +132,17 @@ export class RoomRouter extends Context.Service<
                 // What waits behind this forward would meet the same missing owner, one
                 // forward timeout after another: it is refused now, and retried by its sender.
                 const stuck = [...batch, ...(waiting.get(roomId)?.queue.splice(0) ?? [])]
-                for (const { reply } of stuck) reply(Exit.fail(error))
+                for (const { reply } of stuck) replyGuarded(reply, Exit.fail(error), runFork)
               },
               onSuccess: (outcomes) =>
                 batch.forEach(({ reply }, i) => {
                   const outcome = outcomes[i]
-                  reply(
-                    outcome === undefined || "failed" in outcome ? Exit.fail(failureOf(outcome)) : Exit.succeed(outcome)
+                  replyGuarded(
+                    reply,
+                    outcome === undefined || "failed" in outcome
+                      ? Exit.fail(failureOf(outcome))
+                      : Exit.succeed(outcome),
+                    runFork
                   )
                 })
             })

@@ -96,8 +96,9 @@ const submitAcked = (
   }
   conn.unanswered++
   conn.env.deadlines.add(pending)
-  // Refused at the door (a full mailbox, no owner): the handler's failure is the answer.
-  return Effect.tapError(conn.env.router.submitWith(request, reply), () =>
+  // Refused at the door (a full mailbox, no owner), or a defect: the handler's failure is the
+  // answer, not the deadline's.
+  return Effect.onError(conn.env.router.submitWith(request, reply), () =>
     Effect.sync(() => {
       if (pending.answered) return
       pending.answered = true
