@@ -42,8 +42,9 @@ export const words = (text: string): ReadonlyArray<string> =>
     .map(cut)
 
 /** The distinct words a message is indexed under (at most `maxTermsPerMessage`, in order of appearance). */
-export const messageTerms = (text: string): ReadonlyArray<string> =>
-  [...new Set(words(text))].slice(0, maxTermsPerMessage)
+export const messageTerms = (text: string): ReadonlyArray<string> => firstDistinct(words(text))
+
+const firstDistinct = (all: ReadonlyArray<string>) => [...new Set(all)].slice(0, maxTermsPerMessage)
 
 /**
  * Adds `messageTerms(text)` to `into`. A text of no more words than the cap holds no word past
@@ -52,7 +53,7 @@ export const messageTerms = (text: string): ReadonlyArray<string> =>
  */
 export const addMessageTerms = (into: Set<string>, text: string): void => {
   const all = words(text)
-  for (const word of all.length <= maxTermsPerMessage ? all : messageTerms(text)) into.add(word)
+  for (const word of all.length <= maxTermsPerMessage ? all : firstDistinct(all)) into.add(word)
 }
 
 /** The distinct words of a query, in order; empty when it holds no word (a blank query). */

@@ -1,6 +1,6 @@
 /**
  * Opens one connection on an accepted socket: its scope, its fiber set (inbound worker, a
- * close's grace timer, late answers), its registration with the node's `Connections`, and the
+ * close's grace timer), its registration with the node's `Connections`, and the
  * `ws` listeners. Closing the socket closes the scope: the fibers are interrupted, then the
  * rooms are left. An ack is no fiber: the room actor's reply writes it, and writes nothing
  * once the connection is closing.

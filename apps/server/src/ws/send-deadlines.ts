@@ -1,9 +1,10 @@
 /**
  * The node's open acks and their deadlines (`chat/send-deadline.ts`), as one fiber: an ack
  * still waiting for its message to be stored at its deadline is answered there and then
- * (`service_unavailable`), and a reply from its room coming later is ignored. A frame that had to queue behind
- * another on its socket is an entry too, from its arrival: still queued and a send at its
- * deadline, it is answered the same way (`handlers/dispatch.ts`, `queuedFrame`).
+ * (`service_unavailable`), and a reply from its room coming later is ignored. A frame that
+ * had to queue behind another on its socket is an entry too, from its arrival: still queued
+ * and a send at its deadline, it is answered the same way (`handlers/dispatch.ts`,
+ * `queuedFrame`).
  *
  * One fiber and a queue, not a timer per send: a timeout is a race of two fibers, about 13 µs
  * of a send's CPU; here a send costs one entry. The queue is kept in deadline order: a send

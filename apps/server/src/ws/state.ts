@@ -184,8 +184,8 @@ export class ConnectionState implements OpenConnection, InboundHost {
   /** When the access token expires (epoch ms): the connection closes then (4001). */
   readonly expiresAt: number
   /**
-   * Its inbound worker, close timer and late answers, in a scope of their own; made with the first of
-   * them (an idle socket has none: a scope and its finalizer cost about 0.7 KB per socket).
+   * Its inbound worker and close timer, in a scope of their own; made with the first of them
+   * (an idle socket has none: a scope and its finalizer cost about 0.7 KB per socket).
    */
   private fiberScope: Scope.Closeable | undefined = undefined
   private fiberSet: FiberSet.FiberSet<unknown, unknown> | undefined = undefined

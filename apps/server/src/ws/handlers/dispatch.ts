@@ -8,7 +8,7 @@ import type { RoomAccessResult } from "../../chat/rooms.ts"
 import { lateSend } from "../../chat/send-deadline.ts"
 import { decodeFrame, frameId, sendFrame } from "../codec.ts"
 import { EventError, type RoomFailure, toEventError } from "../errors.ts"
-import type { ConnectionState } from "../state.ts"
+import { type ConnectionState, errorEvent } from "../state.ts"
 import { changeMessage, sendMessage } from "./messages.ts"
 import { listOnline } from "./presence.ts"
 import { markRead } from "./read-markers.ts"
@@ -169,7 +169,7 @@ export const queuedFrame = (
       if (Option.isNone(send)) return
       state = "answered"
       queued = null
-      conn.fork(conn.error(send.value.id, toEventError(lateSend)))
+      conn.replyNow(errorEvent(send.value.id, toEventError(lateSend)))
     }
   })
   return Effect.suspend(() => {

@@ -79,13 +79,18 @@ const submitAcked = (
     answered: false,
     late: () => {
       conn.unanswered--
-      conn.fork(conn.error(event.id, toEventError(lateSend)))
+      conn.replyNow(errorEvent(event.id, toEventError(lateSend)))
     }
   }
-  const reply: SendReply<RoomFailure> = (exit) => {
-    if (pending.answered) return
+  /** Whether this answer is the send's first (the reply, a refusal at the door, or the deadline's). */
+  const first = () => {
+    if (pending.answered) return false
     pending.answered = true
     conn.unanswered--
+    return true
+  }
+  const reply: SendReply<RoomFailure> = (exit) => {
+    if (!first()) return
     if (Exit.isSuccess(exit)) {
       const m = exit.value
       conn.replyNow(ackEvent(event.id, { of: event.type, room_id: m.room_id, msg_id: m.msg_id, seq: m.seq }))
@@ -98,13 +103,7 @@ const submitAcked = (
   conn.env.deadlines.add(pending)
   // Refused at the door (a full mailbox, no owner), or a defect: the handler's failure is the
   // answer, not the deadline's.
-  return Effect.onError(conn.env.router.submitWith(request, reply), () =>
-    Effect.sync(() => {
-      if (pending.answered) return
-      pending.answered = true
-      conn.unanswered--
-    })
-  )
+  return Effect.onError(conn.env.router.submitWith(request, reply), () => Effect.sync(first))
 }
 
 /**
