@@ -29,6 +29,10 @@ const room = "a0000000-0000-1000-8000-000000000001" as RoomId
 /** A room actor's reply to a send (`SendReply`), as these fakes call it: with only the fields an ack reads. */
 type AnyReply = (exit: Exit.Exit<unknown, unknown>) => void
 
+/** A router whose sends all go to `submitWith` (nothing else of it is used here). */
+const routerOf = (submitWith: (request: unknown, reply: AnyReply) => Effect.Effect<unknown, unknown>) =>
+  Layer.succeed(RoomRouter, { submitWith } as unknown as RoomRouter["Service"])
+
 describe("a connection's timers", () => {
   it.effect("a peer that misses one ping is dropped at the next; one that answers stays", () =>
     Effect.gen(function* () {
@@ -115,9 +119,7 @@ describe("closing a connection", () => {
   it.effect("ends its timers, leaves its rooms, and drops the answers still to come", () => {
     const submitted = Deferred.makeUnsafe<AnyReply>()
     // A send that is accepted, and stored only once the connection has closed.
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: (_request: unknown, reply: AnyReply) => Deferred.succeed(submitted, reply)
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf((_request, reply) => Deferred.succeed(submitted, reply))
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -151,9 +153,7 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
   it.effect("a send storage has not stored by its deadline is answered service_unavailable then, once", () => {
     let stored: AnyReply | undefined
     // Accepted by the room, stored only when the test says.
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: (_request: unknown, reply: AnyReply) => Effect.sync(() => (stored = reply))
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf((_request, reply) => Effect.sync(() => (stored = reply)))
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -171,9 +171,7 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
   })
 
   it.effect("a send whose hand-off to its room dies is answered once (internal), not again at its deadline", () => {
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: () => Effect.die("a bug on the way to the room")
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf(() => Effect.die("a bug on the way to the room"))
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -190,10 +188,9 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
       message: () => (++checks === 1 ? Effect.void : Effect.never),
       shared: true
     } as unknown as RateLimits["Service"])
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: (_request: unknown, reply: AnyReply) =>
-        Effect.sync(() => reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 })))
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf((_request, reply) =>
+      Effect.sync(() => reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 })))
+    )
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -212,9 +209,7 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
   })
 
   it.effect("sends queued behind a check that hangs are each answered by their deadline, in order", () => {
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: () => Effect.die("a send whose check never ended was handed to its room")
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf(() => Effect.die("a send whose check never ended was handed to its room"))
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -236,13 +231,12 @@ describe("a send's deadline (SEND_DEADLINE from the frame's arrival)", () => {
     () => {
       const access = Deferred.makeUnsafe<void>()
       let submitted = 0
-      const router = Layer.succeed(RoomRouter, {
-        submitWith: (_request: unknown, reply: AnyReply) =>
-          Effect.sync(() => {
-            submitted++
-            reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 }))
-          })
-      } as unknown as RoomRouter["Service"])
+      const router = routerOf((_request, reply) =>
+        Effect.sync(() => {
+          submitted++
+          reply(Exit.succeed({ room_id: room, msg_id: "x", seq: 1 }))
+        })
+      )
       // The subscribe's access read answers only when the test says (a stalled storage read).
       const rooms = { access: () => Effect.as(Deferred.await(access), {} as RoomAccess) }
       return Effect.gen(function* () {
@@ -410,7 +404,7 @@ describe("a subscribe racing a removal", () => {
 describe("a connection's inbound queue", () => {
   it.effect("while an event waits, frames beyond the queue are answered rate_limited, each exactly once", () => {
     // A send whose storage never answers: the connection's queue cannot move on.
-    const router = Layer.succeed(RoomRouter, { submitWith: () => Effect.never } as unknown as RoomRouter["Service"])
+    const router = routerOf(() => Effect.never)
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -426,7 +420,7 @@ describe("a connection's inbound queue", () => {
   })
 
   it.effect("sends refused for a full queue are not answered again at their deadline; queued ones are, once", () => {
-    const router = Layer.succeed(RoomRouter, { submitWith: () => Effect.never } as unknown as RoomRouter["Service"])
+    const router = routerOf(() => Effect.never)
     return Effect.gen(function* () {
       const socket = fakeSocket()
       const conn = yield* open(socket)
@@ -550,9 +544,7 @@ describe("a connection's acks on the socket", () => {
   const acks = (socket: ReturnType<typeof fakeSocket>) => socket.frames.filter((f) => f.type === "ack").map((f) => f.id)
 
   it.effect("a lone send's ack is written at once, not held for the loop's next turn", () => {
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: (_request: unknown, reply: AnyReply) => Effect.sync(() => reply(Exit.succeed(view)))
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf((_request, reply) => Effect.sync(() => reply(Exit.succeed(view))))
     return Effect.gen(function* () {
       const { socket, held } = corkingSocket()
       const conn = yield* open(socket)
@@ -566,9 +558,7 @@ describe("a connection's acks on the socket", () => {
   it.effect("sends answered together (a group commit) have their acks held, to leave in one write", () => {
     // One group commit: the room answers every send at once, when the test says.
     const replies: Array<AnyReply> = []
-    const router = Layer.succeed(RoomRouter, {
-      submitWith: (_request: unknown, reply: AnyReply) => Effect.sync(() => replies.push(reply))
-    } as unknown as RoomRouter["Service"])
+    const router = routerOf((_request, reply) => Effect.sync(() => replies.push(reply)))
     return Effect.gen(function* () {
       const { socket, held, raw } = corkingSocket()
       const conn = yield* open(socket)
