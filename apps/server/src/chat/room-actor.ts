@@ -41,6 +41,7 @@ import {
   Duration,
   Effect,
   Exit,
+  Fiber,
   FiberSet,
   Layer,
   Metric,
@@ -601,25 +602,30 @@ export class RoomActors extends Context.Service<
                 deposed = yield* settleFailure(batch)(prepared.cause)
               } else {
                 const committed = Deferred.makeUnsafe<void>()
-                const [outcome, looked] = yield* Effect.all(
-                  [
-                    (traced
-                      ? inSpan("room.commit", batch, commit(batch, prepared.value))
-                      : commit(batch, prepared.value)
-                    ).pipe(
-                      Effect.as(false),
-                      Effect.catchCause(settleFailure(batch)),
-                      Effect.ensuring(Deferred.done(committed, Exit.void))
-                    ),
-                    // Traced, the next batch's lookups are shown under the write they overlap.
-                    traced
-                      ? inSpan("room.lookahead", batch, lookAhead(committed, prepared.value.looked))
-                      : lookAhead(committed, prepared.value.looked)
-                  ],
-                  { concurrency: 2 }
+                // Started at once: a write that never waits (SQLite on this thread) is done before
+                // this returns. Nothing can have reached the mailbox meanwhile, so there is nothing
+                // to look ahead for, and no fiber to race: the next turn takes what waits.
+                const writer = yield* Effect.forkChild(
+                  (traced
+                    ? inSpan("room.commit", batch, commit(batch, prepared.value))
+                    : commit(batch, prepared.value)
+                  ).pipe(
+                    Effect.as(false),
+                    Effect.catchCause(settleFailure(batch)),
+                    Effect.ensuring(Deferred.done(committed, Exit.void))
+                  ),
+                  { startImmediately: true }
                 )
-                deposed = outcome
-                ahead = looked
+                const written = writer.pollUnsafe()
+                if (written !== undefined) {
+                  deposed = yield* written
+                } else {
+                  // Traced, the next batch's lookups are shown under the write they overlap.
+                  ahead = yield* traced
+                    ? inSpan("room.lookahead", batch, lookAhead(committed, prepared.value.looked))
+                    : lookAhead(committed, prepared.value.looked)
+                  deposed = yield* Fiber.join(writer)
+                }
               }
               // Deposed: what was taken and the mailbox are refused by `onExit`.
               if (deposed) return
