@@ -5,7 +5,8 @@
  * months away; a close that the peer does not complete is cut off after the grace period;
  * and closing the connection interrupts every fiber it started (timers, a waiting `?room_id=`
  * subscribe) before it leaves its rooms, and drops the acks still to come. With the default limits, a client holding
- * the most rooms allowed resumes them all on a new socket.
+ * the most rooms allowed resumes them all on a new socket. A subscribe's ack without an event id, encoded once per
+ * room, names the room it answers.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { NotFound, type RoomId, Unauthorized } from "@parley/domain"
@@ -573,4 +574,31 @@ describe("a connection's acks on the socket", () => {
       assert.strictEqual(raw.writableCorked, 0)
     }).pipe(Effect.provide(world(Layer.merge(stubs({}), router))))
   })
+})
+
+describe("a subscribe's ack", () => {
+  it.effect("names the room it answers, from the URL or from a frame without an id, room after room", () =>
+    Effect.gen(function* () {
+      const rooms = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()] as Array<RoomId>
+      const acks = (socket: ReturnType<typeof fakeSocket>) =>
+        socket.frames.filter((f) => f.type === "ack").map((f) => [f.id, f.payload.of, f.payload.room_id])
+      // Each room twice over the URL: the second join into a room gets the same answer as the first.
+      for (const roomId of [...rooms, ...rooms]) {
+        const socket = fakeSocket()
+        yield* open(socket, { roomId })
+        assert.deepStrictEqual(acks(socket), [[undefined, "channel.subscribe", roomId]])
+      }
+      const socket = fakeSocket()
+      const conn = yield* open(socket)
+      for (const roomId of [rooms[2]!, rooms[0]!]) {
+        yield* arrive(conn, JSON.stringify({ type: "channel.subscribe", to: roomId }))
+      }
+      yield* arrive(conn, JSON.stringify({ type: "channel.subscribe", id: "with-id", to: rooms[1]! }))
+      assert.deepStrictEqual(acks(socket), [
+        [undefined, "channel.subscribe", rooms[2]],
+        [undefined, "channel.subscribe", rooms[0]],
+        ["with-id", "channel.subscribe", rooms[1]]
+      ])
+    }).pipe(Effect.provide(world(stubs({}))))
+  )
 })

@@ -6,7 +6,7 @@
 import { type PresenceList, type RoomId, ServiceUnavailable } from "@parley/domain"
 import { Effect } from "effect"
 import type { OnlinePage } from "../../realtime/presence.ts"
-import { encodeReplyEvent } from "../codec.ts"
+import { encodeReplyEvent, encodeReplyNow } from "../codec.ts"
 import { EventError } from "../errors.ts"
 import { corked } from "../frames.ts"
 import type { AckPayload, ConnectionState } from "../state.ts"
@@ -34,12 +34,33 @@ export const ackWithOnline = (
       ),
       Effect.orElseSucceed(() => null)
     )
-    const ack = yield* encodeReplyEvent(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
+    const ack =
+      id === undefined && payload.of === "channel.subscribe"
+        ? subscribeAck(roomId)
+        : yield* encodeReplyEvent(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
     corked(conn.socket, () => {
       conn.send(ack)
       if (presence !== null) conn.send(presence)
     })
   })
+
+/** How many rooms' `subscribeAck` frames are kept: the most recently first encoded. */
+const subscribeAcksKept = 1024
+const subscribeAcks = new Map<RoomId, string>()
+
+/**
+ * The ack of a subscribe that names no event id (the URL's room, or a client that sent none):
+ * it says only the room, so every join into a room gets the same bytes, encoded once.
+ */
+const subscribeAck = (roomId: RoomId): string => {
+  let frame = subscribeAcks.get(roomId)
+  if (frame === undefined) {
+    frame = encodeReplyNow({ type: "ack", payload: { of: "channel.subscribe", room_id: roomId } })
+    if (subscribeAcks.size >= subscribeAcksKept) subscribeAcks.delete(subscribeAcks.keys().next().value!)
+    subscribeAcks.set(roomId, frame)
+  }
+  return frame
+}
 
 /** Encoded first pages, by the page they were built from: unchanged, a page is encoded once for all its subscribers. */
 const onlineFrames = new WeakMap<OnlinePage, string>()
