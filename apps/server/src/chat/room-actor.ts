@@ -18,7 +18,6 @@
 import {
   type MessageId,
   type MessageView,
-  MessageView as MessageViewSchema,
   makeTimeUuidClock,
   Overloaded,
   type RoomId,
@@ -47,7 +46,6 @@ import {
   Metric,
   Option,
   Queue,
-  Schema,
   type Tracer
 } from "effect"
 import { callerSpan, servingMany, tracingOn } from "../observability/spans.ts"
@@ -142,8 +140,13 @@ const batchSize = Metric.histogram("parley_room_batch_size", {
   boundaries: [1, 2, 4, 8, 16, 32, 64, 128, 256]
 })
 
-/** Views this actor built from checked records: their fields are not checked again. */
-const encodeMessage = Schema.encodeSync(MessageViewSchema, { disableChecks: true })
+/**
+ * A message view is already in wire shape: its encoded form has the same fields, all plain
+ * strings, numbers and nulls, so the broker carries the view itself rather than an encoded copy
+ * (a Schema pass per message on the way to the broadcast). Should a field ever transform (a
+ * date, say), the view stops type-checking as `Encoded` here, and needs encoding again.
+ */
+const asWire = (view: MessageView): typeof MessageView.Encoded => view
 
 /**
  * What a send adds to a write: its row (text, name, client id and about 200 bytes of keys and
@@ -480,7 +483,7 @@ export class RoomActors extends Context.Service<
                   // Stored is what matters for the ack; a lost broadcast shows up as a `seq` gap
                   // downstream and is backfilled from storage. A publish never hangs (`Broker`).
                   yield* Effect.suspend(() =>
-                    broker.publish(roomId, { kind: "messages", messages: broadcast.map((v) => encodeMessage(v)) })
+                    broker.publish(roomId, { kind: "messages", messages: broadcast.map(asWire) })
                   ).pipe(Effect.catchCause((cause) => Effect.logWarning("broadcast failed", cause)))
                 }
                 const outcomes = new Map<Command, Exit.Exit<MessageView, ChangeRefused>>([
