@@ -35,7 +35,7 @@ export const ackWithOnline = (
       Effect.orElseSucceed(() => null)
     )
     const ack =
-      id === undefined && payload.of === "channel.subscribe"
+      id === undefined && saysOnlyTheRoom(payload, roomId)
         ? subscribeAck(roomId)
         : yield* encodeReplyEvent(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
     corked(conn.socket, () => {
@@ -43,6 +43,10 @@ export const ackWithOnline = (
       if (presence !== null) conn.send(presence)
     })
   })
+
+/** A subscribe's ack payload naming the room and nothing else (a field added to it one day is not cached away). */
+const saysOnlyTheRoom = (payload: AckPayload, roomId: RoomId) =>
+  payload.of === "channel.subscribe" && payload.room_id === roomId && Object.keys(payload).length === 2
 
 /** How many rooms' `subscribeAck` frames are kept: the most recently first encoded. */
 const subscribeAcksKept = 1024
