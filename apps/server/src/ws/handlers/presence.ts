@@ -9,7 +9,7 @@ import type { OnlinePage } from "../../realtime/presence.ts"
 import { encodeReplyEvent, encodeReplyNow } from "../codec.ts"
 import { EventError } from "../errors.ts"
 import { corked } from "../frames.ts"
-import type { AckPayload, ConnectionState } from "../state.ts"
+import { type AckPayload, ackEvent, type ConnectionState } from "../state.ts"
 
 const page = (conn: ConnectionState, roomId: RoomId, id: string | undefined, cursor: string | undefined) =>
   Effect.flatMap(conn.env.presence.page(roomId, cursor), (online) =>
@@ -36,8 +36,8 @@ export const ackWithOnline = (
     )
     const ack =
       id === undefined && saysOnlyTheRoom(payload, roomId)
-        ? subscribeAck(roomId)
-        : yield* encodeReplyEvent(id === undefined ? { type: "ack", payload } : { type: "ack", id, payload })
+        ? subscribeAck(roomId, payload)
+        : yield* encodeReplyEvent(ackEvent(id, payload))
     corked(conn.socket, () => {
       conn.send(ack)
       if (presence !== null) conn.send(presence)
@@ -56,10 +56,10 @@ const subscribeAcks = new Map<RoomId, string>()
  * The ack of a subscribe that names no event id (the URL's room, or a client that sent none):
  * it says only the room, so every join into a room gets the same bytes, encoded once.
  */
-const subscribeAck = (roomId: RoomId): string => {
+const subscribeAck = (roomId: RoomId, payload: AckPayload): string => {
   let frame = subscribeAcks.get(roomId)
   if (frame === undefined) {
-    frame = encodeReplyNow({ type: "ack", payload: { of: "channel.subscribe", room_id: roomId } })
+    frame = encodeReplyNow(ackEvent(undefined, payload))
     if (subscribeAcks.size >= subscribeAcksKept) subscribeAcks.delete(subscribeAcks.keys().next().value!)
     subscribeAcks.set(roomId, frame)
   }
