@@ -47,7 +47,17 @@ interface World {
   }
 }
 
-const makeWorld = (options: { maxBatchBytes?: number }) =>
+interface WorldOptions {
+  readonly maxBatchBytes?: number
+  /**
+   * Whether storage says it refuses an append of a stored client id (SQLite's own answer). False
+   * unless set: the actor then looks every key up before it writes, as on Cassandra, and these
+   * paths are the look-ups'. SQLite still refuses such an append, so one the actor lets through is a failure.
+   */
+  readonly refusesStoredClientMsgIds?: boolean
+}
+
+const makeWorld = (options: WorldOptions) =>
   Effect.gen(function* () {
     const gate = yield* Latch.make(true)
     const entered = yield* Latch.make(false)
@@ -71,6 +81,7 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
         const real = yield* Messages
         return Messages.of({
           ...real,
+          refusesStoredClientMsgIds: options.refusesStoredClientMsgIds ?? false,
           findByClientMsgIds: (roomId, keys) => {
             state.reads += keys.length
             if (state.failLookups > 0) {
@@ -138,7 +149,7 @@ const makeWorld = (options: { maxBatchBytes?: number }) =>
     return { gate, entered, looked, released, state, actors }
   })
 
-const withWorld = <A, E>(options: { maxBatchBytes?: number }, body: (world: World) => Effect.Effect<A, E, Messages>) =>
+const withWorld = <A, E>(options: WorldOptions, body: (world: World) => Effect.Effect<A, E, Messages>) =>
   Effect.gen(function* () {
     const { gate, entered, looked, released, state, actors } = yield* makeWorld(options)
     return yield* Effect.flatMap(RoomActors, (a) => body({ actors: a, gate, entered, looked, released, state })).pipe(
@@ -539,6 +550,42 @@ describe("room actor paths", () => {
           assert.strictEqual(state.reads, reads)
           assert.strictEqual((yield* actors.send(send(r, "m0", "c-0"))).msg_id, views[0]!.msg_id)
           assert.strictEqual(state.reads, reads + 1)
+        })
+      )
+    )
+  })
+
+  describe("storage that refuses a stored client id (SQLite)", () => {
+    it.effect("new client ids are written unread; a retry the actor forgot is read once its write is refused", () =>
+      withWorld({ refusesStoredClientMsgIds: true }, ({ actors, gate, entered, state }) =>
+        Effect.gen(function* () {
+          const r = room()
+          const original = yield* actors.send(send(r, "hi", "c-1"))
+          yield* actors.send(send(r, "again", "c-2"))
+          assert.strictEqual(state.reads, 0)
+          // A new actor remembers nothing of what the last one stored.
+          yield* actors.retire(r)
+          yield* entered.close
+          yield* gate.close
+          const held = yield* actors.submit(send(r, "held"))
+          yield* entered.await
+          // Both wait for the held write, so they go in one write: refused whole for the retry.
+          const retry = yield* actors.submit(send(r, "hi", "c-1"))
+          const fresh = yield* actors.submit(send(r, "new", "c-3"))
+          yield* gate.open
+          const [, answered, stored] = [yield* held, yield* retry, yield* fresh]
+          assert.deepStrictEqual([answered.msg_id, answered.seq], [original.msg_id, 1])
+          assert.strictEqual(stored.seq, 4)
+          assert.strictEqual(state.reads, 2)
+          assert.deepStrictEqual(state.writes, [["hi"], ["again"], ["held"], ["new"]])
+          assert.deepStrictEqual(yield* storedTexts(r), [
+            [1, "hi"],
+            [2, "again"],
+            [3, "held"],
+            [4, "new"]
+          ])
+          // The original goes out again with the new one: only storage knew it, so it may never have.
+          assert.deepStrictEqual(state.publishes.at(-1), [1, 4])
         })
       )
     )

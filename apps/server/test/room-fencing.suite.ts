@@ -10,7 +10,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { makeTimeUuidClock, type RoomId, ServiceUnavailable, type UserId } from "@parley/domain"
-import { type MessageRecord, Messages, type StaleWrite, StorageError } from "@parley/storage"
+import { type MessageRecord, Messages, StorageError } from "@parley/storage"
 import { Context, Duration, Effect, Exit, Latch, Layer } from "effect"
 import { RoomActors, type SendRequest } from "../src/chat/room-actor.ts"
 import { Broker } from "../src/realtime/broker.ts"
@@ -27,7 +27,7 @@ interface Node {
     /** The next write is reported as timed out and kept, unsent, in `late`. */
     timesOutThenLands?: boolean
   }
-  late?: Effect.Effect<void, StorageError | StaleWrite>
+  late?: ReturnType<Messages["Service"]["append"]>
 }
 
 const timedOut = () => new StorageError({ operation: "append", cause: new Error("test: timed out") })

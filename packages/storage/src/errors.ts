@@ -19,3 +19,12 @@ export class StaleWrite extends Schema.TaggedError<StaleWrite>()("StaleWrite", {
   roomId: Schema.String,
   reason: Schema.Literals(["deposed", "stale head"])
 }) {}
+
+/**
+ * An append refused because one of its messages carries a `clientMsgId` already stored for its
+ * (room, user): a retry its writer took for a new send. Nothing of the append was stored. Only
+ * storage that checks (`Messages.refusesStoredClientMsgIds`) fails with it.
+ */
+export class ClientMsgIdStored extends Schema.TaggedError<ClientMsgIdStored>()("ClientMsgIdStored", {
+  roomId: Schema.String
+}) {}

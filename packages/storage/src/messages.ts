@@ -1,6 +1,6 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import { Context, type Effect, type Option } from "effect"
-import type { StaleWrite, StorageError } from "./errors.ts"
+import type { ClientMsgIdStored, StaleWrite, StorageError } from "./errors.ts"
 
 /**
  * A stored entry of a room's stream. `id` is a TIMEUUID minted by the room's actor: within a
@@ -133,10 +133,11 @@ export class Messages extends Context.Service<
      * fails with `StaleWrite` and stores nothing. Only after this succeeds may any of them
      * be acknowledged. `seq` runs on from `afterSeq + 1` and `id` increases.
      *
-     * The caller guarantees that no `clientMsgId` is already stored for its (room, user):
-     * the room actor asks `findByClientMsgId` first. A duplicate is a caller bug; SQLite
-     * fails the whole batch, Cassandra (which cannot check without a read) stores both rows,
-     * and a lookup of the key finds one of them. Keep batches bounded (the room actor's `maxBatchBytes`): on Cassandra the rows go in
+     * A `clientMsgId` already stored for its (room, user) is the caller's to rule out
+     * (the room actor asks `findByClientMsgIds` first), unless `refusesStoredClientMsgIds`:
+     * SQLite then fails the whole batch with `ClientMsgIdStored`, storing nothing, so the
+     * caller may append first and read only when refused. Cassandra (which cannot check
+     * without a read) stores both rows, and a lookup of the key finds one of them. Keep batches bounded (the room actor's `maxBatchBytes`): on Cassandra the rows go in
      * one single-partition batch, past which `batch_size_fail_threshold` does not apply, but
      * which one mutation (or one Paxos round, when it opens a partition) carries whole.
      *
@@ -150,7 +151,13 @@ export class Messages extends Context.Service<
       roomId: RoomId,
       messages: ReadonlyArray<MessageRecord>,
       fence: Fence
-    ) => Effect.Effect<void, StorageError | StaleWrite>
+    ) => Effect.Effect<void, StorageError | StaleWrite | ClientMsgIdStored>
+    /**
+     * Whether `append` refuses a batch holding a `clientMsgId` already stored for its (room,
+     * user), with `ClientMsgIdStored`. True on SQLite, where a unique index checks it inside the
+     * append's transaction for nothing; false on Cassandra.
+     */
+    readonly refusesStoredClientMsgIds: boolean
     /**
      * The stored row `msgId` of the room, in its current state (a message's latest text, a
      * tombstone), with its `partition` on Cassandra; none if the room has no such row.

@@ -14,6 +14,7 @@ import {
 import { Effect, Exit, Layer, Option, Schedule } from "effect"
 import { afterAll } from "vitest"
 import {
+  ClientMsgIdStored,
   type MessageRecord,
   Messages,
   plainMessage,
@@ -27,6 +28,7 @@ import { appendHereMax } from "../src/sqlite/appends-here.ts"
 import { checkpointInBackground } from "../src/sqlite/checkpoints.ts"
 import { backstopCheckpointPages, SqliteDatabase, type SqliteOptions } from "../src/sqlite/database.ts"
 import { layerThread } from "../src/sqlite/worker-layer.ts"
+import { appendAsOwner } from "./append-as-owner.ts"
 import { conformance } from "./conformance.ts"
 import { newMessage, newRoom, newUser, newUserId, unique } from "./fixtures.ts"
 
@@ -107,6 +109,26 @@ layer(SqliteStorage.layerWorker(join(dir, "proxy.db")))("sqlite worker: values a
       assert.instanceOf(error, StaleWrite)
       assert.strictEqual((error as StaleWrite).roomId, roomId)
       assert.strictEqual((error as StaleWrite).reason, "deposed")
+    })
+  )
+
+  it.effect("ClientMsgIdStored keeps its class, whether the append is written here or in the worker", () =>
+    Effect.gen(function* () {
+      const messages = yield* Messages
+      assert.isTrue(messages.refusesStoredClientMsgIds)
+      const roomId = newRoom(newUserId()).id
+      const first = { ...newMessage(roomId, 1), clientMsgId: "once" }
+      yield* appendAsOwner(messages, roomId, [first])
+      // One short message is written on this thread; two go to the worker (`appends-here.ts`).
+      for (const batch of [
+        [{ ...newMessage(roomId, 2), userId: first.userId, clientMsgId: "once" }],
+        [newMessage(roomId, 2), { ...newMessage(roomId, 3), userId: first.userId, clientMsgId: "once" }]
+      ]) {
+        const error = yield* Effect.flip(appendAsOwner(messages, roomId, batch))
+        assert.instanceOf(error, ClientMsgIdStored)
+        assert.strictEqual((error as ClientMsgIdStored).roomId, roomId)
+      }
+      assert.deepStrictEqual(yield* messages.listAfter(roomId, { after: null, limit: 10 }), [first])
     })
   )
 

@@ -25,6 +25,7 @@ import {
   type UserId
 } from "@parley/domain"
 import {
+  type ClientMsgIdStored,
   clientMsgKeyName,
   type MessageRecord,
   Messages,
@@ -302,8 +303,15 @@ export class RoomActors extends Context.Service<
              * The stored originals of a batch's retries, from memory or storage, all at once:
              * storage may answer the whole batch's lookups in one round trip. It may run while
              * the previous write commits; `commit` then checks memory again for what it missed.
+             * Storage that refuses an append holding a stored key is not asked (`unread`): a key
+             * not in memory is taken for new, and read only if the append is refused
+             * (`commitChecked`). On SQLite that read cost a send 0.34-0.43 ms of the server's
+             * thread when sends are sparse, and a new key is the common case.
              */
-            const lookup = (batch: ReadonlyArray<Command>): Effect.Effect<Looked, StorageError> => {
+            const lookup = (
+              batch: ReadonlyArray<Command>,
+              unread = messages.refusesStoredClientMsgIds
+            ): Effect.Effect<Looked, StorageError> => {
               const asOf = generation
               const originals = new Map<Command, Option.Option<Original>>()
               const unknown: Array<readonly [Command, string]> = []
@@ -314,7 +322,8 @@ export class RoomActors extends Context.Service<
                 else if (cached !== undefined) originals.set(command, Option.some({ view: cached, stored: false }))
                 else unknown.push([command, key])
               }
-              if (unknown.length === 0) return Effect.succeed({ generation: asOf, originals })
+              if (unread) for (const [command] of unknown) originals.set(command, Option.none())
+              if (unknown.length === 0 || unread) return Effect.succeed({ generation: asOf, originals })
               const keys = unknown.map(([{ request }]) => ({
                 userId: request.userId,
                 clientMsgId: request.clientMsgId!
@@ -440,7 +449,7 @@ export class RoomActors extends Context.Service<
             const commit = (
               batch: ReadonlyArray<Command>,
               { repaired, looked }: { readonly repaired: ReadonlyArray<MessageView>; readonly looked: Looked }
-            ): Effect.Effect<void, StorageError | StaleWrite> =>
+            ): Effect.Effect<void, StorageError | StaleWrite | ClientMsgIdStored> =>
               Effect.gen(function* () {
                 // One found only in storage may come from a write that timed out yet landed, and
                 // so was never broadcast: it goes out again with this batch (subscribers drop
@@ -500,9 +509,22 @@ export class RoomActors extends Context.Service<
                 })
               })
 
+            /**
+             * `commit`, where keys were taken for new unread (`lookup`) and storage refused one as
+             * stored: they are read now and the batch is committed again. The refused append stored
+             * nothing, and nothing of the actor changed but its id clock, which only moves on.
+             */
+            const commitChecked = (batch: ReadonlyArray<Command>, prepared: Parameters<typeof commit>[1]) =>
+              commit(batch, prepared).pipe(
+                Effect.catchTag("ClientMsgIdStored", () =>
+                  Effect.flatMap(lookup(batch, false), (looked) => commit(batch, { ...prepared, looked }))
+                )
+              )
+
             /** Whether the actor was deposed; any other failure refuses the batch and the actor goes on. */
             const settleFailure =
-              (batch: ReadonlyArray<Command>) => (cause: Cause.Cause<StorageError | StaleWrite>) => {
+              (batch: ReadonlyArray<Command>) =>
+              (cause: Cause.Cause<StorageError | StaleWrite | ClientMsgIdStored>) => {
                 const error = Cause.findErrorOption(cause)
                 const isDeposed =
                   Option.isSome(error) && error.value._tag === "StaleWrite" && error.value.reason === "deposed"
@@ -610,8 +632,8 @@ export class RoomActors extends Context.Service<
                 // to look ahead for, and no fiber to race: the next turn takes what waits.
                 const writer = yield* Effect.forkChild(
                   (traced
-                    ? inSpan("room.commit", batch, commit(batch, prepared.value))
-                    : commit(batch, prepared.value)
+                    ? inSpan("room.commit", batch, commitChecked(batch, prepared.value))
+                    : commitChecked(batch, prepared.value)
                   ).pipe(
                     Effect.as(false),
                     Effect.catchCause(settleFailure(batch)),

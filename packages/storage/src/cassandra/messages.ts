@@ -70,6 +70,8 @@ export const CassandraMessages = (bucketMs: number, leases?: LeaseOptions, searc
           messages.length === 0
             ? Effect.void
             : head.append(roomId, messages, fence).pipe(Effect.andThen(Effect.sync(() => count(roomId, messages)))),
+        // Checking would take a read per append (a lightweight transaction on the key).
+        refusesStoredClientMsgIds: false,
         find: head.find,
         findByClientMsgId: (roomId, userId, clientMsgId) => {
           const key = { userId, clientMsgId }

@@ -1,6 +1,6 @@
 import type { MessageId, MessageKind, RoomId, UserId } from "@parley/domain"
 import { Effect, Layer, Option } from "effect"
-import { StaleWrite } from "../errors.ts"
+import { ClientMsgIdStored, StaleWrite, type StorageError } from "../errors.ts"
 import { distinctClientMsgKeys, type MessageRecord, Messages } from "../messages.ts"
 import { SqliteDatabase } from "./database.ts"
 import { PendingWords } from "./search-pending.ts"
@@ -68,6 +68,20 @@ export const queries = {
   listAfter: `SELECT ${columns} FROM room_messages WHERE room_id = ? AND msg_key > ? ORDER BY msg_key LIMIT ?`
 } as const
 
+/**
+ * The append's UNIQUE violation of `room_messages_by_client_id` (migration 2): a client id already
+ * stored for its (room, user). SQLITE_CONSTRAINT_UNIQUE, naming the index's columns; the other
+ * unique keys (`seq`, `msg_key`) name theirs.
+ */
+const isStoredClientMsgId = (error: StorageError) => {
+  const cause = error.cause as { errcode?: unknown; message?: unknown } | undefined
+  return (
+    cause?.errcode === 2067 &&
+    typeof cause.message === "string" &&
+    cause.message.includes("room_messages.client_msg_id")
+  )
+}
+
 export const SqliteMessages = Layer.effect(
   Messages,
   Effect.gen(function* () {
@@ -93,7 +107,8 @@ export const SqliteMessages = Layer.effect(
       // inserts): the fence is checked against the head, then the rows go in (each edit or
       // delete updating its target's row, each new message marked pending for the search
       // index) and the head moves. A UNIQUE violation (seq, id or
-      // client id) rolls back the whole batch.
+      // client id) rolls back the whole batch; one of a client id is the caller's to handle
+      // (`ClientMsgIdStored`: the room actor looks its batch's keys up then, not before).
       append: (roomId, messages, fence) => {
         const last = messages.at(-1)
         if (last === undefined) return Effect.void
@@ -138,11 +153,13 @@ export const SqliteMessages = Layer.effect(
             return null
           })
           .pipe(
+            Effect.catchIf(isStoredClientMsgId, () => Effect.fail(new ClientMsgIdStored({ roomId }))),
             Effect.flatMap((reason) =>
               reason === null ? words.added(messages.length) : Effect.fail(new StaleWrite({ roomId, reason }))
             )
           )
       },
+      refusesStoredClientMsgIds: true,
       find: (roomId, msgId) => one("messages.find", queries.find, roomId, timeUuidKey(msgId)),
       findByClientMsgId: (roomId, userId, clientMsgId) =>
         one("messages.findByClientMsgId", queries.findByClientMsgId, roomId, userId, clientMsgId),

@@ -183,7 +183,7 @@ const tracedCall =
 /**
  * The point reads every request makes (an HTTP request's user with its session; a WebSocket
  * upgrade's, and its room with the user's membership: one joined statement each), and the
- * lookup of a send's retry key that precedes its write, answered on this thread by a read-only
+ * lookup of a batch's retry keys after a refused write, answered on this thread by a read-only
  * connection of its own. Each is a primary-key lookup of some 15 µs,
  * where a trip to the worker costs a structured clone each way and a wake-up of both threads: a
  * join into a room costs 6% less server CPU this way (BENCHMARKS.md, "SQLite point reads on the
@@ -196,7 +196,7 @@ const readsHere: ReadonlyArray<readonly [key: string, members: ReadonlyArray<str
   [Users.key, ["findById", "findWithSession"]],
   [Sessions.key, ["get"]],
   [Rooms.key, ["get", "membership", "getWithMembership"]],
-  // A room actor's look-up of its batch's retry keys, before every write that has any. One made
+  // A room actor's look-up of its batch's retry keys, once an append was refused for one. One made
   // while the actor's previous write is still in the worker misses that write; the actor asks its
   // memory of what it stored again before it writes (`commit` in `room-actor.ts`).
   [Messages.key, ["findByClientMsgIds"]]

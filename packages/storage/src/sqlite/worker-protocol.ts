@@ -7,10 +7,10 @@
  */
 import { EmailRegistered, UsernameTaken } from "@parley/domain"
 import { Cause, Option, Schema } from "effect"
-import { StaleWrite, StorageError } from "../errors.ts"
+import { ClientMsgIdStored, StaleWrite, StorageError } from "../errors.ts"
 
 /** Every error a storage service fails with (see the service interfaces). */
-export const Failure = Schema.Union([StorageError, StaleWrite, UsernameTaken, EmailRegistered])
+export const Failure = Schema.Union([StorageError, StaleWrite, ClientMsgIdStored, UsernameTaken, EmailRegistered])
 export type Failure = typeof Failure.Type
 
 /** How one member of a service is reached: a method, an Effect (`StorageHealth.check`), or a constant. */
