@@ -153,7 +153,7 @@ export const ServerLive = Layer.unwrap(
       // The same ChatRooms (layers are shared by reference): search asks it who may read what.
       ChatSearch.layer.pipe(Layer.provide(ChatRooms.layer)),
       roomRouting(config, redis),
-      RoomHub.layer
+      RoomHub.layer({ broadcastWindow: config.broadcastWindow })
     ).pipe(Layer.provide(actors))
     const httpServer = HttpServerInstance.layer({ maxHeaderSize: maxHeaderBytes })
 

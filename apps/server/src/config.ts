@@ -56,6 +56,8 @@ export const ServerConfig = Config.all({
   roomMaxBatch: Config.Int("ROOM_MAX_BATCH").pipe(Config.withDefault(128)),
   /** The most (estimated) bytes in one such write (see `defaultMaxBatchBytes`). */
   roomMaxBatchBytes: Config.Int("ROOM_MAX_BATCH_BYTES").pipe(Config.withDefault(defaultMaxBatchBytes)),
+  /** A busy room's messages go out at most once per this window, together (`RoomHubOptions`); 0 turns it off. */
+  broadcastWindow: Config.Duration("BROADCAST_WINDOW").pipe(Config.withDefault(Duration.millis(10))),
   /** A room actor idle this long stops. */
   roomIdleTimeout: Config.Duration("ROOM_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
   /** With Redis: nodes with the same name form one cluster and share rooms. */

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { RoomId } from "@parley/domain"
 import { Messages, SqliteStorage } from "@parley/storage"
-import { Effect, Latch, Layer } from "effect"
+import { Duration, Effect, Latch, Layer } from "effect"
 import { Broker } from "../src/realtime/broker.ts"
 import { RoomHub, type Subscriber } from "../src/realtime/hub.ts"
 import { toMessageView } from "../src/views/chat.ts"
@@ -27,7 +27,10 @@ const makeWorld = Effect.gen(function* () {
       })
     })
   ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
-  const layer = RoomHub.layer.pipe(Layer.provideMerge(Broker.layerMemory), Layer.provideMerge(storage))
+  const layer = RoomHub.layer({ broadcastWindow: Duration.zero }).pipe(
+    Layer.provideMerge(Broker.layerMemory),
+    Layer.provideMerge(storage)
+  )
   return { gate, reading, layer }
 })
 

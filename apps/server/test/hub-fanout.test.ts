@@ -14,10 +14,11 @@ import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { Broker, type RoomChange } from "../src/realtime/broker.ts"
 import { type Delivery, RoomHub, type Subscriber } from "../src/realtime/hub.ts"
+import { textFrames } from "../src/ws/frames.ts"
 import { ada, storeSeqs, wire } from "./support/message-records.ts"
 
 /** Switches a test flips to make the broker or storage misbehave, and what they saw. */
-const makeWorld = () => {
+const makeWorld = (broadcastWindow: Duration.Duration = Duration.zero) => {
   const faults = { subscribe: false, listAfter: false }
   const seen = { subscriptions: 0, open: 0, listAfter: 0 }
   const broker = Layer.effect(
@@ -57,7 +58,7 @@ const makeWorld = () => {
       })
     })
   ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
-  const layer = RoomHub.layer.pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
+  const layer = RoomHub.layer({ broadcastWindow }).pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
   return { faults, seen, layer }
 }
 
@@ -66,16 +67,24 @@ const recorder = () => {
   const deliveries: Array<Delivery> = []
   const membership: Array<UserId> = []
   const changes: Array<RoomChange> = []
-  /** How many deliveries it had each time it was asked to hold its writes. */
-  const holds: Array<number> = []
+  /** The seqs of every run handed over whole, and its frames. */
+  const runs: Array<{ readonly seqs: ReadonlyArray<number | null>; readonly frames: Buffer }> = []
+  /** How many deliveries it had when it heard of each membership change. */
+  const heardAfter: Array<number> = []
   const subscriber: Subscriber = {
     deliver: (_roomId, delivery) => void deliveries.push(delivery),
-    holdWrites: () => void holds.push(deliveries.length),
-    membershipChanged: (_roomId, userId) => void membership.push(userId),
+    deliverRun: (_roomId, run, frames) => {
+      runs.push({ seqs: run.map((d) => d.seq), frames })
+      deliveries.push(...run)
+    },
+    membershipChanged: (_roomId, userId) => {
+      membership.push(userId)
+      heardAfter.push(deliveries.length)
+    },
     roomChanged: (_roomId, change) => void changes.push(change)
   }
   const seqs = () => deliveries.flatMap((d) => (d.seq === null ? [] : [d.seq]))
-  return { deliveries, membership, changes, holds, subscriber, seqs }
+  return { deliveries, membership, changes, runs, heardAfter, subscriber, seqs }
 }
 
 /** Lets forked fibers run up to their next wait. */
@@ -120,7 +129,7 @@ describe("hub fan-out", () => {
   })
 
   it.effect(
-    "a broadcast of several messages asks every subscriber to hold its writes first; one of a single message does not",
+    "a broadcast of several messages goes to every subscriber as one run, its frames back to back; one of a single message does not",
     () => {
       const { layer } = makeWorld()
       return Effect.gen(function* () {
@@ -135,11 +144,76 @@ describe("hub fan-out", () => {
         yield* publish(4)
         yield* settle
         assert.deepStrictEqual(a.seqs(), [1, 2, 3, 4])
-        assert.deepStrictEqual(a.holds, [1])
-        assert.deepStrictEqual(b.holds, [1])
+        assert.deepStrictEqual(
+          a.runs.map((r) => r.seqs),
+          [[2, 3]]
+        )
+        assert.deepStrictEqual(
+          b.runs.map((r) => r.seqs),
+          [[2, 3]]
+        )
+        // One buffer for all: each subscriber writes the same bytes.
+        assert.strictEqual(a.runs[0]!.frames, b.runs[0]!.frames)
+        assert.deepStrictEqual(a.runs[0]!.frames, textFrames([a.deliveries[1]!.frame, a.deliveries[2]!.frame]))
       }).pipe(Effect.provide(layer))
     }
   )
+
+  it.effect(
+    "with a window, a message that follows a broadcast within it waits for the window's end, with those after it",
+    () => {
+      const { layer } = makeWorld(Duration.millis(10))
+      return Effect.gen(function* () {
+        const { hub, roomId, store, publish } = yield* setup
+        const a = recorder()
+        const b = recorder()
+        yield* hub.join(roomId, a.subscriber)
+        yield* hub.join(roomId, b.subscriber)
+        yield* store(1, 2, 3, 4, 5)
+        // A quiet room's message goes out at once.
+        yield* publish(1)
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1])
+        yield* TestClock.adjust("4 millis")
+        yield* publish(2)
+        yield* TestClock.adjust("3 millis")
+        yield* publish(3)
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1])
+        // The window ends 10 ms after the last broadcast: both go out then, in one write each.
+        yield* TestClock.adjust("3 millis")
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1, 2, 3])
+        assert.deepStrictEqual(
+          b.runs.map((r) => r.seqs),
+          [[2, 3]]
+        )
+        // A window after that, the room is quiet again.
+        yield* TestClock.adjust("10 millis")
+        yield* publish(4, 5)
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1, 2, 3, 4, 5])
+      }).pipe(Effect.provide(layer))
+    }
+  )
+
+  it.effect("with a window, a membership change goes out after the messages held before it", () => {
+    const { layer } = makeWorld(Duration.millis(10))
+    return Effect.gen(function* () {
+      const { hub, broker, roomId, store, publish } = yield* setup
+      const a = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      yield* store(1, 2)
+      yield* publish(1)
+      yield* publish(2)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [1])
+      yield* broker.publish(roomId, { kind: "membership", user_id: ada })
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [1, 2])
+      assert.deepStrictEqual(a.heardAfter, [2])
+    }).pipe(Effect.provide(layer))
+  })
 
   it.effect(
     "typing goes to everyone but a lone typist; presence diffs and counts to everyone; none carries a seq",

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket, { WebSocketServer } from "ws"
-import { holdUntilNextTurn, textFrame, writeText } from "../src/ws/frames.ts"
+import { holdUntilNextTurn, textFrame, textFrames, writeFrames, writeText } from "../src/ws/frames.ts"
 
 describe("broadcast frames", () => {
   let server: WebSocketServer
@@ -46,6 +46,45 @@ describe("broadcast frames", () => {
     const payload = Buffer.from('{"type":"pong"}')
     expect(textFrame(payload)).toBe(textFrame(payload))
     expect(textFrame(payload).subarray(2).toString()).toBe('{"type":"pong"}')
+  })
+
+  it("of a run of messages reach a ws client as one text frame each, from one write", async () => {
+    const payloads = [10, 300, 70_000].map((n) =>
+      JSON.stringify({ type: "chat.message", payload: { text: "x".repeat(n) } })
+    )
+    const accepted = new Promise<WebSocket>((r) => server.once("connection", r))
+    const client = new WebSocket(`ws://127.0.0.1:${port}`)
+    const received: Array<string> = []
+    const all = new Promise<void>((done) =>
+      client.on("message", (data) => {
+        received.push(data.toString())
+        if (received.length === payloads.length) done()
+      })
+    )
+    const socket = await accepted
+    const tcp = (socket as unknown as { _socket: { write: (...args: Array<any>) => boolean } })._socket
+    const write = tcp.write.bind(tcp)
+    let writes = 0
+    tcp.write = (...args) => {
+      writes++
+      return write(...args)
+    }
+    expect(writeFrames(socket, textFrames(payloads.map((p) => Buffer.from(p))))).toBe(true)
+    await all
+    client.close()
+    expect(received).toEqual(payloads)
+    expect(writes).toBe(1)
+  })
+
+  it("of a run are refused, unwritten, by a socket whose sender is busy, for the caller to send one by one", () => {
+    const sent: Array<unknown> = []
+    const busy = {
+      _sender: { _state: 1, _firstFragment: true, sendFrame: () => sent.push("raw") },
+      send: (data: string | Buffer) => sent.push(data.toString())
+    }
+    expect(writeFrames(busy, textFrames([Buffer.from("{}")]))).toBe(false)
+    expect(writeFrames({ send: () => sent.push("fake") }, textFrames([Buffer.from("{}")]))).toBe(false)
+    expect(sent).toEqual([])
   })
 
   it("go through an ordinary text send when the socket's sender is busy", () => {

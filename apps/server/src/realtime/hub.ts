@@ -12,6 +12,7 @@ import {
   Clock,
   Context,
   Deferred,
+  Duration,
   Effect,
   Exit,
   FiberSet,
@@ -26,6 +27,7 @@ import { historyAfter } from "../history/reader.ts"
 import { end, startRemoteChild, tracingOn } from "../observability/spans.ts"
 import { toMessageView } from "../views/chat.ts"
 import { eventFrame, wireFrame } from "../ws/codec.ts"
+import { textFrames } from "../ws/frames.ts"
 import { deliveryLatency } from "../ws/metrics.ts"
 import { Broker, type BrokerError, type RoomChange, type RoomEvent } from "./broker.ts"
 
@@ -41,16 +43,45 @@ export interface Delivery {
 
 export interface Subscriber {
   readonly deliver: (roomId: RoomId, delivery: Delivery) => void
-  /** Several frames are coming in a row: hold them, to be written together on the next turn. */
-  readonly holdWrites?: () => void
+  /**
+   * Several messages in a row, in `seq` order, with their WebSocket frames back to back in
+   * `frames` (`textFrames`), for one write to each socket. A subscriber that cannot take the run
+   * whole (it has some of it, or is replaying) delivers them one by one; one without this
+   * method gets them one by one from the hub.
+   */
+  readonly deliverRun?: (roomId: RoomId, messages: ReadonlyArray<Delivery>, frames: Buffer) => void
   /** `userId`'s membership of the room changed (left, removed). */
   readonly membershipChanged: (roomId: RoomId, userId: UserId) => void
   /** The room was archived or deleted. */
   readonly roomChanged: (roomId: RoomId, change: RoomChange) => void
 }
 
+/** A message accepted in `seq` order and not yet handed to the sockets (`RoomHubOptions.broadcastWindow`). */
+interface HeldMessage {
+  readonly delivery: Delivery
+  readonly createdAt: number
+}
+
+export interface RoomHubOptions {
+  /**
+   * A room's messages go out at most once per window, together: a message that comes less
+   * than this long after the room's last broadcast waits for the window's end, with any that
+   * follow it. So a room quieter than one message per window is never held, and a busy one
+   * writes each socket once per window instead of once per message: the system call per
+   * socket is what a delivery costs most (BENCHMARKS.md, "Busy rooms write each socket once
+   * per window"). Zero sends every message at once.
+   */
+  readonly broadcastWindow: Duration.Duration
+}
+
 interface RoomState {
   readonly subscribers: Set<Subscriber>
+  /** Messages waiting for the window's end, in `seq` order. */
+  held: Array<HeldMessage>
+  /** When the room's messages last went out (epoch ms). */
+  lastBroadcastAt: number
+  /** A broadcast of `held` is scheduled for the window's end. */
+  broadcastScheduled: boolean
   readonly scope: Scope.Closeable
   readonly live: Deferred.Deferred<void, BrokerError | StorageError>
   lastSeq: number
@@ -68,241 +99,281 @@ export class RoomHub extends Context.Service<
     readonly leave: (roomId: RoomId, subscriber: Subscriber) => Effect.Effect<void>
   }
 >()("parley/server/realtime/RoomHub") {
-  static readonly layer = Layer.effect(
-    RoomHub,
-    Effect.gen(function* () {
-      const broker = yield* Broker
-      const messages = yield* Messages
-      const runFork = yield* FiberSet.makeRuntime()
-      const clock = yield* Clock.Clock
-      const tracer = yield* Effect.service(Tracer.Tracer)
-      const traced = yield* tracingOn
-      const context = yield* Effect.context<never>()
-      const rooms = new Map<RoomId, RoomState>()
+  static readonly layer = ({ broadcastWindow }: RoomHubOptions) =>
+    Layer.effect(
+      RoomHub,
+      Effect.gen(function* () {
+        const windowMs = Duration.toMillis(broadcastWindow)
+        const broker = yield* Broker
+        const messages = yield* Messages
+        const runFork = yield* FiberSet.makeRuntime()
+        const clock = yield* Clock.Clock
+        const tracer = yield* Effect.service(Tracer.Tracer)
+        const traced = yield* tracingOn
+        const context = yield* Effect.context<never>()
+        const rooms = new Map<RoomId, RoomState>()
 
-      const broadcast = (state: RoomState, roomId: RoomId, delivery: Delivery) => {
-        for (const subscriber of state.subscribers) subscriber.deliver(roomId, delivery)
-      }
+        const broadcast = (state: RoomState, roomId: RoomId, delivery: Delivery) => {
+          for (const subscriber of state.subscribers) subscriber.deliver(roomId, delivery)
+        }
 
-      /** An event that does not match the protocol is dropped, loudly, rather than sent on. */
-      const malformed = (roomId: RoomId, kind: string) => {
-        runFork(
-          Effect.logError("room event does not match the protocol; dropped").pipe(
-            Effect.annotateLogs({ room_id: roomId, kind })
+        /** An event that does not match the protocol is dropped, loudly, rather than sent on. */
+        const malformed = (roomId: RoomId, kind: string) => {
+          runFork(
+            Effect.logError("room event does not match the protocol; dropped").pipe(
+              Effect.annotateLogs({ room_id: roomId, kind })
+            )
           )
-        )
-      }
+        }
 
-      const deliverMessage = (
-        state: RoomState,
-        roomId: RoomId,
-        seq: number,
-        msgId: MessageId,
-        createdAt: number,
-        frame: Buffer
-      ) => {
-        state.lastSeq = seq
-        state.lastMsgId = msgId
-        broadcast(state, roomId, { seq, skipUser: null, frame })
-        // Once per broadcast: from the message's creation to its frame handed to every local socket.
-        deliveryLatency.updateUnsafe(Math.max(0, clock.currentTimeMillisUnsafe() - createdAt) / 1000, context)
-      }
+        /** Hands what the room holds to its sockets: a run of several in one write to each. */
+        const broadcastHeld = (state: RoomState, roomId: RoomId) => {
+          const held = state.held
+          if (held.length === 0) return
+          state.held = []
+          const now = clock.currentTimeMillisUnsafe()
+          state.lastBroadcastAt = now
+          if (held.length === 1) {
+            broadcast(state, roomId, held[0]!.delivery)
+          } else {
+            const run = held.map((h) => h.delivery)
+            const frames = textFrames(run.map((d) => d.frame))
+            for (const subscriber of state.subscribers) {
+              if (subscriber.deliverRun !== undefined) subscriber.deliverRun(roomId, run, frames)
+              else for (const delivery of run) subscriber.deliver(roomId, delivery)
+            }
+          }
+          // Once per message: from its creation to its frame handed to every local socket.
+          for (const h of held) deliveryLatency.updateUnsafe(Math.max(0, now - h.createdAt) / 1000, context)
+        }
 
-      /** A message as the broker carries it (already in wire shape). */
-      const deliverWire = (state: RoomState, roomId: RoomId, m: typeof MessageView.Encoded) => {
-        const frame = wireFrame({ type: "chat.message", payload: m })
-        if (frame === undefined) return malformed(roomId, "messages")
-        deliverMessage(state, roomId, m.seq, m.msg_id as MessageId, Date.parse(m.created_at), frame)
-      }
-
-      /**
-       * Reads from storage everything after the last delivered message, up to `upTo`. What
-       * storage does not have (a write that failed, a page it cannot give) is skipped, so the
-       * room never stalls: delivery goes on from `upTo`, and clients can `channel.resume`.
-       */
-      const backfill = (state: RoomState, roomId: RoomId, upTo: number) =>
-        Effect.suspend(() =>
-          historyAfter(messages, roomId, state.lastMsgId, { upTo }).pipe(
-            Stream.runForEach((record) =>
+        /** Broadcasts what is held now, or at the window's end if the room's last broadcast is that recent. */
+        const release = (state: RoomState, roomId: RoomId) => {
+          if (state.held.length === 0 || state.broadcastScheduled) return
+          const wait = state.lastBroadcastAt + windowMs - clock.currentTimeMillisUnsafe()
+          if (wait <= 0) return broadcastHeld(state, roomId)
+          state.broadcastScheduled = true
+          runFork(
+            Effect.andThen(
+              Effect.sleep(Duration.millis(wait)),
               Effect.sync(() => {
-                if (record.seq <= state.lastSeq || record.seq > upTo) return
-                const frame = eventFrame({ type: "chat.message", payload: toMessageView(record) })
-                deliverMessage(state, roomId, record.seq, record.id, record.createdAt, frame)
+                state.broadcastScheduled = false
+                broadcastHeld(state, roomId)
               })
             )
           )
-        ).pipe(
-          Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 5 }),
-          Effect.catchCause((cause) =>
-            Effect.logError("backfill failed; delivering on with a gap", cause).pipe(
-              Effect.annotateLogs({ room_id: roomId })
+        }
+
+        /** Takes the next message in `seq` order; it goes out with `release`. */
+        const deliverMessage = (state: RoomState, seq: number, msgId: MessageId, createdAt: number, frame: Buffer) => {
+          state.lastSeq = seq
+          state.lastMsgId = msgId
+          state.held.push({ delivery: { seq, skipUser: null, frame }, createdAt })
+        }
+
+        /** A message as the broker carries it (already in wire shape). */
+        const deliverWire = (state: RoomState, roomId: RoomId, m: typeof MessageView.Encoded) => {
+          const frame = wireFrame({ type: "chat.message", payload: m })
+          if (frame === undefined) return malformed(roomId, "messages")
+          deliverMessage(state, m.seq, m.msg_id as MessageId, Date.parse(m.created_at), frame)
+        }
+
+        /**
+         * Reads from storage everything after the last delivered message, up to `upTo`. What
+         * storage does not have (a write that failed, a page it cannot give) is skipped, so the
+         * room never stalls: delivery goes on from `upTo`, and clients can `channel.resume`.
+         */
+        const backfill = (state: RoomState, roomId: RoomId, upTo: number) =>
+          Effect.suspend(() =>
+            historyAfter(messages, roomId, state.lastMsgId, { upTo }).pipe(
+              Stream.runForEach((record) =>
+                Effect.sync(() => {
+                  if (record.seq <= state.lastSeq || record.seq > upTo) return
+                  const frame = eventFrame({ type: "chat.message", payload: toMessageView(record) })
+                  deliverMessage(state, record.seq, record.id, record.createdAt, frame)
+                  release(state, roomId)
+                })
+              )
             )
-          ),
-          Effect.ensuring(
-            Effect.sync(() => {
-              state.lastSeq = Math.max(state.lastSeq, upTo)
-              state.catchingUp = false
-              drain(state, roomId)
-            })
+          ).pipe(
+            Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 5 }),
+            Effect.catchCause((cause) =>
+              Effect.logError("backfill failed; delivering on with a gap", cause).pipe(
+                Effect.annotateLogs({ room_id: roomId })
+              )
+            ),
+            Effect.ensuring(
+              Effect.sync(() => {
+                state.lastSeq = Math.max(state.lastSeq, upTo)
+                state.catchingUp = false
+                drain(state, roomId)
+              })
+            )
           )
-        )
 
-      /** Delivers whatever storage has beyond the last message delivered. */
-      const catchUp = (state: RoomState, roomId: RoomId) =>
-        Effect.gen(function* () {
-          const head = yield* messages.latest(roomId)
-          if (Option.isNone(head) || head.value.seq <= state.lastSeq || state.catchingUp) return
-          state.catchingUp = true
-          yield* backfill(state, roomId, head.value.seq)
-        }).pipe(Effect.catchCause((cause) => Effect.logWarning("catch-up after reconnect failed", cause)))
-
-      /**
-       * Hands a broadcast's messages to the room's sockets, in `seq` order; at a gap, the rest
-       * waits for a backfill. Returns how many messages went out now.
-       */
-      const deliverMessages = (state: RoomState, roomId: RoomId, event: RoomEvent & { kind: "messages" }): number => {
-        // A batch (many sends stored by one commit, which is when the server is busy) leaves
-        // every socket in one system call instead of one per message.
-        if (event.messages.length > 1) for (const subscriber of state.subscribers) subscriber.holdWrites?.()
-        let delivered = 0
-        for (let i = 0; i < event.messages.length; i++) {
-          const m = event.messages[i]!
-          if (m.seq <= state.lastSeq) continue
-          if (m.seq > state.lastSeq + 1) {
+        /** Delivers whatever storage has beyond the last message delivered. */
+        const catchUp = (state: RoomState, roomId: RoomId) =>
+          Effect.gen(function* () {
+            const head = yield* messages.latest(roomId)
+            if (Option.isNone(head) || head.value.seq <= state.lastSeq || state.catchingUp) return
             state.catchingUp = true
-            state.pending.unshift({ kind: "messages", messages: event.messages.slice(i), trace: event.trace })
-            runFork(backfill(state, roomId, m.seq - 1))
-            return delivered
-          }
-          deliverWire(state, roomId, m)
-          delivered++
-        }
-        return delivered
-      }
+            yield* backfill(state, roomId, head.value.seq)
+          }).pipe(Effect.catchCause((cause) => Effect.logWarning("catch-up after reconnect failed", cause)))
 
-      const handle = (state: RoomState, roomId: RoomId, event: RoomEvent): void => {
-        if (state.catchingUp) {
-          state.pending.push(event)
-          return
+        /**
+         * Hands a broadcast's messages to the room's sockets, in `seq` order; at a gap, the rest
+         * waits for a backfill. Returns how many messages went out now.
+         */
+        const deliverMessages = (state: RoomState, roomId: RoomId, event: RoomEvent & { kind: "messages" }): number => {
+          // A batch (many sends stored by one commit, which is when the server is busy) leaves
+          // every socket in one write instead of one per message, held or not.
+          let delivered = 0
+          for (let i = 0; i < event.messages.length; i++) {
+            const m = event.messages[i]!
+            if (m.seq <= state.lastSeq) continue
+            if (m.seq > state.lastSeq + 1) {
+              state.catchingUp = true
+              state.pending.unshift({ kind: "messages", messages: event.messages.slice(i), trace: event.trace })
+              runFork(backfill(state, roomId, m.seq - 1))
+              release(state, roomId)
+              return delivered
+            }
+            deliverWire(state, roomId, m)
+            delivered++
+          }
+          release(state, roomId)
+          return delivered
         }
-        switch (event.kind) {
-          case "messages": {
-            if (!traced || event.trace === undefined) {
-              deliverMessages(state, roomId, event)
+
+        const handle = (state: RoomState, roomId: RoomId, event: RoomEvent): void => {
+          if (state.catchingUp) {
+            state.pending.push(event)
+            return
+          }
+          // Any other event goes out after the messages before it (a removal after what the
+          // removed member could still read).
+          if (event.kind !== "messages") broadcastHeld(state, roomId)
+          switch (event.kind) {
+            case "messages": {
+              if (!traced || event.trace === undefined) {
+                deliverMessages(state, roomId, event)
+                return
+              }
+              // One span per broadcast, never one per socket: a child of the publish, on any node.
+              const span = startRemoteChild(tracer, clock, "hub.deliver", event.trace)
+              const delivered = deliverMessages(state, roomId, event)
+              span.attribute("room_id", roomId)
+              span.attribute("hub.messages", delivered)
+              span.attribute("hub.subscribers", state.subscribers.size)
+              span.attribute("hub.deliveries", delivered * state.subscribers.size)
+              end(span, clock)
               return
             }
-            // One span per broadcast, never one per socket: a child of the publish, on any node.
-            const span = startRemoteChild(tracer, clock, "hub.deliver", event.trace)
-            const delivered = deliverMessages(state, roomId, event)
-            span.attribute("room_id", roomId)
-            span.attribute("hub.messages", delivered)
-            span.attribute("hub.subscribers", state.subscribers.size)
-            span.attribute("hub.deliveries", delivered * state.subscribers.size)
-            end(span, clock)
-            return
-          }
-          case "typing.changes": {
-            const frame = wireFrame({
-              type: "typing",
-              payload: { room_id: roomId, started: event.started, stopped: event.stopped }
-            })
-            // One typist: not echoed to them. Several: one frame for all, and clients skip themselves.
-            const only =
-              event.started.length + event.stopped.length === 1 ? [...event.started, ...event.stopped][0]! : null
-            if (frame === undefined) malformed(roomId, event.kind)
-            else broadcast(state, roomId, { seq: null, skipUser: only?.user_id ?? null, frame })
-            return
-          }
-          case "resync":
-            runFork(catchUp(state, roomId))
-            return
-          case "membership":
-            for (const subscriber of state.subscribers) subscriber.membershipChanged(roomId, event.user_id)
-            return
-          case "room":
-            for (const subscriber of [...state.subscribers]) subscriber.roomChanged(roomId, event.change)
-            return
-          case "presence.diff":
-          case "presence.count": {
-            const frame = wireFrame(
-              event.kind === "presence.diff"
-                ? {
-                    type: "presence.diff",
-                    payload: { room_id: roomId, joined: event.joined, left: event.left, count: event.count }
-                  }
-                : { type: "presence.count", payload: { room_id: roomId, count: event.count } }
-            )
-            if (frame === undefined) malformed(roomId, event.kind)
-            else broadcast(state, roomId, { seq: null, skipUser: null, frame })
-            return
+            case "typing.changes": {
+              const frame = wireFrame({
+                type: "typing",
+                payload: { room_id: roomId, started: event.started, stopped: event.stopped }
+              })
+              // One typist: not echoed to them. Several: one frame for all, and clients skip themselves.
+              const only =
+                event.started.length + event.stopped.length === 1 ? [...event.started, ...event.stopped][0]! : null
+              if (frame === undefined) malformed(roomId, event.kind)
+              else broadcast(state, roomId, { seq: null, skipUser: only?.user_id ?? null, frame })
+              return
+            }
+            case "resync":
+              runFork(catchUp(state, roomId))
+              return
+            case "membership":
+              for (const subscriber of state.subscribers) subscriber.membershipChanged(roomId, event.user_id)
+              return
+            case "room":
+              for (const subscriber of [...state.subscribers]) subscriber.roomChanged(roomId, event.change)
+              return
+            case "presence.diff":
+            case "presence.count": {
+              const frame = wireFrame(
+                event.kind === "presence.diff"
+                  ? {
+                      type: "presence.diff",
+                      payload: { room_id: roomId, joined: event.joined, left: event.left, count: event.count }
+                    }
+                  : { type: "presence.count", payload: { room_id: roomId, count: event.count } }
+              )
+              if (frame === undefined) malformed(roomId, event.kind)
+              else broadcast(state, roomId, { seq: null, skipUser: null, frame })
+              return
+            }
           }
         }
-      }
 
-      const drain = (state: RoomState, roomId: RoomId) => {
-        while (!state.catchingUp && state.pending.length > 0) handle(state, roomId, state.pending.shift()!)
-      }
+        const drain = (state: RoomState, roomId: RoomId) => {
+          while (!state.catchingUp && state.pending.length > 0) handle(state, roomId, state.pending.shift()!)
+        }
 
-      /** Subscribes to the broker first, then reads the head: nothing between the two is missed. */
-      const open = (roomId: RoomId, state: RoomState) =>
-        Effect.gen(function* () {
-          yield* broker.subscribe(roomId, (event) => handle(state, roomId, event)).pipe(Scope.provide(state.scope))
-          const head = yield* messages.latest(roomId)
-          if (Option.isSome(head)) {
-            state.lastSeq = head.value.seq
-            state.lastMsgId = head.value.id
-          }
-          state.catchingUp = false
-          drain(state, roomId)
-        })
-
-      const close = (roomId: RoomId, state: RoomState) => {
-        if (rooms.get(roomId) === state) rooms.delete(roomId)
-        return Scope.close(state.scope, Exit.void)
-      }
-
-      return RoomHub.of({
-        join: (roomId, subscriber) =>
+        /** Subscribes to the broker first, then reads the head: nothing between the two is missed. */
+        const open = (roomId: RoomId, state: RoomState) =>
           Effect.gen(function* () {
-            let state = rooms.get(roomId)
-            if (state === undefined) {
-              const created: RoomState = {
-                subscribers: new Set(),
-                scope: Scope.makeUnsafe(),
-                live: Deferred.makeUnsafe(),
-                lastSeq: 0,
-                lastMsgId: null,
-                pending: [],
-                catchingUp: true
-              }
-              rooms.set(roomId, created)
-              runFork(
-                open(roomId, created).pipe(
-                  Effect.onExit((exit) =>
-                    Effect.andThen(
-                      Exit.isFailure(exit) ? close(roomId, created) : Effect.void,
-                      Deferred.done(created.live, exit)
+            yield* broker.subscribe(roomId, (event) => handle(state, roomId, event)).pipe(Scope.provide(state.scope))
+            const head = yield* messages.latest(roomId)
+            if (Option.isSome(head)) {
+              state.lastSeq = head.value.seq
+              state.lastMsgId = head.value.id
+            }
+            state.catchingUp = false
+            drain(state, roomId)
+          })
+
+        const close = (roomId: RoomId, state: RoomState) => {
+          if (rooms.get(roomId) === state) rooms.delete(roomId)
+          return Scope.close(state.scope, Exit.void)
+        }
+
+        return RoomHub.of({
+          join: (roomId, subscriber) =>
+            Effect.gen(function* () {
+              let state = rooms.get(roomId)
+              if (state === undefined) {
+                const created: RoomState = {
+                  subscribers: new Set(),
+                  held: [],
+                  lastBroadcastAt: Number.NEGATIVE_INFINITY,
+                  broadcastScheduled: false,
+                  scope: Scope.makeUnsafe(),
+                  live: Deferred.makeUnsafe(),
+                  lastSeq: 0,
+                  lastMsgId: null,
+                  pending: [],
+                  catchingUp: true
+                }
+                rooms.set(roomId, created)
+                runFork(
+                  open(roomId, created).pipe(
+                    Effect.onExit((exit) =>
+                      Effect.andThen(
+                        Exit.isFailure(exit) ? close(roomId, created) : Effect.void,
+                        Deferred.done(created.live, exit)
+                      )
                     )
                   )
                 )
+                state = created
+              }
+              state.subscribers.add(subscriber)
+              const joined = state
+              yield* Deferred.await(joined.live).pipe(
+                Effect.tapError(() => Effect.sync(() => joined.subscribers.delete(subscriber)))
               )
-              state = created
-            }
-            state.subscribers.add(subscriber)
-            const joined = state
-            yield* Deferred.await(joined.live).pipe(
-              Effect.tapError(() => Effect.sync(() => joined.subscribers.delete(subscriber)))
-            )
-          }),
-        leave: (roomId, subscriber) =>
-          Effect.suspend(() => {
-            const state = rooms.get(roomId)
-            if (state === undefined || !state.subscribers.delete(subscriber) || state.subscribers.size > 0) {
-              return Effect.void
-            }
-            return close(roomId, state)
-          })
+            }),
+          leave: (roomId, subscriber) =>
+            Effect.suspend(() => {
+              const state = rooms.get(roomId)
+              if (state === undefined || !state.subscribers.delete(subscriber) || state.subscribers.size > 0) {
+                return Effect.void
+              }
+              return close(roomId, state)
+            })
+        })
       })
-    })
-  )
+    )
 }

@@ -73,6 +73,22 @@ export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
   }
 }
 
+/** Several payloads' frames back to back: one buffer per run of messages, written whole to each socket. */
+export const textFrames = (payloads: ReadonlyArray<Buffer>): Buffer => Buffer.concat(payloads.map(textFrame))
+
+/**
+ * Writes frames built by `textFrames` in one write; false, writing nothing, when the socket
+ * cannot take raw frames now (its sender is busy, or a test's fake): the caller sends them one by one.
+ */
+export const writeFrames = (socket: FrameSocket, frames: Buffer): boolean => {
+  const sender = socket._sender as RawSender | undefined
+  if (sender === undefined || sender._state !== senderIdle || !sender._firstFragment) return false
+  one[0] = frames
+  sender.sendFrame(one)
+  one[0] = empty
+  return true
+}
+
 /** The part of the TCP socket under a `ws` WebSocket that `corked` uses. */
 interface Corkable {
   cork(): void

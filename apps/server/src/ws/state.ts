@@ -20,7 +20,7 @@ import type { Typing } from "../realtime/typing.ts"
 import { encodeReplyNow, eventFrame, type WireEvent } from "./codec.ts"
 import type { Connections, OpenConnection } from "./connections.ts"
 import type { EventError } from "./errors.ts"
-import { holdUntilNextTurn, writeText } from "./frames.ts"
+import { holdUntilNextTurn, writeFrames, writeText } from "./frames.ts"
 import { Inbound, type InboundCapacity, type InboundHost } from "./inbound.ts"
 import type { Keepalive } from "./keepalive.ts"
 import type { WsMetrics } from "./metrics.ts"
@@ -158,8 +158,15 @@ export class Subscription implements Subscriber {
     }
     this.conn.send(delivery.frame)
   }
-  holdWrites(): void {
-    holdUntilNextTurn(this.conn.socket)
+  // A run of messages, in `seq` order: in one write when it is new to this subscriber as a whole.
+  deliverRun(roomId: RoomId, messages: ReadonlyArray<Delivery>, frames: Buffer): void {
+    if (!this.active) return
+    const first = messages[0]!.seq ?? 0
+    if (this.replay === null && first > this.lastSeq && this.conn.sendFrames(frames)) {
+      this.lastSeq = messages[messages.length - 1]!.seq ?? this.lastSeq
+      return
+    }
+    for (const delivery of messages) this.deliver(roomId, delivery)
   }
   membershipChanged(roomId: RoomId, userId: UserId): void {
     this.conn.membershipChanged(roomId, userId)
@@ -276,6 +283,19 @@ export class ConnectionState implements OpenConnection, InboundHost {
       return
     }
     writeText(this.socket, frame)
+  }
+
+  /**
+   * `send` for frames built by `textFrames`: false, having written nothing, when the socket cannot
+   * take them in one write now (the caller sends them one by one). Nothing to write is done.
+   */
+  sendFrames(frames: Buffer): boolean {
+    if (this.closing || this.socket.readyState !== open) return true
+    if (this.socket.bufferedAmount > this.env.options.maxBufferedBytes) {
+      this.tooSlow(this.socket.bufferedAmount)
+      return true
+    }
+    return writeFrames(this.socket, frames)
   }
 
   /** Closes a connection whose outbound backlog (`bytes`, in the socket or held) is over the limit. */

@@ -117,7 +117,7 @@ export const world = (
   >,
   storage: Layer.Layer<Messages, unknown> = SqliteStorage.layer(":memory:")
 ) =>
-  Layer.mergeAll(RoomHub.layer, services, Connections.layer).pipe(
+  Layer.mergeAll(RoomHub.layer({ broadcastWindow: Duration.zero }), services, Connections.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(Broker.layerMemory, Revocations.layerMemory)),
     Layer.provideMerge(storage)
   )
