@@ -20,20 +20,25 @@ describe("broadcast frames", () => {
     await new Promise((r) => server.close(r))
   })
 
-  it("reach a ws client as text frames with the exact payload, whatever their length", async () => {
-    const payloads = [10, 125, 126, 65_535, 65_536, 200_000].map((n) =>
-      JSON.stringify({ type: "chat.message", payload: { text: "é".repeat(Math.max(0, (n - 40) / 2)) } })
-    )
+  /** A `ws` client of the server, and the server's socket for it; `all` settles once `count` messages came. */
+  const connected = async (count: number) => {
     const accepted = new Promise<WebSocket>((r) => server.once("connection", r))
     const client = new WebSocket(`ws://127.0.0.1:${port}`)
     const received: Array<{ text: string; binary: boolean }> = []
     const all = new Promise<void>((done) =>
       client.on("message", (data, isBinary) => {
         received.push({ text: data.toString(), binary: isBinary })
-        if (received.length === payloads.length + 1) done()
+        if (received.length === count) done()
       })
     )
-    const socket = await accepted
+    return { socket: await accepted, client, received, all }
+  }
+
+  it("reach a ws client as text frames with the exact payload, whatever their length", async () => {
+    const payloads = [10, 125, 126, 65_535, 65_536, 200_000].map((n) =>
+      JSON.stringify({ type: "chat.message", payload: { text: "é".repeat(Math.max(0, (n - 40) / 2)) } })
+    )
+    const { socket, client, received, all } = await connected(payloads.length + 1)
     for (const p of payloads) writeText(socket, Buffer.from(p))
     writeText(socket, "a reply")
     await all
@@ -52,16 +57,7 @@ describe("broadcast frames", () => {
     const payloads = [10, 300, 70_000].map((n) =>
       JSON.stringify({ type: "chat.message", payload: { text: "x".repeat(n) } })
     )
-    const accepted = new Promise<WebSocket>((r) => server.once("connection", r))
-    const client = new WebSocket(`ws://127.0.0.1:${port}`)
-    const received: Array<string> = []
-    const all = new Promise<void>((done) =>
-      client.on("message", (data) => {
-        received.push(data.toString())
-        if (received.length === payloads.length) done()
-      })
-    )
-    const socket = await accepted
+    const { socket, client, received, all } = await connected(payloads.length)
     const tcp = (socket as unknown as { _socket: { write: (...args: Array<any>) => boolean } })._socket
     const write = tcp.write.bind(tcp)
     let writes = 0
@@ -72,7 +68,7 @@ describe("broadcast frames", () => {
     expect(writeFrames(socket, textFrames(payloads.map((p) => Buffer.from(p))))).toBe(true)
     await all
     client.close()
-    expect(received).toEqual(payloads)
+    expect(received.map((r) => r.text)).toEqual(payloads)
     expect(writes).toBe(1)
   })
 
@@ -97,16 +93,7 @@ describe("broadcast frames", () => {
     expect(sent).toEqual([["{}", { binary: false }]])
   })
   it("held until the loop's next turn, leave the socket in one write, in order", async () => {
-    const accepted = new Promise<WebSocket>((r) => server.once("connection", r))
-    const client = new WebSocket(`ws://127.0.0.1:${port}`)
-    const received: Array<string> = []
-    const all = new Promise<void>((done) =>
-      client.on("message", (data) => {
-        received.push(data.toString())
-        if (received.length === 4) done()
-      })
-    )
-    const socket = await accepted
+    const { socket, client, received, all } = await connected(4)
     // What reaches the TCP handle: one call per system call (`_writev` for a batch).
     type Write = (...args: Array<any>) => void
     const tcp = (socket as unknown as { _socket: { _write: Write; _writev: Write } })._socket
@@ -128,7 +115,7 @@ describe("broadcast frames", () => {
     expect(handleWrites).toEqual([])
     await all
     client.close()
-    expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', "a reply"])
+    expect(received.map((r) => r.text)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', "a reply"])
     expect(handleWrites.length).toBe(1)
   })
 })

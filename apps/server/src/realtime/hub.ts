@@ -66,7 +66,7 @@ interface HeldMessage {
  * The share of the window after a broadcast in which a message is held: 10 ms windows hold
  * the messages of rooms above about 140 a second, and never those of a room at 100 a second.
  */
-export const heldWithin = 0.7
+const heldWithin = 0.7
 
 export interface RoomHubOptions {
   /**

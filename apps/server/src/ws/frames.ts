@@ -62,15 +62,7 @@ export const writeText = (socket: FrameSocket, data: string | Buffer): void => {
     socket.send(data)
     return
   }
-  const sender = socket._sender as RawSender | undefined
-  if (sender !== undefined && sender._state === senderIdle && sender._firstFragment) {
-    // `sendFrame` writes `list[0]` at once and keeps nothing: one list serves every delivery.
-    one[0] = textFrame(data)
-    sender.sendFrame(one)
-    one[0] = empty
-  } else {
-    socket.send(data, { binary: false })
-  }
+  if (!writeFrames(socket, textFrame(data))) socket.send(data, { binary: false })
 }
 
 /** Several payloads' frames back to back: one buffer per run of messages, written whole to each socket. */
@@ -83,6 +75,7 @@ export const textFrames = (payloads: ReadonlyArray<Buffer>): Buffer => Buffer.co
 export const writeFrames = (socket: FrameSocket, frames: Buffer): boolean => {
   const sender = socket._sender as RawSender | undefined
   if (sender === undefined || sender._state !== senderIdle || !sender._firstFragment) return false
+  // `sendFrame` writes `list[0]` at once and keeps nothing: one list serves every delivery.
   one[0] = frames
   sender.sendFrame(one)
   one[0] = empty
