@@ -96,6 +96,7 @@ const perRound = (
 const roundsTable = (results: Results): Array<string> => {
   const rounds = results.latencyRounds
   const plan = results.meta.plan
+  const cores = results.meta.roundCores
   if (rounds === undefined || Object.keys(rounds).length === 0) return []
   const count = Math.max(...Object.values(rounds).map((r) => r.length))
   const withCpu = Object.keys(rounds).some((key) => roundCpus(results, key).median !== undefined)
@@ -107,6 +108,15 @@ const roundsTable = (results: Results): Array<string> => {
     `The same fan-out (${plan.fanout.subs} subscribers, ${plan.latencyRounds.duration} after ${plan.latencyRounds.warm} of warm-up), run again after`,
     "every server's scenarios above: each round starts each server afresh, one after the other, so that",
     "a burst of background load on the shared machine lands on one round rather than on one server.",
+    ...(cores === undefined
+      ? []
+      : cores === null
+        ? ["The server and the generator shared every core (this machine could not split them)."]
+        : [
+            `Each server ran on core ${cores.server} (all of its threads) and the generator alone on core ${cores.generator}, pinned with`,
+            "`taskset`: unpinned, the scheduler moved their threads about and each waited for the other now",
+            "and then, and all four servers' p99 read the same."
+          ]),
     `One window's numbers move a lot from run to run; the goals below at ${plan.latencyRounds.rate} msg/s are judged on the medians.`,
     "",
     ...perRound(rounds, "p99Ms", "ms", 1),

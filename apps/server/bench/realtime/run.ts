@@ -23,7 +23,17 @@ import { latencyChart } from "./chart.ts"
 import { full, type Plan, quick } from "./plan.ts"
 import { markdownSection, writeBenchmarks } from "./report.ts"
 import { startCentrifugo, startParley, startSocketIoPeer, startWsPeer, type Target } from "./servers.ts"
-import { buildCentrifugo, buildLoadgen, centrifugoModule, goVersion, loadgen, root, sleep } from "./tools.ts"
+import {
+  buildCentrifugo,
+  buildLoadgen,
+  centrifugoModule,
+  coreSplit,
+  goVersion,
+  loadgen,
+  pinProcess,
+  root,
+  sleep
+} from "./tools.ts"
 
 const args = process.argv.slice(2)
 const plan: Plan = args.includes("--quick") ? quick : full
@@ -41,7 +51,8 @@ const run = async (
   target: Target,
   creds: string | undefined,
   scenario: string,
-  options: Record<string, string | number | boolean>
+  options: Record<string, string | number | boolean>,
+  generatorCores?: string
 ) => {
   const flags = Object.entries(options).flatMap(([k, v]) =>
     typeof v === "boolean" ? [`-${k}=${v}`] : [`-${k}`, String(v)]
@@ -64,7 +75,8 @@ const run = async (
       ...(creds === undefined ? [] : ["-creds", creds]),
       ...flags
     ],
-    plan.scenarioTimeoutMs
+    plan.scenarioTimeoutMs,
+    generatorCores
   )
   console.log(`    ${((Date.now() - began) / 1000).toFixed(1)} s${result.error ? `: ${result.error}` : ""}`)
   return result
@@ -141,9 +153,13 @@ const inTurn: Array<{
   readonly creds?: string | undefined
 }> = []
 
+/** The rounds' cores (`coreSplit`), when this machine can split them. */
+const roundCores = coreSplit()
+
 /**
  * The fan-out at `plan.latencyRounds.rate` again, each round taking every server in turn on a
- * fresh process: p99 per server and round, keyed like `servers`.
+ * fresh process, the server and the generator each on cores of their own (`roundCores`): p99
+ * per server and round, keyed like `servers`.
  */
 const latencyRounds = async () => {
   const { rate, rounds, duration, warm, drain } = plan.latencyRounds
@@ -151,9 +167,11 @@ const latencyRounds = async () => {
   for (let round = 1; round <= rounds; round++) {
     console.log(`latency round ${round} of ${rounds} (${rate} msg/s, every server in turn):`)
     for (const { key, start, creds } of inTurn) {
-      const result = await fresh(start, (t) =>
-        run(t, creds, "fanout", { subs: plan.fanout.subs, rates: String(rate), duration, warm, drain })
-      )
+      const result = await fresh(start, (t) => {
+        if (roundCores !== undefined) pinProcess(t.pid, roundCores.server)
+        const options = { subs: plan.fanout.subs, rates: String(rate), duration, warm, drain }
+        return run(t, creds, "fanout", options, roundCores?.generator)
+      })
       const phase = (result.phases as Array<Scenario> | undefined)?.find((p) => p.rate === rate)
       out[key] = [
         ...(out[key] ?? []),
@@ -356,7 +374,9 @@ const results = {
     go: goVersion(),
     // A `go install` build reports version 0.0.0 (releases set it at link time): name the module.
     centrifugo: wanted("centrifugo") ? `Centrifugo ${centrifugoModule.split("@")[1]} (go install)` : undefined,
-    plan
+    plan,
+    // null: this machine could not split its cores (one core, or no taskset)
+    roundCores: roundCores ?? null
   },
   servers,
   latencyRounds: rounds,

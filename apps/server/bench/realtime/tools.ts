@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync } from "node:fs"
 import { createServer } from "node:net"
+import { availableParallelism } from "node:os"
 import { join, resolve } from "node:path"
 
 export const root = resolve(import.meta.dirname, "../../../..")
@@ -58,6 +59,30 @@ export const freePort = () =>
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Cores as `taskset` lists them: the server under test's, and the generator's own. */
+export interface CoreSplit {
+  readonly server: string
+  readonly generator: string
+}
+
+/**
+ * The last core for the generator alone, the others for the server: `undefined` on one core, or
+ * without `taskset` (util-linux). Unpinned on two cores, the scheduler moves the server's and
+ * the generator's threads about and each waits for the other now and then; a p99 measured so
+ * reads the same for every server (BENCHMARKS.md, "The p99 rounds run on cores of their own").
+ */
+export const coreSplit = (): CoreSplit | undefined => {
+  const count = availableParallelism()
+  if (count < 2 || spawnSync("taskset", ["-V"]).status !== 0) return undefined
+  return { server: count === 2 ? "0" : `0-${count - 2}`, generator: String(count - 1) }
+}
+
+/** Keeps every thread of `pid` (and any it starts later) on `cores`. */
+export const pinProcess = (pid: number, cores: string) => {
+  const pinned = spawnSync("taskset", ["-a", "-p", "-c", cores, String(pid)], { stdio: "ignore" })
+  if (pinned.status !== 0) throw new Error(`taskset could not pin process ${pid} to cores ${cores}`)
+}
+
 /** Polls `url` until it answers (any status), failing if the process exits first. */
 export const waitForHttp = async (child: ChildProcess, url: string, what: string) => {
   for (let tries = 0; tries < 600; tries++) {
@@ -105,13 +130,18 @@ export const start = (command: string, args: ReadonlyArray<string>, env?: NodeJS
   return { child, pid: child.pid!, stop }
 }
 
-/** One scenario of the load generator; its JSON result, or `{ error }` when it failed or timed out. */
-export const loadgen = (args: ReadonlyArray<string>, timeoutMs: number) =>
+/**
+ * One scenario of the load generator, on `cores` when given; its JSON result, or `{ error }`
+ * when it failed or timed out.
+ */
+export const loadgen = (args: ReadonlyArray<string>, timeoutMs: number, cores?: string) =>
   new Promise<Record<string, any>>((done) => {
     // One scheduler thread: a delivery then costs the generator about a third less CPU (no
     // wake-ups across threads), which it leaves to the server under test on a 2-core machine;
     // each fan-out phase reports the cores it used (genCores), so a saturated generator shows.
-    const child = spawn(loadgenBinary, args, {
+    const [command, argv] =
+      cores === undefined ? [loadgenBinary, args] : ["taskset", ["-c", cores, loadgenBinary, ...args]]
+    const child = spawn(command, argv, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, GOMAXPROCS: process.env.LOADGEN_GOMAXPROCS ?? "1" }
     })
