@@ -9,7 +9,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { RoomId, UserId } from "@parley/domain"
 import { Messages, SqliteStorage, StorageError } from "@parley/storage"
-import { Duration, Effect, Layer } from "effect"
+import { Clock, Duration, Effect, Layer } from "effect"
 import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { Broker, type RoomChange } from "../src/realtime/broker.ts"
@@ -17,8 +17,30 @@ import { type Delivery, RoomHub, type Subscriber } from "../src/realtime/hub.ts"
 import { textFrames } from "../src/ws/frames.ts"
 import { ada, storeSeqs, wire } from "./support/message-records.ts"
 
+/**
+ * The test's clock, `lag.ms` ahead: a subscriber that adds to it while it is handed a frame
+ * stands for a broadcast that takes that long (a write to each of many sockets).
+ */
+const laggingClock = (lag: { ms: number }) =>
+  Layer.effect(
+    Clock.Clock,
+    Effect.gen(function* () {
+      const test = yield* Clock.Clock
+      const nanos = () => BigInt(lag.ms) * 1_000_000n
+      return {
+        currentTimeMillisUnsafe: () => test.currentTimeMillisUnsafe() + lag.ms,
+        currentTimeMillis: Effect.sync(() => test.currentTimeMillisUnsafe() + lag.ms),
+        currentTimeNanosUnsafe: () => test.currentTimeNanosUnsafe() + nanos(),
+        currentTimeNanos: Effect.sync(() => test.currentTimeNanosUnsafe() + nanos()),
+        monotonicTimeNanosUnsafe: () => test.monotonicTimeNanosUnsafe() + nanos(),
+        monotonicTimeNanos: Effect.sync(() => test.monotonicTimeNanosUnsafe() + nanos()),
+        sleep: (duration) => test.sleep(duration)
+      } satisfies Clock.Clock
+    })
+  )
+
 /** Switches a test flips to make the broker or storage misbehave, and what they saw. */
-const makeWorld = (broadcastWindow: Duration.Duration = Duration.zero) => {
+const makeWorld = (broadcastWindow: Duration.Duration = Duration.zero, lag?: { ms: number }) => {
   const faults = { subscribe: false, listAfter: false }
   const seen = { subscriptions: 0, open: 0, listAfter: 0 }
   const broker = Layer.effect(
@@ -58,7 +80,11 @@ const makeWorld = (broadcastWindow: Duration.Duration = Duration.zero) => {
       })
     })
   ).pipe(Layer.provideMerge(SqliteStorage.layer(":memory:")))
-  const layer = RoomHub.layer({ broadcastWindow }).pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
+  const hub =
+    lag === undefined
+      ? RoomHub.layer({ broadcastWindow })
+      : RoomHub.layer({ broadcastWindow }).pipe(Layer.provide(laggingClock(lag)))
+  const layer = hub.pipe(Layer.provideMerge(broker), Layer.provideMerge(storage))
   return { faults, seen, layer }
 }
 
@@ -199,6 +225,61 @@ describe("hub fan-out", () => {
         assert.deepStrictEqual(a.seqs(), [1, 2, 3, 4, 5])
       }).pipe(Effect.provide(layer))
     }
+  )
+
+  /**
+   * A room with a 10 ms window and one subscriber that takes `ms` to be handed message 1 (on
+   * the hub's clock): message 1 is broadcast, message 2 published `after` later, then `then`
+   * runs with what the subscriber got.
+   */
+  const afterLongBroadcast = (
+    ms: number,
+    after: Duration.Input,
+    then: (a: ReturnType<typeof recorder>) => Effect.Effect<void>
+  ) => {
+    const lag = { ms: 0 }
+    const { layer } = makeWorld(Duration.millis(10), lag)
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      const a = recorder()
+      yield* hub.join(roomId, {
+        ...a.subscriber,
+        deliver: (room, delivery) => {
+          if (delivery.seq === 1) lag.ms += ms
+          a.subscriber.deliver(room, delivery)
+        }
+      })
+      yield* store(1, 2)
+      yield* publish(1)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [1])
+      yield* TestClock.adjust(after)
+      yield* publish(2)
+      yield* settle
+      yield* then(a)
+    }).pipe(Effect.provide(layer))
+  }
+
+  it.effect("with a window, a message soon after a long broadcast's end is held, however long ago it began", () =>
+    // 11 ms after the broadcast began, 5 after it ended: held until 10 ms after its end.
+    afterLongBroadcast(6, "5 millis", (a) =>
+      Effect.gen(function* () {
+        assert.deepStrictEqual(a.seqs(), [1])
+        yield* TestClock.adjust("4 millis")
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1])
+        yield* TestClock.adjust("1 millis")
+        yield* settle
+        assert.deepStrictEqual(a.seqs(), [1, 2])
+      })
+    )
+  )
+
+  it.effect(
+    "with a window, a room whose messages come 1.5 windows apart is not held, however long its broadcast took",
+    () =>
+      // 5 ms after the broadcast's end but 20 after its start: a room this quiet pairs nothing.
+      afterLongBroadcast(15, "5 millis", (a) => Effect.sync(() => assert.deepStrictEqual(a.seqs(), [1, 2])))
   )
 
   it.effect("with a window, a membership change goes out after the messages held before it", () => {

@@ -63,16 +63,24 @@ interface HeldMessage {
 }
 
 /**
- * The share of the window after a broadcast in which a message is held: 10 ms windows hold
- * the messages of rooms above about 140 a second, and never those of a room at 100 a second.
+ * The share of the window after a broadcast's end in which a message is held. With 10 ms
+ * windows, a room is held once its messages come less than 7 ms apart plus what one broadcast
+ * takes: above about 140 a second with a few subscribers, above about 70 with 1,000 (whose
+ * writes take about 7 ms).
  */
 const heldWithin = 0.7
+/**
+ * And only within this many windows of the broadcast's start: a room whose messages come
+ * further apart than that (15 ms: below about 65 a second) pairs none of them in a window, so
+ * it is never held, even after a broadcast that took long.
+ */
+const busyWithin = 1.5
 
 export interface RoomHubOptions {
   /**
    * A busy room's messages go out together, once per window: a message that comes within
-   * `heldWithin` of a window after the room's last broadcast waits for the window's end, with
-   * any that follow it. A busy room then writes each socket once per window instead of once
+   * `heldWithin` of a window after the room's last broadcast ended waits until a window after
+   * that end, with any that follow it. A busy room then writes each socket once per window instead of once
    * per message (the system call per socket is what a delivery costs most: BENCHMARKS.md,
    * "Busy rooms write each socket once per window"), and a room that sends less often than
    * that is never held: at one message per window, holding would add latency and pair nothing.
@@ -85,8 +93,10 @@ interface RoomState {
   readonly subscribers: Set<Subscriber>
   /** Messages waiting for the window's end, in `seq` order. */
   held: Array<HeldMessage>
-  /** When the room's messages last went out (epoch ms). */
-  lastBroadcastAt: number
+  /** When the room's last broadcast began (epoch ms). */
+  lastBroadcastStartedAt: number
+  /** When it ended: its frames handed to every socket (epoch ms). */
+  lastBroadcastEndedAt: number
   /** A broadcast of `held` is scheduled for the window's end. */
   broadcastScheduled: boolean
   readonly scope: Scope.Closeable
@@ -138,8 +148,7 @@ export class RoomHub extends Context.Service<
           const held = state.held
           if (held.length === 0) return
           state.held = []
-          const now = clock.currentTimeMillisUnsafe()
-          state.lastBroadcastAt = now
+          state.lastBroadcastStartedAt = clock.currentTimeMillisUnsafe()
           if (held.length === 1) {
             broadcast(state, roomId, held[0]!.delivery)
           } else {
@@ -150,16 +159,26 @@ export class RoomHub extends Context.Service<
               else for (const delivery of run) subscriber.deliver(roomId, delivery)
             }
           }
+          // Counted from the broadcast's end: a room whose broadcasts take long (a write to each
+          // of many sockets) is busier than its message rate says, and holds sooner.
+          const now = clock.currentTimeMillisUnsafe()
+          state.lastBroadcastEndedAt = now
           // Once per message: from its creation to its frame handed to every local socket.
           for (const h of held) deliveryLatency.updateUnsafe(Math.max(0, now - h.createdAt) / 1000, context)
         }
 
-        /** Broadcasts what is held now, or at the window's end if the room's last broadcast is that recent (`heldWithin`). */
+        /**
+         * Broadcasts what is held now, or at the window's end if the room is busy: its last
+         * broadcast ended within `heldWithin` of a window and began within `busyWithin` windows.
+         */
         const release = (state: RoomState, roomId: RoomId) => {
           if (state.held.length === 0 || state.broadcastScheduled) return
-          const since = clock.currentTimeMillisUnsafe() - state.lastBroadcastAt
-          if (since >= windowMs * heldWithin) return broadcastHeld(state, roomId)
-          const wait = windowMs - since
+          const now = clock.currentTimeMillisUnsafe()
+          const sinceEnd = now - state.lastBroadcastEndedAt
+          const sinceStart = now - state.lastBroadcastStartedAt
+          if (sinceEnd >= windowMs * heldWithin || sinceStart >= windowMs * busyWithin)
+            return broadcastHeld(state, roomId)
+          const wait = windowMs - sinceEnd
           state.broadcastScheduled = true
           runFork(
             Effect.andThen(
@@ -345,7 +364,8 @@ export class RoomHub extends Context.Service<
                 const created: RoomState = {
                   subscribers: new Set(),
                   held: [],
-                  lastBroadcastAt: Number.NEGATIVE_INFINITY,
+                  lastBroadcastStartedAt: Number.NEGATIVE_INFINITY,
+                  lastBroadcastEndedAt: Number.NEGATIVE_INFINITY,
                   broadcastScheduled: false,
                   scope: Scope.makeUnsafe(),
                   live: Deferred.makeUnsafe(),
