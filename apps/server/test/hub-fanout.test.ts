@@ -282,6 +282,28 @@ describe("hub fan-out", () => {
       afterLongBroadcast(15, "5 millis", (a) => Effect.sync(() => assert.deepStrictEqual(a.seqs(), [1, 2])))
   )
 
+  it.effect("with a window, a quiet room is not held when a stall lets two of its messages in together", () => {
+    const { layer } = makeWorld(Duration.millis(10))
+    return Effect.gen(function* () {
+      const { hub, roomId, store, publish } = yield* setup
+      const a = recorder()
+      yield* hub.join(roomId, a.subscriber)
+      yield* store(1, 2, 3, 4)
+      // 50 a second, then one 2 ms after the one before: the average gap is still 15.5 ms.
+      for (const [seq, gap] of [
+        [1, "20 millis"],
+        [2, "20 millis"],
+        [3, "2 millis"]
+      ] as const) {
+        yield* publish(seq)
+        yield* TestClock.adjust(gap)
+      }
+      yield* publish(4)
+      yield* settle
+      assert.deepStrictEqual(a.seqs(), [1, 2, 3, 4])
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("with a window, a membership change goes out after the messages held before it", () => {
     const { layer } = makeWorld(Duration.millis(10))
     return Effect.gen(function* () {

@@ -70,11 +70,14 @@ interface HeldMessage {
  */
 const heldWithin = 0.7
 /**
- * And only within this many windows of the broadcast's start: a room whose messages come
- * further apart than that (15 ms: below about 65 a second) pairs none of them in a window, so
- * it is never held, even after a broadcast that took long.
+ * And only while its messages come less than this many windows apart, on average: a room
+ * whose messages come further apart (15 ms: below about 65 a second) pairs none of them in a
+ * window, so it is never held, even right after a broadcast that took long, or when a stall
+ * let two of its messages in together.
  */
 const busyWithin = 1.5
+/** The weight of the newest gap between a room's messages in their running average. */
+const gapWeight = 0.25
 
 export interface RoomHubOptions {
   /**
@@ -93,10 +96,12 @@ interface RoomState {
   readonly subscribers: Set<Subscriber>
   /** Messages waiting for the window's end, in `seq` order. */
   held: Array<HeldMessage>
-  /** When the room's last broadcast began (epoch ms). */
-  lastBroadcastStartedAt: number
-  /** When it ended: its frames handed to every socket (epoch ms). */
+  /** When the room's last broadcast ended: its frames handed to every socket (epoch ms). */
   lastBroadcastEndedAt: number
+  /** When the room's last messages reached the hub (epoch ms). */
+  lastMessagesAt: number
+  /** The running average of the gaps between them (`gapWeight`), ms; none before the second. */
+  averageGapMs: number
   /** A broadcast of `held` is scheduled for the window's end. */
   broadcastScheduled: boolean
   readonly scope: Scope.Closeable
@@ -148,7 +153,6 @@ export class RoomHub extends Context.Service<
           const held = state.held
           if (held.length === 0) return
           state.held = []
-          state.lastBroadcastStartedAt = clock.currentTimeMillisUnsafe()
           if (held.length === 1) {
             broadcast(state, roomId, held[0]!.delivery)
           } else {
@@ -169,14 +173,14 @@ export class RoomHub extends Context.Service<
 
         /**
          * Broadcasts what is held now, or at the window's end if the room is busy: its last
-         * broadcast ended within `heldWithin` of a window and began within `busyWithin` windows.
+         * broadcast ended within `heldWithin` of a window, and its messages come less than
+         * `busyWithin` windows apart.
          */
         const release = (state: RoomState, roomId: RoomId) => {
           if (state.held.length === 0 || state.broadcastScheduled) return
           const now = clock.currentTimeMillisUnsafe()
           const sinceEnd = now - state.lastBroadcastEndedAt
-          const sinceStart = now - state.lastBroadcastStartedAt
-          if (sinceEnd >= windowMs * heldWithin || sinceStart >= windowMs * busyWithin)
+          if (sinceEnd >= windowMs * heldWithin || !(state.averageGapMs < windowMs * busyWithin))
             return broadcastHeld(state, roomId)
           const wait = windowMs - sinceEnd
           state.broadcastScheduled = true
@@ -282,6 +286,12 @@ export class RoomHub extends Context.Service<
           if (event.kind !== "messages") broadcastHeld(state, roomId)
           switch (event.kind) {
             case "messages": {
+              const now = clock.currentTimeMillisUnsafe()
+              const gap = now - state.lastMessagesAt
+              state.averageGapMs = Number.isFinite(state.averageGapMs)
+                ? state.averageGapMs + gapWeight * (gap - state.averageGapMs)
+                : gap
+              state.lastMessagesAt = now
               if (!traced || event.trace === undefined) {
                 deliverMessages(state, roomId, event)
                 return
@@ -364,7 +374,8 @@ export class RoomHub extends Context.Service<
                 const created: RoomState = {
                   subscribers: new Set(),
                   held: [],
-                  lastBroadcastStartedAt: Number.NEGATIVE_INFINITY,
+                  lastMessagesAt: Number.NEGATIVE_INFINITY,
+                  averageGapMs: Number.POSITIVE_INFINITY,
                   lastBroadcastEndedAt: Number.NEGATIVE_INFINITY,
                   broadcastScheduled: false,
                   scope: Scope.makeUnsafe(),
