@@ -115,7 +115,7 @@ const roundsTable = (results: Results): Array<string> => {
         : [
             `Each server ran on core ${cores.server} (all of its threads) and the generator alone on core ${cores.generator}, pinned with`,
             "`taskset`: unpinned, the scheduler moved their threads about and each waited for the other now",
-            "and then, and all four servers' p99 read the same."
+            "and then, and every server's p99 read about the same."
           ]),
     `One window's numbers move a lot from run to run; the goals below at ${plan.latencyRounds.rate} msg/s are judged on the medians.`,
     "",

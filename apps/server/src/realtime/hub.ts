@@ -83,11 +83,11 @@ export interface RoomHubOptions {
   /**
    * A busy room's messages go out together, once per window: a message that comes within
    * `heldWithin` of a window after the room's last broadcast ended waits until a window after
-   * that end, with any that follow it. A busy room then writes each socket once per window instead of once
-   * per message (the system call per socket is what a delivery costs most: BENCHMARKS.md,
-   * "Busy rooms write each socket once per window"), and a room that sends less often than
-   * that is never held: at one message per window, holding would add latency and pair nothing.
-   * Zero sends every message at once.
+   * that end, with any that follow it. A busy room then writes each socket once per window
+   * instead of once per message (the system call per socket is what a delivery costs most:
+   * BENCHMARKS.md, "Busy rooms write each socket once per window"). A room whose messages come
+   * `busyWithin` windows apart or more is never held: holding would add latency and pair
+   * nothing. Zero sends every message at once.
    */
   readonly broadcastWindow: Duration.Duration
 }
@@ -171,6 +171,17 @@ export class RoomHub extends Context.Service<
           for (const h of held) deliveryLatency.updateUnsafe(Math.max(0, now - h.createdAt) / 1000, context)
         }
 
+        /** Counts the gap since the room's last messages into its running average (`busyWithin`). */
+        const noteMessagesArrived = (state: RoomState) => {
+          const now = clock.currentTimeMillisUnsafe()
+          const gap = now - state.lastMessagesAt
+          // The first gap is the average (a weighted step from infinity would give NaN).
+          state.averageGapMs = Number.isFinite(state.averageGapMs)
+            ? state.averageGapMs + gapWeight * (gap - state.averageGapMs)
+            : gap
+          state.lastMessagesAt = now
+        }
+
         /**
          * Broadcasts what is held now, or at the window's end if the room is busy: its last
          * broadcast ended within `heldWithin` of a window, and its messages come less than
@@ -180,7 +191,7 @@ export class RoomHub extends Context.Service<
           if (state.held.length === 0 || state.broadcastScheduled) return
           const now = clock.currentTimeMillisUnsafe()
           const sinceEnd = now - state.lastBroadcastEndedAt
-          if (sinceEnd >= windowMs * heldWithin || !(state.averageGapMs < windowMs * busyWithin))
+          if (sinceEnd >= windowMs * heldWithin || state.averageGapMs >= windowMs * busyWithin)
             return broadcastHeld(state, roomId)
           const wait = windowMs - sinceEnd
           state.broadcastScheduled = true
@@ -286,12 +297,7 @@ export class RoomHub extends Context.Service<
           if (event.kind !== "messages") broadcastHeld(state, roomId)
           switch (event.kind) {
             case "messages": {
-              const now = clock.currentTimeMillisUnsafe()
-              const gap = now - state.lastMessagesAt
-              state.averageGapMs = Number.isFinite(state.averageGapMs)
-                ? state.averageGapMs + gapWeight * (gap - state.averageGapMs)
-                : gap
-              state.lastMessagesAt = now
+              noteMessagesArrived(state)
               if (!traced || event.trace === undefined) {
                 deliverMessages(state, roomId, event)
                 return
